@@ -1,0 +1,66 @@
+import { addUser, createToken } from "../core/auth/auth.service.ts";
+import { parseDuration } from "../core/config/parse.ts";
+import { startModules } from "../core/modules.ts";
+import type { Runtime } from "../core/runtime.ts";
+import { loadConfig, parse, settingsHelp, UsageError } from "./args.ts";
+import { makeRuntime } from "./context.ts";
+
+/** Opens just the database (embedded or external, migrated) for a one-shot admin command. */
+async function withDatabase<T>(values: Record<string, unknown>, env: Record<string, string | undefined>, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const config = loadConfig(values as never, env);
+  const rt = makeRuntime({ ...config, logLevel: config.logLevel === "debug" ? "debug" : "warn" }, "cli");
+  const stop = await startModules(rt, ["database"]);
+  try {
+    return await fn(rt);
+  } finally {
+    await stop();
+  }
+}
+
+export const MIGRATE_HELP = `Usage: rter migrate [--database-url URL]\n\nApplies database migrations (rter's and the job queue's) and exits.\n\n${settingsHelp()}`;
+
+export async function migrate(args: string[], env: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parse(args);
+  if (values.help) return (console.log(MIGRATE_HELP), 0);
+  if (positionals.length) throw new UsageError(`migrate takes no arguments, got "${positionals[0]}"`);
+  await withDatabase(values, env, async () => {});
+  console.log("migrations applied");
+  return 0;
+}
+
+export const USERS_HELP = `Usage: rter users add --email E --role admin|operator|reporter|viewer [--password P]\n\nCreates a user. Without --password a random one is generated and printed.`;
+
+export async function users(args: string[], env: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parse(args, { email: { type: "string" }, role: { type: "string" }, password: { type: "string" } });
+  if (values.help) return (console.log(USERS_HELP), 0);
+  if (positionals[0] !== "add" || positionals.length !== 1) throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add)`);
+  if (typeof values.email !== "string") throw new UsageError("--email is required");
+  if (typeof values.role !== "string") throw new UsageError("--role is required (admin, operator, reporter or viewer)");
+  const { user, password } = await withDatabase(values, env, (rt) =>
+    addUser(rt.database!.db, { email: values.email as string, role: values.role as string, password: values.password as string | undefined }),
+  );
+  console.log(`created ${user.role} ${user.email} (${user.id})`);
+  if (values.password === undefined) console.log(`password: ${password}`);
+  return 0;
+}
+
+export const TOKENS_HELP = `Usage: rter tokens create --email E [--name N] [--ttl DURATION]\n\nCreates an API token for a user and prints it alone on the last line. --ttl like 30d, 12h (default 90d; "never" for no expiry).`;
+
+export async function tokens(args: string[], env: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parse(args, { email: { type: "string" }, name: { type: "string" }, ttl: { type: "string" } });
+  if (values.help) return (console.log(TOKENS_HELP), 0);
+  if (positionals[0] !== "create" || positionals.length !== 1) throw new UsageError(`unknown tokens subcommand "${positionals.join(" ")}" (expected: tokens create)`);
+  if (typeof values.email !== "string") throw new UsageError("--email is required");
+  const name = (values.name as string | undefined) ?? "cli";
+  if (name.length < 1 || name.length > 200) throw new UsageError("--name must be 1 to 200 characters");
+  let ttlMs: number | null;
+  try {
+    ttlMs = values.ttl === "never" ? null : parseDuration((values.ttl as string | undefined) ?? "90d");
+  } catch (e) {
+    throw new UsageError(`--ttl: ${(e as Error).message}`);
+  }
+  const { token, expiresAt } = await withDatabase(values, env, (rt) => createToken(rt.database!.db, { email: values.email as string, name, ttlMs }));
+  console.log(`token "${name}" for ${values.email}, expires ${expiresAt ? expiresAt.toISOString() : "never"}`);
+  console.log(token);
+  return 0;
+}

@@ -1,0 +1,81 @@
+import { ensureFirstAdmin } from "../core/auth/auth.service.ts";
+import { buildApp } from "../core/http/app.ts";
+import { startHttpServer } from "../core/http/server.ts";
+import { resolveModules, startModules } from "../core/modules.ts";
+import { ROLES } from "../core/config/settings.ts";
+import { describeConfig } from "../core/config/load.ts";
+import { configFileValues, loadConfig, parse, settingFlags, settingsHelp } from "./args.ts";
+import { makeRuntime } from "./context.ts";
+
+export const SERVE_HELP = `Usage: rter serve [--roles api,worker,web] [--port N] [options]
+
+Runs the appliance. Roles (default all): api = HTTP API, web = UI pages, worker = media jobs.
+  --list-roles      print each role and the modules it starts, then exit
+  --verify-config   validate the configuration and exit (0 when valid)
+  --print-config    print every setting, its value (secrets redacted) and its source, then exit
+
+Settings (flag, environment, meaning):
+${settingsHelp()}`;
+
+export async function serve(args: string[], env: Record<string, string | undefined>): Promise<number> {
+  const { values } = parse(args, {
+    "list-roles": { type: "boolean" },
+    "verify-config": { type: "boolean" },
+    "print-config": { type: "boolean" },
+  });
+  if (values.help) return (console.log(SERVE_HELP), 0);
+  if (values["list-roles"]) {
+    for (const r of ROLES) console.log(`${r.padEnd(7)} ${resolveModules([r]).join(" -> ")}`);
+    return 0;
+  }
+  const config = loadConfig(values, env);
+  if (values["print-config"]) {
+    for (const line of describeConfig(settingFlags(values), env, configFileValues(values, env))) console.log(line);
+    return 0;
+  }
+  if (values["verify-config"]) return (console.log("configuration is valid"), 0);
+
+  const rt = makeRuntime(config);
+  const t0 = performance.now();
+  const app = buildApp(rt);
+  const { webRoutes } = rt.has("web") ? await import("../core/http/web.ts") : { webRoutes: () => ({}) };
+  // HTTP first: /healthz answers and /readyz says "starting" while dependencies come up.
+  const http = startHttpServer(rt, (req) => app.handle(req), webRoutes());
+  let stopModules: () => Promise<void>;
+  try {
+    stopModules = await startModules(rt, resolveModules(config.roles));
+  } catch (e) {
+    rt.log.error("start failed", { err: (e as Error).message });
+    await http.stop();
+    throw e;
+  }
+  if (rt.has("api")) {
+    const admin = await ensureFirstAdmin(rt.database!.db, config.adminEmail);
+    if (admin) {
+      console.log(`\nFirst start: an admin account was created.\n  URL:      ${config.http.publicUrl}/\n  Email:    ${admin.email}\n  Password: ${admin.password}\nThis password is shown once; change it after signing in.\n`);
+    }
+  }
+  rt.phase = "ready";
+  rt.log.info("ready", { url: config.http.publicUrl, roles: config.roles, port: http.server.port, ms: Math.round(performance.now() - t0) });
+  if (rt.has("web") || rt.has("api")) console.log(`rter ${rt.version} ready at ${config.http.publicUrl}/ (roles: ${config.roles.join(",")})`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) {
+        rt.log.warn("second signal: exiting now", { signal });
+        process.exit(1);
+      }
+      stopping = true;
+      rt.phase = "stopping";
+      rt.log.info("shutting down", { signal });
+      // In-flight requests finish; new ones are refused. Bounded so a stuck client cannot block exit.
+      await Promise.race([http.stop(), Bun.sleep(config.worker.shutdownGraceMs)]);
+      await stopModules();
+      rt.log.info("stopped");
+      resolve(0);
+    };
+    process.on("SIGTERM", () => void shutdown("SIGTERM"));
+    process.on("SIGINT", () => void shutdown("SIGINT"));
+  });
+}

@@ -1,0 +1,124 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Config, LogLevel } from "./config.ts";
+import { parseDuration, parseIntInRange, parseSize, redactUrl } from "./parse.ts";
+import { SETTINGS, parseRoles, type Setting } from "./settings.ts";
+import { parseStorageUrl } from "../storage/open.ts";
+
+/** A configuration problem; cmd/ prints `rter: <message>` and exits non-zero. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export type RawValues = Record<string, string | undefined>;
+
+/** Reads a JSON config file whose keys are flag names ({"port": 8080, "roles": "api,web"}). */
+export function readConfigFile(path: string): RawValues {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`--config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`--config: ${path} is not valid JSON: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (!data || typeof data !== "object" || Array.isArray(data)) throw new ConfigError(`--config: ${path} must hold a JSON object`);
+  const out: RawValues = {};
+  for (const [k, v] of Object.entries(data)) {
+    if (!SETTINGS.some((s) => s.flag === k)) throw new ConfigError(`--config: unknown setting "${k}" in ${path}`);
+    if (Array.isArray(v)) out[k] = v.join(",");
+    else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = String(v);
+    else throw new ConfigError(`--${k}: must be a string or number in ${path}`);
+  }
+  return out;
+}
+
+/** Picks each setting's raw value: flags > environment > config file > default. */
+export function mergeSources(flags: RawValues, env: RawValues, file: RawValues): Map<Setting, { value: string; from: string } | undefined> {
+  const out = new Map<Setting, { value: string; from: string } | undefined>();
+  for (const s of SETTINGS) {
+    const pick =
+      flags[s.flag] !== undefined ? { value: flags[s.flag]!, from: "flag" }
+      : env[s.env] !== undefined && env[s.env] !== "" ? { value: env[s.env]!, from: "env" }
+      : file[s.flag] !== undefined ? { value: file[s.flag]!, from: "file" }
+      : s.default !== undefined ? { value: s.default, from: "default" }
+      : undefined;
+    out.set(s, pick);
+  }
+  return out;
+}
+
+/** Validates every value, applies cross-field rules, and freezes the result. */
+export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = {}, cwd = process.cwd()): Config {
+  const merged = mergeSources(flags, env, file);
+  const get = (flag: string): string | undefined => {
+    const s = SETTINGS.find((x) => x.flag === flag)!;
+    const v = merged.get(s)?.value;
+    if (v !== undefined && s.check) {
+      try {
+        s.check(v);
+      } catch (e) {
+        throw new ConfigError(`--${flag}: ${(e as Error).message}`);
+      }
+    }
+    return v;
+  };
+  const must = (flag: string) => get(flag)!;
+
+  const port = parseIntInRange(must("port"), 1, 65535);
+  const dataDir = resolve(cwd, must("data-dir"));
+  const publicUrl = (get("public-url") ?? `http://localhost:${port}`).replace(/\/+$/, "");
+  let storage;
+  const storageUrl = get("storage-url") ?? `file://${dataDir}/objects`;
+  try {
+    storage = parseStorageUrl(storageUrl, dataDir);
+  } catch (e) {
+    throw new ConfigError(`--storage-url: ${(e as Error).message}`);
+  }
+  const adminEmail = must("admin-email");
+  if (!/^[^\s@]+@[^\s@]+$/.test(adminEmail)) throw new ConfigError(`--admin-email: not an email address: "${adminEmail}"`);
+
+  const config: Config = {
+    roles: parseRoles(must("roles")),
+    http: { host: must("host"), port, publicUrl, bodyLimitBytes: parseSize(must("body-limit")) },
+    database: {
+      url: get("database-url") ?? null,
+      poolMax: parseIntInRange(must("db-pool-max"), 1, 500),
+      statementTimeoutMs: parseDuration(must("db-statement-timeout")),
+      connectTimeoutMs: parseDuration(must("db-connect-timeout")),
+      embeddedPort: parseIntInRange(must("embedded-pg-port"), 1, 65535),
+    },
+    storage,
+    dataDir,
+    ffmpeg: get("ffmpeg") ?? null,
+    worker: {
+      concurrency: parseIntInRange(must("worker-concurrency"), 1, 64),
+      shutdownGraceMs: parseDuration(must("shutdown-grace")),
+    },
+    adminEmail,
+    logLevel: must("log-level") as LogLevel,
+  };
+  return deepFreeze(config);
+}
+
+/** Lines for --print-config: every setting, its value (secrets redacted) and where it came from. */
+export function describeConfig(flags: RawValues, env: RawValues, file: RawValues): string[] {
+  const merged = mergeSources(flags, env, file);
+  return SETTINGS.map((s) => {
+    const v = merged.get(s);
+    const shown = v === undefined ? "(unset)" : s.secret ? redactUrl(v.value) : v.value;
+    return `${s.flag.padEnd(22)} ${shown.padEnd(40)} ${v ? `[${v.from}]` : ""}  # ${s.doc}`;
+  });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,47 @@
+/** Small pure parsers for setting values; each throws a one-line Error naming what is wrong. */
+
+export function parseIntInRange(v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v.trim())) throw new Error(`expected a whole number, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "500ms", "10s", "5m", "2h", "7d"; a bare number means milliseconds. */
+export function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new Error(`expected a duration like 500ms, 10s, 5m, 2h or 7d, got "${v}"`);
+  const ms = Number(m[1]) * DURATION_UNITS[m[2] ?? "ms"]!;
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`must be positive, got "${v}"`);
+  return Math.round(ms);
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** "1048576", "64MiB", "10MB". */
+export function parseSize(v: string): number {
+  const m = /^(\d+)\s*([a-z]*)$/i.exec(v.trim());
+  const unit = SIZE_UNITS[(m?.[2] ?? "x").toLowerCase()];
+  if (!m || unit === undefined) throw new Error(`expected a size like 1048576, 64MiB or 10MB, got "${v}"`);
+  return Number(m[1]) * unit;
+}
+
+export function parseUrl(v: string, protocols: string[]): URL {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new Error(`not a valid URL: "${redactUrl(v)}"`);
+  }
+  if (!protocols.includes(u.protocol)) {
+    throw new Error(`scheme must be ${protocols.map((p) => p.replace(/:$/, "")).join(" or ")}, got "${u.protocol.replace(/:$/, "")}"`);
+  }
+  return u;
+}
+
+/** Passwords never reach logs or --print-config. */
+export function redactUrl(v: string): string {
+  return v.replace(/\/\/([^:/@]*):([^@]*)@/, "//$1:***@");
+}

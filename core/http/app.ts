@@ -1,0 +1,64 @@
+import { Elysia } from "elysia";
+import { openapi } from "@elysiajs/openapi";
+import { authRoutes } from "../auth/auth.http.ts";
+import { AppError } from "../errors.ts";
+import { queueProbeRoutes } from "../queue/queue-probe.http.ts";
+import type { Runtime } from "../runtime.ts";
+import { VERSION } from "../version.ts";
+import { healthRoutes } from "./health.http.ts";
+import { problemResponse, toAppError } from "./problem.ts";
+
+/** Routes whose body is raw media, not JSON (the chunk ingest of the live video feature). */
+const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//];
+
+function validationDetail(error: unknown): { message: string; errors: { path: string; message: string }[] } {
+  const all = ((error as { all?: { path?: string; message?: string; summary?: string }[] }).all ?? []).slice(0, 10);
+  const errors = all.map((e) => ({ path: e.path || "/", message: e.summary ?? e.message ?? "invalid" }));
+  const first = errors[0];
+  return { message: first ? `${first.path}: ${first.message}` : "request does not match the schema", errors };
+}
+
+/** Maps every error to problem+json in one place; the cause is logged, never sent. */
+export function errorHandler(rt: Runtime) {
+  return new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, request }) => {
+    const path = new URL(request.url).pathname;
+    let err: AppError;
+    if (code === "VALIDATION") {
+      const d = validationDetail(error);
+      err = new AppError("bad_request", d.message, { detail: { errors: d.errors } });
+    } else if (code === "PARSE") err = new AppError("bad_request", "request body could not be parsed");
+    else if (code === "NOT_FOUND") err = new AppError("not_found", `no route for ${request.method} ${path}`);
+    else err = toAppError(error);
+    if (err.status >= 500) rt.log.error("request failed", { path, code: err.code, err: String((err.cause as Error)?.stack ?? err.cause ?? err.message) });
+    return problemResponse(err, path);
+  });
+}
+
+export function buildApp(rt: Runtime) {
+  const app = new Elysia({ name: "rter" })
+    .use(errorHandler(rt))
+    // Before parsing (a throw inside a parser is reported as a parse error, 400): JSON APIs answer 415.
+    .onRequest(({ request }) => {
+      const contentType = request.headers.get("content-type");
+      if (!contentType || request.method === "GET" || request.method === "HEAD") return;
+      const path = new URL(request.url).pathname;
+      if (!path.startsWith("/api/") || RAW_BODY_ROUTES.some((r) => r.test(path))) return;
+      if (!/^application\/(problem\+)?json\s*(;|$)/i.test(contentType)) {
+        throw new AppError("unsupported_media_type", `expected application/json, got ${contentType.split(";")[0]}`);
+      }
+    })
+    .use(
+      openapi({
+        path: "/api/docs",
+        specPath: "/api/openapi.json",
+        documentation: {
+          info: { title: "rter API", version: VERSION, description: "Real-time emergency response: ingest, events, items, administration." },
+          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+          security: [{ bearer: [] }],
+        },
+      }),
+    )
+    .use(healthRoutes(rt));
+  // Routes of roles this process does not run are not mounted: they answer 404, not 503.
+  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)) : app;
+}

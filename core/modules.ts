@@ -1,0 +1,142 @@
+import { join } from "node:path";
+import type { Role } from "./config/settings.ts";
+import { openDatabase, waitForDatabase } from "./db/kysely.ts";
+import { migrateToLatest } from "./db/migrate.ts";
+import { openEmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { AppError } from "./errors.ts";
+import { ffmpegVersion, locateFfmpeg } from "./media/ffmpeg-locate.ts";
+import type { Runtime } from "./runtime.ts";
+import { openStore } from "./storage/open.ts";
+import { withTimeout } from "./util/timeout.ts";
+import { retry } from "./util/retry.ts";
+
+/**
+ * Roles are made of modules. Each module names what it needs and how to start; the registry
+ * starts the closure of what the chosen roles need in dependency order and stops it in reverse.
+ * `api`, `web` and `worker` are just modules that depend on the resources they use.
+ */
+export type ModuleName = "database" | "storage" | "ffmpeg" | "queue-worker" | "api" | "web";
+
+export interface ModuleDef {
+  needs: ModuleName[];
+  /** Opens the module's resource into the runtime; returns how to stop it. */
+  start(rt: Runtime): Promise<(() => Promise<void>) | void>;
+}
+
+const STARTUP_DEADLINE_MS = 120_000;
+const CHECK_TIMEOUT_MS = 2_000;
+
+export const ROLE_MODULES: Record<Role, ModuleName[]> = {
+  api: ["api"],
+  web: ["web"],
+  worker: ["queue-worker"],
+};
+
+export const MODULES: Record<ModuleName, ModuleDef> = {
+  database: {
+    needs: [],
+    async start(rt) {
+      const { config, log } = rt;
+      let url = config.database.url;
+      let stopEmbedded: (() => Promise<void>) | undefined;
+      if (!url) {
+        const pg = await openEmbeddedPostgres({
+          dataDir: join(config.dataDir, "postgres"),
+          port: config.database.embeddedPort,
+          log: (line) => log.debug("embedded postgres", { line }),
+        });
+        await pg.start();
+        url = pg.url;
+        stopEmbedded = () => pg.stop();
+        log.info("embedded postgres started", { port: config.database.embeddedPort, dir: join(config.dataDir, "postgres") });
+      }
+      const database = openDatabase({ ...config.database, url, applicationName: `rter:${rt.nodeId}` }, log);
+      await waitForDatabase(database.pool, STARTUP_DEADLINE_MS, log);
+      await migrateToLatest(database, url, log);
+      rt.database = database;
+      rt.checks.push({
+        name: "postgres",
+        check: () => withTimeout(database.pool.query("select 1").then(() => {}), CHECK_TIMEOUT_MS, "postgres did not answer"),
+      });
+      return async () => {
+        await database.close();
+        await stopEmbedded?.();
+      };
+    },
+  },
+  storage: {
+    needs: [],
+    async start(rt) {
+      const store = openStore(rt.config.storage);
+      await retry(() => store.ensure(), { deadlineMs: STARTUP_DEADLINE_MS, onRetry: (e) => rt.log.warn("waiting for object storage", { err: (e as Error).message }) });
+      rt.store = store;
+      rt.checks.push({ name: "storage", check: () => withTimeout(store.ping(), CHECK_TIMEOUT_MS, "object storage did not answer") });
+      return () => store.close();
+    },
+  },
+  ffmpeg: {
+    needs: [],
+    async start(rt) {
+      const path = await locateFfmpeg(rt.config.ffmpeg);
+      const version = await ffmpegVersion(path);
+      rt.ffmpegPath = path;
+      rt.log.info("ffmpeg found", { path, version });
+      rt.checks.push({
+        name: "ffmpeg",
+        check: async () => {
+          if (!(await Bun.file(path).exists())) throw new AppError("unavailable", `ffmpeg vanished from ${path}`);
+        },
+      });
+    },
+  },
+  "queue-worker": {
+    needs: ["database", "storage", "ffmpeg"],
+    async start(rt) {
+      const { startQueueWorker } = await import("../workers/runner.ts");
+      const worker = await startQueueWorker(rt);
+      rt.checks.push({ name: "queue-worker", check: async () => worker.assertRunning() });
+      return () => worker.stop();
+    },
+  },
+  // The HTTP routes of api/web are mounted by core/http/app.ts; these modules carry the needs.
+  api: { needs: ["database", "storage"], async start() {} },
+  web: { needs: [], async start() {} },
+};
+
+/** Every module the roles need, dependencies first, each once. */
+export function resolveModules(roles: readonly Role[]): ModuleName[] {
+  const order: ModuleName[] = [];
+  const visit = (m: ModuleName) => {
+    if (order.includes(m)) return;
+    for (const dep of MODULES[m].needs) visit(dep);
+    order.push(m);
+  };
+  for (const r of roles) for (const m of ROLE_MODULES[r]) visit(m);
+  return order;
+}
+
+/** Starts modules in order; returns a stop function that stops the started ones in reverse. */
+export async function startModules(rt: Runtime, names: ModuleName[]): Promise<() => Promise<void>> {
+  const stops: { name: ModuleName; stop: () => Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const { name, stop } of stops.reverse()) {
+      try {
+        await stop();
+      } catch (e) {
+        rt.log.warn("module stop failed", { module: name, err: (e as Error).message });
+      }
+    }
+  };
+  try {
+    for (const name of names) {
+      const t0 = performance.now();
+      const stop = await MODULES[name].start(rt);
+      if (stop) stops.push({ name, stop });
+      rt.log.debug("module started", { module: name, ms: Math.round(performance.now() - t0) });
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return stopAll;
+}

@@ -1,0 +1,29 @@
+import { sql, type Kysely } from "kysely";
+import type { DB } from "../db/schema.ts";
+import { timed } from "../perf.ts";
+
+export interface ProbeView {
+  id: string;
+  enqueued_at: string;
+  ran_at: string | null;
+  run_count: number;
+  worker_id: string | null;
+}
+
+function view(r: { id: string; enqueued_at: Date; ran_at: Date | null; run_count: number; worker_id: string | null }): ProbeView {
+  return { id: r.id, enqueued_at: r.enqueued_at.toISOString(), ran_at: r.ran_at ? new Date(r.ran_at).toISOString() : null, run_count: r.run_count, worker_id: r.worker_id };
+}
+
+/** The probe row and its job are written in one transaction: no job without a row, no row without a job. */
+export async function enqueueProbe(db: Kysely<DB>): Promise<ProbeView> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx.insertInto("queue_probes").defaultValues().returningAll().executeTakeFirstOrThrow();
+    await timed("queue", () => sql`select graphile_worker.add_job('queue_probe', ${JSON.stringify({ probeId: row.id })}::json)`.execute(trx));
+    return view(row);
+  });
+}
+
+export async function getProbe(db: Kysely<DB>, id: string): Promise<ProbeView | null> {
+  const r = await db.selectFrom("queue_probes").selectAll().where("id", "=", id).executeTakeFirst();
+  return r ? view(r) : null;
+}

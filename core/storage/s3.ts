@@ -1,0 +1,328 @@
+import http from "node:http";
+import https from "node:https";
+import type { Readable } from "node:stream";
+import { Client } from "minio";
+import { AppError, isTransientNetworkError } from "../errors.ts";
+import { addTiming, timed } from "../perf.ts";
+import {
+  checkRange,
+  chunksOf,
+  readAll,
+  tooLarge,
+  validateKey,
+  validatePrefix,
+  type ByteRange,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutBody,
+  type PutResult,
+  type S3Options,
+} from "./store.ts";
+
+export type { S3Options } from "./store.ts";
+
+/**
+ * Bodies are cut into parts of this size. Smaller bodies go up as one PutObject, larger ones as a
+ * multipart upload we drive ourselves. Why not minio's putObject(stream)? For a stream of unknown
+ * length it (1) sizes parts for a 5 TiB object, buffering ~525 MiB per upload, (2) resumes "the
+ * latest incomplete upload for this key" (findUploadId), so two concurrent writers of one key share
+ * an upload id and can interleave parts, and (3) never aborts a failed upload. Buffered parts also
+ * make every request replayable, so retries stay safe even though the caller's stream is one-shot,
+ * and maxBytes can abort the upload before CompleteMultipartUpload, leaving nothing visible.
+ */
+const PART_SIZE = 8 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 2_000;
+
+const NOT_FOUND = new Set(["NoSuchKey", "NotFound"]);
+const BAD_KEY = new Set(["InvalidObjectName", "KeyTooLongError", "XMinioInvalidObjectName"]);
+const TRANSIENT = new Set([
+  "SlowDown",
+  "InternalError",
+  "ServiceUnavailable",
+  "RequestTimeout",
+  "RequestTimeTooSkewed",
+  "XMinioServerNotInitialized",
+  "XMinioStorageFull",
+]);
+
+export function createS3Store(opts: S3Options): ObjectStore {
+  const { bucket, timeoutMs, retries } = opts;
+  const agent = new (opts.useSSL ? https : http).Agent({ keepAlive: true });
+  const client = new Client({
+    endPoint: opts.endPoint,
+    port: opts.port,
+    useSSL: opts.useSSL,
+    accessKey: opts.accessKey,
+    secretKey: opts.secretKey,
+    region: opts.region,
+    pathStyle: true,
+    transport: idleTimeoutTransport(opts.useSSL, timeoutMs),
+    transportAgent: agent,
+    // Its own retry covers 5xx only, warns on the console, never drains the failed response and
+    // retries stream bodies it cannot replay; ours (attempt below) replaces it.
+    retryOptions: { disableRetry: true },
+  });
+
+  /** One S3 call with a deadline per attempt and jittered exponential backoff between attempts. */
+  async function attempt<T>(what: string, fn: () => Promise<T>, tries = retries + 1): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await withDeadline(fn(), timeoutMs, what);
+      } catch (e) {
+        if (!isTransient(e)) throw mapError(e, what);
+        if (i + 1 >= tries) {
+          throw new AppError("unavailable", `object storage unavailable (${what}): ${describe(e)}`, {
+            cause: e,
+            retryAfterSeconds: 5,
+          });
+        }
+        const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** i);
+        await Bun.sleep(backoff / 2 + Math.random() * (backoff / 2));
+      }
+    }
+  }
+
+  async function put(key: string, body: PutBody, o: { contentType?: string; maxBytes?: number } = {}) {
+    validateKey(key);
+    const hasher = new Bun.CryptoHasher("sha256");
+    const headers: Record<string, string> = o.contentType ? { "Content-Type": o.contentType } : {};
+    const parts = new PartBuffer(PART_SIZE);
+    const source = chunksOf(body);
+    let size = 0;
+    let uploadId: string | undefined;
+    const etags: { part: number; etag: string }[] = [];
+    try {
+      for await (const chunk of source) {
+        size += chunk.byteLength;
+        if (o.maxBytes !== undefined && size > o.maxBytes) throw tooLarge(key, o.maxBytes);
+        hasher.update(chunk);
+        for (const part of parts.push(chunk)) {
+          uploadId ??= await attempt("start upload", () => client.initiateNewMultipartUpload(bucket, key, headers));
+          const n = etags.length + 1;
+          if (n > MAX_PARTS) throw tooLarge(key, PART_SIZE * MAX_PARTS);
+          const id = uploadId;
+          const res = await attempt("upload part", () =>
+            client.uploadPart({ bucketName: bucket, objectName: key, uploadID: id, partNumber: n, headers: {} }, part),
+          );
+          etags.push({ part: n, etag: res.etag });
+        }
+      }
+      const rest = parts.rest();
+      if (uploadId === undefined) {
+        await attempt("put", () => client.putObject(bucket, key, rest, rest.length, headers));
+      } else {
+        const id = uploadId;
+        if (rest.length > 0 || etags.length === 0) {
+          const n = etags.length + 1;
+          const res = await attempt("upload part", () =>
+            client.uploadPart({ bucketName: bucket, objectName: key, uploadID: id, partNumber: n, headers: {} }, rest),
+          );
+          etags.push({ part: n, etag: res.etag });
+        }
+        await complete(key, id, etags, size);
+      }
+    } catch (e) {
+      await source.return(undefined);
+      if (uploadId !== undefined) {
+        const id = uploadId;
+        await attempt("abort upload", () => client.abortMultipartUpload(bucket, key, id)).catch(() => {});
+      }
+      throw e;
+    }
+    return { key, size, sha256: hasher.digest("hex") } satisfies PutResult;
+  }
+
+  async function complete(key: string, id: string, etags: { part: number; etag: string }[], size: number) {
+    try {
+      await attempt("complete upload", () => client.completeMultipartUpload(bucket, key, id, etags));
+    } catch (e) {
+      // A retried Complete whose first try did land answers NoSuchUpload although the object exists.
+      if (causeCode(e) !== "NoSuchUpload" || (await stat(key))?.size !== size) throw e;
+    }
+  }
+
+  async function get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    validateKey(key);
+    checkRange(range);
+    const offset = range?.start ?? 0;
+    const length = range?.end === undefined ? 0 : range.end - offset + 1;
+    const body = await attempt("get", () => client.getPartialObject(bucket, key, offset, length));
+    return toWebStream(body, timeoutMs, key);
+  }
+
+  async function stat(key: string): Promise<ObjectInfo | null> {
+    validateKey(key);
+    try {
+      const s = await attempt("stat", () => client.statObject(bucket, key));
+      return { key, size: s.size, lastModified: s.lastModified, etag: s.etag };
+    } catch (e) {
+      if (e instanceof AppError && e.code === "not_found") return null;
+      throw e;
+    }
+  }
+
+  async function* list(prefix: string): AsyncGenerator<ObjectInfo> {
+    validatePrefix(prefix);
+    let token = "";
+    for (;;) {
+      const t0 = performance.now();
+      const page = await attempt("list", () => client.listObjectsV2Query(bucket, prefix, token, "", 1000, ""));
+      addTiming("storage", performance.now() - t0);
+      for (const o of page.objects) {
+        if (o.name !== undefined) yield { key: o.name, size: Number(o.size), lastModified: o.lastModified, etag: o.etag };
+      }
+      if (!page.isTruncated) return;
+      token = page.nextContinuationToken;
+    }
+  }
+
+  async function del(key: string): Promise<void> {
+    validateKey(key);
+    await attempt("delete", () => client.removeObject(bucket, key)).catch((e) => {
+      if (!(e instanceof AppError && e.code === "not_found")) throw e;
+    });
+  }
+
+  async function ping(): Promise<void> {
+    // One try: /readyz polls, and a slow answer there is worse than an honest "not yet".
+    const exists = await attempt("ping", () => client.bucketExists(bucket), 1);
+    if (!exists) throw unavailable(`bucket ${bucket} does not exist`);
+  }
+
+  async function ensure(): Promise<void> {
+    if (await attempt("bucket check", () => client.bucketExists(bucket))) return;
+    await attempt("create bucket", () => client.makeBucket(bucket, opts.region)).catch((e) => {
+      // Another process (a second role starting alongside) may have won the race.
+      if (causeCode(e) === "BucketAlreadyOwnedByYou") return;
+      throw e;
+    });
+  }
+
+  return {
+    kind: "s3",
+    put: (key, body, o) => timed("storage", () => put(key, body, o)),
+    get: (key, range) => timed("storage", () => get(key, range)),
+    getBytes: (key, range) => timed("storage", async () => readAll(await get(key, range))),
+    stat: (key) => timed("storage", () => stat(key)),
+    list,
+    delete: (key) => timed("storage", () => del(key)),
+    ping: () => timed("storage", ping),
+    ensure: () => timed("storage", ensure),
+    close: async () => agent.destroy(),
+  };
+}
+
+/** Collects chunks and hands out exact PART_SIZE buffers, so memory per upload stays at one part. */
+class PartBuffer {
+  private chunks: Uint8Array[] = [];
+  private held = 0;
+  constructor(private readonly size: number) {}
+
+  *push(chunk: Uint8Array): Generator<Buffer> {
+    this.chunks.push(chunk);
+    this.held += chunk.byteLength;
+    while (this.held >= this.size) {
+      const all = Buffer.concat(this.chunks, this.held);
+      yield all.subarray(0, this.size);
+      const tail = all.subarray(this.size);
+      this.chunks = tail.length > 0 ? [tail] : [];
+      this.held = tail.length;
+    }
+  }
+
+  rest(): Buffer {
+    return Buffer.concat(this.chunks, this.held);
+  }
+}
+
+/**
+ * The minio client has no per-call timeout. Setting one on each request makes a stalled socket
+ * fail (and free itself) instead of hanging; it is cleared once headers arrive, because a body
+ * being read slowly by a paused video player is not a fault. Body stalls are caught in toWebStream.
+ */
+function idleTimeoutTransport(useSSL: boolean, timeoutMs: number) {
+  const mod = useSSL ? https : http;
+  return {
+    request(opt: http.RequestOptions, cb?: (res: http.IncomingMessage) => void): http.ClientRequest {
+      const req = mod.request({ ...opt, timeout: timeoutMs }, (res) => {
+        req.setTimeout(0);
+        cb?.(res);
+      });
+      req.on("timeout", () => req.destroy(Object.assign(new Error("socket timeout"), { code: "ETIMEDOUT" })));
+      return req;
+    },
+  } as unknown as typeof http;
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: Timer | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: "ETIMEDOUT" })), ms);
+  });
+  // The loser still settles later; keep its rejection from surfacing as unhandled.
+  p.catch(() => {});
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Pull-based, so a consumer that stops reading is never mistaken for a stalled server: the idle
+ * timer only runs while we are actually waiting for MinIO's next chunk.
+ */
+function toWebStream(body: Readable, idleMs: number, key: string): ReadableStream<Uint8Array> {
+  const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const r = await withDeadline(it.next(), idleMs, "read");
+        if (r.done) controller.close();
+        else controller.enqueue(new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+      } catch (e) {
+        body.destroy();
+        controller.error(unavailable(`object storage read failed for ${key}: ${describe(e)}`, e));
+      }
+    },
+    cancel() {
+      body.destroy();
+    },
+  });
+}
+
+function s3Code(e: unknown): string {
+  return String((e as { code?: unknown } | undefined)?.code ?? "");
+}
+
+function causeCode(e: unknown): string {
+  return e instanceof AppError ? s3Code(e.cause) : s3Code(e);
+}
+
+function isTransient(e: unknown): boolean {
+  if (e instanceof AppError) return false;
+  if (TRANSIENT.has(s3Code(e))) return true;
+  // With its retry disabled, the client reports a 5xx/429 as this plain Error rather than an S3Error.
+  if (/Retryable HTTP status/.test(String((e as Error)?.message))) return true;
+  return isTransientNetworkError(e) || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/.test(s3Code(e));
+}
+
+function mapError(e: unknown, what: string): unknown {
+  if (e instanceof AppError) return e;
+  const c = s3Code(e);
+  if (NOT_FOUND.has(c)) return new AppError("not_found", "object not found", { cause: e });
+  if (BAD_KEY.has(c) || /InvalidObjectName/.test(String((e as Error)?.name))) {
+    return new AppError("bad_request", `invalid storage key: ${describe(e)}`, { cause: e });
+  }
+  if (c === "InvalidRange") return new AppError("bad_request", "byte range not satisfiable", { cause: e });
+  // Anything else (NoSuchBucket, AccessDenied, bad signature) means storage is not usable as configured.
+  return unavailable(`object storage ${what} failed: ${describe(e)}`, e);
+}
+
+function unavailable(message: string, cause?: unknown): AppError {
+  return new AppError("unavailable", message, { cause, retryAfterSeconds: 5 });
+}
+
+function describe(e: unknown): string {
+  const c = s3Code(e);
+  const m = (e as Error)?.message ?? String(e);
+  return c && !m.includes(c) ? `${c}: ${m}` : m;
+}
