@@ -63,7 +63,10 @@ export async function serve(args: string[], env: Record<string, string | undefin
     let stopping = false;
     const shutdown = async (signal: string) => {
       if (stopping) {
-        rt.log.warn("second signal: exiting now", { signal });
+        // A repeated SIGTERM is common (timeout(1) and some supervisors signal the whole group);
+        // only a second Ctrl-C means "stop waiting".
+        if (signal !== "SIGINT") return;
+        rt.log.warn("second interrupt: exiting now");
         process.exit(1);
       }
       stopping = true;

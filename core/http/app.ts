@@ -35,7 +35,7 @@ export function errorHandler(rt: Runtime) {
 }
 
 export function buildApp(rt: Runtime) {
-  const app = new Elysia({ name: "rter" })
+  const app = new Elysia({ name: "rter", normalize: false })
     .use(errorHandler(rt))
     // Before parsing (a throw inside a parser is reported as a parse error, 400): JSON APIs answer 415.
     .onRequest(({ request }) => {

@@ -34,6 +34,9 @@ const PART_SIZE = 8 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 2_000;
+// An upload attempt's deadline grows with its body, assuming at least this throughput (bytes/ms =
+// 1 MiB/s), so a slow but moving link is not mistaken for a dead one.
+const MIN_UPLOAD_BYTES_PER_MS = 1024 * 1024 / 1000;
 
 const NOT_FOUND = new Set(["NoSuchKey", "NotFound"]);
 const BAD_KEY = new Set(["InvalidObjectName", "KeyTooLongError", "XMinioInvalidObjectName"]);
@@ -42,9 +45,7 @@ const TRANSIENT = new Set([
   "InternalError",
   "ServiceUnavailable",
   "RequestTimeout",
-  "RequestTimeTooSkewed",
   "XMinioServerNotInitialized",
-  "XMinioStorageFull",
 ]);
 
 export function createS3Store(opts: S3Options): ObjectStore {
@@ -66,10 +67,12 @@ export function createS3Store(opts: S3Options): ObjectStore {
   });
 
   /** One S3 call with a deadline per attempt and jittered exponential backoff between attempts. */
-  async function attempt<T>(what: string, fn: () => Promise<T>, tries = retries + 1): Promise<T> {
+  async function attempt<T>(what: string, fn: () => Promise<T>, o: { tries?: number; bytes?: number } = {}): Promise<T> {
+    const tries = o.tries ?? retries + 1;
+    const deadline = timeoutMs + Math.ceil((o.bytes ?? 0) / MIN_UPLOAD_BYTES_PER_MS);
     for (let i = 0; ; i++) {
       try {
-        return await withDeadline(fn(), timeoutMs, what);
+        return await withDeadline(fn(), deadline, what);
       } catch (e) {
         if (!isTransient(e)) throw mapError(e, what);
         if (i + 1 >= tries) {
@@ -90,45 +93,35 @@ export function createS3Store(opts: S3Options): ObjectStore {
     const headers: Record<string, string> = o.contentType ? { "Content-Type": o.contentType } : {};
     const parts = new PartBuffer(PART_SIZE);
     const source = chunksOf(body);
+    const etags: { part: number; etag: string }[] = [];
     let size = 0;
     let uploadId: string | undefined;
-    const etags: { part: number; etag: string }[] = [];
+    const sendPart = async (part: Buffer) => {
+      const id = (uploadId ??= await attempt("start upload", () => client.initiateNewMultipartUpload(bucket, key, { ...headers })));
+      const n = etags.length + 1;
+      if (n > MAX_PARTS) throw tooLarge(key, PART_SIZE * MAX_PARTS);
+      const req = { bucketName: bucket, objectName: key, uploadID: id, partNumber: n, headers: {} };
+      const res = await attempt("upload part", () => client.uploadPart(req, part), { bytes: part.length });
+      etags.push({ part: n, etag: res.etag });
+    };
     try {
       for await (const chunk of source) {
         size += chunk.byteLength;
         if (o.maxBytes !== undefined && size > o.maxBytes) throw tooLarge(key, o.maxBytes);
         hasher.update(chunk);
-        for (const part of parts.push(chunk)) {
-          uploadId ??= await attempt("start upload", () => client.initiateNewMultipartUpload(bucket, key, headers));
-          const n = etags.length + 1;
-          if (n > MAX_PARTS) throw tooLarge(key, PART_SIZE * MAX_PARTS);
-          const id = uploadId;
-          const res = await attempt("upload part", () =>
-            client.uploadPart({ bucketName: bucket, objectName: key, uploadID: id, partNumber: n, headers: {} }, part),
-          );
-          etags.push({ part: n, etag: res.etag });
-        }
+        for (const part of parts.push(chunk)) await sendPart(part);
       }
       const rest = parts.rest();
       if (uploadId === undefined) {
-        await attempt("put", () => client.putObject(bucket, key, rest, rest.length, headers));
+        await attempt("put", () => client.putObject(bucket, key, rest, rest.length, headers), { bytes: rest.length });
       } else {
-        const id = uploadId;
-        if (rest.length > 0 || etags.length === 0) {
-          const n = etags.length + 1;
-          const res = await attempt("upload part", () =>
-            client.uploadPart({ bucketName: bucket, objectName: key, uploadID: id, partNumber: n, headers: {} }, rest),
-          );
-          etags.push({ part: n, etag: res.etag });
-        }
-        await complete(key, id, etags, size);
+        if (rest.length > 0) await sendPart(rest);
+        await complete(key, uploadId, etags, size);
       }
     } catch (e) {
       await source.return(undefined);
-      if (uploadId !== undefined) {
-        const id = uploadId;
-        await attempt("abort upload", () => client.abortMultipartUpload(bucket, key, id)).catch(() => {});
-      }
+      const id = uploadId;
+      if (id !== undefined) await attempt("abort upload", () => client.abortMultipartUpload(bucket, key, id)).catch(() => {});
       throw e;
     }
     return { key, size, sha256: hasher.digest("hex") } satisfies PutResult;
@@ -187,7 +180,7 @@ export function createS3Store(opts: S3Options): ObjectStore {
 
   async function ping(): Promise<void> {
     // One try: /readyz polls, and a slow answer there is worse than an honest "not yet".
-    const exists = await attempt("ping", () => client.bucketExists(bucket), 1);
+    const exists = await attempt("ping", () => client.bucketExists(bucket), { tries: 1 });
     if (!exists) throw unavailable(`bucket ${bucket} does not exist`);
   }
 

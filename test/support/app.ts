@@ -1,0 +1,38 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeRuntime } from "../../cmd/context.ts";
+import { buildConfig, type RawValues } from "../../core/config/load.ts";
+import { buildApp } from "../../core/http/app.ts";
+import { wrapHandler } from "../../core/http/server.ts";
+import { resolveModules, startModules } from "../../core/modules.ts";
+import type { Runtime } from "../../core/runtime.ts";
+
+/** The real app in this process (real Postgres, storage, ffmpeg), driven through fetch-style Requests. */
+export interface TestApp {
+  rt: Runtime;
+  request(path: string, init?: RequestInit): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startTestApp(settings: RawValues): Promise<TestApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), "rter-app-"));
+  const config = buildConfig({ "data-dir": dataDir, "log-level": "error", ...settings }, {});
+  const rt = makeRuntime(config, "test");
+  const app = buildApp(rt);
+  const handle = wrapHandler(rt, (req) => app.handle(req));
+  const stop = await startModules(rt, resolveModules(config.roles));
+  rt.phase = "ready";
+  return {
+    rt,
+    request: (path, init) => handle(new Request(`http://rter.test${path}`, init)),
+    stop: async () => {
+      rt.phase = "stopping";
+      await stop();
+    },
+  };
+}
+
+export function json(body: unknown, init: RequestInit = {}): RequestInit {
+  return { method: "POST", ...init, headers: { "content-type": "application/json", ...init.headers }, body: JSON.stringify(body) };
+}
