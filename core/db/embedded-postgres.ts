@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -158,7 +158,11 @@ export async function openEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promi
   if (runAs && statSync(dataDir).uid !== runAs.uid) {
     // An existing cluster (restored from backup as root, say) needs every file handed over.
     const r = spawnSync("chown", ["-R", `${runAs.uid}:${runAs.gid}`, dataDir], { encoding: "utf8" });
-    if (r.status !== 0) chownSync(dataDir, runAs.uid, runAs.gid);
+    if (r.status !== 0) throw new Error(`cannot hand ${dataDir} to uid ${runAs.uid}: ${r.stderr || r.error}`);
+  }
+  // A root-only parent (/root/...) would otherwise surface as an obscure initdb failure.
+  if (runAs && spawnSync("test", ["-w", dataDir], runAs).status !== 0) {
+    throw new Error(`postgres runs as uid ${runAs.uid}, which cannot reach ${dataDir}: make its parent directories searchable (chmod o+x)`);
   }
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     chmodSync(dataDir, 0o700);

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { requireRole, requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
-import { enqueueProbe, getProbe } from "./queue-probe.service.ts";
+import { enqueueProbe, getProbe, MAX_HOLD_MS } from "./queue-probe.service.ts";
 
 const Probe = t.Object({ id: t.String(), enqueued_at: t.String(), ran_at: t.Union([t.String(), t.Null()]), run_count: t.Number(), worker_id: t.Union([t.String(), t.Null()]) });
 
@@ -13,12 +13,14 @@ export function queueProbeRoutes(rt: Runtime) {
     .use(requireUser(db))
     .post(
       "/",
-      async ({ user, set }) => {
+      async ({ user, set, body }) => {
         requireRole(user, "admin");
         set.status = 201;
-        return enqueueProbe(db());
+        return enqueueProbe(db(), body?.hold_ms ?? 0);
       },
-      { response: { 201: Probe }, detail: { tags: ["admin"], summary: "Enqueue a queue probe job" } },
+      {
+        body: t.Optional(t.Object({ hold_ms: t.Optional(t.Integer({ minimum: 0, maximum: MAX_HOLD_MS })) }, { additionalProperties: false })),
+        response: { 201: Probe }, detail: { tags: ["admin"], summary: "Enqueue a queue probe job" } },
     )
     .get(
       "/:id",

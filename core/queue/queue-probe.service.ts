@@ -2,6 +2,9 @@ import { sql, type Kysely } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { timed } from "../perf.ts";
 
+/** Longest a probe may occupy a worker slot (drain drills). */
+export const MAX_HOLD_MS = 60_000;
+
 export interface ProbeView {
   id: string;
   enqueued_at: string;
@@ -15,10 +18,10 @@ function view(r: { id: string; enqueued_at: Date; ran_at: Date | null; run_count
 }
 
 /** The probe row and its job are written in one transaction: no job without a row, no row without a job. */
-export async function enqueueProbe(db: Kysely<DB>): Promise<ProbeView> {
+export async function enqueueProbe(db: Kysely<DB>, holdMs = 0): Promise<ProbeView> {
   return db.transaction().execute(async (trx) => {
     const row = await trx.insertInto("queue_probes").defaultValues().returningAll().executeTakeFirstOrThrow();
-    await timed("queue", () => sql`select graphile_worker.add_job('queue_probe', ${JSON.stringify({ probeId: row.id })}::json)`.execute(trx));
+    await timed("queue", () => sql`select graphile_worker.add_job('queue_probe', ${JSON.stringify({ probeId: row.id, holdMs })}::json)`.execute(trx));
     return view(row);
   });
 }

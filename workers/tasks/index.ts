@@ -9,6 +9,6 @@ import * as queueProbe from "./queue_probe.ts";
 export function makeTaskList(rt: Runtime): TaskList {
   const db = rt.database!.db;
   return {
-    queue_probe: (payload) => queueProbe.run({ db, nodeId: rt.nodeId }, payload),
+    queue_probe: (payload, helpers) => queueProbe.run({ db, nodeId: rt.nodeId }, payload, helpers.abortSignal),
   };
 }
