@@ -4,6 +4,9 @@ import { AppError } from "../core/errors.ts";
 import type { Runtime } from "../core/runtime.ts";
 import { makeTaskList } from "./tasks/index.ts";
 
+/** Time between the abort signal and a forceful shutdown: for tasks to record their failure. */
+const ABORT_SETTLE_MS = 5_000;
+
 export interface QueueWorker {
   stop(): Promise<void>;
   assertRunning(): void;
@@ -24,6 +27,10 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
     pollInterval: 1_000,
     logger: quietQueueLogger(log),
     gracefulShutdownAbortTimeout: config.worker.shutdownGraceMs,
+    // Unbatched, graphile-worker fires completeJob/failJob without awaiting them, so a job
+    // finishing during shutdown could stay locked after we close the pool. The batcher (even
+    // with no delay) is flushed by the pool's own shutdown before stop() resolves.
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
   });
   runner.events?.on("job:error", ({ job, error }) =>
     log.warn("job failed", { task: job.task_identifier, jobId: job.id, attempt: job.attempts, err: (error as Error)?.message }),
@@ -40,15 +47,18 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
       if (exited) throw new AppError("unavailable", `queue worker stopped: ${exited.message}`);
     },
     /**
-     * Stop taking jobs and let running ones finish within the grace period; past it, release
-     * them (forceful shutdown fails them with a retry, so another worker picks them up).
+     * Stop taking jobs and let running ones finish within the grace period. At its end the jobs'
+     * abort signal fires: tasks that honour it fail fast and graphile-worker records the failure,
+     * which schedules a retry that another worker picks up. A task that ignores the signal gets a
+     * little longer, then a forceful shutdown fails it in the database all the same. Either way
+     * nothing stays locked for graphile-worker's 4-hour stale-lock window.
      */
     async stop() {
       const graceful = runner.stop().then(() => true, () => true);
-      const timedOut = Bun.sleep(config.worker.shutdownGraceMs).then(() => false);
+      const timedOut = Bun.sleep(config.worker.shutdownGraceMs + ABORT_SETTLE_MS).then(() => false);
       if (!(await Promise.race([graceful, timedOut]))) {
-        log.warn("jobs still running after grace period; releasing them");
-        await runner.kill().catch(() => {});
+        log.warn("jobs ignored the abort signal; failing them so another worker retries");
+        await runner.kill().catch((e) => log.error("forceful shutdown failed", { err: (e as Error).message }));
       }
     },
   };

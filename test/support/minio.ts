@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -26,10 +26,35 @@ export interface TestMinio {
 }
 
 const READY_TIMEOUT_MS = 30_000;
-const live = new Set<Subprocess>();
-process.on("exit", () => {
-  for (const p of live) p.kill("SIGKILL");
-});
+
+/**
+ * `bun test` runs no process 'exit' handlers, and a runner killed by a CI timeout takes none of its
+ * grandchildren with it. So MinIO runs under a shell whose stdin is our pipe: when this process
+ * dies for any reason the pipe reaches EOF and MinIO is killed. Once MinIO exits on its own the
+ * watcher is stopped, so it never signals a pid that may have been reused. $1 is the log file.
+ */
+const WATCHDOG = `log="$1"; shift
+exec 3<&0 </dev/null
+"$@" 3<&- >>"$log" 2>&1 &
+child=$!
+echo "$child"
+( while IFS= read -r _; do :; done; kill -9 "$child" 2>/dev/null ) <&3 &
+watcher=$!
+exec 3<&-
+wait "$child"; code=$?
+kill "$watcher" 2>/dev/null
+exit "$code"`;
+
+/**
+ * Removes the temp dir once this process is gone (restarts must keep the data, so not earlier).
+ * The shell itself must stay up: Bun closes a child's stdin pipe as soon as that child exits.
+ */
+const JANITOR = `exec 3<&0 </dev/null
+( while IFS= read -r _; do :; done; sleep 2; rm -rf "$1" ) <&3 >/dev/null 2>&1 &
+exec 3<&-
+wait`;
+
+const janitors: Subprocess<"pipe", "ignore", "ignore">[] = [];
 
 export function findMinioBinary(): string {
   const candidates = [process.env.RTER_MINIO_BIN, Bun.which("minio"), goBin()].filter(Boolean) as string[];
@@ -70,15 +95,17 @@ export async function startMinio(): Promise<TestMinio> {
   const secretKey = crypto.randomUUID().replaceAll("-", "");
   const bucket = `rter-test-${crypto.randomUUID().slice(0, 8)}`;
   const endPoint = "127.0.0.1";
-  let proc: Subprocess | undefined;
-  rmOnExit(root);
+  let proc: Subprocess<"pipe", "pipe", "ignore"> | undefined;
+  let pid = 0; // MinIO itself; proc is the watchdog shell around it
+  const janitor = Bun.spawn(["sh", "-c", JANITOR, "sh", root], { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
+  janitor.unref();
+  janitors.push(janitor);
 
   async function start(): Promise<void> {
-    if (proc && proc.exitCode === null && !proc.killed) return;
-    // One append-mode fd for both streams, so restarts add to the log instead of truncating it.
-    const log = openSync(logFile, "a");
+    if (proc && proc.exitCode === null) return;
     const p = Bun.spawn(
-      [bin, "server", dataDir, "--address", `${endPoint}:${port}`, "--console-address", `${endPoint}:${consolePort}`, "--quiet"],
+      ["sh", "-c", WATCHDOG, "sh", logFile, bin, "server", dataDir, "--address", `${endPoint}:${port}`,
+        "--console-address", `${endPoint}:${consolePort}`, "--quiet"],
       {
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -88,14 +115,13 @@ export async function startMinio(): Promise<TestMinio> {
           MINIO_BROWSER: "off",
           MINIO_UPDATE: "off",
         },
-        stdout: log,
-        stderr: log,
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "ignore", // MinIO itself logs to logFile; the shell would only add "Killed"
       },
     );
-    closeSync(log);
     proc = p;
-    live.add(p);
-    void p.exited.then(() => live.delete(p));
+    pid = await firstLine(p.stdout);
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (p.exitCode !== null) throw new Error(`minio exited with ${p.exitCode}:\n${tail(logFile)}`);
@@ -105,15 +131,15 @@ export async function startMinio(): Promise<TestMinio> {
       if (ok) return;
       await Bun.sleep(100);
     }
-    p.kill("SIGKILL");
+    await signal("SIGKILL");
     throw new Error(`minio did not become live within ${READY_TIMEOUT_MS} ms:\n${tail(logFile)}`);
   }
 
   async function signal(sig: "SIGTERM" | "SIGKILL"): Promise<void> {
     const p = proc;
     if (!p || p.exitCode !== null) return;
-    p.kill("SIGCONT"); // a paused process cannot act on SIGTERM
-    p.kill(sig);
+    process.kill(pid, "SIGCONT"); // a paused process cannot act on SIGTERM
+    process.kill(pid, sig);
     await p.exited;
   }
 
@@ -129,15 +155,20 @@ export async function startMinio(): Promise<TestMinio> {
     start,
     stop: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
-    pause: () => proc?.kill("SIGSTOP"),
-    resume: () => proc?.kill("SIGCONT"),
+    pause: () => process.kill(pid, "SIGSTOP"),
+    resume: () => process.kill(pid, "SIGCONT"),
   };
 }
 
-const roots = new Set<string>();
-function rmOnExit(root: string): void {
-  if (roots.size === 0) process.on("exit", () => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
-  roots.add(root);
+async function firstLine(out: ReadableStream<Uint8Array>): Promise<number> {
+  let text = "";
+  for await (const chunk of out) {
+    text += new TextDecoder().decode(chunk);
+    if (text.includes("\n")) break;
+  }
+  const n = Number.parseInt(text, 10);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`minio watchdog did not report a pid (got "${text}")`);
+  return n;
 }
 
 function tail(file: string): string {
