@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
-import type { DB, UsersTable } from "../db/schema.ts";
+import type { DB, UserRole } from "../db/schema.ts";
 
 /** Thin queries, `db` first, no rules. */
-export type Role = UsersTable["role"];
+export type Role = UserRole;
 export interface UserRow {
   id: string;
   email: string;

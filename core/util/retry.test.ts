@@ -25,7 +25,7 @@ test("stops at the attempt limit and on non-retryable errors", async () => {
 });
 
 test("withTimeout rejects with a 503-kind error and does not wait for the slow promise", async () => {
-  const err = await withTimeout(new Promise(() => {}), 20, "dependency").catch((e) => e);
+  const err = (await withTimeout(new Promise(() => {}), 20, "dependency").catch((e) => e)) as { code: string; status: number };
   expect(err.code).toBe("unavailable");
   expect(err.status).toBe(503);
   expect(await withTimeout(Promise.resolve(7), 20, "x")).toBe(7);

@@ -314,7 +314,7 @@ describe("s3 store when MinIO goes away", () => {
 
   test("frozen (accepts connections, never answers): calls time out instead of hanging", async () => {
     await store.ping(); // warm a keep-alive connection so the freeze hits an open socket too
-    minio.pause();
+    await minio.pause();
     try {
       const bound = TIMEOUT_MS * (RETRIES + 1) + 3000; // every attempt times out, plus backoff
       await expectUnavailableFast(store.ping(), TIMEOUT_MS + 1000);

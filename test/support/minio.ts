@@ -21,7 +21,7 @@ export interface TestMinio {
   /** SIGKILL, like a crash; data and port are kept for start(). */
   kill(): Promise<void>;
   /** SIGSTOP: the socket still accepts connections but nothing answers, the case timeouts exist for. */
-  pause(): void;
+  pause(): Promise<void>;
   resume(): void;
 }
 
@@ -155,7 +155,14 @@ export async function startMinio(): Promise<TestMinio> {
     start,
     stop: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
-    pause: () => process.kill(pid, "SIGSTOP"),
+    pause: async () => {
+      process.kill(pid, "SIGSTOP");
+      // The signal is asynchronous; on Linux wait until the kernel reports the process stopped.
+      for (let i = 0; i < 100 && existsSync(`/proc/${pid}/stat`); i++) {
+        if (/^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))) return;
+        await Bun.sleep(10);
+      }
+    },
     resume: () => process.kill(pid, "SIGCONT"),
   };
 }
