@@ -57,7 +57,7 @@ export function createDiskStore(root: string): ObjectStore {
           size += chunk.byteLength;
           if (opts.maxBytes !== undefined && size > opts.maxBytes) throw tooLarge(key, opts.maxBytes);
           hasher.update(chunk);
-          await fh.write(chunk);
+          for (let off = 0; off < chunk.byteLength; ) off += (await fh.write(chunk, off)).bytesWritten;
         }
         // Without it a crash after rename can leave a complete-looking name over empty blocks.
         await fh.sync();

@@ -247,10 +247,11 @@ function storeSuite(name: string, setup: () => Promise<ObjectStore>, afterEachSt
   });
 }
 
-const diskRoot = mkdtempSync(path.join(tmpdir(), "rter-disk-store-"));
+let diskRoot = "";
 storeSuite(
   "disk",
   async () => {
+    diskRoot = mkdtempSync(path.join(tmpdir(), "rter-disk-store-"));
     const s = openStore(parseStorageUrl(`file://${diskRoot}`, "/unused"));
     await s.ensure();
     return s;

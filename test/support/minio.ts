@@ -28,9 +28,9 @@ export interface TestMinio {
 const READY_TIMEOUT_MS = 30_000;
 
 /**
- * `bun test` runs no process 'exit' handlers, and a runner killed by a CI timeout takes none of its
- * grandchildren with it. So MinIO runs under a shell whose stdin is our pipe: when this process
- * dies for any reason the pipe reaches EOF and MinIO is killed. Once MinIO exits on its own the
+ * `bun test` runs no process 'exit' handlers, and a runner that is itself killed leaves its
+ * children running. So MinIO runs under a shell whose stdin is our pipe: when this process dies
+ * for any reason the pipe reaches EOF and MinIO is killed. Once MinIO exits on its own the
  * watcher is stopped, so it never signals a pid that may have been reused. $1 is the log file.
  */
 const WATCHDOG = `log="$1"; shift
@@ -97,12 +97,15 @@ export async function startMinio(): Promise<TestMinio> {
   const endPoint = "127.0.0.1";
   let proc: Subprocess<"pipe", "pipe", "ignore"> | undefined;
   let pid = 0; // MinIO itself; proc is the watchdog shell around it
-  const janitor = Bun.spawn(["sh", "-c", JANITOR, "sh", root], { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
+  // Own session, so a CI timeout that signals our whole process group does not take the janitor too.
+  const setsid = Bun.which("setsid");
+  const janitorCmd = [...(setsid ? [setsid] : []), "sh", "-c", JANITOR, "sh", root];
+  const janitor = Bun.spawn(janitorCmd, { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
   janitor.unref();
   janitors.push(janitor);
 
   async function start(): Promise<void> {
-    if (proc && proc.exitCode === null) return;
+    if (running()) return;
     const p = Bun.spawn(
       ["sh", "-c", WATCHDOG, "sh", logFile, bin, "server", dataDir, "--address", `${endPoint}:${port}`,
         "--console-address", `${endPoint}:${consolePort}`, "--quiet"],
@@ -125,22 +128,28 @@ export async function startMinio(): Promise<TestMinio> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (p.exitCode !== null) throw new Error(`minio exited with ${p.exitCode}:\n${tail(logFile)}`);
-      const ok = await fetch(`http://${endPoint}:${port}/minio/health/live`, { signal: AbortSignal.timeout(1000) })
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ok) return;
+      // 'live' answers before the S3 API does (it returns 503 XMinioServerNotInitialized for a
+      // moment after a restart); 'ready' means requests will be served.
+      if ((await healthy("live")) && (await healthy("ready"))) return;
       await Bun.sleep(100);
     }
     await signal("SIGKILL");
     throw new Error(`minio did not become live within ${READY_TIMEOUT_MS} ms:\n${tail(logFile)}`);
   }
 
+  async function healthy(probe: "live" | "ready"): Promise<boolean> {
+    const url = `http://${endPoint}:${port}/minio/health/${probe}`;
+    return await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+  }
+
+  // The watchdog shell exits with MinIO, so this also keeps us from signalling a recycled pid.
+  const running = () => proc !== undefined && proc.exitCode === null;
+
   async function signal(sig: "SIGTERM" | "SIGKILL"): Promise<void> {
-    const p = proc;
-    if (!p || p.exitCode !== null) return;
+    if (!running()) return;
     process.kill(pid, "SIGCONT"); // a paused process cannot act on SIGTERM
     process.kill(pid, sig);
-    await p.exited;
+    await proc?.exited;
   }
 
   await start();
@@ -156,6 +165,7 @@ export async function startMinio(): Promise<TestMinio> {
     stop: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
     pause: async () => {
+      if (!running()) return;
       process.kill(pid, "SIGSTOP");
       // The signal is asynchronous; on Linux wait until the kernel reports the process stopped.
       for (let i = 0; i < 100 && existsSync(`/proc/${pid}/stat`); i++) {
@@ -163,7 +173,9 @@ export async function startMinio(): Promise<TestMinio> {
         await Bun.sleep(10);
       }
     },
-    resume: () => process.kill(pid, "SIGCONT"),
+    resume: () => {
+      if (running()) process.kill(pid, "SIGCONT");
+    },
   };
 }
 
