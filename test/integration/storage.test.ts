@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,6 +7,9 @@ import { runWithPerf } from "../../core/perf.ts";
 import { openStore, parseStorageUrl } from "../../core/storage/open.ts";
 import type { ObjectInfo, ObjectStore } from "../../core/storage/store.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
+
+// bunfig's [test] timeout is not a Bun setting; MinIO start-up and 20 MiB round-trips need more than 5 s on a slow box.
+setDefaultTimeout(30_000);
 
 const enc = new TextEncoder();
 const sha = (b: Uint8Array | string) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
