@@ -12,6 +12,9 @@ const OVERRIDES = {
   columns: {
     "users.role": '"admin" | "operator" | "reporter" | "viewer"',
     "api_tokens.kind": '"api" | "session"',
+    "streams.state": 'Generated<"live" | "finished" | "failed">',
+    "chunks.state": 'Generated<"stored" | "segmented" | "failed">',
+    "idempotency_keys.state": '"in_flight" | "done"',
   },
 };
 

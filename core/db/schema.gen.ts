@@ -9,6 +9,20 @@ export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
 
+export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
+
+export type Json = JsonValue;
+
+export type JsonArray = JsonValue[];
+
+export type JsonObject = {
+  [x: string]: JsonValue | undefined;
+};
+
+export type JsonPrimitive = boolean | number | string | null;
+
+export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface ApiTokens {
@@ -23,12 +37,99 @@ export interface ApiTokens {
   user_id: string;
 }
 
+export interface Chunks {
+  capture_start: Timestamp | null;
+  content_type: string;
+  failure_reason: string | null;
+  object_key: string;
+  received_at: Generated<Timestamp>;
+  seq: number;
+  sha256: string;
+  size: Int8;
+  state: Generated<"stored" | "segmented" | "failed">;
+  stream_id: string;
+  uploaded_by: string | null;
+}
+
+export interface FixityFailures {
+  actual_sha256: string | null;
+  detected_at: Generated<Timestamp>;
+  expected_sha256: string;
+  id: Generated<Int8>;
+  object_key: string;
+  reason: string;
+  resolved_at: Timestamp | null;
+}
+
+export interface FixityRuns {
+  finished_at: Timestamp | null;
+  id: Generated<Int8>;
+  mismatches: Generated<number>;
+  objects_checked: Generated<number>;
+  started_at: Generated<Timestamp>;
+}
+
+export interface IdempotencyKeys {
+  created_at: Generated<Timestamp>;
+  key: string;
+  request_hash: string;
+  response: Json | null;
+  scope: string;
+  state: "in_flight" | "done";
+  status: number | null;
+  user_id: string;
+}
+
 export interface QueueProbes {
   enqueued_at: Generated<Timestamp>;
   id: Generated<string>;
   ran_at: Timestamp | null;
   run_count: Generated<number>;
   worker_id: string | null;
+}
+
+export interface Segments {
+  created_at: Generated<Timestamp>;
+  discontinuity: Generated<boolean>;
+  duration: number;
+  late: Generated<boolean>;
+  object_key: string;
+  program_date_time: Timestamp;
+  remuxed: boolean;
+  seq: number;
+  sha256: string;
+  size: Int8;
+  start_offset: number;
+  stream_id: string;
+}
+
+export interface Streams {
+  created_at: Generated<Timestamp>;
+  finished_at: Timestamp | null;
+  heading: number | null;
+  id: Generated<string>;
+  lat: number | null;
+  lng: number | null;
+  owner_id: string;
+  poster_at: Timestamp | null;
+  poster_key: string | null;
+  recording_at: Timestamp | null;
+  recording_key: string | null;
+  recording_sha256: string | null;
+  recording_size: Int8 | null;
+  state: Generated<"live" | "finished" | "failed">;
+  tags: Generated<string[]>;
+  title: Generated<string>;
+}
+
+export interface Telemetry {
+  accuracy: number | null;
+  heading: number | null;
+  lat: number;
+  lng: number;
+  speed: number | null;
+  stream_id: string;
+  t: Timestamp;
 }
 
 export interface Users {
@@ -40,8 +141,24 @@ export interface Users {
   role: "admin" | "operator" | "reporter" | "viewer";
 }
 
+export interface WorkerHeartbeats {
+  jobs: Generated<string>;
+  last_seen: Generated<Timestamp>;
+  node_id: string;
+  pool_ids: Generated<string[]>;
+  started_at: Generated<Timestamp>;
+}
+
 export interface DB {
   api_tokens: ApiTokens;
+  chunks: Chunks;
+  fixity_failures: FixityFailures;
+  fixity_runs: FixityRuns;
+  idempotency_keys: IdempotencyKeys;
   queue_probes: QueueProbes;
+  segments: Segments;
+  streams: Streams;
+  telemetry: Telemetry;
   users: Users;
+  worker_heartbeats: WorkerHeartbeats;
 }

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from "kysely/migration";
 import * as m0001 from "./2026_11_23_0001_identity.ts";
 import * as m0002 from "./2026_11_23_0002_queue_probes.ts";
+import * as m0003 from "./2026_11_23_0003_live_video.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -9,6 +10,7 @@ import * as m0002 from "./2026_11_23_0002_queue_probes.ts";
 const MIGRATIONS: Record<string, Migration> = {
   "2026_11_23_0001_identity": m0001,
   "2026_11_23_0002_queue_probes": m0002,
+  "2026_11_23_0003_live_video": m0003,
 };
 
 export const migrationProvider: MigrationProvider = {
