@@ -28,6 +28,16 @@ export interface Config {
   /** Explicit ffmpeg path, or null to search ffmpeg-static then PATH. */
   readonly ffmpeg: string | null;
   readonly worker: { readonly concurrency: number; readonly shutdownGraceMs: number };
+  readonly ingest: {
+    /** Largest chunk body; larger uploads get 413 and leave nothing stored. */
+    readonly maxChunkBytes: number;
+    /** A missing seq holds the live playlist at most this long, then a discontinuity. */
+    readonly gapWaitMs: number;
+  };
+  readonly media: {
+    /** ffmpeg runs longer than this are killed. */
+    readonly ffmpegTimeoutMs: number;
+  };
   readonly adminEmail: string;
   readonly logLevel: LogLevel;
 }

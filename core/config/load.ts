@@ -99,6 +99,8 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       concurrency: parseIntInRange(must("worker-concurrency"), 1, 64),
       shutdownGraceMs: parseDuration(must("shutdown-grace")),
     },
+    ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")) },
+    media: { ffmpegTimeoutMs: parseDuration(must("ffmpeg-timeout")) },
     adminEmail,
     logLevel: must("log-level") as LogLevel,
   };

@@ -45,6 +45,9 @@ export const SETTINGS: Setting[] = [
   { flag: "body-limit", env: "RTER_BODY_LIMIT", default: "64MiB", doc: "largest request body accepted", check: parseSize },
   { flag: "worker-concurrency", env: "RTER_WORKER_CONCURRENCY", default: "2", doc: "jobs one worker process runs at once", check: (v) => parseIntInRange(v, 1, 64) },
   { flag: "shutdown-grace", env: "RTER_SHUTDOWN_GRACE", default: "25s", doc: "on SIGTERM, how long running requests and jobs may finish", check: parseDuration },
+  { flag: "max-chunk-bytes", env: "RTER_MAX_CHUNK_BYTES", default: "32MiB", doc: "largest video chunk accepted (413 above, nothing stored)", check: parseSize },
+  { flag: "gap-wait", env: "RTER_GAP_WAIT", default: "4s", doc: "how long a missing chunk holds the live playlist before it goes on with a discontinuity", check: parseDuration },
+  { flag: "ffmpeg-timeout", env: "RTER_FFMPEG_TIMEOUT", default: "60s", doc: "ffmpeg runs longer than this are killed and the job fails with its stderr", check: parseDuration },
   { flag: "admin-email", env: "RTER_ADMIN_EMAIL", default: "admin@rter.local", doc: "email of the admin account created on first start" },
   { flag: "log-level", env: "RTER_LOG_LEVEL", default: "info", doc: "debug, info, warn or error", check: (v) => { if (!["debug", "info", "warn", "error"].includes(v)) throw new Error(`must be debug, info, warn or error, got "${v}"`); } },
 ];
