@@ -32,3 +32,5 @@ Bun.serve({
   port,
   fetch: (req) => (pool ? me(req) : new Response(body, { headers: { "content-type": "application/json" } })),
 });
+
+export {}; // a module, so the top-level await above is allowed

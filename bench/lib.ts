@@ -26,12 +26,14 @@ export function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-/** Prints rows as an aligned text table; columns sized to their widest cell. */
+const NUMERIC = /^(-?[\d.]+( \/ -?[\d.]+)?|-)$/;
+
+/** Prints rows as an aligned text table: columns sized to their widest cell, numbers right-aligned. */
 export function table(head: string[], rows: (string | number)[][]): void {
   const cells = [head, ...rows.map((r) => r.map(String))];
   const w = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   for (const [i, r] of cells.entries()) {
-    console.log(r.map((c, j) => (j === 0 ? c.padEnd(w[j]!) : c.padStart(w[j]!))).join("  "));
+    console.log(r.map((c, j) => (NUMERIC.test(c) || (i === 0 && j > 0 && cells.slice(1).every((row) => NUMERIC.test(row[j] ?? "-"))) ? c.padStart(w[j]!) : c.padEnd(w[j]!))).join("  ").trimEnd());
     if (i === 0) console.log(w.map((n) => "-".repeat(n)).join("  "));
   }
 }
