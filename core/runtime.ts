@@ -25,6 +25,7 @@ export interface Runtime {
   database?: Database;
   store?: ObjectStore;
   ffmpegPath?: string;
+  ffprobePath?: string;
   checks: ReadinessCheck[];
   phase: "starting" | "ready" | "stopping";
   has(role: Role): boolean;

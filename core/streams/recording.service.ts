@@ -1,0 +1,69 @@
+import { join } from "node:path";
+import { sql } from "kysely";
+import { assembleRecording, makePoster } from "../media/segment.ts";
+import { allChunksSettled, findStream } from "./streams.repository.ts";
+import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
+
+/** A finished stream waits this long at most for its last chunks to settle before it is assembled anyway. */
+const SETTLE_LIMIT_MS = 10 * 60_000;
+const SETTLE_POLL_MS = 1_000;
+
+/** make_poster: a still from the newest live segment, for the operator grid. */
+export async function refreshPoster(deps: MediaDeps, streamId: string, signal?: AbortSignal): Promise<void> {
+  const { db, store } = deps;
+  const seg = await db.selectFrom("segments").select(["seq", "object_key"]).where("stream_id", "=", streamId).where("late", "=", false).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  if (!seg) return;
+  await withTempDir(async (dir) => {
+    const input = join(dir, "seg.ts");
+    const output = join(dir, "poster.jpg");
+    await download(store, seg.object_key, input);
+    await makePoster({ ffmpeg: deps.ffmpeg, input, output, timeoutMs: deps.ffmpegTimeoutMs, signal });
+    const key = `streams/${streamId}/posters/${seg.seq}-${crypto.randomUUID()}.jpg`;
+    await store.put(key, Bun.file(output).stream(), { contentType: "image/jpeg" });
+    const old = await db.selectFrom("streams").select("poster_key").where("id", "=", streamId).executeTakeFirst();
+    await db.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).execute();
+    if (old?.poster_key) await store.delete(old.poster_key).catch(() => {});
+  });
+}
+
+/**
+ * assemble_recording: after finish, once every chunk is segmented or failed, all segments (late
+ * ones included, in seq order) become one faststart MP4 with its SHA-256. Runs once per stream;
+ * a rerun after success does nothing.
+ */
+export async function assembleStreamRecording(deps: MediaDeps, streamId: string, reschedule: (at: Date) => Promise<void>, signal?: AbortSignal): Promise<"done" | "waiting" | "skipped"> {
+  const { db, store, log } = deps;
+  const s = await findStream(db, streamId);
+  if (!s || s.state === "live" || s.recording_key) return "skipped";
+  const waitedMs = Date.now() - new Date(s.finished_at ?? Date.now()).getTime();
+  if (!(await allChunksSettled(db, streamId)) && waitedMs < SETTLE_LIMIT_MS) {
+    await reschedule(new Date(Date.now() + SETTLE_POLL_MS));
+    return "waiting";
+  }
+  const segments = await db.selectFrom("segments").select(["seq", "object_key"]).where("stream_id", "=", streamId).orderBy("seq").execute();
+  if (segments.length === 0) return "skipped";
+  await withTempDir(async (dir) => {
+    const files: string[] = [];
+    for (const g of segments) {
+      const f = join(dir, `${String(g.seq).padStart(7, "0")}.ts`);
+      await download(store, g.object_key, f);
+      files.push(f);
+    }
+    const output = join(dir, "recording.mp4");
+    await assembleRecording({ ffmpeg: deps.ffmpeg, segmentFiles: files, output, timeoutMs: deps.ffmpegTimeoutMs * 10, signal });
+    const sha256 = await sha256File(output);
+    const key = `streams/${streamId}/recording/${crypto.randomUUID()}.mp4`;
+    const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp4" });
+    if (put.sha256 !== sha256) throw new Error("recording changed while it was uploaded");
+    const updated = await db
+      .updateTable("streams")
+      .set({ recording_key: key, recording_sha256: sha256, recording_size: String(put.size), recording_at: sql`now()` })
+      .where("id", "=", streamId)
+      .where("recording_key", "is", null)
+      .returning("id")
+      .executeTakeFirst();
+    if (!updated) await store.delete(key).catch(() => {});
+    log.info("recording assembled", { streamId, segments: segments.length, bytes: put.size, sha256 });
+  });
+  return "done";
+}

@@ -1,0 +1,15 @@
+import type { JobHelpers } from "graphile-worker";
+import { assembleStreamRecording } from "../../core/streams/recording.service.ts";
+import type { MediaDeps } from "../../core/streams/segmenting.service.ts";
+import { streamIdOf } from "./stream-payload.ts";
+
+/** Task id: assemble_recording (batch). Payload { streamId }; waits for the last segment by re-queuing itself. */
+export async function run(deps: MediaDeps, payload: unknown, helpers: JobHelpers): Promise<void> {
+  const streamId = streamIdOf(payload, "assemble_recording");
+  await assembleStreamRecording(
+    deps,
+    streamId,
+    (at) => helpers.addJob("assemble_recording", { streamId }, { runAt: at, jobKey: `recording:${streamId}`, priority: 10 }).then(() => {}),
+    helpers.abortSignal,
+  );
+}
