@@ -99,7 +99,16 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
     },
   },
   // The HTTP routes of api/web are mounted by core/http/app.ts; these modules carry the needs.
-  api: { needs: ["database", "storage"], async start() {} },
+  api: {
+    needs: ["database", "storage"],
+    async start(rt) {
+      const { EventHub } = await import("./events/events.hub.ts");
+      const hub = new EventHub(rt.database!.url, rt.database!.db, rt.log);
+      await hub.start();
+      rt.events = hub;
+      return () => hub.stop();
+    },
+  },
   web: { needs: [], async start() {} },
 };
 

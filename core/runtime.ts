@@ -4,6 +4,7 @@ import type { Logger } from "./log.ts";
 import type { RequestMetrics } from "./metrics.ts";
 import type { ObjectStore } from "./storage/store.ts";
 import type { Role } from "./config/settings.ts";
+import type { EventHub } from "./events/events.hub.ts";
 
 /** A started module's readiness probe: resolves when its dependency answers, throws when not. */
 export interface ReadinessCheck {
@@ -26,6 +27,8 @@ export interface Runtime {
   store?: ObjectStore;
   ffmpegPath?: string;
   ffprobePath?: string;
+  /** API nodes: the LISTEN connection that feeds their SSE clients. */
+  events?: EventHub;
   checks: ReadinessCheck[];
   phase: "starting" | "ready" | "stopping";
   has(role: Role): boolean;

@@ -14,6 +14,8 @@ export interface DbOptions {
 
 export interface Database {
   db: Kysely<DB>;
+  /** For connections that must not come from the pool (LISTEN, advisory locks). */
+  url: string;
   /** Shared with graphile-worker so one process holds one pool. */
   pool: pg.Pool;
   close(): Promise<void>;
@@ -42,6 +44,7 @@ export function openDatabase(opts: DbOptions, log: Logger): Database {
   });
   return {
     db,
+    url: opts.url,
     pool,
     close: async () => {
       await db.destroy();

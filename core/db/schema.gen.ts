@@ -51,22 +51,42 @@ export interface Chunks {
   uploaded_by: string | null;
 }
 
+export interface Events {
+  created_at: Generated<Timestamp>;
+  data: Json;
+  id: Generated<Int8>;
+  owner_id: string | null;
+  stream_id: string | null;
+  type: string;
+}
+
 export interface FixityFailures {
   actual_sha256: string | null;
   detected_at: Generated<Timestamp>;
+  detections: Generated<number>;
   expected_sha256: string;
   id: Generated<Int8>;
+  last_detected_at: Generated<Timestamp>;
   object_key: string;
   reason: string;
   resolved_at: Timestamp | null;
+  run_id: Int8 | null;
+  source: string | null;
+  stream_id: string | null;
 }
 
 export interface FixityRuns {
+  bytes_checked: Generated<Int8>;
+  cursor: string | null;
   finished_at: Timestamp | null;
   id: Generated<Int8>;
   mismatches: Generated<number>;
+  missing: Generated<number>;
   objects_checked: Generated<number>;
+  outcome: string | null;
   started_at: Generated<Timestamp>;
+  trigger: Generated<string>;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface IdempotencyKeys {
@@ -152,6 +172,7 @@ export interface WorkerHeartbeats {
 export interface DB {
   api_tokens: ApiTokens;
   chunks: Chunks;
+  events: Events;
   fixity_failures: FixityFailures;
   fixity_runs: FixityRuns;
   idempotency_keys: IdempotencyKeys;

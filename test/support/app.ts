@@ -11,6 +11,8 @@ import type { Runtime } from "../../core/runtime.ts";
 /** The real app in this process (real Postgres, storage, ffmpeg), driven through fetch-style Requests. */
 export interface TestApp {
   rt: Runtime;
+  /** Real HTTP on 127.0.0.1 (for clients like ffmpeg that need a URL). */
+  url: string;
   request(path: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -23,11 +25,14 @@ export async function startTestApp(settings: RawValues): Promise<TestApp> {
   const handle = wrapHandler(rt, (req) => app.handle(req));
   const stop = await startModules(rt, resolveModules(config.roles));
   rt.phase = "ready";
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handle, maxRequestBodySize: config.http.bodyLimitBytes });
   return {
     rt,
+    url: `http://127.0.0.1:${server.port}`,
     request: (path, init) => handle(new Request(`http://rter.test${path}`, init)),
     stop: async () => {
       rt.phase = "stopping";
+      await server.stop(true);
       await stop();
     },
   };

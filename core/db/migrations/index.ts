@@ -2,6 +2,8 @@ import type { Migration, MigrationProvider } from "kysely/migration";
 import * as m0001 from "./2026_11_23_0001_identity.ts";
 import * as m0002 from "./2026_11_23_0002_queue_probes.ts";
 import * as m0003 from "./2026_11_23_0003_live_video.ts";
+import * as m0005 from "./2026_11_23_0005_events.ts";
+import * as m0004fixity from "./2026_11_23_0004_fixity_progress.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -11,6 +13,8 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_23_0001_identity": m0001,
   "2026_11_23_0002_queue_probes": m0002,
   "2026_11_23_0003_live_video": m0003,
+  "2026_11_23_0005_events": m0005,
+  "2026_11_23_0004_fixity_progress": m0004fixity,
 };
 
 export const migrationProvider: MigrationProvider = {
