@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { sql } from "kysely";
 import { assembleRecording, makePoster } from "../media/segment.ts";
+import { publish } from "../events/events.service.ts";
 import { allChunksSettled, findStream } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
 
@@ -21,7 +22,10 @@ export async function refreshPoster(deps: MediaDeps, streamId: string, signal?: 
     const key = `streams/${streamId}/posters/${seg.seq}-${crypto.randomUUID()}.jpg`;
     await store.put(key, Bun.file(output).stream(), { contentType: "image/jpeg" });
     const old = await db.selectFrom("streams").select("poster_key").where("id", "=", streamId).executeTakeFirst();
-    await db.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).execute();
+    await db.transaction().execute(async (trx) => {
+      const s = await trx.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).returning("owner_id").executeTakeFirst();
+      if (s) await publish(trx, { type: "poster.updated", streamId, ownerId: s.owner_id, data: { seq: seg.seq } });
+    });
     if (old?.poster_key) await store.delete(old.poster_key).catch(() => {});
   });
 }
@@ -55,13 +59,17 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
     const key = `streams/${streamId}/recording/${crypto.randomUUID()}.mp4`;
     const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp4" });
     if (put.sha256 !== sha256) throw new Error("recording changed while it was uploaded");
-    const updated = await db
-      .updateTable("streams")
-      .set({ recording_key: key, recording_sha256: sha256, recording_size: String(put.size), recording_at: sql`now()` })
-      .where("id", "=", streamId)
-      .where("recording_key", "is", null)
-      .returning("id")
-      .executeTakeFirst();
+    const updated = await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable("streams")
+        .set({ recording_key: key, recording_sha256: sha256, recording_size: String(put.size), recording_at: sql`now()` })
+        .where("id", "=", streamId)
+        .where("recording_key", "is", null)
+        .returning("owner_id")
+        .executeTakeFirst();
+      if (row) await publish(trx, { type: "recording.ready", streamId, ownerId: row.owner_id, data: { sha256, size: put.size } });
+      return row;
+    });
     if (!updated) await store.delete(key).catch(() => {});
     log.info("recording assembled", { streamId, segments: segments.length, bytes: put.size, sha256 });
   });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Kysely } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { isAppError } from "../errors.ts";
+import { publish } from "../events/events.service.ts";
 import type { Logger } from "../log.ts";
 import { makeSegment } from "../media/segment.ts";
 import type { ObjectStore } from "../storage/store.ts";
@@ -88,6 +89,7 @@ export async function segmentChunk(deps: MediaDeps, streamId: string, seq: numbe
     return "skipped";
   }
   const place = await placement(db, streamId, seq, deps.gapWaitMs, new Date(chunk.received_at));
+  const owner = (await db.selectFrom("streams").select("owner_id").where("id", "=", streamId).executeTakeFirst())?.owner_id ?? null;
   if (place.wait) {
     await addSegmentJob(db, streamId, seq, new Date(Date.now() + WAIT_POLL_MS));
     return "waiting";
@@ -120,7 +122,10 @@ export async function segmentChunk(deps: MediaDeps, streamId: string, seq: numbe
           .returning("seq")
           .executeTakeFirst();
         await trx.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
-        if (row) await addPosterJob(trx, streamId);
+        if (row) {
+          await addPosterJob(trx, streamId);
+          await publish(trx, { type: "segment.created", streamId, ownerId: owner, data: { seq, duration: made.durationSec, late: place.late, discontinuity: place.discontinuity } });
+        }
         return row;
       });
       if (!inserted) await store.delete(key).catch(() => {});
@@ -131,7 +136,10 @@ export async function segmentChunk(deps: MediaDeps, streamId: string, seq: numbe
     const rejected = isAppError(e) && e.code === "unprocessable";
     if (rejected || opts.lastAttempt) {
       const reason = (e as Error).message.slice(0, 2000);
-      await db.updateTable("chunks").set({ state: "failed", failure_reason: reason }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
+      await db.transaction().execute(async (trx) => {
+        await trx.updateTable("chunks").set({ state: "failed", failure_reason: reason }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
+        await publish(trx, { type: "chunk.failed", streamId, ownerId: owner, data: { seq, reason: reason.split("\n")[0] } });
+      });
       log.warn("chunk failed", { streamId, seq, reason: reason.split("\n")[0] });
       if (rejected) return "failed";
     }

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { AuthUser } from "../auth/auth.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
+import { publish } from "../events/events.service.ts";
 import { assertCanCreate, assertCanView, assertCanWrite } from "./access.ts";
 import * as repo from "./streams.repository.ts";
 import type { StreamRow } from "./streams.repository.ts";
@@ -20,15 +21,12 @@ export async function createStream(db: Kysely<DB>, user: AuthUser, input: Create
   assertCanCreate(user);
   if ((input.lat === undefined) !== (input.lng === undefined)) throw new AppError("bad_request", "lat and lng go together");
   const tags = [...new Set((input.tags ?? []).map((t) => t.trim()).filter(Boolean))];
-  const { id } = await repo.insertStream(db, {
-    owner_id: user.id,
-    title: (input.title ?? "").trim(),
-    lat: input.lat ?? null,
-    lng: input.lng ?? null,
-    heading: input.heading ?? null,
-    tags,
+  const row = { owner_id: user.id, title: (input.title ?? "").trim(), lat: input.lat ?? null, lng: input.lng ?? null, heading: input.heading ?? null, tags };
+  return db.transaction().execute(async (trx) => {
+    const { id } = await repo.insertStream(trx, row);
+    await publish(trx, { type: "stream.created", streamId: id, ownerId: user.id, data: { title: row.title, lat: row.lat, lng: row.lng, heading: row.heading, tags, owner: user.email } });
+    return id;
   });
-  return id;
 }
 
 /** The stream if this user may see it; 404 otherwise (also for malformed ids). */
@@ -76,7 +74,10 @@ export async function finishStream(db: Kysely<DB>, user: AuthUser, id: string): 
   if (s.state === "live") {
     await db.transaction().execute(async (trx) => {
       const updated = await trx.updateTable("streams").set({ state: "finished", finished_at: new Date() }).where("id", "=", id).where("state", "=", "live").returning("id").executeTakeFirst();
-      if (updated) await repo.addRecordingJob(trx, id);
+      if (updated) {
+        await repo.addRecordingJob(trx, id);
+        await publish(trx, { type: "stream.finished", streamId: id, ownerId: s.owner_id, data: {} });
+      }
     });
   }
   return (await repo.findStream(db, id))!;
@@ -91,12 +92,17 @@ export function parseCaptureTime(v: string | number, what: string): Date {
 }
 
 export async function addTelemetry(db: Kysely<DB>, user: AuthUser, id: string, samples: { t: string | number; lat: number; lng: number; accuracy?: number; heading?: number; speed?: number }[]) {
-  await writableStream(db, user, id);
+  const stream = await writableStream(db, user, id);
   const rows = new Map<number, Parameters<typeof repo.insertTelemetry>[1][number]>();
   samples.forEach((s, i) => {
     const t = parseCaptureTime(s.t, `samples[${i}].t`);
     rows.set(t.getTime(), { stream_id: id, t, lat: s.lat, lng: s.lng, accuracy: s.accuracy ?? null, heading: s.heading ?? null, speed: s.speed ?? null });
   });
-  const inserted = await repo.insertTelemetry(db, [...rows.values()]);
+  const inserted = await db.transaction().execute(async (trx) => {
+    const ins = await repo.insertTelemetry(trx, [...rows.values()]);
+    const newest = [...rows.values()].sort((a, b) => b.t.getTime() - a.t.getTime())[0]!;
+    if (ins.length) await publish(trx, { type: "telemetry", streamId: id, ownerId: stream.owner_id, data: { t: newest.t.toISOString(), lat: newest.lat, lng: newest.lng, heading: newest.heading, accuracy: newest.accuracy, samples: ins.length } });
+    return ins;
+  });
   return { accepted: inserted.length, duplicates: samples.length - inserted.length };
 }
