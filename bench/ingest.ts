@@ -1,0 +1,121 @@
+// bench ingest: N synthetic reporters pace real-time 720p chunks into a running api node and one
+// worker node (both the compiled binary), for codecs that remux and codecs that need a
+// transcode, with 1 s and 2 s chunks. Prints chunk-received → segment-listed latency
+// percentiles (from the database clocks), chunks/s, worker CPU per stream-second, peak RSS, and
+// plain ffmpeg doing the same conversion of one chunk as the floor. The largest N whose p95 stays
+// under the chunk duration is the capacity figure.
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { startRter, type RterProcess } from "../test/support/rter-process.ts";
+import { contentTypeOf, makeChunks, type ChunkKind } from "../test/support/media.ts";
+import { fmt, getFixture, pct, table, type Figure } from "./lib.ts";
+
+const TICK_MS = 1000 / 100; // /proc clock ticks (USER_HZ) are 100 per second on Linux
+
+/** utime+stime of the process and its reaped children (the ffmpeg runs), in ms. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS;
+}
+function peakRssMiB(pid: number): number {
+  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+interface Scenario {
+  name: string;
+  kind: ChunkKind;
+  seconds: number;
+  ns: number[];
+  /** The plain ffmpeg command that does what our worker does, for the floor. */
+  floor: string[];
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: "remux 1s (H.264/AAC TS)", kind: "ts-h264-aac", seconds: 1, ns: [1, 4, 10, 16], floor: ["-c", "copy", "-f", "mpegts"] },
+  { name: "remux 2s (H.264/AAC TS)", kind: "ts-h264-aac", seconds: 2, ns: [1, 10], floor: ["-c", "copy", "-f", "mpegts"] },
+  { name: "transcode 1s (VP8/Opus WebM)", kind: "webm-vp8-opus", seconds: 1, ns: [1, 2, 3], floor: ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-f", "mpegts"] },
+  { name: "transcode 2s (VP8/Opus WebM)", kind: "webm-vp8-opus", seconds: 2, ns: [1, 2], floor: ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-f", "mpegts"] },
+];
+const CHUNKS_PER_STREAM = 6;
+
+async function floorCost(chunk: Uint8Array, args: string[]): Promise<{ wallMs: number; cpuMs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "rter-floor-"));
+  try {
+    const input = join(dir, "in");
+    writeFileSync(input, chunk);
+    const t0 = performance.now();
+    const p = Bun.spawn(["ffmpeg", "-v", "error", "-y", "-i", input, ...args, join(dir, "out.ts")], { stderr: "pipe" });
+    await p.exited;
+    const ru = p.resourceUsage();
+    return { wallMs: performance.now() - t0, cpuMs: ru ? (Number(ru.cpuTime.user) + Number(ru.cpuTime.system)) / 1000 : Number.NaN };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function reporter(api: RterProcess, token: string, chunks: Uint8Array<ArrayBuffer>[], kind: ChunkKind, seconds: number): Promise<string> {
+  const h = { authorization: `Bearer ${token}` };
+  const r = await fetch(`${api.url}/api/v1/streams`, { method: "POST", headers: { ...h, "content-type": "application/json" }, body: '{"title":"bench"}' });
+  const { id } = (await r.json()) as { id: string };
+  const t0 = Date.now();
+  for (let i = 0; i < CHUNKS_PER_STREAM; i++) {
+    // A recorder hands over chunk i once it has been captured: pace to real time.
+    const due = t0 + (i + 1) * seconds * 1000;
+    if (due > Date.now()) await Bun.sleep(due - Date.now());
+    const res = await fetch(`${api.url}/api/v1/streams/${id}/chunks/${i}`, { method: "PUT", headers: { ...h, "content-type": contentTypeOf(kind), "x-chunk-start": String(due - seconds * 1000) }, body: chunks[i % chunks.length] });
+    if (res.status !== 201) throw new Error(`chunk ${i}: ${res.status} ${await res.text()}`);
+  }
+  return id;
+}
+
+export async function run(): Promise<Figure[]> {
+  const fx = await getFixture();
+  const figures: Figure[] = [];
+  const api = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn" }, args: ["--roles", "api"] });
+  const worker = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn", RTER_WORKER_CONCURRENCY: "2" }, args: ["--roles", "worker"] });
+  const db = new pg.Client({ connectionString: fx.dbUrl });
+  try {
+    await Promise.all([api.waitReady(), worker.waitReady()]);
+    await db.connect();
+    const rows: (string | number)[][] = [];
+    for (const sc of SCENARIOS) {
+      const chunks = await makeChunks(sc.kind, CHUNKS_PER_STREAM, sc.seconds, "1280x720");
+      const floor = await floorCost(chunks[1]!, sc.floor);
+      let capacity = 0;
+      for (const n of sc.ns) {
+        const cpu0 = cpuMs(worker.proc.pid);
+        const t0 = performance.now();
+        const ids = await Promise.all(Array.from({ length: n }, () => reporter(api, fx.token, chunks, sc.kind, sc.seconds)));
+        const want = n * CHUNKS_PER_STREAM;
+        let lat: number[] = [];
+        for (let i = 0; i < 600; i++) {
+          const q = await db.query(
+            "select extract(epoch from s.created_at - c.received_at) * 1000 as ms from segments s join chunks c using (stream_id, seq) where s.stream_id = any($1)",
+            [ids],
+          );
+          lat = q.rows.map((r) => Number(r.ms));
+          const failed = await db.query("select count(*)::int n from chunks where stream_id = any($1) and state = 'failed'", [ids]);
+          if (lat.length + failed.rows[0].n >= want) break;
+          await Bun.sleep(250);
+        }
+        const wall = (performance.now() - t0) / 1000;
+        const cpuPerStreamSec = (cpuMs(worker.proc.pid) - cpu0) / 1000 / (want * sc.seconds);
+        const p95 = pct(lat, 95);
+        if (lat.length === want && p95 < sc.seconds * 1000) capacity = n;
+        rows.push([sc.name, n, lat.length, fmt(pct(lat, 50), 0), fmt(p95, 0), fmt(pct(lat, 99), 0), fmt(want / wall, 2), fmt(cpuPerStreamSec, 3), fmt(floor.cpuMs / 1000 / sc.seconds, 3), fmt(floor.wallMs, 0)]);
+        if (p95 > sc.seconds * 2000) break; // far past real time: larger N only queues up
+      }
+      figures.push({ bench: "ingest", what: `${sc.name}: largest N with p95 < chunk`, value: String(capacity), unit: "streams" });
+    }
+    table(["scenario", "N", "segments", "p50 ms", "p95 ms", "p99 ms", "chunks/s", "worker cpu s / stream-s", "plain ffmpeg cpu s / stream-s", "plain ffmpeg wall ms"], rows);
+    console.log(`peak RSS: api ${fmt(peakRssMiB(api.proc.pid))} MiB, worker ${fmt(peakRssMiB(worker.proc.pid))} MiB (worker concurrency 2, 2 cores)`);
+    figures.push({ bench: "ingest", what: "peak RSS api / worker", value: `${fmt(peakRssMiB(api.proc.pid))} / ${fmt(peakRssMiB(worker.proc.pid))}`, unit: "MiB" });
+  } finally {
+    await db.end().catch(() => {});
+    await Promise.all([api.stop().catch(() => 0), worker.stop().catch(() => 0)]);
+  }
+  return figures;
+}
