@@ -4,7 +4,7 @@ import { openDatabase, waitForDatabase } from "./db/kysely.ts";
 import { migrateToLatest } from "./db/migrate.ts";
 import { openEmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { AppError } from "./errors.ts";
-import { ffmpegVersion, locateFfmpeg } from "./media/ffmpeg-locate.ts";
+import { ffmpegVersion, locateFfmpeg, locateFfprobe } from "./media/ffmpeg-locate.ts";
 import type { Runtime } from "./runtime.ts";
 import { openStore } from "./storage/open.ts";
 import { withTimeout } from "./util/timeout.ts";
@@ -80,6 +80,7 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       const path = await locateFfmpeg(rt.config.ffmpeg);
       const version = await ffmpegVersion(path);
       rt.ffmpegPath = path;
+      rt.ffprobePath = locateFfprobe(path);
       rt.log.info("ffmpeg found", { path, version });
       rt.checks.push({
         name: "ffmpeg",

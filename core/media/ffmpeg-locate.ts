@@ -30,3 +30,20 @@ export async function ffmpegVersion(path: string, timeoutMs = 5_000): Promise<st
   if (code !== 0) throw new AppError("unavailable", `ffmpeg at ${path} did not run (exit ${code})`);
   return out.split("\n")[0] ?? "";
 }
+
+/**
+ * Finds ffprobe for a located ffmpeg: the sibling binary first, so a pinned ffmpeg gets the probe
+ * of the same build (their JSON differs between versions), then `ffprobe` on PATH. ffmpeg-static
+ * ships no ffprobe, which is why PATH is still consulted.
+ */
+export function locateFfprobe(ffmpegPath: string): string {
+  const slash = ffmpegPath.lastIndexOf("/");
+  if (slash >= 0) {
+    const base = ffmpegPath.slice(slash + 1);
+    const sibling = ffmpegPath.slice(0, slash + 1) + (base.startsWith("ffmpeg") ? "ffprobe" + base.slice("ffmpeg".length) : "ffprobe");
+    if (existsSync(sibling)) return sibling;
+  }
+  const onPath = Bun.which("ffprobe");
+  if (onPath) return onPath;
+  throw new AppError("unavailable", `the worker role needs ffprobe next to ${ffmpegPath} or on PATH (apt-get install ffmpeg)`);
+}

@@ -23,6 +23,8 @@ export interface MediaDeps {
 /** How soon a segment job waiting for its predecessor looks again. */
 const WAIT_POLL_MS = 250;
 const DEFAULT_SEGMENT_SEC = 2;
+/** A chunk that arrived but is not segmented yet holds its successors this long at most (its job may be retrying). */
+const ARRIVED_WAIT_MS = 60_000;
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), "rter-job-"));
@@ -50,24 +52,19 @@ async function placement(db: Kysely<DB>, streamId: string, seq: number, gapWaitM
   const prevEnd = prev ? prev.start_offset + prev.duration : 0;
   const missing = seq - (prev ? prev.seq : -1) - 1;
   if (missing === 0) return { wait: false, offset: prevEnd, discontinuity: false, late: Boolean(later) };
-  // Something before seq has no segment yet. Settled (failed) chunks do not hold the timeline.
-  const unsettled = await db
+  // Something before seq has no segment yet. A chunk that arrived is waited for (its job is in
+  // this stream's queue, or retrying); one that never arrived holds the timeline only for the gap
+  // wait. Failed chunks do not hold anything.
+  const between = await db
     .selectFrom("chunks")
-    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .select(["seq", "state", "received_at"])
     .where("stream_id", "=", streamId)
     .where("seq", ">", prev ? prev.seq : -1)
     .where("seq", "<", seq)
-    .where("state", "=", "stored")
-    .executeTakeFirstOrThrow();
-  const arrived = await db
-    .selectFrom("chunks")
-    .select((eb) => eb.fn.countAll<string>().as("n"))
-    .where("stream_id", "=", streamId)
-    .where("seq", ">", prev ? prev.seq : -1)
-    .where("seq", "<", seq)
-    .executeTakeFirstOrThrow();
-  const holdsBack = Number(unsettled.n) > 0 || Number(arrived.n) < missing;
-  if (holdsBack && Date.now() - receivedAt.getTime() < gapWaitMs) return { wait: true, offset: 0, discontinuity: false, late: false };
+    .execute();
+  const arrivedPending = between.some((c) => c.state === "stored") && Date.now() - receivedAt.getTime() < ARRIVED_WAIT_MS;
+  const notArrived = between.length < missing && Date.now() - receivedAt.getTime() < gapWaitMs;
+  if (arrivedPending || notArrived) return { wait: true, offset: 0, discontinuity: false, late: false };
   // Give up waiting: leave room on the timeline for what is missing, so a late arrival fits there.
   const avg = await db.selectFrom("segments").select((eb) => eb.fn.avg<number>("duration").as("d")).where("stream_id", "=", streamId).executeTakeFirstOrThrow();
   const each = Number(avg.d) || prev?.duration || DEFAULT_SEGMENT_SEC;
@@ -124,6 +121,9 @@ export async function segmentChunk(deps: MediaDeps, streamId: string, seq: numbe
         await trx.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
         if (row) {
           await addPosterJob(trx, streamId);
+          // A successor waiting on this seq need not sit out its poll interval.
+          const next = await trx.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq + 1).where("state", "=", "stored").executeTakeFirst();
+          if (next) await addSegmentJob(trx, streamId, seq + 1);
           await publish(trx, { type: "segment.created", streamId, ownerId: owner, data: { seq, duration: made.durationSec, late: place.late, discontinuity: place.discontinuity } });
         }
         return row;
@@ -139,6 +139,8 @@ export async function segmentChunk(deps: MediaDeps, streamId: string, seq: numbe
       await db.transaction().execute(async (trx) => {
         await trx.updateTable("chunks").set({ state: "failed", failure_reason: reason }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
         await publish(trx, { type: "chunk.failed", streamId, ownerId: owner, data: { seq, reason: reason.split("\n")[0] } });
+        const next = await trx.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq + 1).where("state", "=", "stored").executeTakeFirst();
+        if (next) await addSegmentJob(trx, streamId, seq + 1);
       });
       log.warn("chunk failed", { streamId, seq, reason: reason.split("\n")[0] });
       if (rejected) return "failed";

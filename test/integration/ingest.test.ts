@@ -82,12 +82,21 @@ describe("each container becomes a continuous, decodable HLS stream", () => {
       expect(decode.code).toBe(0);
       const dur = await run(["ffprobe", "-v", "error", ...headers, "-show_entries", "format=duration", "-of", "csv=p=0", playlistUrl]);
       expect(Math.abs(Number(dur.stdout.trim()) - expected) / expected).toBeLessThan(0.02);
+      // Presentation order, not decode order (B-frames): no two frames share a time, and every
+      // segment starts after the previous one's last frame.
       for (const sel of ["v", "a"]) {
-        const pts = await run(["ffprobe", "-v", "error", ...headers, "-select_streams", sel, "-show_entries", "packet=pts_time", "-of", "csv=p=0", playlistUrl]);
-        const times = pts.stdout.trim().split("\n").map(Number);
-        expect(times.length).toBeGreaterThan(10);
-        const backwards = times.findIndex((t, i) => i > 0 && !(t > times[i - 1]!));
-        expect({ stream: sel, backwards }).toEqual({ stream: sel, backwards: -1 });
+        const pts = async (url: string) => {
+          const r = await run(["ffprobe", "-v", "error", ...headers, "-select_streams", sel, "-show_entries", "packet=pts_time", "-of", "json", url]);
+          const packets = (JSON.parse(r.stdout) as { packets: { pts_time?: string }[] }).packets;
+          return packets.filter((p) => p.pts_time !== undefined).map((p) => Number(p.pts_time)).sort((x, y) => x - y);
+        };
+        const all = await pts(playlistUrl);
+        expect(all.length).toBeGreaterThan(10);
+        expect({ stream: sel, repeated: all.findIndex((t, i) => i > 0 && !(t > all[i - 1]!)) }).toEqual({ stream: sel, repeated: -1 });
+        const spans = await Promise.all([0, 1, 2, 3].map((i) => pts(`${app.url}/api/v1/streams/${id}/hls/segments/${i}.ts`)));
+        for (let i = 1; i < spans.length; i++) {
+          expect({ stream: sel, boundary: i, ok: spans[i]![0]! > spans[i - 1]!.at(-1)! }).toEqual({ stream: sel, boundary: i, ok: true });
+        }
       }
       // The recording is one MP4 whose bytes match its recorded SHA-256.
       const rec = await app.request(`/api/v1/streams/${id}/recording.mp4`, { headers: auth() });

@@ -1,0 +1,151 @@
+import { rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { concatList, planSegment, posterArgs, recordingArgs, segmentArgs, TS_LEAD_SEC } from "./ffmpeg-args.ts";
+import { probe, probePacketSpan, runFfmpeg } from "./ffmpeg.ts";
+import { checkLimits, DEFAULT_LIMITS, type MediaLimits } from "./limits.ts";
+import { MediaError } from "./media-error.ts";
+import type { MediaInfo } from "./media-info.ts";
+import { tsPacketSpan } from "./ts-span.ts";
+
+/** MPEG-TS timestamps are 33 bits of 90 kHz: they wrap after ~26.5 h of stream. */
+const PTS_WRAP_SEC = 2 ** 33 / 90_000;
+
+export interface MakeSegmentOptions {
+  ffmpeg: string;
+  ffprobe: string;
+  /** The chunk, a local file (any name: ffmpeg looks at the bytes). */
+  input: string;
+  /** Where the .ts segment is written; removed again if the step fails. */
+  output: string;
+  /** Start of this segment on the stream timeline: previous segment's offsetSec + durationSec (0 for the first). */
+  offsetSec: number;
+  /** Budget for the whole step (probe, ffmpeg, probe); each tool is killed when it runs out. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  limits?: MediaLimits;
+}
+
+export interface MadeSegment {
+  /** Length on the timeline; the next segment's offsetSec is offsetSec + durationSec. Use it for #EXTINF. */
+  durationSec: number;
+  /** True when nothing was re-encoded (H.264 + AAC, or H.264 alone). */
+  remuxed: boolean;
+  /** The input as probed (durationSec measured from packets when the container had none). */
+  info: MediaInfo;
+  /** Wall and CPU time of the ffmpeg run alone (not the probes). */
+  ms: number;
+  cpuMs?: number;
+}
+
+function budget(timeoutMs: number): () => number {
+  const deadline = performance.now() + timeoutMs;
+  return () => {
+    const left = Math.floor(deadline - performance.now());
+    if (left <= 0) throw new MediaError("unavailable", `media step ran out of its ${timeoutMs} ms budget`);
+    return left;
+  };
+}
+
+/**
+ * One chunk → one HLS segment: probe, refuse what is out of limits, remux or transcode into
+ * MPEG-TS at `offsetSec`, then measure the segment's real extent from its packets. That measured
+ * end is what the next segment continues from, so the timeline has no overlaps and no drift.
+ * Segments of one stream must therefore be made in seq order (each needs its predecessor's end).
+ */
+export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment> {
+  const left = budget(opts.timeoutMs);
+  const { signal } = opts;
+  const info = await probe(opts.ffprobe, opts.input, left(), signal);
+  if (info.durationSec === null && info.video) {
+    // Live-written WebM (MediaRecorder) has no duration field; count the packets instead.
+    const span = await probePacketSpan(opts.ffprobe, opts.input, left(), signal);
+    if (span) info.durationSec = Math.max(0, span.endSec - span.startSec) || null;
+  }
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  checkLimits(info, limits);
+
+  const plan = planSegment(info);
+  const args = segmentArgs({ input: opts.input, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec });
+  try {
+    const run = await runFfmpeg(opts.ffmpeg, args, { timeoutMs: left(), signal });
+    const fps = info.video?.fps;
+    const span = tsPacketSpan(await Bun.file(opts.output).bytes(), fps ? 1 / fps : undefined) ?? (await probePacketSpan(opts.ffprobe, opts.output, left(), signal));
+    if (!span) throw new MediaError("unprocessable", "ffmpeg produced no audio or video from this chunk");
+    const rel = (x: number) => (((x - TS_LEAD_SEC - opts.offsetSec) % PTS_WRAP_SEC) + PTS_WRAP_SEC) % PTS_WRAP_SEC;
+    const durationSec = Math.round(rel(span.endSec) * 1e6) / 1e6;
+    if (!(durationSec > 0) || durationSec > limits.maxDurationSec + 1) {
+      throw new MediaError("internal", `segment timestamps are off its offset (end ${span.endSec.toFixed(6)} s for offset ${opts.offsetSec} s)`);
+    }
+    return { durationSec, remuxed: plan.videoCopy && (plan.audioCopy || !plan.hasAudio), info, ms: run.ms, cpuMs: run.cpuMs };
+  } catch (e) {
+    await rm(opts.output, { force: true });
+    throw e;
+  }
+}
+
+export interface MakePosterOptions {
+  ffmpeg: string;
+  /** A segment (or any video file). */
+  input: string;
+  /** The .jpg to write. */
+  output: string;
+  /** Width of the JPEG; default 480 px, never upscaled. */
+  width?: number;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** The first frame of a segment as a JPEG, for the operator's grid. */
+export async function makePoster(opts: MakePosterOptions): Promise<{ ms: number; cpuMs?: number }> {
+  try {
+    const run = await runFfmpeg(opts.ffmpeg, posterArgs({ input: opts.input, output: opts.output, width: opts.width }), opts);
+    if ((await Bun.file(opts.output).exists()) === false || Bun.file(opts.output).size === 0) {
+      throw new MediaError("unprocessable", "ffmpeg wrote no poster: the segment has no decodable frame");
+    }
+    return { ms: run.ms, cpuMs: run.cpuMs };
+  } catch (e) {
+    await rm(opts.output, { force: true });
+    throw e;
+  }
+}
+
+export interface AssembleRecordingOptions {
+  ffmpeg: string;
+  /** Local .ts segments in playback (seq) order. */
+  segmentFiles: string[];
+  /**
+   * The segments' durationSec from makeSegment, one per file. Optional: without them ffmpeg
+   * estimates each file's length from its timestamps, which is close but not exact.
+   */
+  segmentDurationsSec?: number[];
+  /** The .mp4 to write. */
+  output: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * All segments → one faststart MP4, without re-encoding. The concat demuxer re-times each file
+ * to follow the previous one, so gaps left on the live timeline (chunks that never came) close up
+ * and a late segment slots in by its seq. Streams are those of the first segment.
+ */
+export async function assembleRecording(opts: AssembleRecordingOptions): Promise<{ ms: number; cpuMs?: number }> {
+  if (opts.segmentFiles.length === 0) throw new MediaError("unprocessable", "a recording needs at least one segment");
+  const listFile = `${opts.output}.ffconcat`;
+  try {
+    let list: string;
+    try {
+      list = concatList(opts.segmentFiles.map((f) => path.resolve(f)), opts.segmentDurationsSec);
+    } catch (e) {
+      throw new MediaError("internal", (e as Error).message, { cause: e });
+    }
+    await writeFile(listFile, list);
+    const run = await runFfmpeg(opts.ffmpeg, recordingArgs({ concatListFile: listFile, output: opts.output }), opts);
+    return { ms: run.ms, cpuMs: run.cpuMs };
+  } catch (e) {
+    await rm(opts.output, { force: true });
+    throw e;
+  } finally {
+    await rm(listFile, { force: true });
+  }
+}
