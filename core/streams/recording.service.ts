@@ -44,7 +44,7 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
     await reschedule(new Date(Date.now() + SETTLE_POLL_MS));
     return "waiting";
   }
-  const segments = await db.selectFrom("segments").select(["seq", "object_key"]).where("stream_id", "=", streamId).orderBy("seq").execute();
+  const segments = await db.selectFrom("segments").select(["seq", "object_key", "duration"]).where("stream_id", "=", streamId).orderBy("seq").execute();
   if (segments.length === 0) return "skipped";
   await withTempDir(async (dir) => {
     const files: string[] = [];
@@ -54,7 +54,7 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
       files.push(f);
     }
     const output = join(dir, "recording.mp4");
-    await assembleRecording({ ffmpeg: deps.ffmpeg, segmentFiles: files, output, timeoutMs: deps.ffmpegTimeoutMs * 10, signal });
+    await assembleRecording({ ffmpeg: deps.ffmpeg, segmentFiles: files, segmentDurationsSec: segments.map((g) => g.duration), output, timeoutMs: deps.ffmpegTimeoutMs * 10, signal });
     const sha256 = await sha256File(output);
     const key = `streams/${streamId}/recording/${crypto.randomUUID()}.mp4`;
     const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp4" });
