@@ -6,7 +6,7 @@ import { loadConfig, parse, settingsHelp, UsageError } from "./args.ts";
 import { makeRuntime } from "./context.ts";
 
 /** Opens just the database (embedded or external, migrated) for a one-shot admin command. */
-async function withDatabase<T>(values: Record<string, unknown>, env: Record<string, string | undefined>, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(values: Record<string, unknown>, env: Record<string, string | undefined>, fn: (rt: Runtime) => Promise<T>): Promise<T> {
   const config = loadConfig(values as never, env);
   const rt = makeRuntime({ ...config, logLevel: config.logLevel === "debug" ? "debug" : "warn" }, "cli");
   const stop = await startModules(rt, ["database"]);

@@ -4,6 +4,7 @@ import { AppError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { UsageError } from "./args.ts";
 import { migrate, tokens, users } from "./admin.ts";
+import { jobs } from "./jobs.ts";
 import { serve } from "./serve.ts";
 
 const HELP = `rter ${VERSION} — real-time emergency response, self-hosted
@@ -15,6 +16,7 @@ Commands:
   migrate          apply database migrations and exit
   users add        create a user
   tokens create    create an API token (printed alone on the last line)
+  jobs             the trouble queue: jobs list, jobs retry ID | --all
 
 Options:
   --help, -h       help for a command (rter serve --help)
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, (args: string[], env: Record<string, string | und
   migrate,
   users,
   tokens,
+  jobs,
 };
 
 /** Every failure is one line on stderr: `rter: <what is wrong>`; usage and config errors exit 2. */

@@ -1,8 +1,11 @@
 import { EventEmitter } from "node:events";
-import { run, type Runner, type WorkerEvents } from "graphile-worker";
+import { parseCronItems, run, type ParsedCronItem, type Runner, type WorkerEvents } from "graphile-worker";
 import { quietQueueLogger } from "../core/db/migrate.ts";
 import { AppError } from "../core/errors.ts";
+import { FIXITY_QUEUE } from "../core/fixity/fixity.service.ts";
+import { priorityOf } from "../core/queue/enqueue.ts";
 import type { Runtime } from "../core/runtime.ts";
+import { startLiveness } from "./liveness.ts";
 import { makeTaskList } from "./tasks/index.ts";
 
 /** Time between the abort signal and a forceful shutdown: for tasks to record their failure. */
@@ -21,6 +24,9 @@ export interface QueueWorker {
  * restarting), so the supervisor starts a new runner with backoff, and first unlocks the jobs the
  * dead pool still held — otherwise they would wait out graphile-worker's 4-hour stale-lock window.
  * Signals are ours (cmd/serve) so HTTP and jobs shut down in one orderly sequence.
+ *
+ * A worker killed outright cannot unlock anything, so every worker also heartbeats its pool ids
+ * and sweeps for dead ones (workers/liveness.ts): their jobs go back to the queue within seconds.
  */
 export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
   const { config, log } = rt;
@@ -31,11 +37,20 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
   let restartTimer: ReturnType<typeof setTimeout> | null = null;
   let restartDelay = RESTART_MIN_MS;
   const deadPools: string[] = [];
+  let currentPool: string | null = null;
+  // Until released, a failed runner's pool stays in the heartbeat: if this process dies now, the
+  // sweepers release it together with the current one.
+  const taskList = makeTaskList(rt);
+  const cron = cronItems(rt, Object.keys(taskList));
+  const liveness = startLiveness(rt, () => [...(currentPool ? [currentPool] : []), ...deadPools]);
 
   async function launch(): Promise<void> {
     const events: WorkerEvents = new EventEmitter();
     let poolId: string | null = null;
-    events.on("pool:create", ({ workerPool }) => (poolId = workerPool.id));
+    events.on("pool:create", ({ workerPool }) => {
+      poolId = currentPool = workerPool.id;
+      liveness.beatNow();
+    });
     events.on("job:error", ({ job, error }) =>
       log.warn("job failed", { task: job.task_identifier, jobId: job.id, attempt: job.attempts, err: (error as Error)?.message }),
     );
@@ -47,7 +62,8 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
     }
     const r = await run({
       pgPool: pool,
-      taskList: makeTaskList(rt),
+      taskList,
+      parsedCronItems: cron,
       concurrency: config.worker.concurrency,
       noHandleSignals: true,
       pollInterval: 1_000,
@@ -73,6 +89,7 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
     runner = null;
     down = reason;
     if (poolId) deadPools.push(poolId);
+    if (currentPool === poolId) currentPool = null;
     log.error("queue runner exited; restarting", { reason, inMs: restartDelay });
     scheduleRestart();
   }
@@ -90,8 +107,13 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
     }, restartDelay);
   }
 
-  await launch();
-  log.info("queue worker started", { concurrency: config.worker.concurrency });
+  try {
+    await launch();
+  } catch (e) {
+    await liveness.stop();
+    throw e;
+  }
+  log.info("queue worker started", { concurrency: config.worker.concurrency, jobs: config.worker.jobs, tasks: Object.keys(taskList), fixitySchedule: cron.length ? config.fixity.schedule : "off" });
 
   return {
     assertRunning() {
@@ -108,13 +130,35 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
       stopping = true;
       if (restartTimer) clearTimeout(restartTimer);
       const r = runner;
-      if (!r) return;
-      const graceful = r.stop().then(() => true, () => true);
-      const timedOut = Bun.sleep(config.worker.shutdownGraceMs + ABORT_SETTLE_MS).then(() => false);
-      if (!(await Promise.race([graceful, timedOut]))) {
-        log.warn("jobs ignored the abort signal; failing them so another worker retries");
-        await r.kill().catch((e) => log.error("forceful shutdown failed", { err: (e as Error).message }));
+      if (r) {
+        const graceful = r.stop().then(() => true, () => true);
+        const timedOut = Bun.sleep(config.worker.shutdownGraceMs + ABORT_SETTLE_MS).then(() => false);
+        if (!(await Promise.race([graceful, timedOut]))) {
+          log.warn("jobs ignored the abort signal; failing them so another worker retries");
+          await r.kill().catch((e) => log.error("forceful shutdown failed", { err: (e as Error).message }));
+        }
       }
+      // Only now: while jobs were finishing, the heartbeat kept other workers from taking them.
+      await liveness.stop();
     },
   };
+}
+
+/**
+ * The crontab of this worker: the fixity check (`--fixity-schedule`), on workers that run batch
+ * jobs. Every worker with it schedules, and graphile-worker's known_crontabs table lets exactly one
+ * of them enqueue each occurrence. A job key keeps missed occurrences from piling up.
+ */
+function cronItems(rt: Runtime, tasks: string[]): ParsedCronItem[] {
+  const schedule = rt.config.fixity.schedule;
+  if (!schedule || !tasks.includes("fixity_check")) return [];
+  return parseCronItems([
+    {
+      task: "fixity_check",
+      match: schedule,
+      identifier: "rter_fixity_check",
+      payload: { trigger: "schedule" },
+      options: { backfillPeriod: 0, queueName: FIXITY_QUEUE, priority: priorityOf("fixity_check"), jobKey: "fixity_check:schedule", jobKeyMode: "preserve_run_at" },
+    },
+  ]);
 }

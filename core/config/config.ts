@@ -1,4 +1,4 @@
-import type { Role } from "./settings.ts";
+import type { Jobs, Role } from "./settings.ts";
 import type { StorageConfig } from "../storage/store.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -27,7 +27,20 @@ export interface Config {
   readonly dataDir: string;
   /** Explicit ffmpeg path, or null to search ffmpeg-static then PATH. */
   readonly ffmpeg: string | null;
-  readonly worker: { readonly concurrency: number; readonly shutdownGraceMs: number };
+  readonly worker: {
+    readonly concurrency: number;
+    readonly shutdownGraceMs: number;
+    /** Job classes this worker runs; a live-only worker keeps segment jobs from waiting behind batch work. */
+    readonly jobs: Jobs;
+    /** How often this worker writes its heartbeat row. */
+    readonly heartbeatIntervalMs: number;
+    /** A worker whose heartbeat is older than this is dead; any other worker releases its jobs. */
+    readonly deadAfterMs: number;
+  };
+  readonly fixity: {
+    /** Cron schedule (UTC) of the periodic fixity check; null = only on demand. */
+    readonly schedule: string | null;
+  };
   readonly ingest: {
     /** Largest chunk body; larger uploads get 413 and leave nothing stored. */
     readonly maxChunkBytes: number;

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config, LogLevel } from "./config.ts";
-import { parseDuration, parseIntInRange, parseSize, redactUrl } from "./parse.ts";
-import { SETTINGS, parseRoles, type Setting } from "./settings.ts";
+import { parseCronSchedule, parseDuration, parseIntInRange, parseSize, redactUrl } from "./parse.ts";
+import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
 
 /** A configuration problem; cmd/ prints `rter: <message>` and exits non-zero. */
@@ -82,6 +82,13 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
   const adminEmail = must("admin-email");
   if (!/^[^\s@]+@[^\s@]+$/.test(adminEmail)) throw new ConfigError(`--admin-email: not an email address: "${adminEmail}"`);
 
+  const heartbeatIntervalMs = parseDuration(must("heartbeat-interval"));
+  const deadAfterMs = parseDuration(must("worker-dead-after"));
+  // Two missed beats must not make a live worker look dead (its jobs would run twice).
+  if (deadAfterMs < 3 * heartbeatIntervalMs) {
+    throw new ConfigError(`--worker-dead-after: must be at least 3 x --heartbeat-interval (${heartbeatIntervalMs} ms), got ${deadAfterMs} ms`);
+  }
+
   const config: Config = {
     roles: parseRoles(must("roles")),
     http: { host: must("host"), port, publicUrl, bodyLimitBytes: parseSize(must("body-limit")) },
@@ -98,7 +105,11 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
     worker: {
       concurrency: parseIntInRange(must("worker-concurrency"), 1, 64),
       shutdownGraceMs: parseDuration(must("shutdown-grace")),
+      jobs: parseJobs(must("jobs")),
+      heartbeatIntervalMs,
+      deadAfterMs,
     },
+    fixity: { schedule: parseCronSchedule(must("fixity-schedule")) },
     ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")) },
     media: { ffmpegTimeoutMs: parseDuration(must("ffmpeg-timeout")) },
     adminEmail,

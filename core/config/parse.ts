@@ -45,3 +45,40 @@ export function parseUrl(v: string, protocols: string[]): URL {
 export function redactUrl(v: string): string {
   return v.replace(/\/\/([^:/@]*):([^@]*)@/, "//$1:***@");
 }
+
+const CRON_FIELDS: [name: string, min: number, max: number][] = [
+  ["minute", 0, 59],
+  ["hour", 0, 23],
+  ["day of month", 1, 31],
+  ["month", 1, 12],
+  ["day of week", 0, 7],
+];
+
+/**
+ * A five-field cron schedule in graphile-worker's grammar (numbers, a-b ranges, * and *\/n, comma
+ * lists; no names), or "off" (null). Checked here so a typo stops the process at start with a
+ * one-line error; graphile-worker parses it again when the worker starts.
+ */
+export function parseCronSchedule(v: string): string | null {
+  const s = v.trim();
+  if (s === "off") return null;
+  const fields = s.split(/\s+/);
+  if (fields.length !== 5) throw new Error(`expected a cron schedule of 5 fields like "17 * * * *", or off; got "${v}"`);
+  fields.forEach((field, i) => {
+    const [name, min, max] = CRON_FIELDS[i]!;
+    for (const part of field.split(",")) {
+      let m: RegExpExecArray | null;
+      if ((m = /^\*(?:\/(\d+))?$/.exec(part))) {
+        if (m[1] !== undefined && Number(m[1]) < 1) throw new Error(`${name}: divisor must be at least 1 in "${part}"`);
+      } else if ((m = /^(\d+)(?:-(\d+))?$/.exec(part))) {
+        const a = Number(m[1]);
+        const b = m[2] === undefined ? a : Number(m[2]);
+        if (a < min || b > max) throw new Error(`${name}: values must be ${min}-${max}, got "${part}"`);
+        if (m[2] !== undefined && b <= a) throw new Error(`${name}: range "${part}" must go upwards`);
+      } else {
+        throw new Error(`${name}: "${part}" is not a number, a-b range, * or */n`);
+      }
+    }
+  });
+  return fields.join(" ");
+}

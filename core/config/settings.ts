@@ -1,4 +1,4 @@
-import { parseDuration, parseIntInRange, parseSize, parseUrl } from "./parse.ts";
+import { parseCronSchedule, parseDuration, parseIntInRange, parseSize, parseUrl } from "./parse.ts";
 
 /**
  * Every setting the process accepts, in one table: the flag (also the key in a --config file),
@@ -50,4 +50,17 @@ export const SETTINGS: Setting[] = [
   { flag: "ffmpeg-timeout", env: "RTER_FFMPEG_TIMEOUT", default: "60s", doc: "ffmpeg runs longer than this are killed and the job fails with its stderr", check: parseDuration },
   { flag: "admin-email", env: "RTER_ADMIN_EMAIL", default: "admin@rter.local", doc: "email of the admin account created on first start" },
   { flag: "log-level", env: "RTER_LOG_LEVEL", default: "info", doc: "debug, info, warn or error", check: (v) => { if (!["debug", "info", "warn", "error"].includes(v)) throw new Error(`must be debug, info, warn or error, got "${v}"`); } },
+  { flag: "jobs", env: "RTER_JOBS", default: "all", doc: "job classes this worker runs: live (segments, posters), batch (recordings, fixity, exports) or all", check: parseJobs },
+  { flag: "heartbeat-interval", env: "RTER_HEARTBEAT_INTERVAL", default: "1s", doc: "how often a worker records that it is alive", check: parseDuration },
+  { flag: "worker-dead-after", env: "RTER_WORKER_DEAD_AFTER", default: "5s", doc: "a worker silent this long is dead: other workers release its jobs", check: parseDuration },
+  { flag: "fixity-schedule", env: "RTER_FIXITY_SCHEDULE", default: "17 * * * *", doc: "cron schedule (UTC) of the fixity check that re-hashes every stored object, or off", check: parseCronSchedule },
 ];
+
+export const JOBS = ["live", "batch", "all"] as const;
+/** Which job classes a worker process runs (see TASK_CLASS in workers/tasks/index.ts). */
+export type Jobs = (typeof JOBS)[number];
+
+export function parseJobs(v: string): Jobs {
+  if (!(JOBS as readonly string[]).includes(v)) throw new Error(`must be live, batch or all, got "${v}"`);
+  return v as Jobs;
+}

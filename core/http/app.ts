@@ -5,6 +5,8 @@ import { AppError } from "../errors.ts";
 import { queueProbeRoutes } from "../queue/queue-probe.http.ts";
 import { streamRoutes } from "../streams/streams.http.ts";
 import { eventRoutes } from "../events/events.http.ts";
+import { fixityRoutes } from "../fixity/fixity.http.ts";
+import { jobRoutes } from "../queue/jobs.http.ts";
 import type { Runtime } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import { healthRoutes } from "./health.http.ts";
@@ -62,5 +64,5 @@ export function buildApp(rt: Runtime) {
     )
     .use(healthRoutes(rt));
   // Routes of roles this process does not run are not mounted: they answer 404, not 503.
-  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)) : app;
+  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)) : app;
 }

@@ -1,6 +1,6 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { DB } from "../db/schema.ts";
-import { timed } from "../perf.ts";
+import { enqueue } from "./enqueue.ts";
 
 /** Longest a probe may occupy a worker slot (drain drills). */
 export const MAX_HOLD_MS = 60_000;
@@ -21,7 +21,7 @@ function view(r: { id: string; enqueued_at: Date; ran_at: Date | null; run_count
 export async function enqueueProbe(db: Kysely<DB>, holdMs = 0): Promise<ProbeView> {
   return db.transaction().execute(async (trx) => {
     const row = await trx.insertInto("queue_probes").defaultValues().returningAll().executeTakeFirstOrThrow();
-    await timed("queue", () => sql`select graphile_worker.add_job('queue_probe', ${JSON.stringify({ probeId: row.id, holdMs })}::json)`.execute(trx));
+    await enqueue(trx, "queue_probe", { probeId: row.id, holdMs });
     return view(row);
   });
 }

@@ -1,14 +1,19 @@
-import type { TaskList } from "graphile-worker";
+import type { Task, TaskList } from "graphile-worker";
 import type { Runtime } from "../../core/runtime.ts";
 import * as queueProbe from "./queue_probe.ts";
 import * as segmentChunk from "./segment_chunk.ts";
 import * as makePoster from "./make_poster.ts";
 import * as assembleRecording from "./assemble_recording.ts";
 import type { MediaDeps } from "../../core/streams/segmenting.service.ts";
+import * as fixityCheck from "./fixity_check.ts";
+import { TASK_CLASS, type TaskId } from "./classes.ts";
+
+export { TASK_CLASS, type JobClass, type TaskId } from "./classes.ts";
 
 /**
  * The explicit task list: a compiled binary has no task directory to scan. Each task validates
- * its payload and hands the work to a core service.
+ * its payload and hands the work to a core service. Only the tasks of the worker's job class
+ * (`--jobs`) are listed: graphile-worker never takes a job whose task it does not have.
  */
 export function makeTaskList(rt: Runtime): TaskList {
   const db = rt.database!.db;
@@ -21,10 +26,14 @@ export function makeTaskList(rt: Runtime): TaskList {
     ffmpegTimeoutMs: rt.config.media.ffmpegTimeoutMs,
     gapWaitMs: rt.config.ingest.gapWaitMs,
   };
-  return {
+  // A new task needs its class in classes.ts first (TypeScript refuses an unknown key here).
+  const tasks: Record<TaskId, Task> = {
     segment_chunk: (payload, helpers) => segmentChunk.run(media, payload, helpers),
     make_poster: (payload, helpers) => makePoster.run(media, payload, helpers),
     assemble_recording: (payload, helpers) => assembleRecording.run(media, payload, helpers),
     queue_probe: (payload, helpers) => queueProbe.run({ db, nodeId: rt.nodeId }, payload, helpers.abortSignal),
+    fixity_check: (payload, helpers) => fixityCheck.run({ db, store: rt.store!, log: rt.log }, payload, helpers.abortSignal),
   };
+  const jobs = rt.config.worker.jobs;
+  return Object.fromEntries(Object.entries(tasks).filter(([id]) => jobs === "all" || TASK_CLASS[id as TaskId] === jobs));
 }

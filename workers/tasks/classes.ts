@@ -1,0 +1,23 @@
+/**
+ * Every task id and its job class. `live` jobs keep a stream watchable now (segments, posters, the
+ * queue probe); `batch` jobs may wait (recordings, fixity, exports). A worker started with
+ * `--jobs live` or `--jobs batch` only runs that class, and `enqueue` gives batch jobs a larger
+ * graphile-worker priority number, so ready live jobs are always taken first.
+ *
+ * Data only, no imports: core/queue/enqueue.ts reads it without pulling in the task modules.
+ */
+export type JobClass = "live" | "batch";
+
+export const TASK_CLASS = {
+  segment_chunk: "live",
+  make_poster: "live",
+  queue_probe: "live",
+  assemble_recording: "batch",
+  fixity_check: "batch",
+} as const satisfies Record<string, JobClass>;
+
+export type TaskId = keyof typeof TASK_CLASS;
+
+export function isTaskId(v: string): v is TaskId {
+  return Object.hasOwn(TASK_CLASS, v);
+}
