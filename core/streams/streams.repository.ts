@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
+import { enqueue } from "../queue/enqueue.ts";
 
 /** Thin queries over streams, chunks, segments and telemetry: `db` first, no rules. */
 type Db = Kysely<DB> | Transaction<DB>;
@@ -53,8 +54,8 @@ export function insertChunk(db: Db, c: { stream_id: string; seq: number; object_
  * while other streams run in parallel; the job key makes a re-enqueue replace, not duplicate.
  */
 export function addSegmentJob(db: Db, streamId: string, seq: number, runAt?: Date) {
-  return sql`select graphile_worker.add_job('segment_chunk', ${JSON.stringify({ streamId, seq })}::json,
-    queue_name := ${`stream:${streamId}`}, run_at := ${runAt ?? null}::timestamptz, job_key := ${`segment:${streamId}:${seq}`}, priority := 0)`.execute(db);
+  // Five tries: a chunk that still cannot be segmented is marked failed on the last one.
+  return enqueue(db, "segment_chunk", { streamId, seq }, { queueName: `stream:${streamId}`, jobKey: `segment:${streamId}:${seq}`, runAt, maxAttempts: 5 });
 }
 
 export function listSegments(db: Db, streamId: string, opts: { includeLate: boolean }) {
@@ -82,11 +83,11 @@ export function listTelemetry(db: Db, streamId: string, limit: number) {
 }
 
 /** Batch work, after live work: a lower priority, keyed so a second finish does not queue twice. */
-export function addRecordingJob(db: Db, streamId: string) {
-  return sql`select graphile_worker.add_job('assemble_recording', ${JSON.stringify({ streamId })}::json, job_key := ${`recording:${streamId}`}, priority := 10)`.execute(db);
+export function addRecordingJob(db: Db, streamId: string, runAt?: Date) {
+  return enqueue(db, "assemble_recording", { streamId }, { jobKey: `recording:${streamId}`, runAt });
 }
 
 /** The poster follows the newest segment; the key collapses a burst of segments into one job. */
 export function addPosterJob(db: Db, streamId: string) {
-  return sql`select graphile_worker.add_job('make_poster', ${JSON.stringify({ streamId })}::json, job_key := ${`poster:${streamId}`}, priority := 1)`.execute(db);
+  return enqueue(db, "make_poster", { streamId }, { jobKey: `poster:${streamId}` });
 }

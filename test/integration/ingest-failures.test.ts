@@ -100,7 +100,7 @@ describe("failures while streaming", () => {
     let victim: RterProcess | null = null;
     const t0 = Date.now();
     while (!victim && Date.now() - t0 < 30_000) {
-      const { rows } = await db.query("select locked_by from graphile_worker.jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'segment_chunk' and locked_at is not null limit 1").catch(() => ({ rows: [] as { locked_by: string }[] }));
+      const { rows } = await db.query("select locked_by from graphile_worker.jobs where task_identifier = 'segment_chunk' and locked_at is not null limit 1").catch(() => ({ rows: [] as { locked_by: string }[] }));
       if (rows[0]) {
         const hb = await db.query("select node_id from worker_heartbeats where $1 = any(pool_ids)", [rows[0].locked_by]);
         const node = hb.rows[0]?.node_id as string | undefined;

@@ -2,6 +2,7 @@ import type { JobHelpers } from "graphile-worker";
 import { assembleStreamRecording } from "../../core/streams/recording.service.ts";
 import type { MediaDeps } from "../../core/streams/segmenting.service.ts";
 import { streamIdOf } from "./stream-payload.ts";
+import { addRecordingJob } from "../../core/streams/streams.repository.ts";
 
 /** Task id: assemble_recording (batch). Payload { streamId }; waits for the last segment by re-queuing itself. */
 export async function run(deps: MediaDeps, payload: unknown, helpers: JobHelpers): Promise<void> {
@@ -9,7 +10,7 @@ export async function run(deps: MediaDeps, payload: unknown, helpers: JobHelpers
   await assembleStreamRecording(
     deps,
     streamId,
-    (at) => helpers.addJob("assemble_recording", { streamId }, { runAt: at, jobKey: `recording:${streamId}`, priority: 10 }).then(() => {}),
+    (at) => addRecordingJob(deps.db, streamId, at).then(() => {}),
     helpers.abortSignal,
   );
 }
