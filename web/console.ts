@@ -17,6 +17,8 @@ async function showStatus(): Promise<void> {
     ["Postgres", s.postgres ? (s.postgres.reachable ? `up, ${s.postgres.latency_ms} ms` : `down: ${s.postgres.error}`) : "n/a", s.postgres?.reachable],
     ["Storage", s.storage ? (s.storage.reachable ? `${s.storage.kind}, ${s.storage.latency_ms} ms` : `down: ${s.storage.error}`) : "n/a", s.storage?.reachable],
     ["Queue", s.queue ? `${s.queue.depth} waiting, ${s.queue.running} running, ${s.queue.failed} failed` : "n/a"],
+    ["Live streams", s.ingest ? `${s.ingest.live_streams} (ingest lag p95 ${s.ingest.lag_p95_seconds ?? "–"} s, ${s.ingest.chunks_waiting} chunks waiting)` : "n/a"],
+    ["Integrity", s.integrity ? `${s.integrity.mismatches_open} open mismatches, last check ${s.integrity.last_run_at ?? "never"}` : "n/a", s.integrity ? s.integrity.mismatches_open === 0 : undefined],
     ["Requests", `${s.requests.total} (error rate ${(s.requests.error_rate * 100).toFixed(2)}%)`],
     ["Latency p50/p95/p99", ["p50", "p95", "p99"].map((k) => s.requests.latency_ms[k] ?? "–").join(" / ") + " ms"],
     ["Uptime", `${s.uptime_seconds} s`],

@@ -21,6 +21,15 @@ export interface IntegrityIndicators {
   mismatches_open: number;
 }
 
+export interface IngestIndicators {
+  live_streams: number;
+  /** Chunk received → segment listed, over segments made in the last 5 minutes (seconds). */
+  lag_p50_seconds: number | null;
+  lag_p95_seconds: number | null;
+  chunks_waiting: number;
+  chunks_failed_last_hour: number;
+}
+
 export interface Status {
   node: string;
   version: string;
@@ -31,6 +40,7 @@ export interface Status {
   storage: { reachable: boolean; latency_ms: number | null; kind: string; error?: string } | null;
   queue: QueueIndicators | null;
   integrity: IntegrityIndicators | null;
+  ingest: IngestIndicators | null;
   requests: { total: number; errors_5xx: number; errors_4xx: number; error_rate: number; latency_ms: ReturnType<Runtime["metrics"]["percentiles"]> };
 }
 
@@ -66,6 +76,22 @@ export async function queueIndicators(rt: Runtime): Promise<QueueIndicators | nu
   };
 }
 
+/** How far behind live the pipeline is: the time from a chunk's arrival to its segment. */
+export async function ingestIndicators(rt: Runtime): Promise<IngestIndicators | null> {
+  if (!rt.database) return null;
+  const { rows } = await sql<{ live: string; p50: number | null; p95: number | null; waiting: string; failed: string }>`
+    select (select count(*) from streams where state = 'live') as live,
+           (select percentile_cont(0.5) within group (order by extract(epoch from s.created_at - c.received_at))
+              from segments s join chunks c using (stream_id, seq) where s.created_at > now() - interval '5 minutes') as p50,
+           (select percentile_cont(0.95) within group (order by extract(epoch from s.created_at - c.received_at))
+              from segments s join chunks c using (stream_id, seq) where s.created_at > now() - interval '5 minutes') as p95,
+           (select count(*) from chunks where state = 'stored') as waiting,
+           (select count(*) from chunks where state = 'failed' and received_at > now() - interval '1 hour') as failed`.execute(rt.database.db);
+  const r = rows[0]!;
+  const round = (x: number | null) => (x === null ? null : Math.round(Number(x) * 1000) / 1000);
+  return { live_streams: Number(r.live), lag_p50_seconds: round(r.p50), lag_p95_seconds: round(r.p95), chunks_waiting: Number(r.waiting), chunks_failed_last_hour: Number(r.failed) };
+}
+
 /** The evidence check: the last complete fixity run and the failures still open. */
 export async function integrity(rt: Runtime): Promise<IntegrityIndicators | null> {
   if (!rt.database) return null;
@@ -76,11 +102,12 @@ export async function integrity(rt: Runtime): Promise<IntegrityIndicators | null
 export async function collectStatus(rt: Runtime): Promise<Status> {
   const db = rt.database;
   const store = rt.store;
-  const [postgres, storage, queue, integrityNow] = await Promise.all([
+  const [postgres, storage, queue, integrityNow, ingest] = await Promise.all([
     db ? probe(() => db.pool.query("select 1")) : null,
     store ? probe(() => store.ping()).then((p) => ({ ...p, kind: store.kind })) : null,
     queueIndicators(rt).catch(() => null),
     integrity(rt).catch(() => null),
+    ingestIndicators(rt).catch(() => null),
   ]);
   const m = rt.metrics;
   return {
@@ -93,6 +120,7 @@ export async function collectStatus(rt: Runtime): Promise<Status> {
     storage,
     queue,
     integrity: integrityNow,
+    ingest,
     requests: {
       total: m.total,
       errors_5xx: m.errors5xx,
@@ -130,6 +158,14 @@ export function prometheusText(rt: Runtime, s: Status): string {
       ...gauge("rter_fixity_mismatches_open", "Stored objects whose bytes no longer match their SHA-256, or are missing, not yet resolved.", s.integrity.mismatches_open),
       ...gauge("rter_fixity_last_run_timestamp_seconds", "When the last complete fixity run finished (unix time).", s.integrity.last_run_at ? Date.parse(s.integrity.last_run_at) / 1000 : null),
       ...gauge("rter_fixity_objects_checked", "Objects re-hashed by the last complete fixity run.", s.integrity.objects_checked),
+    );
+  }
+  if (s.ingest) {
+    lines.push(
+      ...gauge("rter_streams_live", "Streams currently live.", s.ingest.live_streams),
+      ...gauge("rter_ingest_lag_p95_seconds", "Chunk received to segment listed, p95 over the last 5 minutes.", s.ingest.lag_p95_seconds),
+      ...gauge("rter_chunks_waiting", "Chunks stored but not yet segmented.", s.ingest.chunks_waiting),
+      ...gauge("rter_chunks_failed_last_hour", "Chunks that could not be segmented in the last hour.", s.ingest.chunks_failed_last_hour),
     );
   }
   return lines.join("\n") + "\n";

@@ -98,6 +98,18 @@ describe("each container becomes a continuous, decodable HLS stream", () => {
           expect({ stream: sel, boundary: i, ok: spans[i]![0]! > spans[i - 1]!.at(-1)! }).toEqual({ stream: sel, boundary: i, ok: true });
         }
       }
+      const status = (await (await app.request("/api/v1/status")).json()) as any;
+      expect(status.ingest.lag_p95_seconds).toBeGreaterThan(0);
+      expect(status.ingest.chunks_waiting).toBeGreaterThanOrEqual(0);
+      // The poster follows the newest segment.
+      let poster: Response | null = null;
+      for (let i = 0; i < 50 && poster?.status !== 200; i++) {
+        if (i) await Bun.sleep(200);
+        poster = await app.request(`/api/v1/streams/${id}/poster.jpg`, { headers: auth() });
+      }
+      expect(poster!.status).toBe(200);
+      const jpeg = new Uint8Array(await poster!.arrayBuffer());
+      expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
       // The recording is one MP4 whose bytes match its recorded SHA-256.
       const rec = await app.request(`/api/v1/streams/${id}/recording.mp4`, { headers: auth() });
       expect(rec.status).toBe(200);
