@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { Client as MinioClient } from "minio";
 import { startRter, type RterProcess } from "../test/support/rter-process.ts";
 import { contentTypeOf, makeChunks, type ChunkKind } from "../test/support/media.ts";
 import { fmt, getFixture, pct, table, type Figure } from "./lib.ts";
@@ -71,6 +72,42 @@ async function reporter(api: RterProcess, token: string, chunks: Uint8Array<Arra
   return id;
 }
 
+/**
+ * Serving segments: through the API node (auth, stat, stream from storage) versus a redirect to a
+ * presigned object-storage URL, whose cost is the client's extra round trip to storage. Measured
+ * as sequential fetches of one real segment.
+ */
+async function segmentDelivery(api: RterProcess, fx: Awaited<ReturnType<typeof getFixture>>, db: pg.Client, figures: Figure[]): Promise<void> {
+  const { rows } = await db.query("select stream_id, seq, object_key, size from segments order by created_at desc limit 1");
+  const seg = rows[0];
+  if (!seg) return;
+  const m = fx.minio;
+  const client = new MinioClient({ endPoint: m.endPoint, port: m.port, useSSL: false, accessKey: m.accessKey, secretKey: m.secretKey, region: "us-east-1" });
+  const timeIt = async (fetchOnce: () => Promise<Response>) => {
+    const lat: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      const r = await fetchOnce();
+      await r.arrayBuffer();
+      if (i >= 20) lat.push(performance.now() - t0);
+    }
+    return lat;
+  };
+  const viaApi = await timeIt(() => fetch(`${api.url}/api/v1/streams/${seg.stream_id}/hls/segments/${seg.seq}.ts`, { headers: { authorization: `Bearer ${fx.token}` } }));
+  const presigned = await client.presignedGetObject(m.bucket, seg.object_key, 600);
+  // The redirect path: the API would answer 302 after its auth check, then the client fetches storage.
+  const viaRedirect = await timeIt(async () => {
+    await (await fetch(`${api.url}/api/v1/streams/${seg.stream_id}`, { headers: { authorization: `Bearer ${fx.token}` } })).arrayBuffer();
+    return fetch(presigned);
+  });
+  const direct = await timeIt(() => fetch(presigned));
+  console.log(`\nsegment delivery (${seg.size} bytes, 180 sequential fetches)   p50 ms  p95 ms`);
+  for (const [name, lat] of [["through the API node", viaApi], ["API auth round trip + presigned GET", viaRedirect], ["presigned GET alone (floor)", direct]] as const) {
+    console.log(`  ${name.padEnd(38)} ${fmt(pct(lat, 50), 2).padStart(6)}  ${fmt(pct(lat, 95), 2).padStart(6)}`);
+  }
+  figures.push({ bench: "ingest", what: "segment via API / via auth+presigned, p50", value: `${fmt(pct(viaApi, 50), 2)} / ${fmt(pct(viaRedirect, 50), 2)}`, unit: "ms" });
+}
+
 export async function run(): Promise<Figure[]> {
   const fx = await getFixture();
   const figures: Figure[] = [];
@@ -110,6 +147,7 @@ export async function run(): Promise<Figure[]> {
       }
       figures.push({ bench: "ingest", what: `${sc.name}: largest N with p95 < chunk`, value: String(capacity), unit: "streams" });
     }
+    await segmentDelivery(api, fx, db, figures);
     table(["scenario", "N", "segments", "p50 ms", "p95 ms", "p99 ms", "chunks/s", "worker cpu s / stream-s", "plain ffmpeg cpu s / stream-s", "plain ffmpeg wall ms"], rows);
     console.log(`peak RSS: api ${fmt(peakRssMiB(api.proc.pid))} MiB, worker ${fmt(peakRssMiB(worker.proc.pid))} MiB (worker concurrency 2, 2 cores)`);
     figures.push({ bench: "ingest", what: "peak RSS api / worker", value: `${fmt(peakRssMiB(api.proc.pid))} / ${fmt(peakRssMiB(worker.proc.pid))}`, unit: "MiB" });

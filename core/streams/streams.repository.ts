@@ -87,7 +87,13 @@ export function addRecordingJob(db: Db, streamId: string, runAt?: Date) {
   return enqueue(db, "assemble_recording", { streamId }, { jobKey: `recording:${streamId}`, runAt });
 }
 
-/** The poster follows the newest segment; the key collapses a burst of segments into one job. */
+/** A poster every few seconds is plenty for a grid tile, and one ffmpeg run per segment would double the worker's CPU. */
+export const POSTER_INTERVAL_MS = 3_000;
+
+/**
+ * The poster follows the newest segment. preserve_run_at: the first segment of a quiet spell
+ * schedules it POSTER_INTERVAL_MS ahead and later ones join that job instead of postponing it.
+ */
 export function addPosterJob(db: Db, streamId: string) {
-  return enqueue(db, "make_poster", { streamId }, { jobKey: `poster:${streamId}` });
+  return enqueue(db, "make_poster", { streamId }, { jobKey: `poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) });
 }
