@@ -3,6 +3,7 @@ import pg from "pg";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 import { runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import { until } from "../support/admin.ts";
 
 let minio: TestMinio;
 let db: pg.Client;
@@ -28,16 +29,6 @@ async function enqueueProbe(holdMs: number): Promise<{ id: string; job: string }
   const { rows } = await db.query("insert into queue_probes default values returning id");
   const job = await db.query("select (graphile_worker.add_job('queue_probe', $1::json)).id", [JSON.stringify({ probeId: rows[0].id, holdMs })]);
   return { id: rows[0].id, job: job.rows[0].id };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    const v = await fn();
-    if (v) return v;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const probeRow = async (id: string) => (await db.query("select run_count, worker_id from queue_probes where id = $1", [id])).rows[0] as { run_count: number; worker_id: string | null };
