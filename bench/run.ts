@@ -9,6 +9,7 @@ import { closeFixture, fmt, table, type Figure } from "./lib.ts";
 const BENCHMARKS: Record<string, { about: string; load: () => Promise<{ run: () => Promise<Figure[]> }> }> = {
   startup: { about: "cold start → /readyz and idle RSS per role set, vs a bare Bun.serve", load: () => import("./startup.ts") },
   ingest: { about: "chunk → playlist latency, throughput and CPU per stream-second for N live reporters, vs plain ffmpeg", load: () => import("./ingest.ts") },
+  events: { about: "events/s and fan-out latency to 200 SSE clients across two API nodes", load: () => import("./events.ts") },
   "perf-header": { about: "cost of the x-rter-performance edge in process, and HTTP load vs a bare Bun.serve", load: () => import("./perf-header.ts") },
 };
 

@@ -1,0 +1,50 @@
+// The server's event stream (GET /api/v1/events). EventSource resumes with Last-Event-ID by
+// itself after a dropped connection; when it gives up (e.g. a 503 while a node restarts) we open
+// a new one with ?since=<last id>, so nothing is missed either way.
+
+export interface ServerEvent {
+  id: string;
+  type: string;
+  data: Record<string, any> & { stream_id: string | null; at: string };
+}
+
+const TYPES = [
+  "stream.created", "stream.finished", "stream.failed", "segment.created", "chunk.failed", "telemetry", "poster.updated", "recording.ready",
+  "item.created", "tag.created", "tag.added", "tag.removed", "rank.changed", "rule.created", "rule.deleted", "guidance.set", "guidance.cleared",
+];
+
+export function subscribe(onEvent: (e: ServerEvent) => void, onState?: (connected: boolean) => void): () => void {
+  let last: string | null = null;
+  let es: EventSource | null = null;
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const open = () => {
+    if (closed) return;
+    es = new EventSource(last ? `/api/v1/events?since=${last}` : "/api/v1/events");
+    es.onopen = () => onState?.(true);
+    es.onerror = () => {
+      onState?.(false);
+      if (es?.readyState === EventSource.CLOSED) {
+        es = null;
+        timer = setTimeout(open, 2_000);
+      }
+    };
+    for (const type of TYPES) {
+      es.addEventListener(type, (m) => {
+        const msg = m as MessageEvent<string>;
+        last = msg.lastEventId || last;
+        try {
+          onEvent({ id: msg.lastEventId, type, data: JSON.parse(msg.data) });
+        } catch (err) {
+          console.error("event handler failed", type, err);
+        }
+      });
+    }
+  };
+  open();
+  return () => {
+    closed = true;
+    if (timer) clearTimeout(timer);
+    es?.close();
+  };
+}
