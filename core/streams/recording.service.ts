@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { assembleRecording, makePoster } from "../media/segment.ts";
 import { publish } from "../events/events.service.ts";
+import { isAppError } from "../errors.ts";
 import { allChunksSettled, findStream } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
 
@@ -18,7 +19,17 @@ export async function refreshPoster(deps: MediaDeps, streamId: string, signal?: 
     const input = join(dir, "seg.ts");
     const output = join(dir, "poster.jpg");
     await download(store, seg.object_key, input);
-    await makePoster({ ffmpeg: deps.ffmpeg, input, output, timeoutMs: deps.ffmpegTimeoutMs, signal });
+    try {
+      await makePoster({ ffmpeg: deps.ffmpeg, input, output, timeoutMs: deps.ffmpegTimeoutMs, signal });
+    } catch (e) {
+      // A segment with no decodable frame (a recorder stopped a moment after it started) gives
+      // no poster; the next segment will. Not worth a retry loop in the trouble queue.
+      if (isAppError(e) && e.code === "unprocessable") {
+        deps.log.info("no poster from this segment", { streamId, seq: seg.seq, reason: e.message.split("\n")[0] });
+        return;
+      }
+      throw e;
+    }
     const key = `streams/${streamId}/posters/${seg.seq}-${crypto.randomUUID()}.jpg`;
     await store.put(key, Bun.file(output).stream(), { contentType: "image/jpeg" });
     const old = await db.selectFrom("streams").select("poster_key").where("id", "=", streamId).executeTakeFirst();
