@@ -1,4 +1,5 @@
-import { addUser, createToken } from "../core/auth/auth.service.ts";
+import { unlockUser } from "../core/auth/admin.service.ts";
+import { addUser, createToken, normalizeEmail, parseRole } from "../core/auth/auth.service.ts";
 import { parseDuration } from "../core/config/parse.ts";
 import { startModules } from "../core/modules.ts";
 import type { Runtime } from "../core/runtime.ts";
@@ -28,13 +29,22 @@ export async function migrate(args: string[], env: Record<string, string | undef
   return 0;
 }
 
-export const USERS_HELP = `Usage: rter users add --email E --role admin|operator|reporter|viewer [--password P]\n\nCreates a user. Without --password a random one is generated and printed.`;
+export const USERS_HELP = `Usage: rter users add --email E --role admin|operator|reporter|viewer [--password P]
+       rter users unlock --email E
+
+add     creates a user. Without --password a random one is generated and printed.
+unlock  lifts a sign-in lockout (after --login-max-failures failed attempts) at once.`;
 
 export async function users(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const { values, positionals } = parse(args, { email: { type: "string" }, role: { type: "string" }, password: { type: "string" } });
   if (values.help) return (console.log(USERS_HELP), 0);
-  if (positionals[0] !== "add" || positionals.length !== 1) throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add)`);
+  if (!["add", "unlock"].includes(positionals[0] ?? "") || positionals.length !== 1) throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add, users unlock)`);
   if (typeof values.email !== "string") throw new UsageError("--email is required");
+  if (positionals[0] === "unlock") {
+    const u = await withDatabase(values, env, (rt) => unlockUser(rt.database!.db, { email: normalizeEmail(values.email as string) }));
+    console.log(`unlocked ${u.role} ${u.email} (${u.id})`);
+    return 0;
+  }
   if (typeof values.role !== "string") throw new UsageError("--role is required (admin, operator, reporter or viewer)");
   const { user, password } = await withDatabase(values, env, (rt) =>
     addUser(rt.database!.db, { email: values.email as string, role: values.role as string, password: values.password as string | undefined }),
@@ -44,10 +54,10 @@ export async function users(args: string[], env: Record<string, string | undefin
   return 0;
 }
 
-export const TOKENS_HELP = `Usage: rter tokens create --email E [--name N] [--ttl DURATION]\n\nCreates an API token for a user and prints it alone on the last line. --ttl like 30d, 12h (default 90d; "never" for no expiry).`;
+export const TOKENS_HELP = `Usage: rter tokens create --email E [--name N] [--ttl DURATION] [--role ROLE]\n\nCreates an API token for a user and prints it alone on the last line. --ttl like 30d, 12h (default 90d; "never" for no expiry). --role makes the token act with a smaller role than the user's (e.g. viewer for a dashboard).`;
 
 export async function tokens(args: string[], env: Record<string, string | undefined>): Promise<number> {
-  const { values, positionals } = parse(args, { email: { type: "string" }, name: { type: "string" }, ttl: { type: "string" } });
+  const { values, positionals } = parse(args, { email: { type: "string" }, name: { type: "string" }, ttl: { type: "string" }, role: { type: "string" } });
   if (values.help) return (console.log(TOKENS_HELP), 0);
   if (positionals[0] !== "create" || positionals.length !== 1) throw new UsageError(`unknown tokens subcommand "${positionals.join(" ")}" (expected: tokens create)`);
   if (typeof values.email !== "string") throw new UsageError("--email is required");
@@ -59,7 +69,8 @@ export async function tokens(args: string[], env: Record<string, string | undefi
   } catch (e) {
     throw new UsageError(`--ttl: ${(e as Error).message}`);
   }
-  const { token, expiresAt } = await withDatabase(values, env, (rt) => createToken(rt.database!.db, { email: values.email as string, name, ttlMs }));
+  const role = typeof values.role === "string" ? parseRole(values.role) : null;
+  const { token, expiresAt } = await withDatabase(values, env, (rt) => createToken(rt.database!.db, { email: values.email as string, name, ttlMs, role }));
   console.log(`token "${name}" for ${values.email}, expires ${expiresAt ? expiresAt.toISOString() : "never"}`);
   console.log(token);
   return 0;

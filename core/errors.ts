@@ -9,9 +9,11 @@ export type ErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "conflict"
+  | "gone"
   | "too_large"
   | "unsupported_media_type"
   | "unprocessable"
+  | "headers_too_large"
   | "rate_limited"
   | "unavailable"
   | "internal";
@@ -23,9 +25,11 @@ export const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  gone: 410,
   too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
+  headers_too_large: 431,
   rate_limited: 429,
   unavailable: 503,
   internal: 500,
@@ -38,9 +42,11 @@ export const TITLE: Record<ErrorCode, string> = {
   not_found: "Not found",
   method_not_allowed: "Method not allowed",
   conflict: "Conflict",
+  gone: "Gone",
   too_large: "Content too large",
   unsupported_media_type: "Unsupported media type",
   unprocessable: "Unprocessable content",
+  headers_too_large: "Request header fields too large",
   rate_limited: "Too many requests",
   unavailable: "Service unavailable",
   internal: "Internal server error",

@@ -16,6 +16,8 @@ export class RequestMetrics {
   private recentPos = 0;
   errors5xx = 0;
   errors4xx = 0;
+  /** 429 answers: callers over a rate limit or a locked account. */
+  rateLimited = 0;
 
   record(method: string, status: number, seconds: number): void {
     const key = `${method}|${status}`;
@@ -25,6 +27,7 @@ export class RequestMetrics {
     for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.bucketCounts[i]!++;
     if (status >= 500) this.errors5xx++;
     else if (status >= 400) this.errors4xx++;
+    if (status === 429) this.rateLimited++;
     if (this.recent.length < RESERVOIR) this.recent.push(seconds);
     else this.recent[this.recentPos++ % RESERVOIR] = seconds;
   }

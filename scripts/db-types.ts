@@ -15,6 +15,8 @@ const OVERRIDES = {
     "streams.state": 'Generated<"live" | "finished" | "failed">',
     "chunks.state": 'Generated<"stored" | "segmented" | "failed">',
     "idempotency_keys.state": '"in_flight" | "done"',
+    "api_tokens.role": '"admin" | "operator" | "reporter" | "viewer" | null',
+    "invites.role": 'Generated<"operator" | "reporter" | "viewer">',
   },
 };
 

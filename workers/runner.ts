@@ -113,7 +113,7 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
     await liveness.stop();
     throw e;
   }
-  log.info("queue worker started", { concurrency: config.worker.concurrency, jobs: config.worker.jobs, tasks: Object.keys(taskList), fixitySchedule: cron.length ? config.fixity.schedule : "off" });
+  log.info("queue worker started", { concurrency: config.worker.concurrency, jobs: config.worker.jobs, tasks: Object.keys(taskList), fixitySchedule: cron.some((c) => c.task === "fixity_check") ? config.fixity.schedule : "off", retentionSchedule: cron.some((c) => c.task === "retention_sweep") ? config.retention.schedule : "off" });
 
   return {
     assertRunning() {
@@ -145,20 +145,32 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
 }
 
 /**
- * The crontab of this worker: the fixity check (`--fixity-schedule`), on workers that run batch
- * jobs. Every worker with it schedules, and graphile-worker's known_crontabs table lets exactly one
- * of them enqueue each occurrence. A job key keeps missed occurrences from piling up.
+ * The crontab of this worker: the fixity check (`--fixity-schedule`) and the retention job
+ * (`--retention-schedule`), on workers that run batch jobs. Every worker with them schedules, and
+ * graphile-worker's known_crontabs table lets exactly one of them enqueue each occurrence. A job
+ * key keeps missed occurrences from piling up.
  */
 function cronItems(rt: Runtime, tasks: string[]): ParsedCronItem[] {
+  const items = [];
   const schedule = rt.config.fixity.schedule;
-  if (!schedule || !tasks.includes("fixity_check")) return [];
-  return parseCronItems([
-    {
+  if (schedule && tasks.includes("fixity_check")) {
+    items.push({
       task: "fixity_check",
       match: schedule,
       identifier: "rter_fixity_check",
       payload: { trigger: "schedule" },
-      options: { backfillPeriod: 0, queueName: FIXITY_QUEUE, priority: priorityOf("fixity_check"), jobKey: "fixity_check:schedule", jobKeyMode: "preserve_run_at" },
-    },
-  ]);
+      options: { backfillPeriod: 0, queueName: FIXITY_QUEUE, priority: priorityOf("fixity_check"), jobKey: "fixity_check:schedule", jobKeyMode: "preserve_run_at" as const },
+    });
+  }
+  const retention = rt.config.retention.schedule;
+  if (retention && tasks.includes("retention_sweep")) {
+    items.push({
+      task: "retention_sweep",
+      match: retention,
+      identifier: "rter_retention_sweep",
+      payload: {},
+      options: { backfillPeriod: 0, priority: priorityOf("retention_sweep"), jobKey: "retention_sweep:schedule", jobKeyMode: "preserve_run_at" as const },
+    });
+  }
+  return items.length ? parseCronItems(items) : [];
 }

@@ -1,59 +1,123 @@
 import { Elysia } from "elysia";
 import type { Kysely } from "kysely";
-import { AppError } from "../errors.ts";
+import { audit } from "../audit/audit.service.ts";
+import { buildConfig } from "../config/load.ts";
 import type { DB } from "../db/schema.ts";
+import { AppError } from "../errors.ts";
+import { currentRequest } from "../http/request-context.ts";
+import { enforce } from "../ratelimit/ratelimit.ts";
 import type { Runtime } from "../runtime.ts";
+import { ruleFor } from "./access-matrix.ts";
 import { LoginBody, LoginResponse, UserModel } from "./auth.model.ts";
-import { authenticate, login, SESSION_TTL_MS, type AuthUser } from "./auth.service.ts";
-import { hashToken } from "./token.ts";
+import { revokeToken } from "./auth.repository.ts";
+import { authenticate, login, type AuthSettings, type AuthUser } from "./auth.service.ts";
+
+export { requireRole } from "./guards.ts";
 
 export const SESSION_COOKIE = "rter_session";
+/** Cookie-authenticated writes must carry this header: a cross-site form or image cannot set it. */
+export const CSRF_HEADER = "x-requested-with";
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Bearer header first (API clients); the HttpOnly cookie second (the web UI). */
-export function credentialsFrom(request: Request): string | null {
+export function credentialsFrom(request: Request): { token: string; via: "bearer" | "cookie" } | null {
   const h = request.headers.get("authorization");
   if (h) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
     if (!m) throw new AppError("unauthorized", "Authorization header must be 'Bearer <token>'");
-    return m[1]!;
+    return { token: m[1]!, via: "bearer" };
   }
   const cookie = request.headers.get("cookie");
   const m = cookie ? new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`).exec(cookie) : null;
-  return m ? m[1]! : null;
+  return m ? { token: m[1]!, via: "cookie" } : null;
 }
 
-/** Scoped guard: every route of a plugin that `.use`s this gets `user` or answers 401. */
+let defaults: AuthSettings | null = null;
+/** The security settings of the running process (from the request context), or the defaults. */
+export function securitySettings(): AuthSettings {
+  return currentRequest()?.rt.config.security ?? (defaults ??= buildConfig({}, {}).security);
+}
+
+function clientIp(): string {
+  return currentRequest()?.ip ?? "unknown";
+}
+
+/**
+ * Everything between a request and a signed-in caller: CSRF check for cookie writes, the token
+ * (signature, revocation, idle expiry), the per-token rate limit, and the role matrix. Runs
+ * before the body is validated, so an anonymous or forbidden caller learns nothing from it.
+ * Failed authentication counts against the caller's address (the anonymous limit).
+ */
+export async function guard(db: Kysely<DB>, request: Request, route: string): Promise<AuthUser> {
+  const settings = securitySettings();
+  const info = currentRequest();
+  let cred;
+  try {
+    const c = credentialsFrom(request);
+    if (c?.via === "cookie" && !SAFE_METHODS.has(request.method) && !request.headers.get(CSRF_HEADER)) {
+      throw new AppError("forbidden", `cookie-authenticated ${request.method} requests need the ${CSRF_HEADER} header (CSRF protection)`);
+    }
+    cred = await authenticate(db, c?.token ?? null, settings);
+  } catch (e) {
+    if (e instanceof AppError && e.code === "unauthorized") await enforce(db, "anonymous", `a:${clientIp()}`, settings.rateLimitAnonymous);
+    throw e;
+  }
+  const policy = cred.rateLimitPerMinute ? { limit: cred.rateLimitPerMinute, windowSeconds: 60 } : settings.rateLimit;
+  if (info) info.actor = { userId: cred.user.id, email: cred.user.email, role: cred.user.role, tokenId: cred.tokenId, tokenKind: cred.kind };
+  await enforce(db, "token", `t:${cred.tokenId}`, policy);
+  const rule = ruleFor(request.method, route);
+  if (rule && !rule.public && rule.roles[cred.user.role] === "none") throw new AppError("forbidden", `the ${cred.user.role} role cannot ${request.method} this`);
+  return cred.user;
+}
+
+/** Scoped guard: every route of a plugin that `.use`s this gets `user` or answers 401/403/429. */
 export function requireUser(db: () => Kysely<DB>) {
-  return new Elysia({ name: "require-user" }).resolve({ as: "scoped" }, async ({ request }): Promise<{ user: AuthUser }> => ({
-    user: await authenticate(db(), credentialsFrom(request)),
+  return new Elysia({ name: "require-user" }).derive({ as: "scoped" }, async ({ request, route }): Promise<{ user: AuthUser }> => ({
+    user: await guard(db(), request, route),
   }));
 }
 
-export function requireRole(user: AuthUser, ...roles: AuthUser["role"][]): void {
-  if (!roles.includes(user.role)) throw new AppError("forbidden", `this needs the ${roles.join(" or ")} role`);
+/** The session cookie: HttpOnly (no script reads it), SameSite=Strict, Secure behind https. */
+export function sessionCookie(rt: Runtime, token: string | null): string {
+  const secure = rt.config.http.publicUrl.startsWith("https:") ? "; Secure" : "";
+  const age = token ? Math.floor(rt.config.security.sessionMaxMs / 1000) : 0;
+  return `${SESSION_COOKIE}=${token ?? ""}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${age}${secure}`;
+}
+
+/** Sign-in attempts and invite acceptances, per client address. */
+export function limitSignIn(db: Kysely<DB>): Promise<void> {
+  return enforce(db, "login", `l:${clientIp()}`, securitySettings().rateLimitLogin, "sign-in attempts");
 }
 
 export function authRoutes(rt: Runtime) {
   const db = () => rt.database!.db;
-  const secure = rt.config.http.publicUrl.startsWith("https:");
   return new Elysia({ prefix: "/api/v1/auth", name: "auth" })
     .post(
       "/login",
       async ({ body, set }) => {
-        const { token, user, expiresAt } = await login(db(), body.email, body.password);
-        set.headers["set-cookie"] = `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_TTL_MS / 1000}${secure ? "; Secure" : ""}`;
+        await limitSignIn(db());
+        const { token, user, expiresAt } = await login(db(), body.email, body.password, rt.config.security);
+        set.headers["set-cookie"] = sessionCookie(rt, token);
         return { token, user, expires_at: expiresAt.toISOString() };
       },
-      { body: LoginBody, response: { 200: LoginResponse }, detail: { tags: ["auth"], summary: "Exchange email and password for a session token (also set as an HttpOnly cookie)" } },
+      {
+        body: LoginBody,
+        response: { 200: LoginResponse },
+        detail: { tags: ["auth"], summary: "Exchange email and password for a signed session token (also set as an HttpOnly cookie); 429 while the address or account is throttled" },
+      },
     )
     .use(requireUser(db))
     .get("/me", ({ user }) => user, { response: { 200: UserModel }, detail: { tags: ["auth"], summary: "The signed-in user" } })
     .post(
       "/logout",
-      async ({ request, set }) => {
-        const token = credentialsFrom(request)!;
-        await db().updateTable("api_tokens").set({ revoked_at: new Date() }).where("token_hash", "=", hashToken(token)).where("kind", "=", "session").execute();
-        set.headers["set-cookie"] = `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
+      async ({ set }) => {
+        const actor = currentRequest()?.actor;
+        if (actor?.tokenKind === "session") {
+          await revokeToken(db(), actor.tokenId);
+          await audit(db(), { action: "logout", targetType: "session", targetId: actor.tokenId });
+        }
+        set.headers["set-cookie"] = sessionCookie(rt, null);
         set.status = 204;
       },
       { detail: { tags: ["auth"], summary: "End this session" } },

@@ -15,3 +15,82 @@ export const UserModel = t.Object({
 });
 
 export const LoginResponse = t.Object({ token: t.String(), user: UserModel, expires_at: t.String() });
+
+const RoleT = t.Union([t.Literal("admin"), t.Literal("operator"), t.Literal("reporter"), t.Literal("viewer")]);
+/** Names and notes are free text, stored as given and always returned as JSON strings; control characters are refused. */
+const Text = (maxLength: number) => t.String({ maxLength, pattern: "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$" });
+export const IdParams = t.Object({ id: t.String({ format: "uuid" }) });
+const Time = t.String({ format: "date-time" });
+const MaybeTime = t.Union([Time, t.Null()]);
+
+export const AdminUser = t.Object({
+  id: t.String(),
+  email: t.String(),
+  role: RoleT,
+  created_at: Time,
+  disabled_at: MaybeTime,
+  locked_until: MaybeTime,
+});
+export const UsersQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) });
+export const CreateUserBody = t.Object(
+  { email: t.String({ minLength: 3, maxLength: 254 }), role: RoleT, password: t.Optional(t.String({ minLength: 8, maxLength: 1024 })) },
+  { additionalProperties: false },
+);
+export const CreatedUser = t.Object({ user: UserModel, password: t.Optional(t.String()) });
+export const UpdateUserBody = t.Object({ role: t.Optional(RoleT), disabled: t.Optional(t.Boolean()) }, { additionalProperties: false });
+
+export const TokenView = t.Object({
+  id: t.String(),
+  name: t.String(),
+  user: t.Object({ id: t.String(), email: t.String(), role: RoleT }),
+  role: RoleT,
+  rate_limit_per_minute: t.Union([t.Number(), t.Null()]),
+  created_at: Time,
+  expires_at: MaybeTime,
+  revoked_at: MaybeTime,
+  last_used_at: MaybeTime,
+});
+export const TokensQuery = t.Object({
+  user_id: t.Optional(t.String({ format: "uuid" })),
+  include_revoked: t.Optional(t.Boolean()),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+});
+export const CreateTokenBody = t.Object(
+  {
+    /** Whose token: by email or by user id (one of the two). */
+    email: t.Optional(t.String({ minLength: 3, maxLength: 254 })),
+    user_id: t.Optional(t.String({ format: "uuid" })),
+    name: t.String({ minLength: 1, maxLength: 200, pattern: "^[^\\u0000-\\u001f\\u007f]+$" }),
+    role: t.Optional(RoleT),
+    /** Seconds until it expires; null = never. Default 90 days. */
+    ttl_seconds: t.Optional(t.Union([t.Integer({ minimum: 60, maximum: 10 * 365 * 86_400 }), t.Null()])),
+    rate_limit_per_minute: t.Optional(t.Integer({ minimum: 1, maximum: 1_000_000 })),
+  },
+  { additionalProperties: false },
+);
+export const CreatedToken = t.Object({ id: t.String(), token: t.String(), name: t.String(), role: RoleT, user: UserModel, expires_at: MaybeTime });
+
+export const CreateInviteBody = t.Object(
+  {
+    role: t.Optional(t.Union([t.Literal("operator"), t.Literal("reporter"), t.Literal("viewer")])),
+    /** Default 24 hours; at most 30 days. */
+    ttl_seconds: t.Optional(t.Integer({ minimum: 60, maximum: 30 * 86_400 })),
+    note: t.Optional(Text(500)),
+  },
+  { additionalProperties: false },
+);
+export const CreatedInvite = t.Object({ id: t.String(), token: t.String(), url: t.String(), role: t.String(), note: t.String(), expires_at: Time });
+export const InviteView = t.Object({
+  id: t.String(),
+  role: t.String(),
+  note: t.String(),
+  state: t.Union([t.Literal("open"), t.Literal("used"), t.Literal("expired"), t.Literal("revoked")]),
+  created_by: t.Union([t.String(), t.Null()]),
+  created_at: Time,
+  expires_at: Time,
+  used_at: MaybeTime,
+  used_by: t.Union([t.String(), t.Null()]),
+  revoked_at: MaybeTime,
+});
+export const InvitesQuery = t.Object({ state: t.Optional(t.Union([t.Literal("open"), t.Literal("all")])), limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) });
+export const AcceptInviteBody = t.Object({ token: t.String({ minLength: 10, maxLength: 200 }) }, { additionalProperties: false });

@@ -1,18 +1,35 @@
-import type { Kysely } from "kysely";
-import { AppError } from "../errors.ts";
+import type { Kysely, Transaction } from "kysely";
+import { audit } from "../audit/audit.service.ts";
+import type { Config } from "../config/config.ts";
 import type { DB } from "../db/schema.ts";
-import { countUsers, findUserByEmail, findUserByTokenHash, insertToken, insertUser, type Role, type UserRow } from "./auth.repository.ts";
-import { hashToken, looksLikeToken, newToken } from "./token.ts";
+import { AppError } from "../errors.ts";
+import * as repo from "./auth.repository.ts";
+import type { Role, UserRow } from "./auth.repository.ts";
+import { roleCovers } from "./guards.ts";
+import { hashToken, isSessionToken, looksLikeToken, newToken, signSession, verifySession } from "./token.ts";
 
 export const ROLES: readonly Role[] = ["admin", "operator", "reporter", "viewer"];
-export const SESSION_TTL_MS = 12 * 3_600_000;
 export const MAX_PASSWORD = 1024;
+
+/** The security settings auth needs (a slice of Config, so services never see the rest). */
+export type AuthSettings = Config["security"];
 
 export interface AuthUser {
   id: string;
   email: string;
   role: Role;
 }
+
+/** A verified credential: who, acting with which role, through which token. */
+export interface Credential {
+  user: AuthUser;
+  tokenId: string;
+  kind: "api" | "session";
+  /** The token's own quota; null = the --rate-limit default. */
+  rateLimitPerMinute: number | null;
+}
+
+type Db = Kysely<DB> | Transaction<DB>;
 
 export function publicUser(u: UserRow | AuthUser): AuthUser {
   return { id: u.id, email: u.email, role: u.role };
@@ -24,6 +41,11 @@ export function normalizeEmail(email: string): string {
   return e;
 }
 
+export function parseRole(role: string): Role {
+  if (!ROLES.includes(role as Role)) throw new AppError("bad_request", `role must be one of ${ROLES.join(", ")}`);
+  return role as Role;
+}
+
 /** Random password that is easy to read out loud: no 0/O, 1/l. */
 export function generatePassword(): string {
   const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -31,34 +53,82 @@ export function generatePassword(): string {
   return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
 }
 
-export async function addUser(db: Kysely<DB>, input: { email: string; role: string; password?: string }): Promise<{ user: AuthUser; password: string }> {
+export async function addUser(db: Db, input: { email: string; role: string; password?: string }): Promise<{ user: AuthUser; password: string }> {
   const email = normalizeEmail(input.email);
-  if (!ROLES.includes(input.role as Role)) throw new AppError("bad_request", `role must be one of ${ROLES.join(", ")}`);
+  const role = parseRole(input.role);
   const password = input.password ?? generatePassword();
   if (password.length < 8 || password.length > MAX_PASSWORD) throw new AppError("bad_request", `password must be 8 to ${MAX_PASSWORD} characters`);
-  const row = await insertUser(db, { email, role: input.role as Role, password_hash: await Bun.password.hash(password, "argon2id") });
+  const row = await repo.insertUser(db, { email, role, password_hash: await Bun.password.hash(password, "argon2id") });
   if (!row) throw new AppError("conflict", `a user with email ${email} already exists`);
   return { user: publicUser(row), password };
 }
 
-export async function createToken(db: Kysely<DB>, input: { email: string; name: string; ttlMs: number | null; kind?: "api" | "session" }): Promise<{ token: string; expiresAt: Date | null }> {
-  const user = await findUserByEmail(db, normalizeEmail(input.email));
+export interface TokenInput {
+  email: string;
+  name: string;
+  ttlMs: number | null;
+  kind?: "api" | "session";
+  /** Act with this role instead of the user's; must be one the user's role covers. */
+  role?: Role | null;
+  rateLimitPerMinute?: number | null;
+  createdBy?: string | null;
+}
+
+export async function createToken(db: Db, input: TokenInput): Promise<{ id: string; token: string; expiresAt: Date | null; user: AuthUser }> {
+  const user = await repo.findUserByEmail(db, normalizeEmail(input.email));
   if (!user || user.disabled_at) throw new AppError("not_found", `no active user with email ${input.email}`);
+  if (input.role && !roleCovers(user.role, input.role)) throw new AppError("forbidden", `a ${user.role} cannot hold a ${input.role} token`);
   const token = newToken();
-  const row = await insertToken(db, {
+  const row = await repo.insertToken(db, {
     user_id: user.id,
     kind: input.kind ?? "api",
     name: input.name,
     token_hash: hashToken(token),
     expires_at: input.ttlMs === null ? null : new Date(Date.now() + input.ttlMs),
+    role: input.role ?? null,
+    rate_limit_per_minute: input.rateLimitPerMinute ?? null,
+    created_by: input.createdBy ?? null,
   });
-  return { token, expiresAt: row.expires_at as Date | null };
+  return { id: row.id, token, expiresAt: row.expires_at as Date | null, user: publicUser(user) };
+}
+
+// The HMAC key of session tokens, per database (a cluster shares one). Loaded once per process.
+const keys = new WeakMap<object, Promise<Uint8Array>>();
+
+export function sessionKey(db: Kysely<DB>, secret: string | null): Promise<Uint8Array> {
+  let k = keys.get(db);
+  if (!k) {
+    k = secret !== null
+      ? Promise.resolve(new Uint8Array(new Bun.CryptoHasher("sha256").update(secret).digest()))
+      : repo.loadOrCreateSecret(db, Buffer.from(crypto.getRandomValues(new Uint8Array(32)))).then((b) => new Uint8Array(b));
+    // A failed load (database down) is retried by the next request, not remembered.
+    k.catch(() => keys.delete(db));
+    keys.set(db, k);
+  }
+  return k;
+}
+
+/** A signed session token for the web UI and API clients that sign in (login, invite links). */
+export async function createSession(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, name: string, writer: Db = db): Promise<{ token: string; expiresAt: Date }> {
+  const key = await sessionKey(db, settings.sessionSecret);
+  const sessionId = crypto.randomUUID();
+  const issuedAt = new Date();
+  const expiresAt = new Date(Math.floor((issuedAt.getTime() + settings.sessionMaxMs) / 1000) * 1000);
+  const token = signSession(key, { sessionId, issuedAt, expiresAt });
+  await repo.insertToken(writer, { id: sessionId, user_id: user.id, kind: "session", name, token_hash: hashToken(token), expires_at: expiresAt, last_used_at: issuedAt });
+  return { token, expiresAt };
 }
 
 // Compared against when the email is unknown, so a wrong email costs the same time as a wrong password.
 let dummyHash: Promise<string> | null = null;
 
-export async function login(db: Kysely<DB>, email: string, password: string): Promise<{ token: string; user: AuthUser; expiresAt: Date }> {
+/**
+ * Email and password to a session, with CJIS-style lockout: after --login-max-failures failed
+ * attempts in a row the address is locked for --login-lockout, whether or not an account has it,
+ * so the answer never tells which accounts exist. A locked account refuses even the right
+ * password (429 with Retry-After) without checking it.
+ */
+export async function login(db: Kysely<DB>, email: string, password: string, settings: AuthSettings): Promise<{ token: string; user: AuthUser; expiresAt: Date }> {
   const denied = new AppError("unauthorized", "email or password is wrong");
   if (password.length > MAX_PASSWORD) throw denied;
   let addr: string;
@@ -67,20 +137,67 @@ export async function login(db: Kysely<DB>, email: string, password: string): Pr
   } catch {
     throw denied;
   }
-  const user = await findUserByEmail(db, addr);
+  const attempt = await repo.reserveLoginAttempt(db, addr);
+  const lockedFor = attempt.locked_for !== null && attempt.locked_for > 0 ? attempt.locked_for : attempt.failures > settings.loginMaxFailures ? await repo.lockIfOver(db, addr, settings.loginMaxFailures, settings.loginLockoutMs) : null;
+  if (lockedFor !== null) {
+    await audit(db, { action: "login.locked", targetType: "user", targetId: addr, actor: null, detail: { email: addr } });
+    throw locked(lockedFor);
+  }
+  const user = await repo.findUserByEmail(db, addr);
   dummyHash ??= Bun.password.hash("not-a-real-password", "argon2id");
   const ok = await Bun.password.verify(password, user?.password_hash ?? (await dummyHash));
-  if (!user || !user.password_hash || user.disabled_at || !ok) throw denied;
-  const { token, expiresAt } = await createToken(db, { email: addr, name: "login", ttlMs: SESSION_TTL_MS, kind: "session" });
-  return { token, user: publicUser(user), expiresAt: expiresAt! };
+  if (!user || !user.password_hash || user.disabled_at || !ok) {
+    const nowLocked = await repo.lockIfOver(db, addr, settings.loginMaxFailures, settings.loginLockoutMs);
+    await audit(db, { action: "login.failed", targetType: "user", targetId: user?.id ?? addr, actor: null, detail: { email: addr, locked: nowLocked !== null } });
+    throw denied;
+  }
+  await repo.clearLoginFailures(db, addr);
+  const pub = publicUser(user);
+  const { token, expiresAt } = await createSession(db, pub, settings, "login");
+  await audit(db, { action: "login", targetType: "user", targetId: user.id, actor: { id: user.id, email: user.email, role: user.role } });
+  return { token, user: pub, expiresAt };
 }
 
-export async function authenticate(db: Kysely<DB>, token: string | null): Promise<AuthUser> {
+function locked(seconds: number): AppError {
+  const s = Math.max(1, Math.ceil(seconds));
+  return new AppError("rate_limited", `too many failed sign-ins for this account: it is locked for ${s} s (an admin can unlock it)`, { retryAfterSeconds: s });
+}
+
+/** Sliding expiry is recorded at most this often per token, so a busy client writes once a minute, not per request. */
+const TOUCH_EVERY_MS = 60_000;
+
+/**
+ * Checks a bearer or cookie token. Session tokens: signature and expiry first (no database),
+ * then one primary-key lookup for revocation, idle expiry and a disabled account. API tokens:
+ * one lookup by hash. Either way a single indexed row read.
+ */
+export async function authenticate(db: Kysely<DB>, token: string | null, settings: AuthSettings): Promise<Credential> {
   if (!token) throw new AppError("unauthorized", "missing bearer token");
   if (!looksLikeToken(token)) throw new AppError("unauthorized", "invalid token");
-  const row = await findUserByTokenHash(db, hashToken(token));
-  if (!row) throw new AppError("unauthorized", "invalid, expired or revoked token");
-  return publicUser(row);
+  const invalid = new AppError("unauthorized", "invalid, expired or revoked token");
+  let row: Awaited<ReturnType<typeof repo.findCredential>>;
+  if (isSessionToken(token)) {
+    const claims = verifySession(await sessionKey(db, settings.sessionSecret), token);
+    if (claims === "expired") throw new AppError("unauthorized", "session expired; sign in again");
+    if (!claims) throw invalid;
+    row = await repo.findCredential(db, { id: claims.sessionId });
+    if (row && row.kind !== "session") throw invalid;
+  } else {
+    row = await repo.findCredential(db, { hash: hashToken(token) });
+    if (row && row.kind !== "api") throw invalid;
+  }
+  const now = Date.now();
+  if (!row || row.revoked_at || row.disabled_at || (row.expires_at && new Date(row.expires_at).getTime() <= now)) throw invalid;
+  const lastUsed = row.last_used_at ? new Date(row.last_used_at).getTime() : 0;
+  if (row.kind === "session" && now - lastUsed > settings.sessionIdleMs) throw new AppError("unauthorized", "session ended after inactivity; sign in again");
+  if (now - lastUsed > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) await repo.touchToken(db, row.token_id);
+  let role = row.role;
+  if (row.token_role) {
+    // A scoped token never outranks its user: demoting the user demotes (or voids) the token.
+    if (!roleCovers(row.role, row.token_role)) throw invalid;
+    role = row.token_role;
+  }
+  return { user: { id: row.id, email: row.email, role }, tokenId: row.token_id, kind: row.kind, rateLimitPerMinute: row.rate_limit_per_minute };
 }
 
 /**
@@ -88,7 +205,7 @@ export async function authenticate(db: Kysely<DB>, token: string | null): Promis
  * password once, to be printed. Races between nodes are settled by the unique email.
  */
 export async function ensureFirstAdmin(db: Kysely<DB>, email: string): Promise<{ email: string; password: string } | null> {
-  const { n } = await countUsers(db);
+  const { n } = await repo.countUsers(db);
   if (Number(n) > 0) return null;
   try {
     const { password } = await addUser(db, { email, role: "admin" });

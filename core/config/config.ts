@@ -1,5 +1,6 @@
 import type { Jobs, Role } from "./settings.ts";
 import type { StorageConfig } from "../storage/store.ts";
+import type { RatePolicy } from "./parse.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -14,6 +15,10 @@ export interface Config {
     readonly publicUrl: string;
     /** Largest request body in bytes; larger bodies get 413 before they are read. */
     readonly bodyLimitBytes: number;
+    /** Largest request header block in bytes (431 above). */
+    readonly headerLimitBytes: number;
+    /** Seconds a connection may sit silent before it is closed (Bun.serve idleTimeout). */
+    readonly idleTimeoutSeconds: number;
   };
   readonly database: {
     /** null = run an embedded Postgres in dataDir. */
@@ -50,6 +55,37 @@ export interface Config {
   readonly media: {
     /** ffmpeg runs longer than this are killed. */
     readonly ffmpegTimeoutMs: number;
+  };
+  readonly web: {
+    /** Tile URL template of the console's map; null = markers on a blank grid. */
+    readonly mapTileUrl: string | null;
+  };
+  readonly security: {
+    /** Signs session tokens; null = a random key kept in Postgres (auth_secrets). */
+    readonly sessionSecret: string | null;
+    /** Sliding expiry of session tokens; API tokens do not idle out. */
+    readonly sessionIdleMs: number;
+    /** Absolute lifetime of a session token. */
+    readonly sessionMaxMs: number;
+    /** Consecutive failed sign-ins that lock an account. */
+    readonly loginMaxFailures: number;
+    readonly loginLockoutMs: number;
+    /** Per token (sessions included), unless the token carries its own. */
+    readonly rateLimit: RatePolicy;
+    /** Per client address, for calls without valid credentials. */
+    readonly rateLimitAnonymous: RatePolicy;
+    /** Per client address, for sign-in and invite acceptance. */
+    readonly rateLimitLogin: RatePolicy;
+    /** Peers whose X-Forwarded-For names the client; empty = the socket peer is the client. */
+    readonly trustedProxies: readonly string[];
+    /** Origins allowed to call the API cross-origin (bearer tokens only, no cookies). */
+    readonly corsOrigins: readonly string[];
+  };
+  readonly retention: {
+    /** Finished streams older than this are deleted by the retention job; null = kept forever. */
+    readonly defaultMs: number | null;
+    /** Cron schedule (UTC) of the retention job; null = never scheduled. */
+    readonly schedule: string | null;
   };
   readonly adminEmail: string;
   readonly logLevel: LogLevel;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config, LogLevel } from "./config.ts";
-import { parseCronSchedule, parseDuration, parseIntInRange, parseSize, redactUrl } from "./parse.ts";
+import { parseAddressList, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl } from "./parse.ts";
 import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
 
@@ -89,9 +89,21 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
     throw new ConfigError(`--worker-dead-after: must be at least 3 x --heartbeat-interval (${heartbeatIntervalMs} ms), got ${deadAfterMs} ms`);
   }
 
+  const sessionIdleMs = parseDuration(must("session-idle"));
+  const sessionMaxMs = parseDuration(must("session-max"));
+  if (sessionIdleMs > sessionMaxMs) throw new ConfigError(`--session-idle: must not exceed --session-max (${sessionMaxMs} ms), got ${sessionIdleMs} ms`);
+  const retention = must("retention");
+
   const config: Config = {
     roles: parseRoles(must("roles")),
-    http: { host: must("host"), port, publicUrl, bodyLimitBytes: parseSize(must("body-limit")) },
+    http: {
+      host: must("host"),
+      port,
+      publicUrl,
+      bodyLimitBytes: parseSize(must("body-limit")),
+      headerLimitBytes: parseSize(must("header-limit")),
+      idleTimeoutSeconds: Math.round(parseDuration(must("idle-timeout")) / 1000),
+    },
     database: {
       url: get("database-url") ?? null,
       poolMax: parseIntInRange(must("db-pool-max"), 1, 500),
@@ -112,6 +124,20 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
     fixity: { schedule: parseCronSchedule(must("fixity-schedule")) },
     ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")) },
     media: { ffmpegTimeoutMs: parseDuration(must("ffmpeg-timeout")) },
+    web: { mapTileUrl: get("map-tile-url") ?? null },
+    security: {
+      sessionSecret: get("session-secret") ?? null,
+      sessionIdleMs,
+      sessionMaxMs,
+      loginMaxFailures: parseIntInRange(must("login-max-failures"), 1, 1000),
+      loginLockoutMs: parseDuration(must("login-lockout")),
+      rateLimit: parseRatePolicy(must("rate-limit")),
+      rateLimitAnonymous: parseRatePolicy(must("rate-limit-anonymous")),
+      rateLimitLogin: parseRatePolicy(must("rate-limit-login")),
+      trustedProxies: parseAddressList(get("trusted-proxies") ?? ""),
+      corsOrigins: parseOriginList(get("cors-origins") ?? ""),
+    },
+    retention: { defaultMs: retention === "off" ? null : parseDuration(retention), schedule: parseCronSchedule(must("retention-schedule")) },
     adminEmail,
     logLevel: must("log-level") as LogLevel,
   };
@@ -123,7 +149,7 @@ export function describeConfig(flags: RawValues, env: RawValues, file: RawValues
   const merged = mergeSources(flags, env, file);
   return SETTINGS.map((s) => {
     const v = merged.get(s);
-    const shown = v === undefined ? "(unset)" : s.secret ? redactUrl(v.value) : v.value;
+    const shown = v === undefined ? "(unset)" : s.secret ? (v.value.includes("://") ? redactUrl(v.value) : "***") : v.value;
     return `${s.flag.padEnd(22)} ${shown.padEnd(40)} ${v ? `[${v.from}]` : ""}  # ${s.doc}`;
   });
 }

@@ -82,3 +82,41 @@ export function parseCronSchedule(v: string): string | null {
   });
   return fields.join(" ");
 }
+
+/** A fixed-window request quota: "3000/1m" = 3000 requests per minute (window 1 s to 1 h). */
+export interface RatePolicy {
+  readonly limit: number;
+  readonly windowSeconds: number;
+}
+
+export function parseRatePolicy(v: string): RatePolicy {
+  const m = /^(\d+)\s*\/\s*(\S+)$/.exec(v.trim());
+  if (!m) throw new Error(`expected requests/window like 3000/1m or 20/10s, got "${v}"`);
+  const limit = parseIntInRange(m[1]!, 1, 1_000_000);
+  const windowMs = parseDuration(m[2]!);
+  if (windowMs % 1000 !== 0 || windowMs < 1000 || windowMs > 3_600_000) throw new Error(`window must be whole seconds from 1s to 1h, got "${m[2]}"`);
+  return { limit, windowSeconds: windowMs / 1000 };
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/** Comma list of IP addresses and IPv4 CIDR blocks ("10.0.0.0/8,127.0.0.1,::1"). */
+export function parseAddressList(v: string): string[] {
+  const out = v.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const a of out) {
+    const [ip, bits, extra] = a.split("/");
+    const ok = extra === undefined && (IPV4.test(ip!) ? bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32) : bits === undefined && /^[0-9a-f:]+$/i.test(ip!) && ip!.includes(":"));
+    if (!ok) throw new Error(`not an IP address or IPv4 CIDR block: "${a}"`);
+  }
+  return out;
+}
+
+/** Comma list of web origins (scheme://host[:port], no path), e.g. for CORS. */
+export function parseOriginList(v: string): string[] {
+  const out = v.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const o of out) {
+    const u = parseUrl(o, ["http:", "https:"]);
+    if (u.origin !== o) throw new Error(`not a bare origin (scheme://host[:port]): "${o}"`);
+  }
+  return out;
+}

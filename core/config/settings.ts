@@ -1,4 +1,4 @@
-import { parseCronSchedule, parseDuration, parseIntInRange, parseSize, parseUrl } from "./parse.ts";
+import { parseAddressList, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, parseUrl } from "./parse.ts";
 
 /**
  * Every setting the process accepts, in one table: the flag (also the key in a --config file),
@@ -54,6 +54,21 @@ export const SETTINGS: Setting[] = [
   { flag: "heartbeat-interval", env: "RTER_HEARTBEAT_INTERVAL", default: "1s", doc: "how often a worker records that it is alive", check: parseDuration },
   { flag: "worker-dead-after", env: "RTER_WORKER_DEAD_AFTER", default: "5s", doc: "a worker silent this long is dead: other workers release its jobs", check: parseDuration },
   { flag: "fixity-schedule", env: "RTER_FIXITY_SCHEDULE", default: "17 * * * *", doc: "cron schedule (UTC) of the fixity check that re-hashes every stored object, or off", check: parseCronSchedule },
+  { flag: "map-tile-url", env: "RTER_MAP_TILE_URL", doc: "map tiles for the operator console, e.g. https://tiles.example/{z}/{x}/{y}.png; unset = a blank grid (the server network is often offline)", check: parseTileUrl },
+  { flag: "session-secret", env: "RTER_SESSION_SECRET", doc: "key that signs session tokens (at least 32 characters, the same on every API node); unset = a random key kept in Postgres", check: (v) => { if (v.length < 32) throw new Error("must be at least 32 characters"); }, secret: true },
+  { flag: "session-idle", env: "RTER_SESSION_IDLE", default: "30m", doc: "a signed-in session unused this long ends (API tokens do not idle out)", check: parseDuration },
+  { flag: "session-max", env: "RTER_SESSION_MAX", default: "12h", doc: "a session ends this long after sign-in however active it is", check: parseDuration },
+  { flag: "login-max-failures", env: "RTER_LOGIN_MAX_FAILURES", default: "5", doc: "failed sign-ins in a row that lock an account", check: (v) => parseIntInRange(v, 1, 1000) },
+  { flag: "login-lockout", env: "RTER_LOGIN_LOCKOUT", default: "10m", doc: "how long a locked account stays locked (an admin can unlock it sooner)", check: parseDuration },
+  { flag: "rate-limit", env: "RTER_RATE_LIMIT", default: "3000/1m", doc: "requests per token and window, shared by all API nodes (a token may carry its own)", check: parseRatePolicy },
+  { flag: "rate-limit-anonymous", env: "RTER_RATE_LIMIT_ANONYMOUS", default: "120/1m", doc: "requests per client address without valid credentials", check: parseRatePolicy },
+  { flag: "rate-limit-login", env: "RTER_RATE_LIMIT_LOGIN", default: "20/1m", doc: "sign-in and invite attempts per client address", check: parseRatePolicy },
+  { flag: "trusted-proxies", env: "RTER_TRUSTED_PROXIES", doc: "load balancers whose X-Forwarded-For is believed (IPs or IPv4 CIDR, comma list); unset = none", check: parseAddressList },
+  { flag: "cors-origins", env: "RTER_CORS_ORIGINS", doc: "other web origins allowed to call the API with bearer tokens (comma list); unset = none", check: parseOriginList },
+  { flag: "header-limit", env: "RTER_HEADER_LIMIT", default: "16KiB", doc: "largest request header block (431 above; Bun itself refuses more than 16KiB)", check: (v) => { if (parseSize(v) < 1024 || parseSize(v) > 16384) throw new Error("must be between 1KiB and 16KiB"); } },
+  { flag: "idle-timeout", env: "RTER_IDLE_TIMEOUT", default: "60s", doc: "a connection silent this long is closed (a stalled upload stores nothing)", check: (v) => { const ms = parseDuration(v); if (ms < 1000 || ms > 255_000) throw new Error("must be between 1s and 255s"); } },
+  { flag: "retention", env: "RTER_RETENTION", default: "off", doc: "how long finished streams are kept before the retention job deletes them (e.g. 365d), or off; per-stream settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
+  { flag: "retention-schedule", env: "RTER_RETENTION_SCHEDULE", default: "41 * * * *", doc: "cron schedule (UTC) of the retention job, or off", check: parseCronSchedule },
 ];
 
 export const JOBS = ["live", "batch", "all"] as const;
@@ -63,4 +78,11 @@ export type Jobs = (typeof JOBS)[number];
 export function parseJobs(v: string): Jobs {
   if (!(JOBS as readonly string[]).includes(v)) throw new Error(`must be live, batch or all, got "${v}"`);
   return v as Jobs;
+}
+
+/** A slippy-map tile URL template: http(s) or origin-relative, with {z}, {x} and {y}. */
+export function parseTileUrl(v: string): string {
+  if (!/^(https?:\/\/|\/)/.test(v)) throw new Error(`must start with http://, https:// or /, got "${v}"`);
+  for (const p of ["{z}", "{x}", "{y}"]) if (!v.includes(p)) throw new Error(`must contain ${p}`);
+  return v;
 }

@@ -27,14 +27,39 @@ export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface ApiTokens {
   created_at: Generated<Timestamp>;
+  created_by: string | null;
   expires_at: Timestamp | null;
   id: Generated<string>;
   kind: "api" | "session";
   last_used_at: Timestamp | null;
   name: string;
+  rate_limit_per_minute: number | null;
   revoked_at: Timestamp | null;
+  role: "admin" | "operator" | "reporter" | "viewer" | null;
   token_hash: Buffer;
   user_id: string;
+}
+
+export interface AuditLog {
+  action: string;
+  actor_email: string | null;
+  actor_id: string | null;
+  actor_role: string | null;
+  at: Generated<Timestamp>;
+  detail: Generated<Json>;
+  id: Generated<Int8>;
+  ip: string | null;
+  request_id: string | null;
+  target_id: string | null;
+  target_type: string | null;
+  token_id: string | null;
+  user_agent: string | null;
+}
+
+export interface AuthSecrets {
+  created_at: Generated<Timestamp>;
+  id: number;
+  secret: Buffer;
 }
 
 export interface Chunks {
@@ -89,6 +114,18 @@ export interface FixityRuns {
   updated_at: Generated<Timestamp>;
 }
 
+export interface Guidance {
+  cleared_at: Timestamp | null;
+  created_at: Generated<Timestamp>;
+  heading: number | null;
+  id: Generated<Int8>;
+  lat: number | null;
+  lng: number | null;
+  message: Generated<string>;
+  set_by: string | null;
+  stream_id: string;
+}
+
 export interface IdempotencyKeys {
   created_at: Generated<Timestamp>;
   key: string;
@@ -100,12 +137,78 @@ export interface IdempotencyKeys {
   user_id: string;
 }
 
+export interface Invites {
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  expires_at: Timestamp;
+  id: Generated<string>;
+  note: Generated<string>;
+  revoked_at: Timestamp | null;
+  revoked_by: string | null;
+  role: Generated<"operator" | "reporter" | "viewer">;
+  token_hash: Buffer;
+  used_at: Timestamp | null;
+  used_by: string | null;
+}
+
+export interface Items {
+  author_id: string;
+  body: Generated<string>;
+  created_at: Generated<Timestamp>;
+  heading: number | null;
+  id: Generated<string>;
+  kind: string;
+  lat: number | null;
+  lng: number | null;
+  photo_key: string | null;
+  photo_sha256: string | null;
+  photo_type: string | null;
+  position_at: Timestamp | null;
+  stream_id: string | null;
+  title: Generated<string>;
+  url: string | null;
+}
+
+export interface ItemTags {
+  added_at: Generated<Timestamp>;
+  added_by: string | null;
+  auto: Generated<boolean>;
+  item_id: string;
+  rank: number;
+  tag_id: string;
+}
+
+export interface LegalHolds {
+  id: Generated<string>;
+  item_id: string | null;
+  placed_at: Generated<Timestamp>;
+  placed_by: string | null;
+  reason: string;
+  release_reason: string | null;
+  released_at: Timestamp | null;
+  released_by: string | null;
+  stream_id: string | null;
+}
+
+export interface LoginFailures {
+  email: string;
+  failures: Generated<number>;
+  last_attempt_at: Generated<Timestamp>;
+  locked_until: Timestamp | null;
+}
+
 export interface QueueProbes {
   enqueued_at: Generated<Timestamp>;
   id: Generated<string>;
   ran_at: Timestamp | null;
   run_count: Generated<number>;
   worker_id: string | null;
+}
+
+export interface RateCounters {
+  hits: number;
+  key: string;
+  window_start: Timestamp;
 }
 
 export interface Segments {
@@ -120,6 +223,13 @@ export interface Segments {
   sha256: string;
   size: Int8;
   start_offset: number;
+  stream_id: string;
+}
+
+export interface StreamRetention {
+  keep_days: number | null;
+  set_at: Generated<Timestamp>;
+  set_by: string | null;
   stream_id: string;
 }
 
@@ -140,6 +250,23 @@ export interface Streams {
   state: Generated<"live" | "finished" | "failed">;
   tags: Generated<string[]>;
   title: Generated<string>;
+}
+
+export interface TagRules {
+  area: string | null;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  keyword: string | null;
+  kind: string;
+  tag_id: string;
+}
+
+export interface Tags {
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  name: string;
 }
 
 export interface Telemetry {
@@ -171,14 +298,26 @@ export interface WorkerHeartbeats {
 
 export interface DB {
   api_tokens: ApiTokens;
+  audit_log: AuditLog;
+  auth_secrets: AuthSecrets;
   chunks: Chunks;
   events: Events;
   fixity_failures: FixityFailures;
   fixity_runs: FixityRuns;
+  guidance: Guidance;
   idempotency_keys: IdempotencyKeys;
+  invites: Invites;
+  item_tags: ItemTags;
+  items: Items;
+  legal_holds: LegalHolds;
+  login_failures: LoginFailures;
   queue_probes: QueueProbes;
+  rate_counters: RateCounters;
   segments: Segments;
+  stream_retention: StreamRetention;
   streams: Streams;
+  tag_rules: TagRules;
+  tags: Tags;
   telemetry: Telemetry;
   users: Users;
   worker_heartbeats: WorkerHeartbeats;

@@ -6,11 +6,21 @@ export type EventType =
   | "stream.created"
   | "stream.finished"
   | "stream.failed"
+  | "stream.deleted"
   | "segment.created"
   | "chunk.failed"
   | "telemetry"
   | "poster.updated"
-  | "recording.ready";
+  | "recording.ready"
+  | "item.created"
+  | "tag.created"
+  | "tag.added"
+  | "tag.removed"
+  | "rank.changed"
+  | "rule.created"
+  | "rule.deleted"
+  | "guidance.set"
+  | "guidance.cleared";
 
 export interface RterEvent {
   id: string;

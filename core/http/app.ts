@@ -1,19 +1,26 @@
 import { Elysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import { authRoutes } from "../auth/auth.http.ts";
+import { adminAuthRoutes, inviteRoutes } from "../auth/admin.http.ts";
+import { auditRoutes } from "../audit/audit.http.ts";
+import { retentionRoutes } from "../retention/retention.http.ts";
 import { AppError } from "../errors.ts";
 import { queueProbeRoutes } from "../queue/queue-probe.http.ts";
 import { streamRoutes } from "../streams/streams.http.ts";
 import { eventRoutes } from "../events/events.http.ts";
 import { fixityRoutes } from "../fixity/fixity.http.ts";
 import { jobRoutes } from "../queue/jobs.http.ts";
+import { itemRoutes } from "../items/items.http.ts";
+import { tagRoutes } from "../tags/tags.http.ts";
+import { guidanceRoutes } from "../guidance/guidance.http.ts";
+import { uiConfigRoutes } from "../workspaces/ui-config.http.ts";
 import type { Runtime } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import { healthRoutes } from "./health.http.ts";
 import { problemResponse, toAppError } from "./problem.ts";
 
 /** Routes whose body is raw media, not JSON (the chunk ingest of the live video feature). */
-const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//];
+const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//, /^\/api\/v1\/items\/photos$/];
 
 function validationDetail(error: unknown): { message: string; errors: { path: string; message: string }[] } {
   const all = ((error as { all?: { path?: string; message?: string; summary?: string }[] }).all ?? []).slice(0, 10);
@@ -64,5 +71,5 @@ export function buildApp(rt: Runtime) {
     )
     .use(healthRoutes(rt));
   // Routes of roles this process does not run are not mounted: they answer 404, not 503.
-  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)) : app;
+  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)).use(itemRoutes(rt)).use(tagRoutes(rt)).use(guidanceRoutes(rt)).use(uiConfigRoutes(rt)).use(adminAuthRoutes(rt)).use(inviteRoutes(rt)).use(auditRoutes(rt)).use(retentionRoutes(rt)) : app;
 }

@@ -2,52 +2,90 @@ import type { Server } from "bun";
 import { AppError } from "../errors.ts";
 import { formatPerf, runWithPerf } from "../perf.ts";
 import type { Runtime } from "../runtime.ts";
+import { rateLimitHeaders } from "../ratelimit/ratelimit.ts";
+import { clientAddress } from "./client-address.ts";
 import { problemResponse } from "./problem.ts";
+import { runWithRequest, type RequestInfo } from "./request-context.ts";
+import { corsHeaders, edgeHeaders, preflight, securePageRoutes } from "./security-headers.ts";
 
 type Handle = (req: Request) => Promise<Response> | Response;
+type Fetch = (req: Request, server?: Server<undefined>) => Promise<Response>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // Health answers even while starting or stopping: that is what load balancers need to see.
 const ALWAYS_ON = new Set(["/healthz", "/readyz", "/metrics", "/api/v1/status"]);
 
+function setHeaders(res: Response, headers: Record<string, string>): void {
+  for (const [k, v] of Object.entries(headers)) {
+    if (k === "vary") res.headers.append(k, v);
+    else res.headers.set(k, v);
+  }
+}
+
+function headerBytes(req: Request): number {
+  let n = 0;
+  req.headers.forEach((v, k) => (n += k.length + v.length + 4));
+  return n;
+}
+
 /**
- * The edge every request passes: request id, body-size check, the not-ready gate, the
- * per-request timing context behind x-rter-performance, metrics and one access-log line.
+ * The edge every request passes: request id, client address, header- and body-size checks, CORS
+ * preflight, the not-ready gate, the per-request timing context behind x-rter-performance and
+ * the request context (who, from where, which rate-limit bucket), then the response headers
+ * (security headers, CORS, RateLimit), metrics and one access-log line.
  */
-export function wrapHandler(rt: Runtime, handle: Handle): (req: Request) => Promise<Response> {
-  return async (req) => {
+export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
+  const edge = edgeHeaders(rt.config);
+  return async (req, server) => {
     const t0 = performance.now();
     const url = new URL(req.url);
     const path = url.pathname;
     const incoming = req.headers.get("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
-    const { ctx, result } = runWithPerf(async (): Promise<Response> => {
-      const len = req.headers.get("content-length");
-      if (len !== null && (!/^\d+$/.test(len) || Number(len) > rt.config.http.bodyLimitBytes)) {
-        return problemResponse(new AppError(/^\d+$/.test(len) ? "too_large" : "bad_request", /^\d+$/.test(len) ? `body exceeds ${rt.config.http.bodyLimitBytes} bytes` : "invalid Content-Length"), path);
-      }
-      if (rt.phase !== "ready" && !ALWAYS_ON.has(path)) {
-        return problemResponse(new AppError("unavailable", rt.phase === "starting" ? "starting up" : "shutting down", { retryAfterSeconds: 2 }), path);
-      }
-      try {
-        return await handle(req);
-      } catch (e) {
-        rt.log.error("unhandled", { path, err: (e as Error).message });
-        return problemResponse(new AppError("internal", "internal error"), path);
-      }
-    });
+    // In-process requests (tests) have no socket: they count as coming from this host.
+    const peer = server ? (server.requestIP(req)?.address ?? null) : "127.0.0.1";
+    const info: RequestInfo = { rt, requestId, ip: clientAddress(peer, req.headers.get("x-forwarded-for"), rt.config.security.trustedProxies), userAgent: req.headers.get("user-agent") ?? "" };
+    const { ctx, result } = runWithPerf(() =>
+      runWithRequest(info, async (): Promise<Response> => {
+        if (headerBytes(req) > rt.config.http.headerLimitBytes) {
+          return problemResponse(new AppError("headers_too_large", `request headers exceed ${rt.config.http.headerLimitBytes} bytes`), path);
+        }
+        const len = req.headers.get("content-length");
+        if (len !== null && (!/^\d+$/.test(len) || Number(len) > rt.config.http.bodyLimitBytes)) {
+          return problemResponse(new AppError(/^\d+$/.test(len) ? "too_large" : "bad_request", /^\d+$/.test(len) ? `body exceeds ${rt.config.http.bodyLimitBytes} bytes` : "invalid Content-Length"), path);
+        }
+        const pre = preflight(edge, req);
+        if (pre) return pre;
+        if (rt.phase !== "ready" && !ALWAYS_ON.has(path)) {
+          return problemResponse(new AppError("unavailable", rt.phase === "starting" ? "starting up" : "shutting down", { retryAfterSeconds: 2 }), path);
+        }
+        try {
+          return await handle(req);
+        } catch (e) {
+          rt.log.error("unhandled", { path, err: (e as Error).message });
+          return problemResponse(new AppError("internal", "internal error"), path);
+        }
+      }),
+    );
     let res = await result;
+    const isApi = path.startsWith("/api/");
+    const headers: Record<string, string> = {
+      ...(path === "/api/docs" ? edge.docs : isApi ? edge.api : edge.page),
+      ...corsHeaders(edge, req.headers.get("origin")),
+      ...(info.rateLimit ? rateLimitHeaders(info.rateLimit) : {}),
+      "x-request-id": requestId,
+    };
+    if (isApi) headers["x-rter-performance"] = formatPerf(ctx);
     // Responses from fetch() or static files can have immutable headers; rebuild only then.
     try {
-      res.headers.set("x-request-id", requestId);
+      setHeaders(res, headers);
     } catch {
       res = new Response(res.body, res);
-      res.headers.set("x-request-id", requestId);
+      setHeaders(res, headers);
     }
-    if (path.startsWith("/api/")) res.headers.set("x-rter-performance", formatPerf(ctx));
     const seconds = (performance.now() - t0) / 1000;
     rt.metrics.record(req.method, res.status, seconds);
-    const line = { method: req.method, path, status: res.status, ms: Math.round(seconds * 10_000) / 10, requestId };
+    const line = { method: req.method, path, status: res.status, ms: Math.round(seconds * 10_000) / 10, requestId, ip: info.ip, user: info.actor?.userId };
     if (res.status >= 500) rt.log.warn("request", line);
     else if (!ALWAYS_ON.has(path)) rt.log.info("request", line);
     return res;
@@ -66,9 +104,10 @@ export function startHttpServer(rt: Runtime, handle: Handle, routes: Record<stri
     hostname: rt.config.http.host,
     port: rt.config.http.port,
     maxRequestBodySize: rt.config.http.bodyLimitBytes,
-    // Seconds a connection may sit idle: slow or dead clients do not hold sockets forever.
-    idleTimeout: 60,
-    routes: routes as never,
+    // Seconds a connection may sit idle: slow or dead clients do not hold sockets forever, and an
+    // upload whose body stops arriving is cut off (its partial object is never recorded).
+    idleTimeout: rt.config.http.idleTimeoutSeconds,
+    routes: securePageRoutes(routes, edgeHeaders(rt.config).page) as never,
     fetch,
     error(e) {
       rt.log.error("server error", { err: e.message });

@@ -3,6 +3,7 @@ import { integrityIndicators } from "../fixity/fixity.repository.ts";
 import type { Runtime } from "../runtime.ts";
 import { gauge } from "../metrics.ts";
 import { withTimeout } from "../util/timeout.ts";
+import { quotaIndicators } from "../ratelimit/ratelimit.ts";
 
 export interface QueueIndicators {
   depth: number;
@@ -30,6 +31,18 @@ export interface IngestIndicators {
   chunks_failed_last_hour: number;
 }
 
+/** Rate limits and lockouts: how much of the quota machinery is in play. */
+export interface QuotaIndicators {
+  /** 429 answers of this process since it started. */
+  rate_limited_total: number;
+  /** Rate-limit buckets (tokens, addresses) that counted a request in the last minute, cluster-wide. */
+  active_buckets: number;
+  /** Accounts locked by failed sign-ins right now. */
+  locked_accounts: number;
+  /** The per-token default (--rate-limit). */
+  token_limit: { requests: number; window_seconds: number };
+}
+
 export interface Status {
   node: string;
   version: string;
@@ -41,6 +54,7 @@ export interface Status {
   queue: QueueIndicators | null;
   integrity: IntegrityIndicators | null;
   ingest: IngestIndicators | null;
+  quota: QuotaIndicators | null;
   requests: { total: number; errors_5xx: number; errors_4xx: number; error_rate: number; latency_ms: ReturnType<Runtime["metrics"]["percentiles"]> };
 }
 
@@ -102,12 +116,13 @@ export async function integrity(rt: Runtime): Promise<IntegrityIndicators | null
 export async function collectStatus(rt: Runtime): Promise<Status> {
   const db = rt.database;
   const store = rt.store;
-  const [postgres, storage, queue, integrityNow, ingest] = await Promise.all([
+  const [postgres, storage, queue, integrityNow, ingest, quota] = await Promise.all([
     db ? probe(() => db.pool.query("select 1")) : null,
     store ? probe(() => store.ping()).then((p) => ({ ...p, kind: store.kind })) : null,
     queueIndicators(rt).catch(() => null),
     integrity(rt).catch(() => null),
     ingestIndicators(rt).catch(() => null),
+    db ? quotaIndicators(db.db).catch(() => null) : null,
   ]);
   const m = rt.metrics;
   return {
@@ -121,6 +136,7 @@ export async function collectStatus(rt: Runtime): Promise<Status> {
     queue,
     integrity: integrityNow,
     ingest,
+    quota: quota && { rate_limited_total: m.rateLimited, ...quota, token_limit: { requests: rt.config.security.rateLimit.limit, window_seconds: rt.config.security.rateLimit.windowSeconds } },
     requests: {
       total: m.total,
       errors_5xx: m.errors5xx,
@@ -166,6 +182,12 @@ export function prometheusText(rt: Runtime, s: Status): string {
       ...gauge("rter_ingest_lag_p95_seconds", "Chunk received to segment listed, p95 over the last 5 minutes.", s.ingest.lag_p95_seconds),
       ...gauge("rter_chunks_waiting", "Chunks stored but not yet segmented.", s.ingest.chunks_waiting),
       ...gauge("rter_chunks_failed_last_hour", "Chunks that could not be segmented in the last hour.", s.ingest.chunks_failed_last_hour),
+    );
+  }
+  if (s.quota) {
+    lines.push(
+      ...gauge("rter_rate_limit_buckets_active", "Rate-limit buckets that counted a request in the last minute.", s.quota.active_buckets),
+      ...gauge("rter_accounts_locked", "Accounts locked by failed sign-ins.", s.quota.locked_accounts),
     );
   }
   return lines.join("\n") + "\n";

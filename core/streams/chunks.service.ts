@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { AuthUser } from "../auth/auth.service.ts";
 import type { DB } from "../db/schema.ts";
+import { audit } from "../audit/audit.service.ts";
 import { AppError } from "../errors.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { containerOf, EXTENSION, SNIFF_BYTES, sniffMatches, type Container } from "./container.ts";
@@ -108,7 +109,10 @@ export async function ingestChunk(db: Kysely<DB>, store: ObjectStore, user: Auth
         capture_start: captureStart,
         uploaded_by: user.id,
       });
-      if (row) await addSegmentJob(trx, stream.id, seq);
+      if (row) {
+        await addSegmentJob(trx, stream.id, seq);
+        await audit(trx, { action: "chunk.stored", targetType: "stream", targetId: stream.id, detail: { seq, sha256: put.sha256, size: put.size } });
+      }
       return row;
     });
     if (inserted) return { status: 201, seq, sha256: put.sha256 };

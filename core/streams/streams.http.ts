@@ -1,6 +1,8 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
+import { auditView } from "../audit/audit.service.ts";
 import { AppError } from "../errors.ts";
+import { guardedBody } from "../http/body.ts";
 import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
 import type { Runtime } from "../runtime.ts";
 import { ingestChunk } from "./chunks.service.ts";
@@ -62,7 +64,7 @@ export function streamRoutes(rt: Runtime) {
             contentType: request.headers.get("content-type"),
             contentLength: request.headers.get("content-length"),
             chunkStart: request.headers.get("x-chunk-start"),
-            body: request.body,
+            body: guardedBody(request.body),
           },
           rt.config.ingest.maxChunkBytes,
         );
@@ -100,6 +102,7 @@ export function streamRoutes(rt: Runtime) {
       "/:id/hls/index.m3u8",
       async ({ user, params, set }) => {
         const s = await visibleStream(db(), user, params.id);
+        await auditView(db(), { action: "stream.viewed", targetType: "stream", targetId: s.id });
         const complete = s.state !== "live" && (await repo.allChunksSettled(db(), s.id));
         const segments = await repo.listSegments(db(), s.id, { includeLate: complete });
         set.headers["content-type"] = "application/vnd.apple.mpegurl";
@@ -143,6 +146,8 @@ export function streamRoutes(rt: Runtime) {
       async ({ user, params, request }) => {
         const s = await visibleStream(db(), user, params.id);
         if (!s.recording_key) throw new AppError("not_found", s.state === "live" ? "the stream is still live" : "the recording is not ready yet", { retryAfterSeconds: s.state === "live" ? undefined : 5 });
+        // Byte-range players ask many times for one viewing: one record per user and few minutes.
+        await auditView(db(), { action: "recording.downloaded", targetType: "stream", targetId: s.id, detail: { sha256: s.recording_sha256 } });
         return serveObject(store(), s.recording_key, { contentType: "video/mp4", sha256: s.recording_sha256 ?? undefined, immutable: true, range: request.headers.get("range"), filename: `rter-${s.id}.mp4` });
       },
       { params: StreamParams, detail: { tags, summary: "The whole stream as one MP4 (faststart), with its SHA-256" } },

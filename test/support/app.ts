@@ -25,7 +25,7 @@ export async function startTestApp(settings: RawValues): Promise<TestApp> {
   const handle = wrapHandler(rt, (req) => app.handle(req));
   const stop = await startModules(rt, resolveModules(config.roles));
   rt.phase = "ready";
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handle, maxRequestBodySize: config.http.bodyLimitBytes });
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handle, maxRequestBodySize: config.http.bodyLimitBytes, idleTimeout: config.http.idleTimeoutSeconds });
   return {
     rt,
     url: `http://127.0.0.1:${server.port}`,

@@ -14,6 +14,8 @@ export const TASK_CLASS = {
   queue_probe: "live",
   assemble_recording: "batch",
   fixity_check: "batch",
+  retention_sweep: "batch",
+  purge_objects: "batch",
 } as const satisfies Record<string, JobClass>;
 
 export type TaskId = keyof typeof TASK_CLASS;

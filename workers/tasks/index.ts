@@ -6,6 +6,8 @@ import * as makePoster from "./make_poster.ts";
 import * as assembleRecording from "./assemble_recording.ts";
 import type { MediaDeps } from "../../core/streams/segmenting.service.ts";
 import * as fixityCheck from "./fixity_check.ts";
+import * as retentionSweep from "./retention_sweep.ts";
+import * as purgeObjects from "./purge_objects.ts";
 import { TASK_CLASS, type TaskId } from "./classes.ts";
 
 export { TASK_CLASS, type JobClass, type TaskId } from "./classes.ts";
@@ -33,6 +35,8 @@ export function makeTaskList(rt: Runtime): TaskList {
     assemble_recording: (payload, helpers) => assembleRecording.run(media, payload, helpers),
     queue_probe: (payload, helpers) => queueProbe.run({ db, nodeId: rt.nodeId }, payload, helpers.abortSignal),
     fixity_check: (payload, helpers) => fixityCheck.run({ db, store: rt.store!, log: rt.log }, payload, helpers.abortSignal),
+    retention_sweep: (payload, helpers) => retentionSweep.run({ db, store: rt.store!, log: rt.log }, rt.config.retention.defaultMs, payload, helpers),
+    purge_objects: (payload) => purgeObjects.run({ db, store: rt.store!, log: rt.log }, payload),
   };
   const jobs = rt.config.worker.jobs;
   return Object.fromEntries(Object.entries(tasks).filter(([id]) => jobs === "all" || TASK_CLASS[id as TaskId] === jobs));

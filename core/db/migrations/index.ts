@@ -4,6 +4,8 @@ import * as m0002 from "./2026_11_23_0002_queue_probes.ts";
 import * as m0003 from "./2026_11_23_0003_live_video.ts";
 import * as m0005 from "./2026_11_23_0005_events.ts";
 import * as m0004fixity from "./2026_11_23_0004_fixity_progress.ts";
+import * as m0006 from "./2026_11_23_0006_security.ts";
+import * as m0007 from "./2026_11_23_0007_workspaces.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -15,6 +17,8 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_23_0003_live_video": m0003,
   "2026_11_23_0005_events": m0005,
   "2026_11_23_0004_fixity_progress": m0004fixity,
+  "2026_11_23_0006_security": m0006,
+  "2026_11_23_0007_workspaces": m0007,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,65 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { DB } from "../db/schema.ts";
+
+/** Thin queries over audit_log: `db` first, no rules. There is no update or delete here, by design. */
+type Db = Kysely<DB> | Transaction<DB>;
+
+export interface AuditInsert {
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  detail: string;
+  actor_id: string | null;
+  actor_email: string | null;
+  actor_role: string | null;
+  token_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+}
+
+export function insertAudit(db: Db, r: AuditInsert) {
+  return db.insertInto("audit_log").values(r).execute();
+}
+
+/** Inserts unless the same actor already has the same action on the same target within `withinMs`. */
+export async function insertAuditUnlessRecent(db: Db, r: AuditInsert, withinMs: number) {
+  await sql`
+    insert into audit_log (action, target_type, target_id, detail, actor_id, actor_email, actor_role, token_id, ip, user_agent, request_id)
+    select ${r.action}, ${r.target_type}, ${r.target_id}, ${r.detail}::jsonb, ${r.actor_id}::uuid, ${r.actor_email}, ${r.actor_role}, ${r.token_id}::uuid, ${r.ip}, ${r.user_agent}, ${r.request_id}
+    where not exists (
+      select 1 from audit_log
+      where target_id = ${r.target_id} and action = ${r.action} and actor_id is not distinct from ${r.actor_id}::uuid
+        and at > clock_timestamp() - make_interval(secs => ${withinMs / 1000}::float8)
+    )`.execute(db);
+}
+
+export interface AuditFilter {
+  /** A user id, or an email address. */
+  actor?: string;
+  /** Exact action, or a prefix ending in '.' ("stream." = every stream action). */
+  action?: string;
+  targetId?: string;
+  since?: Date;
+  until?: Date;
+  /** Keyset paging: entries with a smaller id (newest first). */
+  before?: string;
+  /** Entries with a larger id (oldest first, for exports). */
+  after?: string;
+  limit: number;
+  order?: "asc" | "desc";
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function listAudit(db: Db, f: AuditFilter) {
+  let q = db.selectFrom("audit_log").selectAll();
+  if (f.actor) q = UUID.test(f.actor) ? q.where("actor_id", "=", f.actor) : q.where(sql`lower(actor_email)`, "=", f.actor.toLowerCase());
+  if (f.action) q = f.action.endsWith(".") ? q.where("action", "like", `${f.action.replace(/[\\%_]/g, "\\$&")}%`) : q.where("action", "=", f.action);
+  if (f.targetId) q = q.where("target_id", "=", f.targetId);
+  if (f.since) q = q.where("at", ">=", f.since);
+  if (f.until) q = q.where("at", "<", f.until);
+  if (f.before) q = q.where("id", "<", f.before);
+  if (f.after) q = q.where("id", ">", f.after);
+  return q.orderBy("id", f.order ?? "desc").limit(f.limit).execute();
+}

@@ -1,0 +1,125 @@
+import type { Role } from "./auth.repository.ts";
+
+/**
+ * Who may call which route: the one table the request guard enforces, the security test walks
+ * (every route of GET /api/openapi.json, with every role) and the README shows. A route missing
+ * here fails that test. Keys are "METHOD /path" in OpenAPI form ({id}, not :id).
+ *
+ *   all  — the role may call it for anything it addresses
+ *   own  — the role may call it, but only for what it owns; anything else is 404 (never 403,
+ *          so ids cannot be probed). Enforced by the service (core/auth/guards.ts).
+ *   none — 403 before the request body is even looked at
+ *
+ * Public routes answer without credentials (health, sign-in, invite acceptance).
+ */
+export type Grant = "all" | "own" | "none";
+export type RouteRule = { public: true; note?: string } | { public?: false; roles: Record<Role, Grant>; note?: string };
+
+const g = (admin: Grant, operator: Grant, reporter: Grant, viewer: Grant, note?: string): RouteRule => ({ roles: { admin, operator, reporter, viewer }, note });
+const pub = (note?: string): RouteRule => ({ public: true, note });
+/** Every signed-in role, each for what it may see. */
+const everyone = (note?: string) => g("all", "all", "all", "all", note);
+/** Reporters only their own; everyone else all. */
+const seeOwn = (note?: string) => g("all", "all", "own", "all", note);
+/** Writes by the reporter who owns it, and by staff; never viewers. */
+const writeOwn = (note?: string) => g("all", "all", "own", "none", note);
+const staff = (note?: string) => g("all", "all", "none", "none", note);
+const admin = (note?: string) => g("all", "none", "none", "none", note);
+const writers = (note?: string) => g("all", "all", "all", "none", note);
+
+export const ACCESS: Record<string, RouteRule> = {
+  // Health and documentation: load balancers and monitoring probe without credentials.
+  "GET /healthz": pub(),
+  "GET /readyz": pub(),
+  "GET /metrics": pub(),
+  "GET /api/v1/status": pub(),
+  "GET /api/openapi.json": pub(),
+  "GET /api/docs": pub(),
+
+  // Accounts and sessions.
+  "POST /api/v1/auth/login": pub("rate-limited per address; locks the account after repeated failures"),
+  "GET /api/v1/auth/me": everyone(),
+  "POST /api/v1/auth/logout": everyone("ends the caller's own session"),
+  "POST /api/v1/invites/accept": pub("one-time invite token; rate-limited per address"),
+  "POST /api/v1/invites": staff("operators invite reporters and viewers; admins also operators"),
+  "GET /api/v1/invites": staff(),
+  "DELETE /api/v1/invites/{id}": staff("revoking a used invite also signs its user out"),
+  "GET /api/v1/admin/users": admin(),
+  "POST /api/v1/admin/users": admin(),
+  "PATCH /api/v1/admin/users/{id}": admin("role change or disabling ends the user's sessions and tokens"),
+  "POST /api/v1/admin/users/{id}/unlock": admin(),
+  "GET /api/v1/admin/tokens": admin(),
+  "POST /api/v1/admin/tokens": admin("role of the token at most the user's"),
+  "DELETE /api/v1/admin/tokens/{id}": admin(),
+  "GET /api/v1/admin/audit": admin(),
+  "GET /api/v1/admin/audit/export": admin(),
+
+  // Live video (API-CONTRACT.md).
+  "POST /api/v1/streams": writers("viewers cannot create streams"),
+  "GET /api/v1/streams": seeOwn("reporters get only their own streams in the list"),
+  "GET /api/v1/streams/{id}": seeOwn(),
+  "PUT /api/v1/streams/{id}/chunks/{seq}": writeOwn(),
+  "POST /api/v1/streams/{id}/telemetry": writeOwn(),
+  "GET /api/v1/streams/{id}/telemetry": seeOwn(),
+  "POST /api/v1/streams/{id}/finish": writeOwn(),
+  "GET /api/v1/streams/{id}/hls/index.m3u8": seeOwn("audited as stream.viewed, once per user and stream per 5 minutes"),
+  "GET /api/v1/streams/{id}/hls/segments/{file}": seeOwn(),
+  "GET /api/v1/streams/{id}/poster.jpg": seeOwn(),
+  "GET /api/v1/streams/{id}/recording.mp4": seeOwn("audited as recording.downloaded"),
+  "DELETE /api/v1/streams/{id}": admin("refused (409) while the stream is under legal hold"),
+  "POST /api/v1/streams/{id}/hold": staff(),
+  "DELETE /api/v1/streams/{id}/hold": admin(),
+  "PUT /api/v1/streams/{id}/retention": admin(),
+  "GET /api/v1/admin/holds": staff(),
+  "GET /api/v1/events": seeOwn("reporters receive only their own streams' events"),
+
+  // Items, tags (workspaces) and guidance (core/items, core/tags, core/guidance).
+  "GET /api/v1/items": seeOwn("reporters get only their own items"),
+  "POST /api/v1/items": writers(),
+  "POST /api/v1/items/photos": writers(),
+  "GET /api/v1/items/{id}": seeOwn(),
+  "GET /api/v1/items/{id}/photo": seeOwn(),
+  "POST /api/v1/items/{id}/tags": staff(),
+  "DELETE /api/v1/items/{id}/tags/{tag}": staff(),
+  "GET /api/v1/tags": g("all", "all", "none", "all", "workspaces are operator data"),
+  "POST /api/v1/tags": staff(),
+  "PUT /api/v1/tags/{name}/order": staff(),
+  "GET /api/v1/tags/{name}/rules": g("all", "all", "none", "all"),
+  "POST /api/v1/tags/{name}/rules": admin(),
+  "DELETE /api/v1/tags/{name}/rules/{id}": admin(),
+  "GET /api/v1/streams/{id}/guidance": seeOwn("a reporter reads the guidance of their own streams"),
+  "PUT /api/v1/streams/{id}/guidance": staff(),
+  "DELETE /api/v1/streams/{id}/guidance": staff(),
+  "GET /api/v1/ui-config": pub("map tile URL and version; no secrets"),
+
+  // Operations.
+  "POST /api/v1/admin/queue-probes": admin(),
+  "GET /api/v1/admin/queue-probes/{id}": admin(),
+  "GET /api/v1/admin/jobs/failed": admin(),
+  "POST /api/v1/admin/jobs/retry-all": admin(),
+  "POST /api/v1/admin/jobs/{id}/retry": admin(),
+  "POST /api/v1/admin/fixity": admin(),
+  "GET /api/v1/admin/fixity/failures": admin(),
+};
+
+/** "GET" and "/api/v1/streams/:id" (Elysia's route) to the matrix key. HEAD is GET. */
+export function accessKey(method: string, route: string): string {
+  const m = method.toUpperCase() === "HEAD" ? "GET" : method.toUpperCase();
+  const path = route.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/(.)\/+$/, "$1");
+  return `${m} ${path}`;
+}
+
+export function ruleFor(method: string, route: string): RouteRule | undefined {
+  return ACCESS[accessKey(method, route)];
+}
+
+/** The matrix as a Markdown table, for the README (kept equal by test/integration/security-matrix.test.ts). */
+export function matrixMarkdown(): string {
+  const mark: Record<Grant, string> = { all: "yes", own: "own", none: "—" };
+  const lines = ["| route | admin | operator | reporter | viewer | notes |", "|---|---|---|---|---|---|"];
+  for (const [key, rule] of Object.entries(ACCESS)) {
+    const cells = rule.public ? ["public", "public", "public", "public"] : (["admin", "operator", "reporter", "viewer"] as const).map((r) => mark[rule.roles[r]]);
+    lines.push(`| \`${key}\` | ${cells.join(" | ")} | ${rule.note ?? ""} |`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,133 @@
+import { sql, type Kysely } from "kysely";
+import { audit } from "../audit/audit.service.ts";
+import type { DB } from "../db/schema.ts";
+import { AppError } from "../errors.ts";
+import { revokeUserTokens } from "./auth.repository.ts";
+import { createSession, publicUser, type AuthSettings, type AuthUser } from "./auth.service.ts";
+import { iso } from "./admin.service.ts";
+import { roleCovers } from "./guards.ts";
+import { hashToken } from "./token.ts";
+
+/**
+ * Invite links: one-time, expiring, role-bound, revocable. The link /join/<token> lands on a page
+ * that POSTs the token to /api/v1/invites/accept, which creates an account of the invite's role
+ * (invite-<id>@invite.local, no password) and signs it in exactly like a login.
+ *
+ * A used, expired or revoked invite answers 410 Gone; a token that never existed 401.
+ */
+export type InviteRole = "operator" | "reporter" | "viewer";
+
+const INVITE_PREFIX = "inv_";
+export const DEFAULT_INVITE_TTL_S = 24 * 3600;
+
+function newInviteToken(): string {
+  return INVITE_PREFIX + Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+}
+
+function looksLikeInvite(s: string): boolean {
+  return s.length === INVITE_PREFIX.length + 43 && s.startsWith(INVITE_PREFIX) && /^[A-Za-z0-9_-]+$/.test(s);
+}
+
+
+export async function createInvite(db: Kysely<DB>, by: AuthUser, input: { role?: InviteRole; ttl_seconds?: number; note?: string }) {
+  const role = input.role ?? "reporter";
+  // Operators bring in the field (reporters, viewers); new operators come from an admin.
+  if (!roleCovers(by.role, role) || (role === "operator" && by.role !== "admin")) throw new AppError("forbidden", `a ${by.role} cannot invite a ${role}`);
+  const token = newInviteToken();
+  const expiresAt = new Date(Date.now() + (input.ttl_seconds ?? DEFAULT_INVITE_TTL_S) * 1000);
+  const note = (input.note ?? "").trim();
+  const row = await db
+    .insertInto("invites")
+    .values({ token_hash: hashToken(token), role, note, created_by: by.id, expires_at: expiresAt })
+    .returning(["id", "expires_at"])
+    .executeTakeFirstOrThrow();
+  await audit(db, { action: "invite.created", targetType: "invite", targetId: row.id, detail: { role, note, expires_at: iso(row.expires_at) } });
+  return { id: row.id, token, url: `/join/${token}`, role, note, expires_at: iso(row.expires_at)! };
+}
+
+type InviteRow = { revoked_at: Date | string | null; used_at: Date | string | null; expires_at: Date | string };
+
+function stateOf(r: InviteRow, now = Date.now()): "open" | "used" | "expired" | "revoked" {
+  if (r.revoked_at) return "revoked";
+  if (r.used_at) return "used";
+  return new Date(r.expires_at).getTime() <= now ? "expired" : "open";
+}
+
+export async function listInvites(db: Kysely<DB>, opts: { openOnly: boolean; limit: number }) {
+  let q = db.selectFrom("invites").leftJoin("users as u", "u.id", "invites.created_by").select([
+    "invites.id",
+    "invites.role",
+    "invites.note",
+    "invites.created_at",
+    "invites.expires_at",
+    "invites.used_at",
+    "invites.used_by",
+    "invites.revoked_at",
+    "u.email as created_by",
+  ]);
+  if (opts.openOnly) q = q.where("invites.used_at", "is", null).where("invites.revoked_at", "is", null).where("invites.expires_at", ">", sql<Date>`now()`);
+  const rows = await q.orderBy("invites.created_at", "desc").limit(opts.limit).execute();
+  return rows.map((r) => ({
+    id: r.id,
+    role: r.role,
+    note: r.note,
+    state: stateOf(r),
+    created_by: r.created_by,
+    created_at: iso(r.created_at)!,
+    expires_at: iso(r.expires_at)!,
+    used_at: iso(r.used_at),
+    used_by: r.used_by,
+    revoked_at: iso(r.revoked_at),
+  }));
+}
+
+/** Revoking an unused invite kills the link; revoking a used one also signs its account out and disables it. */
+export async function revokeInvite(db: Kysely<DB>, by: AuthUser, id: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const inv = await trx.selectFrom("invites").selectAll().where("id", "=", id).forUpdate().executeTakeFirst();
+    if (!inv) throw new AppError("not_found", "no such invite");
+    if (!inv.revoked_at) await trx.updateTable("invites").set({ revoked_at: new Date(), revoked_by: by.id }).where("id", "=", id).execute();
+    let tokens = 0;
+    if (inv.used_by) {
+      tokens = (await revokeUserTokens(trx, inv.used_by)).length;
+      await trx.updateTable("users").set({ disabled_at: new Date() }).where("id", "=", inv.used_by).where("disabled_at", "is", null).execute();
+    }
+    await audit(trx, { action: "invite.revoked", targetType: "invite", targetId: id, detail: { was: stateOf(inv), user_id: inv.used_by, tokens_revoked: tokens } });
+  });
+}
+
+export async function acceptInvite(db: Kysely<DB>, token: string, settings: AuthSettings): Promise<{ token: string; user: AuthUser; expiresAt: Date }> {
+  if (!looksLikeInvite(token)) throw new AppError("unauthorized", "not an invite token");
+  const hash = hashToken(token);
+  // One transaction: the invite is never spent without the session that it bought.
+  return db.transaction().execute(async (trx) => {
+    // The conditional update is the one-time switch: of two concurrent uses, exactly one wins.
+    const inv = await trx
+      .updateTable("invites")
+      .set({ used_at: sql`now()` })
+      .where("token_hash", "=", hash)
+      .where("used_at", "is", null)
+      .where("revoked_at", "is", null)
+      .where("expires_at", ">", sql<Date>`now()`)
+      .returning(["id", "role"])
+      .executeTakeFirst();
+    if (!inv) {
+      const seen = await trx.selectFrom("invites").select(["id", "revoked_at", "used_at", "expires_at"]).where("token_hash", "=", hash).executeTakeFirst();
+      if (!seen) throw new AppError("unauthorized", "unknown invite");
+      const state = stateOf(seen);
+      // On its own connection: this transaction is about to roll back, the record of the attempt must not.
+      await audit(db, { action: "invite.refused", targetType: "invite", targetId: seen.id, actor: null, detail: { state } });
+      throw new AppError("gone", `this invite link is ${state}; ask for a new one`, { detail: { state } });
+    }
+    const created = await trx
+      .insertInto("users")
+      .values({ email: `invite-${inv.id}@invite.local`, role: inv.role, password_hash: null })
+      .returning(["id", "email", "role", "created_at"])
+      .executeTakeFirstOrThrow();
+    await trx.updateTable("invites").set({ used_by: created.id }).where("id", "=", inv.id).execute();
+    await audit(trx, { action: "invite.accepted", targetType: "invite", targetId: inv.id, actor: { id: created.id, email: created.email, role: created.role }, detail: { role: inv.role } });
+    const user = publicUser(created);
+    const { token: session, expiresAt } = await createSession(db, user, settings, "invite", trx);
+    return { token: session, user, expiresAt };
+  });
+}

@@ -1,0 +1,88 @@
+import { sql, type Kysely } from "kysely";
+import type { RatePolicy } from "../config/parse.ts";
+import { AppError } from "../errors.ts";
+import { currentRequest } from "../http/request-context.ts";
+
+/** What one counted request learned about its bucket. */
+export interface RateDecision {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Seconds until the current window ends. */
+  resetSeconds: number;
+}
+
+// Keys known to be over their limit until the end of their window, on this node: a client that
+// keeps hammering after its 429 costs a map lookup, not a database round trip.
+const overLimit = new Map<string, number>();
+const MAX_REMEMBERED = 50_000;
+
+function remember(key: string, untilMs: number): void {
+  if (overLimit.size >= MAX_REMEMBERED) {
+    const now = Date.now();
+    for (const [k, until] of overLimit) if (until <= now) overLimit.delete(k);
+    if (overLimit.size >= MAX_REMEMBERED) overLimit.clear();
+  }
+  overLimit.set(key, untilMs);
+}
+
+/**
+ * Counts one request against `key` in a fixed window shared by every API node: a single upsert
+ * on an unlogged table whose window boundaries come from the database clock, so nodes agree.
+ */
+export async function hit(db: Kysely<any>, key: string, policy: RatePolicy): Promise<RateDecision> {
+  const now = Date.now();
+  const until = overLimit.get(key);
+  if (until !== undefined) {
+    if (until > now) return { allowed: false, limit: policy.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
+    overLimit.delete(key);
+  }
+  const w = policy.windowSeconds;
+  const { rows } = await sql<{ hits: number; reset: number }>`
+    insert into rate_counters as r (key, window_start, hits)
+    values (${key}, to_timestamp(floor(extract(epoch from clock_timestamp()) / ${w}::int) * ${w}::int), 1)
+    on conflict (key) do update set
+      hits = case when r.window_start = excluded.window_start then r.hits + 1 else 1 end,
+      window_start = excluded.window_start
+    returning hits, extract(epoch from r.window_start + make_interval(secs => ${w}::int) - clock_timestamp())::float8 as reset`.execute(db);
+  const { hits, reset } = rows[0]!;
+  const resetSeconds = Math.max(1, Math.ceil(reset));
+  const allowed = hits <= policy.limit;
+  if (!allowed) remember(key, now + resetSeconds * 1000);
+  return { allowed, limit: policy.limit, remaining: Math.max(0, policy.limit - hits), resetSeconds };
+}
+
+/**
+ * Counts the request in bucket `key` under the named policy, reports the bucket to the request
+ * edge (RateLimit headers) and throws 429 with Retry-After when it is over.
+ */
+export async function enforce(db: Kysely<any>, policyName: string, key: string, policy: RatePolicy, what = "requests"): Promise<void> {
+  const d = await hit(db, key, policy);
+  const req = currentRequest();
+  if (req) req.rateLimit = { policy: policyName, limit: d.limit, windowSeconds: policy.windowSeconds, remaining: d.remaining, resetSeconds: d.resetSeconds };
+  if (!d.allowed) {
+    throw new AppError("rate_limited", `too many ${what}: ${policy.limit} per ${policy.windowSeconds} s; retry in ${d.resetSeconds} s`, { retryAfterSeconds: d.resetSeconds });
+  }
+}
+
+/** IETF draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: "token";q=3000;w=60`, `RateLimit: "token";r=2999;t=42`. */
+export function rateLimitHeaders(s: { policy: string; limit: number; windowSeconds: number; remaining: number; resetSeconds: number }): Record<string, string> {
+  return {
+    "ratelimit-policy": `"${s.policy}";q=${s.limit};w=${s.windowSeconds}`,
+    ratelimit: `"${s.policy}";r=${s.remaining};t=${s.resetSeconds}`,
+  };
+}
+
+/** Windows end; rows of buckets silent for a day are dropped by the retention job. */
+export async function pruneCounters(db: Kysely<any>): Promise<number> {
+  const r = await sql`delete from rate_counters where window_start < now() - interval '1 day'`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** For /api/v1/status: buckets counting in the last minute, and accounts locked now (cluster-wide). */
+export async function quotaIndicators(db: Kysely<any>): Promise<{ active_buckets: number; locked_accounts: number }> {
+  const { rows } = await sql<{ active: string; locked: string }>`
+    select (select count(*) from rate_counters where window_start > now() - interval '1 minute') as active,
+           (select count(*) from login_failures where locked_until > now()) as locked`.execute(db);
+  return { active_buckets: Number(rows[0]!.active), locked_accounts: Number(rows[0]!.locked) };
+}

@@ -1,0 +1,29 @@
+import type { JobHelpers } from "graphile-worker";
+import { pruneLoginFailures } from "../../core/auth/auth.repository.ts";
+import { AppError } from "../../core/errors.ts";
+import { enqueue } from "../../core/queue/enqueue.ts";
+import { pruneCounters } from "../../core/ratelimit/ratelimit.ts";
+import { sweepRetention, type RetentionDeps } from "../../core/retention/retention.service.ts";
+
+export const RETENTION_BATCH = 50;
+
+/**
+ * Task id: retention_sweep (batch). Payload `{}` (or `{ batch }`): deletes up to RETENTION_BATCH
+ * streams whose retention ran out (per-stream keep_days, else --retention) and that are not
+ * under legal hold, then queues the next batch while more remain. Also drops stale rate-limit
+ * counters and expired lockout rows. Started by the worker's crontab (--retention-schedule).
+ */
+export async function run(deps: RetentionDeps, defaultMs: number | null, payload: unknown, helpers?: Pick<JobHelpers, "abortSignal">): Promise<void> {
+  const p = (payload ?? {}) as { batch?: unknown };
+  const batch = p.batch === undefined ? 0 : Number(p.batch);
+  if (!Number.isInteger(batch) || batch < 0 || batch > 100_000) throw new AppError("bad_request", "retention_sweep payload: batch must be a whole number");
+  if (batch === 0) {
+    const counters = await pruneCounters(deps.db);
+    const lockouts = await pruneLoginFailures(deps.db);
+    if (counters || lockouts) deps.log.info("pruned throttling state", { counters, lockouts });
+  }
+  if (helpers?.abortSignal?.aborted) return;
+  const r = await sweepRetention(deps, defaultMs, RETENTION_BATCH);
+  if (r.deleted || r.refused) deps.log.info("retention sweep", { batch, ...r });
+  if (r.more && r.deleted > 0) await enqueue(deps.db, "retention_sweep", { batch: batch + 1 }, { jobKey: "retention_sweep:next" });
+}
