@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../support/net.ts";
@@ -139,4 +139,7 @@ export async function dropTestPostgresCluster(): Promise<void> {
   if (!existsSync(`/etc/postgresql/${PG_VERSION}/${PG_CLUSTER}`)) return;
   const p = Bun.spawn(["pg_dropcluster", "--stop", String(PG_VERSION), PG_CLUSTER], { stdout: "ignore", stderr: "pipe" });
   await p.exited;
+  // pg_dropcluster gives up when the data directory (in a removed temp prefix) is already gone,
+  // leaving the config directory; a later run's pg_createcluster would then be skipped.
+  rmSync(`/etc/postgresql/${PG_VERSION}/${PG_CLUSTER}`, { recursive: true, force: true });
 }
