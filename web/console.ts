@@ -210,6 +210,10 @@ async function onEvent(e: ServerEvent): Promise<void> {
       if (item) Object.assign(item, { lat: e.data.lat, lng: e.data.lng, heading: e.data.heading ?? item.heading });
       break;
     }
+    case "item.deleted":
+      state.items.delete(e.data.item_id);
+      state.order = state.order.filter((id) => id !== e.data.item_id);
+      break;
     case "item.created":
     case "tag.added":
     case "tag.removed":
@@ -523,9 +527,11 @@ async function focusOn(id: string): Promise<void> {
       if (s.state === "live") {
         if (s.segments > 0) state.focusPlayer = attach(video, s.playlist_url, { live: true });
       } else {
-        state.focusPlayer = attach(video, s.playlist_url, { live: false });
+        // The track first: a frame on screen always has its position to show.
         const track = await loadTrack(s.id).catch(() => [] as Sample[]);
+        if (state.focus !== id) return;
         state.replay = { streamId: s.id, track, timer: setInterval(() => renderReplay(), 250) };
+        state.focusPlayer = attach(video, s.playlist_url, { live: false });
       }
       const p = positionOf(s.id);
       if (p) map.panTo(p);

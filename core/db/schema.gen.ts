@@ -296,6 +296,13 @@ export interface WorkerHeartbeats {
   started_at: Generated<Timestamp>;
 }
 
+export interface WorkspaceRetention {
+  keep_days: number | null;
+  set_at: Generated<Timestamp>;
+  set_by: string | null;
+  tag_id: string;
+}
+
 export interface DB {
   api_tokens: ApiTokens;
   audit_log: AuditLog;
@@ -321,4 +328,5 @@ export interface DB {
   telemetry: Telemetry;
   users: Users;
   worker_heartbeats: WorkerHeartbeats;
+  workspace_retention: WorkspaceRetention;
 }

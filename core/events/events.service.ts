@@ -13,6 +13,7 @@ export type EventType =
   | "poster.updated"
   | "recording.ready"
   | "item.created"
+  | "item.deleted"
   | "tag.created"
   | "tag.added"
   | "tag.removed"

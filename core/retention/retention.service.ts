@@ -7,12 +7,13 @@ import { publish } from "../events/events.service.ts";
 import type { Logger } from "../log.ts";
 import { enqueue } from "../queue/enqueue.ts";
 import type { ObjectStore } from "../storage/store.ts";
+import { activeHold, isUuid } from "./holds.service.ts";
 
 /**
- * Deletion, legal hold and retention of streams. The database is the guard: a trigger refuses
- * to delete any row of a stream under an active hold (streams, chunks, segments, telemetry), for
- * every caller including this module, admins and direct SQL. The checks here only give a clear
- * answer and an audit record before the trigger would.
+ * Deletion and retention of streams and other items. The database is the guard: triggers refuse
+ * to delete any row of a held stream (streams, chunks, segments, telemetry, its item) or a held
+ * item, for every caller including this module, admins and direct SQL. The checks here only give
+ * a clear answer and an audit record before the trigger would.
  */
 export interface RetentionDeps {
   db: Kysely<DB>;
@@ -20,16 +21,11 @@ export interface RetentionDeps {
   log: Logger;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Every object of a stream lives under this prefix (chunks, segments, posters, recording). */
 export function streamPrefix(id: string): string {
-  if (!UUID.test(id)) throw new AppError("bad_request", "not a stream id");
+  if (!isUuid(id)) throw new AppError("bad_request", "not a stream id");
   return `streams/${id.toLowerCase()}/`;
-}
-
-async function holdOf(db: Kysely<DB>, streamId: string) {
-  return db.selectFrom("legal_holds").selectAll().where("stream_id", "=", streamId).where("released_at", "is", null).executeTakeFirst();
 }
 
 /**
@@ -40,8 +36,8 @@ async function holdOf(db: Kysely<DB>, streamId: string) {
  */
 export async function deleteStream(deps: RetentionDeps, id: string, by: "admin" | "retention"): Promise<{ objects: number }> {
   const { db } = deps;
-  if (!UUID.test(id)) throw new AppError("not_found", "no such stream");
-  const hold = await holdOf(db, id);
+  if (!isUuid(id)) throw new AppError("not_found", "no such stream");
+  const hold = await activeHold(db, { stream_id: id });
   if (hold) {
     await audit(db, { action: "stream.delete_refused", targetType: "stream", targetId: id, detail: { by, hold_id: hold.id, reason: hold.reason }, ...(by === "retention" ? { actor: null } : {}) });
     throw new AppError("conflict", "the stream is under legal hold and cannot be deleted", { detail: { hold_id: hold.id } });
@@ -78,71 +74,80 @@ export async function deleteStream(deps: RetentionDeps, id: string, by: "admin" 
   }
 }
 
-/** Deletes every object under a deleted stream's prefix. Refuses while any row of that stream exists. */
+const PHOTO_KEY = /^items\/photos\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(jpg|png|webp)$/;
+
+/**
+ * Deletes the objects of a deleted stream (`streams/<id>/`) or one deleted item's photo
+ * (`items/photos/<uuid>.<ext>`). Refuses anything else, and anything whose row still exists: the
+ * database decides what may go, so an S3 legal hold left on these objects is lifted first.
+ */
 export async function purgeObjects(store: ObjectStore, prefix: string, db?: Kysely<DB>): Promise<number> {
+  if (PHOTO_KEY.test(prefix)) {
+    if (db && (await db.selectFrom("items").select("id").where("photo_key", "=", prefix).executeTakeFirst())) {
+      throw new AppError("conflict", `an item still uses ${prefix}; it stays`);
+    }
+    await store.delete(prefix, { liftLegalHold: true });
+    return 1;
+  }
   const m = /^streams\/([0-9a-f-]{36})\/$/.exec(prefix);
-  if (!m || !UUID.test(m[1]!)) throw new AppError("bad_request", `refusing to purge "${prefix}": not a stream prefix`);
+  if (!m || !isUuid(m[1]!)) throw new AppError("bad_request", `refusing to purge "${prefix}": not a stream prefix or photo key`);
   if (db && (await db.selectFrom("streams").select("id").where("id", "=", m[1]!).executeTakeFirst())) {
     throw new AppError("conflict", `stream ${m[1]} still exists; its objects stay`);
   }
   const keys: string[] = [];
   for await (const o of store.list(prefix)) keys.push(o.key);
-  for (const k of keys) await store.delete(k);
+  for (const k of keys) await store.delete(k, { liftLegalHold: true });
   return keys.length;
 }
 
-export async function placeHold(db: Kysely<DB>, user: AuthUser, streamId: string, reason: string) {
-  return db.transaction().execute(async (trx) => {
-    const s = UUID.test(streamId) ? await trx.selectFrom("streams").select("id").where("id", "=", streamId).forUpdate().executeTakeFirst() : undefined;
-    if (!s) throw new AppError("not_found", "no such stream");
-    const existing = await trx.selectFrom("legal_holds").select("id").where("stream_id", "=", streamId).where("released_at", "is", null).executeTakeFirst();
-    if (existing) throw new AppError("conflict", "the stream is already under legal hold", { detail: { hold_id: existing.id } });
-    const hold = await trx.insertInto("legal_holds").values({ stream_id: streamId, reason, placed_by: user.id }).returningAll().executeTakeFirstOrThrow();
-    await audit(trx, { action: "hold.placed", targetType: "stream", targetId: streamId, detail: { hold_id: hold.id, reason } });
-    return holdView(hold);
-  });
-}
-
-export async function releaseHold(db: Kysely<DB>, user: AuthUser, streamId: string, reason: string | null) {
-  return db.transaction().execute(async (trx) => {
-    const hold = await trx
-      .updateTable("legal_holds")
-      .set({ released_at: sql`now()`, released_by: user.id, release_reason: reason })
-      .where("stream_id", "=", streamId)
-      .where("released_at", "is", null)
-      .returningAll()
-      .executeTakeFirst();
-    if (!hold) throw new AppError("not_found", "the stream has no active legal hold");
-    await audit(trx, { action: "hold.released", targetType: "stream", targetId: streamId, detail: { hold_id: hold.id, reason } });
-    return holdView(hold);
-  });
-}
-
-type HoldRow = { id: string; stream_id: string | null; item_id: string | null; reason: string; placed_by: string | null; placed_at: Date | string; released_by: string | null; released_at: Date | string | null; release_reason: string | null };
-
-export function holdView(h: HoldRow) {
-  return {
-    id: h.id,
-    stream_id: h.stream_id,
-    item_id: h.item_id,
-    reason: h.reason,
-    placed_by: h.placed_by,
-    placed_at: new Date(h.placed_at).toISOString(),
-    released_by: h.released_by,
-    released_at: h.released_at ? new Date(h.released_at).toISOString() : null,
-    release_reason: h.release_reason,
-  };
-}
-
-export async function listHolds(db: Kysely<DB>, includeReleased: boolean) {
-  let q = db.selectFrom("legal_holds").selectAll();
-  if (!includeReleased) q = q.where("released_at", "is", null);
-  return (await q.orderBy("placed_at", "desc").limit(1000).execute()).map(holdView);
+/**
+ * Deletes an item. A stream's item goes with its stream (deleteStream); any other item's row
+ * goes in one transaction with its event, audit record and the purge of its photo.
+ */
+export async function deleteItem(deps: RetentionDeps, id: string, by: "admin" | "retention"): Promise<{ objects: number }> {
+  const { db } = deps;
+  const item = isUuid(id) ? await db.selectFrom("items").select(["id", "stream_id"]).where("id", "=", id).executeTakeFirst() : undefined;
+  if (!item) throw new AppError("not_found", "no such item");
+  if (item.stream_id) return deleteStream(deps, item.stream_id, by);
+  const actor = by === "retention" ? { actor: null } : {};
+  const hold = await activeHold(db, { item_id: id });
+  if (hold) {
+    await audit(db, { action: "item.delete_refused", targetType: "item", targetId: id, detail: { by, hold_id: hold.id, reason: hold.reason }, ...actor });
+    throw new AppError("conflict", "the item is under legal hold and cannot be deleted", { detail: { hold_id: hold.id } });
+  }
+  let photo: string | null = null;
+  try {
+    await db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom("items").select(["id", "kind", "title", "author_id", "photo_key", "photo_sha256", "created_at"]).where("id", "=", id).forUpdate().executeTakeFirst();
+      if (!row) throw new AppError("not_found", "no such item");
+      await trx.deleteFrom("items").where("id", "=", id).execute();
+      photo = row.photo_key;
+      if (photo) await enqueue(trx, "purge_objects", { prefix: photo }, { jobKey: `purge:${id}` });
+      await publish(trx, { type: "item.deleted", ownerId: row.author_id, data: { item_id: id, by } });
+      await audit(trx, {
+        action: by === "retention" ? "retention.deleted" : "item.deleted",
+        targetType: "item",
+        targetId: id,
+        detail: { kind: row.kind, title: row.title, author_id: row.author_id, photo_sha256: row.photo_sha256, created_at: new Date(row.created_at).toISOString() },
+        ...actor,
+      });
+    });
+  } catch (e) {
+    if ((e as { code?: string }).code === "RTH01") throw new AppError("conflict", "the item is under legal hold and cannot be deleted");
+    throw e;
+  }
+  if (!photo) return { objects: 0 };
+  try {
+    return { objects: await purgeObjects(deps.store, photo) };
+  } catch (e) {
+    deps.log.warn("object purge deferred to the purge_objects job", { key: photo, err: (e as Error).message });
+    return { objects: 0 };
+  }
 }
 
 /** keepDays null = keep forever (overrides --retention). */
 export async function setRetention(db: Kysely<DB>, user: AuthUser, streamId: string, keepDays: number | null) {
-  const s = UUID.test(streamId) ? await db.selectFrom("streams").select("id").where("id", "=", streamId).executeTakeFirst() : undefined;
+  const s = isUuid(streamId) ? await db.selectFrom("streams").select("id").where("id", "=", streamId).executeTakeFirst() : undefined;
   if (!s) throw new AppError("not_found", "no such stream");
   await db
     .insertInto("stream_retention")
@@ -153,36 +158,66 @@ export async function setRetention(db: Kysely<DB>, user: AuthUser, streamId: str
   return { stream_id: streamId, keep_days: keepDays };
 }
 
+/** keepDays null = keep forever; the workspace's items follow it unless their stream has its own setting. */
+export async function setWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag: string, keepDays: number | null) {
+  const t = await db.selectFrom("tags").select(["id", "name"]).where("name", "=", tag).executeTakeFirst();
+  if (!t) throw new AppError("not_found", `no tag ${tag}`);
+  await db
+    .insertInto("workspace_retention")
+    .values({ tag_id: t.id, keep_days: keepDays, set_by: user.id })
+    .onConflict((oc) => oc.column("tag_id").doUpdateSet({ keep_days: keepDays, set_by: user.id, set_at: sql`now()` }))
+    .execute();
+  await audit(db, { action: "retention.set", targetType: "tag", targetId: t.id, detail: { tag: t.name, keep_days: keepDays } });
+  return { tag: t.name, keep_days: keepDays };
+}
+
+/** Back to the --retention default for this workspace's items. */
+export async function clearWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag: string) {
+  const t = await db.selectFrom("tags").select(["id", "name"]).where("name", "=", tag).executeTakeFirst();
+  if (!t) throw new AppError("not_found", `no tag ${tag}`);
+  await db.deleteFrom("workspace_retention").where("tag_id", "=", t.id).execute();
+  await audit(db, { action: "retention.cleared", targetType: "tag", targetId: t.id, detail: { tag: t.name, set_by: user.id } });
+}
+
 /**
- * Streams whose retention has run out: finished (or failed) longer ago than their own keep_days,
- * or than the default when they have none; never live ones, never held ones.
+ * Items whose retention has run out, oldest first. Which rule applies, first match wins: the
+ * stream's own keep_days; else its workspaces' (forever if any says so, else the longest); else
+ * the default (null = keep forever). Age counts from a stream's finish, an item's creation.
+ * Never live streams, never held streams or items.
  */
-export async function expiredStreams(db: Kysely<DB>, defaultMs: number | null, limit: number): Promise<string[]> {
+export async function expiredItems(db: Kysely<DB>, defaultMs: number | null, limit: number): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
-    select s.id from streams s
-    left join stream_retention r on r.stream_id = s.id
-    where s.state <> 'live'
-      and case
-        when r.stream_id is not null then r.keep_days is not null and coalesce(s.finished_at, s.created_at) < now() - make_interval(days => r.keep_days)
-        else ${defaultMs}::float8 is not null and coalesce(s.finished_at, s.created_at) < now() - make_interval(secs => ${defaultMs === null ? null : defaultMs / 1000}::float8)
+    select i.id from items i
+    left join streams s on s.id = i.stream_id
+    left join stream_retention r on r.stream_id = i.stream_id
+    left join lateral (
+      select count(*) as n, bool_or(w.keep_days is null) as forever, max(w.keep_days) as days
+      from item_tags it join workspace_retention w on w.tag_id = it.tag_id
+      where it.item_id = i.id
+    ) ws on true
+    where (i.stream_id is null or s.state <> 'live')
+      and coalesce(s.finished_at, s.created_at, i.created_at) < now() - case
+        when r.stream_id is not null then make_interval(days => r.keep_days)
+        when ws.n > 0 then case when ws.forever then null else make_interval(days => ws.days) end
+        else make_interval(secs => ${defaultMs === null ? null : defaultMs / 1000}::float8)
       end
-      and not rter_hold_active(s.id, null)
-    order by coalesce(s.finished_at, s.created_at)
+      and not rter_hold_active(i.stream_id, i.id)
+    order by coalesce(s.finished_at, s.created_at, i.created_at)
     limit ${limit}`.execute(db);
   return rows.map((r) => r.id);
 }
 
-/** One batch of the retention job: deletes up to `limit` expired streams; a held one is skipped, never deleted. */
+/** One batch of the retention job: deletes up to `limit` expired items; a held one is skipped, never deleted. */
 export async function sweepRetention(deps: RetentionDeps, defaultMs: number | null, limit: number): Promise<{ deleted: number; refused: number; more: boolean }> {
-  const ids = await expiredStreams(deps.db, defaultMs, limit);
+  const ids = await expiredItems(deps.db, defaultMs, limit);
   let deleted = 0;
   let refused = 0;
   for (const id of ids) {
     try {
-      await deleteStream(deps, id, "retention");
+      await deleteItem(deps, id, "retention");
       deleted++;
     } catch (e) {
-      // A hold placed since the query, or a stream deleted by someone else meanwhile.
+      // A hold placed since the query, or an item deleted by someone else meanwhile.
       if (e instanceof AppError && (e.code === "conflict" || e.code === "not_found")) refused++;
       else throw e;
     }

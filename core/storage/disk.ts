@@ -14,6 +14,7 @@ import {
   validatePrefix,
   type ByteRange,
   type ObjectInfo,
+  noObjectLock,
   type ObjectStore,
   type PutBody,
   type PutResult,
@@ -247,6 +248,12 @@ export function createDiskStore(root: string): ObjectStore {
     delete: (key) => timed("storage", () => del(key)),
     ping: () => timed("storage", ping),
     ensure: () => timed("storage", ensure),
+    // A directory has no write-once mode: legal holds are enforced by Postgres alone here.
+    objectLock: () => false,
+    setLegalHold: async () => {
+      throw noObjectLock();
+    },
+    legalHold: async () => false,
     close: async () => {},
   };
 }

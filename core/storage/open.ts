@@ -9,7 +9,7 @@ export type { StorageConfig } from "./store.ts";
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_RETRIES = 3;
 const DEFAULT_REGION = "us-east-1";
-const S3_PARAMS = new Set(["tls", "region", "timeout_ms", "retries"]);
+const S3_PARAMS = new Set(["tls", "region", "timeout_ms", "retries", "object_lock"]);
 
 export function openStore(cfg: StorageConfig): ObjectStore {
   if (cfg.kind === "file") return createDiskStore(cfg.root);
@@ -19,7 +19,7 @@ export function openStore(cfg: StorageConfig): ObjectStore {
 
 /**
  * `file:///abs/path`, `file:rel/path` (relative to dataDir), or
- * `s3://ACCESS:SECRET@host[:port]/bucket[?tls=false&region=R&timeout_ms=N&retries=N]`.
+ * `s3://ACCESS:SECRET@host[:port]/bucket[?tls=false&region=R&timeout_ms=N&retries=N&object_lock=true]`.
  * Throws a plain Error whose one-line message names the problem; the config loader prefixes the flag.
  */
 export function parseStorageUrl(url: string, dataDir: string): StorageConfig {
@@ -90,6 +90,7 @@ function parseS3Url(url: string): StorageConfig {
     region: params.get("region") || DEFAULT_REGION,
     timeoutMs: intParam(params.get("timeout_ms"), "timeout_ms", DEFAULT_TIMEOUT_MS, 1),
     retries: intParam(params.get("retries"), "retries", DEFAULT_RETRIES, 0),
+    objectLock: boolParam(params.get("object_lock"), false),
   };
 }
 

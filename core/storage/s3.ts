@@ -11,6 +11,7 @@ import {
   tooLarge,
   validateKey,
   validatePrefix,
+  noObjectLock,
   type ByteRange,
   type ObjectInfo,
   type ObjectStore,
@@ -50,6 +51,10 @@ const TRANSIENT = new Set([
 
 export function createS3Store(opts: S3Options): ObjectStore {
   const { bucket, timeoutMs, retries } = opts;
+  // Read from the bucket by ensure(): with versioning a delete must remove every version, and
+  // with object lock legal holds reach the objects themselves.
+  let versioned = false;
+  let locked = false;
   const agent = new (opts.useSSL ? https : http).Agent({ keepAlive: true });
   const client = new Client({
     endPoint: opts.endPoint,
@@ -171,11 +176,75 @@ export function createS3Store(opts: S3Options): ObjectStore {
     }
   }
 
-  async function del(key: string): Promise<void> {
+  async function del(key: string, o: { liftLegalHold?: boolean } = {}): Promise<void> {
     validateKey(key);
+    if (versioned) return delVersions(key, o.liftLegalHold ?? false);
     await attempt("delete", () => client.removeObject(bucket, key)).catch((e) => {
       if (!(e instanceof AppError && e.code === "not_found")) throw e;
     });
+  }
+
+  /** Every version and delete marker of exactly this key; a version under legal hold refuses (409) unless lifted first. */
+  async function delVersions(key: string, liftLegalHold: boolean): Promise<void> {
+    for (const v of await versionsOf(key)) {
+      if (locked && liftLegalHold && !v.deleteMarker) {
+        await attempt("legal hold", () => client.setObjectLegalHold(bucket, key, { status: "OFF", versionId: v.id }) as unknown as Promise<void>).catch((e) => {
+          if (!(e instanceof AppError && e.code === "not_found")) throw e;
+        });
+      }
+      await attempt("delete", () => client.removeObject(bucket, key, { versionId: v.id })).catch((e) => {
+        if (e instanceof AppError && e.code === "not_found") return;
+        if (locked && /AccessDenied|InvalidRequest|WORM/i.test(causeCode(e) + describe(e))) throw new AppError("conflict", `object ${key} is under an S3 legal hold or retention and cannot be deleted`, { cause: e });
+        throw e;
+      });
+    }
+  }
+
+  async function versionsOf(key: string): Promise<{ id: string; deleteMarker: boolean }[]> {
+    const out: { id: string; deleteMarker: boolean }[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (;;) {
+      const page = await attempt("list versions", () =>
+        client.listObjectsQuery(bucket, key, "", { Delimiter: "", MaxKeys: 1000, IncludeVersion: true, keyMarker, versionIdMarker }),
+      );
+      // A prefix listing: "a" also lists "ab"; keep the key's own versions.
+      for (const o of page.objects as { name?: string; versionId?: string; isDeleteMarker?: boolean }[]) {
+        if (o.name === key && o.versionId) out.push({ id: o.versionId, deleteMarker: Boolean(o.isDeleteMarker) });
+      }
+      const more = page as { isTruncated?: boolean; keyMarker?: string; versionIdMarker?: string };
+      if (!more.isTruncated || (more.keyMarker === keyMarker && more.versionIdMarker === versionIdMarker)) return out;
+      keyMarker = more.keyMarker;
+      versionIdMarker = more.versionIdMarker;
+    }
+  }
+
+  async function setLegalHold(key: string, on: boolean): Promise<void> {
+    validateKey(key);
+    if (!locked) throw noObjectLock();
+    await attempt("legal hold", () => client.setObjectLegalHold(bucket, key, { status: on ? "ON" : "OFF" }) as unknown as Promise<void>);
+  }
+
+  async function legalHold(key: string): Promise<boolean> {
+    validateKey(key);
+    if (!locked) return false;
+    // The client hands back the parsed <LegalHold> element: { Status: "ON" | "OFF" }.
+    const r = (await attempt("legal hold", () => client.getObjectLegalHold(bucket, key))) as unknown;
+    return (typeof r === "string" ? r : (r as { Status?: string } | undefined)?.Status) === "ON";
+  }
+
+  /** What the bucket does with deletes: plain, versioned, or versioned with object lock. */
+  async function readBucketMode(): Promise<void> {
+    locked = await attempt("object lock", () => client.getObjectLockConfig(bucket) as unknown as Promise<unknown>).then(
+      (c) => (c as { objectLockEnabled?: string }).objectLockEnabled === "Enabled",
+      (e) => {
+        // A bucket made without object lock answers this (MinIO and AWS alike).
+        if (/ObjectLockConfigurationNotFound/.test(causeCode(e) + String((e as Error)?.message))) return false;
+        throw e;
+      },
+    );
+    const v = await attempt("versioning", () => client.getBucketVersioning(bucket));
+    versioned = locked || (v as { Status?: string } | undefined)?.Status === "Enabled";
   }
 
   async function ping(): Promise<void> {
@@ -185,12 +254,14 @@ export function createS3Store(opts: S3Options): ObjectStore {
   }
 
   async function ensure(): Promise<void> {
-    if (await attempt("bucket check", () => client.bucketExists(bucket))) return;
-    await attempt("create bucket", () => client.makeBucket(bucket, opts.region)).catch((e) => {
-      // Another process (a second role starting alongside) may have won the race.
-      if (causeCode(e) === "BucketAlreadyOwnedByYou") return;
-      throw e;
-    });
+    if (!(await attempt("bucket check", () => client.bucketExists(bucket)))) {
+      await attempt("create bucket", () => client.makeBucket(bucket, opts.region, { ObjectLocking: opts.objectLock ?? false })).catch((e) => {
+        // Another process (a second role starting alongside) may have won the race.
+        if (causeCode(e) === "BucketAlreadyOwnedByYou") return;
+        throw e;
+      });
+    }
+    await readBucketMode();
   }
 
   return {
@@ -200,9 +271,12 @@ export function createS3Store(opts: S3Options): ObjectStore {
     getBytes: (key, range) => timed("storage", async () => readAll(await get(key, range))),
     stat: (key) => timed("storage", () => stat(key)),
     list,
-    delete: (key) => timed("storage", () => del(key)),
+    delete: (key, o) => timed("storage", () => del(key, o)),
     ping: () => timed("storage", ping),
     ensure: () => timed("storage", ensure),
+    objectLock: () => locked,
+    setLegalHold: (key, on) => timed("storage", () => setLegalHold(key, on)),
+    legalHold: (key) => timed("storage", () => legalHold(key)),
     close: async () => agent.destroy(),
   };
 }

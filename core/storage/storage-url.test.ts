@@ -11,7 +11,7 @@ describe("parseStorageUrl", () => {
   });
 
   test("s3 with everything", () => {
-    expect(parseStorageUrl("s3://AKIA%2Fx:s3cr%40t%2B@minio.local:9000/media?tls=false&region=eu-west-1", "/d")).toEqual({
+    expect(parseStorageUrl("s3://AKIA%2Fx:s3cr%40t%2B@minio.local:9000/media?tls=false&region=eu-west-1&object_lock=true", "/d")).toEqual({
       kind: "s3",
       endPoint: "minio.local",
       port: 9000,
@@ -22,6 +22,7 @@ describe("parseStorageUrl", () => {
       region: "eu-west-1",
       timeoutMs: 10_000,
       retries: 3,
+      objectLock: true,
     });
   });
 

@@ -38,8 +38,22 @@ export interface ObjectStore {
   stat(key: string): Promise<ObjectInfo | null>;
   /** Recursive, sorted by key in UTF-8 byte order (what S3 does). `prefix` is a plain string prefix. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
-  /** Deleting a missing key is not an error. */
-  delete(key: string): Promise<void>;
+  /**
+   * Deleting a missing key is not an error. In a versioned bucket every version of the key goes
+   * (a plain S3 delete would only add a delete marker and keep the bytes); a version under an S3
+   * legal hold is refused with AppError('conflict') unless liftLegalHold (for purges the database
+   * has already cleared: no hold in force, no row left).
+   */
+  delete(key: string, opts?: { liftLegalHold?: boolean }): Promise<void>;
+  /**
+   * True when objects can be made write-once here: an S3 bucket created with object lock. Known
+   * after ensure(); always false on disk.
+   */
+  objectLock(): boolean;
+  /** Puts (on) or lifts (off) the S3 legal hold on the current version of key. Refused (AppError('conflict')) without object lock. */
+  setLegalHold(key: string, on: boolean): Promise<void>;
+  /** The S3 legal hold of the current version of key; false without object lock. */
+  legalHold(key: string): Promise<boolean>;
   /** Cheap reachability check for /readyz; throws AppError('unavailable') when down. */
   ping(): Promise<void>;
   /** Create bucket / directory if needed; called once at start. */
@@ -64,6 +78,8 @@ export interface S3Options {
   timeoutMs: number;
   /** Extra attempts after the first on transient failures (connection refused/reset, 5xx, SlowDown). */
   retries: number;
+  /** Create a missing bucket with S3 object lock (write-once legal holds); an existing bucket keeps what it has. */
+  objectLock?: boolean;
 }
 
 export type StorageConfig = { kind: "file"; root: string } | ({ kind: "s3" } & S3Options);
@@ -151,6 +167,10 @@ export async function* chunksOf(body: PutBody): AsyncGenerator<Uint8Array> {
     if (!done) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
+}
+
+export function noObjectLock(): AppError {
+  return new AppError("conflict", "this storage has no object lock (an S3 bucket created with object lock is needed)");
 }
 
 export function tooLarge(key: string, maxBytes: number): AppError {

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { assembleRecording, makePoster } from "../media/segment.ts";
 import { publish } from "../events/events.service.ts";
+import { activeHold, queueObjectHoldSync } from "../retention/holds.service.ts";
 import { isAppError } from "../errors.ts";
 import { allChunksSettled, findStream } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
@@ -78,7 +79,11 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
         .where("recording_key", "is", null)
         .returning("owner_id")
         .executeTakeFirst();
-      if (row) await publish(trx, { type: "recording.ready", streamId, ownerId: row.owner_id, data: { sha256, size: put.size } });
+      if (row) {
+        await publish(trx, { type: "recording.ready", streamId, ownerId: row.owner_id, data: { sha256, size: put.size } });
+        // A stream held while live: its newest objects (this recording, the last segments) get the object lock too.
+        if (await activeHold(trx, { stream_id: streamId })) await queueObjectHoldSync(trx, { stream_id: streamId });
+      }
       return row;
     });
     if (!updated) await store.delete(key).catch(() => {});

@@ -10,7 +10,7 @@ export interface ServerEvent {
 
 const TYPES = [
   "stream.created", "stream.finished", "stream.failed", "segment.created", "chunk.failed", "telemetry", "poster.updated", "recording.ready",
-  "item.created", "tag.created", "tag.added", "tag.removed", "rank.changed", "rule.created", "rule.deleted", "guidance.set", "guidance.cleared",
+  "item.created", "item.deleted", "tag.created", "tag.added", "tag.removed", "rank.changed", "rule.created", "rule.deleted", "guidance.set", "guidance.cleared",
 ];
 
 export function subscribe(onEvent: (e: ServerEvent) => void, onState?: (connected: boolean) => void): () => void {

@@ -16,6 +16,7 @@ export const TASK_CLASS = {
   fixity_check: "batch",
   retention_sweep: "batch",
   purge_objects: "batch",
+  object_hold: "batch",
 } as const satisfies Record<string, JobClass>;
 
 export type TaskId = keyof typeof TASK_CLASS;

@@ -2,9 +2,10 @@ import { AppError } from "../../core/errors.ts";
 import { purgeObjects, type RetentionDeps } from "../../core/retention/retention.service.ts";
 
 /**
- * Task id: purge_objects (batch). Payload `{ prefix: "streams/<id>/" }`: deletes the objects of a
- * stream whose rows were deleted (queued in the same transaction as the delete). Refuses any other
- * prefix, and a stream that still exists. Idempotent: a second run finds nothing to delete.
+ * Task id: purge_objects (batch). Payload `{ prefix: "streams/<id>/" }` or `{ prefix:
+ * "items/photos/<uuid>.<ext>" }`: deletes the objects of a stream or the photo of an item whose
+ * rows were deleted (queued in the same transaction as the delete). Refuses any other prefix, and
+ * anything whose row still exists. Idempotent: a second run finds nothing to delete.
  */
 export async function run(deps: RetentionDeps, payload: unknown): Promise<void> {
   const prefix = (payload as { prefix?: unknown } | null)?.prefix;
