@@ -3,7 +3,7 @@ import { requireRole } from "../auth/guards.ts";
 import { requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
-import { audit, auditJson, exportAudit, listAudit, type AuditFilter } from "./audit.service.ts";
+import { audit, auditJson, exportAudit, listAudit, verifyAuditChain, type AuditFilter } from "./audit.service.ts";
 
 const Filter = {
   actor: t.Optional(t.String({ minLength: 1, maxLength: 254 })),
@@ -26,6 +26,8 @@ const AuditEntry = t.Object({
   user_agent: t.Union([t.String(), t.Null()]),
   request_id: t.Union([t.String(), t.Null()]),
   detail: t.Record(t.String(), t.Unknown()),
+  seq: t.Union([t.String(), t.Null()]),
+  hash: t.Union([t.String(), t.Null()]),
 });
 
 function filterOf(q: { actor?: string; action?: string; target_id?: string; since?: string; until?: string }): Omit<AuditFilter, "limit"> {
@@ -53,6 +55,19 @@ export function auditRoutes(rt: Runtime) {
         query: t.Object({ ...Filter, before: t.Optional(t.String({ pattern: "^[0-9]{1,18}$" })), limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) }),
         response: { 200: t.Object({ entries: t.Array(AuditEntry), next_before: t.Union([t.String(), t.Null()]) }) },
         detail: { tags, summary: "Audit entries, newest first; filter by actor (id or email), action (exact, or prefix ending in '.'), target, time" },
+      },
+    )
+    .get(
+      "/verify",
+      async ({ user }) => {
+        requireRole(user, "admin");
+        const r = await verifyAuditChain(db());
+        await audit(db(), { action: "audit.verified", targetType: "audit", detail: r });
+        return r;
+      },
+      {
+        response: { 200: t.Object({ ok: t.Boolean(), entries: t.Number(), first_bad_seq: t.Union([t.String(), t.Null()]), head_hash: t.Union([t.String(), t.Null()]) }) },
+        detail: { tags, summary: "Recompute the audit hash chain: ok, or the first entry that was changed or removed; the newest good hash to compare with a copy kept elsewhere" },
       },
     )
     .get(

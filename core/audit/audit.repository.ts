@@ -63,3 +63,9 @@ export function listAudit(db: Db, f: AuditFilter) {
   if (f.after) q = q.where("id", ">", f.after);
   return q.orderBy("id", f.order ?? "desc").limit(f.limit).execute();
 }
+
+/** rter_audit_verify() (migration 0009) walks the whole chain in the database. */
+export async function verifyChain(db: Db) {
+  const { rows } = await sql<{ entries: string; first_bad_seq: string | null; head_hash: Buffer | null }>`select * from rter_audit_verify()`.execute(db);
+  return rows[0]!;
+}

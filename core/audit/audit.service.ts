@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { currentRequest } from "../http/request-context.ts";
-import { insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit } from "./audit.repository.ts";
+import { insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit, verifyChain } from "./audit.repository.ts";
 
 /**
  * The audit trail: who did what, to what, when, from where. Append-only in the database (a
@@ -67,7 +67,7 @@ export async function auditView(db: Db, e: AuditEntry & { targetId: string }): P
 
 export { listAudit, type AuditFilter };
 
-const CSV_COLUMNS = ["id", "at", "actor_id", "actor_email", "actor_role", "token_id", "action", "target_type", "target_id", "ip", "user_agent", "request_id", "detail"] as const;
+const CSV_COLUMNS = ["id", "at", "actor_id", "actor_email", "actor_role", "token_id", "action", "target_type", "target_id", "ip", "user_agent", "request_id", "detail", "seq", "hash"] as const;
 
 /** One CSV field. Cells a spreadsheet would run as a formula (=, +, -, @, tab, CR) get a leading quote mark. */
 export function csvField(v: unknown): string {
@@ -93,7 +93,19 @@ export function auditJson(r: AuditRow) {
     user_agent: r.user_agent,
     request_id: r.request_id,
     detail: (r.detail ?? {}) as Record<string, unknown>,
+    seq: r.seq === null ? null : String(r.seq),
+    hash: r.hash ? Buffer.from(r.hash).toString("hex") : null,
   };
+}
+
+/**
+ * Recomputes the hash chain in the database. `ok` false names the first entry that does not
+ * hold (changed, removed or inserted behind the triggers' back); `head_hash` is the newest good
+ * hash: compare it with a copy kept elsewhere to prove nothing before it was rewritten.
+ */
+export async function verifyAuditChain(db: Kysely<DB>): Promise<{ ok: boolean; entries: number; first_bad_seq: string | null; head_hash: string | null }> {
+  const r = await verifyChain(db);
+  return { ok: r.first_bad_seq === null, entries: Number(r.entries), first_bad_seq: r.first_bad_seq, head_hash: r.head_hash ? Buffer.from(r.head_hash).toString("hex") : null };
 }
 
 /** Streams every matching entry, oldest first, in pages of 1000: an export never holds the whole log in memory. */

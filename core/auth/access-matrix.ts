@@ -53,6 +53,7 @@ export const ACCESS: Record<string, RouteRule> = {
   "DELETE /api/v1/admin/tokens/{id}": admin(),
   "GET /api/v1/admin/audit": admin(),
   "GET /api/v1/admin/audit/export": admin(),
+  "GET /api/v1/admin/audit/verify": admin("recomputes the hash chain"),
 
   // Live video (API-CONTRACT.md).
   "POST /api/v1/streams": writers("viewers cannot create streams"),

@@ -47,9 +47,12 @@ export interface AuditLog {
   actor_role: string | null;
   at: Generated<Timestamp>;
   detail: Generated<Json>;
+  hash: Buffer | null;
   id: Generated<Int8>;
   ip: string | null;
+  prev_hash: Buffer | null;
   request_id: string | null;
+  seq: Int8 | null;
   target_id: string | null;
   target_type: string | null;
   token_id: string | null;

@@ -154,7 +154,7 @@ describe("audit trail", () => {
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines.every((l) => l.action === "chunk.stored" && /^[0-9a-f]{64}$/.test(l.detail.sha256))).toBe(true);
     const csv = await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit/export?format=csv")).text();
-    expect(csv.split("\r\n")[0]).toBe("id,at,actor_id,actor_email,actor_role,token_id,action,target_type,target_id,ip,user_agent,request_id,detail");
+    expect(csv.split("\r\n")[0]).toBe("id,at,actor_id,actor_email,actor_role,token_id,action,target_type,target_id,ip,user_agent,request_id,detail,seq,hash");
     const exported = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit?action=audit.exported")).json()) as { entries: unknown[] };
     expect(exported.entries.length).toBe(2);
   });
@@ -171,6 +171,51 @@ describe("audit trail", () => {
     // Through the application's own query builder, too.
     const r = await app.rt.database!.db.deleteFrom("audit_log").execute().then(() => "deleted", (e: { code: string }) => e.code);
     expect(r).toBe("RTA01");
+  });
+
+  type Verdict = { ok: boolean; entries: number; first_bad_seq: string | null; head_hash: string | null };
+  const verify = async () => (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit/verify")).json()) as Verdict;
+
+  test("the trail is a hash chain: 40 concurrent writers keep it whole, and each export line carries its link", async () => {
+    const id = await createStream(app, cast.tokens.reporter, "busy");
+    // Chunks from two reporters and views at once: every one an audit entry, all racing for the chain.
+    const other = await createStream(app, cast.tokens.reporter2, "busy too");
+    const answers = await Promise.all([
+      ...Array.from({ length: 15 }, (_, i) => putChunk(app, cast.tokens.reporter, id, i).then((r) => r.status)),
+      ...Array.from({ length: 15 }, (_, i) => putChunk(app, cast.tokens.reporter2, other, i).then((r) => r.status)),
+      ...Array.from({ length: 10 }, () => app.request("/api/v1/auth/login", json({ email: `nobody${Math.random()}@city.example`, password: "wrong guess" })).then((r) => r.status)),
+    ]);
+    expect(answers.filter((s) => s === 201).length).toBe(30);
+    const v = await verify();
+    expect(v).toMatchObject({ ok: true, first_bad_seq: null });
+    expect(v.entries).toBeGreaterThan(40);
+    expect(v.head_hash).toMatch(/^[0-9a-f]{64}$/);
+    const lines = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit/export?format=ndjson")).text()).trim().split("\n").map((l) => JSON.parse(l) as { seq: string; hash: string });
+    const seqs = lines.map((l) => Number(l.seq)).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(lines.some((l) => l.hash === v.head_hash)).toBe(true);
+  });
+
+  test("a row changed or removed behind the triggers' back (by the table owner) is found, and named", async () => {
+    const head = (await verify()).head_hash;
+    // The owner can switch the guard off; the chain still tells.
+    const victim = await directSql<{ seq: string }>("select seq::text from audit_log where action = 'chunk.stored' order by seq limit 1 offset 2");
+    expect(victim.ok).toBe(true);
+    const seq = (victim as { rows: { seq: string }[] }).rows[0]!.seq;
+    expect(await directSql("alter table audit_log disable trigger audit_log_no_change")).toMatchObject({ ok: true });
+    expect(await directSql(`update audit_log set detail = detail || '{"forged": 1}' where seq = ${seq}`)).toMatchObject({ ok: true });
+    let v = await verify();
+    expect(v).toMatchObject({ ok: false, first_bad_seq: seq });
+    // Undo the change by hand: whole again. Then a removal in the middle: found at the gap.
+    expect(await directSql(`update audit_log set detail = detail - 'forged' where seq = ${seq}`)).toMatchObject({ ok: true });
+    expect((await verify()).ok).toBe(true);
+    expect(await directSql(`delete from audit_log where seq = ${Number(seq) + 1}`)).toMatchObject({ ok: true });
+    expect(await directSql("alter table audit_log enable trigger audit_log_no_change")).toMatchObject({ ok: true });
+    v = await verify();
+    expect(v).toMatchObject({ ok: false, first_bad_seq: String(Number(seq) + 2) });
+    expect(v.head_hash).not.toBe(head);
+    const recorded = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit?action=audit.verified&limit=1")).json()) as { entries: { detail: Verdict }[] };
+    expect(recorded.entries[0]!.detail.ok).toBe(false);
   });
 });
 

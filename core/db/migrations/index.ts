@@ -7,6 +7,7 @@ import * as m0004fixity from "./2026_11_23_0004_fixity_progress.ts";
 import * as m0006 from "./2026_11_23_0006_security.ts";
 import * as m0007 from "./2026_11_23_0007_workspaces.ts";
 import * as m0008 from "./2026_11_23_0008_item_holds_workspace_retention.ts";
+import * as m0009 from "./2026_11_23_0009_audit_chain.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_23_0006_security": m0006,
   "2026_11_23_0007_workspaces": m0007,
   "2026_11_23_0008_item_holds_workspace_retention": m0008,
+  "2026_11_23_0009_audit_chain": m0009,
 };
 
 export const migrationProvider: MigrationProvider = {
