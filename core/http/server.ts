@@ -22,6 +22,29 @@ function setHeaders(res: Response, headers: Record<string, string>): void {
   }
 }
 
+/**
+ * The request with a URL that parses. Bun leaves req.url relative when the request names no
+ * host: an HTTP/1.0 request without a Host header (what HAProxy-style health checks send) is
+ * served against this server's own origin (--public-url); a Host header that is empty or
+ * malformed ("a b", "x:99999") gives null, answered 400.
+ */
+function usableRequest(req: Request, origin: string): { req: Request; url: URL } | null {
+  try {
+    return { req, url: new URL(req.url) };
+  } catch {
+    if (req.headers.has("host") || !req.url.startsWith("/")) return null;
+  }
+  let url: URL;
+  try {
+    // Joined, not resolved against the origin: a path like "//other.example/x" must stay a path.
+    url = new URL(origin + req.url);
+  } catch {
+    return null;
+  }
+  // The rebuilt request keeps method, headers and the (still unread, streaming) body.
+  return { req: new Request(url, req), url };
+}
+
 function headerBytes(req: Request): number {
   let n = 0;
   req.headers.forEach((v, k) => (n += k.length + v.length + 4));
@@ -29,17 +52,19 @@ function headerBytes(req: Request): number {
 }
 
 /**
- * The edge every request passes: request id, client address, header- and body-size checks, CORS
- * preflight, the not-ready gate, the per-request timing context behind x-rter-performance and
- * the request context (who, from where, which rate-limit bucket), then the response headers
- * (security headers, CORS, RateLimit), metrics and one access-log line.
+ * The edge every request passes: a URL that parses (see usableRequest), request id, client
+ * address, header- and body-size checks, CORS preflight, the not-ready gate, the per-request
+ * timing context behind x-rter-performance and the request context (who, from where, which
+ * rate-limit bucket), then the response headers (security headers, CORS, RateLimit), metrics and
+ * one access-log line.
  */
 export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
   const edge = edgeHeaders(rt.config);
+  const origin = new URL(rt.config.http.publicUrl).origin;
   return async (req, server) => {
     const t0 = performance.now();
-    const url = new URL(req.url);
-    const path = url.pathname;
+    const usable = usableRequest(req, origin);
+    const path = usable ? usable.url.pathname : req.url.startsWith("/") ? req.url.replace(/[?#].*$/s, "") : "/";
     const incoming = req.headers.get("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     // In-process requests (tests) have no socket: they count as coming from this host.
@@ -47,6 +72,7 @@ export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
     const info: RequestInfo = { rt, requestId, ip: clientAddress(peer, req.headers.get("x-forwarded-for"), rt.config.security.trustedProxies), userAgent: req.headers.get("user-agent") ?? "" };
     const { ctx, result } = runWithPerf(() =>
       runWithRequest(info, async (): Promise<Response> => {
+        if (!usable) return problemResponse(new AppError("bad_request", "invalid Host header"), path);
         if (headerBytes(req) > rt.config.http.headerLimitBytes) {
           return problemResponse(new AppError("headers_too_large", `request headers exceed ${rt.config.http.headerLimitBytes} bytes`), path);
         }
@@ -60,7 +86,7 @@ export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
           return problemResponse(new AppError("unavailable", rt.phase === "starting" ? "starting up" : "shutting down", { retryAfterSeconds: 2 }), path);
         }
         try {
-          return await handle(req);
+          return await handle(usable.req);
         } catch (e) {
           rt.log.error("unhandled", { path, err: (e as Error).message });
           return problemResponse(new AppError("internal", "internal error"), path);

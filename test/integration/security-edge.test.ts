@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import net from "node:net";
+import { startTestApp, type TestApp } from "../support/app.ts";
+import { startMinio, type TestMinio } from "../support/minio.ts";
+import { testDatabaseUrl } from "../support/postgres.ts";
+import { bearer, makeCast, type Cast } from "../support/security.ts";
+
+/** The HTTP edge against real sockets: requests without a usable Host header. */
+
+let app: TestApp;
+let minio: TestMinio;
+let cast: Cast;
+
+beforeAll(async () => {
+  minio = await startMinio();
+  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "rate-limit-login": "1000/1m" });
+  cast = await makeCast(app, "edge.example");
+}, 60_000);
+afterAll(async () => {
+  await app?.stop();
+  await minio?.stop();
+});
+
+interface RawReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  raw: string;
+}
+
+function parseReply(raw: string): RawReply {
+  const [head = "", ...rest] = raw.split("\r\n\r\n");
+  const [statusLine = "", ...lines] = head.split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const l of lines) {
+    const i = l.indexOf(":");
+    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body: rest.join("\r\n\r\n"), raw };
+}
+
+/**
+ * One raw exchange on a fresh connection: writes `head` (and `body`), then, while no answer has
+ * come, calls `trickle` every `everyMs` for more bytes. Resolves with what came back once the
+ * server closes, or shortly after a complete answer (the server has decided by then).
+ */
+function exchange(baseUrl: string, head: string, opts: { body?: Uint8Array; trickle?: () => Uint8Array; everyMs?: number; maxMs?: number } = {}): Promise<RawReply> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve) => {
+    let raw = "";
+    let ticker: ReturnType<typeof setInterval> | undefined;
+    const sock = net.connect(Number(url.port), url.hostname, () => {
+      sock.write(head);
+      if (opts.body) sock.write(opts.body);
+      if (opts.trickle) ticker = setInterval(() => !sock.destroyed && sock.write(opts.trickle!()), opts.everyMs ?? 300);
+    });
+    const done = () => {
+      clearInterval(ticker);
+      clearTimeout(limit);
+      resolve(parseReply(raw));
+    };
+    sock.on("data", (d) => {
+      raw += d.toString("latin1");
+      const reply = parseReply(raw);
+      const length = Number(reply.headers["content-length"] ?? NaN);
+      if (reply.status && Buffer.byteLength(reply.body, "latin1") >= length) {
+        clearInterval(ticker);
+        setTimeout(() => sock.destroy(), 50);
+      }
+    });
+    sock.on("error", () => {});
+    sock.on("close", done);
+    const limit = setTimeout(() => sock.destroy(), opts.maxMs ?? 20_000);
+  });
+}
+
+describe("requests without a usable Host header", () => {
+  test("HTTP/1.0 without Host (HAProxy-style health checks) is served against the server's own origin", async () => {
+    const health = await exchange(app.url, "GET /healthz HTTP/1.0\r\n\r\n");
+    expect(health.status).toBe(200);
+
+    const me = await exchange(app.url, "GET /api/v1/auth/me HTTP/1.0\r\n\r\n");
+    expect(me.status).toBe(401);
+    expect(me.headers["content-type"]).toBe("application/problem+json");
+    expect(JSON.parse(me.body)).toMatchObject({ status: 401, instance: "/api/v1/auth/me" });
+
+    // A request body survives the rebuilt request: signing in over HTTP/1.0 works.
+    const login = JSON.stringify({ email: cast.emails.viewer, password: cast.password });
+    const signedIn = await exchange(app.url, `POST /api/v1/auth/login HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${login.length}\r\n\r\n${login}`);
+    expect(signedIn.status).toBe(200);
+    const token = (JSON.parse(signedIn.body) as { token: string }).token;
+    const meAgain = await exchange(app.url, `GET /api/v1/auth/me HTTP/1.0\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    expect(meAgain.status).toBe(200);
+    expect(JSON.parse(meAgain.body)).toMatchObject({ email: cast.emails.viewer });
+
+    // A path that looks like a network-path reference stays a path on this server.
+    const odd = await exchange(app.url, "GET //other.example/healthz HTTP/1.0\r\n\r\n");
+    expect(odd.status).toBe(404);
+  });
+
+  test("an empty or malformed Host header is a 400 problem, and the server keeps serving", async () => {
+    for (const head of [
+      "GET /healthz HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n",
+      "GET /api/v1/auth/me HTTP/1.0\r\nHost: \r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: rter.example:99999\r\nConnection: close\r\n\r\n",
+      "POST /api/v1/auth/login HTTP/1.1\r\nHost: a b\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    ]) {
+      const r = await exchange(app.url, head);
+      expect(`${JSON.stringify(head)} ${r.status}`).toBe(`${JSON.stringify(head)} 400`);
+      expect(r.headers["content-type"]).toBe("application/problem+json");
+      expect(JSON.parse(r.body)).toMatchObject({ status: 400, code: "bad_request", detail: "invalid Host header" });
+      expect(r.headers["x-request-id"]).toBeTruthy();
+    }
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${app.url}/api/v1/auth/me`, { headers: bearer(cast.tokens.viewer) })).status).toBe(200);
+  });
+});
