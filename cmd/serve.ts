@@ -38,9 +38,9 @@ export async function serve(args: string[], env: Record<string, string | undefin
   const rt = makeRuntime(config);
   const t0 = performance.now();
   const app = buildApp(rt);
-  const { webRoutes } = rt.has("web") ? await import("../core/http/web.ts") : { webRoutes: () => ({}) };
+  const { webRoutes } = rt.has("web") ? await import("../core/http/web.ts") : { webRoutes: async () => ({}) };
   // HTTP first: /healthz answers and /readyz says "starting" while dependencies come up.
-  const http = startHttpServer(rt, (req) => app.handle(req), webRoutes());
+  const http = startHttpServer(rt, (req) => app.handle(req), await webRoutes());
   let stopModules: () => Promise<void>;
   try {
     stopModules = await startModules(rt, resolveModules(config.roles));

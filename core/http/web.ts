@@ -3,15 +3,17 @@ import reportPage from "../../web/report.html";
 import serviceWorker from "../../web/sw.js" with { type: "text" };
 import manifest from "../../web/manifest.webmanifest" with { type: "text" };
 import icon from "../../web/icon.svg" with { type: "text" };
+import { buildPageRoutes } from "./security-headers.ts";
 
 /**
- * The UI pages. Bun bundles each HTML import with its scripts and styles, in development on
- * the fly and in `bun build --compile` into the executable, so no files sit beside the binary.
+ * The UI pages. `bun build --compile` bundles each HTML import with its scripts and styles into
+ * the executable, so no files sit beside the binary; running from source they are built once at
+ * start (buildPageRoutes), so pages carry the same security headers either way.
  * `/join/{token}` is the reporter page, which accepts the invite and moves to `/report`.
  */
-export function webRoutes(): Record<string, unknown> {
+export async function webRoutes(): Promise<Record<string, unknown>> {
   const text = (body: string, type: string, extra: Record<string, string> = {}) => new Response(body, { headers: { "content-type": type, "cache-control": "no-cache", ...extra } });
-  return {
+  return buildPageRoutes({
     "/": consolePage,
     "/report": reportPage,
     "/join/*": reportPage,
@@ -19,5 +21,5 @@ export function webRoutes(): Record<string, unknown> {
     "/sw.js": text(serviceWorker, "text/javascript; charset=utf-8", { "service-worker-allowed": "/" }),
     "/manifest.webmanifest": text(manifest, "application/manifest+json"),
     "/icon.svg": text(icon, "image/svg+xml"),
-  };
+  });
 }

@@ -3,9 +3,13 @@ import net from "node:net";
 import { startTestApp, type TestApp } from "../support/app.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
+import { startRter, type RterProcess } from "../support/rter-process.ts";
 import { bearer, makeCast, type Cast } from "../support/security.ts";
 
-/** The HTTP edge against real sockets: requests without a usable Host header. */
+/**
+ * The HTTP edge against real sockets: requests without a usable Host header, and UI pages served
+ * from source with their security headers.
+ */
 
 let app: TestApp;
 let minio: TestMinio;
@@ -115,4 +119,40 @@ describe("requests without a usable Host header", () => {
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${app.url}/api/v1/auth/me`, { headers: bearer(cast.tokens.viewer) })).status).toBe(200);
   });
+});
+
+describe("UI pages running from source", () => {
+  let web: RterProcess;
+  beforeAll(async () => {
+    web = await startRter({ args: ["--roles", "web"] });
+    await web.waitReady();
+  }, 90_000);
+  afterAll(async () => {
+    await web?.stop();
+  });
+
+  test("pages and their scripts carry the page security headers", async () => {
+    const check = async (path: string, type: string) => {
+      const res = await fetch(`${web.url}${path}`);
+      expect(`${path} ${res.status}`).toBe(`${path} 200`);
+      expect(res.headers.get("content-type")).toStartWith(type);
+      expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+      expect(res.headers.get("content-security-policy")).toContain("script-src 'self'");
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      return res;
+    };
+    const consolePage = await (await check("/", "text/html")).text();
+    await check("/report", "text/html");
+    const join = await (await check("/join/abc", "text/html")).text();
+    const script = /<script[^>]*\ssrc="?(\/[^"\s>]+)/.exec(consolePage)?.[1];
+    expect(script).toBeDefined();
+    const js = await check(script!, "text/javascript");
+    expect(js.headers.get("cache-control")).toContain("immutable");
+    expect((await js.text()).length).toBeGreaterThan(1000);
+    const reportScript = /<script[^>]*\ssrc="?(\/[^"\s>]+)/.exec(join)?.[1];
+    expect((await fetch(`${web.url}${reportScript}`)).status).toBe(200);
+
+    // Raw HTTP/1.0 without Host reaches the pages too, as a load balancer's check would.
+    expect((await exchange(web.url, "GET /healthz HTTP/1.0\r\n\r\n")).status).toBe(200);
+  }, 30_000);
 });
