@@ -8,6 +8,7 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "method_not_allowed"
+  | "request_timeout"
   | "conflict"
   | "gone"
   | "too_large"
@@ -24,6 +25,7 @@ export const STATUS: Record<ErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   gone: 410,
   too_large: 413,
@@ -41,6 +43,7 @@ export const TITLE: Record<ErrorCode, string> = {
   forbidden: "Forbidden",
   not_found: "Not found",
   method_not_allowed: "Method not allowed",
+  request_timeout: "Request timeout",
   conflict: "Conflict",
   gone: "Gone",
   too_large: "Content too large",

@@ -19,6 +19,12 @@ export interface Config {
     readonly headerLimitBytes: number;
     /** Seconds a connection may sit silent before it is closed (Bun.serve idleTimeout). */
     readonly idleTimeoutSeconds: number;
+    /**
+     * Slow-upload cut-off for streamed bodies (chunks): once graceMs of waiting on the client have
+     * passed, the body must have arrived at minBytesPerSecond on average (408 otherwise), so a
+     * client trickling a byte every few seconds cannot hold an upload forever. null = no minimum.
+     */
+    readonly upload: { readonly minBytesPerSecond: number | null; readonly graceMs: number };
   };
   readonly database: {
     /** null = run an embedded Postgres in dataDir. */

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { buildConfig, ConfigError, mergeSources } from "./load.ts";
-import { parseDuration, parseSize, redactUrl } from "./parse.ts";
+import { parseByteRate, parseDuration, parseSize, redactUrl } from "./parse.ts";
 import { parseRoles, SETTINGS } from "./settings.ts";
 
 describe("buildConfig", () => {
@@ -56,6 +56,17 @@ describe("value parsers", () => {
     expect(parseSize("64MiB")).toBe(64 * 1024 * 1024);
     expect(parseSize("10MB")).toBe(10_000_000);
     expect(() => parseSize("12XB")).toThrow();
+  });
+  test("upload minimum rate and its head start", () => {
+    expect(buildConfig({}, {}).http.upload).toEqual({ minBytesPerSecond: 16_384, graceMs: 10_000 });
+    expect(buildConfig({ "upload-min-rate": "off", "upload-grace": "30s" }, {}).http.upload).toEqual({ minBytesPerSecond: null, graceMs: 30_000 });
+    expect(parseByteRate("64KiB/s")).toBe(65_536);
+    expect(parseByteRate(" 1000 ")).toBe(1000);
+    for (const bad of ["0", "fast", "-1KiB", "2GiB", "16KiB/m"]) expect(() => parseByteRate(bad)).toThrow();
+    expect(() => buildConfig({ "upload-min-rate": "fast" }, {})).toThrow(new ConfigError('--upload-min-rate: expected bytes per second like 16KiB, 16KiB/s or 16384, or off; got "fast"'));
+    expect(() => buildConfig({ "upload-min-rate": "0" }, {})).toThrow(/^--upload-min-rate: must be between 1 byte and 1GiB per second/);
+    expect(() => buildConfig({ "upload-grace": "200ms" }, {})).toThrow(new ConfigError("--upload-grace: must be between 1s and 10m"));
+    expect(() => buildConfig({ "upload-grace": "soon" }, {})).toThrow(/^--upload-grace: expected a duration/);
   });
   test("secrets are redacted", () => {
     expect(redactUrl("postgres://rter:s3cret@db:5432/rter")).toBe("postgres://rter:***@db:5432/rter");

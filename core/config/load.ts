@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config, LogLevel } from "./config.ts";
-import { parseAddressList, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl } from "./parse.ts";
+import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl } from "./parse.ts";
 import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
 
@@ -103,6 +103,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       bodyLimitBytes: parseSize(must("body-limit")),
       headerLimitBytes: parseSize(must("header-limit")),
       idleTimeoutSeconds: Math.round(parseDuration(must("idle-timeout")) / 1000),
+      upload: { minBytesPerSecond: parseByteRate(must("upload-min-rate")), graceMs: parseDuration(must("upload-grace")) },
     },
     database: {
       url: get("database-url") ?? null,

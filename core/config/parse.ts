@@ -28,6 +28,23 @@ export function parseSize(v: string): number {
   return Number(m[1]) * unit;
 }
 
+/**
+ * Bytes per second: "16KiB", "16KiB/s", "16384"; or "off" (null). 1 B/s to 1GiB/s: a floor above
+ * any real link would refuse every upload.
+ */
+export function parseByteRate(v: string): number | null {
+  const s = v.trim();
+  if (s === "off") return null;
+  let n: number;
+  try {
+    n = parseSize(s.replace(/\/s$/i, ""));
+  } catch {
+    throw new Error(`expected bytes per second like 16KiB, 16KiB/s or 16384, or off; got "${v}"`);
+  }
+  if (n < 1 || n > 1024 ** 3) throw new Error(`must be between 1 byte and 1GiB per second, or off; got "${v}"`);
+  return n;
+}
+
 export function parseUrl(v: string, protocols: string[]): URL {
   let u: URL;
   try {

@@ -1,4 +1,4 @@
-import { parseAddressList, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, parseUrl } from "./parse.ts";
+import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, parseUrl } from "./parse.ts";
 
 /**
  * Every setting the process accepts, in one table: the flag (also the key in a --config file),
@@ -67,6 +67,8 @@ export const SETTINGS: Setting[] = [
   { flag: "cors-origins", env: "RTER_CORS_ORIGINS", doc: "other web origins allowed to call the API with bearer tokens (comma list); unset = none", check: parseOriginList },
   { flag: "header-limit", env: "RTER_HEADER_LIMIT", default: "16KiB", doc: "largest request header block (431 above; Bun itself refuses more than 16KiB)", check: (v) => { if (parseSize(v) < 1024 || parseSize(v) > 16384) throw new Error("must be between 1KiB and 16KiB"); } },
   { flag: "idle-timeout", env: "RTER_IDLE_TIMEOUT", default: "60s", doc: "a connection silent this long is closed (a stalled upload stores nothing)", check: (v) => { const ms = parseDuration(v); if (ms < 1000 || ms > 255_000) throw new Error("must be between 1s and 255s"); } },
+  { flag: "upload-min-rate", env: "RTER_UPLOAD_MIN_RATE", default: "16KiB", doc: "slowest average upload accepted, bytes per second (e.g. 16KiB): a body that trickles in slower is cut with 408 and stores nothing; off = no minimum", check: parseByteRate },
+  { flag: "upload-grace", env: "RTER_UPLOAD_GRACE", default: "10s", doc: "head start of every upload before --upload-min-rate applies: N bytes may take up to grace + N / min-rate of waiting on the client", check: (v) => { const ms = parseDuration(v); if (ms < 1000 || ms > 600_000) throw new Error("must be between 1s and 10m"); } },
   { flag: "retention", env: "RTER_RETENTION", default: "off", doc: "how long finished streams are kept before the retention job deletes them (e.g. 365d), or off; per-stream settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
   { flag: "retention-schedule", env: "RTER_RETENTION_SCHEDULE", default: "41 * * * *", doc: "cron schedule (UTC) of the retention job, or off", check: parseCronSchedule },
 ];

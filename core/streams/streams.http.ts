@@ -64,7 +64,7 @@ export function streamRoutes(rt: Runtime) {
             contentType: request.headers.get("content-type"),
             contentLength: request.headers.get("content-length"),
             chunkStart: request.headers.get("x-chunk-start"),
-            body: guardedBody(request.body),
+            body: guardedBody(request.body, rt.config.http.upload),
           },
           rt.config.ingest.maxChunkBytes,
         );

@@ -4,11 +4,11 @@ import { startTestApp, type TestApp } from "../support/app.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 import { startRter, type RterProcess } from "../support/rter-process.ts";
-import { bearer, makeCast, type Cast } from "../support/security.ts";
+import { bearer, createStream, fakeWebm, makeCast, objectsUnder, putChunk, type Cast } from "../support/security.ts";
 
 /**
- * The HTTP edge against real sockets: requests without a usable Host header, and UI pages served
- * from source with their security headers.
+ * The HTTP edge against real sockets: requests without a usable Host header, UI pages served from
+ * source with their security headers, and uploads that trickle in too slowly to ever finish.
  */
 
 let app: TestApp;
@@ -17,7 +17,8 @@ let cast: Cast;
 
 beforeAll(async () => {
   minio = await startMinio();
-  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "rate-limit-login": "1000/1m" });
+  // A small head start and floor, so a trickling upload is cut within about a second.
+  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "upload-grace": "1s", "upload-min-rate": "4KiB", "rate-limit-login": "1000/1m" });
   cast = await makeCast(app, "edge.example");
 }, 60_000);
 afterAll(async () => {
@@ -119,6 +120,45 @@ describe("requests without a usable Host header", () => {
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${app.url}/api/v1/auth/me`, { headers: bearer(cast.tokens.viewer) })).status).toBe(200);
   });
+});
+
+describe("uploads that trickle in too slowly", () => {
+  const chunkHead = (id: string, seq: number, length: number) =>
+    `PUT /api/v1/streams/${id}/chunks/${seq} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${cast.tokens.reporter}\r\nContent-Type: video/webm\r\nContent-Length: ${length}\r\n\r\n`;
+
+  async function nothingStored(id: string) {
+    const rows = await app.rt.database!.db.selectFrom("chunks").select("seq").where("stream_id", "=", id).execute();
+    expect(rows).toEqual([]);
+    expect(await objectsUnder(app, `streams/${id}/`)).toEqual([]);
+  }
+
+  test("a chunk trickled a few bytes at a time gets 408, leaves nothing, and the stream takes the next upload", async () => {
+    const id = await createStream(app, cast.tokens.reporter, "trickle");
+    const r = await exchange(app.url, chunkHead(id, 0, 100_000), { body: fakeWebm(64), trickle: () => new Uint8Array(3).fill(7), everyMs: 300 });
+    expect(r.status).toBe(408);
+    expect(r.headers["content-type"]).toBe("application/problem+json");
+    expect(JSON.parse(r.body)).toMatchObject({ status: 408, code: "request_timeout", title: "Request timeout" });
+    await nothingStored(id);
+
+    const again = await putChunk(app, cast.tokens.reporter, id, 0, fakeWebm(100_000));
+    expect(again.status).toBe(201);
+    expect(await objectsUnder(app, `streams/${id}/`)).toHaveLength(1);
+  }, 30_000);
+
+  test("an upload at a normal pace, longer than the head start, is stored", async () => {
+    const id = await createStream(app, cast.tokens.reporter, "steady");
+    const bytes = fakeWebm(100_000);
+    // Ten parts, 150 ms apart: past the 1 s head start, and far above 4 KiB/s on average.
+    let part = 0;
+    const r = await exchange(app.url, chunkHead(id, 0, bytes.length), { body: bytes.subarray(0, 10_000), trickle: () => bytes.subarray(++part * 10_000, (part + 1) * 10_000), everyMs: 150 });
+    expect(r.status).toBe(201);
+    const sha = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+    expect(JSON.parse(r.body)).toEqual({ seq: 0, sha256: sha });
+
+    // And over an ordinary client at full speed.
+    const fast = await fetch(`${app.url}/api/v1/streams/${id}/chunks/1`, { method: "PUT", headers: { ...bearer(cast.tokens.reporter), "content-type": "video/webm" }, body: fakeWebm(500_000) });
+    expect(fast.status).toBe(201);
+  }, 30_000);
 });
 
 describe("UI pages running from source", () => {
