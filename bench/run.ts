@@ -11,6 +11,7 @@ const BENCHMARKS: Record<string, { about: string; load: () => Promise<{ run: () 
   ingest: { about: "chunk → playlist latency, throughput and CPU per stream-second for N live reporters, vs plain ffmpeg", load: () => import("./ingest.ts") },
   events: { about: "events/s and fan-out latency to 200 SSE clients across two API nodes", load: () => import("./events.ts") },
   "perf-header": { about: "cost of the x-rter-performance edge in process, and HTTP load vs a bare Bun.serve", load: () => import("./perf-header.ts") },
+  "audit-chain": { about: "audit inserts/s and latency with the hash chain, vs plain inserts into the same table", load: () => import("./audit-chain.ts") },
 };
 
 /** Other work on the same two cores moves every figure; the load average says how much. */
