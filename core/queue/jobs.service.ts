@@ -12,19 +12,8 @@ export function parseJobId(raw: string): string {
   return raw;
 }
 
-export interface JobView {
-  id: string;
-  task: string;
-  queue_name: string | null;
-  priority: number;
-  payload: string;
-  attempts: number;
-  max_attempts: number;
-  last_error: string | null;
-  run_at: string;
-  created_at: string;
-  updated_at: string;
-}
+/** A job as the API and CLI show it: the row with times as ISO strings, without its lock. */
+export type JobView = Omit<JobRow, "locked_at" | "run_at" | "created_at" | "updated_at"> & { run_at: string; created_at: string; updated_at: string };
 
 function view(r: JobRow): JobView {
   const iso = (d: Date) => new Date(d).toISOString();
