@@ -35,7 +35,7 @@ export const SETTINGS: Setting[] = [
   { flag: "port", env: "RTER_PORT", default: "8080", doc: "HTTP port", check: (v) => parseIntInRange(v, 1, 65535) },
   { flag: "public-url", env: "RTER_PUBLIC_URL", doc: "URL users reach (behind a load balancer); default http://localhost:PORT", check: (v) => parseUrl(v, ["http:", "https:"]) },
   { flag: "database-url", env: "DATABASE_URL", doc: "Postgres URL; unset = embedded Postgres in the data dir", check: (v) => parseUrl(v, ["postgres:", "postgresql:"]), secret: true },
-  { flag: "storage-url", env: "RTER_STORAGE_URL", doc: "s3://ACCESS:SECRET@host:port/bucket?tls=false&region=R&timeout_ms=N&retries=N or file:///path; unset = file:// under the data dir", secret: true },
+  { flag: "storage-url", env: "RTER_STORAGE_URL", doc: "s3://ACCESS:SECRET@host:port/bucket?tls=false&region=R&timeout_ms=N&retries=N&object_lock=true or file:///path; unset = file:// under the data dir", secret: true },
   { flag: "data-dir", env: "RTER_DATA_DIR", default: ".rter", doc: "where embedded defaults (Postgres, local video) keep their files" },
   { flag: "ffmpeg", env: "RTER_FFMPEG", doc: "path of ffmpeg (else ffmpeg-static's, else ffmpeg on PATH)" },
   { flag: "db-pool-max", env: "RTER_DB_POOL_MAX", default: "10", doc: "Postgres connections per process", check: (v) => parseIntInRange(v, 1, 500) },
@@ -69,7 +69,7 @@ export const SETTINGS: Setting[] = [
   { flag: "idle-timeout", env: "RTER_IDLE_TIMEOUT", default: "60s", doc: "a connection silent this long is closed (a stalled upload stores nothing)", check: (v) => { const ms = parseDuration(v); if (ms < 1000 || ms > 255_000) throw new Error("must be between 1s and 255s"); } },
   { flag: "upload-min-rate", env: "RTER_UPLOAD_MIN_RATE", default: "16KiB", doc: "slowest average upload accepted, bytes per second (e.g. 16KiB): a body that trickles in slower is cut with 408 and stores nothing; off = no minimum", check: parseByteRate },
   { flag: "upload-grace", env: "RTER_UPLOAD_GRACE", default: "10s", doc: "head start of every upload before --upload-min-rate applies: N bytes may take up to grace + N / min-rate of waiting on the client", check: (v) => { const ms = parseDuration(v); if (ms < 1000 || ms > 600_000) throw new Error("must be between 1s and 10m"); } },
-  { flag: "retention", env: "RTER_RETENTION", default: "off", doc: "how long finished streams are kept before the retention job deletes them (e.g. 365d), or off; per-stream settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
+  { flag: "retention", env: "RTER_RETENTION", default: "off", doc: "how long items (finished streams, reports, photos, links) are kept before the retention job deletes them (e.g. 365d), or off; per-stream and per-workspace settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
   { flag: "retention-schedule", env: "RTER_RETENTION_SCHEDULE", default: "41 * * * *", doc: "cron schedule (UTC) of the retention job, or off", check: parseCronSchedule },
 ];
 
