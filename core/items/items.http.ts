@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
+import { guardedBody } from "../http/body.ts";
 import type { Runtime } from "../runtime.ts";
 import { serveObject } from "../streams/serve-object.ts";
 import { AddTagBody, CreateItemBody, ItemParams, ItemTagParams, ItemView, ListItemsQuery, PhotoQuery } from "./items.model.ts";
@@ -29,7 +30,7 @@ export function itemRoutes(rt: Runtime) {
     .post(
       "/photos",
       async ({ user, query, request, set }) => {
-        const item = await createPhoto(db(), rt.store!, user, request.headers.get("content-type"), request.body, query);
+        const item = await createPhoto(db(), rt.store!, user, request.headers.get("content-type"), guardedBody(request.body, rt.config.http.upload), query);
         set.status = 201;
         return item;
       },
