@@ -756,6 +756,7 @@ async function start(user: User): Promise<void> {
   $("#who").textContent = `${user.email} (${user.role})`;
   for (const id of ["#logout", "#status-toggle"]) $(id).hidden = false;
   $("#invite").hidden = !canCurate();
+  $("#admin-link").hidden = state.user?.role !== "admin";
   $<HTMLDetailsElement>("#new-item").hidden = user.role === "viewer";
   const cfg = await api<{ map_tile_url: string | null }>("/api/v1/ui-config").catch(() => ({ map_tile_url: null }));
   map = new ConsoleMap($("#map"), cfg.map_tile_url, (id) => void focusOn(id), onMapClick);

@@ -1,5 +1,6 @@
 import consolePage from "../../web/index.html";
 import reportPage from "../../web/report.html";
+import adminPage from "../../web/admin.html";
 import serviceWorker from "../../web/sw.js" with { type: "text" };
 import manifest from "../../web/manifest.webmanifest" with { type: "text" };
 import icon from "../../web/icon.svg" with { type: "text" };
@@ -9,7 +10,8 @@ import { buildPageRoutes } from "./security-headers.ts";
  * The UI pages. `bun build --compile` bundles each HTML import with its scripts and styles into
  * the executable, so no files sit beside the binary; running from source they are built once at
  * start (buildPageRoutes), so pages carry the same security headers either way.
- * `/join/{token}` is the reporter page, which accepts the invite and moves to `/report`.
+ * `/join/{token}` is the reporter page, which accepts the invite and moves to `/report`; `/admin`
+ * is the administration page (users, tokens, invites, holds, audit).
  */
 export async function webRoutes(): Promise<Record<string, unknown>> {
   const text = (body: string, type: string, extra: Record<string, string> = {}) => new Response(body, { headers: { "content-type": type, "cache-control": "no-cache", ...extra } });
@@ -17,6 +19,7 @@ export async function webRoutes(): Promise<Record<string, unknown>> {
     "/": consolePage,
     "/report": reportPage,
     "/join/*": reportPage,
+    "/admin": adminPage,
     // A service worker's scope is its own path: served from the root it may keep every page.
     "/sw.js": text(serviceWorker, "text/javascript; charset=utf-8", { "service-worker-allowed": "/" }),
     "/manifest.webmanifest": text(manifest, "application/manifest+json"),
