@@ -95,6 +95,9 @@ describe("injection and traversal strings", () => {
 
       r = await call(app, a, "POST", "/api/v1/items", { kind: "text", title: s, body: s });
       await storedOrRefused(`item title (${name})`, r, async () => ((await r.clone().json()) as { title: string }).title, s.trim(), problems);
+      const held = ((await (await call(app, a, "POST", "/api/v1/items", { kind: "text", title: "to hold" })).json()) as { id: string }).id;
+      r = await call(app, a, "POST", `/api/v1/items/${held}/hold`, { reason: s });
+      await storedOrRefused(`item hold reason (${name})`, r, async () => ((await r.clone().json()) as { reason: string }).reason, s, problems);
 
       r = await call(app, a, "PUT", `/api/v1/streams/${stream}/guidance`, { message: s });
       await storedOrRefused(`guidance message (${name})`, r, async () => ((await r.clone().json()) as { message: string }).message, s.trim(), problems);
