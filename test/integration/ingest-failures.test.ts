@@ -1,34 +1,23 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import pg from "pg";
+import { until } from "../support/admin.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
 import { makeChunks } from "../support/media.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import { runCli, type RterProcess } from "../support/rter-process.ts";
 
-let minio: TestMinio;
-let db: pg.Client;
-let env: Record<string, string>;
+let cluster: ProcessCluster;
+let db: ProcessCluster["db"];
 let api: RterProcess;
 let token: string;
-const procs: RterProcess[] = [];
 
 beforeAll(async () => {
-  minio = await startMinio();
-  const url = await testDatabaseUrl();
-  env = { DATABASE_URL: url, RTER_STORAGE_URL: minio.url, RTER_GAP_WAIT: "2s" };
-  api = await startRter({ env, args: ["--roles", "api"] });
-  procs.push(api);
-  await api.waitReady();
+  cluster = await startCluster({ RTER_GAP_WAIT: "2s" });
+  const { env } = cluster;
+  db = cluster.db;
+  api = await cluster.ready("--roles", "api");
   await runCli(["users", "add", "--email", "field@city.example", "--role", "reporter", "--password", "field-reporter-pw"], env);
   token = (await runCli(["tokens", "create", "--email", "field@city.example"], env)).stdout.trim().split("\n").pop()!;
-  db = new pg.Client({ connectionString: url });
-  await db.connect();
 }, 120_000);
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL").catch(() => 0)));
-  await db?.end();
-  await minio?.stop();
-});
+afterAll(() => cluster?.stop());
 
 async function call(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${api.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers }, signal: AbortSignal.timeout(30_000) });
@@ -51,25 +40,27 @@ async function putWithRetry(id: string, seq: number, bytes: Uint8Array<ArrayBuff
   }
 }
 
-async function untilSettled(id: string, n: number, ms = 90_000) {
-  const t0 = Date.now();
-  for (;;) {
-    const s = (await (await call(`/api/v1/streams/${id}`)).json()) as { segments: number; chunks: number; failed_chunks: unknown[] };
-    if (s.chunks === n && s.segments + s.failed_chunks.length === n) return s;
-    if (Date.now() - t0 > ms) throw new Error(`not settled: ${JSON.stringify(s)}`);
-    await Bun.sleep(250);
-  }
+type Settled = { segments: number; chunks: number; failed_chunks: unknown[] };
+
+async function untilSettled(id: string, n: number, ms = 90_000): Promise<Settled> {
+  let s: Settled | undefined;
+  return await until(
+    () => `stream ${id} to settle at ${n} chunks; last seen ${JSON.stringify(s)}`,
+    async () => {
+      s = (await (await call(`/api/v1/streams/${id}`)).json()) as Settled;
+      return s.chunks === n && s.segments + s.failed_chunks.length === n ? s : null;
+    },
+    ms,
+  );
 }
 
 describe("failures while streaming", () => {
   test("MinIO stopped during uploads: 503 + Retry-After, nothing half-written; retries complete the stream", async () => {
-    const w = await startRter({ env, args: ["--roles", "worker"] });
-    procs.push(w);
-    await w.waitReady();
+    const w = await cluster.ready("--roles", "worker");
     const chunks = await makeChunks("webm-vp8-opus", 6, 1, "160x120");
     const id = await newStream();
     for (const i of [0, 1]) expect(await putWithRetry(id, i, chunks[i]!)).toBe(201);
-    await minio.stop();
+    await cluster.minio.stop();
     const during = await put(id, 2, chunks[2]!);
     expect(during.status).toBe(503);
     expect(during.headers.get("content-type")).toBe("application/problem+json");
@@ -78,7 +69,7 @@ describe("failures while streaming", () => {
     expect((await db.query("select count(*)::int n from chunks where stream_id = $1", [id])).rows[0].n).toBe(2);
     const retries = [2, 3, 4, 5].map((i) => putWithRetry(id, i, chunks[i]!));
     await Bun.sleep(1_500);
-    await minio.start();
+    await cluster.minio.start();
     expect(await Promise.all(retries)).toEqual([201, 201, 201, 201]);
     const s = await untilSettled(id, 6);
     expect(s.failed_chunks).toEqual([]);
@@ -89,9 +80,8 @@ describe("failures while streaming", () => {
   }, 180_000);
 
   test("a worker SIGKILLed in the middle of a segment job: the other finishes it, every segment exactly once", async () => {
-    const w1 = await startRter({ env, args: ["--roles", "worker"] });
-    const w2 = await startRter({ env, args: ["--roles", "worker"] });
-    procs.push(w1, w2);
+    const w1 = await cluster.spawn("--roles", "worker");
+    const w2 = await cluster.spawn("--roles", "worker");
     await Promise.all([w1.waitReady(), w2.waitReady()]);
     // VP8 at 640x360 must be transcoded: long enough to kill a worker mid-job.
     const chunks = await makeChunks("webm-vp8-opus", 8, 2, "640x360");

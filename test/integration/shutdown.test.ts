@@ -1,28 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import pg from "pg";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { runCli, startRter, type RterProcess } from "../support/rter-process.ts";
 import { until } from "../support/admin.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
+import { runCli, type RterProcess } from "../support/rter-process.ts";
 
-let minio: TestMinio;
-let db: pg.Client;
-let env: Record<string, string>;
-const procs: RterProcess[] = [];
+let cluster: ProcessCluster;
+let db: ProcessCluster["db"];
 
 beforeAll(async () => {
-  minio = await startMinio();
-  const url = await testDatabaseUrl();
-  env = { DATABASE_URL: url, RTER_STORAGE_URL: minio.url };
-  expect((await runCli(["users", "add", "--email", "drill@city.example", "--role", "operator", "--password", "drain-drill-pw"], env)).code).toBe(0);
-  db = new pg.Client({ connectionString: url });
-  await db.connect();
+  cluster = await startCluster();
+  db = cluster.db;
+  expect((await runCli(["users", "add", "--email", "drill@city.example", "--role", "operator", "--password", "drain-drill-pw"], cluster.env)).code).toBe(0);
 }, 120_000);
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL").catch(() => 0)));
-  await db?.end();
-  await minio?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** Returns the probe id and its job id. */
 async function enqueueProbe(holdMs: number): Promise<{ id: string; job: string }> {
@@ -64,9 +53,7 @@ function slowLogin(url: string): { started: Promise<void>; response: Promise<Res
 
 describe("SIGTERM drains", () => {
   test("an in-flight request completes and a running job completes; exit code 0", async () => {
-    const a = await startRter({ env, args: ["--roles", "api,worker", "--shutdown-grace", "20s"] });
-    procs.push(a);
-    await a.waitReady();
+    const a = await cluster.ready("--roles", "api,worker", "--shutdown-grace", "20s");
     const { id, job } = await enqueueProbe(3_000);
     await until("job locked", () => lockedBy(job));
     const req = slowLogin(a.url);
@@ -82,14 +69,10 @@ describe("SIGTERM drains", () => {
   }, 60_000);
 
   test("a job longer than the grace period is released and run by another worker; exit code 0", async () => {
-    const a = await startRter({ env, args: ["--roles", "worker", "--shutdown-grace", "1s"] });
-    procs.push(a);
-    await a.waitReady();
+    const a = await cluster.ready("--roles", "worker", "--shutdown-grace", "1s");
     const { id, job } = await enqueueProbe(4_000);
     await until("job locked", () => lockedBy(job));
-    const b = await startRter({ env, args: ["--roles", "worker"] });
-    procs.push(b);
-    await b.waitReady();
+    const b = await cluster.ready("--roles", "worker");
     expect(await a.stop("SIGTERM", 15_000)).toBe(0);
     // Released at once, not left locked: unlocked, one attempt recorded, with the reason.
     const released = (await db.query("select locked_at, attempts, last_error from graphile_worker.jobs where id = $1", [job])).rows[0];

@@ -1,38 +1,26 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import pg from "pg";
 import { api, until, userToken } from "../support/admin.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
+import { runCli, type RterProcess } from "../support/rter-process.ts";
 
-let minio: TestMinio;
-let db: pg.Client;
+let cluster: ProcessCluster;
+let db: ProcessCluster["db"];
 let env: Record<string, string>;
 let apiNode: RterProcess;
 let admin: ReturnType<typeof api>;
 let operator: ReturnType<typeof api>;
-const procs: RterProcess[] = [];
 /** Three jobs that fail on their only attempt: a probe payload without a uuid. */
 const failing: string[] = [];
 
 beforeAll(async () => {
-  minio = await startMinio();
-  const url = await testDatabaseUrl();
-  env = { DATABASE_URL: url, RTER_STORAGE_URL: minio.url, RTER_FIXITY_SCHEDULE: "off" };
-  apiNode = await startRter({ env, args: ["--roles", "api"] });
-  procs.push(apiNode);
-  await apiNode.waitReady();
+  cluster = await startCluster({ RTER_FIXITY_SCHEDULE: "off" });
+  ({ db, env } = cluster);
+  apiNode = await cluster.ready("--roles", "api");
   admin = api(apiNode.url, await userToken(apiNode.url, env, "trouble@city.example", "admin"));
   operator = api(apiNode.url, await userToken(apiNode.url, env, "eoc@city.example", "operator"));
-  db = new pg.Client({ connectionString: url });
-  await db.connect();
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL").catch(() => 0)));
-  await db?.end();
-  await minio?.stop();
-});
+afterAll(() => cluster?.stop());
 
 const jobRow = async (id: string) =>
   (await db.query("select attempts, max_attempts, locked_at, run_at <= now() as due, last_error from graphile_worker._private_jobs where id = $1", [id])).rows[0];
@@ -43,9 +31,7 @@ const allFailed = (ids: string[]) => async () => {
 
 /** A worker runs until the given jobs have all failed again, then stops. */
 async function failThemOnce(ids: string[]): Promise<void> {
-  const w = await startRter({ env, args: ["--roles", "worker"] });
-  procs.push(w);
-  await w.waitReady();
+  const w = await cluster.ready("--roles", "worker");
   await until("jobs failed", allFailed(ids));
   expect(await w.stop("SIGTERM")).toBe(0);
 }

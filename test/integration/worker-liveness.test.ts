@@ -1,42 +1,24 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import pg from "pg";
 import { api, until, userToken } from "../support/admin.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { startRter, type RterProcess } from "../support/rter-process.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
+import type { RterProcess } from "../support/rter-process.ts";
 
 // Real processes against one Postgres and MinIO: an API node and worker nodes with the default
 // liveness settings (heartbeat 1 s, dead after 5 s).
-let minio: TestMinio;
-let db: pg.Client;
-let env: Record<string, string>;
-let apiNode: RterProcess;
+let cluster: ProcessCluster;
+let db: ProcessCluster["db"];
 let admin: ReturnType<typeof api>;
-const procs: RterProcess[] = [];
 
 beforeAll(async () => {
-  minio = await startMinio();
-  const url = await testDatabaseUrl();
-  env = { DATABASE_URL: url, RTER_STORAGE_URL: minio.url, RTER_FIXITY_SCHEDULE: "off" };
-  apiNode = await startRter({ env, args: ["--roles", "api"] });
-  procs.push(apiNode);
-  await apiNode.waitReady();
-  admin = api(apiNode.url, await userToken(apiNode.url, env, "liveness@city.example", "admin"));
-  db = new pg.Client({ connectionString: url });
-  await db.connect();
+  cluster = await startCluster({ RTER_FIXITY_SCHEDULE: "off" });
+  db = cluster.db;
+  const apiNode = await cluster.ready("--roles", "api");
+  admin = api(apiNode.url, await userToken(apiNode.url, cluster.env, "liveness@city.example", "admin"));
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL").catch(() => 0)));
-  await db?.end();
-  await minio?.stop();
-});
+afterAll(() => cluster?.stop());
 
-async function worker(...args: string[]): Promise<RterProcess> {
-  const p = await startRter({ env, args: ["--roles", "worker", ...args] });
-  procs.push(p);
-  return p;
-}
+const worker = (...args: string[]): Promise<RterProcess> => cluster.spawn("--roles", "worker", ...args);
 const nodeOf = async (p: RterProcess) => ((await (await fetch(`${p.url}/healthz`)).json()) as { node: string }).node;
 const jobOfProbe = async (probeId: string) =>
   (await db.query("select id::text, locked_by, attempts, last_error from graphile_worker._private_jobs where payload->>'probeId' = $1", [probeId])).rows[0] as

@@ -20,13 +20,16 @@ export function api(base: string, token: string | null) {
     });
 }
 
-/** Polls `fn` every 100 ms until it returns something truthy. */
-export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
+/**
+ * Polls `fn` every 100 ms until it returns something truthy. `what` names the wait in the timeout
+ * error; as a function it is called only then, so it can report the last state `fn` saw.
+ */
+export async function until<T>(what: string | (() => string), fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
   const t0 = Date.now();
   while (Date.now() - t0 < ms) {
     const v = await fn();
     if (v) return v;
     await Bun.sleep(100);
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  throw new Error(`timed out after ${ms} ms waiting for ${typeof what === "function" ? what() : what}`);
 }
