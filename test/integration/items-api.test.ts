@@ -1,32 +1,21 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { addUser, createToken } from "../../core/auth/auth.service.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { json, startTestApp, type TestApp } from "../support/app.ts";
+import { json, startAppPair, type AppPair, type TestApp } from "../support/app.ts";
+import { usersWithTokens } from "../support/security.ts";
 import { openSse } from "../support/sse.ts";
 
 // Items, tags, workspace ranking, automatic tagging rules and guidance, through the API of two
 // nodes sharing one database, with their events.
+let pair: AppPair;
 let a: TestApp;
 let b: TestApp;
-let minio: TestMinio;
-const tokens: Record<string, string> = {};
+let tokens: Record<string, string>;
 
 beforeAll(async () => {
-  minio = await startMinio();
-  const settings = { "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "map-tile-url": "/tiles/{z}/{x}/{y}.png" };
-  a = await startTestApp(settings);
-  b = await startTestApp(settings);
-  const db = a.rt.database!.db;
-  for (const [email, role] of [["admin@city.example", "admin"], ["op@city.example", "operator"], ["r1@city.example", "reporter"], ["r2@city.example", "reporter"], ["v@city.example", "viewer"]] as const) {
-    await addUser(db, { email, role, password: "long enough pw" });
-    tokens[email] = (await createToken(db, { email, name: "t", ttlMs: 3_600_000 })).token;
-  }
+  pair = await startAppPair({ roles: "api", "map-tile-url": "/tiles/{z}/{x}/{y}.png" });
+  ({ a, b } = pair);
+  tokens = await usersWithTokens(a, [["admin@city.example", "admin"], ["op@city.example", "operator"], ["r1@city.example", "reporter"], ["r2@city.example", "reporter"], ["v@city.example", "viewer"]]);
 }, 60_000);
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await minio?.stop();
-});
+afterAll(() => pair?.stop());
 
 const auth = (email: string) => ({ authorization: `Bearer ${tokens[email]}` });
 async function call(node: TestApp, email: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {

@@ -7,6 +7,8 @@ import { buildApp } from "../../core/http/app.ts";
 import { wrapHandler } from "../../core/http/server.ts";
 import { resolveModules, startModules } from "../../core/modules.ts";
 import type { Runtime } from "../../core/runtime.ts";
+import { startMinio, type TestMinio } from "./minio.ts";
+import { testDatabaseUrl } from "./postgres.ts";
 
 /** The real app in this process (real Postgres, storage, ffmpeg), driven through fetch-style Requests. */
 export interface TestApp {
@@ -36,6 +38,37 @@ export async function startTestApp(settings: RawValues): Promise<TestApp> {
       await stop();
     },
   };
+}
+
+/** Two nodes in this process sharing one fresh database and one MinIO, as behind a load balancer. */
+export interface AppPair {
+  a: TestApp;
+  b: TestApp;
+  minio: TestMinio;
+  /** Stops both nodes, then MinIO. */
+  stop(): Promise<void>;
+}
+
+/** Starts MinIO, makes a fresh database and starts two nodes on it, one after the other, with `settings`. */
+export async function startAppPair(settings: RawValues = {}): Promise<AppPair> {
+  let minio: TestMinio | undefined;
+  let a: TestApp | undefined;
+  let b: TestApp | undefined;
+  const stop = async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await minio?.stop();
+  };
+  try {
+    minio = await startMinio();
+    const shared = { "database-url": await testDatabaseUrl(), "storage-url": minio.url, ...settings };
+    a = await startTestApp(shared);
+    b = await startTestApp(shared);
+    return { a, b, minio, stop };
+  } catch (e) {
+    // A half-started pair has no owner to stop it: do it here.
+    await stop().catch(() => {});
+    throw e;
+  }
 }
 
 export function json(body: unknown, init: RequestInit = {}): RequestInit {

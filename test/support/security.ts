@@ -32,6 +32,17 @@ export async function makeCast(app: TestApp, domain = "city.example"): Promise<C
   return cast;
 }
 
+/** Adds each user (one password for all) with a one-hour API token; returns the tokens by email. */
+export async function usersWithTokens(app: TestApp, users: readonly (readonly [email: string, role: RoleName])[]): Promise<Record<string, string>> {
+  const db = app.rt.database!.db;
+  const tokens: Record<string, string> = {};
+  for (const [email, role] of users) {
+    await addUser(db, { email, role, password: "long enough pw" });
+    tokens[email] = (await createToken(db, { email, name: "t", ttlMs: 3_600_000 })).token;
+  }
+  return tokens;
+}
+
 export const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 /** JSON request with a bearer token. */
