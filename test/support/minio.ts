@@ -3,6 +3,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Subprocess } from "bun";
+import { underWatchdog } from "./watchdog.ts";
 
 /** A throwaway MinIO server for integration tests: random port, credentials and data dir. */
 export interface TestMinio {
@@ -26,24 +27,6 @@ export interface TestMinio {
 }
 
 const READY_TIMEOUT_MS = 30_000;
-
-/**
- * `bun test` runs no process 'exit' handlers, and a runner that is itself killed leaves its
- * children running. So MinIO runs under a shell whose stdin is our pipe: when this process dies
- * for any reason the pipe reaches EOF and MinIO is killed. Once MinIO exits on its own the
- * watcher is stopped, so it never signals a pid that may have been reused. $1 is the log file.
- */
-const WATCHDOG = `log="$1"; shift
-exec 3<&0 </dev/null
-"$@" 3<&- >>"$log" 2>&1 &
-child=$!
-echo "$child"
-( while IFS= read -r _; do :; done; kill -9 "$child" 2>/dev/null ) <&3 &
-watcher=$!
-exec 3<&-
-wait "$child"; code=$?
-kill "$watcher" 2>/dev/null
-exit "$code"`;
 
 /**
  * Removes the temp dir once this process is gone (restarts must keep the data, so not earlier).
@@ -106,9 +89,10 @@ export async function startMinio(): Promise<TestMinio> {
 
   async function start(): Promise<void> {
     if (running()) return;
+    // Under the watchdog, MinIO is killed when this process dies for any reason; it logs to logFile.
     const p = Bun.spawn(
-      ["sh", "-c", WATCHDOG, "sh", logFile, bin, "server", dataDir, "--address", `${endPoint}:${port}`,
-        "--console-address", `${endPoint}:${consolePort}`, "--quiet"],
+      underWatchdog([bin, "server", dataDir, "--address", `${endPoint}:${port}`,
+        "--console-address", `${endPoint}:${consolePort}`, "--quiet"], logFile),
       {
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",

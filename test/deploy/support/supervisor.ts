@@ -1,6 +1,7 @@
 import { appendFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server, Subprocess } from "bun";
+import { underWatchdog } from "../../support/watchdog.ts";
 import { readUnit, type ServiceUnit } from "./units.ts";
 
 /**
@@ -124,7 +125,8 @@ export class Supervisor {
       return "changed";
     }
     const argv = asUser(u, u.execStart);
-    const proc = Bun.spawn(["sh", "-c", WATCHDOG, "sh", ...argv], {
+    // Under the watchdog: if the test process dies, the service is SIGKILLed, so nothing outlives a crashed run.
+    const proc = Bun.spawn(underWatchdog(argv), {
       cwd: u.workingDirectory ?? "/",
       env: serviceEnv(u),
       stdin: "pipe",
@@ -177,21 +179,6 @@ interface Running {
   unit: ServiceUnit;
   log: string[];
 }
-
-/**
- * Runs the service under a shell whose stdin is our pipe: if the test process dies, the pipe
- * reaches EOF and the service is SIGKILLed, so nothing outlives a crashed test run.
- */
-const WATCHDOG = `exec 3<&0 </dev/null
-"$@" 3<&- &
-child=$!
-echo "$child"
-( while IFS= read -r _; do :; done; kill -9 "$child" 2>/dev/null ) <&3 &
-watcher=$!
-exec 3<&-
-wait "$child"; code=$?
-kill "$watcher" 2>/dev/null
-exit "$code"`;
 
 function asUser(u: ServiceUnit, argv: string[]): string[] {
   if (!u.user || u.user === "root") return argv;
