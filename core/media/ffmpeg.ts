@@ -94,8 +94,11 @@ export async function runFfmpeg(bin: string, args: string[], opts: RunOptions): 
 }
 
 /** ffprobe's view of a file, as our MediaInfo. A file ffprobe cannot read is `unprocessable`. */
-export async function probe(ffprobeBin: string, file: string, timeoutMs: number, signal?: AbortSignal): Promise<MediaInfo> {
-  const args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file];
+export async function probe(ffprobeBin: string, file: string, timeoutMs: number, signal?: AbortSignal, opts: { packets?: boolean } = {}): Promise<MediaInfo & { span?: PacketSpan | null }> {
+  // With packets, the same run also lists packet timestamps: one process instead of two for files
+  // that declare no duration (live-written WebM), each ffprobe start costing ~70 ms of CPU here.
+  const packets = opts.packets ? ["-show_entries", PACKET_ENTRIES] : [];
+  const args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", ...packets, file];
   let out: string;
   try {
     out = (await runTool(ffprobeBin, args, { timeoutMs, signal, stdout: true })).stdout;
@@ -105,11 +108,15 @@ export async function probe(ffprobeBin: string, file: string, timeoutMs: number,
     }
     throw e;
   }
+  let json: unknown;
   try {
-    return parseProbeJson(JSON.parse(out));
+    json = JSON.parse(out);
   } catch (e) {
     throw new MediaError("internal", "ffprobe printed something that is not JSON", { cause: e, stderrTail: out.slice(-STDERR_TAIL_BYTES) });
   }
+  const info: MediaInfo & { span?: PacketSpan | null } = parseProbeJson(json);
+  if (opts.packets) info.span = spanOf(json as PacketJson);
+  return info;
 }
 
 /** Where a file's packets start and end on its own timeline, in seconds, over all streams. */
@@ -125,12 +132,20 @@ export interface PacketSpan {
  * duration), which the container's duration field only estimates. Cheap: demux only.
  */
 export async function probePacketSpan(ffprobeBin: string, file: string, timeoutMs: number, signal?: AbortSignal): Promise<PacketSpan | null> {
-  const args = ["-v", "error", "-print_format", "json", "-show_entries", "stream=index,time_base:packet=stream_index,pts,dts,duration", file];
+  const args = ["-v", "error", "-print_format", "json", "-show_entries", `stream=index,time_base:${PACKET_ENTRIES}`, file];
   const { stdout } = await runTool(ffprobeBin, args, { timeoutMs, signal, stdout: true });
-  const j = JSON.parse(stdout) as {
-    streams?: { index: number; time_base?: string }[];
-    packets?: { stream_index: number; pts?: number; dts?: number; duration?: number }[];
-  };
+  return spanOf(JSON.parse(stdout) as PacketJson);
+}
+
+const PACKET_ENTRIES = "packet=stream_index,pts,dts,duration";
+
+interface PacketJson {
+  streams?: { index: number; time_base?: string }[];
+  packets?: { stream_index: number; pts?: number; dts?: number; duration?: number }[];
+}
+
+/** First pts to last pts + duration over every stream, in seconds; null without packets. */
+function spanOf(j: PacketJson): PacketSpan | null {
   const tb = new Map<number, number>();
   for (const s of j.streams ?? []) {
     const m = /^(\d+)\/(\d+)$/.exec(s.time_base ?? "");

@@ -1,4 +1,4 @@
-import { rm, writeFile } from "node:fs/promises";
+import { rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { concatList, planSegment, posterArgs, recordingArgs, segmentArgs, TS_LEAD_SEC } from "./ffmpeg-args.ts";
 import { probe, probePacketSpan, runFfmpeg } from "./ffmpeg.ts";
@@ -37,6 +37,13 @@ export interface MadeSegment {
   cpuMs?: number;
 }
 
+/** EBML magic: WebM and Matroska. Only regular files are read (a FIFO would block; the probe's deadline handles it). */
+async function isMatroska(file: string): Promise<boolean> {
+  if (!(await stat(file).then((s) => s.isFile(), () => false))) return false;
+  const head = new Uint8Array(await Bun.file(file).slice(0, 4).arrayBuffer());
+  return head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3;
+}
+
 function budget(timeoutMs: number): () => number {
   const deadline = performance.now() + timeoutMs;
   return () => {
@@ -55,12 +62,14 @@ function budget(timeoutMs: number): () => number {
 export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment> {
   const left = budget(opts.timeoutMs);
   const { signal } = opts;
-  const info = await probe(opts.ffprobe, opts.input, left(), signal);
+  // Live-written WebM (MediaRecorder) has no duration field: its packets are counted in the same
+  // probe. Other containers declare one (and a 10-hour claim must not make us list 10 hours).
+  const info = await probe(opts.ffprobe, opts.input, left(), signal, { packets: await isMatroska(opts.input) });
   if (info.durationSec === null && info.video) {
-    // Live-written WebM (MediaRecorder) has no duration field; count the packets instead.
-    const span = await probePacketSpan(opts.ffprobe, opts.input, left(), signal);
+    const span = info.span !== undefined ? info.span : await probePacketSpan(opts.ffprobe, opts.input, left(), signal);
     if (span) info.durationSec = Math.max(0, span.endSec - span.startSec) || null;
   }
+  delete info.span;
   const limits = opts.limits ?? DEFAULT_LIMITS;
   checkLimits(info, limits);
 

@@ -217,6 +217,10 @@ describe("inputs from the field", () => {
     // Writing to a pipe leaves the muxer no way to go back and fill in the duration.
     await Bun.$`${FFMPEG} -hide_banner -nostdin -v error -t 1 -f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=sample_rate=48000:duration=1 -c:v libvpx -deadline realtime -cpu-used 8 -c:a libopus -f webm pipe:1 > ${out}`;
     expect((await probe(FFPROBE, out, 5_000)).durationSec).toBeNull();
+    // One ffprobe run gives the streams and the packet span, the same span a separate run measures.
+    const both = await probe(FFPROBE, out, 5_000, undefined, { packets: true });
+    expect(both.video?.codec).toBe("vp8");
+    expect(both.span).toEqual((await probePacketSpan(FFPROBE, out, 5_000))!);
     const made = await seg(out, path.join(dir, "live.ts"));
     expect(made.info.durationSec).toBeGreaterThan(0.9);
     expect(made.durationSec).toBeCloseTo(1, 1);
