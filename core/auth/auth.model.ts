@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { BodyInt } from "../http/schema.ts";
 
 export const LoginBody = t.Object(
   {
@@ -63,8 +64,8 @@ export const CreateTokenBody = t.Object(
     name: t.String({ minLength: 1, maxLength: 200, pattern: "^[^\\u0000-\\u001f\\u007f]+$" }),
     role: t.Optional(RoleT),
     /** Seconds until it expires; null = never. Default 90 days. */
-    ttl_seconds: t.Optional(t.Union([t.Integer({ minimum: 60, maximum: 10 * 365 * 86_400 }), t.Null()])),
-    rate_limit_per_minute: t.Optional(t.Integer({ minimum: 1, maximum: 1_000_000 })),
+    ttl_seconds: t.Optional(t.Union([BodyInt({ minimum: 60, maximum: 10 * 365 * 86_400 }), t.Null()])),
+    rate_limit_per_minute: t.Optional(BodyInt({ minimum: 1, maximum: 1_000_000 })),
   },
   { additionalProperties: false },
 );
@@ -74,7 +75,7 @@ export const CreateInviteBody = t.Object(
   {
     role: t.Optional(t.Union([t.Literal("operator"), t.Literal("reporter"), t.Literal("viewer")])),
     /** Default 24 hours; at most 30 days. */
-    ttl_seconds: t.Optional(t.Integer({ minimum: 60, maximum: 30 * 86_400 })),
+    ttl_seconds: t.Optional(BodyInt({ minimum: 60, maximum: 30 * 86_400 })),
     note: t.Optional(Text(500)),
   },
   { additionalProperties: false },

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { BodyInt } from "../http/schema.ts";
 import { RowId } from "../queue/jobs.model.ts";
 import { MAX_BATCH } from "./fixity.service.ts";
 
@@ -6,7 +7,7 @@ export const FixityRequestBody = t.Optional(
   t.Object(
     {
       /** Objects per batch job. */
-      limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_BATCH })),
+      limit: t.Optional(BodyInt({ minimum: 1, maximum: MAX_BATCH })),
       /** Start after this object key (resume a partial check). */
       after: t.Optional(t.String({ minLength: 1, maxLength: 1024 })),
     },

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { BodyInt } from "../http/schema.ts";
 import { requireRole, requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
@@ -19,7 +20,7 @@ export function queueProbeRoutes(rt: Runtime) {
         return enqueueProbe(db(), body?.hold_ms ?? 0);
       },
       {
-        body: t.Optional(t.Object({ hold_ms: t.Optional(t.Integer({ minimum: 0, maximum: MAX_HOLD_MS })) }, { additionalProperties: false })),
+        body: t.Optional(t.Object({ hold_ms: t.Optional(BodyInt({ minimum: 0, maximum: MAX_HOLD_MS })) }, { additionalProperties: false })),
         response: { 201: Probe }, detail: { tags: ["admin"], summary: "Enqueue a queue probe job" } },
     )
     .get(

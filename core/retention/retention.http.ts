@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { BodyInt } from "../http/schema.ts";
 import { requireUser } from "../auth/auth.http.ts";
 import { requireRole, requireStaff } from "../auth/guards.ts";
 import type { Runtime } from "../runtime.ts";
@@ -9,7 +10,7 @@ import { clearWorkspaceRetention, deleteItem, deleteStream, setRetention, setWor
 const StreamParams = t.Object({ id: t.String({ format: "uuid" }) });
 const ItemParams = t.Object({ id: t.String({ format: "uuid" }) });
 const TagParams = t.Object({ name: TagName });
-const KeepDays = t.Union([t.Integer({ minimum: 1, maximum: 100 * 365 }), t.Null()]);
+const KeepDays = t.Union([BodyInt({ minimum: 1, maximum: 100 * 365 }), t.Null()]);
 const Reason = t.String({ minLength: 1, maxLength: 500, pattern: "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]+$" });
 const HoldView = t.Object({
   id: t.String(),

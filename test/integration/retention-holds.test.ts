@@ -134,7 +134,7 @@ describe("retention per workspace", () => {
     expect((await admin("PUT", "/api/v1/tags/drill/retention", { keep_days: 2 })).status).toBe(200);
     // Operators curate workspaces but do not decide what is destroyed.
     expect((await call(app, cast.tokens.operator, "PUT", "/api/v1/tags/drill/retention", { keep_days: 1 })).status).toBe(403);
-    for (const bad of [{ keep_days: 0 }, { keep_days: -3 }, { keep_days: 1.5 }, { keep_days: "ten" }, { keep_days: true }, {}, { keep_days: 10, extra: 1 }]) {
+    for (const bad of [{ keep_days: 0 }, { keep_days: -3 }, { keep_days: 1.5 }, { keep_days: "10" }, { keep_days: "ten" }, { keep_days: true }, {}, { keep_days: 10, extra: 1 }]) {
       expect(`${JSON.stringify(bad)} ${(await admin("PUT", "/api/v1/tags/drill/retention", bad)).status}`).toBe(`${JSON.stringify(bad)} 400`);
     }
     expect((await admin("PUT", "/api/v1/tags/no-such-tag/retention", { keep_days: 5 })).status).toBe(404);
