@@ -126,4 +126,13 @@ export async function closeFixture(): Promise<void> {
   await minioStarted?.stop().catch(() => {});
 }
 
+/** Runs one benchmark file on its own (`bun bench/startup.ts`), then stops the shared fixture. */
+export async function runAlone(run: () => Promise<Figure[]>): Promise<void> {
+  try {
+    await run();
+  } finally {
+    await closeFixture();
+  }
+}
+
 export { testDatabaseUrl };

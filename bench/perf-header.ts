@@ -6,7 +6,7 @@ import { wrapHandler } from "../core/http/server.ts";
 import { startTestApp } from "../test/support/app.ts";
 import { freePort } from "../test/support/net.ts";
 import { ROOT, startRter } from "../test/support/rter-process.ts";
-import { fmt, getFixture, load, mean, pct, table, type Figure } from "./lib.ts";
+import { fmt, getFixture, load, mean, pct, runAlone, table, type Figure } from "./lib.ts";
 
 const WARMUP = 500;
 const ROUNDS = 10;
@@ -123,11 +123,4 @@ export async function run(): Promise<Figure[]> {
   return figures;
 }
 
-if (import.meta.main) {
-  const { closeFixture } = await import("./lib.ts");
-  try {
-    await run();
-  } finally {
-    await closeFixture();
-  }
-}
+if (import.meta.main) await runAlone(run);

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { ROOT, startRter } from "../test/support/rter-process.ts";
 import { freePort } from "../test/support/net.ts";
-import { fmt, getFixture, pct, pollUntil200, rssMiB, table, testDatabaseUrl, type Figure } from "./lib.ts";
+import { fmt, getFixture, pct, pollUntil200, rssMiB, runAlone, table, testDatabaseUrl, type Figure } from "./lib.ts";
 
 const STARTS = 5;
 /** RSS right at ready still holds start-up garbage; 3 s later is what an idle node costs. */
@@ -177,11 +177,4 @@ export async function run(): Promise<Figure[]> {
   return figures;
 }
 
-if (import.meta.main) {
-  const { closeFixture } = await import("./lib.ts");
-  try {
-    await run();
-  } finally {
-    await closeFixture();
-  }
-}
+if (import.meta.main) await runAlone(run);
