@@ -27,8 +27,8 @@ function remember(key: string, untilMs: number): void {
 }
 
 /**
- * Counts one request against `key` in a fixed window shared by every API node: a single upsert
- * on an unlogged table whose window boundaries come from the database clock, so nodes agree.
+ * Counts one request against `key` in a fixed window shared by every API node: an upsert on an
+ * unlogged table whose window boundaries come from the database clock, so nodes agree.
  */
 export async function hit(db: Kysely<any>, key: string, policy: RatePolicy): Promise<RateDecision> {
   const now = Date.now();
@@ -37,19 +37,66 @@ export async function hit(db: Kysely<any>, key: string, policy: RatePolicy): Pro
     if (until > now) return { allowed: false, limit: policy.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
     overLimit.delete(key);
   }
-  const w = policy.windowSeconds;
-  const { rows } = await sql<{ hits: number; reset: number }>`
-    insert into rate_counters as r (key, window_start, hits)
-    values (${key}, to_timestamp(floor(extract(epoch from clock_timestamp()) / ${w}::int) * ${w}::int), 1)
-    on conflict (key) do update set
-      hits = case when r.window_start = excluded.window_start then r.hits + 1 else 1 end,
-      window_start = excluded.window_start
-    returning hits, extract(epoch from r.window_start + make_interval(secs => ${w}::int) - clock_timestamp())::float8 as reset`.execute(db);
-  const { hits, reset } = rows[0]!;
+  const { hits, reset } = await countOne(db, key, policy.windowSeconds);
   const resetSeconds = Math.max(1, Math.ceil(reset));
   const allowed = hits <= policy.limit;
   if (!allowed) remember(key, now + resetSeconds * 1000);
   return { allowed, limit: policy.limit, remaining: Math.max(0, policy.limit - hits), resetSeconds };
+}
+
+interface Counted {
+  hits: number;
+  reset: number;
+}
+
+/**
+ * Requests of one bucket on this node share upserts: while one is in flight, the next requests
+ * wait and go together as `hits + n`, each getting its own place in the count. Every upsert of a
+ * bucket locks its one row, so without this a busy token's requests queue on that row lock one
+ * commit at a time; with it, a node sends at most one upsert per bucket at a time. The count stays
+ * exact and shared (a lone request still goes straight to the database).
+ */
+const batches = new Map<string, { w: number; waiting: { resolve: (c: Counted) => void; reject: (e: unknown) => void }[] }>();
+
+function countOne(db: Kysely<any>, key: string, w: number): Promise<Counted> {
+  return new Promise((resolve, reject) => {
+    const slot = batches.get(key);
+    if (slot) {
+      slot.waiting.push({ resolve, reject });
+      return;
+    }
+    const fresh = { w, waiting: [{ resolve, reject }] };
+    batches.set(key, fresh);
+    void drain(db, key, fresh);
+  });
+}
+
+async function drain(db: Kysely<any>, key: string, slot: { w: number; waiting: { resolve: (c: Counted) => void; reject: (e: unknown) => void }[] }): Promise<void> {
+  try {
+    while (slot.waiting.length > 0) {
+      const batch = slot.waiting.splice(0);
+      const n = batch.length;
+      try {
+        const { hits, reset } = await upsert(db, key, slot.w, n);
+        batch.forEach((b, i) => b.resolve({ hits: hits - n + 1 + i, reset }));
+      } catch (e) {
+        for (const b of batch) b.reject(e);
+      }
+    }
+  } finally {
+    batches.delete(key);
+  }
+}
+
+async function upsert(db: Kysely<any>, key: string, w: number, n: number): Promise<Counted> {
+  const { rows } = await sql<Counted>`
+    insert into rate_counters as r (key, window_start, hits)
+    values (${key}, to_timestamp(floor(extract(epoch from clock_timestamp()) / ${w}::int) * ${w}::int), ${n}::int)
+    on conflict (key) do update set
+      hits = case when r.window_start = excluded.window_start then r.hits + excluded.hits else excluded.hits end,
+      window_start = excluded.window_start
+    returning hits, extract(epoch from r.window_start + make_interval(secs => ${w}::int) - clock_timestamp())::float8 as reset`.execute(db);
+  return rows[0]!;
 }
 
 /**

@@ -164,6 +164,24 @@ describe("rate limits per token and per address", () => {
   });
 });
 
+describe("one bucket, many requests at once", () => {
+  test("300 concurrent hits on one bucket with a limit of 200: exactly 200 pass, each sees its own place in the count", async () => {
+    const db = app.rt.database!.db;
+    const key = `burst:${crypto.randomUUID()}`;
+    const decisions = await Promise.all(Array.from({ length: 300 }, () => hit(db, key, { limit: 200, windowSeconds: 3600 })));
+    expect(decisions.filter((d) => d.allowed).length).toBe(200);
+    // Every request got its own count: remaining runs 199..0 for the allowed ones, once each.
+    const remaining = decisions.filter((d) => d.allowed).map((d) => d.remaining).sort((a, b) => a - b);
+    expect(remaining).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    const row = await db.selectFrom("rate_counters").select("hits").where("key", "=", key).executeTakeFirstOrThrow();
+    // Requests after the first 429 are answered on this node without counting (it remembers the bucket is over).
+    expect(row.hits).toBeGreaterThanOrEqual(201);
+    expect(row.hits).toBeLessThanOrEqual(300);
+    const twoNodes = await Promise.all([hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 }), hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 })]);
+    expect(twoNodes.map((d) => d.remaining).sort()).toEqual([3, 4]);
+  });
+});
+
 describe("cost per request (printed)", () => {
   test("revocation check and rate-limit counter", async () => {
     const db = app.rt.database!.db;
