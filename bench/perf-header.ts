@@ -32,7 +32,8 @@ async function timeRequests(h: Handle, url: string, init: RequestInit, n: number
 async function inProcess(figures: Figure[]): Promise<void> {
   const fx = await getFixture();
   // startTestApp opens the real modules (Postgres pool, MinIO store) at log level "error".
-  const t = await startTestApp({ "database-url": fx.dbUrl, "storage-url": fx.minio.url, roles: "api,web" });
+  // The per-token rate limit would answer 429 long before the sample count: measure the edge, not the limiter.
+  const t = await startTestApp({ "database-url": fx.dbUrl, "storage-url": fx.minio.url, roles: "api,web", "rate-limit": "1000000/1s" });
   try {
     // One Elysia app behind both variants, so the only difference is the wrapper.
     const app = buildApp(t.rt);
@@ -101,7 +102,7 @@ async function overHttp(figures: Figure[]): Promise<void> {
   }
   // info is the default level (one access-log line per request on stderr); warn shows what that line costs.
   for (const level of ["info", "warn"]) {
-    const p = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: level }, args: ["--roles", "api,web"] });
+    const p = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: level }, args: ["--roles", "api,web", "--rate-limit", "1000000/1s"] });
     try {
       await p.waitReady(30_000);
       await measure(`rter api,web GET /api/v1/auth/me, log ${level}`, `${p.url}/api/v1/auth/me`, auth);
