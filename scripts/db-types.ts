@@ -17,6 +17,7 @@ const OVERRIDES = {
     "idempotency_keys.state": '"in_flight" | "done"',
     "api_tokens.role": '"admin" | "operator" | "reporter" | "viewer" | null',
     "invites.role": 'Generated<"operator" | "reporter" | "viewer">',
+    "streams.finished_by": '"reporter" | "idle" | null',
   },
 };
 

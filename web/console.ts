@@ -186,6 +186,10 @@ async function onEvent(e: ServerEvent): Promise<void> {
       else await loadStream(sid!);
       break;
     }
+    case "stream.reopened":
+      // Finished for silence, then its reporter's late chunks came: live again.
+      await loadStream(sid!);
+      break;
     case "stream.finished":
     case "stream.failed":
     case "recording.ready":

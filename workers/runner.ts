@@ -145,8 +145,9 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
 }
 
 /**
- * The crontab of this worker: the fixity check (`--fixity-schedule`) and the retention job
- * (`--retention-schedule`), on workers that run batch jobs. Every worker with them schedules, and
+ * The crontab of this worker: the fixity check (`--fixity-schedule`), the retention job
+ * (`--retention-schedule`) and, every minute, finishing silent streams (`--stream-idle-finish`),
+ * on workers that run batch jobs. Every worker with them schedules, and
  * graphile-worker's known_crontabs table lets exactly one of them enqueue each occurrence. A job
  * key keeps missed occurrences from piling up.
  */
@@ -170,6 +171,16 @@ function cronItems(rt: Runtime, tasks: string[]): ParsedCronItem[] {
       identifier: "rter_retention_sweep",
       payload: {},
       options: { backfillPeriod: 0, priority: priorityOf("retention_sweep"), jobKey: "retention_sweep:schedule", jobKeyMode: "preserve_run_at" as const },
+    });
+  }
+  const idle = rt.config.ingest.idleFinishMs;
+  if (idle !== null && tasks.includes("finish_idle_streams")) {
+    items.push({
+      task: "finish_idle_streams",
+      match: "* * * * *",
+      identifier: "rter_finish_idle_streams",
+      payload: {},
+      options: { backfillPeriod: 0, priority: priorityOf("finish_idle_streams"), jobKey: "finish_idle_streams:schedule", jobKeyMode: "preserve_run_at" as const },
     });
   }
   return items.length ? parseCronItems(items) : [];

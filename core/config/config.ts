@@ -57,6 +57,8 @@ export interface Config {
     readonly maxChunkBytes: number;
     /** A missing seq holds the live playlist at most this long, then a discontinuity. */
     readonly gapWaitMs: number;
+    /** Live streams silent this long are finished by the worker; null = never. */
+    readonly idleFinishMs: number | null;
   };
   readonly media: {
     /** ffmpeg runs longer than this are killed. */

@@ -123,7 +123,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       deadAfterMs,
     },
     fixity: { schedule: parseCronSchedule(must("fixity-schedule")) },
-    ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")) },
+    ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")), idleFinishMs: must("stream-idle-finish") === "off" ? null : parseDuration(must("stream-idle-finish")) },
     media: { ffmpegTimeoutMs: parseDuration(must("ffmpeg-timeout")) },
     web: { mapTileUrl: get("map-tile-url") ?? null },
     security: {

@@ -46,6 +46,7 @@ export const SETTINGS: Setting[] = [
   { flag: "worker-concurrency", env: "RTER_WORKER_CONCURRENCY", default: "2", doc: "jobs one worker process runs at once", check: (v) => parseIntInRange(v, 1, 64) },
   { flag: "shutdown-grace", env: "RTER_SHUTDOWN_GRACE", default: "25s", doc: "on SIGTERM, how long running requests and jobs may finish", check: parseDuration },
   { flag: "max-chunk-bytes", env: "RTER_MAX_CHUNK_BYTES", default: "32MiB", doc: "largest video chunk accepted (413 above, nothing stored)", check: parseSize },
+  { flag: "stream-idle-finish", env: "RTER_STREAM_IDLE_FINISH", default: "30m", doc: "a live stream with no chunk for this long is finished by the worker (and goes live again if its reporter's late chunks arrive), or off", check: (v) => { if (v === "off") return; const ms = parseDuration(v); if (ms < 60_000 || ms > 7 * 86_400_000) throw new Error("must be between 1m and 7d, or off"); } },
   { flag: "gap-wait", env: "RTER_GAP_WAIT", default: "4s", doc: "how long a missing chunk holds the live playlist before it goes on with a discontinuity", check: parseDuration },
   { flag: "ffmpeg-timeout", env: "RTER_FFMPEG_TIMEOUT", default: "60s", doc: "ffmpeg runs longer than this are killed and the job fails with its stderr", check: parseDuration },
   { flag: "admin-email", env: "RTER_ADMIN_EMAIL", default: "admin@rter.local", doc: "email of the admin account created on first start" },

@@ -239,6 +239,7 @@ export interface StreamRetention {
 export interface Streams {
   created_at: Generated<Timestamp>;
   finished_at: Timestamp | null;
+  finished_by: "reporter" | "idle" | null;
   heading: number | null;
   id: Generated<string>;
   lat: number | null;

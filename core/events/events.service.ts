@@ -7,6 +7,7 @@ export type EventType =
   | "stream.finished"
   | "stream.failed"
   | "stream.deleted"
+  | "stream.reopened"
   | "segment.created"
   | "chunk.failed"
   | "telemetry"

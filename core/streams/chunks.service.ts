@@ -6,6 +6,7 @@ import { AppError } from "../errors.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { containerOf, EXTENSION, SNIFF_BYTES, sniffMatches, type Container } from "./container.ts";
 import { addSegmentJob, findChunk, insertChunk } from "./streams.repository.ts";
+import { reopenIfIdle } from "./idle.service.ts";
 import { parseCaptureTime, writableStream } from "./streams.service.ts";
 
 export const MAX_SEQ = 1_000_000;
@@ -80,7 +81,8 @@ async function hashOnly(body: ReadableStream<Uint8Array>, maxBytes: number): Pro
 export async function ingestChunk(db: Kysely<DB>, store: ObjectStore, user: AuthUser, up: ChunkUpload, maxBytes: number): Promise<ChunkResult> {
   const seq = Number(up.seq);
   if (!/^\d{1,7}$/.test(up.seq) || seq > MAX_SEQ) throw new AppError("bad_request", `seq must be an integer from 0 to ${MAX_SEQ}`);
-  const stream = await writableStream(db, user, up.streamId);
+  // Ended by the worker for silence: the reporter is back, so it is live again (idle.service.ts).
+  const stream = await reopenIfIdle(db, store, undefined, await writableStream(db, user, up.streamId));
   if (stream.state !== "live") throw new AppError("conflict", `stream is ${stream.state}; it takes no more chunks`);
   const container = containerOf(up.contentType);
   if (up.contentLength !== null) {

@@ -9,7 +9,7 @@ export interface ServerEvent {
 }
 
 const TYPES = [
-  "stream.created", "stream.finished", "stream.failed", "segment.created", "chunk.failed", "telemetry", "poster.updated", "recording.ready",
+  "stream.created", "stream.finished", "stream.reopened", "stream.failed", "segment.created", "chunk.failed", "telemetry", "poster.updated", "recording.ready",
   "item.created", "item.deleted", "tag.created", "tag.added", "tag.removed", "rank.changed", "rule.created", "rule.deleted", "guidance.set", "guidance.cleared",
 ];
 

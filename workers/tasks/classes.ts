@@ -17,6 +17,7 @@ export const TASK_CLASS = {
   retention_sweep: "batch",
   purge_objects: "batch",
   object_hold: "batch",
+  finish_idle_streams: "batch",
 } as const satisfies Record<string, JobClass>;
 
 export type TaskId = keyof typeof TASK_CLASS;

@@ -9,6 +9,7 @@ import * as fixityCheck from "./fixity_check.ts";
 import * as retentionSweep from "./retention_sweep.ts";
 import * as purgeObjects from "./purge_objects.ts";
 import * as objectHold from "./object_hold.ts";
+import * as finishIdle from "./finish_idle_streams.ts";
 import { TASK_CLASS, type TaskId } from "./classes.ts";
 
 export { TASK_CLASS, type JobClass, type TaskId } from "./classes.ts";
@@ -39,6 +40,7 @@ export function makeTaskList(rt: Runtime): TaskList {
     retention_sweep: (payload, helpers) => retentionSweep.run({ db, store: rt.store!, log: rt.log }, rt.config.retention.defaultMs, payload, helpers),
     purge_objects: (payload) => purgeObjects.run({ db, store: rt.store!, log: rt.log }, payload),
     object_hold: (payload) => objectHold.run({ db, store: rt.store!, log: rt.log }, payload),
+    finish_idle_streams: () => finishIdle.run({ db, log: rt.log }, rt.config.ingest.idleFinishMs),
   };
   const jobs = rt.config.worker.jobs;
   return Object.fromEntries(Object.entries(tasks).filter(([id]) => jobs === "all" || TASK_CLASS[id as TaskId] === jobs));
