@@ -23,11 +23,12 @@ export async function finishIdleStreams(db: Kysely<DB>, idleMs: number, limit = 
         select st.id, greatest(st.created_at, (select max(c.received_at) from chunks c where c.stream_id = st.id)) as last
         from streams st
         where st.state = 'live'
+          and greatest(st.created_at, (select max(c.received_at) from chunks c where c.stream_id = st.id)) < now() - make_interval(secs => ${idleMs / 1000}::float8)
         order by st.created_at
         limit ${limit}
         for update of st skip locked
       ) quiet
-      where s.id = quiet.id and quiet.last < now() - make_interval(secs => ${idleMs / 1000}::float8)
+      where s.id = quiet.id
       returning s.id, s.owner_id, quiet.last`.execute(trx);
     for (const r of rows) {
       await addRecordingJob(trx, r.id);

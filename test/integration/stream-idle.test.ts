@@ -84,6 +84,14 @@ describe("streams whose reporter falls silent", () => {
     expect((await putChunk(app, cast.tokens.reporter2, id, 3)).status).toBe(404);
   });
 
+  test("a batch takes silent streams only: older live streams that are busy do not crowd them out", async () => {
+    const { finishIdleStreams } = await import("../../core/streams/idle.service.ts");
+    // The first test left a live stream created 3 hours ago with a fresh chunk: the oldest live one.
+    const id = await createStream(app, cast.tokens.reporter, "silent, but younger");
+    await sql`update streams set created_at = now() - interval '40 minutes' where id = ${id}`.execute(db());
+    expect(await finishIdleStreams(db(), 30 * 60_000, 1)).toEqual([id]);
+  });
+
   test("--stream-idle-finish off leaves every stream live; nonsense values are refused at start", async () => {
     const id = await createStream(app, cast.tokens.reporter, "off");
     await quiet(id, 600);
