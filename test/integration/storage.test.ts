@@ -274,6 +274,16 @@ storeSuite("s3 (real MinIO)", async () => {
   return s;
 });
 
+// The same contract on a bucket with object lock (so versioning): a delete must remove every
+// version, not leave the bytes behind a delete marker; overwrites and lists behave the same.
+storeSuite("s3 with object lock (versioned bucket)", async () => {
+  minio ??= await startMinio();
+  const s = openStore(parseStorageUrl(minio.url.replace(`/${minio.bucket}?`, "/contract-locked?") + "&object_lock=true", "/unused"));
+  await s.ensure();
+  expect(s.objectLock()).toBe(true);
+  return s;
+});
+
 describe("s3 store when MinIO goes away", () => {
   const TIMEOUT_MS = 1500;
   const RETRIES = 2;
