@@ -3,7 +3,7 @@
 // starts with a key frame), kept in IndexedDB until the server has them, GPS and compass heading
 // as telemetry, and the control room's guidance shown as an arrow and a message.
 
-import { api, ApiError, el, me, request, signIn, toError, type User } from "./lib/api.ts";
+import { api, ApiError, el, request, signIn, toError, type User } from "./lib/api.ts";
 import { subscribe } from "./lib/events.ts";
 import { bearing, compass, distance, formatDistance, onTarget, turn } from "./lib/geo.ts";
 import { Outbox, type OutboxEntry, type TelemetrySample } from "./lib/outbox.ts";
@@ -454,6 +454,36 @@ async function acceptInvite(token: string): Promise<User | null> {
   }
 }
 
+/**
+ * Who is signed in, by the session cookie. Offline (the page reloaded in a tunnel), the answer
+ * waits for the network instead of asking for a password: the outbox stays on the phone and is
+ * sent once the server answers. Only a definite "no" (401) shows the sign-in form.
+ */
+async function whoAmI(): Promise<User | null> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await request("/api/v1/auth/me", { timeoutMs: 10_000 });
+      if (res.status === 200) return (await res.json()) as User;
+      if (res.status === 401) return null;
+    } catch {
+      // Offline or unreachable: ask again below.
+    }
+    const queued = (await state.outbox.all()).filter((e) => e.kind === "chunk").length;
+    const status = $("#join-status");
+    status.hidden = false;
+    status.textContent = `Offline: ${queued} recorded chunk${queued === 1 ? "" : "s"} kept on this phone, sent as soon as the network is back.`;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        window.removeEventListener("online", done);
+        resolve();
+      };
+      const t = setTimeout(done, Math.min(10_000, 1000 * 2 ** Math.min(attempt, 4)));
+      window.addEventListener("online", done);
+    });
+  }
+}
+
 async function main(): Promise<void> {
   state.outbox = await Outbox.open();
   state.live = (await state.outbox.getMeta<LiveMeta>("live")) ?? null;
@@ -465,7 +495,8 @@ async function main(): Promise<void> {
       history.replaceState(null, "", "/report");
     }
   }
-  state.user ??= await me().catch(() => null);
+  state.user ??= await whoAmI();
+  $("#join-status").hidden = true;
   if (!state.user) {
     showLogin();
     state.user = await signIn($<HTMLFormElement>("#login"), $("#login-error"));

@@ -202,6 +202,37 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     expect(median(gaps)).toBeLessThan(150);
   }, 170_000);
 
+  test("the reporter page reloaded while offline keeps what it recorded, asks for no password, and sends it all when the network returns", async () => {
+    // Once online first, so the service worker controls the page and keeps its copy.
+    await reporter.reload();
+    await reporter.getByRole("button", { name: "Go live" }).click();
+    await until("recording again", async () => (await reporterStats(reporter)).recording && (await reporterStats(reporter)).sent >= 2, 20_000);
+    const id = (await reporterStats(reporter)).streamId!;
+    const ctx = reporter.context();
+    await ctx.setOffline(true);
+    await until("chunks kept offline", async () => (await reporterStats(reporter)).queued >= 3, 20_000);
+    const before = await reporterStats(reporter);
+    await Bun.sleep(300); // the last chunk's IndexedDB write
+    await reporter.reload();
+    // Offline after the reload: the page says what it keeps instead of asking to sign in.
+    await reporter.locator("#join-status", { hasText: "Offline:" }).waitFor({ timeout: 15_000 });
+    expect(await reporter.locator("#login").isHidden()).toBe(true);
+    await reporter.screenshot({ path: artifact("web-reporter-offline-reload.png") });
+    await ctx.setOffline(false);
+    await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 20_000 });
+    await until("the kept chunks to upload", async () => (await reporterStats(reporter)).queued === 0, 45_000);
+    const stream = await apiGet(`/api/v1/streams/${id}`);
+    // Everything recorded before the reload is on the server, with no hole in the seqs.
+    expect(stream.chunks).toBeGreaterThanOrEqual(before.recorded);
+    const pgc = new (await import("pg")).default.Client({ connectionString: env.DATABASE_URL });
+    await pgc.connect();
+    const seqs = (await pgc.query("select seq from chunks where stream_id = $1 order by seq", [id])).rows.map((r: { seq: number }) => r.seq);
+    await pgc.end();
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i));
+    console.log(`[web] offline reload: ${before.queued} chunks waiting at the reload, ${seqs.length} chunks on the server afterwards, seqs 0..${seqs.length - 1} without a hole`);
+    expect((await apiPost(`/api/v1/streams/${id}/finish`, {})).state).toBe("finished");
+  }, 120_000);
+
   test("two operators in one workspace: a re-order and a new tag appear in the other without reloading", async () => {
     const ids: string[] = [];
     for (const title of ["Smoke over Berri St", "Crowd at the square", "Water on Rue Ste-Catherine"]) {
