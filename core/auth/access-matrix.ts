@@ -79,7 +79,7 @@ export const ACCESS: Record<string, RouteRule> = {
   "POST /api/v1/items": writers(),
   "POST /api/v1/items/photos": writers(),
   "GET /api/v1/items/{id}": seeOwn(),
-  "GET /api/v1/items/{id}/photo": seeOwn(),
+  "GET /api/v1/items/{id}/photo": seeOwn("audited as photo.viewed, once per user and photo per 5 minutes"),
   "POST /api/v1/items/{id}/tags": staff(),
   "DELETE /api/v1/items/{id}/tags/{tag}": staff(),
   "DELETE /api/v1/items/{id}": admin("refused (409) while the item or its stream is under legal hold"),

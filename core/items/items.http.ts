@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
+import { auditView } from "../audit/audit.service.ts";
 import { AppError } from "../errors.ts";
 import { guardedBody } from "../http/body.ts";
 import type { Runtime } from "../runtime.ts";
@@ -46,6 +47,7 @@ export function itemRoutes(rt: Runtime) {
       async ({ user, params, request }) => {
         const item = await visibleItem(db(), user, params.id);
         if (!item.photo_key) throw new AppError("not_found", "this item has no photo");
+        await auditView(db(), { action: "photo.viewed", targetType: "item", targetId: item.id, detail: { sha256: item.photo_sha256 } });
         return serveObject(rt.store!, item.photo_key, { contentType: item.photo_type ?? "application/octet-stream", sha256: item.photo_sha256 ?? undefined, immutable: true, range: request.headers.get("range") });
       },
       { params: ItemParams, detail: { tags, summary: "The photo of a photo item" } },

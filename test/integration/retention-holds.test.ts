@@ -84,6 +84,12 @@ describe("legal hold on items that are not streams", () => {
     await expect(runPurge(deps(app), { prefix: photo.key })).rejects.toThrow(/still uses/);
     expect((await call(app, cast.tokens.viewer, "GET", `/api/v1/items/${photo.id}/photo`)).status).toBe(200);
     expect(await objectsUnder(app, photo.key)).toEqual([photo.key]);
+    // Looking at evidence is recorded: once per viewer and photo within a few minutes.
+    expect((await call(app, cast.tokens.viewer, "GET", `/api/v1/items/${photo.id}/photo`)).status).toBe(200);
+    expect((await call(app, cast.tokens.operator, "GET", `/api/v1/items/${photo.id}/photo`)).status).toBe(200);
+    const views = await app.rt.database!.db.selectFrom("audit_log").select(["actor_email", "detail"]).where("action", "=", "photo.viewed").where("target_id", "=", photo.id).execute();
+    expect(views.map((v) => v.actor_email).sort()).toEqual([cast.emails.operator, cast.emails.viewer].sort());
+    expect((views[0]!.detail as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
   test("released by an admin only; then the admin's delete removes the row and the photo, audited and announced", async () => {
