@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
+import { isUuid } from "../ids.ts";
 
 /** Thin queries over audit_log: `db` first, no rules. There is no update or delete here, by design. */
 type Db = Kysely<DB> | Transaction<DB>;
@@ -50,11 +51,10 @@ export interface AuditFilter {
   order?: "asc" | "desc";
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function listAudit(db: Db, f: AuditFilter) {
   let q = db.selectFrom("audit_log").selectAll();
-  if (f.actor) q = UUID.test(f.actor) ? q.where("actor_id", "=", f.actor) : q.where(sql`lower(actor_email)`, "=", f.actor.toLowerCase());
+  if (f.actor) q = isUuid(f.actor) ? q.where("actor_id", "=", f.actor) : q.where(sql`lower(actor_email)`, "=", f.actor.toLowerCase());
   if (f.action) q = f.action.endsWith(".") ? q.where("action", "like", `${f.action.replace(/[\\%_]/g, "\\$&")}%`) : q.where("action", "=", f.action);
   if (f.targetId) q = q.where("target_id", "=", f.targetId);
   if (f.since) q = q.where("at", ">=", f.since);

@@ -6,9 +6,9 @@ import { publish } from "../events/events.service.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import * as repo from "./items.repository.ts";
 import type { ItemRow } from "./items.repository.ts";
+import { isUuid } from "../ids.ts";
 
 export const MAX_PHOTO_BYTES = 25 * 1024 * 1024;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type ItemKind = "stream" | "text" | "photo" | "link";
 
@@ -50,7 +50,7 @@ export function itemView(r: ItemRow) {
 export type ItemView = ReturnType<typeof itemView>;
 
 export async function visibleItem(db: Kysely<DB>, user: AuthUser, id: string): Promise<ItemRow> {
-  const row = UUID.test(id) ? await repo.findItem(db, id) : undefined;
+  const row = isUuid(id) ? await repo.findItem(db, id) : undefined;
   if (!row || !canSee(user, row)) throw new AppError("not_found", "no such item");
   return row;
 }

@@ -3,6 +3,7 @@ import { audit } from "../audit/audit.service.ts";
 import type { AuthUser } from "../auth/auth.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
+import { isUuid } from "../ids.ts";
 import { enqueue } from "../queue/enqueue.ts";
 
 /**
@@ -14,20 +15,14 @@ import { enqueue } from "../queue/enqueue.ts";
  */
 export type HoldTarget = { stream_id: string } | { item_id: string };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(v: string): boolean {
-  return UUID.test(v);
-}
-
-function describeTarget(t: HoldTarget): { type: "stream" | "item"; id: string } {
-  return "stream_id" in t ? { type: "stream", id: t.stream_id } : { type: "item", id: t.item_id };
+/** What a hold is on: its kind, id, and the legal_holds column that names it. */
+function describeTarget(t: HoldTarget): { type: "stream" | "item"; id: string; column: "stream_id" | "item_id" } {
+  return "stream_id" in t ? { type: "stream", id: t.stream_id, column: "stream_id" } : { type: "item", id: t.item_id, column: "item_id" };
 }
 
 export function activeHold(db: Kysely<DB> | Transaction<DB>, t: HoldTarget) {
-  let q = db.selectFrom("legal_holds").selectAll().where("released_at", "is", null);
-  q = "stream_id" in t ? q.where("stream_id", "=", t.stream_id) : q.where("item_id", "=", t.item_id);
-  return q.executeTakeFirst();
+  const { column, id } = describeTarget(t);
+  return db.selectFrom("legal_holds").selectAll().where("released_at", "is", null).where(column, "=", id).executeTakeFirst();
 }
 
 /** Streams are held as streams; any other item by its own id. Unknown or hidden ids: 404. */
@@ -60,11 +55,15 @@ export async function placeHold(db: Kysely<DB>, user: AuthUser, t: HoldTarget, r
 }
 
 export async function releaseHold(db: Kysely<DB>, user: AuthUser, t: HoldTarget, reason: string | null) {
-  const { type, id } = describeTarget(t);
+  const { type, id, column } = describeTarget(t);
   return db.transaction().execute(async (trx) => {
-    let q = trx.updateTable("legal_holds").set({ released_at: sql`now()`, released_by: user.id, release_reason: reason }).where("released_at", "is", null);
-    q = "stream_id" in t ? q.where("stream_id", "=", t.stream_id) : q.where("item_id", "=", t.item_id);
-    const hold = await q.returningAll().executeTakeFirst();
+    const hold = await trx
+      .updateTable("legal_holds")
+      .set({ released_at: sql`now()`, released_by: user.id, release_reason: reason })
+      .where("released_at", "is", null)
+      .where(column, "=", id)
+      .returningAll()
+      .executeTakeFirst();
     if (!hold) throw new AppError("not_found", `the ${type} has no active legal hold`);
     await audit(trx, { action: "hold.released", targetType: type, targetId: id, detail: { hold_id: hold.id, reason } });
     await queueObjectHoldSync(trx, t);

@@ -1,7 +1,8 @@
 import { sql } from "kysely";
 import { AppError } from "../errors.ts";
 import type { RetentionDeps } from "./retention.service.ts";
-import { isUuid, type HoldTarget } from "./holds.service.ts";
+import { isUuid } from "../ids.ts";
+import type { HoldTarget } from "./holds.service.ts";
 
 export interface ObjectHoldResult {
   /** false: the bucket has no object lock, nothing was done (Postgres alone guards the hold). */

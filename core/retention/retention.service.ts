@@ -7,7 +7,9 @@ import { publish } from "../events/events.service.ts";
 import type { Logger } from "../log.ts";
 import { enqueue } from "../queue/enqueue.ts";
 import type { ObjectStore } from "../storage/store.ts";
-import { activeHold, isUuid } from "./holds.service.ts";
+import { isUuid } from "../ids.ts";
+import { tagOr404 } from "../tags/tags.service.ts";
+import { activeHold, holdTargetOfItem } from "./holds.service.ts";
 
 /**
  * Deletion and retention of streams and other items. The database is the guard: triggers refuse
@@ -106,9 +108,8 @@ export async function purgeObjects(store: ObjectStore, prefix: string, db?: Kyse
  */
 export async function deleteItem(deps: RetentionDeps, id: string, by: "admin" | "retention"): Promise<{ objects: number }> {
   const { db } = deps;
-  const item = isUuid(id) ? await db.selectFrom("items").select(["id", "stream_id"]).where("id", "=", id).executeTakeFirst() : undefined;
-  if (!item) throw new AppError("not_found", "no such item");
-  if (item.stream_id) return deleteStream(deps, item.stream_id, by);
+  const target = await holdTargetOfItem(db, id);
+  if ("stream_id" in target) return deleteStream(deps, target.stream_id, by);
   const actor = by === "retention" ? { actor: null } : {};
   const hold = await activeHold(db, { item_id: id });
   if (hold) {
@@ -160,8 +161,7 @@ export async function setRetention(db: Kysely<DB>, user: AuthUser, streamId: str
 
 /** keepDays null = keep forever; the workspace's items follow it unless their stream has its own setting. */
 export async function setWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag: string, keepDays: number | null) {
-  const t = await db.selectFrom("tags").select(["id", "name"]).where("name", "=", tag).executeTakeFirst();
-  if (!t) throw new AppError("not_found", `no tag ${tag}`);
+  const t = await tagOr404(db, tag);
   await db
     .insertInto("workspace_retention")
     .values({ tag_id: t.id, keep_days: keepDays, set_by: user.id })
@@ -173,8 +173,7 @@ export async function setWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag:
 
 /** Back to the --retention default for this workspace's items. */
 export async function clearWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag: string) {
-  const t = await db.selectFrom("tags").select(["id", "name"]).where("name", "=", tag).executeTakeFirst();
-  if (!t) throw new AppError("not_found", `no tag ${tag}`);
+  const t = await tagOr404(db, tag);
   await db.deleteFrom("workspace_retention").where("tag_id", "=", t.id).execute();
   await audit(db, { action: "retention.cleared", targetType: "tag", targetId: t.id, detail: { tag: t.name, set_by: user.id } });
 }

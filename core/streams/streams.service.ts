@@ -6,6 +6,7 @@ import { publish } from "../events/events.service.ts";
 import { assertCanCreate, assertCanView, assertCanWrite } from "./access.ts";
 import * as repo from "./streams.repository.ts";
 import type { StreamRow } from "./streams.repository.ts";
+import { isUuid } from "../ids.ts";
 
 export interface CreateStreamInput {
   title?: string;
@@ -15,7 +16,6 @@ export interface CreateStreamInput {
   tags?: string[];
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function createStream(db: Kysely<DB>, user: AuthUser, input: CreateStreamInput): Promise<string> {
   assertCanCreate(user);
@@ -31,7 +31,7 @@ export async function createStream(db: Kysely<DB>, user: AuthUser, input: Create
 
 /** The stream if this user may see it; 404 otherwise (also for malformed ids). */
 export async function visibleStream(db: Kysely<DB>, user: AuthUser, id: string): Promise<StreamRow> {
-  const s = UUID.test(id) ? await repo.findStream(db, id) : undefined;
+  const s = isUuid(id) ? await repo.findStream(db, id) : undefined;
   if (!s) throw new AppError("not_found", "no such stream");
   assertCanView(user, s);
   return s;

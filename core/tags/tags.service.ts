@@ -7,7 +7,7 @@ import { publish } from "../events/events.service.ts";
 import * as items from "../items/items.repository.ts";
 import { assertCanCurate } from "../items/items.service.ts";
 
-async function tagOr404(db: Kysely<DB>, name: string) {
+export async function tagOr404(db: Kysely<DB>, name: string) {
   const tag = await items.findTag(db, name);
   if (!tag) throw new AppError("not_found", `no tag ${name}`);
   return tag;
