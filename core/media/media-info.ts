@@ -1,3 +1,8 @@
+/** EBML magic, the first bytes of every WebM and Matroska file. */
+export function startsWithEbml(head: Uint8Array): boolean {
+  return head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3;
+}
+
 /** What we need to know about a media file, in our words rather than ffprobe's. */
 export interface MediaInfo {
   /** Normalised container: "mp4" (MP4/QuickTime), "matroska" (WebM too), "mpegts", else ffprobe's first name. */

@@ -4,7 +4,7 @@ import { concatList, planSegment, posterArgs, recordingArgs, segmentArgs, TS_LEA
 import { probe, probePacketSpan, runFfmpeg } from "./ffmpeg.ts";
 import { checkLimits, DEFAULT_LIMITS, type MediaLimits } from "./limits.ts";
 import { MediaError } from "./media-error.ts";
-import type { MediaInfo } from "./media-info.ts";
+import { startsWithEbml, type MediaInfo } from "./media-info.ts";
 import { tsPacketSpan } from "./ts-span.ts";
 
 /** MPEG-TS timestamps are 33 bits of 90 kHz: they wrap after ~26.5 h of stream. */
@@ -40,8 +40,7 @@ export interface MadeSegment {
 /** EBML magic: WebM and Matroska. Only regular files are read (a FIFO would block; the probe's deadline handles it). */
 async function isMatroska(file: string): Promise<boolean> {
   if (!(await stat(file).then((s) => s.isFile(), () => false))) return false;
-  const head = new Uint8Array(await Bun.file(file).slice(0, 4).arrayBuffer());
-  return head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3;
+  return startsWithEbml(new Uint8Array(await Bun.file(file).slice(0, 4).arrayBuffer()));
 }
 
 function budget(timeoutMs: number): () => number {

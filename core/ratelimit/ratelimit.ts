@@ -56,7 +56,12 @@ interface Counted {
  * commit at a time; with it, a node sends at most one upsert per bucket at a time. The count stays
  * exact and shared (a lone request still goes straight to the database).
  */
-const batches = new Map<string, { w: number; waiting: { resolve: (c: Counted) => void; reject: (e: unknown) => void }[] }>();
+interface Batch {
+  /** Window seconds of the bucket's policy. */
+  w: number;
+  waiting: { resolve: (c: Counted) => void; reject: (e: unknown) => void }[];
+}
+const batches = new Map<string, Batch>();
 
 function countOne(db: Kysely<any>, key: string, w: number): Promise<Counted> {
   return new Promise((resolve, reject) => {
@@ -65,13 +70,13 @@ function countOne(db: Kysely<any>, key: string, w: number): Promise<Counted> {
       slot.waiting.push({ resolve, reject });
       return;
     }
-    const fresh = { w, waiting: [{ resolve, reject }] };
+    const fresh: Batch = { w, waiting: [{ resolve, reject }] };
     batches.set(key, fresh);
     void drain(db, key, fresh);
   });
 }
 
-async function drain(db: Kysely<any>, key: string, slot: { w: number; waiting: { resolve: (c: Counted) => void; reject: (e: unknown) => void }[] }): Promise<void> {
+async function drain(db: Kysely<any>, key: string, slot: Batch): Promise<void> {
   try {
     while (slot.waiting.length > 0) {
       const batch = slot.waiting.splice(0);

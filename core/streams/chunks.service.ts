@@ -82,7 +82,7 @@ export async function ingestChunk(db: Kysely<DB>, store: ObjectStore, user: Auth
   const seq = Number(up.seq);
   if (!/^\d{1,7}$/.test(up.seq) || seq > MAX_SEQ) throw new AppError("bad_request", `seq must be an integer from 0 to ${MAX_SEQ}`);
   // Ended by the worker for silence: the reporter is back, so it is live again (idle.service.ts).
-  const stream = await reopenIfIdle(db, store, undefined, await writableStream(db, user, up.streamId));
+  const stream = await reopenIfIdle(db, store, await writableStream(db, user, up.streamId));
   if (stream.state !== "live") throw new AppError("conflict", `stream is ${stream.state}; it takes no more chunks`);
   const container = containerOf(up.contentType);
   if (up.contentLength !== null) {

@@ -1,4 +1,5 @@
 import { AppError } from "../errors.ts";
+import { startsWithEbml } from "../media/media-info.ts";
 
 /** The containers a chunk may come in, by the Content-Type that names them. */
 export type Container = "webm" | "matroska" | "mp4" | "mpegts";
@@ -35,7 +36,7 @@ export function sniffMatches(container: Container, head: Uint8Array): boolean {
   switch (container) {
     case "webm":
     case "matroska":
-      return head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3; // EBML
+      return startsWithEbml(head);
     case "mp4": {
       const box = String.fromCharCode(head[4]!, head[5]!, head[6]!, head[7]!);
       return ["ftyp", "moov", "mdat", "free", "wide", "skip"].includes(box);

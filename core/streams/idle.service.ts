@@ -2,7 +2,6 @@ import { sql, type Kysely } from "kysely";
 import { audit } from "../audit/audit.service.ts";
 import type { DB } from "../db/schema.ts";
 import { publish } from "../events/events.service.ts";
-import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { addRecordingJob, findStream, type StreamRow } from "./streams.repository.ts";
 
@@ -44,7 +43,7 @@ export async function finishIdleStreams(db: Kysely<DB>, idleMs: number, limit = 
  * Its recording (made from the part before the silence) is dropped: the next finish makes one
  * of the whole stream. Returns the stream as it is now (unchanged when it was not idle-finished).
  */
-export async function reopenIfIdle(db: Kysely<DB>, store: ObjectStore, log: Logger | undefined, s: StreamRow): Promise<StreamRow> {
+export async function reopenIfIdle(db: Kysely<DB>, store: ObjectStore, s: StreamRow): Promise<StreamRow> {
   if (s.state !== "finished" || s.finished_by !== "idle") return s;
   const old = await db.transaction().execute(async (trx) => {
     const row = await trx
@@ -61,8 +60,9 @@ export async function reopenIfIdle(db: Kysely<DB>, store: ObjectStore, log: Logg
     return { recording: s.recording_key };
   });
   if (old?.recording) {
-    // Best effort: an S3 legal hold on it, or storage down, leaves the object; the row no longer points at it.
-    await store.delete(old.recording).catch((e) => log?.warn("old recording kept", { streamId: s.id, key: old.recording, err: (e as Error).message }));
+    // Best effort: an S3 legal hold on it, or storage down, leaves the object under the stream's
+    // prefix (the row no longer points at it), and it goes with the stream's other objects.
+    await store.delete(old.recording).catch(() => {});
   }
   return (await findStream(db, s.id))!;
 }
