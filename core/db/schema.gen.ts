@@ -68,13 +68,17 @@ export interface AuthSecrets {
 export interface Chunks {
   capture_start: Timestamp | null;
   content_type: string;
+  duration: number | null;
   failure_reason: string | null;
+  independent: boolean | null;
+  late: Generated<boolean>;
+  media: Json | null;
   object_key: string;
   received_at: Generated<Timestamp>;
   seq: number;
   sha256: string;
   size: Int8;
-  state: Generated<"stored" | "segmented" | "failed">;
+  state: Generated<"stored" | "segmented" | "failed" | "listed">;
   stream_id: string;
   uploaded_by: string | null;
 }
@@ -229,6 +233,17 @@ export interface Segments {
   stream_id: string;
 }
 
+export interface StreamInits {
+  content_type: string;
+  object_key: string;
+  received_at: Generated<Timestamp>;
+  sha256: string;
+  size: Int8;
+  stream_id: string;
+  tracks: Json;
+  uploaded_by: string | null;
+}
+
 export interface StreamRetention {
   keep_days: number | null;
   set_at: Generated<Timestamp>;
@@ -244,6 +259,7 @@ export interface Streams {
   id: Generated<string>;
   lat: number | null;
   lng: number | null;
+  media_format: "classic" | "cmaf" | null;
   owner_id: string;
   poster_at: Timestamp | null;
   poster_key: string | null;
@@ -325,6 +341,7 @@ export interface DB {
   queue_probes: QueueProbes;
   rate_counters: RateCounters;
   segments: Segments;
+  stream_inits: StreamInits;
   stream_retention: StreamRetention;
   streams: Streams;
   tag_rules: TagRules;

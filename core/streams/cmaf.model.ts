@@ -1,0 +1,39 @@
+/**
+ * The shapes shared by CMAF ingest (PUT init / PUT chunk with video/iso.segment) and the LL-HLS
+ * playlist. Stored in stream_inits.tracks and chunks.media (migration 0011).
+ */
+
+/** One track of the init segment's moov. */
+export interface CmafTrack {
+  id: number;
+  kind: "video" | "audio";
+  /** mdhd timescale: decode times and durations of this track are in these units per second. */
+  timescale: number;
+  /** Sample entry fourcc (avc1, avc3, hvc1, Opus, mp4a …). */
+  codec: string;
+}
+
+/** Where one chunk (one LL-HLS part: one or more moof+mdat) sits on each track's timeline. */
+export interface CmafChunkMedia {
+  tracks: { id: number; start: number; end: number }[];
+}
+
+/** The part as the playlist needs it (chunks row with state 'listed'). */
+export interface CmafPart {
+  seq: number;
+  /** Seconds (from the video track's decode span, else the longest track's). */
+  duration: number;
+  /** Starts with a key frame in every video track. */
+  independent: boolean;
+  /** Capture time of the first frame: X-Chunk-Start, else derived from the previous part. */
+  captureStart: Date | null;
+  late: boolean;
+  receivedAt: Date;
+}
+
+/** NOTIFY channel: payload is the stream id, sent in the transaction that commits a part. */
+export const PARTS_CHANNEL = "rter_parts";
+
+/** Content types of the two CMAF uploads. */
+export const CMAF_INIT_TYPE = "video/mp4";
+export const CMAF_SEGMENT_TYPE = "video/iso.segment";
