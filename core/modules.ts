@@ -43,12 +43,12 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
         const pg = await openEmbeddedPostgres({
           dataDir: join(config.dataDir, "postgres"),
           port: config.database.embeddedPort,
-          log: (line) => log.debug("embedded postgres", { line }),
+          log: (line) => (line.startsWith("cluster placed in ") ? log.info("embedded postgres", { line }) : log.debug("embedded postgres", { line })),
         });
         await pg.start();
         url = pg.url;
         stopEmbedded = () => pg.stop();
-        log.info("embedded postgres started", { port: config.database.embeddedPort, dir: join(config.dataDir, "postgres") });
+        log.info("embedded postgres started", { port: config.database.embeddedPort, dir: pg.clusterDir });
       }
       const database = openDatabase({ ...config.database, url, applicationName: `rter:${rt.nodeId}` }, log);
       await waitForDatabase(database.pool, STARTUP_DEADLINE_MS, log);

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { accessSync, chmodSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,12 @@ export interface EmbeddedPostgresOptions {
   log?: (line: string) => void;
   /** Tests only: no fsync anywhere. A crash can corrupt the cluster, so never on the appliance. */
   fast?: boolean;
+  /**
+   * As root, where a new cluster goes when the unprivileged server cannot reach dataDir (a
+   * checkout under /root, mode 0700): dataDir becomes a symlink to a directory under this one.
+   * Default /var/lib/rter/postgres.
+   */
+  relocateRoot?: string;
 }
 
 /** A cluster we own. Not started by openEmbeddedPostgres; call start(). */
@@ -32,6 +39,8 @@ export interface EmbeddedPostgres {
   /** Immediate shutdown, no checkpoint: like a power cut, recovered on next start. */
   kill(): Promise<void>;
   binDir: string;
+  /** Where the cluster really lives (dataDir, or the target dataDir links to). */
+  clusterDir: string;
 }
 
 const TOOLS = ["initdb", "postgres", "pg_ctl"];
@@ -145,25 +154,96 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
+const DEFAULT_RELOCATE_ROOT = "/var/lib/rter/postgres";
+
+/** Creates dir (and missing parents) for our own use: private. */
+function ensureOwnDir(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** Creates the missing parents of dir with mode 0711: others may pass through, not list. */
+function makeParents(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dirname(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: 0o711 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    chmodSync(d, 0o711); // mkdir's mode passes through the umask
+  }
+}
+
+function canReach(dir: string, as: RunAs): boolean {
+  return spawnSync("test", ["-w", dir], as).status === 0;
+}
+
+function handOver(dir: string, as: RunAs): void {
+  if (statSync(dir).uid === as.uid) return;
+  // An existing cluster (restored from backup as root, say) needs every file handed over.
+  const r = spawnSync("chown", ["-R", `${as.uid}:${as.gid}`, dir], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`cannot hand ${dir} to uid ${as.uid}: ${r.stderr || r.error}`);
+}
+
+function isEmptyDir(dir: string): boolean {
+  try {
+    return lstatSync(dir).isDirectory() && readdirSync(dir).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * As root the server runs as an unprivileged user, which must reach the cluster directory. The
+ * directories rter creates are made passable (0711); a parent it does not own and the user cannot
+ * pass (a checkout under /root, mode 0700) is left alone, and a new cluster goes under
+ * relocateRoot instead, with dataDir a symlink to it so the data dir still shows where it is.
+ * Returns the directory to hand to postgres (never through the symlink: resolving it needs /root).
+ */
+function placeForUser(dataDir: string, as: RunAs, relocateRoot: string, log: (line: string) => void): string {
+  makeParents(dataDir);
+  if (existsSync(dataDir)) {
+    const real = realpathSync(dataDir);
+    if (real !== dataDir || existsSync(join(dataDir, "PG_VERSION"))) {
+      // Already placed (a symlink from an earlier start) or an existing cluster: use as it is.
+      handOver(real, as);
+      if (!canReach(real, as)) throw new Error(`postgres runs as uid ${as.uid}, which cannot reach ${real}: make its parent directories searchable (chmod o+x)`);
+      return real;
+    }
+  } else {
+    mkdirSync(dataDir, { mode: 0o700 });
+  }
+  handOver(dataDir, as);
+  chmodSync(dataDir, 0o700);
+  if (canReach(dataDir, as)) return dataDir;
+  if (!isEmptyDir(dataDir)) {
+    throw new Error(`postgres runs as uid ${as.uid}, which cannot reach ${dataDir}: make its parent directories searchable (chmod o+x)`);
+  }
+  const target = join(relocateRoot, `${dataDir.split("/").filter(Boolean).slice(-2).join("-").replace(/[^A-Za-z0-9._-]/g, "_")}-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`);
+  makeParents(target);
+  chmodSync(dirname(target), 0o711);
+  mkdirSync(target, { recursive: true, mode: 0o700 });
+  handOver(target, as);
+  chmodSync(target, 0o700);
+  if (!canReach(target, as)) throw new Error(`postgres runs as uid ${as.uid}, which cannot reach ${target} either`);
+  rmdirSync(dataDir);
+  symlinkSync(target, dataDir);
+  log(`cluster placed in ${target} (uid ${as.uid} cannot pass a parent of ${dataDir}); ${dataDir} links to it`);
+  return target;
+}
+
 /** Creates the cluster on first use (initdb), then returns a handle; the server is not started. */
 export async function openEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const binDir = findPostgresBinDir(opts.binDir);
   if (!binDir) throw new Error("no PostgreSQL binaries found: set DATABASE_URL or install postgresql");
-  const dataDir = resolve(opts.dataDir);
+  const requestedDir = resolve(opts.dataDir);
   const host = opts.host ?? "127.0.0.1";
-  const log = opts.log ?? (() => {});
   const runAs = runAsUser();
+  const log = opts.log ?? (() => {});
 
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  if (runAs && statSync(dataDir).uid !== runAs.uid) {
-    // An existing cluster (restored from backup as root, say) needs every file handed over.
-    const r = spawnSync("chown", ["-R", `${runAs.uid}:${runAs.gid}`, dataDir], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`cannot hand ${dataDir} to uid ${runAs.uid}: ${r.stderr || r.error}`);
-  }
-  // A root-only parent (/root/...) would otherwise surface as an obscure initdb failure.
-  if (runAs && spawnSync("test", ["-w", dataDir], runAs).status !== 0) {
-    throw new Error(`postgres runs as uid ${runAs.uid}, which cannot reach ${dataDir}: make its parent directories searchable (chmod o+x)`);
-  }
+  const dataDir = runAs ? placeForUser(requestedDir, runAs, opts.relocateRoot ?? DEFAULT_RELOCATE_ROOT, log) : ensureOwnDir(requestedDir);
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     chmodSync(dataDir, 0o700);
     const args = ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"];
@@ -267,5 +347,5 @@ export async function openEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promi
     );
   }
 
-  return { url, binDir, start, stop: () => shutdown("SIGINT"), kill: () => shutdown("SIGQUIT") };
+  return { url, binDir, clusterDir: dataDir, start, stop: () => shutdown("SIGINT"), kill: () => shutdown("SIGQUIT") };
 }
