@@ -1,5 +1,5 @@
-import { expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -7,21 +7,76 @@ import { freePort } from "../support/net.ts";
 import { ROOT } from "../support/rter-process.ts";
 
 /**
- * The README's run command, exactly as written there, on embedded defaults: no DATABASE_URL, no
- * storage URL. It must come up ready, print the first admin login, and stop cleanly.
+ * The README's run command, exactly as written there, from a fresh clone with nothing prepared
+ * for it: no data directory, no node_modules, no DATABASE_URL, no storage URL. Only the ports
+ * are chosen (so runs do not collide). It must come up ready, print the first admin login,
+ * answer a request without a Host header, and stop cleanly with its embedded Postgres.
  */
-test("README run command starts the appliance on embedded defaults and stops cleanly", async () => {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const runCommand = /<!-- run -->\s*```sh\n(.+)\n```/.exec(readme)?.[1];
-  expect(runCommand).toBe("bash scripts/run.sh");
+const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+const runCommand = /<!-- run -->\s*```sh\n(.+)\n```/.exec(readme)?.[1];
+const NEWCOMER = "rter-newcomer";
+const cleanups: (() => void)[] = [];
+afterAll(() => {
+  for (const c of cleanups.reverse()) {
+    try {
+      c();
+    } catch {
+      // best effort: a leftover temp clone does not fail the suite
+    }
+  }
+});
 
-  const dataDir = mkdtempSync(join(tmpdir(), "rter-readme-"));
-  chmodSync(dataDir, 0o755); // the embedded Postgres runs as an unprivileged user and must reach it
+function sh(cmd: string[], opts: { cwd?: string } = {}): string {
+  const r = Bun.spawnSync(cmd, { cwd: opts.cwd, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
+/** A fresh clone of this checkout's HEAD at dir (like `git clone URL` would give a newcomer). */
+function freshClone(dir: string): void {
+  sh(["git", "clone", "-q", "--no-hardlinks", ROOT, dir]);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+}
+
+/** A raw HTTP/1.0 request with no Host header, as simple health checkers send. */
+async function noHostRequest(port: number, path: string): Promise<string> {
+  return await new Promise<string>((resolve, reject) => {
+    let got = "";
+    const timer = setTimeout(() => reject(new Error(`no answer without Host: ${got}`)), 10_000);
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(s) {
+          s.write(`GET ${path} HTTP/1.0\r\n\r\n`);
+        },
+        data(_s, d) {
+          got += d.toString();
+        },
+        close() {
+          clearTimeout(timer);
+          resolve(got);
+        },
+        error(_s, e) {
+          clearTimeout(timer);
+          reject(e);
+        },
+      },
+    });
+  });
+}
+
+async function runReadme(clone: string, runAs: string | null): Promise<void> {
   const [port, pgPort] = [await freePort(), await freePort()];
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "DATABASE_URL" && k !== "RTER_STORAGE_URL") env[k] = v;
-  Object.assign(env, { RTER_DATA_DIR: dataDir, RTER_PORT: String(port), RTER_HOST: "127.0.0.1", RTER_EMBEDDED_PG_PORT: String(pgPort) });
-  const proc: Subprocess = Bun.spawn(["bash", "-c", runCommand!], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !["DATABASE_URL", "RTER_STORAGE_URL", "RTER_DATA_DIR", "RTER_CONFIG"].includes(k)) env[k] = v;
+  }
+  Object.assign(env, { RTER_PORT: String(port), RTER_HOST: "127.0.0.1", RTER_EMBEDDED_PG_PORT: String(pgPort) });
+  if (runAs) Object.assign(env, { HOME: `/home/${runAs}`, USER: runAs, LOGNAME: runAs });
+  // runuser keeps the environment we give it (no login shell): the command is still the README's.
+  const cmd = runAs ? ["runuser", "-u", runAs, "--", "bash", "-c", runCommand!] : ["bash", "-c", runCommand!];
+  const proc: Subprocess = Bun.spawn(cmd, { cwd: clone, env, stdout: "pipe", stderr: "pipe" });
   let out = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     for await (const c of s) out += new TextDecoder().decode(c);
@@ -31,9 +86,10 @@ test("README run command starts the appliance on embedded defaults and stops cle
   try {
     const url = `http://127.0.0.1:${port}`;
     let ready = false;
-    for (let i = 0; i < 600 && !ready && proc.exitCode === null; i++) {
+    // Bounded: the first run installs the npm dependencies of the fresh clone.
+    for (let i = 0; i < 1500 && !ready && proc.exitCode === null; i++) {
       ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
-      if (!ready) await Bun.sleep(100);
+      if (!ready) await Bun.sleep(200);
     }
     expect(ready ? "ready" : out.slice(-3000)).toBe("ready");
     const m = /URL:\s+(\S+)\n\s+Email:\s+(\S+)\n\s+Password:\s+(\S+)/.exec(out);
@@ -43,18 +99,60 @@ test("README run command starts the appliance on embedded defaults and stops cle
     const status = (await (await fetch(`${url}/api/v1/status`)).json()) as { storage: { kind: string }; postgres: { reachable: boolean } };
     expect(status.storage.kind).toBe("file");
     expect(status.postgres.reachable).toBe(true);
-    expect(existsSync(join(dataDir, "postgres", "PG_VERSION"))).toBe(true);
+    // The default data dir, inside the clone, holds the cluster (directly or as a link to it).
+    expect(existsSync(join(clone, ".rter", "postgres", "PG_VERSION"))).toBe(true);
     expect((await fetch(url + "/")).status).toBe(200);
+    for (const path of ["/healthz", "/", "/api/v1/status"]) {
+      const raw = await noHostRequest(port, path);
+      expect(raw).toMatch(/^HTTP\/1\.[01] 200 /);
+      expect(raw).not.toContain("Invalid URL");
+    }
   } finally {
     proc.kill("SIGTERM");
   }
   expect(await proc.exited).toBe(0);
   // The embedded Postgres went down with it.
-  expect(existsSync(join(dataDir, "postgres", "postmaster.pid"))).toBe(false);
-}, 180_000);
+  expect(existsSync(join(clone, ".rter", "postgres", "postmaster.pid"))).toBe(false);
+}
+
+test("the README run command is `bash scripts/run.sh`", () => {
+  expect(runCommand).toBe("bash scripts/run.sh");
+});
+
+const isRoot = process.getuid?.() === 0;
+
+test.skipIf(!isRoot)("as root, from a fresh clone in root's home (mode 0700): ready, and again on a second start", async () => {
+  const clone = join("/root", `rter-readme-${crypto.randomUUID().slice(0, 8)}`);
+  freshClone(clone);
+  await runReadme(clone, null);
+  // The cluster could not live under /root (postgres cannot pass it): it is linked from the data dir.
+  const link = join(clone, ".rter", "postgres");
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  const target = realpathSync(link);
+  expect(target.startsWith("/root/")).toBe(false);
+  cleanups.push(() => rmSync(target, { recursive: true, force: true }));
+  await runReadme(clone, null);
+}, 600_000);
+
+test.skipIf(!isRoot)("as root, from a fresh clone outside any home: ready", async () => {
+  const base = mkdtempSync(join(tmpdir(), "rter-readme-"));
+  cleanups.push(() => rmSync(base, { recursive: true, force: true }));
+  const clone = join(base, "rter");
+  freshClone(clone);
+  await runReadme(clone, null);
+  // Here nothing blocks the way: the cluster lives in the data dir itself.
+  expect(lstatSync(join(clone, ".rter", "postgres")).isSymbolicLink()).toBe(false);
+}, 600_000);
+
+test.skipIf(!isRoot)("as an unprivileged user, from a fresh clone in their home: ready", async () => {
+  if (Bun.spawnSync(["id", "-u", NEWCOMER]).exitCode !== 0) sh(["useradd", "--create-home", "--shell", "/bin/bash", NEWCOMER]);
+  const clone = join("/home", NEWCOMER, `rter-${crypto.randomUUID().slice(0, 8)}`);
+  freshClone(clone);
+  sh(["chown", "-R", `${NEWCOMER}:${NEWCOMER}`, clone]);
+  await runReadme(clone, NEWCOMER);
+}, 600_000);
 
 test("README test command is what .ci/run runs", () => {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const testCommand = /<!-- test -->\s*```sh\n(.+)\n```/.exec(readme)?.[1];
   expect(testCommand).toBe("bash scripts/test.sh");
   const ci = readFileSync(join(ROOT, ".ci/run"), "utf8");
