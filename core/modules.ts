@@ -43,7 +43,7 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
         const pg = await openEmbeddedPostgres({
           dataDir: join(config.dataDir, "postgres"),
           port: config.database.embeddedPort,
-          log: (line) => (line.startsWith("cluster placed in ") ? log.info("embedded postgres", { line }) : log.debug("embedded postgres", { line })),
+          log: (line) => (/^(cluster placed in|binaries copied to) /.test(line) ? log.info("embedded postgres", { line }) : log.debug("embedded postgres", { line })),
         });
         await pg.start();
         url = pg.url;

@@ -234,15 +234,43 @@ function placeForUser(dataDir: string, as: RunAs, relocateRoot: string, log: (li
   return target;
 }
 
+/**
+ * The npm-shipped binaries sit in the checkout's node_modules; when the server user cannot reach
+ * them (a checkout under /root), their package directory is copied once, beside the relocated
+ * clusters, keyed by where it came from and when it was installed.
+ */
+function reachableBinDir(binDir: string, as: RunAs, relocateRoot: string, log: (line: string) => void): string {
+  if (spawnSync("test", ["-x", join(binDir, "postgres")], as).status === 0) return binDir;
+  const native = dirname(binDir);
+  const key = createHash("sha256").update(`${native}:${statSync(join(binDir, "postgres")).mtimeMs}`).digest("hex").slice(0, 12);
+  const target = join(relocateRoot, `bin-${key}`);
+  if (!hasTools(join(target, "bin"))) {
+    makeParents(target);
+    chmodSync(dirname(target), 0o711);
+    const partial = `${target}.partial-${process.pid}`;
+    const cp = spawnSync("cp", ["-a", native, partial], { encoding: "utf8" });
+    if (cp.status !== 0) throw new Error(`cannot copy the PostgreSQL binaries to ${partial}: ${cp.stderr || cp.error}`);
+    spawnSync("chmod", ["-R", "go+rX", partial]);
+    chmodSync(partial, 0o755);
+    // Rename is atomic: a concurrent start sees the whole copy or none.
+    const mv = spawnSync("mv", ["-T", partial, target], { encoding: "utf8" });
+    if (mv.status !== 0 && !hasTools(join(target, "bin"))) throw new Error(`cannot place the PostgreSQL binaries in ${target}: ${mv.stderr}`);
+    spawnSync("rm", ["-rf", partial]);
+    log(`binaries copied to ${target} (uid ${as.uid} cannot reach ${binDir})`);
+  }
+  return join(target, "bin");
+}
+
 /** Creates the cluster on first use (initdb), then returns a handle; the server is not started. */
 export async function openEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const binDir = findPostgresBinDir(opts.binDir);
+  let binDir = findPostgresBinDir(opts.binDir);
   if (!binDir) throw new Error("no PostgreSQL binaries found: set DATABASE_URL or install postgresql");
   const requestedDir = resolve(opts.dataDir);
   const host = opts.host ?? "127.0.0.1";
   const runAs = runAsUser();
   const log = opts.log ?? (() => {});
 
+  if (runAs) binDir = reachableBinDir(binDir, runAs, opts.relocateRoot ?? DEFAULT_RELOCATE_ROOT, log);
   const dataDir = runAs ? placeForUser(requestedDir, runAs, opts.relocateRoot ?? DEFAULT_RELOCATE_ROOT, log) : ensureOwnDir(requestedDir);
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     chmodSync(dataDir, 0o700);
