@@ -1,8 +1,8 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import { spawn } from "node:child_process";
 import { freePort } from "../support/net.ts";
 import { ROOT } from "../support/rter-process.ts";
 
@@ -74,20 +74,18 @@ async function runReadme(clone: string, runAs: string | null): Promise<void> {
   }
   Object.assign(env, { RTER_PORT: String(port), RTER_HOST: "127.0.0.1", RTER_EMBEDDED_PG_PORT: String(pgPort) });
   if (runAs) Object.assign(env, { HOME: `/home/${runAs}`, USER: runAs, LOGNAME: runAs });
-  // runuser keeps the environment we give it (no login shell): the command is still the README's.
-  const cmd = runAs ? ["runuser", "-u", runAs, "--", "bash", "-c", runCommand!] : ["bash", "-c", runCommand!];
-  const proc: Subprocess = Bun.spawn(cmd, { cwd: clone, env, stdout: "pipe", stderr: "pipe" });
+  // The user's own process (setuid in the spawn, no wrapper): signals reach the command itself.
+  const ids = runAs ? { uid: Number(sh(["id", "-u", runAs]).trim()), gid: Number(sh(["id", "-g", runAs]).trim()) } : {};
+  const proc = spawn("bash", ["-c", runCommand!], { cwd: clone, env, stdio: ["ignore", "pipe", "pipe"], ...ids });
   let out = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const c of s) out += new TextDecoder().decode(c);
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  proc.stdout!.on("data", (d) => (out += String(d)));
+  proc.stderr!.on("data", (d) => (out += String(d)));
+  const exited = new Promise<number | string>((res) => proc.once("exit", (code, signal) => res(code ?? String(signal))));
   try {
     const url = `http://127.0.0.1:${port}`;
     let ready = false;
     // Bounded: the first run installs the npm dependencies of the fresh clone.
-    for (let i = 0; i < 1500 && !ready && proc.exitCode === null; i++) {
+    for (let i = 0; i < 1500 && !ready && proc.exitCode === null && proc.signalCode === null; i++) {
       ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
       if (!ready) await Bun.sleep(200);
     }
@@ -110,7 +108,7 @@ async function runReadme(clone: string, runAs: string | null): Promise<void> {
   } finally {
     proc.kill("SIGTERM");
   }
-  expect(await proc.exited).toBe(0);
+  expect(await exited).toBe(0);
   // The embedded Postgres went down with it.
   expect(existsSync(join(clone, ".rter", "postgres", "postmaster.pid"))).toBe(false);
 }
@@ -136,6 +134,7 @@ test.skipIf(!isRoot)("as root, from a fresh clone in root's home (mode 0700): re
 
 test.skipIf(!isRoot)("as root, from a fresh clone outside any home: ready", async () => {
   const base = mkdtempSync(join(tmpdir(), "rter-readme-"));
+  chmodSync(base, 0o755); // an ordinary parent such as /opt or /srv (mkdtemp makes it 0700)
   cleanups.push(() => rmSync(base, { recursive: true, force: true }));
   const clone = join(base, "rter");
   freshClone(clone);
