@@ -66,7 +66,13 @@ async function noHostRequest(port: number, path: string): Promise<string> {
   });
 }
 
-async function runReadme(clone: string, runAs: string | null): Promise<void> {
+interface Login {
+  email: string;
+  password: string;
+}
+
+/** Runs the README command in clone until ready; the first start prints the admin login, a later one is given it. */
+async function runReadme(clone: string, runAs: string | null, known?: Login): Promise<Login> {
   const [port, pgPort] = [await freePort(), await freePort()];
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
@@ -78,6 +84,7 @@ async function runReadme(clone: string, runAs: string | null): Promise<void> {
   const ids = runAs ? { uid: Number(sh(["id", "-u", runAs]).trim()), gid: Number(sh(["id", "-g", runAs]).trim()) } : {};
   const proc = spawn("bash", ["-c", runCommand!], { cwd: clone, env, stdio: ["ignore", "pipe", "pipe"], ...ids });
   let out = "";
+  let creds: Login | undefined;
   proc.stdout!.on("data", (d) => (out += String(d)));
   proc.stderr!.on("data", (d) => (out += String(d)));
   const exited = new Promise<number | string>((res) => proc.once("exit", (code, signal) => res(code ?? String(signal))));
@@ -91,8 +98,9 @@ async function runReadme(clone: string, runAs: string | null): Promise<void> {
     }
     expect(ready ? "ready" : out.slice(-3000)).toBe("ready");
     const m = /URL:\s+(\S+)\n\s+Email:\s+(\S+)\n\s+Password:\s+(\S+)/.exec(out);
-    expect(m).not.toBeNull();
-    const login = await fetch(`${url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: m![2], password: m![3] }) });
+    if (!known) expect(m).not.toBeNull();
+    creds = known ?? { email: m![2]!, password: m![3]! };
+    const login = await fetch(`${url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(creds) });
     expect(login.status).toBe(200);
     const status = (await (await fetch(`${url}/api/v1/status`)).json()) as { storage: { kind: string }; postgres: { reachable: boolean } };
     expect(status.storage.kind).toBe("file");
@@ -111,6 +119,7 @@ async function runReadme(clone: string, runAs: string | null): Promise<void> {
   expect(await exited).toBe(0);
   // The embedded Postgres went down with it.
   expect(existsSync(join(clone, ".rter", "postgres", "postmaster.pid"))).toBe(false);
+  return creds!;
 }
 
 test("the README run command is `bash scripts/run.sh`", () => {
@@ -122,14 +131,14 @@ const isRoot = process.getuid?.() === 0;
 test.skipIf(!isRoot)("as root, from a fresh clone in root's home (mode 0700): ready, and again on a second start", async () => {
   const clone = join("/root", `rter-readme-${crypto.randomUUID().slice(0, 8)}`);
   freshClone(clone);
-  await runReadme(clone, null);
+  const login = await runReadme(clone, null);
   // The cluster could not live under /root (postgres cannot pass it): it is linked from the data dir.
   const link = join(clone, ".rter", "postgres");
   expect(lstatSync(link).isSymbolicLink()).toBe(true);
   const target = realpathSync(link);
   expect(target.startsWith("/root/")).toBe(false);
   cleanups.push(() => rmSync(target, { recursive: true, force: true }));
-  await runReadme(clone, null);
+  await runReadme(clone, null, login);
 }, 600_000);
 
 test.skipIf(!isRoot)("as root, from a fresh clone outside any home: ready", async () => {
