@@ -109,8 +109,12 @@ export function sessionKey(db: Kysely<DB>, secret: string | null): Promise<Uint8
 }
 
 /** A signed session token for the web UI and API clients that sign in (login, invite links). */
-export async function createSession(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, name: string, writer: Db = db): Promise<{ token: string; expiresAt: Date }> {
-  const key = await sessionKey(db, settings.sessionSecret);
+export async function createSession(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, name: string): Promise<{ token: string; expiresAt: Date }> {
+  return insertSession(db, await sessionKey(db, settings.sessionSecret), user, settings, name);
+}
+
+/** createSession with the key already loaded: inside a transaction, nothing may query through the pool. */
+export async function insertSession(writer: Db, key: Uint8Array, user: AuthUser, settings: AuthSettings, name: string): Promise<{ token: string; expiresAt: Date }> {
   const sessionId = crypto.randomUUID();
   const issuedAt = new Date();
   const expiresAt = new Date(Math.floor((issuedAt.getTime() + settings.sessionMaxMs) / 1000) * 1000);

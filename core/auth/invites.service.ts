@@ -3,7 +3,7 @@ import { audit } from "../audit/audit.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { revokeUserTokens } from "./auth.repository.ts";
-import { createSession, publicUser, type AuthSettings, type AuthUser } from "./auth.service.ts";
+import { insertSession, publicUser, sessionKey, type AuthSettings, type AuthUser } from "./auth.service.ts";
 import { iso } from "./admin.service.ts";
 import { roleCovers } from "./guards.ts";
 import { hashToken } from "./token.ts";
@@ -99,8 +99,11 @@ export async function revokeInvite(db: Kysely<DB>, by: AuthUser, id: string): Pr
 export async function acceptInvite(db: Kysely<DB>, token: string, settings: AuthSettings): Promise<{ token: string; user: AuthUser; expiresAt: Date }> {
   if (!looksLikeInvite(token)) throw new AppError("unauthorized", "not an invite token");
   const hash = hashToken(token);
+  // Loaded before the transaction: the first load is a query, and a transaction must never wait
+  // for a second pool connection (twenty of them holding one each would starve the pool).
+  const key = await sessionKey(db, settings.sessionSecret);
   // One transaction: the invite is never spent without the session that it bought.
-  return db.transaction().execute(async (trx) => {
+  const outcome = await db.transaction().execute(async (trx) => {
     // The conditional update is the one-time switch: of two concurrent uses, exactly one wins.
     const inv = await trx
       .updateTable("invites")
@@ -112,12 +115,9 @@ export async function acceptInvite(db: Kysely<DB>, token: string, settings: Auth
       .returning(["id", "role"])
       .executeTakeFirst();
     if (!inv) {
+      // Nothing was written: the refusal is decided here and recorded after the connection is back.
       const seen = await trx.selectFrom("invites").select(["id", "revoked_at", "used_at", "expires_at"]).where("token_hash", "=", hash).executeTakeFirst();
-      if (!seen) throw new AppError("unauthorized", "unknown invite");
-      const state = stateOf(seen);
-      // On its own connection: this transaction is about to roll back, the record of the attempt must not.
-      await audit(db, { action: "invite.refused", targetType: "invite", targetId: seen.id, actor: null, detail: { state } });
-      throw new AppError("gone", `this invite link is ${state}; ask for a new one`, { detail: { state } });
+      return { kind: "refused" as const, seen: seen ?? null };
     }
     const created = await trx
       .insertInto("users")
@@ -127,7 +127,13 @@ export async function acceptInvite(db: Kysely<DB>, token: string, settings: Auth
     await trx.updateTable("invites").set({ used_by: created.id }).where("id", "=", inv.id).execute();
     await audit(trx, { action: "invite.accepted", targetType: "invite", targetId: inv.id, actor: { id: created.id, email: created.email, role: created.role }, detail: { role: inv.role } });
     const user = publicUser(created);
-    const { token: session, expiresAt } = await createSession(db, user, settings, "invite", trx);
-    return { token: session, user, expiresAt };
+    const { token: session, expiresAt } = await insertSession(trx, key, user, settings, "invite");
+    return { kind: "accepted" as const, token: session, user, expiresAt };
   });
+  if (outcome.kind === "accepted") return { token: outcome.token, user: outcome.user, expiresAt: outcome.expiresAt };
+  const seen = outcome.seen;
+  if (!seen) throw new AppError("unauthorized", "unknown invite");
+  const state = stateOf(seen);
+  await audit(db, { action: "invite.refused", targetType: "invite", targetId: seen.id, actor: null, detail: { state } });
+  throw new AppError("gone", `this invite link is ${state}; ask for a new one`, { detail: { state } });
 }
