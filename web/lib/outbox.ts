@@ -4,6 +4,8 @@
 
 export type OutboxEntry =
   | { id?: number; kind: "chunk"; streamId: string; seq: number; blob: Blob; type: string; start: number; createdAt: number }
+  /** A CMAF stream's init segment (ftyp + moov): sent before any chunk of its stream. */
+  | { id?: number; kind: "init"; streamId: string; blob: Blob; createdAt: number }
   | { id?: number; kind: "telemetry"; streamId: string; samples: TelemetrySample[]; createdAt: number }
   | { id?: number; kind: "finish"; streamId: string; createdAt: number };
 
