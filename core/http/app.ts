@@ -17,14 +17,17 @@ import { uiConfigRoutes } from "../workspaces/ui-config.http.ts";
 import type { Runtime } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import { healthRoutes } from "./health.http.ts";
+import { RAW_BODY_ROUTES } from "./json-gate.ts";
 import { problemResponse, toAppError } from "./problem.ts";
 
-/** Routes whose body is raw media, not JSON (the chunk ingest of the live video feature). */
-const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//, /^\/api\/v1\/items\/photos$/];
+function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
 
 function validationDetail(error: unknown): { message: string; errors: { path: string; message: string }[] } {
   const all = ((error as { all?: { path?: string; message?: string; summary?: string }[] }).all ?? []).slice(0, 10);
-  const errors = all.map((e) => ({ path: e.path || "/", message: e.summary ?? e.message ?? "invalid" }));
+  // Bounded whatever the input: a path or message is cut, never copied whole into the answer.
+  const errors = all.map((e) => ({ path: clip(e.path || "/", 200), message: clip(e.summary ?? e.message ?? "invalid", 300) }));
   const first = errors[0];
   return { message: first ? `${first.path}: ${first.message}` : "request does not match the schema", errors };
 }

@@ -4,6 +4,7 @@ import { formatPerf, runWithPerf } from "../perf.ts";
 import type { Runtime } from "../runtime.ts";
 import { rateLimitHeaders } from "../ratelimit/ratelimit.ts";
 import { clientAddress } from "./client-address.ts";
+import { gateJsonBody } from "./json-gate.ts";
 import { problemResponse } from "./problem.ts";
 import { runWithRequest, type RequestInfo } from "./request-context.ts";
 import { corsHeaders, edgeHeaders, preflight, securePageRoutes } from "./security-headers.ts";
@@ -85,8 +86,10 @@ export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
         if (rt.phase !== "ready" && !ALWAYS_ON.has(path)) {
           return problemResponse(new AppError("unavailable", rt.phase === "starting" ? "starting up" : "shutting down", { retryAfterSeconds: 2 }), path);
         }
+        const gated = await gateJsonBody(usable.req, path);
+        if (gated instanceof AppError) return problemResponse(gated, path);
         try {
-          return await handle(usable.req);
+          return await handle(gated);
         } catch (e) {
           rt.log.error("unhandled", { path, err: (e as Error).message });
           return problemResponse(new AppError("internal", "internal error"), path);
