@@ -8,7 +8,13 @@ import { closeFixture, fmt, table, type Figure } from "./lib.ts";
 /** Imported lazily so `bun run bench startup` does not load what it will not run. */
 const BENCHMARKS: Record<string, { about: string; load: () => Promise<{ run: () => Promise<Figure[]> }> }> = {
   startup: { about: "cold start → /readyz and idle RSS per role set, vs a bare Bun.serve", load: () => import("./startup.ts") },
-  ingest: { about: "chunk → playlist latency, throughput and CPU per stream-second for N live reporters, vs plain ffmpeg", load: () => import("./ingest.ts") },
+  ingest: {
+    about: "CMAF: PUT → listed (LL-HLS blocking reload) and CPU per stream for N phones vs a MinIO PUT + INSERT floor; classic: chunk → playlist for N reporters vs plain ffmpeg",
+    load: async () => {
+      const [cmaf, classic] = await Promise.all([import("./ingest-cmaf.ts"), import("./ingest.ts")]);
+      return { run: async () => [...(await cmaf.run()), ...(await classic.run())] };
+    },
+  },
   events: { about: "events/s and fan-out latency to 200 SSE clients across two API nodes", load: () => import("./events.ts") },
   "perf-header": { about: "cost of the x-rter-performance edge in process, and HTTP load vs a bare Bun.serve", load: () => import("./perf-header.ts") },
   "audit-chain": { about: "audit inserts/s and latency with the hash chain, vs plain inserts into the same table", load: () => import("./audit-chain.ts") },

@@ -1,0 +1,280 @@
+// bench ingest (CMAF part): N simulated phones replay real CMAF fragments (720p30 H.264 ~2 Mb/s +
+// Opus, made once by ffmpeg) at real-time pace into one API node (the compiled binary), each with
+// one viewer doing LL-HLS blocking playlist reloads. Prints, per fragment length and N:
+// PUT → listed (the blocking reload that first shows the part returns) p50/p95/p99, PUT latency,
+// server CPU-seconds per stream-second, RSS, errors; and the floor in the same run: the same
+// phones PUT the same bytes to a bare server that does one MinIO PUT plus one INSERT per chunk.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { startRter, type RterProcess } from "../test/support/rter-process.ts";
+import { freePort } from "../test/support/net.ts";
+import { fmt, getFixture, pct, rssMiB, table, type Figure } from "./lib.ts";
+
+const TICK_MS = 1000 / 100;
+const SECONDS = Number(process.env.BENCH_CMAF_SECONDS ?? 20);
+const NS = (process.env.BENCH_CMAF_NS ?? "10,25,50,100").split(",").map(Number);
+const FRAGMENTS = (process.env.BENCH_CMAF_FRAGMENTS ?? "0.25,0.5").split(",").map(Number);
+
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS;
+}
+
+interface Source {
+  init: Uint8Array<ArrayBuffer>;
+  fragments: { bytes: Uint8Array<ArrayBuffer>; seconds: number }[];
+}
+
+/** Top-level boxes of an ISO BMFF file: [type, start, end]. */
+function topBoxes(b: Uint8Array): [string, number, number][] {
+  const out: [string, number, number][] = [];
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let at = 0; at + 8 <= b.length; ) {
+    let size = dv.getUint32(at);
+    const type = String.fromCharCode(b[at + 4]!, b[at + 5]!, b[at + 6]!, b[at + 7]!);
+    if (size === 1) size = Number(dv.getBigUint64(at + 8));
+    if (size === 0) size = b.length - at;
+    if (size < 8 || at + size > b.length) throw new Error(`bad box ${type} at ${at}`);
+    out.push([type, at, at + size]);
+    at += size;
+  }
+  return out;
+}
+
+/** Sum of the video track's sample durations in one moof, in seconds (trun per traf, tfhd/trex defaults ignored: ffmpeg writes them per sample here). */
+function fragmentSeconds(frag: Uint8Array, videoTimescale: number, videoTrack: number): number {
+  const dv = new DataView(frag.buffer, frag.byteOffset, frag.byteLength);
+  let total = 0;
+  const walk = (start: number, end: number, trackId: number, defaultDur: number) => {
+    for (let at = start; at + 8 <= end; ) {
+      const size = dv.getUint32(at);
+      const type = String.fromCharCode(frag[at + 4]!, frag[at + 5]!, frag[at + 6]!, frag[at + 7]!);
+      if (size < 8) return;
+      if (type === "moof") walk(at + 8, at + size, 0, 0);
+      else if (type === "traf") walk(at + 8, at + size, 0, 0);
+      else if (type === "tfhd") {
+        const flags = dv.getUint32(at + 8) & 0xffffff;
+        trackId = dv.getUint32(at + 12);
+        let p = at + 16;
+        if (flags & 0x1) p += 8;
+        if (flags & 0x2) p += 4;
+        if (flags & 0x8) defaultDur = dv.getUint32(p);
+      } else if (type === "trun" && trackId === videoTrack) {
+        const flags = dv.getUint32(at + 8) & 0xffffff;
+        const count = dv.getUint32(at + 12);
+        let p = at + 16;
+        if (flags & 0x1) p += 4;
+        if (flags & 0x4) p += 4;
+        for (let i = 0; i < count; i++) {
+          total += flags & 0x100 ? dv.getUint32(p) : defaultDur;
+          p += (flags & 0x100 ? 4 : 0) + (flags & 0x200 ? 4 : 0) + (flags & 0x400 ? 4 : 0) + (flags & 0x800 ? 4 : 0);
+        }
+      }
+      at += size;
+    }
+  };
+  walk(0, frag.length, 0, 0);
+  return total / videoTimescale;
+}
+
+/** 720p30 H.264 ~2 Mb/s (key frame every second) + Opus, cut by ffmpeg into fragments of `fragSec`. */
+async function makeSource(fragSec: number, seconds: number): Promise<Source> {
+  const dir = mkdtempSync(join(tmpdir(), "rter-cmaf-bench-"));
+  try {
+    const out = join(dir, "src.mp4");
+    const p = Bun.spawn(
+      ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=30:duration=${seconds}`, "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+        "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2M", "-maxrate", "2M", "-bufsize", "1M", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+        "-c:a", "libopus", "-b:a", "64k", "-f", "mp4", "-movflags", "empty_moov+default_base_moof", "-frag_duration", String(Math.round(fragSec * 1e6)), out],
+      { stderr: "pipe" },
+    );
+    if ((await p.exited) !== 0) throw new Error(`ffmpeg: ${await new Response(p.stderr).text()}`);
+    const b = new Uint8Array(readFileSync(out));
+    const boxes = topBoxes(b);
+    const firstMoof = boxes.findIndex(([t]) => t === "moof");
+    const init = b.slice(0, boxes[firstMoof]![1]);
+    // Video track id and timescale, read from the moov the cheap way: first 'vide' trak's tkhd/mdhd.
+    const moov = boxes.find(([t]) => t === "moov")!;
+    const text = Buffer.from(b.subarray(moov[1], moov[2]));
+    const vide = text.indexOf("vide");
+    const trakStart = text.lastIndexOf("trak", vide) - 4;
+    const tkhd = text.indexOf("tkhd", trakStart);
+    const tkVersion = text[tkhd + 4]!;
+    const trackId = text.readUInt32BE(tkhd + 4 + 4 + (tkVersion === 1 ? 16 : 8));
+    const mdhd = text.indexOf("mdhd", trakStart);
+    const mdVersion = text[mdhd + 4]!;
+    const timescale = text.readUInt32BE(mdhd + 4 + 4 + (mdVersion === 1 ? 16 : 8));
+    const fragments: Source["fragments"] = [];
+    for (let i = firstMoof; i < boxes.length; i++) {
+      const [t, s] = boxes[i]!;
+      if (t !== "moof") continue;
+      const mdat = boxes[i + 1];
+      if (!mdat || mdat[0] !== "mdat") break;
+      const bytes = b.slice(s, mdat[2]);
+      fragments.push({ bytes, seconds: fragmentSeconds(bytes, timescale, trackId) });
+    }
+    return { init, fragments };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface PhoneResult {
+  putMs: number[];
+  listedMs: number[];
+  errors: string[];
+}
+
+/** One phone: create a stream, send the init, then each fragment when it would have been captured; one viewer follows the playlist. */
+async function phone(base: string, token: string, src: Source, withViewer: boolean, floor: boolean): Promise<PhoneResult> {
+  const h = { authorization: `Bearer ${token}` };
+  const res: PhoneResult = { putMs: [], listedMs: [], errors: [] };
+  let id: string = crypto.randomUUID();
+  if (!floor) {
+    const r = await fetch(`${base}/api/v1/streams`, { method: "POST", headers: { ...h, "content-type": "application/json" }, body: '{"title":"bench cmaf"}' });
+    if (r.status !== 201) throw new Error(`create stream: ${r.status} ${await r.text()}`);
+    id = ((await r.json()) as { id: string }).id;
+  }
+  const init = await fetch(`${base}/api/v1/streams/${id}/init`, { method: "PUT", headers: { ...h, "content-type": "video/mp4" }, body: src.init });
+  if (init.status !== 201) throw new Error(`init: ${init.status} ${await init.text()}`);
+  const putAt = new Map<number, number>();
+  let sending = true;
+  const viewer = withViewer ? follow(base, h, id, putAt, res, () => sending) : Promise.resolve();
+  const t0 = performance.now();
+  let due = 0;
+  for (let seq = 0; seq < src.fragments.length; seq++) {
+    const f = src.fragments[seq]!;
+    due += f.seconds * 1000;
+    const wait = t0 + due - performance.now();
+    if (wait > 0) await Bun.sleep(wait);
+    const start = performance.now();
+    putAt.set(seq, start);
+    try {
+      const r = await fetch(`${base}/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { ...h, "content-type": "video/iso.segment", "x-chunk-start": String(Date.now()) }, body: f.bytes });
+      await r.arrayBuffer();
+      if (r.status !== 201) res.errors.push(`PUT ${seq}: ${r.status}`);
+      else res.putMs.push(performance.now() - start);
+    } catch (e) {
+      res.errors.push(`PUT ${seq}: ${(e as Error).message}`);
+    }
+  }
+  sending = false;
+  await viewer;
+  return res;
+}
+
+/**
+ * An LL-HLS viewer: asks for the part after the newest it has (blocking reload) and records, for
+ * every part that appears, the time since its PUT began.
+ */
+async function follow(base: string, h: Record<string, string>, id: string, putAt: Map<number, number>, res: PhoneResult, sending: () => boolean): Promise<void> {
+  const seen = new Set<number>();
+  let query = "";
+  const deadline = () => !sending() && seen.size >= putAt.size;
+  for (let i = 0; i < 100_000 && !deadline(); i++) {
+    let text = "";
+    try {
+      const r = await fetch(`${base}/api/v1/streams/${id}/hls/index.m3u8${query}`, { headers: h, signal: AbortSignal.timeout(15_000) });
+      text = await r.text();
+      if (r.status !== 200) {
+        if (r.status >= 500 || r.status === 400) res.errors.push(`playlist ${r.status}`);
+        await Bun.sleep(50);
+        query = "";
+        continue;
+      }
+    } catch (e) {
+      res.errors.push(`playlist: ${(e as Error).message}`);
+      query = "";
+      continue;
+    }
+    const now = performance.now();
+    for (const m of text.matchAll(/parts\/(\d+)\.m4s/g)) {
+      const seq = Number(m[1]);
+      if (seen.has(seq) || text.includes(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="parts/${seq}.m4s"`) && !new RegExp(`#EXT-X-PART:[^\\n]*parts/${seq}\\.m4s`).test(text)) continue;
+      seen.add(seq);
+      const t = putAt.get(seq);
+      if (t !== undefined) res.listedMs.push(now - t);
+    }
+    // Next request: the part after the last listed one (msn of the open segment, its part count).
+    const lines = text.split("\n");
+    let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? 0);
+    let parts = 0;
+    for (const l of lines) {
+      if (l.startsWith("#EXT-X-PART:")) parts++;
+      else if (l.startsWith("#EXTINF")) {
+        msn++;
+        parts = 0;
+      }
+    }
+    query = `?_HLS_msn=${msn}&_HLS_part=${parts}`;
+    if (!sending() && seen.size < putAt.size && i > 0) await Bun.sleep(10);
+  }
+}
+
+export async function run(): Promise<Figure[]> {
+  const fx = await getFixture();
+  const figures: Figure[] = [];
+  const api = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" }, args: ["--roles", "api"] });
+  const worker = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn" }, args: ["--roles", "worker"] });
+  const floorPort = await freePort();
+  const floorProc = Bun.spawn(["bun", join(import.meta.dir, "floor-server.ts")], {
+    env: { ...process.env, PORT: String(floorPort), FLOOR_MODE: "ingest", DATABASE_URL: fx.dbUrl, FLOOR_S3: JSON.stringify({ endPoint: fx.minio.endPoint, port: fx.minio.port, accessKey: fx.minio.accessKey, secretKey: fx.minio.secretKey, bucket: fx.minio.bucket }) },
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const floorBase = `http://127.0.0.1:${floorPort}`;
+  const db = new pg.Client({ connectionString: fx.dbUrl });
+  try {
+    await Promise.all([api.waitReady(), worker.waitReady()]);
+    for (let i = 0; i < 100; i++) {
+      if (await fetch(`${floorBase}/healthz`).then((r) => r.ok, () => false)) break;
+      await Bun.sleep(100);
+    }
+    await db.connect();
+    const rows: (string | number)[][] = [];
+    for (const fragSec of FRAGMENTS) {
+      const src = await makeSource(fragSec, SECONDS);
+      const bytesPerSec = src.fragments.reduce((a, f) => a + f.bytes.length, 0) / SECONDS;
+      console.log(`source: ${fragSec}s fragments, ${src.fragments.length} over ${SECONDS} s, ${fmt((bytesPerSec * 8) / 1e6, 2)} Mb/s, init ${src.init.length} bytes`);
+      for (const n of NS) {
+        const cpu0 = cpuMs(api.proc.pid);
+        const wcpu0 = cpuMs(worker.proc.pid);
+        const results = await Promise.all(Array.from({ length: n }, () => phone(api.url, fx.token, src, true, false)));
+        const cpuPerStreamSec = (cpuMs(api.proc.pid) - cpu0) / 1000 / (n * SECONDS);
+        const workerCpu = (cpuMs(worker.proc.pid) - wcpu0) / 1000 / (n * SECONDS);
+        const listed = results.flatMap((r) => r.listedMs);
+        const puts = results.flatMap((r) => r.putMs);
+        const errors = results.flatMap((r) => r.errors);
+        // The floor: the same phones, the same bytes, one MinIO PUT + one INSERT each.
+        const fcpu0 = cpuMs(floorProc.pid);
+        const floor = await Promise.all(Array.from({ length: n }, () => phone(floorBase, "floor", src, false, true)));
+        const floorCpu = (cpuMs(floorProc.pid) - fcpu0) / 1000 / (n * SECONDS);
+        const floorPuts = floor.flatMap((r) => r.putMs);
+        const floorErrors = floor.flatMap((r) => r.errors);
+        rows.push([
+          `${fragSec}s`, n, listed.length, fmt(pct(listed, 50), 0), fmt(pct(listed, 95), 0), fmt(pct(listed, 99), 0), fmt(pct(puts, 50), 0), fmt(pct(puts, 95), 0),
+          fmt(cpuPerStreamSec * 100, 2), fmt(workerCpu * 100, 2), errors.length, fmt(pct(floorPuts, 50), 0), fmt(pct(floorPuts, 95), 0), fmt(floorCpu * 100, 2), floorErrors.length,
+        ]);
+        if (errors.length) console.log(`  N=${n} errors (first 5): ${errors.slice(0, 5).join("; ")}`);
+        if (floorErrors.length) console.log(`  N=${n} floor errors (first 5): ${floorErrors.slice(0, 5).join("; ")}`);
+        console.log(`  ${fragSec}s N=${n}: listed p95 ${fmt(pct(listed, 95), 0)} ms, api ${fmt(cpuPerStreamSec * 100, 2)} % core/stream, RSS api ${fmt(rssMiB(api.proc.pid))} MiB worker ${fmt(rssMiB(worker.proc.pid))} MiB floor ${fmt(rssMiB(floorProc.pid))} MiB`);
+        figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: PUT→listed p95 / api % core per stream`, value: `${fmt(pct(listed, 95), 0)} / ${fmt(cpuPerStreamSec * 100, 2)}`, unit: "ms / %" });
+        figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: our PUT p50 / floor PUT p50`, value: `${fmt(pct(puts, 50), 1)} / ${fmt(pct(floorPuts, 50), 1)}`, unit: "ms" });
+      }
+    }
+    table(["fragment", "N", "parts listed", "listed p50 ms", "p95", "p99", "PUT p50 ms", "PUT p95", "api % core/stream", "worker % core/stream", "errors", "floor PUT p50 ms", "floor p95", "floor % core/stream", "floor errors"], rows);
+    console.log(`RSS now: api ${fmt(rssMiB(api.proc.pid))} MiB, worker ${fmt(rssMiB(worker.proc.pid))} MiB, floor ${fmt(rssMiB(floorProc.pid))} MiB (phones and viewers run in this bench process, on the same 2 cores)`);
+  } finally {
+    await db.end().catch(() => {});
+    floorProc.kill();
+    await Promise.all([api.stop().catch(() => 0), worker.stop().catch(() => 0)]);
+  }
+  return figures;
+}
+
+if (import.meta.main) {
+  const { runAlone } = await import("./lib.ts");
+  await runAlone(run);
+}
