@@ -83,6 +83,14 @@ export interface Chunks {
   uploaded_by: string | null;
 }
 
+export interface EventLeases {
+  id: string;
+  node_id: string;
+  opened_at: Generated<Timestamp>;
+  renewed_at: Generated<Timestamp>;
+  user_id: string;
+}
+
 export interface Events {
   created_at: Generated<Timestamp>;
   data: Json;
@@ -328,6 +336,7 @@ export interface DB {
   audit_log: AuditLog;
   auth_secrets: AuthSecrets;
   chunks: Chunks;
+  event_leases: EventLeases;
   events: Events;
   fixity_failures: FixityFailures;
   fixity_runs: FixityRuns;

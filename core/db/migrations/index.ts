@@ -10,6 +10,7 @@ import * as m0008 from "./2026_11_23_0008_item_holds_workspace_retention.ts";
 import * as m0009 from "./2026_11_23_0009_audit_chain.ts";
 import * as m0010 from "./2026_11_23_0010_stream_finished_by.ts";
 import * as m0011 from "./2026_11_28_0011_cmaf.ts";
+import * as m0012 from "./2026_11_28_0012_credential_watch.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_23_0009_audit_chain": m0009,
   "2026_11_23_0010_stream_finished_by": m0010,
   "2026_11_28_0011_cmaf": m0011,
+  "2026_11_28_0012_credential_watch": m0012,
 };
 
 export const migrationProvider: MigrationProvider = {
