@@ -39,7 +39,7 @@ export const ACCESS: Record<string, RouteRule> = {
   // Accounts and sessions.
   "POST /api/v1/auth/login": pub("rate-limited per address; locks the account after repeated failures"),
   "GET /api/v1/auth/me": everyone(),
-  "POST /api/v1/auth/logout": everyone("ends the caller's own session"),
+  "POST /api/v1/auth/logout": everyone("ends the calling credential: a session ends, an API token is revoked"),
   "POST /api/v1/invites/accept": pub("one-time invite token; rate-limited per address"),
   "POST /api/v1/invites": staff("operators invite reporters and viewers; admins also operators"),
   "GET /api/v1/invites": staff(),

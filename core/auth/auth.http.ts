@@ -9,6 +9,7 @@ import { enforce } from "../ratelimit/ratelimit.ts";
 import type { Runtime } from "../runtime.ts";
 import { ruleFor } from "./access-matrix.ts";
 import { LoginBody, LoginResponse, UserModel } from "./auth.model.ts";
+import { revokeApiToken } from "./admin.service.ts";
 import { revokeToken } from "./auth.repository.ts";
 import { authenticate, login, type AuthSettings, type AuthUser } from "./auth.service.ts";
 
@@ -111,15 +112,20 @@ export function authRoutes(rt: Runtime) {
     .get("/me", ({ user }) => user, { response: { 200: UserModel }, detail: { tags: ["auth"], summary: "The signed-in user" } })
     .post(
       "/logout",
+      // Logout ends the credential that made the call, whatever its kind, so the 204 is true: a
+      // session token is ended; an API token is revoked for good (as DELETE /admin/tokens/{id}
+      // would, audited as token.revoked), since it has no session to end and must not keep working.
       async ({ set }) => {
         const actor = currentRequest()?.actor;
         if (actor?.tokenKind === "session") {
           await revokeToken(db(), actor.tokenId);
           await audit(db(), { action: "logout", targetType: "session", targetId: actor.tokenId });
+        } else if (actor?.tokenKind === "api") {
+          await revokeApiToken(db(), actor.tokenId);
         }
         set.headers["set-cookie"] = sessionCookie(rt, null);
         set.status = 204;
       },
-      { detail: { tags: ["auth"], summary: "End this session" } },
+      { detail: { tags: ["auth"], summary: "End the calling credential: a session ends; an API token is revoked" } },
     );
 }

@@ -59,6 +59,9 @@ export async function listVisibleItems(db: Kysely<DB>, user: AuthUser, opts: { t
   let tagId: string | undefined;
   if (opts.tag !== undefined) {
     const tag = await repo.findTag(db, opts.tag);
+    // A reporter sees only their own items, so an unknown tag is, for them, a tag with none of
+    // their items: the same 200 [] (a 404 would tell them which workspace names exist).
+    if (!tag && user.role === "reporter") return [];
     if (!tag) throw new AppError("not_found", `no tag ${opts.tag}`);
     tagId = tag.id;
   }

@@ -76,6 +76,9 @@ async function requestFor(key: string, token: string | null): Promise<Response> 
   } else if (key === "DELETE /api/v1/admin/tokens/{id}") {
     path = `/api/v1/admin/tokens/${(await createToken(app.rt.database!.db, { email: cast.emails.operator, name: "throwaway", ttlMs: 60_000 })).id}`;
   }
+  // Logout revokes the API token that calls it: each role signs out a throwaway token of its own.
+  const caller = key === "POST /api/v1/auth/logout" ? (Object.keys(cast.tokens) as (keyof Cast["tokens"])[]).find((k) => cast.tokens[k] === token) : undefined;
+  if (caller) token = (await createToken(app.rt.database!.db, { email: cast.emails[caller], name: "throwaway", ttlMs: 60_000 })).token;
   const prefix = template.split("/").slice(0, 4).join("/");
   const id = prefix === "/api/v1/items" ? itemId : prefix === "/api/v1/admin" || prefix === "/api/v1/invites" ? (template.includes("/users/") ? cast.ids.operator : crypto.randomUUID()) : streamId;
   path = path
