@@ -104,10 +104,18 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
     needs: ["database", "storage"],
     async start(rt) {
       const { EventHub } = await import("./events/events.hub.ts");
+      const { CredentialWatch } = await import("./events/credential-watch.ts");
       const hub = new EventHub(rt.database!.url, rt.database!.db, rt.log);
+      const watch = new CredentialWatch(rt.database!.db, rt.config.security, rt.log);
+      hub.onAuthChange(() => void watch.recheck());
       await hub.start();
+      watch.start();
       rt.events = hub;
-      return () => hub.stop();
+      rt.credentialWatch = watch;
+      return async () => {
+        watch.stop();
+        await hub.stop();
+      };
     },
   },
   web: { needs: [], async start() {} },

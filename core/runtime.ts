@@ -5,6 +5,7 @@ import type { RequestMetrics } from "./metrics.ts";
 import type { ObjectStore } from "./storage/store.ts";
 import type { Role } from "./config/settings.ts";
 import type { EventHub } from "./events/events.hub.ts";
+import type { CredentialWatch } from "./events/credential-watch.ts";
 
 /** A started module's readiness probe: resolves when its dependency answers, throws when not. */
 export interface ReadinessCheck {
@@ -29,6 +30,8 @@ export interface Runtime {
   ffprobePath?: string;
   /** API nodes: the LISTEN connection that feeds their SSE clients. */
   events?: EventHub;
+  /** API nodes: ends open event streams whose credential stopped holding. */
+  credentialWatch?: CredentialWatch;
   checks: ReadinessCheck[];
   phase: "starting" | "ready" | "stopping";
   has(role: Role): boolean;

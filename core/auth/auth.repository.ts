@@ -85,6 +85,25 @@ export function findCredential(db: Db, by: { id: string } | { hash: Buffer }) {
   return q.executeTakeFirst();
 }
 
+/** The state of many tokens at once (open event streams recheck theirs in one query per node). */
+export function findCredentialsByIds(db: Db, ids: readonly string[]) {
+  return db
+    .selectFrom("api_tokens")
+    .innerJoin("users", "users.id", "api_tokens.user_id")
+    .select([
+      "users.role",
+      "users.disabled_at",
+      "api_tokens.id as token_id",
+      "api_tokens.kind",
+      "api_tokens.role as token_role",
+      "api_tokens.expires_at",
+      "api_tokens.revoked_at",
+      "api_tokens.last_used_at",
+    ])
+    .where("api_tokens.id", "=", sql<string>`any(${[...ids]}::uuid[])`)
+    .execute();
+}
+
 export function touchToken(db: Db, id: string) {
   return db.updateTable("api_tokens").set({ last_used_at: sql`now()` }).where("id", "=", id).execute();
 }

@@ -191,17 +191,36 @@ export async function authenticate(db: Kysely<DB>, token: string | null, setting
     if (row && row.kind !== "api") throw invalid;
   }
   const now = Date.now();
-  if (!row || row.revoked_at || row.disabled_at || (row.expires_at && new Date(row.expires_at).getTime() <= now)) throw invalid;
+  if (!row) throw invalid;
+  const problem = credentialProblem(row, now, settings);
+  if (problem === "idle") throw new AppError("unauthorized", "session ended after inactivity; sign in again");
+  if (problem) throw invalid;
   const lastUsed = row.last_used_at ? new Date(row.last_used_at).getTime() : 0;
-  if (row.kind === "session" && now - lastUsed > settings.sessionIdleMs) throw new AppError("unauthorized", "session ended after inactivity; sign in again");
   if (now - lastUsed > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) await repo.touchToken(db, row.token_id);
-  let role = row.role;
-  if (row.token_role) {
-    // A scoped token never outranks its user: demoting the user demotes (or voids) the token.
-    if (!roleCovers(row.role, row.token_role)) throw invalid;
-    role = row.token_role;
-  }
-  return { user: { id: row.id, email: row.email, role }, tokenId: row.token_id, kind: row.kind, rateLimitPerMinute: row.rate_limit_per_minute };
+  return { user: { id: row.id, email: row.email, role: effectiveRole(row) }, tokenId: row.token_id, kind: row.kind, rateLimitPerMinute: row.rate_limit_per_minute };
+}
+
+/** What makes a stored credential unusable now, or null while it holds. Shared by authenticate and the event-stream recheck. */
+export type CredentialProblem = "revoked" | "disabled" | "expired" | "idle" | "outranked";
+
+export function credentialProblem(
+  row: { kind: "api" | "session"; revoked_at: Date | string | null; disabled_at: Date | string | null; expires_at: Date | string | null; last_used_at: Date | string | null; role: Role; token_role: Role | null },
+  now: number,
+  settings: Pick<AuthSettings, "sessionIdleMs">,
+): CredentialProblem | null {
+  if (row.revoked_at) return "revoked";
+  if (row.disabled_at) return "disabled";
+  if (row.expires_at && new Date(row.expires_at).getTime() <= now) return "expired";
+  const lastUsed = row.last_used_at ? new Date(row.last_used_at).getTime() : 0;
+  if (row.kind === "session" && now - lastUsed > settings.sessionIdleMs) return "idle";
+  // A scoped token never outranks its user: demoting the user demotes (or voids) the token.
+  if (row.token_role && !roleCovers(row.role, row.token_role)) return "outranked";
+  return null;
+}
+
+/** The role a credential acts with: its own scope, else its user's. */
+export function effectiveRole(row: { role: Role; token_role: Role | null }): Role {
+  return row.token_role ?? row.role;
 }
 
 /**

@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
 import type { AuthUser } from "../auth/auth.service.ts";
 import { AppError } from "../errors.ts";
+import { currentRequest } from "../http/request-context.ts";
 import type { Runtime } from "../runtime.ts";
 import { eventsAfter, type RterEvent } from "./events.service.ts";
 
@@ -27,6 +28,7 @@ export function eventRoutes(rt: Runtime) {
       const hub = rt.events;
       if (!hub) throw new AppError("unavailable", "events are not available on this node");
       const resume = request.headers.get("last-event-id") ?? query.since ?? null;
+      const cred = currentRequest()?.actor;
       if (resume !== null && !/^\d{1,18}$/.test(resume)) throw new AppError("bad_request", "Last-Event-ID must be an event id");
       const enc = new TextEncoder();
       let cleanup = () => {};
@@ -47,8 +49,26 @@ export function eventRoutes(rt: Runtime) {
             cleanup();
             ctrl.close();
           }, MAX_CONNECTION_MS);
+          // The credential was checked once, at the start; the watch ends the stream when it stops
+          // holding (revoked, disabled, role changed, expired), on whichever node the change was made.
+          const unwatch = cred
+            ? (rt.credentialWatch?.watch({
+                tokenId: cred.tokenId,
+                role: user.role,
+                end: (reason) => {
+                  cleanup();
+                  try {
+                    ctrl.enqueue(enc.encode(`event: session.ended\ndata: ${JSON.stringify({ reason })}\n\n`));
+                    ctrl.close();
+                  } catch {
+                    // The client went away meanwhile.
+                  }
+                },
+              }) ?? (() => {}))
+            : () => {};
           cleanup = () => {
             unsubscribe();
+            unwatch();
             clearInterval(beat);
             clearTimeout(end);
           };

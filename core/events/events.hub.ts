@@ -6,6 +6,9 @@ import { EVENTS_CHANNEL, eventsAfter, latestEventId, type RterEvent } from "./ev
 
 type Listener = (e: RterEvent) => void;
 
+/** Migration 0012's triggers NOTIFY here (payload: a user id) when a credential may have ended. */
+export const AUTH_CHANNEL = "rter_auth";
+
 const BATCH = 500;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5_000;
@@ -22,6 +25,7 @@ const GAP_HOLD_MS = 3_000;
  */
 export class EventHub {
   private listeners = new Set<Listener>();
+  private authListeners = new Set<(userId: string) => void>();
   private client: pg.Client | null = null;
   private lastId = "0";
   private reading: Promise<void> | null = null;
@@ -49,6 +53,12 @@ export class EventHub {
     return () => this.listeners.delete(fn);
   }
 
+  /** Called when the database announces a credential change of a user (revoked, disabled, role, password). */
+  onAuthChange(fn: (userId: string) => void): () => void {
+    this.authListeners.add(fn);
+    return () => this.authListeners.delete(fn);
+  }
+
   get subscribers(): number {
     return this.listeners.size;
   }
@@ -64,11 +74,14 @@ export class EventHub {
 
   private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000, keepAlive: true });
-    client.on("notification", () => this.pull());
+    client.on("notification", (n) => {
+      if (n.channel !== AUTH_CHANNEL) return this.pull();
+      for (const fn of this.authListeners) fn(n.payload ?? "");
+    });
     client.on("error", (e) => this.lost(client, e));
     client.on("end", () => this.lost(client, new Error("connection ended")));
     await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${AUTH_CHANNEL}`);
     this.client = client;
     this.delay = RECONNECT_MIN_MS;
     this.pull(); // whatever happened while we were not listening

@@ -5,13 +5,17 @@ export interface SseFrame {
   data: any;
 }
 
-export function openSse(url: string, headers: Record<string, string>): { frames: SseFrame[]; waitFor(pred: (f: SseFrame) => boolean, ms?: number): Promise<SseFrame>; close(): void; status: Promise<number> } {
+export function openSse(
+  url: string,
+  headers: Record<string, string>,
+): { frames: SseFrame[]; waitFor(pred: (f: SseFrame) => boolean, ms?: number): Promise<SseFrame>; close(): void; status: Promise<number>; ended: Promise<void> } {
   const ctl = new AbortController();
   const frames: SseFrame[] = [];
   const waiters: { pred: (f: SseFrame) => boolean; resolve: (f: SseFrame) => void }[] = [];
   let resolveStatus!: (n: number) => void;
   const status = new Promise<number>((r) => (resolveStatus = r));
-  void (async () => {
+  // Resolves when the server ends the response (or the connection fails, or close() is called).
+  const ended = (async () => {
     try {
       const res = await fetch(url, { headers: { accept: "text/event-stream", ...headers }, signal: ctl.signal });
       resolveStatus(res.status);
@@ -42,6 +46,7 @@ export function openSse(url: string, headers: Record<string, string>): { frames:
   return {
     frames,
     status,
+    ended,
     close: () => ctl.abort(),
     waitFor(pred, ms = 10_000) {
       const hit = frames.find(pred);
