@@ -19,6 +19,8 @@ const OVERRIDES = {
     "api_tokens.role": '"admin" | "operator" | "reporter" | "viewer" | null',
     "invites.role": 'Generated<"operator" | "reporter" | "viewer">',
     "streams.finished_by": '"reporter" | "idle" | null',
+    "exports.state": 'Generated<"queued" | "building" | "ready" | "failed">',
+    "signing_keys.algorithm": '"ed25519"',
   },
 };
 

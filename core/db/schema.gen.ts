@@ -100,6 +100,24 @@ export interface Events {
   type: string;
 }
 
+export interface Exports {
+  audit_head_seq: Int8 | null;
+  created_at: Generated<Timestamp>;
+  error: string | null;
+  files: number | null;
+  finished_at: Timestamp | null;
+  id: Generated<string>;
+  manifest_sha256: string | null;
+  object_key: string | null;
+  progress: Generated<number>;
+  request: Json;
+  requested_by: string | null;
+  selection: Json;
+  sha256: string | null;
+  size: Int8 | null;
+  state: Generated<"queued" | "building" | "ready" | "failed">;
+}
+
 export interface FixityFailures {
   actual_sha256: string | null;
   detected_at: Generated<Timestamp>;
@@ -166,6 +184,15 @@ export interface Invites {
   used_by: string | null;
 }
 
+export interface ItemComments {
+  author_id: string;
+  body: string;
+  created_at: Generated<Timestamp>;
+  id: Generated<string>;
+  item_id: string;
+  search: Generated<string | null>;
+}
+
 export interface Items {
   author_id: string;
   body: Generated<string>;
@@ -179,6 +206,7 @@ export interface Items {
   photo_sha256: string | null;
   photo_type: string | null;
   position_at: Timestamp | null;
+  search: Generated<string | null>;
   stream_id: string | null;
   title: Generated<string>;
   url: string | null;
@@ -239,6 +267,14 @@ export interface Segments {
   size: Int8;
   start_offset: number;
   stream_id: string;
+}
+
+export interface SigningKeys {
+  algorithm: "ed25519";
+  created_at: Generated<Timestamp>;
+  id: number;
+  private_key: Buffer;
+  public_key: Buffer;
 }
 
 export interface StreamInits {
@@ -338,11 +374,13 @@ export interface DB {
   chunks: Chunks;
   event_leases: EventLeases;
   events: Events;
+  exports: Exports;
   fixity_failures: FixityFailures;
   fixity_runs: FixityRuns;
   guidance: Guidance;
   idempotency_keys: IdempotencyKeys;
   invites: Invites;
+  item_comments: ItemComments;
   item_tags: ItemTags;
   items: Items;
   legal_holds: LegalHolds;
@@ -350,6 +388,7 @@ export interface DB {
   queue_probes: QueueProbes;
   rate_counters: RateCounters;
   segments: Segments;
+  signing_keys: SigningKeys;
   stream_inits: StreamInits;
   stream_retention: StreamRetention;
   streams: Streams;

@@ -11,6 +11,7 @@ import * as m0009 from "./2026_11_23_0009_audit_chain.ts";
 import * as m0010 from "./2026_11_23_0010_stream_finished_by.ts";
 import * as m0011 from "./2026_11_28_0011_cmaf.ts";
 import * as m0012 from "./2026_11_28_0012_credential_watch.ts";
+import * as m0013 from "./2026_11_28_0013_incident_room.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_23_0010_stream_finished_by": m0010,
   "2026_11_28_0011_cmaf": m0011,
   "2026_11_28_0012_credential_watch": m0012,
+  "2026_11_28_0013_incident_room": m0013,
 };
 
 export const migrationProvider: MigrationProvider = {
