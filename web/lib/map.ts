@@ -39,6 +39,16 @@ export interface MapMarker {
   focused?: boolean;
 }
 
+/**
+ * Leaflet renders a string tooltip or popup as HTML; labels carry what reporters type (titles,
+ * emails, guidance messages), so they go in as an element whose text is set, never parsed.
+ */
+function textNode(text: string): HTMLElement {
+  const span = document.createElement("span");
+  span.textContent = text;
+  return span;
+}
+
 const COLOR: Record<MapMarker["kind"], string> = { stream: "#e74c3c", text: "#3498db", photo: "#9b59b6", link: "#1abc9c", target: "#f1c40f", replay: "#f39c12", point: "#ecf0f1" };
 
 export class ConsoleMap {
@@ -74,7 +84,7 @@ export class ConsoleMap {
         fillColor: m.kind === "stream" && !m.live ? "#7f8c8d" : color,
         fillOpacity: 0.9,
       })
-        .bindTooltip(m.label)
+        .bindTooltip(textNode(m.label))
         .on("click", (e) => {
           L.DomEvent.stopPropagation(e);
           this.click(m.id);
