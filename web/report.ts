@@ -1,231 +1,79 @@
 // The reporter's capture page: sign in (or accept an invite), one "Go live" button, camera and
-// microphone recorded in self-contained 1 s chunks (a new MediaRecorder per chunk, so each one
-// starts with a key frame), kept in IndexedDB until the server has them, GPS and compass heading
-// as telemetry, and the control room's guidance shown as an arrow and a message.
+// microphone sent as CMAF fragments encoded with WebCodecs (or, without WebCodecs, MediaRecorder
+// chunks), kept in IndexedDB until the server has them, GPS and compass heading as telemetry, and
+// the control room's guidance shown as an arrow and a message. The parts live in web/report/.
 
-import { api, ApiError, el, request, signIn, toError, type User } from "./lib/api.ts";
-import { subscribe } from "./lib/events.ts";
-import { bearing, compass, distance, formatDistance, onTarget, turn } from "./lib/geo.ts";
-import { Outbox, type OutboxEntry, type TelemetrySample } from "./lib/outbox.ts";
+import { api, ApiError, el, request, signIn, type User } from "./lib/api.ts";
+import { compass } from "./lib/geo.ts";
+import { Outbox } from "./lib/outbox.ts";
+import { cmafSupported, startCmafRecorder } from "./report/cmaf-recorder.ts";
+import { listenForGuidance, renderGuidance, type Guidance } from "./report/guidance-view.ts";
+import { pickMime, startClassicRecorder, type ChunkSink, type Recorder } from "./report/recorder.ts";
+import { Sensors } from "./report/sensors.ts";
+import { MAX_BACKOFF_MS, Uploader } from "./report/uploader.ts";
 
-const CHUNK_MS = 1_000;
 const TELEMETRY_MS = 1_000;
-const PARALLEL_UPLOADS = 3;
-const MAX_BACKOFF_MS = 8_000;
+const params = new URLSearchParams(location.search);
 /** `/report?quality=low`: 360p at 15 fps and 450 kbit/s, for poor networks and weak phones. */
-const LOW = new URLSearchParams(location.search).get("quality") === "low";
+const LOW = params.get("quality") === "low";
+/** `/report?capture=classic`: the MediaRecorder path even where WebCodecs exists (support, comparisons). */
+const FORCE_CLASSIC = params.get("capture") === "classic";
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string) => document.querySelector(sel) as T;
 
 interface LiveMeta {
   streamId: string;
   nextSeq: number;
-}
-
-interface Guidance {
-  lat: number | null;
-  lng: number | null;
-  heading: number | null;
-  message: string;
+  /** How the stream is sent; a CMAF stream cannot be continued by another encoder session. */
+  format?: "classic" | "cmaf";
 }
 
 const state = {
   user: null as User | null,
   outbox: null as unknown as Outbox,
+  uploader: null as unknown as Uploader,
   live: null as LiveMeta | null,
   recording: false,
   media: null as MediaStream | null,
-  recorder: null as MediaRecorder | null,
-  chunkTimer: null as ReturnType<typeof setInterval> | null,
+  recorder: null as Recorder | null,
   telemetryTimer: null as ReturnType<typeof setInterval> | null,
-  geoWatch: null as number | null,
-  position: null as GeolocationPosition | null,
-  heading: null as number | null,
-  mime: "",
-  gaps: [] as number[],
-  sent: 0,
-  recorded: 0,
-  recorderStartedAt: 0,
-  rejected: 0,
-  failures: 0,
-  lastError: "",
-  online: navigator.onLine,
-  oldestWaiting: null as number | null,
-  queued: 0,
   guidance: null as Guidance | null,
   unsubscribe: null as (() => void) | null,
 };
 
-/** Prefer H.264 in WebM/Matroska (the server copies it), else VP8/VP9. */
-function pickMime(): string {
-  const candidates = ["video/webm;codecs=h264,opus", "video/webm;codecs=avc1,opus", "video/x-matroska;codecs=avc1,opus", "video/webm;codecs=vp8,opus", "video/webm;codecs=vp9,opus", "video/webm", "video/mp4"];
-  return candidates.find((c) => MediaRecorder.isTypeSupported(c)) ?? "";
-}
-
-// ---------- the outbox pump: sends everything in order, retries with backoff ----------
-
-let pumping = false;
-let wake: (() => void) | null = null;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      wake = null;
-      resolve();
-    }, ms);
-    wake = () => {
-      clearTimeout(t);
-      wake = null;
-      resolve();
-    };
-  });
-}
-
-type Outcome = "done" | "retry" | "auth";
-
-async function send(e: OutboxEntry): Promise<Outcome> {
-  let res: Response;
-  try {
-    if (e.kind === "chunk") {
-      res = await request(`/api/v1/streams/${e.streamId}/chunks/${e.seq}`, { method: "PUT", body: e.blob, headers: { "content-type": e.type, "x-chunk-start": String(e.start) }, timeoutMs: 30_000 });
-    } else if (e.kind === "telemetry") {
-      res = await request(`/api/v1/streams/${e.streamId}/telemetry`, { method: "POST", json: { samples: e.samples } });
-    } else {
-      res = await request(`/api/v1/streams/${e.streamId}/finish`, { method: "POST" });
-    }
-  } catch (err) {
-    state.lastError = (err as Error).name === "TimeoutError" ? "upload timed out" : "network unreachable";
-    state.online = false;
-    return "retry";
-  }
-  state.online = true;
-  if (res.ok) {
-    if (e.kind === "chunk") state.sent++;
-    return "done";
-  }
-  if (res.status === 401) return "auth";
-  if (res.status === 429 || res.status >= 500 || res.status === 408) {
-    const err = await toError(res);
-    state.lastError = err.message;
-    if (err.retryAfterMs) await sleep(Math.min(err.retryAfterMs, 30_000));
-    return "retry";
-  }
-  // 400/404/409/413/415: this entry can never be accepted as it is; keep going with the rest.
-  state.rejected++;
-  state.lastError = `server refused ${e.kind} (${res.status})`;
-  console.warn("outbox entry refused", e.kind, res.status, await res.text().catch(() => ""));
-  return "done";
-}
-
-async function pump(): Promise<void> {
-  if (pumping) {
-    wake?.();
-    return;
-  }
-  pumping = true;
-  try {
-    for (let round = 0; ; round++) {
-      const entries = await state.outbox.all();
-      await refreshWaiting(entries);
-      if (!entries.length) break;
-      // Entries of a stream go in order for "finish": it waits until nothing earlier is left.
-      const batch: OutboxEntry[] = [];
-      const blocked = new Set<string>();
-      for (const e of entries) {
-        if (batch.length >= PARALLEL_UPLOADS) break;
-        if (e.kind === "finish") {
-          if (!blocked.has(e.streamId) && batch.every((b) => b.streamId !== e.streamId)) batch.push(e);
-          blocked.add(e.streamId);
-          continue;
-        }
-        if (blocked.has(e.streamId)) continue;
-        batch.push(e);
-      }
-      const outcomes = await Promise.all(
-        batch.map(async (e) => {
-          const o = await send(e);
-          if (o === "done") await state.outbox.remove(e.id!);
-          return o;
-        }),
-      );
-      if (outcomes.includes("auth")) {
-        showLogin("Your session ended: sign in again to keep uploading. Nothing recorded is lost.");
-        break;
-      }
-      if (outcomes.includes("retry")) {
-        state.failures++;
-        const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(state.failures - 1, 5)) * (0.75 + Math.random() * 0.5);
-        render();
-        await sleep(delay);
-      } else {
-        state.failures = 0;
-        state.lastError = "";
-      }
-    }
-  } finally {
-    pumping = false;
-    render();
-  }
-}
-
-async function refreshWaiting(entries?: OutboxEntry[]): Promise<void> {
-  const all = entries ?? (await state.outbox.all());
-  const chunks = all.filter((e) => e.kind === "chunk");
-  state.queued = chunks.length;
-  state.oldestWaiting = chunks.length ? Math.min(...chunks.map((c) => c.createdAt)) : null;
-}
+const sensors = new Sensors(() => render());
 
 // ---------- recording ----------
 
-/** Chunk writes to IndexedDB still in flight: "finish" is queued only after all of them. */
-const pendingWrites = new Set<Promise<void>>();
-
-function startRecorder(): MediaRecorder {
+/** The stream's next seq, remembered at once: a reload continues after it, never reuses it. */
+function nextSeq(): number {
   const live = state.live!;
   const seq = live.nextSeq++;
   void state.outbox.setMeta("live", { ...live });
-  const rec = new MediaRecorder(state.media!, { mimeType: state.mime, videoBitsPerSecond: LOW ? 450_000 : 1_200_000, audioBitsPerSecond: LOW ? 32_000 : 64_000 });
-  const parts: Blob[] = [];
-  rec.ondataavailable = (e) => {
-    if (e.data.size) parts.push(e.data);
-  };
-  // The recorder takes frames from start() on: that is the chunk's capture start. How long it
-  // takes to report "started" is the restart cost we show (the previous one still records then).
-  const start = Date.now();
-  state.recorderStartedAt = start;
-  rec.onstart = () => {
-    state.gaps.push(Date.now() - start);
-    if (state.gaps.length > 120) state.gaps.shift();
-  };
-  rec.onstop = () => {
-    if (!parts.length) return;
-    state.recorded++;
-    const blob = new Blob(parts, { type: rec.mimeType || state.mime });
-    const write = state.outbox
-      .add({ kind: "chunk", streamId: live.streamId, seq, blob, type: (rec.mimeType || state.mime).replace(/\s+/g, ""), start, createdAt: Date.now() })
-      .then(() => void pump());
-    pendingWrites.add(write);
-    void write.finally(() => pendingWrites.delete(write));
-  };
-  rec.start();
-  return rec;
+  return seq;
 }
 
-/** Next recorder first, then stop the current one: the two overlap by a few ms, never leave a hole. */
-function rotate(): void {
-  if (!state.recording) return;
-  const prev = state.recorder;
-  state.recorder = startRecorder();
-  if (prev && prev.state !== "inactive") prev.stop();
+function sinkFor(live: LiveMeta): ChunkSink & { init(bytes: Uint8Array): Promise<void> } {
+  return {
+    nextSeq,
+    chunk: async (seq, c) => {
+      await state.outbox.add({ kind: "chunk", streamId: live.streamId, seq, blob: c.blob, type: c.type, start: c.start, createdAt: Date.now() });
+      void state.uploader.pump();
+    },
+    init: async (bytes) => {
+      await state.outbox.add({ kind: "init", streamId: live.streamId, blob: new Blob([bytes as Uint8Array<ArrayBuffer>], { type: "video/mp4" }), createdAt: Date.now() });
+      void state.uploader.pump();
+    },
+  };
 }
 
 async function createStream(): Promise<string> {
   const key = (await state.outbox.getMeta<string>("create-key")) ?? crypto.randomUUID();
   await state.outbox.setMeta("create-key", key);
-  const pos = state.position?.coords;
+  const pos = sensors.position?.coords;
   const body: Record<string, unknown> = { title: `Live at ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` };
   if (pos) Object.assign(body, { lat: pos.latitude, lng: pos.longitude });
-  if (state.heading !== null) body.heading = Math.round(state.heading) % 360;
+  if (sensors.heading !== null) body.heading = Math.round(sensors.heading) % 360;
   for (let attempt = 0; ; attempt++) {
     try {
       const s = await api<{ id: string }>("/api/v1/streams", { method: "POST", json: body, headers: { "idempotency-key": key } });
@@ -244,24 +92,44 @@ async function goLive(): Promise<void> {
   $("#golive").setAttribute("disabled", "");
   setBadge("connecting", "Connecting…");
   try {
-    // iOS asks for the compass only from a user gesture.
-    const DOE = DeviceOrientationEvent as unknown as { requestPermission?: () => Promise<string> };
-    if (typeof DOE.requestPermission === "function") await DOE.requestPermission().catch(() => "denied");
-    state.mime = pickMime();
-    if (!state.mime) throw new Error("this browser cannot record video (no MediaRecorder format)");
+    await Sensors.askCompass();
+    const cmaf = !FORCE_CLASSIC && (await cmafSupported(LOW));
+    const mime = cmaf ? "" : pickMime();
+    if (!cmaf && !mime) throw new Error("this browser cannot record video (no MediaRecorder format)");
     state.media = await navigator.mediaDevices.getUserMedia({
       video: { facingMode: { ideal: "environment" }, width: { ideal: LOW ? 640 : 1280 }, height: { ideal: LOW ? 360 : 720 }, frameRate: { ideal: LOW ? 15 : 25, max: 30 } },
       audio: { echoCancellation: true, noiseSuppression: true },
     });
     $<HTMLVideoElement>("#preview").srcObject = state.media;
-    startSensors();
-    const resumed = await state.outbox.getMeta<LiveMeta>("live");
-    state.live = resumed ?? { streamId: await createStream(), nextSeq: 0 };
+    sensors.start();
+    const format = cmaf ? "cmaf" : "classic";
+    let resumed = await state.outbox.getMeta<LiveMeta>("live");
+    // A CMAF stream's decode times and init belong to the encoder session that made them: an
+    // interrupted one is finished (what it sent is kept) and a new stream begins.
+    if (resumed && (resumed.format === "cmaf" || format === "cmaf")) {
+      await state.outbox.add({ kind: "finish", streamId: resumed.streamId, createdAt: Date.now() });
+      resumed = undefined;
+    }
+    state.live = resumed ?? { streamId: await createStream(), nextSeq: 0, format };
     await state.outbox.setMeta("live", state.live);
-    listenForGuidance(state.live.streamId);
+    const streamId = state.live.streamId;
+    state.unsubscribe?.();
+    state.unsubscribe = listenForGuidance(
+      streamId,
+      () => state.guidance,
+      (g) => {
+        state.guidance = g;
+        render();
+      },
+    );
     state.recording = true;
-    state.recorder = startRecorder();
-    state.chunkTimer = setInterval(rotate, CHUNK_MS);
+    const sink = sinkFor(state.live);
+    state.recorder = cmaf
+      ? startCmafRecorder(state.media, LOW, sink, (msg) => {
+          console.error("capture", msg);
+          setBadge("error", `Recording stopped: ${msg}`);
+        })
+      : startClassicRecorder(state.media, mime, LOW, sink);
     state.telemetryTimer = setInterval(sampleTelemetry, TELEMETRY_MS);
     $("#golive").hidden = true;
     $("#stop").hidden = false;
@@ -278,22 +146,9 @@ async function goLive(): Promise<void> {
 async function stopLive(): Promise<void> {
   const live = state.live;
   state.recording = false;
-  if (state.chunkTimer) clearInterval(state.chunkTimer);
   if (state.telemetryTimer) clearInterval(state.telemetryTimer);
   sampleTelemetry();
-  const rec = state.recorder;
-  state.recorder = null;
-  // A recorder stopped within moments of its start can write a file with no complete frame: give
-  // the last chunk at least a few hundred milliseconds.
-  const ranMs = Date.now() - state.recorderStartedAt;
-  if (ranMs < 400) await new Promise((r) => setTimeout(r, 400 - ranMs));
-  if (rec && rec.state !== "inactive") {
-    await new Promise<void>((resolve) => {
-      rec.addEventListener("stop", () => setTimeout(resolve, 0), { once: true });
-      rec.stop();
-    });
-  }
-  await Promise.allSettled([...pendingWrites]);
+  await state.recorder?.stop();
   stopMedia();
   if (live) {
     await state.outbox.add({ kind: "finish", streamId: live.streamId, createdAt: Date.now() });
@@ -306,104 +161,21 @@ async function stopLive(): Promise<void> {
   $("#stop").hidden = true;
   $("#golive").hidden = false;
   $("#golive").focus();
-  void pump();
+  void state.uploader.pump();
   render();
 }
 
 function stopMedia(): void {
   state.media?.getTracks().forEach((t) => t.stop());
   state.media = null;
-  if (state.geoWatch !== null) navigator.geolocation.clearWatch(state.geoWatch);
-  state.geoWatch = null;
+  sensors.stop();
 }
-
-// ---------- sensors and telemetry ----------
-
-function startSensors(): void {
-  if ("geolocation" in navigator && state.geoWatch === null) {
-    state.geoWatch = navigator.geolocation.watchPosition(
-      (p) => {
-        state.position = p;
-        render();
-      },
-      (err) => console.warn("geolocation", err.message),
-      { enableHighAccuracy: true, maximumAge: 1_000, timeout: 20_000 },
-    );
-  }
-}
-
-function onOrientation(e: DeviceOrientationEvent): void {
-  const webkit = (e as unknown as { webkitCompassHeading?: number }).webkitCompassHeading;
-  if (typeof webkit === "number") state.heading = webkit;
-  else if ((e.absolute || e.type === "deviceorientationabsolute") && e.alpha !== null) state.heading = (360 - e.alpha) % 360;
-  else return;
-  render();
-}
-window.addEventListener("deviceorientationabsolute", onOrientation as EventListener);
-window.addEventListener("deviceorientation", onOrientation);
 
 function sampleTelemetry(): void {
   const live = state.live;
-  const p = state.position?.coords;
-  if (!live || !p) return;
-  const s: TelemetrySample = { t: Date.now(), lat: p.latitude, lng: p.longitude };
-  if (p.accuracy !== null && Number.isFinite(p.accuracy)) s.accuracy = Math.min(100_000, p.accuracy);
-  if (state.heading !== null) s.heading = Math.round(state.heading * 10) / 10 % 360;
-  if (p.speed !== null && Number.isFinite(p.speed)) s.speed = Math.min(1000, Math.max(0, p.speed));
-  void state.outbox.add({ kind: "telemetry", streamId: live.streamId, samples: [s], createdAt: Date.now() }).then(() => pump());
-}
-
-// ---------- guidance ----------
-
-function listenForGuidance(streamId: string): void {
-  state.unsubscribe?.();
-  state.unsubscribe = subscribe((e) => {
-    if (e.data.stream_id !== streamId) return;
-    if (e.type === "guidance.set") {
-      state.guidance = { lat: e.data.lat ?? null, lng: e.data.lng ?? null, heading: e.data.heading ?? null, message: e.data.message ?? "" };
-      render();
-    } else if (e.type === "guidance.cleared") {
-      state.guidance = null;
-      render();
-    }
-  });
-  void api<Guidance | null>(`/api/v1/streams/${streamId}/guidance`).then(
-    (g) => {
-      if (g && !state.guidance) state.guidance = g;
-      render();
-    },
-    () => {},
-  );
-}
-
-function renderGuidance(): void {
-  const g = state.guidance;
-  const box = $("#guidance");
-  box.hidden = !g;
-  if (!g) return;
-  const pos = state.position?.coords;
-  let wanted: number | null = g.heading;
-  let detail = "";
-  if (g.lat !== null && g.lng !== null) {
-    if (pos) {
-      const here = { lat: pos.latitude, lng: pos.longitude };
-      wanted = bearing(here, { lat: g.lat, lng: g.lng });
-      detail = `Target ${formatDistance(distance(here, { lat: g.lat, lng: g.lng }))} ${compass(wanted)}`;
-    } else detail = "Target point set (waiting for your position)";
-  } else if (wanted !== null) detail = `Point the camera ${compass(wanted)} (${Math.round(wanted)}°)`;
-  const arrow = $("#arrow");
-  arrow.style.display = wanted === null ? "none" : "";
-  if (wanted !== null) {
-    // With a compass the arrow is relative to where the camera points; without one, to north.
-    const rot = state.heading === null ? wanted : turn(state.heading, wanted);
-    arrow.style.transform = `rotate(${rot}deg)`;
-    const ok = onTarget(state.heading, wanted);
-    arrow.classList.toggle("on-target", ok);
-    arrow.setAttribute("aria-label", ok ? "On target" : `Turn ${state.heading === null ? `to ${compass(wanted)}` : rot > 0 ? `right ${Math.round(rot)}°` : `left ${Math.round(-rot)}°`}`);
-    if (ok) detail = `On target. ${detail}`;
-  }
-  $("#guidance-message").textContent = g.message;
-  $("#guidance-detail").textContent = detail;
+  const s = sensors.sample();
+  if (!live || !s) return;
+  void state.outbox.add({ kind: "telemetry", streamId: live.streamId, samples: [s], createdAt: Date.now() }).then(() => state.uploader.pump());
 }
 
 // ---------- view ----------
@@ -415,24 +187,28 @@ function setBadge(kind: string, text: string): void {
 }
 
 function render(): void {
-  if (!state.outbox) return;
-  const waitingS = state.oldestWaiting === null ? 0 : Math.max(0, Math.round((Date.now() - state.oldestWaiting) / 1000));
-  const offline = !navigator.onLine || !state.online;
+  if (!state.outbox || !state.uploader) return;
+  const up = state.uploader.stats;
+  const waitingS = up.oldestWaiting === null ? 0 : Math.max(0, Math.round((Date.now() - up.oldestWaiting) / 1000));
+  const offline = !navigator.onLine || !up.online;
   if (state.recording) {
-    if (offline) setBadge("offline", `Offline — recording, ${state.queued} chunks kept on the phone`);
-    else if (waitingS > 3 || state.failures > 0) setBadge("connecting", "Live — catching up");
+    if ($("#state-badge").dataset.state === "error") {
+      // An encoder failure stays on screen.
+    } else if (offline) setBadge("offline", `Offline — recording, ${up.queued} chunks kept on the phone`);
+    else if (waitingS > 3 || up.failures > 0) setBadge("connecting", "Live — catching up");
     else setBadge("live", "Live");
   } else if (offline) setBadge("offline", "Offline");
-  else if ($("#state-badge").dataset.state !== "error") setBadge("idle", state.queued ? "Uploading what was recorded" : "Ready");
-  $("#stat-connection").textContent = offline ? `offline${state.lastError ? ` (${state.lastError})` : ""}` : state.failures ? `retrying (${state.lastError})` : "online";
-  $("#stat-waiting").textContent = `${waitingS} s (${state.queued} chunk${state.queued === 1 ? "" : "s"})`;
-  $("#stat-sent").textContent = `${state.sent}${state.rejected ? `, ${state.rejected} refused` : ""}`;
-  const gaps = state.gaps.slice(-30);
-  $("#stat-gap").textContent = gaps.length ? `none (recorders overlap); restart ${Math.round(gaps.reduce((a, b) => a + b, 0) / gaps.length)} ms avg, ${Math.max(...gaps)} ms max` : "–";
-  const p = state.position?.coords;
+  else if ($("#state-badge").dataset.state !== "error") setBadge("idle", up.queued ? "Uploading what was recorded" : "Ready");
+  $("#stat-connection").textContent = offline ? `offline${up.lastError ? ` (${up.lastError})` : ""}` : up.failures ? `retrying (${up.lastError})` : "online";
+  $("#stat-waiting").textContent = `${waitingS} s (${up.queued} chunk${up.queued === 1 ? "" : "s"})`;
+  $("#stat-sent").textContent = `${up.sent}${up.rejected ? `, ${up.rejected} refused` : ""}`;
+  const rec = state.recorder;
+  const gaps = rec?.gaps().slice(-30) ?? [];
+  $("#stat-gap").textContent = rec?.format === "cmaf" ? "none (one continuous encoder)" : gaps.length ? `none (recorders overlap); restart ${Math.round(gaps.reduce((a, b) => a + b, 0) / gaps.length)} ms avg, ${Math.max(...gaps)} ms max` : "–";
+  const p = sensors.position?.coords;
   $("#stat-position").textContent = p ? `${p.latitude.toFixed(5)}, ${p.longitude.toFixed(5)} ±${Math.round(p.accuracy)} m` : "–";
-  $("#stat-heading").textContent = state.heading === null ? "no compass" : `${Math.round(state.heading)}° ${compass(state.heading)}`;
-  renderGuidance();
+  $("#stat-heading").textContent = sensors.heading === null ? "no compass" : `${Math.round(sensors.heading)}° ${compass(sensors.heading)}`;
+  renderGuidance(state.guidance, sensors.position, sensors.heading);
 }
 
 function showLogin(message?: string): void {
@@ -486,6 +262,13 @@ async function whoAmI(): Promise<User | null> {
 
 async function main(): Promise<void> {
   state.outbox = await Outbox.open();
+  state.uploader = new Uploader({
+    outbox: state.outbox,
+    request,
+    clock: { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+    onAuth: () => showLogin("Your session ended: sign in again to keep uploading. Nothing recorded is lost."),
+    onChange: render,
+  });
   state.live = (await state.outbox.getMeta<LiveMeta>("live")) ?? null;
   if (location.pathname.startsWith("/join/")) {
     const token = decodeURIComponent(location.pathname.slice("/join/".length));
@@ -506,19 +289,17 @@ async function main(): Promise<void> {
   $("#capture").hidden = false;
   if (state.live) setBadge("idle", "Interrupted stream: Go live continues it");
   render();
-  void pump();
-  setInterval(() => void refreshWaiting().then(render), 1_000);
+  void state.uploader.pump();
+  setInterval(() => void state.uploader.refresh().then(render), 1_000);
 }
 
 window.addEventListener("online", () => {
-  state.online = true;
-  state.failures = 0;
-  wake?.();
-  void pump();
+  state.uploader?.wake(true);
+  void state.uploader?.pump();
   render();
 });
 window.addEventListener("offline", () => {
-  state.online = false;
+  if (state.uploader) state.uploader.stats.online = false;
   render();
 });
 
@@ -535,7 +316,7 @@ $<HTMLFormElement>("#report").addEventListener("submit", async (ev) => {
   const data = new FormData(form);
   const text = String(data.get("text") ?? "").trim();
   const photo = data.get("photo") as File | null;
-  const p = state.position?.coords;
+  const p = sensors.position?.coords;
   const status = $("#report-status");
   status.textContent = "Sending…";
   try {
@@ -563,7 +344,10 @@ if ("serviceWorker" in navigator) void navigator.serviceWorker.register("/sw.js"
 
 // For tests and support: what the page is doing, in numbers.
 (window as unknown as { rterReporter: unknown }).rterReporter = {
-  stats: () => ({ streamId: state.live?.streamId ?? null, recording: state.recording, sent: state.sent, recorded: state.recorded, rejected: state.rejected, queued: state.queued, gaps: [...state.gaps], mime: state.mime, heading: state.heading }),
+  stats: () => {
+    const up = state.uploader?.stats;
+    return { streamId: state.live?.streamId ?? null, recording: state.recording, sent: up?.sent ?? 0, recorded: state.recorder?.recorded() ?? 0, capturedMs: state.recorder?.capturedMs() ?? 0, rejected: up?.rejected ?? 0, queued: up?.queued ?? 0, gaps: state.recorder?.gaps() ?? [], mime: state.recorder?.label ?? "", format: state.recorder?.format ?? null, heading: sensors.heading };
+  },
 };
 
 void main();

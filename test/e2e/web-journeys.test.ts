@@ -107,7 +107,7 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
   test("a reporter goes live; operators on both nodes see it playing and on the map; guidance reaches the reporter", async () => {
     const [rc, c1, c2] = await Promise.all([newContext("phone"), newContext("desk"), newContext("desk")]);
     [reporter, op1, op2] = await Promise.all([rc.newPage(), c1.newPage(), c2.newPage()]);
-    await Promise.all([signIn(reporter, `${nodeA.url}/report?quality=low`, users.reporter), signIn(op1, `${nodeA.url}/`, users.op1), signIn(op2, `${nodeB.url}/`, users.op2)]);
+    await Promise.all([signIn(reporter, `${nodeA.url}/report?quality=low&capture=classic`, users.reporter), signIn(op1, `${nodeA.url}/`, users.op1), signIn(op2, `${nodeB.url}/`, users.op2)]);
     await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
     await op1.locator("#grid-empty").waitFor({ timeout: 10_000 });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from "mediabunny";
+import { parseFragments, parseInit } from "../../core/media/fmp4.ts";
 import { run } from "../../test/support/media.ts";
 import { buildInit, CmafPackager, type CmafFragment } from "./cmaf-packager.ts";
 import { boxes, readInitTracks } from "./fmp4.ts";
@@ -47,7 +48,7 @@ describe("CMAF packager", () => {
       expect(boxes(init).map((b) => b.type)).toEqual(["ftyp", "moov"]);
       expect(audio).not.toBeNull();
       const fragments: CmafFragment[] = [];
-      const p = new CmafPackager({ video, audio }, (f) => fragments.push(f));
+      const p = new CmafPackager((f) => fragments.push(f));
       // The page's order: plan a frame, encode it, outputs arrive interleaved with audio. Camera
       // timestamps do not start at 0; shift both tracks by the same offset.
       const offset = 123_456_789;
@@ -62,6 +63,10 @@ describe("CMAF packager", () => {
         }
       }
       expect(planned.flatMap((k, i) => (k ? [i] : []))).toEqual(src.video.flatMap((v, i) => (v.key ? [i] : [])));
+      // The init is ready only now (mediabunny needs the encoders' first output): nothing left before.
+      expect(fragments).toEqual([]);
+      p.setTracks({ video, audio });
+      expect(fragments.length).toBeGreaterThan(10);
       while (ai < src.audio.length) p.addAudio({ ...src.audio[ai]!, timestampUs: src.audio[ai++]!.timestampUs + offset });
       p.flush();
 
@@ -81,6 +86,20 @@ describe("CMAF packager", () => {
         for (const t of probe) {
           if (next.has(t.trackId)) expect(t.tfdt).toBe(next.get(t.trackId)!);
           next.set(t.trackId, t.tfdt + t.durations.reduce((a, b) => a + b, 0));
+        }
+      }
+      // The server's own in-process validator takes the init and every fragment, each continuing the last.
+      const serverInit = parseInit(init);
+      if (!serverInit.ok) throw new Error(`server refuses the init: ${serverInit.detail}`);
+      expect(serverInit.tracks.map((t) => t.kind).sort()).toEqual(["audio", "video"]);
+      const ends = new Map<number, number>();
+      for (const [i, f] of fragments.entries()) {
+        const info = parseFragments(f.bytes, serverInit);
+        if (!info.ok) throw new Error(`server refuses fragment ${i}: ${info.fault} ${info.detail}`);
+        for (const t of info.tracks) {
+          if (ends.has(t.id)) expect(t.baseDecodeTime).toBe(ends.get(t.id)!);
+          ends.set(t.id, t.baseDecodeTime + t.duration);
+          if (t.id === video.id) expect(t.firstSampleIsKey).toBe(f.independent);
         }
       }
       const total = SECONDS * FPS * (video.timescale / FPS);

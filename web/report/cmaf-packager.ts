@@ -81,11 +81,22 @@ export class CmafPackager {
   private seq = 1;
   private lastFrameUs = 40_000;
 
+  private tracks: { video: InitTrack; audio: InitTrack | null } | null = null;
+
   constructor(
-    private readonly tracks: { video: InitTrack; audio: InitTrack | null },
     private readonly emit: (f: CmafFragment) => void,
     private readonly opts = { fragmentUs: FRAGMENT_US, minFragmentUs: MIN_FRAGMENT_US, keyIntervalUs: KEY_INTERVAL_US },
   ) {}
+
+  /**
+   * The init's tracks, known once the encoders reported their configurations: fragments are
+   * held until then (planning and cutting start with the first frame).
+   */
+  setTracks(tracks: { video: InitTrack; audio: InitTrack | null }): void {
+    this.tracks = tracks;
+    if (!tracks.audio) this.audio = [];
+    this.drain(false);
+  }
 
   /** Before encoding the frame at `timestampUs`: whether to ask the encoder for a key frame. */
   plan(timestampUs: number): { keyFrame: boolean } {
@@ -129,7 +140,7 @@ export class CmafPackager {
   }
 
   addAudio(s: EncodedSample): void {
-    if (!this.tracks.audio || this.originUs === null || s.timestampUs < this.originUs) return;
+    if ((this.tracks && !this.tracks.audio) || this.originUs === null || s.timestampUs < this.originUs) return;
     this.audio.push(s);
     this.drain(false);
   }
@@ -149,22 +160,23 @@ export class CmafPackager {
   }
 
   private drain(final: boolean): void {
+    if (!this.tracks) return;
     while (this.closed.length) {
       const f = this.closed[0]!;
       const audioPassed = !this.tracks.audio || this.audio.some((a) => a.timestampUs >= f.endUs);
       if (!audioPassed && !final) return;
       this.closed.shift();
-      const runs: TrackRun[] = [this.videoRun(f.video, f.endUs)];
+      const runs: TrackRun[] = [this.videoRun(this.tracks.video, f.video, f.endUs)];
       const takeAll = final && this.closed.length === 0;
       const audio = this.tracks.audio ? this.takeAudio(f.endUs, takeAll) : [];
-      if (audio.length) runs.push(this.audioRun(audio, takeAll));
+      if (audio.length) runs.push(this.audioRun(this.tracks.audio!, audio, takeAll));
       const startUs = f.video[0]!.timestampUs - this.originUs!;
       this.emit({ bytes: writeFragment(this.seq++, runs), startUs, durationUs: f.endUs - f.video[0]!.timestampUs, independent: f.video[0]!.key });
     }
   }
 
-  private videoRun(samples: Held[], endUs: number): TrackRun {
-    const ts = this.tracks.video.timescale;
+  private videoRun(track: InitTrack, samples: Held[], endUs: number): TrackRun {
+    const ts = track.timescale;
     const base = this.videoNext;
     let at = base;
     // Durations are differences of rounded session times: the next fragment starts where this one ends.
@@ -175,7 +187,7 @@ export class CmafPackager {
       return { data: s.data, key: s.key, duration };
     });
     this.videoNext = at;
-    return { trackId: this.tracks.video.id, baseDecodeTime: base, samples: out };
+    return { trackId: track.id, baseDecodeTime: base, samples: out };
   }
 
   private takeAudio(endUs: number, all: boolean): Held[] {
@@ -183,8 +195,7 @@ export class CmafPackager {
     return this.audio.splice(0, n < 0 ? this.audio.length : n);
   }
 
-  private audioRun(samples: Held[], final: boolean): TrackRun {
-    const track = this.tracks.audio!;
+  private audioRun(track: InitTrack, samples: Held[], final: boolean): TrackRun {
     const ts = track.timescale;
     const base = this.audioNext ?? this.units(samples[0]!.timestampUs, ts);
     let at = base;
