@@ -112,7 +112,13 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       watch.start();
       rt.events = hub;
       rt.credentialWatch = watch;
+      // Blocking LL-HLS reloads wait on this node's LISTEN for committed CMAF parts.
+      const { PartWaiter } = await import("./streams/part-waiter.ts");
+      const parts = new PartWaiter(rt.database!.url, rt.log);
+      await parts.start();
+      rt.parts = parts;
       return async () => {
+        await parts.stop();
         watch.stop();
         await hub.stop();
       };
