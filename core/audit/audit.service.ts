@@ -11,7 +11,7 @@ import { insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit, veri
  * Actions in use (others may add theirs, dotted, noun first):
  *   login, login.failed, login.locked, logout, invite.created, invite.revoked, invite.accepted, invite.refused,
  *   user.created, user.role_changed, user.disabled, user.enabled, user.unlocked,
- *   token.created, token.revoked, chunk.stored, stream.viewed, recording.downloaded, photo.viewed,
+ *   token.created, token.revoked, chunk.stored, init.stored, stream.viewed, recording.downloaded, photo.viewed,
  *   stream.deleted, stream.delete_refused, stream.finished_idle, stream.reopened, item.deleted,
  *   item.delete_refused, hold.placed, hold.released, retention.set, retention.cleared,
  *   retention.deleted, audit.exported, audit.verified

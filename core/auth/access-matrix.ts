@@ -59,6 +59,7 @@ export const ACCESS: Record<string, RouteRule> = {
   "POST /api/v1/streams": writers("viewers cannot create streams"),
   "GET /api/v1/streams": seeOwn("reporters get only their own streams in the list"),
   "GET /api/v1/streams/{id}": seeOwn(),
+  "PUT /api/v1/streams/{id}/init": writeOwn("CMAF init segment; fixes the stream as CMAF"),
   "PUT /api/v1/streams/{id}/chunks/{seq}": writeOwn(),
   "POST /api/v1/streams/{id}/telemetry": writeOwn(),
   "GET /api/v1/streams/{id}/telemetry": seeOwn(),

@@ -6,6 +6,7 @@ import { AppError } from "../errors.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { containerOf, EXTENSION, SNIFF_BYTES, sniffMatches, type Container } from "./container.ts";
 import { addSegmentJob, findChunk, insertChunk } from "./streams.repository.ts";
+import { claimFormat } from "./cmaf-ingest.repository.ts";
 import { reopenIfIdle } from "./idle.service.ts";
 import { parseCaptureTime, writableStream } from "./streams.service.ts";
 
@@ -84,6 +85,7 @@ export async function ingestChunk(db: Kysely<DB>, store: ObjectStore, user: Auth
   // Ended by the worker for silence: the reporter is back, so it is live again (idle.service.ts).
   const stream = await reopenIfIdle(db, store, await writableStream(db, user, up.streamId));
   if (stream.state !== "live") throw new AppError("conflict", `stream is ${stream.state}; it takes no more chunks`);
+  if (stream.media_format === "cmaf") throw cmafStream();
   const container = containerOf(up.contentType);
   if (up.contentLength !== null) {
     const len = Number(up.contentLength);
@@ -101,6 +103,8 @@ export async function ingestChunk(db: Kysely<DB>, store: ObjectStore, user: Auth
   const put = await store.put(key, body, { contentType: up.contentType!.split(";")[0], maxBytes });
   try {
     const inserted = await db.transaction().execute(async (trx) => {
+      // The first upload fixes the stream's format; a CMAF init that won the race makes this a 409.
+      if (stream.media_format !== "classic" && !(await claimFormat(trx, stream.id, "classic"))) throw cmafStream();
       const row = await insertChunk(trx, {
         stream_id: stream.id,
         seq,
@@ -126,6 +130,10 @@ export async function ingestChunk(db: Kysely<DB>, store: ObjectStore, user: Auth
   await store.delete(key).catch(() => {});
   const winner = await findChunk(db, stream.id, seq);
   return settleDuplicate(winner!.sha256, put.sha256, seq);
+}
+
+function cmafStream(): AppError {
+  return new AppError("conflict", "this stream is CMAF (it has an init segment); its chunks are video/iso.segment fragments — start a new stream for classic chunks");
 }
 
 function settleDuplicate(stored: string, sent: string, seq: number): ChunkResult {

@@ -15,7 +15,8 @@ export interface CmafTrack {
 
 /** Where one chunk (one LL-HLS part: one or more moof+mdat) sits on each track's timeline. */
 export interface CmafChunkMedia {
-  tracks: { id: number; start: number; end: number }[];
+  /** key: decode time of the chunk's last key frame (video tracks that have one), for the 2-s key-frame rule. */
+  tracks: { id: number; start: number; end: number; key?: number }[];
 }
 
 /** The part as the playlist needs it (chunks row with state 'listed'). */

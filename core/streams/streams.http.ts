@@ -6,9 +6,10 @@ import { guardedBody } from "../http/body.ts";
 import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
 import type { Runtime } from "../runtime.ts";
 import { ingestChunk } from "./chunks.service.ts";
+import { ingestCmafChunk, ingestInit, isCmafChunk } from "./cmaf-ingest.service.ts";
 import { buildPlaylist } from "./playlist.ts";
 import * as repo from "./streams.repository.ts";
-import { ChunkParams, ChunkStored, CreateStreamBody, SegmentParams, StreamParams, StreamView, TelemetryBody, TelemetryResult, TelemetrySample } from "./streams.model.ts";
+import { ChunkParams, ChunkStored, CreateStreamBody, InitStored, SegmentParams, StreamParams, StreamView, TelemetryBody, TelemetryResult, TelemetrySample } from "./streams.model.ts";
 import { addTelemetry, createStream, finishStream, streamView, visibleStream } from "./streams.service.ts";
 import { serveObject } from "./serve-object.ts";
 
@@ -52,22 +53,39 @@ export function streamRoutes(rt: Runtime) {
       detail: { tags, summary: "A stream's state, counts and links" },
     })
     .put(
+      "/:id/init",
+      async ({ user, params, request, set }) => {
+        const r = await ingestInit(db(), store(), user, {
+          streamId: params.id,
+          contentType: request.headers.get("content-type"),
+          contentLength: request.headers.get("content-length"),
+          body: guardedBody(request.body, rt.config.http.upload),
+        });
+        set.status = r.status;
+        return { sha256: r.sha256, tracks: r.tracks };
+      },
+      {
+        parse: "none",
+        params: StreamParams,
+        response: { 200: InitStored, 201: InitStored },
+        detail: { tags, summary: "Upload the CMAF init segment (video/mp4: ftyp+moov; 201 stored, 200 identical retry, 409 different bytes or a classic stream)" },
+      },
+    )
+    .put(
       "/:id/chunks/:seq",
       async ({ user, params, request, set }) => {
-        const r = await ingestChunk(
-          db(),
-          store(),
-          user,
-          {
-            streamId: params.id,
-            seq: params.seq,
-            contentType: request.headers.get("content-type"),
-            contentLength: request.headers.get("content-length"),
-            chunkStart: request.headers.get("x-chunk-start"),
-            body: guardedBody(request.body, rt.config.http.upload),
-          },
-          rt.config.ingest.maxChunkBytes,
-        );
+        const contentType = request.headers.get("content-type");
+        const up = {
+          streamId: params.id,
+          seq: params.seq,
+          contentType,
+          contentLength: request.headers.get("content-length"),
+          chunkStart: request.headers.get("x-chunk-start"),
+          body: guardedBody(request.body, rt.config.http.upload),
+        };
+        const r = isCmafChunk(contentType)
+          ? await ingestCmafChunk(db(), store(), user, up, { maxBytes: rt.config.ingest.maxChunkBytes })
+          : await ingestChunk(db(), store(), user, up, rt.config.ingest.maxChunkBytes);
         set.status = r.status;
         return { seq: r.seq, sha256: r.sha256 };
       },
@@ -75,7 +93,7 @@ export function streamRoutes(rt: Runtime) {
         parse: "none",
         params: ChunkParams,
         response: { 200: ChunkStored, 201: ChunkStored },
-        detail: { tags, summary: "Upload chunk {seq} (raw media body; 201 stored, 200 identical retry, 409 different bytes)" },
+        detail: { tags, summary: "Upload chunk {seq} (raw media body, or a CMAF fragment as video/iso.segment; 201 stored, 200 identical retry, 409 different bytes)" },
       },
     )
     .post("/:id/telemetry", async ({ user, params, body }) => addTelemetry(db(), user, params.id, body.samples), {

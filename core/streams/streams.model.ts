@@ -62,9 +62,15 @@ export const StreamView = t.Object({
   playlist_url: t.String(),
   poster_url: t.Union([t.String(), t.Null()]),
   recording: t.Union([t.Object({ url: t.String(), sha256: t.String(), size: t.Number() }), t.Null()]),
+  /** Fixed by the first upload: "classic" chunks (segmented by the worker) or "cmaf" parts; null before any. */
+  format: t.Union([t.Literal("classic"), t.Literal("cmaf"), t.Null()]),
 });
 
 export const ChunkStored = t.Object({ seq: t.Number(), sha256: t.String() });
+export const InitStored = t.Object({
+  sha256: t.String(),
+  tracks: t.Array(t.Object({ id: t.Number(), kind: t.Union([t.Literal("video"), t.Literal("audio")]), timescale: t.Number(), codec: t.String() })),
+});
 export const TelemetryResult = t.Object({ accepted: t.Number(), duplicates: t.Number() });
 export const TelemetrySample = t.Object({
   t: t.String(),

@@ -22,7 +22,17 @@ export type StreamRow = NonNullable<Awaited<ReturnType<typeof findStream>>>;
 
 export async function streamCounts(db: Db, id: string) {
   const [c, s, failed] = await Promise.all([
-    db.selectFrom("chunks").select((eb) => eb.fn.countAll<string>().as("n")).where("stream_id", "=", id).executeTakeFirstOrThrow(),
+    // CMAF parts (state 'listed') have no segment rows: a live part starting with a key frame
+    // counts as a segment, so the console knows there is something to play.
+    db
+      .selectFrom("chunks")
+      .select([
+        (eb) => eb.fn.countAll<string>().as("n"),
+        sql<string>`count(*) filter (where state = 'listed' and independent and not late)`.as("parts"),
+        sql<number | null>`sum(duration) filter (where state = 'listed' and not late)`.as("parts_duration"),
+      ])
+      .where("stream_id", "=", id)
+      .executeTakeFirstOrThrow(),
     db
       .selectFrom("segments")
       .select((eb) => [eb.fn.countAll<string>().as("n"), eb.fn.coalesce(eb.fn.sum<number>("duration"), sql<number>`0`).as("duration")])
@@ -30,7 +40,7 @@ export async function streamCounts(db: Db, id: string) {
       .executeTakeFirstOrThrow(),
     db.selectFrom("chunks").select(["seq", "failure_reason"]).where("stream_id", "=", id).where("state", "=", "failed").orderBy("seq").limit(100).execute(),
   ]);
-  return { chunks: Number(c.n), segments: Number(s.n), duration: Number(s.duration), failed };
+  return { chunks: Number(c.n), segments: Number(s.n) + Number(c.parts), duration: Number(s.duration) + Number(c.parts_duration ?? 0), failed };
 }
 
 export function listStreams(db: Db, opts: { ownerId?: string; state?: "live" | "finished" | "failed"; limit: number }) {

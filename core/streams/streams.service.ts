@@ -65,6 +65,7 @@ export async function streamView(db: Kysely<DB>, s: StreamRow) {
     playlist_url: `${base}/hls/index.m3u8`,
     poster_url: s.poster_key ? `${base}/poster.jpg` : null,
     recording: s.recording_key && s.recording_sha256 ? { url: `${base}/recording.mp4`, sha256: s.recording_sha256, size: Number(s.recording_size) } : null,
+    format: s.media_format,
   };
 }
 
