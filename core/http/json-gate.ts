@@ -1,8 +1,8 @@
 import { AppError } from "../errors.ts";
 import { JsonScanner, type JsonLimits } from "./json-scan.ts";
 
-/** Routes whose body is raw media, not JSON (the chunk ingest of the live video feature, photos). */
-export const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//, /^\/api\/v1\/items\/photos$/];
+/** Routes whose body is raw media, not JSON (chunks and the CMAF init of the live video feature, photos). */
+export const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//, /^\/api\/v1\/streams\/[^/]+\/init$/, /^\/api\/v1\/items\/photos$/];
 
 /**
  * Every JSON body of the API fits these: the largest real one is an item (10,000-character text,

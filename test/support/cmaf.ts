@@ -9,12 +9,12 @@ export interface CmafMedia {
 }
 
 /**
- * Fragmented MP4 from ffmpeg (H.264 with a key frame every second + Opus), split with our own
+ * Fragmented MP4 from ffmpeg (H.264 at 30 fps with a key frame every `keyFrameEvery` frames + Opus), split with our own
  * top-level box walk: ftyp+moov is the init; each video moof+mdat and the audio moof+mdat pairs up
  * to the next video moof make one chunk, as a muxer cutting 0.25-s parts sends them.
  */
-export async function makeCmaf(opts: { seconds?: number; fragMs?: number; size?: string; audio?: boolean } = {}): Promise<CmafMedia> {
-  const { seconds = 3, fragMs = 250, size = "320x240", audio = true } = opts;
+export async function makeCmaf(opts: { seconds?: number; fragMs?: number; size?: string; audio?: boolean; keyFrameEvery?: number } = {}): Promise<CmafMedia> {
+  const { seconds = 3, fragMs = 250, size = "320x240", audio = true, keyFrameEvery = 30 } = opts;
   const dir = mkdtempSync(join(tmpdir(), "rter-cmaf-"));
   try {
     const out = join(dir, "out.mp4");
@@ -23,7 +23,7 @@ export async function makeCmaf(opts: { seconds?: number; fragMs?: number; size?:
       "-f", "lavfi", "-i", `testsrc2=size=${size}:rate=30`,
       ...(audio ? ["-f", "lavfi", "-i", "sine=sample_rate=48000"] : []),
       "-t", String(seconds),
-      "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30",
+      "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", String(keyFrameEvery), "-keyint_min", String(keyFrameEvery), "-sc_threshold", "0",
       ...(audio ? ["-c:a", "libopus"] : []),
       "-f", "mp4", "-movflags", "cmaf+frag_keyframe+empty_moov+default_base_moof+separate_moof", "-frag_duration", String(fragMs * 1000),
       out,
