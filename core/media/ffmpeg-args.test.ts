@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { concatList, planSegment, posterArgs, recordingArgs, sec, segmentArgs, TS_LEAD_SEC } from "./ffmpeg-args.ts";
+import { assertPinnedInputs, concatList, inputArgs, ownConcatInputArgs, planSegment, posterArgs, recordingArgs, sec, segmentArgs, TS_LEAD_SEC } from "./ffmpeg-args.ts";
 import type { MediaInfo } from "./media-info.ts";
 
 const v = (codec: string, extra: Partial<NonNullable<MediaInfo["video"]>> = {}) => ({ codec, width: 320, height: 240, fps: 25, pixFmt: "yuv420p", ...extra });
@@ -11,7 +11,7 @@ const after = (args: string[], flag: string) => {
   const i = args.indexOf(flag);
   return i < 0 ? undefined : args[i + 1];
 };
-const seg = (i: MediaInfo, offsetSec = 0) => segmentArgs({ input: "/in/chunk", output: "/out/seg.ts", info: i, offsetSec });
+const seg = (i: MediaInfo, offsetSec = 0) => segmentArgs({ input: "/in/chunk", container: "mp4", output: "/out/seg.ts", info: i, offsetSec });
 
 describe("planSegment", () => {
   test.each([
@@ -33,7 +33,9 @@ describe("segmentArgs", () => {
   test("H.264 + AAC is a pure remux into MPEG-TS at the offset", () => {
     const args = seg(info(v("h264"), a("aac")), 3.5);
     expect(args.slice(0, 5)).toEqual(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
-    expect(after(args, "-i")).toBe("/in/chunk");
+    expect(after(args, "-i")).toBe("file:/in/chunk");
+    expect(after(args, "-f")).toBe("mov");
+    expect(after(args, "-protocol_whitelist")).toBe("file");
     expect(after(args, "-c:v")).toBe("copy");
     expect(after(args, "-c:a")).toBe("copy");
     expect(args).not.toContain("libx264");
@@ -86,7 +88,7 @@ describe("segmentArgs", () => {
   });
 
   test("a duration cap becomes -t", () => {
-    const args = segmentArgs({ input: "i", output: "o", info: info(v("h264")), offsetSec: 0, maxDurationSec: 30 });
+    const args = segmentArgs({ input: "/i", container: "mpegts", output: "o", info: info(v("h264")), offsetSec: 0, maxDurationSec: 30 });
     expect(after(args, "-t")).toBe("30.000000");
   });
 
@@ -103,7 +105,7 @@ describe("posterArgs", () => {
     expect(after(args, "-frames:v")).toBe("1");
     expect(after(args, "-vf")).toBe("scale='min(480,iw)':-2");
     expect(args.slice(-1)).toEqual(["/p.jpg"]);
-    expect(after(posterArgs({ input: "i", output: "o", width: 320 }), "-vf")).toBe("scale='min(320,iw)':-2");
+    expect(after(posterArgs({ input: "/i", output: "o", width: 320 }), "-vf")).toBe("scale='min(320,iw)':-2");
   });
 });
 
@@ -112,7 +114,8 @@ describe("recordingArgs / concatList", () => {
     const args = recordingArgs({ concatListFile: "/tmp/l.ffconcat", output: "/tmp/r.mp4" });
     expect(after(args, "-f")).toBe("concat");
     expect(after(args, "-safe")).toBe("0");
-    expect(after(args, "-i")).toBe("/tmp/l.ffconcat");
+    expect(after(args, "-i")).toBe("file:/tmp/l.ffconcat");
+    expect(after(args, "-protocol_whitelist")).toBe("file");
     expect(after(args, "-c")).toBe("copy");
     expect(after(args, "-bsf:a")).toBe("aac_adtstoasc");
     expect(after(args, "-movflags")).toBe("+faststart");
@@ -127,5 +130,36 @@ describe("recordingArgs / concatList", () => {
   test("names that cannot be written into the list are refused", () => {
     expect(() => concatList(["/a/x\nfile '/etc/passwd'"])).toThrow(/unusable/);
     expect(() => concatList(["/a"], [1, 2])).toThrow(/one duration per file/);
+  });
+});
+
+describe("pinned inputs", () => {
+  test("each container is pinned to its demuxer, local files only", () => {
+    expect(inputArgs("/d/c", "mp4")).toEqual(["-f", "mov", "-protocol_whitelist", "file", "-i", "file:/d/c"]);
+    expect(inputArgs("/d/c", "matroska")).toEqual(["-f", "matroska", "-protocol_whitelist", "file", "-i", "file:/d/c"]);
+    expect(inputArgs("/d/c", "mpegts")).toEqual(["-f", "mpegts", "-protocol_whitelist", "file", "-i", "file:/d/c"]);
+  });
+
+  test.each(["relative/path", "http://x/y", "pipe:0", "-", "/a\nb"])("%j is not an input path", (p) => {
+    expect(() => inputArgs(p, "mp4")).toThrow(/absolute local path/);
+  });
+
+  test("every builder's output passes the runner's check", () => {
+    const i = info(v("vp8"), a("opus"), "matroska");
+    for (const args of [
+      segmentArgs({ input: "/in", container: "matroska", output: "/o.ts", info: i, offsetSec: 1 }),
+      posterArgs({ input: "/seg.ts", output: "/p.jpg" }),
+      recordingArgs({ concatListFile: "/l.ffconcat", output: "/r.mp4" }),
+    ]) expect(() => assertPinnedInputs(args)).not.toThrow();
+    expect(() => assertPinnedInputs(["-safe", "0", ...ownConcatInputArgs("/l"), ...inputArgs("/x", "mp4"), "-f", "mp4", "/o"])).not.toThrow();
+  });
+
+  test.each([
+    ["-f", "image2", "-protocol_whitelist", "file", "-i", "file:/x%d.png"],
+    ["-f", "dash", "-protocol_whitelist", "file", "-i", "file:/x.mpd"],
+    ["-f", "mov", "-protocol_whitelist", "file", "-i", "/x.mp4"],
+    ["-f", "mov", "-protocol_whitelist", "file", "-i", "file:/x.mp4", "-f", "mov", "-i", "file:/y.mp4"],
+  ])("refused: %j", (...args) => {
+    expect(() => assertPinnedInputs(args)).toThrow();
   });
 });

@@ -1,4 +1,5 @@
 import type { MediaInfo } from "./media-info.ts";
+import type { ProbeContainer } from "./probe/types.ts";
 
 /**
  * Pure ffmpeg argument builders: no I/O, unit-tested without ffmpeg. The runner is ffmpeg.ts.
@@ -47,6 +48,56 @@ export function planSegment(info: MediaInfo): SegmentPlan {
 
 const COMMON = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"];
 
+/**
+ * The ffmpeg demuxer for each container we take. Pinned with `-f`, so ffmpeg never chooses one
+ * from the content: a playlist, concat script or SDP dressed as a chunk is then just a broken
+ * MP4/WebM/TS, never a list of other files to open.
+ */
+export const DEMUXER: Record<ProbeContainer, string> = { mpegts: "mpegts", mp4: "mov", matroska: "matroska" };
+/** Demuxers an input may be pinned to: ours, plus concat for the lists rter writes itself. */
+const PINNABLE = new Set([...Object.values(DEMUXER), "concat"]);
+
+/**
+ * The one way an input reaches ffmpeg: its demuxer named, protocols limited to reading local
+ * files, the path marked as a file (no `proto:` or `-` ever interpreted). Every builder below
+ * uses it, and runTool (ffmpeg.ts) refuses argument lists that did not (assertPinnedInputs).
+ */
+export function inputArgs(file: string, container: ProbeContainer): string[] {
+  return pinned(file, DEMUXER[container]);
+}
+
+/** A concat list that rter wrote itself, naming only its own segment files. Never uploaded bytes. */
+export function ownConcatInputArgs(listFile: string): string[] {
+  return ["-safe", "0", ...pinned(listFile, "concat")];
+}
+
+function pinned(file: string, demuxer: string): string[] {
+  if (!file.startsWith("/") || /[\r\n\0]/.test(file)) throw new Error(`ffmpeg input must be an absolute local path, got ${JSON.stringify(file)}`);
+  return ["-f", demuxer, "-protocol_whitelist", "file", "-i", `file:${file}`];
+}
+
+/**
+ * Throws unless every `-i` of an ffmpeg argument list was built by inputArgs/ownConcatInputArgs:
+ * preceded (since the previous input) by `-f <one of ours>` and `-protocol_whitelist file`, and a
+ * `file:` path. Checked by the runner on every spawn, so a call site cannot forget.
+ */
+export function assertPinnedInputs(args: string[]): void {
+  let from = 0;
+  let inputs = 0;
+  args.forEach((a, i) => {
+    if (a !== "-i") return;
+    inputs++;
+    const opts = args.slice(from, i);
+    const f = opts.lastIndexOf("-f");
+    const w = opts.lastIndexOf("-protocol_whitelist");
+    const demuxer = f >= 0 ? opts[f + 1]! : "(none)";
+    if (!PINNABLE.has(demuxer)) throw new Error(`ffmpeg input ${inputs} is not pinned to one of our demuxers (got ${demuxer})`);
+    if (w < 0 || opts[w + 1] !== "file") throw new Error(`ffmpeg input ${inputs} may use protocols other than file`);
+    if (!args[i + 1]?.startsWith("file:/")) throw new Error(`ffmpeg input ${inputs} is not a local file path`);
+    from = i + 2;
+  });
+}
+
 /** Seconds as ffmpeg's duration syntax, to the microsecond it parses them to. */
 export function sec(n: number): string {
   return (Math.round(n * 1e6) / 1e6).toFixed(6);
@@ -54,6 +105,8 @@ export function sec(n: number): string {
 
 export interface SegmentArgsInput {
   input: string;
+  /** The container both the uploader declared and the bytes showed. */
+  container: ProbeContainer;
   output: string;
   info: MediaInfo;
   /** Where this segment starts on the stream's timeline: the previous segment's offset + duration. */
@@ -63,9 +116,9 @@ export interface SegmentArgsInput {
 }
 
 /** One chunk → one MPEG-TS segment with H.264 + AAC, copying whatever can be copied. */
-export function segmentArgs({ input, output, info, offsetSec, maxDurationSec }: SegmentArgsInput): string[] {
+export function segmentArgs({ input, container, output, info, offsetSec, maxDurationSec }: SegmentArgsInput): string[] {
   const plan = planSegment(info);
-  const args = [...COMMON, "-i", input, "-map", "0:v:0"];
+  const args = [...COMMON, ...inputArgs(input, container), "-map", "0:v:0"];
   if (plan.hasAudio) args.push("-map", "0:a:0");
   if (maxDurationSec !== undefined) args.push("-t", sec(maxDurationSec));
 
@@ -127,7 +180,8 @@ export interface PosterArgsInput {
 export function posterArgs({ input, output, width = POSTER_WIDTH }: PosterArgsInput): string[] {
   const w = Math.max(16, Math.round(width));
   return [
-    ...COMMON, "-i", input, "-map", "0:v:0", "-an", "-frames:v", "1",
+    // Posters are taken from our own segments, which are always MPEG-TS.
+    ...COMMON, ...inputArgs(input, "mpegts"), "-map", "0:v:0", "-an", "-frames:v", "1",
     "-vf", `scale='min(${w},iw)':-2`, "-q:v", "4",
     "-f", "image2", "-update", "1", output,
   ];
@@ -142,7 +196,7 @@ export interface RecordingArgsInput {
 /** All segments → one MP4, remuxed (no re-encode), moov first so it plays while downloading. */
 export function recordingArgs({ concatListFile, output }: RecordingArgsInput): string[] {
   return [
-    ...COMMON, "-f", "concat", "-safe", "0", "-i", concatListFile,
+    ...COMMON, ...ownConcatInputArgs(concatListFile),
     "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
     // ADTS headers (how AAC travels in TS) must become an AudioSpecificConfig in MP4.
     "-bsf:a", "aac_adtstoasc",

@@ -1,7 +1,6 @@
+import { assertPinnedInputs } from "./ffmpeg-args.ts";
 import { MediaError } from "./media-error.ts";
-import { parseProbeJson, type MediaInfo } from "./media-info.ts";
 
-export { locateFfprobe } from "./ffmpeg-locate.ts";
 export type { MediaInfo } from "./media-info.ts";
 
 /** How much of stderr survives: enough for ffmpeg's last complaint, bounded against a chatty decoder. */
@@ -12,6 +11,8 @@ export interface RunOptions {
   timeoutMs: number;
   /** Aborting kills the child the same way (a worker shutting down, a job cancelled). */
   signal?: AbortSignal;
+  /** Memory and CPU caps of the child; DEFAULT_RESOURCE_LIMITS when absent. */
+  limits?: ResourceLimits;
 }
 
 export interface RunResult {
@@ -43,16 +44,49 @@ async function tail(stream: ReadableStream<Uint8Array>, limit: number): Promise<
   return new TextDecoder().decode(all.subarray(Math.max(0, all.byteLength - limit)));
 }
 
-/** Spawns a tool with a hard deadline. Exit 0 resolves; anything else rejects with a MediaError. */
+/**
+ * What one ffmpeg run may use, enforced by the kernel (setrlimit via util-linux `prlimit`): a
+ * hostile chunk that slips past the in-process checks costs at most this much, and is refused.
+ */
+export interface ResourceLimits {
+  /** RLIMIT_AS: address space. 1080p VP8→H.264 needs ~700 MiB here, 4K under 1 GiB. */
+  memoryBytes: number;
+  /** RLIMIT_CPU in seconds (user + system, all threads). */
+  cpuSec: number;
+}
+
+export const DEFAULT_RESOURCE_LIMITS: ResourceLimits = Object.freeze({ memoryBytes: 2 * 1024 ** 3, cpuSec: 120 });
+
+const PRLIMIT = Bun.which("prlimit");
+
+/** argv that runs `bin args` under `limits`; without prlimit, the shell's ulimit does the same. */
+export function limitedArgv(bin: string, args: string[], limits: ResourceLimits): string[] {
+  const as = Math.max(1, Math.floor(limits.memoryBytes));
+  const cpu = Math.max(1, Math.ceil(limits.cpuSec));
+  // Soft CPU limit sends SIGXCPU (ffmpeg stops cleanly); the hard one a second later kills.
+  if (PRLIMIT) return [PRLIMIT, `--as=${as}`, `--cpu=${cpu}:${cpu + 1}`, "--", bin, ...args];
+  return ["/bin/sh", "-c", `ulimit -v ${Math.floor(as / 1024)} && ulimit -t ${cpu} && exec "$0" "$@"`, bin, ...args];
+}
+
+const ALLOC_FAILED = /Cannot allocate memory|malloc of size \d+ failed|Out of memory|std::bad_alloc/i;
+
+/** Spawns a tool with a hard deadline and rlimits. Exit 0 resolves; anything else rejects with a MediaError. */
 async function runTool(bin: string, args: string[], opts: RunOptions & { stdout?: boolean }): Promise<ToolResult> {
-  const name = bin.split("/").pop() ?? bin;
+  const name = (bin.split("/").pop() ?? bin).replace(/[^\w.-]/g, "");
+  // Every input named with its demuxer and limited to a local file: checked here, where all runs pass.
+  try {
+    assertPinnedInputs(args);
+  } catch (e) {
+    throw new MediaError("internal", `refused to start ${name}: ${(e as Error).message}`, { cause: e });
+  }
   if (opts.signal?.aborted) throw new MediaError("unavailable", `${name} was not started: the job was cancelled`);
+  const limits = opts.limits ?? DEFAULT_RESOURCE_LIMITS;
   const t0 = performance.now();
   let proc: ReturnType<typeof Bun.spawn>;
   try {
-    proc = Bun.spawn([bin, ...args], { stdin: "ignore", stdout: opts.stdout ? "pipe" : "ignore", stderr: "pipe" });
+    proc = Bun.spawn(limitedArgv(bin, args, limits), { stdin: "ignore", stdout: opts.stdout ? "pipe" : "ignore", stderr: "pipe" });
   } catch (e) {
-    throw new MediaError("unavailable", `${name} could not be started: ${(e as Error).message}`, { cause: e });
+    throw new MediaError("unavailable", `${name} could not be started`, { cause: e, stderrTail: (e as Error).message });
   }
   let killedBy: "timeout" | "abort" | null = null;
   const kill = (why: "timeout" | "abort") => {
@@ -74,49 +108,31 @@ async function runTool(bin: string, args: string[], opts: RunOptions & { stdout?
     const cpuMs = usage ? Number(usage.cpuTime.total) / 1000 : undefined;
     if (killedBy === "timeout") throw new MediaError("unavailable", `${name} timed out after ${opts.timeoutMs} ms and was killed`, { stderrTail: stderr });
     if (killedBy === "abort") throw new MediaError("unavailable", `${name} was killed: the job was cancelled`, { stderrTail: stderr });
-    if (proc.signalCode) throw new MediaError("unavailable", `${name} was killed by ${proc.signalCode} (out of memory?)`, { stderrTail: stderr });
-    if (code !== 0) {
-      // A full disk is the machine's problem, not the chunk's: let the queue retry it.
-      const ours = /No space left on device|Cannot allocate memory/i.test(stderr);
-      throw new MediaError(ours ? "unavailable" : "unprocessable", `${name} rejected the input (exit ${code})`, { stderrTail: stderr });
+    if (code === 0 && !proc.signalCode) return { stdout, stderr, ms, cpuMs };
+    // Past its CPU allowance: SIGXCPU (ffmpeg exits on it) or the hard limit's SIGKILL.
+    if (proc.signalCode === "SIGXCPU" || /received signal 24/.test(stderr) || (cpuMs !== undefined && cpuMs >= limits.cpuSec * 1000 * 0.98)) {
+      throw new MediaError("unprocessable", `processing this chunk needs more than ${limits.cpuSec} s of CPU`, { stderrTail: stderr });
     }
-    return { stdout, stderr, ms, cpuMs };
+    // Under RLIMIT_AS an allocation fails (or the process dies on it) long before the machine runs out.
+    if (ALLOC_FAILED.test(stderr) || proc.signalCode === "SIGSEGV" || proc.signalCode === "SIGABRT" || proc.signalCode === "SIGBUS") {
+      throw new MediaError("unprocessable", `processing this chunk needs more than ${Math.round(limits.memoryBytes / 1024 ** 2)} MiB of memory`, { stderrTail: stderr });
+    }
+    if (proc.signalCode) throw new MediaError("unavailable", `${name} was killed by ${proc.signalCode}`, { stderrTail: stderr });
+    // prlimit (or sh) could not exec the tool: missing or not executable.
+    if (code === 126 || code === 127) throw new MediaError("unavailable", `${name} could not be started`, { stderrTail: stderr });
+    // A full disk is the machine's problem, not the chunk's: let the queue retry it.
+    const ours = /No space left on device/i.test(stderr);
+    throw new MediaError(ours ? "unavailable" : "unprocessable", `${name} could not read or convert the media (exit ${code})`, { stderrTail: stderr });
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onAbort);
   }
 }
 
-/** Runs ffmpeg. Rejects `unprocessable` when it refuses the input, `unavailable` when it was killed. */
+/** Runs ffmpeg. Rejects `unprocessable` when it refuses the input or breaks its limits, `unavailable` when it was killed. */
 export async function runFfmpeg(bin: string, args: string[], opts: RunOptions): Promise<RunResult> {
   const { stdout: _, ...r } = await runTool(bin, args, opts);
   return r;
-}
-
-/** ffprobe's view of a file, as our MediaInfo. A file ffprobe cannot read is `unprocessable`. */
-export async function probe(ffprobeBin: string, file: string, timeoutMs: number, signal?: AbortSignal, opts: { packets?: boolean } = {}): Promise<MediaInfo & { span?: PacketSpan | null }> {
-  // With packets, the same run also lists packet timestamps: one process instead of two for files
-  // that declare no duration (live-written WebM), each ffprobe start costing ~70 ms of CPU here.
-  const packets = opts.packets ? ["-show_entries", PACKET_ENTRIES] : [];
-  const args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", ...packets, file];
-  let out: string;
-  try {
-    out = (await runTool(ffprobeBin, args, { timeoutMs, signal, stdout: true })).stdout;
-  } catch (e) {
-    if (e instanceof MediaError && e.code === "unprocessable") {
-      throw new MediaError("unprocessable", "not a media file ffprobe can read (truncated or not audio/video)", { stderrTail: e.stderrTail, cause: e });
-    }
-    throw e;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(out);
-  } catch (e) {
-    throw new MediaError("internal", "ffprobe printed something that is not JSON", { cause: e, stderrTail: out.slice(-STDERR_TAIL_BYTES) });
-  }
-  const info: MediaInfo & { span?: PacketSpan | null } = parseProbeJson(json);
-  if (opts.packets) info.span = spanOf(json as PacketJson);
-  return info;
 }
 
 /** Where a file's packets start and end on its own timeline, in seconds, over all streams. */
@@ -125,42 +141,4 @@ export interface PacketSpan {
   endSec: number;
   /** How many packets (PES, when read in-process) were seen; never 0. */
   packets: number;
-}
-
-/**
- * Reads packet timestamps without decoding: the exact extent of a file (end = last pts + its
- * duration), which the container's duration field only estimates. Cheap: demux only.
- */
-export async function probePacketSpan(ffprobeBin: string, file: string, timeoutMs: number, signal?: AbortSignal): Promise<PacketSpan | null> {
-  const args = ["-v", "error", "-print_format", "json", "-show_entries", `stream=index,time_base:${PACKET_ENTRIES}`, file];
-  const { stdout } = await runTool(ffprobeBin, args, { timeoutMs, signal, stdout: true });
-  return spanOf(JSON.parse(stdout) as PacketJson);
-}
-
-const PACKET_ENTRIES = "packet=stream_index,pts,dts,duration";
-
-interface PacketJson {
-  streams?: { index: number; time_base?: string }[];
-  packets?: { stream_index: number; pts?: number; dts?: number; duration?: number }[];
-}
-
-/** First pts to last pts + duration over every stream, in seconds; null without packets. */
-function spanOf(j: PacketJson): PacketSpan | null {
-  const tb = new Map<number, number>();
-  for (const s of j.streams ?? []) {
-    const m = /^(\d+)\/(\d+)$/.exec(s.time_base ?? "");
-    if (m) tb.set(s.index, Number(m[1]) / Number(m[2]));
-  }
-  let start = Infinity;
-  let end = -Infinity;
-  let packets = 0;
-  for (const p of j.packets ?? []) {
-    const unit = tb.get(p.stream_index);
-    const t = p.pts ?? p.dts;
-    if (unit === undefined || t === undefined) continue;
-    packets++;
-    start = Math.min(start, t * unit);
-    end = Math.max(end, (t + (p.duration ?? 0)) * unit);
-  }
-  return packets ? { startSec: start, endSec: end, packets } : null;
 }

@@ -1,7 +1,7 @@
 import { MediaError } from "./media-error.ts";
 import type { MediaInfo } from "./media-info.ts";
 
-/** What a chunk may be before any decoding starts. Checked against ffprobe's claims only. */
+/** What a chunk may be before any decoding starts. Checked against the in-process probe's findings. */
 export interface MediaLimits {
   /** A chunk is a few seconds of a live stream; a longer claim is a wrong file or an attack. */
   readonly maxDurationSec: number;
@@ -46,10 +46,13 @@ export function checkLimits(info: MediaInfo, limits: MediaLimits = DEFAULT_LIMIT
   if (info.durationSec > limits.maxDurationSec) {
     reject(`duration ${info.durationSec.toFixed(1)} s is over the ${limits.maxDurationSec} s limit for a chunk`);
   }
-  const long = Math.max(v.width, v.height);
-  const short = Math.min(v.width, v.height);
-  if (!Number.isFinite(short) || short < limits.minSide) reject(`picture ${v.width}x${v.height} is smaller than ${limits.minSide} px on a side`);
-  if (long > limits.maxLongSide || short > limits.maxShortSide) {
-    reject(`picture ${v.width}x${v.height} is over the ${limits.maxLongSide}x${limits.maxShortSide} limit`);
+  // Every size the bitstream declares: a small first frame must not vouch for a huge later one.
+  for (const { width, height } of [{ width: v.width, height: v.height }, ...(v.sizes ?? [])]) {
+    const long = Math.max(width, height);
+    const short = Math.min(width, height);
+    if (!Number.isFinite(short) || short < limits.minSide) reject(`picture ${width}x${height} is smaller than ${limits.minSide} px on a side`);
+    if (long > limits.maxLongSide || short > limits.maxShortSide) {
+      reject(`picture ${width}x${height} is over the ${limits.maxLongSide}x${limits.maxShortSide} limit`);
+    }
   }
 }

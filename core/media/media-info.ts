@@ -17,6 +17,11 @@ export interface MediaInfo {
     pixFmt?: string;
     /** Display rotation in degrees (phones record sideways and tag it); MPEG-TS cannot carry it. */
     rotation?: number;
+    /**
+     * Every picture size the bitstream declares (each SPS, each VP8/VP9 frame header, the
+     * container's claim), when read in process. The limits apply to each, not just the first.
+     */
+    sizes?: { width: number; height: number }[];
   };
   audio?: { codec: string; sampleRate: number; channels: number };
 }

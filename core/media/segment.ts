@@ -1,10 +1,11 @@
 import { rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { concatList, planSegment, posterArgs, recordingArgs, segmentArgs, TS_LEAD_SEC } from "./ffmpeg-args.ts";
-import { probe, probePacketSpan, runFfmpeg } from "./ffmpeg.ts";
+import { runFfmpeg, type ResourceLimits } from "./ffmpeg.ts";
 import { checkLimits, DEFAULT_LIMITS, type MediaLimits } from "./limits.ts";
 import { MediaError } from "./media-error.ts";
-import { startsWithEbml, type MediaInfo } from "./media-info.ts";
+import type { MediaInfo } from "./media-info.ts";
+import { probeChunk, type ProbeContainer } from "./probe/chunk-probe.ts";
 import { tsPacketSpan } from "./ts-span.ts";
 
 /** MPEG-TS timestamps are 33 bits of 90 kHz: they wrap after ~26.5 h of stream. */
@@ -12,17 +13,20 @@ const PTS_WRAP_SEC = 2 ** 33 / 90_000;
 
 export interface MakeSegmentOptions {
   ffmpeg: string;
-  ffprobe: string;
-  /** The chunk, a local file (any name: ffmpeg looks at the bytes). */
+  /** The chunk, a local file. */
   input: string;
+  /** The container the uploader declared; the bytes must agree, and ffmpeg is pinned to it. */
+  container: ProbeContainer;
   /** Where the .ts segment is written; removed again if the step fails. */
   output: string;
   /** Start of this segment on the stream timeline: previous segment's offsetSec + durationSec (0 for the first). */
   offsetSec: number;
-  /** Budget for the whole step (probe, ffmpeg, probe); each tool is killed when it runs out. */
+  /** Budget for the ffmpeg run; it is killed when it runs out. */
   timeoutMs: number;
   signal?: AbortSignal;
   limits?: MediaLimits;
+  /** Memory and CPU caps of the ffmpeg process. */
+  resources?: ResourceLimits;
 }
 
 export interface MadeSegment {
@@ -30,61 +34,45 @@ export interface MadeSegment {
   durationSec: number;
   /** True when nothing was re-encoded (H.264 + AAC, or H.264 alone). */
   remuxed: boolean;
-  /** The input as probed (durationSec measured from packets when the container had none). */
+  /** The input as probed in process (durationSec is its packet span). */
   info: MediaInfo;
-  /** Wall and CPU time of the ffmpeg run alone (not the probes). */
+  /** Wall and CPU time of the ffmpeg run; probing in process costs the job's own CPU (probeMs). */
   ms: number;
   cpuMs?: number;
-}
-
-/** EBML magic: WebM and Matroska. Only regular files are read (a FIFO would block; the probe's deadline handles it). */
-async function isMatroska(file: string): Promise<boolean> {
-  if (!(await stat(file).then((s) => s.isFile(), () => false))) return false;
-  return startsWithEbml(new Uint8Array(await Bun.file(file).slice(0, 4).arrayBuffer()));
-}
-
-function budget(timeoutMs: number): () => number {
-  const deadline = performance.now() + timeoutMs;
-  return () => {
-    const left = Math.floor(deadline - performance.now());
-    if (left <= 0) throw new MediaError("unavailable", `media step ran out of its ${timeoutMs} ms budget`);
-    return left;
-  };
+  probeMs: number;
 }
 
 /**
- * One chunk → one HLS segment: probe, refuse what is out of limits, remux or transcode into
- * MPEG-TS at `offsetSec`, then measure the segment's real extent from its packets. That measured
- * end is what the next segment continues from, so the timeline has no overlaps and no drift.
- * Segments of one stream must therefore be made in seq order (each needs its predecessor's end).
+ * One chunk → one HLS segment with one ffmpeg process: probe in process (container, codecs,
+ * every frame's size, packet span), refuse what is out of limits, remux or transcode into
+ * MPEG-TS at `offsetSec`, then measure the segment's real extent from its packets (in process
+ * too). That measured end is what the next segment continues from, so the timeline has no
+ * overlaps and no drift. Segments of one stream must therefore be made in seq order.
  */
 export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment> {
-  const left = budget(opts.timeoutMs);
   const { signal } = opts;
-  // Live-written WebM (MediaRecorder) has no duration field: its packets are counted in the same
-  // probe. Other containers declare one (and a 10-hour claim must not make us list 10 hours).
-  const info = await probe(opts.ffprobe, opts.input, left(), signal, { packets: await isMatroska(opts.input) });
-  if (info.durationSec === null && info.video) {
-    const span = info.span !== undefined ? info.span : await probePacketSpan(opts.ffprobe, opts.input, left(), signal);
-    if (span) info.durationSec = Math.max(0, span.endSec - span.startSec) || null;
-  }
-  delete info.span;
+  const t0 = performance.now();
+  // Only regular files are read: a FIFO or device would block or never end.
+  if (!(await stat(opts.input).then((s) => s.isFile(), () => false))) throw new MediaError("internal", "the chunk to segment is not a regular file");
+  const bytes = await Bun.file(opts.input).bytes();
+  const info: MediaInfo = probeChunk(bytes, opts.container);
+  const probeMs = performance.now() - t0;
   const limits = opts.limits ?? DEFAULT_LIMITS;
   checkLimits(info, limits);
 
   const plan = planSegment(info);
-  const args = segmentArgs({ input: opts.input, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec });
+  const args = segmentArgs({ input: opts.input, container: opts.container, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec });
   try {
-    const run = await runFfmpeg(opts.ffmpeg, args, { timeoutMs: left(), signal });
+    const run = await runFfmpeg(opts.ffmpeg, args, { timeoutMs: opts.timeoutMs, signal, limits: opts.resources });
     const fps = info.video?.fps;
-    const span = tsPacketSpan(await Bun.file(opts.output).bytes(), fps ? 1 / fps : undefined) ?? (await probePacketSpan(opts.ffprobe, opts.output, left(), signal));
+    const span = tsPacketSpan(await Bun.file(opts.output).bytes(), fps ? 1 / fps : undefined);
     if (!span) throw new MediaError("unprocessable", "ffmpeg produced no audio or video from this chunk");
     const rel = (x: number) => (((x - TS_LEAD_SEC - opts.offsetSec) % PTS_WRAP_SEC) + PTS_WRAP_SEC) % PTS_WRAP_SEC;
     const durationSec = Math.round(rel(span.endSec) * 1e6) / 1e6;
     if (!(durationSec > 0) || durationSec > limits.maxDurationSec + 1) {
       throw new MediaError("internal", `segment timestamps are off its offset (end ${span.endSec.toFixed(6)} s for offset ${opts.offsetSec} s)`);
     }
-    return { durationSec, remuxed: plan.videoCopy && (plan.audioCopy || !plan.hasAudio), info, ms: run.ms, cpuMs: run.cpuMs };
+    return { durationSec, remuxed: plan.videoCopy && (plan.audioCopy || !plan.hasAudio), info, ms: run.ms, cpuMs: run.cpuMs, probeMs };
   } catch (e) {
     await rm(opts.output, { force: true });
     throw e;
