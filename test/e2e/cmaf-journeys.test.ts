@@ -214,7 +214,12 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     await reporter.getByRole("button", { name: "Go live" }).click();
     await reporter.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
     const streamId = await until("the stream id", async () => (await stats(reporter)).streamId, 10_000);
-    await until("the stream playing on the console", () => tilePlaying(op, streamId), 20_000);
+    await until("the stream playing on the console", () => tilePlaying(op, streamId), 20_000).catch(async (e) => {
+      const v = await apiGet(`/api/v1/streams/${streamId}`);
+      const pl = await fetch(`${node.url}${v.playlist_url}`, { headers: { authorization: `Bearer ${opToken}` } });
+      console.error(`[cmaf] stream ${JSON.stringify({ format: v.format, state: v.state, chunks: v.chunks, segments: v.segments, failed: v.failed_chunks })}; reporter ${JSON.stringify(await stats(reporter))}; playlist ${pl.status}:\n${(await pl.text()).slice(0, 800)}`);
+      throw e;
+    });
     console.log(`[cmaf] go live → playing in the operator's grid: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const stream = await apiGet(`/api/v1/streams/${streamId}`);
     expect(stream.format).toBe("cmaf");
