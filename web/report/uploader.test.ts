@@ -29,7 +29,7 @@ interface Call {
   headers: Headers;
 }
 
-function harness(answer: (c: Call, n: number) => Response | Error) {
+function harness(answer: (c: Call, n: number) => Response | Error, sleep?: (ms: number) => Promise<void>) {
   const outbox = new MemoryOutbox();
   const calls: Call[] = [];
   const sleeps: number[] = [];
@@ -44,7 +44,7 @@ function harness(answer: (c: Call, n: number) => Response | Error) {
   const up = new Uploader({
     outbox,
     request,
-    clock: { now: () => 0, sleep: async (ms) => void sleeps.push(ms) },
+    clock: { now: () => 0, sleep: async (ms) => (sleeps.push(ms), sleep?.(ms)) },
     random: () => 0.5,
     onAuth: () => void auth++,
     onChange: () => {},
@@ -131,5 +131,47 @@ describe("uploader", () => {
     expect(nextBatch(entries.slice(1)).map((e) => e.id)).toEqual([2, 3, 4]);
     expect(nextBatch(entries.slice(3), 3).map((e) => e.id)).toEqual([4, 6]);
     expect(nextBatch(entries.slice(4), 3).map((e) => e.id)).toEqual([5, 6]);
+  });
+
+  test("a chunk queued during the backoff waits for it (and is sent in the same run); the online event cuts it short", async () => {
+    let online = false;
+    const waits: (() => void)[] = [];
+    const h = harness(
+      () => (online ? ok() : new TypeError("offline")),
+      () => new Promise<void>((r) => waits.push(r)),
+    );
+    h.outbox.add(chunk("s", 0));
+    const running = h.up.pump();
+    await Bun.sleep(5);
+    expect(h.calls.length).toBe(1);
+    expect(waits.length).toBe(1);
+    h.outbox.add(chunk("s", 1));
+    await h.up.pump(); // joins the running pump
+    await Bun.sleep(5);
+    expect(h.calls.length).toBe(1);
+    online = true;
+    h.up.wake(true);
+    await running;
+    expect(h.calls.slice(1).map((c) => c.path)).toEqual(["/api/v1/streams/s/chunks/0", "/api/v1/streams/s/chunks/1"]);
+    expect(h.outbox.entries).toEqual([]);
+  });
+
+  test("an entry queued just as the pump finds the outbox empty is still sent", async () => {
+    const h = harness(ok);
+    const outbox = h.outbox;
+    const all = outbox.all.bind(outbox);
+    let first = true;
+    // The second pump() arrives between the empty read and the end of the first.
+    outbox.all = async () => {
+      const r = await all();
+      if (!r.length && first) {
+        first = false;
+        outbox.add(chunk("s", 7));
+        void h.up.pump();
+      }
+      return r;
+    };
+    await h.up.pump();
+    expect(h.calls.map((c) => c.path)).toEqual(["/api/v1/streams/s/chunks/7"]);
   });
 });

@@ -72,7 +72,7 @@ export class Uploader {
 
   constructor(private readonly deps: UploaderDeps) {}
 
-  /** The network is back (or something new is queued): stop waiting out the backoff. */
+  /** The network is back: stop waiting out the backoff and try at once. */
   wake(resetBackoff = false): void {
     if (resetBackoff) {
       this.stats.failures = 0;
@@ -81,46 +81,54 @@ export class Uploader {
     this.wakeSleep?.();
   }
 
-  /** Sends until the outbox is empty (or the session ended). Concurrent calls join the running pump. */
+  /**
+   * Sends until the outbox is empty (or the session ended). A call while the pump runs only makes
+   * sure it looks at the outbox again before it stops; it does not cut a backoff or a Retry-After
+   * short (new chunks arrive four times a second; the server asked for a pause).
+   */
   async pump(): Promise<void> {
     if (this.pumping) {
       this.again = true;
-      this.wake();
       return;
     }
     this.pumping = true;
     try {
-      for (;;) {
-        this.again = false;
-        const entries = await this.deps.outbox.all();
-        this.count(entries);
-        if (!entries.length) break;
-        const batch = nextBatch(entries);
-        const outcomes = await Promise.all(
-          batch.map(async (e) => {
-            const o = await this.send(e);
-            if (o === "done") await this.deps.outbox.remove(e.id!);
-            return o;
-          }),
-        );
-        if (outcomes.includes("auth")) {
-          this.deps.onAuth();
-          break;
-        }
-        if (outcomes.includes("retry")) {
-          this.stats.failures++;
-          const jitter = 0.75 + (this.deps.random ?? Math.random)() * 0.5;
-          const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.stats.failures - 1, 5)) * jitter;
-          this.deps.onChange();
-          if (!this.again) await this.sleep(delay);
-        } else {
-          this.stats.failures = 0;
-          this.stats.lastError = "";
-        }
-      }
+      do this.again = false;
+      while ((await this.rounds()) && this.again);
     } finally {
       this.pumping = false;
       this.deps.onChange();
+    }
+  }
+
+  /** Rounds until the outbox is empty (true) or the session ended (false). */
+  private async rounds(): Promise<boolean> {
+    for (;;) {
+      const entries = await this.deps.outbox.all();
+      this.count(entries);
+      if (!entries.length) return true;
+      const batch = nextBatch(entries);
+      const outcomes = await Promise.all(
+        batch.map(async (e) => {
+          const o = await this.send(e);
+          if (o === "done") await this.deps.outbox.remove(e.id!);
+          return o;
+        }),
+      );
+      if (outcomes.includes("auth")) {
+        this.deps.onAuth();
+        return false;
+      }
+      if (outcomes.includes("retry")) {
+        this.stats.failures++;
+        const jitter = 0.75 + (this.deps.random ?? Math.random)() * 0.5;
+        const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.stats.failures - 1, 5)) * jitter;
+        this.deps.onChange();
+        await this.sleep(delay);
+      } else {
+        this.stats.failures = 0;
+        this.stats.lastError = "";
+      }
     }
   }
 
