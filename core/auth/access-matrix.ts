@@ -66,6 +66,8 @@ export const ACCESS: Record<string, RouteRule> = {
   "POST /api/v1/streams/{id}/finish": writeOwn(),
   "GET /api/v1/streams/{id}/hls/index.m3u8": seeOwn("audited as stream.viewed, once per user and stream per 5 minutes"),
   "GET /api/v1/streams/{id}/hls/segments/{file}": seeOwn(),
+  "GET /api/v1/streams/{id}/hls/init.mp4": seeOwn("CMAF streams"),
+  "GET /api/v1/streams/{id}/hls/parts/{file}": seeOwn("CMAF streams; the next part is waited for briefly"),
   "GET /api/v1/streams/{id}/poster.jpg": seeOwn(),
   "GET /api/v1/streams/{id}/recording.mp4": seeOwn("audited as recording.downloaded"),
   "DELETE /api/v1/streams/{id}": admin("refused (409) while the stream is under legal hold"),

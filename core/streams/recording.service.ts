@@ -6,6 +6,9 @@ import { activeHold, queueObjectHoldSync } from "../retention/holds.service.ts";
 import { isAppError } from "../errors.ts";
 import { allChunksSettled, findStream } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
+import { runFfmpeg } from "../media/ffmpeg.ts";
+import { fmp4RecordingArgs } from "../media/fmp4-args.ts";
+import { allPartObjects, findInit } from "./cmaf-parts.repository.ts";
 
 /** A finished stream waits this long at most for its last chunks to settle before it is assembled anyway. */
 const SETTLE_LIMIT_MS = 10 * 60_000;
@@ -56,6 +59,7 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
     await reschedule(new Date(Date.now() + SETTLE_POLL_MS));
     return "waiting";
   }
+  if (s.media_format === "cmaf") return assembleCmafRecording(deps, streamId, signal);
   const segments = await db.selectFrom("segments").select(["seq", "object_key", "duration"]).where("stream_id", "=", streamId).orderBy("seq").execute();
   if (segments.length === 0) return "skipped";
   await withTempDir(async (dir) => {
@@ -67,27 +71,59 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
     }
     const output = join(dir, "recording.mp4");
     await assembleRecording({ ffmpeg: deps.ffmpeg, segmentFiles: files, segmentDurationsSec: segments.map((g) => g.duration), output, timeoutMs: deps.ffmpegTimeoutMs * 10, signal });
-    const sha256 = await sha256File(output);
-    const key = `streams/${streamId}/recording/${crypto.randomUUID()}.mp4`;
-    const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp4" });
-    if (put.sha256 !== sha256) throw new Error("recording changed while it was uploaded");
-    const updated = await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .updateTable("streams")
-        .set({ recording_key: key, recording_sha256: sha256, recording_size: String(put.size), recording_at: sql`now()` })
-        .where("id", "=", streamId)
-        .where("recording_key", "is", null)
-        .returning("owner_id")
-        .executeTakeFirst();
-      if (row) {
-        await publish(trx, { type: "recording.ready", streamId, ownerId: row.owner_id, data: { sha256, size: put.size } });
-        // A stream held while live: its newest objects (this recording, the last segments) get the object lock too.
-        if (await activeHold(trx, { stream_id: streamId })) await queueObjectHoldSync(trx, { stream_id: streamId });
-      }
-      return row;
-    });
-    if (!updated) await store.delete(key).catch(() => {});
-    log.info("recording assembled", { streamId, segments: segments.length, bytes: put.size, sha256 });
+    await storeRecording(deps, streamId, output, { segments: segments.length });
   });
   return "done";
+}
+
+/**
+ * A CMAF stream's recording: init + every part in seq order (late ones in their place) is one
+ * valid fragmented MP4, written to disk part by part; ffmpeg copies it into a faststart MP4.
+ */
+async function assembleCmafRecording(deps: MediaDeps, streamId: string, signal?: AbortSignal): Promise<"done" | "skipped"> {
+  const { db, store } = deps;
+  const [init, parts] = await Promise.all([findInit(db, streamId), allPartObjects(db, streamId)]);
+  if (!init || parts.length === 0) return "skipped";
+  await withTempDir(async (dir) => {
+    const input = join(dir, "fragmented.mp4");
+    const sink = Bun.file(input).writer();
+    try {
+      for (const key of [init.object_key, ...parts.map((p) => p.object_key)]) {
+        for await (const c of await store.get(key)) sink.write(c);
+        await sink.flush();
+      }
+    } finally {
+      await sink.end();
+    }
+    const output = join(dir, "recording.mp4");
+    await runFfmpeg(deps.ffmpeg, fmp4RecordingArgs({ input, output }), { timeoutMs: deps.ffmpegTimeoutMs * 10, signal });
+    await storeRecording(deps, streamId, output, { parts: parts.length });
+  });
+  return "done";
+}
+
+/** Hashes and stores a made recording, then records it on the stream (first writer wins). */
+async function storeRecording(deps: MediaDeps, streamId: string, output: string, what: Record<string, number>): Promise<void> {
+  const { db, store, log } = deps;
+  const sha256 = await sha256File(output);
+  const key = `streams/${streamId}/recording/${crypto.randomUUID()}.mp4`;
+  const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp4" });
+  if (put.sha256 !== sha256) throw new Error("recording changed while it was uploaded");
+  const updated = await db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable("streams")
+      .set({ recording_key: key, recording_sha256: sha256, recording_size: String(put.size), recording_at: sql`now()` })
+      .where("id", "=", streamId)
+      .where("recording_key", "is", null)
+      .returning("owner_id")
+      .executeTakeFirst();
+    if (row) {
+      await publish(trx, { type: "recording.ready", streamId, ownerId: row.owner_id, data: { sha256, size: put.size } });
+      // A stream held while live: its newest objects (this recording, the last segments) get the object lock too.
+      if (await activeHold(trx, { stream_id: streamId })) await queueObjectHoldSync(trx, { stream_id: streamId });
+    }
+    return row;
+  });
+  if (!updated) await store.delete(key).catch(() => {});
+  log.info("recording assembled", { streamId, ...what, bytes: put.size, sha256 });
 }

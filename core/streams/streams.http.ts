@@ -12,6 +12,7 @@ import * as repo from "./streams.repository.ts";
 import { ChunkParams, ChunkStored, CreateStreamBody, InitStored, SegmentParams, StreamParams, StreamView, TelemetryBody, TelemetryResult, TelemetrySample } from "./streams.model.ts";
 import { addTelemetry, createStream, finishStream, streamView, visibleStream } from "./streams.service.ts";
 import { serveObject } from "./serve-object.ts";
+import { cmafPlaylist, cmafSegment, llHlsRoutes } from "./ll-hls.http.ts";
 
 const tags = ["streams"];
 
@@ -21,6 +22,7 @@ export function streamRoutes(rt: Runtime) {
   const store = () => rt.store!;
   return new Elysia({ prefix: "/api/v1/streams", name: "streams" })
     .use(requireUser(db))
+    .use(llHlsRoutes(rt))
     .post(
       "/",
       async ({ user, body, request, set }) => {
@@ -118,9 +120,11 @@ export function streamRoutes(rt: Runtime) {
     })
     .get(
       "/:id/hls/index.m3u8",
-      async ({ user, params, set }) => {
+      async ({ user, params, query, request, set }) => {
         const s = await visibleStream(db(), user, params.id);
         await auditView(db(), { action: "stream.viewed", targetType: "stream", targetId: s.id });
+        // CMAF streams get Low-Latency HLS (parts, blocking reload); classic ones this list of TS segments.
+        if (s.media_format === "cmaf") return cmafPlaylist(rt, s, query, request, set);
         const complete = s.state !== "live" && (await repo.allChunksSettled(db(), s.id));
         const segments = await repo.listSegments(db(), s.id, { includeLate: complete });
         set.headers["content-type"] = "application/vnd.apple.mpegurl";
@@ -138,17 +142,24 @@ export function streamRoutes(rt: Runtime) {
           })),
         });
       },
-      { params: StreamParams, detail: { tags, summary: "HLS media playlist of the segments made so far" } },
+      {
+        params: StreamParams,
+        query: t.Object({ _HLS_msn: t.Optional(t.String({ maxLength: 12 })), _HLS_part: t.Optional(t.String({ maxLength: 12 })), _HLS_skip: t.Optional(t.String({ maxLength: 12 })) }),
+        detail: { tags, summary: "HLS media playlist of the segments made so far (LL-HLS for CMAF streams: _HLS_msn/_HLS_part block until that part is listed; _HLS_skip is ignored, the whole list is sent)" },
+      },
     )
     .get(
       "/:id/hls/segments/:file",
       async ({ user, params, request }) => {
         const s = await visibleStream(db(), user, params.id);
+        // By extension: .ts for classic streams, {first}-{last}.m4s (a run of parts) for CMAF ones.
+        if ((s.media_format === "cmaf") !== params.file.endsWith(".m4s")) throw new AppError("not_found", "no such segment");
+        if (s.media_format === "cmaf") return cmafSegment(rt, s, params.file);
         const seg = await repo.findSegment(db(), s.id, Number(params.file.slice(0, -3)));
         if (!seg) throw new AppError("not_found", "no such segment");
         return serveObject(store(), seg.object_key, { contentType: "video/mp2t", sha256: seg.sha256, immutable: true, range: request.headers.get("range") });
       },
-      { params: SegmentParams, detail: { tags, summary: "One MPEG-TS segment (immutable)" } },
+      { params: SegmentParams, detail: { tags, summary: "One segment (immutable): MPEG-TS {n}.ts, or for CMAF streams {first}-{last}.m4s, its parts concatenated" } },
     )
     .get(
       "/:id/poster.jpg",

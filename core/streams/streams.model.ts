@@ -19,7 +19,7 @@ export const CreateStreamBody = t.Object(
 export const StreamParams = t.Object({ id: t.String({ format: "uuid" }) });
 // seq is digits only (no sign, exponent or spaces) and bounded; checked again as a number.
 export const ChunkParams = t.Object({ id: t.String({ format: "uuid" }), seq: t.String({ pattern: "^[0-9]{1,7}$" }) });
-export const SegmentParams = t.Object({ id: t.String({ format: "uuid" }), file: t.String({ pattern: "^[0-9]{1,7}\\.ts$" }) });
+export const SegmentParams = t.Object({ id: t.String({ format: "uuid" }), file: t.String({ pattern: "^[0-9]{1,7}(\\.ts|-[0-9]{1,7}\\.m4s)$" }) });
 
 /** Capture time: RFC 3339 string or milliseconds since the epoch. */
 const CaptureTime = t.Union([t.String({ maxLength: 40 }), t.Number()]);

@@ -1,0 +1,78 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { DB } from "../db/schema.ts";
+import type { LlPart } from "./ll-hls.ts";
+
+/** Thin queries over a CMAF stream's init and parts (chunks in state 'listed'): `db` first, no rules. */
+type Db = Kysely<DB> | Transaction<DB>;
+
+/** Every part of the stream in seq order (late ones only when asked), with the stream's state and the database clock. */
+export async function listParts(db: Db, streamId: string, opts: { includeLate: boolean }): Promise<{ parts: LlPart[]; nowMs: number; state: string | null }> {
+  let q = db
+    .selectFrom("chunks")
+    .select(["seq", "duration", "independent", "capture_start", "received_at", "late"])
+    .where("stream_id", "=", streamId)
+    .where("state", "=", "listed");
+  if (!opts.includeLate) q = q.where("late", "=", false);
+  const [rows, head] = await Promise.all([
+    q.orderBy("seq").execute(),
+    db.selectFrom("streams").select(["state", sql<Date>`now()`.as("now")]).where("id", "=", streamId).executeTakeFirst(),
+  ]);
+  return {
+    parts: rows.map((r) => ({
+      seq: r.seq,
+      duration: r.duration ?? 0,
+      independent: r.independent ?? false,
+      captureStart: r.capture_start ? new Date(r.capture_start) : null,
+      receivedAt: new Date(r.received_at),
+      late: r.late,
+    })),
+    nowMs: head ? new Date(head.now).getTime() : Date.now(),
+    state: head?.state ?? null,
+  };
+}
+
+export function findInit(db: Db, streamId: string) {
+  return db.selectFrom("stream_inits").select(["object_key", "sha256", "size", "content_type"]).where("stream_id", "=", streamId).executeTakeFirst();
+}
+
+export function findPart(db: Db, streamId: string, seq: number) {
+  return db.selectFrom("chunks").select(["seq", "object_key", "sha256", "size", "late"]).where("stream_id", "=", streamId).where("seq", "=", seq).where("state", "=", "listed").executeTakeFirst();
+}
+
+/** The listed parts first..last, in order (fewer rows than seqs when some are missing). */
+export function partRange(db: Db, streamId: string, first: number, last: number) {
+  return db
+    .selectFrom("chunks")
+    .select(["seq", "object_key", "sha256", "size"])
+    .where("stream_id", "=", streamId)
+    .where("state", "=", "listed")
+    .where("seq", ">=", first)
+    .where("seq", "<=", last)
+    .orderBy("seq")
+    .execute();
+}
+
+/** The highest listed seq, or -1. */
+export async function maxPartSeq(db: Db, streamId: string): Promise<number> {
+  const r = await db.selectFrom("chunks").select((eb) => eb.fn.max("seq").as("m")).where("stream_id", "=", streamId).where("state", "=", "listed").executeTakeFirst();
+  return r?.m === null || r?.m === undefined ? -1 : Number(r.m);
+}
+
+/** Every part with its object, in seq order, late ones included: the recording's input. */
+export function allPartObjects(db: Db, streamId: string) {
+  return db.selectFrom("chunks").select(["seq", "object_key", "duration", "size"]).where("stream_id", "=", streamId).where("state", "=", "listed").orderBy("seq").execute();
+}
+
+/** The newest independent, non-late part: where a poster's key frame is. */
+export function newestIndependentPart(db: Db, streamId: string) {
+  return db
+    .selectFrom("chunks")
+    .select(["seq", "object_key"])
+    .where("stream_id", "=", streamId)
+    .where("state", "=", "listed")
+    .where("independent", "=", true)
+    .where("late", "=", false)
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirst();
+}

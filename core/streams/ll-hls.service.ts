@@ -1,0 +1,147 @@
+import type { Kysely } from "kysely";
+import type { DB } from "../db/schema.ts";
+import { AppError } from "../errors.ts";
+import type { ObjectStore } from "../storage/store.ts";
+import * as repo from "./cmaf-parts.repository.ts";
+import { planList, reloadState, renderList, type LlList } from "./ll-hls.ts";
+import type { PartWaiter } from "./part-waiter.ts";
+
+/**
+ * LL-HLS playback of a CMAF stream: the playlist with blocking reload, the init, parts and whole
+ * segments. Blocked requests wait on the node's PartWaiter (LISTEN), never on a pooled connection:
+ * each look at the list is one short query.
+ */
+export interface LlHlsDeps {
+  db: Kysely<DB>;
+  store: ObjectStore;
+  waiter: PartWaiter;
+}
+
+/** A blocking reload waits at most this many target durations, then answers 503 (the HLS spec's advice). */
+const HOLD_TARGETS = 3;
+/** After the gap wait ends, look again this much later so the database clock has surely passed it. */
+const JUMP_SLACK_MS = 20;
+/** A segment URI may name at most this many parts (a real one has ~8; MAX_SEGMENT_SEC at 0.2 s parts is 30). */
+export const MAX_SEGMENT_PARTS = 64;
+
+export interface ReloadQuery {
+  msn: number | null;
+  part: number | null;
+}
+
+const INT = /^\d{1,9}$/;
+
+/** _HLS_msn / _HLS_part from the query string. _HLS_skip is accepted and ignored: we always send the whole list (no delta updates). */
+export function parseReload(q: Record<string, string | undefined>): ReloadQuery {
+  const num = (name: string) => {
+    const v = q[name];
+    if (v === undefined) return null;
+    if (!INT.test(v)) throw new AppError("bad_request", `${name} must be a whole number`);
+    return Number(v);
+  };
+  const msn = num("_HLS_msn");
+  const part = num("_HLS_part");
+  if (part !== null && msn === null) throw new AppError("bad_request", "_HLS_part needs _HLS_msn");
+  return { msn, part };
+}
+
+async function load(db: Kysely<DB>, streamId: string): Promise<LlList> {
+  // Finished = the stream takes no more parts: every part it has is in the list, late ones too.
+  const first = await repo.listParts(db, streamId, { includeLate: false });
+  if (first.state === "live") return planList(first.parts, { finished: false, nowMs: first.nowMs });
+  const all = await repo.listParts(db, streamId, { includeLate: true });
+  return planList(all.parts, { finished: true, nowMs: all.nowMs });
+}
+
+/**
+ * The playlist; with _HLS_msn it is held until that segment (and _HLS_part, that part) is listed,
+ * answered as soon as the part commits. Too far ahead → 400; not there after 3 target durations → 503.
+ */
+export async function llPlaylist(deps: LlHlsDeps, streamId: string, q: ReloadQuery, signal?: AbortSignal): Promise<{ text: string; finished: boolean }> {
+  let deadline: number | null = null;
+  for (;;) {
+    // Subscribe before reading, so a commit between the read and the wait is not missed.
+    const wake = q.msn === null ? null : deps.waiter.wait(streamId, 60_000, signal);
+    try {
+      const list = await load(deps.db, streamId);
+      if (q.msn === null) return { text: renderList(list), finished: list.finished };
+      const state = reloadState(list, q.msn, q.part);
+      if (state === "ready") return { text: renderList(list), finished: list.finished };
+      if (state === "ahead") throw new AppError("bad_request", `_HLS_msn=${q.msn}${q.part === null ? "" : ` _HLS_part=${q.part}`} is too far ahead of the playlist (last segment ${list.segments.length - 1})`);
+      deadline ??= Date.now() + HOLD_TARGETS * list.targetSec * 1000;
+      if (signal?.aborted) throw new AppError("request_timeout", "the client went away");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new AppError("unavailable", "the requested part did not arrive in time", { retryAfterSeconds: 1 });
+      // A stalled list jumps its gap by the clock, not by a commit: wake up for that too.
+      const jumpIn = list.jumpAtMs === null ? Infinity : list.jumpAtMs - (await dbNowMs(deps.db)) + JUMP_SLACK_MS;
+      await Promise.race([wake!.done, Bun.sleep(Math.max(0, Math.min(left, jumpIn)))]);
+    } finally {
+      wake?.cancel();
+    }
+  }
+}
+
+async function dbNowMs(db: Kysely<DB>): Promise<number> {
+  const r = await db.selectNoFrom((eb) => eb.fn<Date>("now", []).as("now")).executeTakeFirstOrThrow();
+  return new Date(r.now).getTime();
+}
+
+/** The init segment (ftyp+moov). */
+export async function llInit(deps: LlHlsDeps, streamId: string) {
+  const init = await repo.findInit(deps.db, streamId);
+  if (!init) throw new AppError("not_found", "this stream has no init segment yet");
+  return init;
+}
+
+/**
+ * One part as stored. The part a playlist hints at (the next seq) may be asked for before it
+ * exists: such a request waits for its commit, up to `holdMs`.
+ */
+export async function llPart(deps: LlHlsDeps, stream: { id: string; state: string }, seq: number, holdMs: number, signal?: AbortSignal) {
+  const streamId = stream.id;
+  const deadline = Date.now() + holdMs;
+  for (;;) {
+    const wake = deps.waiter.wait(streamId, holdMs, signal);
+    try {
+      const part = await repo.findPart(deps.db, streamId, seq);
+      if (part) return part;
+      // Only the next part (or one inside a gap the list waits at) is worth waiting for, and only while live.
+      if (stream.state !== "live" || seq > (await repo.maxPartSeq(deps.db, streamId)) + 1 || signal?.aborted) throw new AppError("not_found", `no part ${seq}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new AppError("not_found", `part ${seq} has not arrived`);
+      await Promise.race([wake.done, Bun.sleep(left)]);
+    } finally {
+      wake.cancel();
+    }
+  }
+}
+
+/** The parts of `segments/{first}-{last}.m4s`: every seq in the range must be listed. */
+export async function llSegmentParts(deps: LlHlsDeps, streamId: string, first: number, last: number) {
+  if (last < first || last - first + 1 > MAX_SEGMENT_PARTS) throw new AppError("not_found", `no segment ${first}-${last}`);
+  const parts = await repo.partRange(deps.db, streamId, first, last);
+  if (parts.length !== last - first + 1) throw new AppError("not_found", `no segment ${first}-${last}: parts are missing`);
+  return parts;
+}
+
+/** The concatenation of objects, streamed one after the other (no copy is stored). */
+export function concatObjects(store: ObjectStore, keys: string[]): ReadableStream<Uint8Array> {
+  let i = 0;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      for (;;) {
+        if (!reader) {
+          if (i >= keys.length) return ctl.close();
+          reader = (await store.get(keys[i++]!)).getReader();
+        }
+        const { done, value } = await reader.read();
+        if (!done) return ctl.enqueue(value);
+        reader = null;
+      }
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  });
+}
