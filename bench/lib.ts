@@ -108,7 +108,7 @@ export function getFixture(): Promise<Fixture> {
     minioStarted = minio;
     const env = { DATABASE_URL: dbUrl, RTER_STORAGE_URL: minio.url };
     const email = "bench@rter.local";
-    const password = `bench-${crypto.randomUUID()}`; // passes the password rules (length, not a common one)
+    const password = `load-${crypto.randomUUID()}`; // passes the password rules (length, not a common one)
     const steps: string[][] = [["migrate"], ["users", "add", "--email", email, "--role", "admin", "--password", password], ["tokens", "create", "--email", email]];
     let token = "";
     for (const args of steps) {
