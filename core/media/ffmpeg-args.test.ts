@@ -154,12 +154,13 @@ describe("pinned inputs", () => {
     expect(() => assertPinnedInputs(["-safe", "0", ...ownConcatInputArgs("/l"), ...inputArgs("/x", "mp4"), "-f", "mp4", "/o"])).not.toThrow();
   });
 
-  test.each([
+  const refused: string[][] = [
     ["-f", "image2", "-protocol_whitelist", "file", "-i", "file:/x%d.png"],
     ["-f", "dash", "-protocol_whitelist", "file", "-i", "file:/x.mpd"],
     ["-f", "mov", "-protocol_whitelist", "file", "-i", "/x.mp4"],
     ["-f", "mov", "-protocol_whitelist", "file", "-i", "file:/x.mp4", "-f", "mov", "-i", "file:/y.mp4"],
-  ])("refused: %j", (...args) => {
-    expect(() => assertPinnedInputs(args)).toThrow();
+  ];
+  test("argument lists that did not come from the builders are refused", () => {
+    for (const args of refused) expect(() => assertPinnedInputs(args)).toThrow();
   });
 });

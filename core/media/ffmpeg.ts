@@ -68,7 +68,7 @@ export function limitedArgv(bin: string, args: string[], limits: ResourceLimits)
   return ["/bin/sh", "-c", `ulimit -v ${Math.floor(as / 1024)} && ulimit -t ${cpu} && exec "$0" "$@"`, bin, ...args];
 }
 
-const ALLOC_FAILED = /Cannot allocate memory|malloc of size \d+ failed|Out of memory|std::bad_alloc/i;
+const ALLOC_FAILED = /Cannot allocate memory|malloc of size \d+ failed|Out of memory|std::bad_alloc|failed to map segment/i;
 
 /** Spawns a tool with a hard deadline and rlimits. Exit 0 resolves; anything else rejects with a MediaError. */
 async function runTool(bin: string, args: string[], opts: RunOptions & { stdout?: boolean }): Promise<ToolResult> {

@@ -1,23 +1,48 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { isAppError } from "../errors.ts";
 import { publish } from "../events/events.service.ts";
 import type { Logger } from "../log.ts";
+import { isMediaError } from "../media/media-error.ts";
 import { makeSegment } from "../media/segment.ts";
 import type { ObjectStore } from "../storage/store.ts";
-import { addPosterJob, addSegmentJob, findChunk, findSegment } from "./streams.repository.ts";
+import { containerOf } from "./container.ts";
+import { addLateSegmentJob, addPosterJob, addSegmentJob, findChunk, findSegment } from "./streams.repository.ts";
 
 export interface MediaDeps {
   db: Kysely<DB>;
   store: ObjectStore;
   log: Logger;
   ffmpeg: string;
-  ffprobe: string;
   ffmpegTimeoutMs: number;
   gapWaitMs: number;
+}
+
+/**
+ * Live first: a live segment job with this many stored chunks of its stream waiting behind it
+ * (two chunk lengths of backlog) jumps to the newest one, and what it skipped is made at batch
+ * priority for the recording, where nothing is lost.
+ */
+export const LIVE_BACKLOG_CHUNKS = 2;
+
+/** Which queue a segment job came from: the stream's live queue, or the batch backlog behind the live edge. */
+export type SegmentLane = "live" | "late";
+
+type Db = Kysely<DB> | Transaction<DB>;
+
+/** The newest seq the live playlist shows, or -1. */
+async function liveEdge(db: Db, streamId: string): Promise<number> {
+  const r = await db.selectFrom("segments").select((eb) => eb.fn.max("seq").as("seq")).where("stream_id", "=", streamId).where("late", "=", false).executeTakeFirst();
+  return r?.seq ?? -1;
+}
+
+/** Queues seq's segment job where it belongs: behind the live edge it is batch work. */
+async function queueSegment(db: Db, streamId: string, seq: number, runAt?: Date): Promise<void> {
+  if (seq < (await liveEdge(db, streamId))) await addLateSegmentJob(db, streamId, seq, runAt);
+  else await addSegmentJob(db, streamId, seq, runAt);
 }
 
 /** How soon a segment job waiting for its predecessor looks again. */
@@ -45,8 +70,27 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
+interface Placement {
+  wait: boolean;
+  offset: number;
+  discontinuity: boolean;
+  late: boolean;
+}
+
+/**
+ * Where the newest chunk goes when the live edge jumps to it: after the last segment before it,
+ * with room left for the skipped ones (made later, late) and a discontinuity.
+ */
+async function jumpPlacement(db: Db, streamId: string, seq: number): Promise<Placement> {
+  const prev = await db.selectFrom("segments").selectAll().where("stream_id", "=", streamId).where("seq", "<", seq).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  const missing = seq - (prev ? prev.seq : -1) - 1;
+  const avg = await db.selectFrom("segments").select((eb) => eb.fn.avg<number>("duration").as("d")).where("stream_id", "=", streamId).executeTakeFirstOrThrow();
+  const each = Number(avg.d) || prev?.duration || DEFAULT_SEGMENT_SEC;
+  return { wait: false, offset: (prev ? prev.start_offset + prev.duration : 0) + missing * each, discontinuity: missing > 0, late: false };
+}
+
 /** Where seq starts on the stream's media timeline, and whether it follows a gap or came late. */
-async function placement(db: Kysely<DB>, streamId: string, seq: number, gapWaitMs: number, receivedAt: Date) {
+async function placement(db: Kysely<DB>, streamId: string, seq: number, gapWaitMs: number, receivedAt: Date): Promise<Placement> {
   const prev = await db.selectFrom("segments").selectAll().where("stream_id", "=", streamId).where("seq", "<", seq).orderBy("seq", "desc").limit(1).executeTakeFirst();
   const later = await db.selectFrom("segments").select("seq").where("stream_id", "=", streamId).where("seq", ">", seq).where("late", "=", false).limit(1).executeTakeFirst();
   const prevEnd = prev ? prev.start_offset + prev.duration : 0;
@@ -72,31 +116,79 @@ async function placement(db: Kysely<DB>, streamId: string, seq: number, gapWaitM
 }
 
 /**
- * segment_chunk: one stored chunk → one HLS segment on the stream's continuous timeline. Output
- * goes to a fresh object key and the segment row is the commit point, so a job that runs twice
- * (a resurrected worker) leaves exactly one segment. Input ffmpeg rejects marks the chunk failed
- * with the reason and the stream goes on; anything else is retried by the queue.
+ * segment_chunk / segment_late: one stored chunk → one HLS segment on the stream's continuous
+ * timeline. Output goes to a fresh object key and the segment row is the commit point, so a job
+ * that runs twice (a resurrected worker) leaves exactly one segment. Input we refuse marks the
+ * chunk failed with a one-line reason and the stream goes on; anything else is retried.
+ *
+ * On the live lane, a job with LIVE_BACKLOG_CHUNKS or more chunks waiting behind it segments the
+ * newest one instead (the live playlist jumps, with a discontinuity) and moves itself and the
+ * rest to the late lane: batch priority, a queue of their own, in arrival order.
  */
-export async function segmentChunk(deps: MediaDeps, streamId: string, seq: number, opts: { signal?: AbortSignal; lastAttempt: boolean }): Promise<"done" | "waiting" | "failed" | "skipped"> {
-  const { db, store, log } = deps;
+export async function segmentChunk(
+  deps: MediaDeps,
+  streamId: string,
+  seq: number,
+  opts: { signal?: AbortSignal; lastAttempt: boolean; lane?: SegmentLane },
+): Promise<"done" | "waiting" | "failed" | "skipped" | "jumped"> {
+  const { db } = deps;
+  const lane = opts.lane ?? "live";
   const chunk = await findChunk(db, streamId, seq);
   if (!chunk || chunk.state !== "stored") return "skipped";
   if (await findSegment(db, streamId, seq)) {
     await db.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
     return "skipped";
   }
+  if (lane === "live" && seq > (await liveEdge(db, streamId))) {
+    const newest = await db.selectFrom("chunks").selectAll().where("stream_id", "=", streamId).where("state", "=", "stored").orderBy("seq", "desc").limit(1).executeTakeFirst();
+    if (newest && newest.seq - seq >= LIVE_BACKLOG_CHUNKS) {
+      const outcome = await segmentOne(deps, newest, await jumpPlacement(db, streamId, newest.seq), { ...opts, lastAttempt: false });
+      deps.log.info("live edge jumped", { streamId, from: seq, to: newest.seq, outcome });
+      if (outcome === "done") {
+        // Everything skipped, this job's own chunk included, is finished for the recording, oldest
+        // first. Should this not commit, the job is retried and finds itself behind the edge.
+        await db.transaction().execute(async (trx) => {
+          const skipped = await trx.selectFrom("chunks").select(["seq", "received_at"]).where("stream_id", "=", streamId).where("state", "=", "stored").where("seq", ">=", seq).where("seq", "<", newest.seq).orderBy("seq").execute();
+          for (const c of skipped) await addLateSegmentJob(trx, streamId, c.seq, new Date(c.received_at));
+        });
+      } else {
+        // A refused newest chunk does not move the edge: this job's chunk is still due on the live lane.
+        await addSegmentJob(db, streamId, seq);
+      }
+      return "jumped";
+    }
+  }
   const place = await placement(db, streamId, seq, deps.gapWaitMs, new Date(chunk.received_at));
-  const owner = (await db.selectFrom("streams").select("owner_id").where("id", "=", streamId).executeTakeFirst())?.owner_id ?? null;
   if (place.wait) {
-    await addSegmentJob(db, streamId, seq, new Date(Date.now() + WAIT_POLL_MS));
+    if (lane === "late") await addLateSegmentJob(db, streamId, seq, new Date(Date.now() + WAIT_POLL_MS));
+    else await addSegmentJob(db, streamId, seq, new Date(Date.now() + WAIT_POLL_MS));
     return "waiting";
   }
+  return segmentOne(deps, chunk, place, opts);
+}
+
+type ChunkRow = NonNullable<Awaited<ReturnType<typeof findChunk>>>;
+
+/** Makes and commits one segment, or marks its chunk failed when the input is refused. */
+async function segmentOne(
+  deps: MediaDeps,
+  chunk: ChunkRow,
+  place: Placement,
+  opts: { signal?: AbortSignal; lastAttempt: boolean },
+): Promise<"done" | "failed"> {
+  const { db, store, log } = deps;
+  const { stream_id: streamId, seq } = chunk;
+  const owner = (await db.selectFrom("streams").select("owner_id").where("id", "=", streamId).executeTakeFirst())?.owner_id ?? null;
   try {
     return await withTempDir(async (dir) => {
       const input = join(dir, `in-${seq}`);
       const output = join(dir, `seg-${seq}.ts`);
       await download(store, chunk.object_key, input);
-      const made = await makeSegment({ ffmpeg: deps.ffmpeg, ffprobe: deps.ffprobe, input, output, offsetSec: place.offset, timeoutMs: deps.ffmpegTimeoutMs, signal: opts.signal });
+      const declared = containerOf(chunk.content_type);
+      const made = await makeSegment({
+        ffmpeg: deps.ffmpeg, input, container: declared === "webm" ? "matroska" : declared, output,
+        offsetSec: place.offset, timeoutMs: deps.ffmpegTimeoutMs, signal: opts.signal,
+      });
       const key = `streams/${streamId}/segments/${seq}/${crypto.randomUUID()}.ts`;
       const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp2t" });
       const inserted = await db.transaction().execute(async (trx) => {
@@ -120,10 +212,10 @@ export async function segmentChunk(deps: MediaDeps, streamId: string, seq: numbe
           .executeTakeFirst();
         await trx.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
         if (row) {
-          await addPosterJob(trx, streamId);
+          if (!place.late) await addPosterJob(trx, streamId);
           // A successor waiting on this seq need not sit out its poll interval.
           const next = await trx.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq + 1).where("state", "=", "stored").executeTakeFirst();
-          if (next) await addSegmentJob(trx, streamId, seq + 1);
+          if (next) await queueSegment(trx, streamId, seq + 1);
           await publish(trx, { type: "segment.created", streamId, ownerId: owner, data: { seq, duration: made.durationSec, late: place.late, discontinuity: place.discontinuity } });
         }
         return row;
@@ -135,14 +227,15 @@ export async function segmentChunk(deps: MediaDeps, streamId: string, seq: numbe
   } catch (e) {
     const rejected = isAppError(e) && e.code === "unprocessable";
     if (rejected || opts.lastAttempt) {
-      const reason = (e as Error).message.slice(0, 2000);
+      // Reporters read this: our one-line reason only, never a tool's output (it names server paths).
+      const reason = (isMediaError(e) ? e.reason : rejected ? (e as Error).message.split("\n")[0]! : "the chunk could not be processed").slice(0, 500);
       await db.transaction().execute(async (trx) => {
         await trx.updateTable("chunks").set({ state: "failed", failure_reason: reason }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
-        await publish(trx, { type: "chunk.failed", streamId, ownerId: owner, data: { seq, reason: reason.split("\n")[0] } });
+        await publish(trx, { type: "chunk.failed", streamId, ownerId: owner, data: { seq, reason } });
         const next = await trx.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq + 1).where("state", "=", "stored").executeTakeFirst();
-        if (next) await addSegmentJob(trx, streamId, seq + 1);
+        if (next) await queueSegment(trx, streamId, seq + 1);
       });
-      log.warn("chunk failed", { streamId, seq, reason: reason.split("\n")[0] });
+      log.warn("chunk failed", { streamId, seq, reason, detail: isMediaError(e) ? e.stderrTail.slice(-500) : (e as Error).message });
       if (rejected) return "failed";
     }
     throw e;

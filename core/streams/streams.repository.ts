@@ -68,6 +68,15 @@ export function addSegmentJob(db: Db, streamId: string, seq: number, runAt?: Dat
   return enqueue(db, "segment_chunk", { streamId, seq }, { queueName: `stream:${streamId}`, jobKey: `segment:${streamId}:${seq}`, runAt, maxAttempts: 5 });
 }
 
+/**
+ * A chunk the live edge skipped (or that waits behind it): batch priority, in a queue of the
+ * stream's own beside the live one, ordered by `runAt` (its arrival) so the backlog is made in
+ * seq order. Same job key as the live job, so moving a chunk here replaces its pending live job.
+ */
+export function addLateSegmentJob(db: Db, streamId: string, seq: number, runAt?: Date) {
+  return enqueue(db, "segment_late", { streamId, seq }, { queueName: `stream:${streamId}:late`, jobKey: `segment:${streamId}:${seq}`, runAt, maxAttempts: 5 });
+}
+
 export function listSegments(db: Db, streamId: string, opts: { includeLate: boolean }) {
   let q = db.selectFrom("segments").selectAll().where("stream_id", "=", streamId);
   if (!opts.includeLate) q = q.where("late", "=", false);

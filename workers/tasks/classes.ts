@@ -10,6 +10,7 @@ export type JobClass = "live" | "batch";
 
 export const TASK_CLASS = {
   segment_chunk: "live",
+  segment_late: "batch",
   make_poster: "live",
   queue_probe: "live",
   assemble_recording: "batch",

@@ -2,6 +2,7 @@ import type { Task, TaskList } from "graphile-worker";
 import type { Runtime } from "../../core/runtime.ts";
 import * as queueProbe from "./queue_probe.ts";
 import * as segmentChunk from "./segment_chunk.ts";
+import * as segmentLate from "./segment_late.ts";
 import * as makePoster from "./make_poster.ts";
 import * as assembleRecording from "./assemble_recording.ts";
 import type { MediaDeps } from "../../core/streams/segmenting.service.ts";
@@ -26,13 +27,13 @@ export function makeTaskList(rt: Runtime): TaskList {
     store: rt.store!,
     log: rt.log,
     ffmpeg: rt.ffmpegPath!,
-    ffprobe: rt.ffprobePath!,
     ffmpegTimeoutMs: rt.config.media.ffmpegTimeoutMs,
     gapWaitMs: rt.config.ingest.gapWaitMs,
   };
   // A new task needs its class in classes.ts first (TypeScript refuses an unknown key here).
   const tasks: Record<TaskId, Task> = {
     segment_chunk: (payload, helpers) => segmentChunk.run(media, payload, helpers),
+    segment_late: (payload, helpers) => segmentLate.run(media, payload, helpers),
     make_poster: (payload, helpers) => makePoster.run(media, payload, helpers),
     assemble_recording: (payload, helpers) => assembleRecording.run(media, payload, helpers),
     queue_probe: (payload, helpers) => queueProbe.run({ db, nodeId: rt.nodeId }, payload, helpers.abortSignal),

@@ -72,6 +72,8 @@ interface Track {
   config?: { lengthSize: number; sps: Uint8Array[] };
   samples: Sample[];
   trex?: { dur: number; size: number };
+  /** Edit list's start in media time: samples before it are never shown (B-frame delay, AAC priming). */
+  shift: number;
 }
 
 const VIDEO_ENTRIES: Record<string, string> = { avc1: "h264", avc3: "h264", hvc1: "hevc", hev1: "hevc", vp08: "vp8", vp09: "vp9" };
@@ -116,7 +118,7 @@ export function probeMp4(b: Uint8Array): ContainerProbe {
     const timescale = u32(mdhd.body + (b[mdhd.body] === 1 ? 20 : 12));
     if (!timescale) refuse("a track with time scale 0");
     const handler = String.fromCharCode(...b.subarray(hdlr.body + 8, hdlr.body + 12));
-    const tr: Track = { id, handler, timescale, codec: "unknown", samples: [] };
+    const tr: Track = { id, handler, timescale, codec: "unknown", samples: [], shift: editStart(child(b, trak, "edts")) };
     if (deg !== 0) tr.rotation = ((deg % 360) + 360) % 360;
     const stbl = ((): Box | undefined => {
       const minf = child(b, mdia, "minf");
@@ -127,6 +129,18 @@ export function probeMp4(b: Uint8Array): ContainerProbe {
     readSampleTable(tr, stbl);
     if (tracks.has(id)) refuse(`two tracks with id ${id}`);
     tracks.set(id, tr);
+  }
+
+  function editStart(edts: Box | undefined): number {
+    const elst = edts && child(b, edts, "elst");
+    if (!elst) return 0;
+    const v1 = b[elst.body] === 1;
+    const n = u32(elst.body + 4);
+    for (let i = 0, at = elst.body + 8; i < n && i < 16; i++, at += v1 ? 20 : 12) {
+      const t = v1 ? Number(dv.getBigInt64(at + 8)) : dv.getInt32(at + 4);
+      if (t >= 0) return t; // -1 is an empty edit (a delay), not a start
+    }
+    return 0;
   }
 
   function readStsd(tr: Track, stsd: Box | undefined): void {
@@ -260,7 +274,7 @@ export function probeMp4(b: Uint8Array): ContainerProbe {
     const framing = v.config?.lengthSize ?? 4;
     const scan = new VideoScan(v.codec, framing);
     for (const sps of v.config?.sps ?? []) scan.sps(sps);
-    for (const s of v.samples) scan.frame(sampleBytes(b, s), s.pts / v.timescale);
+    for (const s of v.samples) scan.frame(sampleBytes(b, s), (s.pts - v.shift) / v.timescale);
     const r = scan.result();
     out.video = { codec: v.codec, width: v.width, height: v.height, rotation: v.rotation, scan: r };
   }
@@ -271,8 +285,11 @@ export function probeMp4(b: Uint8Array): ContainerProbe {
     const step = t === v ? medianStep(t.samples.map((s) => s.pts)) : null;
     for (const s of t.samples) {
       out.packets++;
-      start = Math.min(start, s.pts / t.timescale);
-      end = Math.max(end, (s.pts + (s.dur || (step ?? 0))) / t.timescale);
+      const from = (s.pts - t.shift) / t.timescale;
+      const to = (s.pts - t.shift + (s.dur || (step ?? 0))) / t.timescale;
+      if (to <= 0 && t.shift > 0) continue; // edited out: never presented
+      start = Math.min(start, Math.max(0, from));
+      end = Math.max(end, to);
     }
   }
   if (out.packets) {
