@@ -5,6 +5,7 @@ import { VERSION } from "../core/version.ts";
 import { UsageError } from "./args.ts";
 import { migrate, tokens, users } from "./admin.ts";
 import { jobs } from "./jobs.ts";
+import { evidence } from "./evidence.ts";
 import { serve } from "./serve.ts";
 
 const HELP = `rter ${VERSION} — real-time emergency response, self-hosted
@@ -18,6 +19,7 @@ Commands:
   users unlock     lift a sign-in lockout
   tokens create    create an API token (printed alone on the last line)
   jobs             the trouble queue: jobs list, jobs retry ID | --all
+  evidence verify  check an evidence package offline (hashes, signature, audit chain)
 
 Options:
   --help, -h       help for a command (rter serve --help)
@@ -31,6 +33,7 @@ const COMMANDS: Record<string, (args: string[], env: Record<string, string | und
   users,
   tokens,
   jobs,
+  evidence: (args) => evidence(args),
 };
 
 /** Every failure is one line on stderr: `rter: <what is wrong>`; usage and config errors exit 2. */

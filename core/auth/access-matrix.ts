@@ -101,6 +101,13 @@ export const ACCESS: Record<string, RouteRule> = {
   "DELETE /api/v1/streams/{id}/guidance": staff(),
   "GET /api/v1/ui-config": pub("map tile URL and version; no secrets"),
 
+  // Evidence packages (core/evidence).
+  "POST /api/v1/exports": staff("a batch job builds the package; audited as export.requested"),
+  "GET /api/v1/exports": staff(),
+  "GET /api/v1/exports/{id}": staff(),
+  "GET /api/v1/exports/{id}/download": staff("audited as export.downloaded"),
+  "GET /api/v1/admin/signing-key": staff("the Ed25519 public key that signs evidence packages"),
+
   // Operations.
   "POST /api/v1/admin/queue-probes": admin(),
   "GET /api/v1/admin/queue-probes/{id}": admin(),

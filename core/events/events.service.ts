@@ -22,7 +22,10 @@ export type EventType =
   | "rule.created"
   | "rule.deleted"
   | "guidance.set"
-  | "guidance.cleared";
+  | "guidance.cleared"
+  | "item.updated"
+  | "item.commented"
+  | "export.progress";
 
 export interface RterEvent {
   id: string;

@@ -19,6 +19,7 @@ export const TASK_CLASS = {
   purge_objects: "batch",
   object_hold: "batch",
   finish_idle_streams: "batch",
+  build_export: "batch",
 } as const satisfies Record<string, JobClass>;
 
 export type TaskId = keyof typeof TASK_CLASS;

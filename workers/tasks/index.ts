@@ -11,6 +11,7 @@ import * as retentionSweep from "./retention_sweep.ts";
 import * as purgeObjects from "./purge_objects.ts";
 import * as objectHold from "./object_hold.ts";
 import * as finishIdle from "./finish_idle_streams.ts";
+import * as buildExport from "./build_export.ts";
 import { TASK_CLASS, type TaskId } from "./classes.ts";
 
 export { TASK_CLASS, type JobClass, type TaskId } from "./classes.ts";
@@ -42,6 +43,7 @@ export function makeTaskList(rt: Runtime): TaskList {
     purge_objects: (payload) => purgeObjects.run({ db, store: rt.store!, log: rt.log }, payload),
     object_hold: (payload) => objectHold.run({ db, store: rt.store!, log: rt.log }, payload),
     finish_idle_streams: () => finishIdle.run({ db, log: rt.log }, rt.config.ingest.idleFinishMs),
+    build_export: (payload, helpers) => buildExport.run({ db, store: rt.store!, log: rt.log, nodeId: rt.nodeId, version: rt.version }, payload, helpers.abortSignal),
   };
   const jobs = rt.config.worker.jobs;
   return Object.fromEntries(Object.entries(tasks).filter(([id]) => jobs === "all" || TASK_CLASS[id as TaskId] === jobs));
