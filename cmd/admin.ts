@@ -1,5 +1,6 @@
 import { unlockUser } from "../core/auth/admin.service.ts";
 import { addUser, createToken, normalizeEmail, parseRole } from "../core/auth/auth.service.ts";
+import { resetPassword } from "../core/auth/password.service.ts";
 import { parseDuration } from "../core/config/parse.ts";
 import { startModules } from "../core/modules.ts";
 import type { Runtime } from "../core/runtime.ts";
@@ -30,19 +31,32 @@ export async function migrate(args: string[], env: Record<string, string | undef
 }
 
 export const USERS_HELP = `Usage: rter users add --email E --role admin|operator|reporter|viewer [--password P]
+       rter users password --email E [--password P]
        rter users unlock --email E
 
-add     creates a user. Without --password a random one is generated and printed.
-unlock  lifts a sign-in lockout (after --login-max-failures failed attempts) at once.`;
+add       creates a user. Without --password a random one is generated and printed.
+password  sets a user's password and ends all their sessions (API tokens stay); without
+          --password a random one is generated and printed. Lifts a lockout too.
+unlock    lifts a sign-in lockout (after --login-max-failures failed attempts) at once.
+
+Passwords: at least 12 characters, not one of the common passwords shipped in rter.`;
 
 export async function users(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const { values, positionals } = parse(args, { email: { type: "string" }, role: { type: "string" }, password: { type: "string" } });
   if (values.help) return (console.log(USERS_HELP), 0);
-  if (!["add", "unlock"].includes(positionals[0] ?? "") || positionals.length !== 1) throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add, users unlock)`);
+  if (!["add", "password", "unlock"].includes(positionals[0] ?? "") || positionals.length !== 1) throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add, users password, users unlock)`);
   if (typeof values.email !== "string") throw new UsageError("--email is required");
   if (positionals[0] === "unlock") {
     const u = await withDatabase(values, env, (rt) => unlockUser(rt.database!.db, { email: normalizeEmail(values.email as string) }));
     console.log(`unlocked ${u.role} ${u.email} (${u.id})`);
+    return 0;
+  }
+  if (positionals[0] === "password") {
+    if (values.role !== undefined) throw new UsageError("--role is not for users password (change a role in the admin page or PATCH /api/v1/admin/users/{id})");
+    const email = normalizeEmail(values.email as string);
+    const r = await withDatabase(values, env, (rt) => resetPassword(rt.database!.db, { email }, values.password as string | undefined, "cli"));
+    console.log(`password set for ${r.user.role} ${r.user.email} (${r.user.id}); ${r.sessionsEnded} session(s) ended`);
+    if (r.password !== undefined) console.log(`password: ${r.password}`);
     return 0;
   }
   if (typeof values.role !== "string") throw new UsageError("--role is required (admin, operator, reporter or viewer)");

@@ -16,6 +16,7 @@ Commands:
   serve            run the appliance (roles api, worker, web; default all)
   migrate          apply database migrations and exit
   users add        create a user
+  users password   set a user's password (ends their sessions)
   users unlock     lift a sign-in lockout
   tokens create    create an API token (printed alone on the last line)
   jobs             the trouble queue: jobs list, jobs retry ID | --all

@@ -1,4 +1,4 @@
-// The administration page: users (add, role, disable, unlock), API tokens (create, shown once;
+// The administration page: users (add, role, disable, unlock, set password), API tokens (create, shown once;
 // revoke), invite links, legal holds in force, and the audit trail with its chain check and
 // exports. Every action is an API call the role matrix already guards; this page adds nothing
 // the API would not allow, it only makes it reachable without a terminal.
@@ -74,7 +74,15 @@ async function loadUsers(): Promise<void> {
       if (await act("Unlocking", () => api(`/api/v1/admin/users/${u.id}/unlock`, { method: "POST" }))) flash(`${u.email} can sign in again.`);
       await loadUsers();
     });
-    return el("tr", { "data-email": u.email }, el("td", { text: u.email }), el("td", {}, role), el("td", { class: u.disabled_at || locked ? "bad" : "", text: state }), el("td", { text: when(u.created_at) }), el("td", {}, toggle, unlock));
+    // A new random password, shown once; the user's sessions end (POST …/password without a body password).
+    const reset = armed("Set password", "Confirm new password", async () => {
+      let r: { password?: string; sessions_ended: number } | undefined;
+      if (await act("Setting the password", async () => (r = await api(`/api/v1/admin/users/${u.id}/password`, { method: "POST", json: {} })))) {
+        flash(`New password for ${u.email} (shown once): ${r!.password} — ${r!.sessions_ended} session(s) signed out.`);
+      }
+      await loadUsers();
+    }, `Set a new password for ${u.email}`);
+    return el("tr", { "data-email": u.email }, el("td", { text: u.email }), el("td", {}, role), el("td", { class: u.disabled_at || locked ? "bad" : "", text: state }), el("td", { text: when(u.created_at) }), el("td", {}, toggle, reset, unlock));
   });
   $("#user-rows").replaceChildren(...rows);
 }

@@ -13,3 +13,8 @@ declare module "*.svg" {
 }
 // Stylesheets imported from scripts are bundled into the page's CSS by Bun.
 declare module "*.css";
+// Word lists the server embeds (core/auth/common-passwords.txt).
+declare module "*.txt" {
+  const text: string;
+  export default text;
+}

@@ -10,7 +10,8 @@ import { insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit, veri
  *
  * Actions in use (others may add theirs, dotted, noun first):
  *   login, login.failed, login.locked, logout, invite.created, invite.revoked, invite.accepted, invite.refused,
- *   user.created, user.role_changed, user.disabled, user.enabled, user.unlocked,
+ *   user.created, user.role_changed, user.disabled, user.enabled, user.unlocked, user.password_changed,
+ *   user.password_change_refused, user.password_reset,
  *   token.created, token.revoked, chunk.stored, init.stored, stream.viewed, recording.downloaded, photo.viewed,
  *   stream.deleted, stream.delete_refused, stream.finished_idle, stream.reopened, item.deleted,
  *   item.delete_refused, hold.placed, hold.released, retention.set, retention.cleared,

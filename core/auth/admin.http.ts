@@ -15,6 +15,8 @@ import {
   InvitesQuery,
   InviteView,
   LoginResponse,
+  PasswordSet,
+  SetPasswordBody,
   TokensQuery,
   TokenView,
   UpdateUserBody,
@@ -23,6 +25,7 @@ import {
 } from "./auth.model.ts";
 import { requireRole, requireStaff } from "./guards.ts";
 import { acceptInvite, createInvite, listInvites, revokeInvite } from "./invites.service.ts";
+import { resetPassword } from "./password.service.ts";
 
 /** Users and API tokens (admins). Who may call what is in access-matrix.ts; the checks here repeat it for defence in depth. */
 export function adminAuthRoutes(rt: Runtime) {
@@ -62,6 +65,15 @@ export function adminAuthRoutes(rt: Runtime) {
         return admin.unlockUser(db(), { id: params.id });
       },
       { params: IdParams, response: { 200: UserModel }, detail: { tags, summary: "Lift a sign-in lockout" } },
+    )
+    .post(
+      "/users/:id/password",
+      async ({ user, params, body }) => {
+        requireRole(user, "admin");
+        const r = await resetPassword(db(), { id: params.id }, body.password, "admin");
+        return { user: r.user, ...(r.password !== undefined ? { password: r.password } : {}), sessions_ended: r.sessionsEnded };
+      },
+      { params: IdParams, body: SetPasswordBody, response: { 200: PasswordSet }, detail: { tags, summary: "Set a user's password (a generated one is returned once when none is given); ends all their sessions" } },
     )
     .get(
       "/tokens",

@@ -8,10 +8,11 @@ import { currentRequest } from "../http/request-context.ts";
 import { enforce } from "../ratelimit/ratelimit.ts";
 import type { Runtime } from "../runtime.ts";
 import { ruleFor } from "./access-matrix.ts";
-import { LoginBody, LoginResponse, UserModel } from "./auth.model.ts";
+import { ChangePasswordBody, LoginBody, LoginResponse, PasswordChanged, UserModel } from "./auth.model.ts";
 import { revokeApiToken } from "./admin.service.ts";
 import { revokeToken } from "./auth.repository.ts";
 import { authenticate, login, type AuthSettings, type AuthUser } from "./auth.service.ts";
+import { changeOwnPassword } from "./password.service.ts";
 
 export { requireRole } from "./guards.ts";
 
@@ -127,5 +128,19 @@ export function authRoutes(rt: Runtime) {
         set.status = 204;
       },
       { detail: { tags: ["auth"], summary: "End the calling credential: a session ends; an API token is revoked" } },
+    )
+    .post(
+      "/password",
+      async ({ user, body }) => {
+        const actor = currentRequest()?.actor;
+        if (!actor) throw new AppError("unauthorized", "missing bearer token");
+        const { sessionsEnded } = await changeOwnPassword(db(), { user, tokenId: actor.tokenId, kind: actor.tokenKind }, body.current, body.new, rt.config.security);
+        return { sessions_ended: sessionsEnded };
+      },
+      {
+        body: ChangePasswordBody,
+        response: { 200: PasswordChanged },
+        detail: { tags: ["auth"], summary: "Change your own password (12+ characters, not a common one); ends your other sessions. A wrong current password counts toward the lockout" },
+      },
     );
 }

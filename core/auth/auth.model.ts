@@ -34,7 +34,7 @@ export const AdminUser = t.Object({
 });
 export const UsersQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) });
 export const CreateUserBody = t.Object(
-  { email: t.String({ minLength: 3, maxLength: 254 }), role: RoleT, password: t.Optional(t.String({ minLength: 8, maxLength: 1024 })) },
+  { email: t.String({ minLength: 3, maxLength: 254 }), role: RoleT, password: t.Optional(t.String({ minLength: 12, maxLength: 1024 })) },
   { additionalProperties: false },
 );
 export const CreatedUser = t.Object({ user: UserModel, password: t.Optional(t.String()) });
@@ -95,3 +95,10 @@ export const InviteView = t.Object({
 });
 export const InvitesQuery = t.Object({ state: t.Optional(t.Union([t.Literal("open"), t.Literal("all")])), limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) });
 export const AcceptInviteBody = t.Object({ token: t.String({ minLength: 10, maxLength: 200 }) }, { additionalProperties: false });
+
+/** Self-service: the current password proves it is the user, not just someone at their unlocked screen. */
+export const ChangePasswordBody = t.Object({ current: t.String({ maxLength: 1024 }), new: t.String({ maxLength: 1024 }) }, { additionalProperties: false });
+export const PasswordChanged = t.Object({ sessions_ended: t.Integer() });
+/** Admin reset: without `password` a random one is made and returned once. */
+export const SetPasswordBody = t.Object({ password: t.Optional(t.String({ maxLength: 1024 })) }, { additionalProperties: false });
+export const PasswordSet = t.Object({ user: UserModel, password: t.Optional(t.String()), sessions_ended: t.Integer() });

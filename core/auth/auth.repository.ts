@@ -117,6 +117,17 @@ export function revokeUserTokens(db: Db, userId: string) {
   return db.updateTable("api_tokens").set({ revoked_at: sql`now()` }).where("user_id", "=", userId).where("revoked_at", "is", null).returning("id").execute();
 }
 
+export function setPasswordHash(db: Db, userId: string, hash: string) {
+  return db.updateTable("users").set({ password_hash: hash }).where("id", "=", userId).execute();
+}
+
+/** Every live session of a user but `keep` (the one changing its own password). API tokens stay. */
+export function revokeUserSessions(db: Db, userId: string, keep: string | null) {
+  let q = db.updateTable("api_tokens").set({ revoked_at: sql`now()` }).where("user_id", "=", userId).where("kind", "=", "session").where("revoked_at", "is", null);
+  if (keep) q = q.where("id", "<>", keep);
+  return q.returning("id").execute();
+}
+
 export function findToken(db: Db, id: string) {
   return db.selectFrom("api_tokens").select(["id", "user_id", "kind", "name", "role", "revoked_at"]).where("id", "=", id).executeTakeFirst();
 }

@@ -6,10 +6,11 @@ import { AppError } from "../errors.ts";
 import * as repo from "./auth.repository.ts";
 import type { Role, UserRow } from "./auth.repository.ts";
 import { roleCovers } from "./guards.ts";
+import { checkPassword, MAX_PASSWORD } from "./password-policy.ts";
 import { hashToken, isSessionToken, looksLikeToken, newToken, signSession, verifySession } from "./token.ts";
 
 export const ROLES: readonly Role[] = ["admin", "operator", "reporter", "viewer"];
-export const MAX_PASSWORD = 1024;
+export { MAX_PASSWORD } from "./password-policy.ts";
 
 /** The security settings auth needs (a slice of Config, so services never see the rest). */
 export type AuthSettings = Config["security"];
@@ -57,7 +58,7 @@ export async function addUser(db: Db, input: { email: string; role: string; pass
   const email = normalizeEmail(input.email);
   const role = parseRole(input.role);
   const password = input.password ?? generatePassword();
-  if (password.length < 8 || password.length > MAX_PASSWORD) throw new AppError("bad_request", `password must be 8 to ${MAX_PASSWORD} characters`);
+  checkPassword(password, { email });
   const row = await repo.insertUser(db, { email, role, password_hash: await Bun.password.hash(password, "argon2id") });
   if (!row) throw new AppError("conflict", `a user with email ${email} already exists`);
   return { user: publicUser(row), password };

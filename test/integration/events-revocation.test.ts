@@ -53,7 +53,12 @@ async function expectEnds(token: string, change: () => Promise<unknown>) {
   return last.data.reason as string;
 }
 
-const reconnect = (token: string) => a.request("/api/v1/events", { headers: bearer(token) });
+/** A reconnect's status; an accepted one is closed again at once. */
+async function reconnect(token: string) {
+  const r = await a.request("/api/v1/events", { headers: bearer(token) });
+  await r.body?.cancel();
+  return r;
+}
 
 describe("open event streams end when their credential stops holding (two nodes)", () => {
   test("an API token revoked on the other node", async () => {
@@ -88,6 +93,16 @@ describe("open event streams end when their credential stops holding (two nodes)
     const session = await signIn(a, u.email);
     await expectEnds(session, async () => expect((await call(b, session, "POST", "/api/v1/auth/logout")).status).toBe(204));
     expect((await reconnect(session)).status).toBe(401);
+  });
+
+  test("a password change through another session on the other node", async () => {
+    const u = await freshUser();
+    const watching = await signIn(a, u.email);
+    const changing = await signIn(b, u.email);
+    const reason = await expectEnds(watching, async () => expect((await call(b, changing, "POST", "/api/v1/auth/password", { current: "long enough pw", new: "a fresh passphrase now" })).status).toBe(200));
+    expect(reason).toBe("revoked");
+    expect((await reconnect(watching)).status).toBe(401);
+    expect((await reconnect(changing)).status).toBe(200);
   });
 
   test("an API token reaching its expiry time, with nobody doing anything", async () => {
