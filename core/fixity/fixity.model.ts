@@ -29,7 +29,7 @@ export const FixityFailuresQuery = t.Object(
 export const FixityFailure = t.Object({
   id: t.String(),
   object_key: t.String(),
-  source: t.Union([t.Literal("chunk"), t.Literal("segment"), t.Literal("recording"), t.Null()]),
+  source: t.Union([t.Literal("chunk"), t.Literal("segment"), t.Literal("recording"), t.Literal("init"), t.Null()]),
   stream_id: t.Union([t.String(), t.Null()]),
   reason: t.Union([t.Literal("mismatch"), t.Literal("missing")]),
   expected_sha256: t.String(),

@@ -4,7 +4,7 @@ import type { DB } from "../db/schema.ts";
 /** Thin queries for fixity: `db` first, no rules. */
 type Db = Kysely<DB> | Transaction<DB>;
 
-export type ObjectSource = "chunk" | "segment" | "recording";
+export type ObjectSource = "chunk" | "segment" | "recording" | "init";
 
 /** One recorded expectation: this key should hold bytes with this sha256. */
 export interface RecordedObject {
@@ -16,7 +16,8 @@ export interface RecordedObject {
 
 /**
  * The next `limit` distinct object keys after `after` (in the database's collation, the same for
- * every batch), with every row that records one of them: chunks, segments and finished recordings.
+ * every batch), with every row that records one of them: chunks (CMAF parts too), segments, CMAF
+ * init segments and finished recordings.
  * A key recorded twice is read once and checked against both. Each source is read through its
  * object_key index with its own limit, so a batch costs the same at the end of a big table.
  */
@@ -29,6 +30,8 @@ export async function objectsAfter(db: Db, after: string | null, limit: number):
         union
         (select object_key from segments where object_key > ${from} order by object_key limit ${limit})
         union
+        (select object_key from stream_inits where object_key > ${from} order by object_key limit ${limit})
+        union
         (select recording_key from streams where recording_key is not null and recording_sha256 is not null and recording_key > ${from} order by recording_key limit ${limit})
       ) u order by object_key limit ${limit}
     )
@@ -36,6 +39,8 @@ export async function objectsAfter(db: Db, after: string | null, limit: number):
       select c.object_key, c.sha256, 'chunk' as source, c.stream_id from chunks c join k using (object_key)
       union all
       select s.object_key, s.sha256, 'segment', s.stream_id from segments s join k using (object_key)
+      union all
+      select i.object_key, i.sha256, 'init', i.stream_id from stream_inits i join k using (object_key)
       union all
       select st.recording_key, st.recording_sha256, 'recording', st.id from streams st join k on k.object_key = st.recording_key where st.recording_sha256 is not null
     ) o order by object_key, source`.execute(db);

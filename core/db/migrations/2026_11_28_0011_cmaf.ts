@@ -37,9 +37,20 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable("chunks").addColumn("late", "boolean", (c) => c.notNull().defaultTo(false)).execute();
   await sql`alter table chunks drop constraint if exists chunks_state_check`.execute(db);
   await sql`alter table chunks add constraint chunks_state_check check (state in ('stored', 'segmented', 'failed', 'listed'))`.execute(db);
+
+  // The init is evidence like a chunk: the fixity walk reads it (source 'init', by its key) and
+  // no one deletes it while its stream is under legal hold (the triggers of migration 0006).
+  await db.schema.createIndex("stream_inits_object_key_idx").on("stream_inits").column("object_key").execute();
+  await sql`alter table fixity_failures drop constraint if exists fixity_failures_source_check`.execute(db);
+  await sql`alter table fixity_failures add constraint fixity_failures_source_check check (source in ('chunk', 'segment', 'recording', 'init'))`.execute(db);
+  await sql`create trigger stream_inits_legal_hold before delete on stream_inits for each row execute function rter_refuse_held_delete()`.execute(db);
+  await sql`create trigger stream_inits_legal_hold_truncate before truncate on stream_inits for each statement execute function rter_refuse_held_truncate()`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`delete from fixity_failures where source = 'init'`.execute(db);
+  await sql`alter table fixity_failures drop constraint if exists fixity_failures_source_check`.execute(db);
+  await sql`alter table fixity_failures add constraint fixity_failures_source_check check (source in ('chunk', 'segment', 'recording'))`.execute(db);
   await sql`delete from chunks where state = 'listed'`.execute(db);
   await sql`alter table chunks drop constraint if exists chunks_state_check`.execute(db);
   await sql`alter table chunks add constraint chunks_state_check check (state in ('stored', 'segmented', 'failed'))`.execute(db);
