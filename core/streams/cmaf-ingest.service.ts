@@ -11,6 +11,7 @@ import { MAX_SEQ } from "./chunks.service.ts";
 import { GAP_WAIT_MS, isLate } from "./cmaf-gaps.ts";
 import { CMAF_INIT_TYPE, CMAF_SEGMENT_TYPE, type CmafChunkMedia, type CmafTrack } from "./cmaf.model.ts";
 import * as repo from "./cmaf-ingest.repository.ts";
+import { addPartPosterJob, posterDue } from "./cmaf-parts.repository.ts";
 import { findChunk } from "./streams.repository.ts";
 import { reopenIfIdle } from "./idle.service.ts";
 import { parseCaptureTime, writableStream } from "./streams.service.ts";
@@ -186,6 +187,8 @@ export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: 
         // The console's grid attaches a player on its first segment.created; one per independent
         // part (about one a second) is enough for that, not one per part.
         if (part.independent && !late) await publish(trx, { type: "segment.created", streamId: stream.id, ownerId: stream.owner_id, data: { seq, duration: part.duration, late, discontinuity: false, part: true } });
+        // The grid's still: a low-priority job every few seconds at most, from the newest key frame.
+        if (part.independent && !late && posterDue(stream)) await addPartPosterJob(trx, stream.id);
         await repo.notifyParts(trx, stream.id);
       }
       return row;

@@ -1,6 +1,8 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
+import { enqueue } from "../queue/enqueue.ts";
 import type { LlPart } from "./ll-hls.ts";
+import { POSTER_INTERVAL_MS } from "./streams.repository.ts";
 
 /** Thin queries over a CMAF stream's init and parts (chunks in state 'listed'): `db` first, no rules. */
 type Db = Kysely<DB> | Transaction<DB>;
@@ -75,4 +77,17 @@ export function newestIndependentPart(db: Db, streamId: string) {
     .orderBy("seq", "desc")
     .limit(1)
     .executeTakeFirst();
+}
+
+/**
+ * A CMAF stream's poster: a batch job (an ffmpeg run must never delay live work), at most one per
+ * POSTER_INTERVAL_MS per stream — preserve_run_at makes later key frames join the pending job.
+ */
+export function addPartPosterJob(db: Db, streamId: string) {
+  return enqueue(db, "make_part_poster", { streamId }, { jobKey: `part-poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) });
+}
+
+/** Whether a newly listed key frame should ask for a poster: none yet, or the last is older than the interval. */
+export function posterDue(stream: { poster_at: Date | string | null }, nowMs = Date.now()): boolean {
+  return stream.poster_at === null || nowMs - new Date(stream.poster_at).getTime() >= POSTER_INTERVAL_MS;
 }

@@ -7,8 +7,9 @@ import { isAppError } from "../errors.ts";
 import { allChunksSettled, findStream } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
 import { runFfmpeg } from "../media/ffmpeg.ts";
-import { fmp4RecordingArgs } from "../media/fmp4-args.ts";
-import { allPartObjects, findInit } from "./cmaf-parts.repository.ts";
+import { fmp4PosterArgs, fmp4RecordingArgs } from "../media/fmp4-args.ts";
+import { MediaError } from "../media/media-error.ts";
+import { allPartObjects, findInit, newestIndependentPart } from "./cmaf-parts.repository.ts";
 
 /** A finished stream waits this long at most for its last chunks to settle before it is assembled anyway. */
 const SETTLE_LIMIT_MS = 10 * 60_000;
@@ -34,15 +35,49 @@ export async function refreshPoster(deps: MediaDeps, streamId: string, signal?: 
       }
       throw e;
     }
-    const key = `streams/${streamId}/posters/${seg.seq}-${crypto.randomUUID()}.jpg`;
-    await store.put(key, Bun.file(output).stream(), { contentType: "image/jpeg" });
-    const old = await db.selectFrom("streams").select("poster_key").where("id", "=", streamId).executeTakeFirst();
-    await db.transaction().execute(async (trx) => {
-      const s = await trx.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).returning("owner_id").executeTakeFirst();
-      if (s) await publish(trx, { type: "poster.updated", streamId, ownerId: s.owner_id, data: { seq: seg.seq } });
-    });
-    if (old?.poster_key) await store.delete(old.poster_key).catch(() => {});
+    await storePoster(deps, streamId, seg.seq, output);
   });
+}
+
+/**
+ * make_part_poster: a CMAF stream's still, from its newest key frame — the newest independent
+ * part written after the init is a one-part fragmented MP4 whose first frame decodes alone.
+ */
+export async function refreshPartPoster(deps: MediaDeps, streamId: string, signal?: AbortSignal): Promise<void> {
+  const { db, store } = deps;
+  const [init, part] = await Promise.all([findInit(db, streamId), newestIndependentPart(db, streamId)]);
+  if (!init || !part) return;
+  await withTempDir(async (dir) => {
+    const input = join(dir, "part.mp4");
+    const output = join(dir, "poster.jpg");
+    const [head, body] = await Promise.all([store.getBytes(init.object_key), store.getBytes(part.object_key)]);
+    await Bun.write(input, Buffer.concat([head, body]));
+    try {
+      await runFfmpeg(deps.ffmpeg, fmp4PosterArgs({ input, output }), { timeoutMs: deps.ffmpegTimeoutMs, signal });
+      if (Bun.file(output).size === 0) throw new MediaError("unprocessable", "ffmpeg wrote no poster");
+    } catch (e) {
+      // Checked boxes, but a frame the decoder will not take: the next key frame gets its chance.
+      if (isAppError(e) && e.code === "unprocessable") {
+        deps.log.info("no poster from this part", { streamId, seq: part.seq, reason: e.message.split("\n")[0] });
+        return;
+      }
+      throw e;
+    }
+    await storePoster(deps, streamId, part.seq, output);
+  });
+}
+
+/** Stores a made poster, points the stream at it and drops the previous one. */
+async function storePoster(deps: MediaDeps, streamId: string, seq: number, output: string): Promise<void> {
+  const { db, store } = deps;
+  const key = `streams/${streamId}/posters/${seq}-${crypto.randomUUID()}.jpg`;
+  await store.put(key, Bun.file(output).stream(), { contentType: "image/jpeg" });
+  const old = await db.selectFrom("streams").select("poster_key").where("id", "=", streamId).executeTakeFirst();
+  await db.transaction().execute(async (trx) => {
+    const s = await trx.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).returning("owner_id").executeTakeFirst();
+    if (s) await publish(trx, { type: "poster.updated", streamId, ownerId: s.owner_id, data: { seq } });
+  });
+  if (old?.poster_key) await store.delete(old.poster_key).catch(() => {});
 }
 
 /**

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -219,6 +220,24 @@ describe("a live CMAF stream as LL-HLS", () => {
     expect(list.segments[0]!.pdt).toBe(T0 + Math.round(facts[0]!.startSec * 1000));
     for (let i = 1; i < list.segments.length; i++) expect(Math.abs(list.segments[i]!.pdt - list.segments[i - 1]!.pdt - list.segments[i - 1]!.dur * 1000)).toBeLessThanOrEqual(2);
   }, 120_000);
+
+  test("poster: a JPEG from a key frame, made by one low-priority job per stream at a time", async () => {
+    const db = app.rt.database!.db;
+    const jobs = await sql<{ n: string }>`select count(*)::text as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'make_part_poster' and j.key = ${`part-poster:${id}`}`.execute(db);
+    // Every key frame asked (about one a second), and they all joined one pending job.
+    expect(Number(jobs.rows[0]!.n)).toBeLessThanOrEqual(1);
+    let poster: Response | null = null;
+    for (let i = 0; i < 100 && poster?.status !== 200; i++) {
+      if (i) await Bun.sleep(200);
+      poster = await get(`/api/v1/streams/${id}/poster.jpg`);
+    }
+    expect(poster!.status).toBe(200);
+    const jpeg = new Uint8Array(await poster!.arrayBuffer());
+    expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
+    const row = await db.selectFrom("streams").select("poster_key").where("id", "=", id).executeTakeFirstOrThrow();
+    const seq = Number(/\/posters\/(\d+)-/.exec(row.poster_key!)![1]);
+    expect(facts[seq]!.independent).toBe(true);
+  }, 60_000);
 
   test("finished: VOD list with ENDLIST that ffmpeg plays through HTTP; the recording decodes and lasts the sum of the parts", async () => {
     expect((await app.request(`/api/v1/streams/${id}/finish`, { method: "POST", headers: h() })).status).toBe(200);

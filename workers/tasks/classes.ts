@@ -12,6 +12,7 @@ export const TASK_CLASS = {
   segment_chunk: "live",
   segment_late: "batch",
   make_poster: "live",
+  make_part_poster: "batch",
   queue_probe: "live",
   assemble_recording: "batch",
   fixity_check: "batch",

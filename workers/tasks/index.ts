@@ -4,6 +4,7 @@ import * as queueProbe from "./queue_probe.ts";
 import * as segmentChunk from "./segment_chunk.ts";
 import * as segmentLate from "./segment_late.ts";
 import * as makePoster from "./make_poster.ts";
+import * as makePartPoster from "./make_part_poster.ts";
 import * as assembleRecording from "./assemble_recording.ts";
 import type { MediaDeps } from "../../core/streams/segmenting.service.ts";
 import * as fixityCheck from "./fixity_check.ts";
@@ -36,6 +37,7 @@ export function makeTaskList(rt: Runtime): TaskList {
     segment_chunk: (payload, helpers) => segmentChunk.run(media, payload, helpers),
     segment_late: (payload, helpers) => segmentLate.run(media, payload, helpers),
     make_poster: (payload, helpers) => makePoster.run(media, payload, helpers),
+    make_part_poster: (payload, helpers) => makePartPoster.run(media, payload, helpers),
     assemble_recording: (payload, helpers) => assembleRecording.run(media, payload, helpers),
     queue_probe: (payload, helpers) => queueProbe.run({ db, nodeId: rt.nodeId }, payload, helpers.abortSignal),
     fixity_check: (payload, helpers) => fixityCheck.run({ db, store: rt.store!, log: rt.log }, payload, helpers.abortSignal),
