@@ -109,6 +109,7 @@ export const ACCESS: Record<string, RouteRule> = {
   "GET /api/v1/exports/{id}": staff(),
   "GET /api/v1/exports/{id}/download": staff("audited as export.downloaded"),
   "GET /api/v1/admin/signing-key": staff("the Ed25519 public key that signs evidence packages"),
+  "GET /api/v1/timeline": seeOwn("reporters get only their own streams, items and guidance"),
 
   // Operations.
   "POST /api/v1/admin/queue-probes": admin(),
