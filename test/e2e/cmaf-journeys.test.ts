@@ -197,6 +197,42 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
   }, 40_000);
 
+  test("the init and fragments kept in the outbox survive a reload while offline, and go out init first once the network returns", async () => {
+    const ctx = await phone();
+    const page = await ctx.newPage();
+    await signIn(page, `${node.url}/report`, users.reporter);
+    await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
+    // Once online first, so the service worker controls the page and keeps its copy.
+    await page.reload();
+    await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
+    // The init cannot get through: it stays in the outbox, and every fragment waits behind it.
+    await ctx.route(/\/api\/v1\/streams\/[^/]+\/init$/, (r) => r.abort("connectionfailed"));
+    await page.getByRole("button", { name: "Go live" }).click();
+    await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
+    const streamId = await until("the stream id", async () => (await stats(page)).streamId, 10_000);
+    await until("fragments kept", async () => (await stats(page)).queued >= 8, 20_000);
+    expect((await stats(page)).sent).toBe(0);
+    await ctx.setOffline(true);
+    const before = await stats(page);
+    await Bun.sleep(400); // the last fragment's IndexedDB write
+    await page.reload();
+    await page.locator("#join-status", { hasText: "Offline:" }).waitFor({ timeout: 15_000 });
+    await ctx.unroute(/\/api\/v1\/streams\/[^/]+\/init$/);
+    await ctx.setOffline(false);
+    await until("the kept fragments to upload", async () => (await stats(page)).queued === 0 && (await stats(page)).sent > 0, 45_000);
+    const stream = await apiGet(`/api/v1/streams/${streamId}`);
+    expect(stream.format).toBe("cmaf");
+    expect(stream.failed_chunks).toEqual([]);
+    expect(stream.chunks).toBeGreaterThanOrEqual(before.recorded);
+    const pgc = new (await import("pg")).default.Client({ connectionString: env.DATABASE_URL });
+    await pgc.connect();
+    const seqs = (await pgc.query("select seq from chunks where stream_id = $1 order by seq", [streamId])).rows.map((r: { seq: number }) => r.seq);
+    await pgc.end();
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i));
+    console.log(`[cmaf] offline reload: ${before.queued} fragments and the init kept, ${seqs.length} fragments on the server afterwards, seqs 0..${seqs.length - 1}`);
+    await fetch(`${node.url}/api/v1/streams/${streamId}/finish`, { method: "POST", headers: { authorization: `Bearer ${opToken}` } });
+  }, 90_000);
+
   test("journey: live 20 s → the console plays the CMAF stream in low-latency mode; 10 s offline and back → no part missing; finished → the recording decodes, as long as the capture", async () => {
     const rc = await phone();
     const oc = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
