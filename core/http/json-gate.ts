@@ -1,4 +1,5 @@
-import { AppError } from "../errors.ts";
+import { AppError, isAppError } from "../errors.ts";
+import { guardedBody, type UploadPace } from "./body.ts";
 import { JsonScanner, type JsonLimits } from "./json-scan.ts";
 
 /** Routes whose body is raw media, not JSON (chunks and the CMAF init of the live video feature, photos). */
@@ -41,13 +42,14 @@ function isJsonOrUnstated(contentType: string | null): boolean {
  * passes is handed on as bytes in a new Request. Other content types pass untouched (the app
  * answers them 415).
  */
-export async function gateJsonBody(req: Request, path: string): Promise<Request | AppError> {
+export async function gateJsonBody(req: Request, path: string, pace?: UploadPace): Promise<Request | AppError> {
   const limits = jsonLimitsFor(req.method, path);
   if (!limits || !req.body || !isJsonOrUnstated(req.headers.get("content-type"))) return req;
   const len = req.headers.get("content-length");
   if (len !== null && Number(len) > limits.maxBytes) return new AppError("too_large", `a JSON body of this route may have at most ${limits.maxBytes} bytes`);
   const scanner = new JsonScanner(limits);
-  const reader = req.body.getReader();
+  // The same minimum pace as uploads: a body trickled in a byte at a time is cut with 408.
+  const reader = guardedBody(req.body, pace)!.getReader();
   const parts: Uint8Array[] = [];
   let total = 0;
   try {
@@ -66,7 +68,7 @@ export async function gateJsonBody(req: Request, path: string): Promise<Request 
       if (!refusal) parts.push(r.value);
     }
   } catch (e) {
-    return new AppError("bad_request", "the request was interrupted before its body was complete", { cause: e });
+    return isAppError(e) ? e : new AppError("bad_request", "the request was interrupted before its body was complete", { cause: e });
   }
   if (total === 0) return new Request(req.url, { method: req.method, headers: req.headers });
   const refusal = scanner.end();

@@ -86,7 +86,7 @@ export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
         if (rt.phase !== "ready" && !ALWAYS_ON.has(path)) {
           return problemResponse(new AppError("unavailable", rt.phase === "starting" ? "starting up" : "shutting down", { retryAfterSeconds: 2 }), path);
         }
-        const gated = await gateJsonBody(usable.req, path);
+        const gated = await gateJsonBody(usable.req, path, rt.config.http.upload);
         if (gated instanceof AppError) return problemResponse(gated, path);
         try {
           return await handle(gated);

@@ -12,7 +12,7 @@ let routes: JsonRoute[];
 
 beforeAll(async () => {
   // Generous limits: this test is about bodies, and the gate must answer before any rate limit.
-  cluster = await startCluster({ RTER_RATE_LIMIT: "100000/1m", RTER_RATE_LIMIT_ANONYMOUS: "100000/1m", RTER_RATE_LIMIT_LOGIN: "100000/1m", RTER_FIXITY_SCHEDULE: "off" });
+  cluster = await startCluster({ RTER_RATE_LIMIT: "100000/1m", RTER_RATE_LIMIT_ANONYMOUS: "100000/1m", RTER_RATE_LIMIT_LOGIN: "100000/1m", RTER_FIXITY_SCHEDULE: "off", RTER_UPLOAD_GRACE: "1s" });
   node = await cluster.ready("--roles", "api");
   admin = await userToken(node.url, cluster.env, "hostile-admin@city.example", "admin");
   routes = await jsonRoutes(node.url);
@@ -83,6 +83,20 @@ describe("hostile JSON bodies", () => {
     expect(order.status).toBeLessThan(500);
     expect(order.status).not.toBe(413);
     expect(node.output()).not.toMatch(/RangeError|Maximum call stack/);
+  }, 60_000);
+
+  test("a JSON body trickled in a byte at a time is cut with 408 once it falls behind the minimum upload rate", async () => {
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        await Bun.sleep(200);
+        c.enqueue(new TextEncoder().encode(sent++ === 0 ? '{"email":"' : "a"));
+      },
+    });
+    const res = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(30_000) });
+    expect(res.status).toBe(408);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/slower than \d+ bytes per second/);
+    expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
   }, 60_000);
 
   test("a body the schema refuses gets a bounded validation answer, not an echo of the input", async () => {
