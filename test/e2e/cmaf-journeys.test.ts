@@ -160,11 +160,17 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
       }
     }
     expect(independent[0]).toBe(true);
+    // Camera and microphone on one timeline: audio starts within a fraction of a second of the first frame.
+    const audio = info.tracks.find((t) => t.kind === "audio")!;
+    const first = parseFragments(chunks[0]!.bytes, info);
+    const audioStart = first.ok ? first.tracks.find((t) => t.id === audio.id)!.baseDecodeTime / audio.timescale : NaN;
+    expect(audioStart).toBeGreaterThanOrEqual(0);
+    expect(audioStart).toBeLessThan(0.3);
     // Fragments of 0.2–0.5 s (the last at least 0.2 s); an independent one at least every 2 s.
     expect(durations.every((d) => d >= 0.19 && d <= 0.5)).toBe(true);
     const keyAt = independent.flatMap((k, i) => (k ? [durations.slice(0, i).reduce((a, b) => a + b, 0)] : []));
     expect(keyAt.slice(1).every((t, i) => t - keyAt[i]! <= 2)).toBe(true);
-    console.log(`[cmaf] fragment durations ${Math.min(...durations).toFixed(3)}–${Math.max(...durations).toFixed(3)} s, ${keyAt.length} independent of ${durations.length}`);
+    console.log(`[cmaf] fragment durations ${Math.min(...durations).toFixed(3)}–${Math.max(...durations).toFixed(3)} s, ${keyAt.length} independent of ${durations.length}; audio starts ${(audioStart * 1000).toFixed(0)} ms after the first frame`);
 
     const dir = mkdtempSync(join(tmpdir(), "rter-cmaf-page-"));
     try {
