@@ -106,12 +106,16 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       const { EventHub } = await import("./events/events.hub.ts");
       const { CredentialWatch } = await import("./events/credential-watch.ts");
       const hub = new EventHub(rt.database!.url, rt.database!.db, rt.log);
+      const { EventLeases } = await import("./events/event-leases.ts");
       const watch = new CredentialWatch(rt.database!.db, rt.config.security, rt.log);
+      const leases = new EventLeases(rt.database!.db, rt.nodeId, rt.log);
       hub.onAuthChange(() => void watch.recheck());
       await hub.start();
       watch.start();
+      leases.start();
       rt.events = hub;
       rt.credentialWatch = watch;
+      rt.eventLeases = leases;
       // Blocking LL-HLS reloads wait on this node's LISTEN for committed CMAF parts.
       const { PartWaiter } = await import("./streams/part-waiter.ts");
       const parts = new PartWaiter(rt.database!.url, rt.log);
@@ -120,6 +124,7 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       return async () => {
         await parts.stop();
         watch.stop();
+        await leases.stop();
         await hub.stop();
       };
     },

@@ -6,6 +6,7 @@ import type { ObjectStore } from "./storage/store.ts";
 import type { Role } from "./config/settings.ts";
 import type { EventHub } from "./events/events.hub.ts";
 import type { CredentialWatch } from "./events/credential-watch.ts";
+import type { EventLeases } from "./events/event-leases.ts";
 import type { PartWaiter } from "./streams/part-waiter.ts";
 
 /** A started module's readiness probe: resolves when its dependency answers, throws when not. */
@@ -33,6 +34,8 @@ export interface Runtime {
   events?: EventHub;
   /** API nodes: ends open event streams whose credential stopped holding. */
   credentialWatch?: CredentialWatch;
+  /** API nodes: the cluster-wide count of each reporter's open event streams. */
+  eventLeases?: EventLeases;
   /** API nodes: the LISTEN connection that wakes blocked LL-HLS requests when a CMAF part commits. */
   parts?: PartWaiter;
   checks: ReadinessCheck[];

@@ -13,6 +13,7 @@ import { revokeApiToken } from "./admin.service.ts";
 import { revokeToken } from "./auth.repository.ts";
 import { authenticate, login, type AuthSettings, type AuthUser } from "./auth.service.ts";
 import { changeOwnPassword } from "./password.service.ts";
+import { enforceUserLimits } from "./quotas.ts";
 
 export { requireRole } from "./guards.ts";
 
@@ -70,6 +71,7 @@ export async function guard(db: Kysely<DB>, request: Request, route: string): Pr
   await enforce(db, "token", `t:${cred.tokenId}`, policy);
   const rule = ruleFor(request.method, route);
   if (rule && !rule.public && rule.roles[cred.user.role] === "none") throw new AppError("forbidden", `the ${cred.user.role} role cannot ${request.method} this`);
+  await enforceUserLimits(db, cred, request.method, route, settings);
   return cred.user;
 }
 

@@ -84,6 +84,12 @@ export interface Config {
     readonly rateLimitAnonymous: RatePolicy;
     /** Per client address, for sign-in and invite acceptance. */
     readonly rateLimitLogin: RatePolicy;
+    /** Per user, across all their tokens and sessions (a login mints a new token, not a new quota). */
+    readonly rateLimitUser: RatePolicy;
+    /** Items a reporter may create per window, across their tokens; null = no quota. */
+    readonly quotaItems: RatePolicy | null;
+    /** Event streams a reporter may hold open at once, cluster-wide; null = no limit. */
+    readonly maxEventStreams: number | null;
     /** Peers whose X-Forwarded-For names the client; empty = the socket peer is the client. */
     readonly trustedProxies: readonly string[];
     /** Origins allowed to call the API cross-origin (bearer tokens only, no cookies). */

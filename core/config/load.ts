@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config, LogLevel } from "./config.ts";
-import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl } from "./parse.ts";
+import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl, type RatePolicy } from "./parse.ts";
 import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
 
@@ -135,6 +135,9 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       rateLimit: parseRatePolicy(must("rate-limit")),
       rateLimitAnonymous: parseRatePolicy(must("rate-limit-anonymous")),
       rateLimitLogin: parseRatePolicy(must("rate-limit-login")),
+      rateLimitUser: rateLimitUser(get("rate-limit-user"), parseRatePolicy(must("rate-limit"))),
+      quotaItems: must("quota-items") === "off" ? null : parseRatePolicy(must("quota-items")),
+      maxEventStreams: parseIntInRange(must("max-event-streams"), 0, 10_000) || null,
       trustedProxies: parseAddressList(get("trusted-proxies") ?? ""),
       corsOrigins: parseOriginList(get("cors-origins") ?? ""),
     },
@@ -143,6 +146,12 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
     logLevel: must("log-level") as LogLevel,
   };
   return deepFreeze(config);
+}
+
+/** A user's requests across all their tokens; by default twice the per-token limit, so raising one raises both. */
+function rateLimitUser(v: string | undefined, perToken: RatePolicy): RatePolicy {
+  if (v !== undefined) return parseRatePolicy(v);
+  return { limit: Math.min(2 * perToken.limit, 2_000_000), windowSeconds: perToken.windowSeconds };
 }
 
 /** Lines for --print-config: every setting, its value (secrets redacted) and where it came from. */

@@ -24,12 +24,15 @@ export function eventRoutes(rt: Runtime) {
   const db = () => rt.database!.db;
   return new Elysia({ name: "events" }).use(requireUser(db)).get(
     "/api/v1/events",
-    ({ user, request, query }) => {
+    async ({ user, request, query }) => {
       const hub = rt.events;
       if (!hub) throw new AppError("unavailable", "events are not available on this node");
       const resume = request.headers.get("last-event-id") ?? query.since ?? null;
       const cred = currentRequest()?.actor;
       if (resume !== null && !/^\d{1,18}$/.test(resume)) throw new AppError("bad_request", "Last-Event-ID must be an event id");
+      const max = rt.config.security.maxEventStreams;
+      // Reporters hold at most --max-event-streams open at once, counted across all API nodes.
+      const release = user.role === "reporter" && max !== null && rt.eventLeases ? await rt.eventLeases.acquire(user.id, max) : () => {};
       const enc = new TextEncoder();
       let cleanup = () => {};
       const body = new ReadableStream<Uint8Array>({
@@ -67,6 +70,7 @@ export function eventRoutes(rt: Runtime) {
               }) ?? (() => {}))
             : () => {};
           cleanup = () => {
+            release();
             unsubscribe();
             unwatch();
             clearInterval(beat);

@@ -111,7 +111,10 @@ async function upsert(db: Kysely<any>, key: string, w: number, n: number): Promi
 export async function enforce(db: Kysely<any>, policyName: string, key: string, policy: RatePolicy, what = "requests"): Promise<void> {
   const d = await hit(db, key, policy);
   const req = currentRequest();
-  if (req) req.rateLimit = { policy: policyName, limit: d.limit, windowSeconds: policy.windowSeconds, remaining: d.remaining, resetSeconds: d.resetSeconds };
+  // Several buckets may count one request (token, user, items): the headers tell the tightest.
+  if (req && (!req.rateLimit || !d.allowed || d.remaining < req.rateLimit.remaining)) {
+    req.rateLimit = { policy: policyName, limit: d.limit, windowSeconds: policy.windowSeconds, remaining: d.remaining, resetSeconds: d.resetSeconds };
+  }
   if (!d.allowed) {
     throw new AppError("rate_limited", `too many ${what}: ${policy.limit} per ${policy.windowSeconds} s; retry in ${d.resetSeconds} s`, { retryAfterSeconds: d.resetSeconds });
   }
