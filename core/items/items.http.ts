@@ -5,7 +5,10 @@ import { AppError } from "../errors.ts";
 import { guardedBody } from "../http/body.ts";
 import type { Runtime } from "../runtime.ts";
 import { serveObject } from "../streams/serve-object.ts";
-import { AddTagBody, CreateItemBody, ItemParams, ItemTagParams, ItemView, ListItemsQuery, PhotoQuery } from "./items.model.ts";
+import { AddTagBody, CommentBody, CommentsQuery, CommentView, CreateItemBody, ItemParams, ItemTagParams, ItemView, ListItemsQuery, PatchItemBody, PhotoQuery } from "./items.model.ts";
+import { addComment, listItemComments } from "./comments.service.ts";
+import { editItem } from "./item-edit.service.ts";
+import { isSearch, searchVisibleItems } from "./search.service.ts";
 import { addTag, createItem, createPhoto, itemView, listVisibleItems, removeTag, visibleItem } from "./items.service.ts";
 
 const tags = ["items"];
@@ -15,11 +18,24 @@ export function itemRoutes(rt: Runtime) {
   const db = () => rt.database!.db;
   return new Elysia({ prefix: "/api/v1/items", name: "items" })
     .use(requireUser(db))
-    .get("/", ({ user, query }) => listVisibleItems(db(), user, { tag: query.tag, limit: query.limit }), {
-      query: ListItemsQuery,
-      response: { 200: t.Array(ItemView) },
-      detail: { tags, summary: "Items this user may see: newest first, or in a tag's workspace order with ?tag=" },
-    })
+    .get(
+      "/",
+      async ({ user, query, set }) => {
+        if (!isSearch(query)) return listVisibleItems(db(), user, { tag: query.tag, limit: query.limit });
+        const page = await searchVisibleItems(db(), user, query);
+        if (page.next_cursor) set.headers["x-next-cursor"] = page.next_cursor;
+        return page.items;
+      },
+      {
+        query: ListItemsQuery,
+        response: { 200: t.Array(ItemView) },
+        detail: {
+          tags,
+          summary:
+            "Items this user may see: newest first, or in a tag's workspace order with ?tag= alone. With any of q, bbox, from, to, reporter, kind or cursor it is a search (all filters ANDed, tag too), newest first; when more match, the X-Next-Cursor header holds the cursor of the next page",
+        },
+      },
+    )
     .post(
       "/",
       async ({ user, body, set }) => {
@@ -42,6 +58,26 @@ export function itemRoutes(rt: Runtime) {
       response: { 200: ItemView },
       detail: { tags, summary: "One item" },
     })
+    .patch("/:id", ({ user, params, body }) => editItem(db(), user, params.id, body), {
+      params: ItemParams,
+      body: PatchItemBody,
+      response: { 200: ItemView },
+      detail: { tags, summary: "Change an item's title, body or position (its reporter, operators, admins); 409 while under legal hold; audited as item.edited with old and new values; item.updated event" },
+    })
+    .get("/:id/comments", ({ user, params, query }) => listItemComments(db(), user, params.id, query), {
+      params: ItemParams,
+      query: CommentsQuery,
+      response: { 200: t.Array(CommentView) },
+      detail: { tags, summary: "Comments on an item, oldest first (page with ?after=<last id>)" },
+    })
+    .post(
+      "/:id/comments",
+      async ({ user, params, body, set }) => {
+        set.status = 201;
+        return addComment(db(), user, params.id, body.body);
+      },
+      { params: ItemParams, body: CommentBody, response: { 201: CommentView }, detail: { tags, summary: "Comment on an item; audited as item.commented; item.commented event, live to everyone who sees the item" } },
+    )
     .get(
       "/:id/photo",
       async ({ user, params, request }) => {

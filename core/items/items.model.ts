@@ -33,6 +33,39 @@ export const PhotoQuery = t.Object({
 export const ListItemsQuery = t.Object({
   tag: t.Optional(TagName),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+  // Any of these makes the listing a search: newest first, next page in the X-Next-Cursor header.
+  q: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "words over titles, bodies and comments (Postgres full text, websearch syntax)" })),
+  bbox: t.Optional(t.String({ maxLength: 100, description: "west,south,east,north in degrees: items whose position is inside" })),
+  from: t.Optional(t.String({ format: "date-time", description: "created at or after" })),
+  to: t.Optional(t.String({ format: "date-time", description: "created before" })),
+  reporter: t.Optional(t.String({ minLength: 1, maxLength: 254, description: "author: user id or email" })),
+  kind: t.Optional(t.Union([t.Literal("stream"), t.Literal("text"), t.Literal("photo"), t.Literal("link")])),
+  cursor: t.Optional(t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{36}$", description: "X-Next-Cursor of the previous page" })),
+});
+
+/** Title, body and position of an item; null lat/lng clears the position. */
+export const PatchItemBody = t.Object(
+  {
+    title: t.Optional(t.String({ maxLength: 200 })),
+    body: t.Optional(t.String({ maxLength: 10_000 })),
+    lat: t.Optional(t.Union([Lat, t.Null()])),
+    lng: t.Optional(t.Union([Lng, t.Null()])),
+    heading: t.Optional(t.Union([Heading, t.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+export const CommentBody = t.Object({ body: t.String({ minLength: 1, maxLength: 4_000 }) }, { additionalProperties: false });
+export const CommentsQuery = t.Object({
+  after: t.Optional(t.String({ format: "uuid", description: "id of the last comment of the previous page" })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
+});
+export const CommentView = t.Object({
+  id: t.String(),
+  item_id: t.String(),
+  author: t.Object({ id: t.String(), email: t.String() }),
+  body: t.String(),
+  created_at: t.String(),
 });
 
 export const AddTagBody = t.Object({ tag: TagName }, { additionalProperties: false });

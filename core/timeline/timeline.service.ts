@@ -37,6 +37,8 @@ export async function timeline(db: Kysely<DB>, user: AuthUser, q: TimelineQuery)
   let tagId: string | undefined;
   if (q.tag !== undefined) {
     const tag = await findTag(db, q.tag);
+    // For a reporter an unknown workspace is one without their streams (a 404 would tell them which names exist).
+    if (!tag && user.role === "reporter") return { from: from.toISOString(), to: to.toISOString(), lanes: [], next_cursor: null, marks: [], marks_truncated: false };
     if (!tag) throw new AppError("not_found", `no tag ${q.tag}`);
     tagId = tag.id;
   }

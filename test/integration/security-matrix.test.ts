@@ -99,6 +99,9 @@ async function requestFor(key: string, token: string | null): Promise<Response> 
     // A valid body, so the owner check (not validation) decides.
     headers["content-type"] = "application/json";
     body = JSON.stringify({ samples: [{ t: Date.now(), lat: 45.5, lng: -73.6 }] });
+  } else if (key === "POST /api/v1/items/{id}/comments") {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify({ body: "a valid comment, so the owner check decides" });
   } else if (method !== "GET" && method !== "DELETE") {
     headers["content-type"] = "application/json";
     body = "{}";
