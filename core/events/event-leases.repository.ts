@@ -26,3 +26,9 @@ export function dropLeases(db: Kysely<DB>, ids: readonly string[]) {
 export function renewLeases(db: Kysely<DB>, ids: readonly string[]) {
   return db.updateTable("event_leases").set({ renewed_at: sql`now()` }).where("id", "=", sql<string>`any(${[...ids]}::uuid[])`).execute();
 }
+
+/** Leases of nodes that stopped renewing them (crashed) for a day: the retention job drops them. */
+export async function pruneStaleLeases(db: Kysely<DB>): Promise<number> {
+  const r = await db.deleteFrom("event_leases").where("renewed_at", "<", sql<Date>`now() - interval '1 day'`).executeTakeFirst();
+  return Number(r.numDeletedRows ?? 0);
+}

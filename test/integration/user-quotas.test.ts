@@ -3,6 +3,7 @@ import { createToken } from "../../core/auth/auth.service.ts";
 import { json, startAppPair, type AppPair, type TestApp } from "../support/app.ts";
 import { bearer, freshWindow, usersWithTokens } from "../support/security.ts";
 import { openSse } from "../support/sse.ts";
+import { run as retentionSweep } from "../../workers/tasks/retention_sweep.ts";
 
 // Limits that follow the person across all their tokens and both API nodes: a login (or an
 // admin-issued token) mints a new token, never a new quota.
@@ -137,5 +138,17 @@ describe("limits per user, across tokens and nodes", () => {
     const streams = Array.from({ length: MAX_STREAMS + 2 }, (_, i) => openSse(`${node(i).url}/api/v1/events`, bearer(u.tokens[0]!)));
     expect(await Promise.all(streams.map((s) => s.status))).toEqual(Array(MAX_STREAMS + 2).fill(200));
     for (const s of streams) s.close();
+  });
+
+  test("the retention job drops leases nobody renewed for a day, and leaves live ones", async () => {
+    const v = await userWithTokens("reporter", 1);
+    const [old, recent] = [crypto.randomUUID(), crypto.randomUUID()];
+    await db().insertInto("event_leases").values([
+      { id: old, user_id: v.id, node_id: "gone", renewed_at: new Date(Date.now() - 2 * 86_400_000) },
+      { id: recent, user_id: v.id, node_id: "alive", renewed_at: new Date() },
+    ]).execute();
+    await retentionSweep({ db: db(), store: a.rt.store!, log: a.rt.log }, null, {});
+    const left = await db().selectFrom("event_leases").select("id").where("user_id", "=", v.id).execute();
+    expect(left.map((r) => r.id)).toEqual([recent]);
   });
 });

@@ -1,6 +1,7 @@
 import type { JobHelpers } from "graphile-worker";
 import { pruneLoginFailures } from "../../core/auth/auth.repository.ts";
 import { AppError } from "../../core/errors.ts";
+import { pruneStaleLeases } from "../../core/events/event-leases.repository.ts";
 import { enqueue } from "../../core/queue/enqueue.ts";
 import { pruneCounters } from "../../core/ratelimit/ratelimit.ts";
 import { sweepRetention, type RetentionDeps } from "../../core/retention/retention.service.ts";
@@ -11,7 +12,7 @@ export const RETENTION_BATCH = 50;
  * Task id: retention_sweep (batch). Payload `{}` (or `{ batch }`): deletes up to RETENTION_BATCH
  * streams whose retention ran out (per-stream keep_days, else --retention) and that are not
  * under legal hold, then queues the next batch while more remain. Also drops stale rate-limit
- * counters and expired lockout rows. Started by the worker's crontab (--retention-schedule).
+ * counters, expired lockout rows and event-stream leases of crashed nodes. Started by the worker's crontab (--retention-schedule).
  */
 export async function run(deps: RetentionDeps, defaultMs: number | null, payload: unknown, helpers?: Pick<JobHelpers, "abortSignal">): Promise<void> {
   const p = (payload ?? {}) as { batch?: unknown };
@@ -20,7 +21,8 @@ export async function run(deps: RetentionDeps, defaultMs: number | null, payload
   if (batch === 0) {
     const counters = await pruneCounters(deps.db);
     const lockouts = await pruneLoginFailures(deps.db);
-    if (counters || lockouts) deps.log.info("pruned throttling state", { counters, lockouts });
+    const leases = await pruneStaleLeases(deps.db);
+    if (counters || lockouts || leases) deps.log.info("pruned throttling state", { counters, lockouts, leases });
   }
   if (helpers?.abortSignal?.aborted) return;
   const r = await sweepRetention(deps, defaultMs, RETENTION_BATCH);
