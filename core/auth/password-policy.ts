@@ -54,8 +54,11 @@ export function passwordProblem(password: string, context: { email?: string; cur
       if (candidate.length >= 4 && (seq.includes(candidate) || [...seq].reverse().join("").includes(candidate))) return "a password that is a run of keys or digits is easy to guess";
     }
   }
-  const local = context.email?.split("@")[0]?.toLowerCase() ?? "";
-  if (local.length >= 4 && lower.includes(local)) return "a password may not contain the account's own name";
+  // The account's own address or name, perhaps dressed up ("Jane.Doe2024!"): the first guess of anyone who knows it.
+  const email = context.email?.toLowerCase() ?? "";
+  const local = email.split("@")[0] ?? "";
+  const names = new Set([email, local, local.replace(/[^\p{L}\d]+/gu, "")].filter((x) => x.length >= 3));
+  if ([lower, ...dressings(lower)].some((c) => names.has(c))) return "a password may not be the account's own name or address";
   if (context.current !== undefined && context.current === password) return "the new password is the current one";
   return null;
 }
