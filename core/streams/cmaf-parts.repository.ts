@@ -7,27 +7,29 @@ import { POSTER_INTERVAL_MS } from "./streams.repository.ts";
 /** Thin queries over a CMAF stream's init and parts (chunks in state 'listed'): `db` first, no rules. */
 type Db = Kysely<DB> | Transaction<DB>;
 
-/** Every part of the stream in seq order (late ones only when asked), with the stream's state and the database clock. */
-export async function listParts(db: Db, streamId: string, opts: { includeLate: boolean }): Promise<{ parts: LlPart[]; nowMs: number; state: string | null }> {
-  let q = db
-    .selectFrom("chunks")
-    .select(["seq", "duration", "independent", "capture_start", "received_at", "late"])
-    .where("stream_id", "=", streamId)
-    .where("state", "=", "listed");
-  if (!opts.includeLate) q = q.where("late", "=", false);
-  const [rows, head] = await Promise.all([
-    q.orderBy("seq").execute(),
-    db.selectFrom("streams").select(["state", sql<Date>`now()`.as("now")]).where("id", "=", streamId).executeTakeFirst(),
-  ]);
+/**
+ * Every part of the stream in seq order, late ones too, with the stream's state and
+ * the database clock: one round trip, since a blocked playlist request runs this at every part.
+ */
+export async function listParts(db: Db, streamId: string): Promise<{ parts: LlPart[]; nowMs: number; state: string | null }> {
+  const { rows } = await sql<{ state: string; now: Date; seq: number | null; duration: number | null; independent: boolean | null; capture_start: Date | null; received_at: Date | null; late: boolean | null }>`
+    select s.state, now() as now, c.seq, c.duration, c.independent, c.capture_start, c.received_at, c.late
+    from streams s
+    left join chunks c on c.stream_id = s.id and c.state = 'listed'
+    where s.id = ${streamId}
+    order by c.seq`.execute(db);
+  const head = rows[0];
   return {
-    parts: rows.map((r) => ({
-      seq: r.seq,
-      duration: r.duration ?? 0,
-      independent: r.independent ?? false,
-      captureStart: r.capture_start ? new Date(r.capture_start) : null,
-      receivedAt: new Date(r.received_at),
-      late: r.late,
-    })),
+    parts: rows
+      .filter((r) => r.seq !== null)
+      .map((r) => ({
+        seq: r.seq!,
+        duration: r.duration ?? 0,
+        independent: r.independent ?? false,
+        captureStart: r.capture_start ? new Date(r.capture_start) : null,
+        receivedAt: new Date(r.received_at!),
+        late: r.late ?? false,
+      })),
     nowMs: head ? new Date(head.now).getTime() : Date.now(),
     state: head?.state ?? null,
   };

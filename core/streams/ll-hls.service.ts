@@ -46,11 +46,10 @@ export function parseReload(q: Record<string, string | undefined>): ReloadQuery 
 }
 
 async function load(db: Kysely<DB>, streamId: string): Promise<LlList> {
-  // Finished = the stream takes no more parts: every part it has is in the list, late ones too.
-  const first = await repo.listParts(db, streamId, { includeLate: false });
-  if (first.state === "live") return planList(first.parts, { finished: false, nowMs: first.nowMs });
-  const all = await repo.listParts(db, streamId, { includeLate: true });
-  return planList(all.parts, { finished: true, nowMs: all.nowMs });
+  // Finished = the stream takes no more parts: every part it has is in the list, late ones too
+  // (the live list leaves them out by itself).
+  const { parts, nowMs, state } = await repo.listParts(db, streamId);
+  return planList(parts, { finished: state !== "live", nowMs });
 }
 
 /**
