@@ -125,6 +125,42 @@ describe("CMAF packager", () => {
     }
   }, 60_000);
 
+  test("video without audio; an encoder's own key frame starts a part; audio lagging behind holds the fragment until it passes the cut", () => {
+    const video = { id: 1, kind: "video" as const, timescale: 90_000 };
+    const audio = { id: 2, kind: "audio" as const, timescale: 48_000 };
+    const frame = (i: number, key = false) => ({ timestampUs: 5_000_000 + i * 40_000, durationUs: 40_000, key, data: new Uint8Array([i]) });
+
+    const alone: CmafFragment[] = [];
+    const p = new CmafPackager((f) => alone.push(f));
+    p.setTracks({ video, audio: null });
+    for (let i = 0; i < 20; i++) {
+      const planned = p.plan(frame(i).timestampUs).keyFrame;
+      // Frames 9 and 12 are key frames the encoder chose (scene changes), not planned ones.
+      p.addVideo(frame(i, planned || i === 9 || i === 12));
+      p.addAudio({ timestampUs: frame(i).timestampUs, durationUs: 20_000, key: true, data: new Uint8Array([1]) });
+    }
+    p.flush();
+    // Planned cuts at frames 0, 7, 14. The key frame at 9 comes 80 ms into a part: too soon to
+    // start one; the one at 12 does (200 ms), and the planned cut at 14 then waits (80 ms).
+    expect(alone.map((f) => Math.round(f.startUs / 40_000))).toEqual([0, 7, 12]);
+    expect(alone.map((f) => f.independent)).toEqual([true, false, true]);
+    expect(alone.every((f, i) => i === alone.length - 1 || f.durationUs >= 200_000)).toBe(true);
+    for (const f of alone) expect(readTrafIds(f.bytes)).toEqual([1]);
+
+    const held: CmafFragment[] = [];
+    const q = new CmafPackager((f) => held.push(f));
+    q.setTracks({ video, audio });
+    for (let i = 0; i < 15; i++) {
+      q.plan(frame(i).timestampUs);
+      q.addVideo(frame(i, i === 0));
+    }
+    // Two cuts made (frames 7 and 14), but no audio yet: nothing can leave without its audio.
+    expect(held.length).toBe(0);
+    for (let t = 5_000_000; t <= 5_000_000 + 7 * 40_000; t += 20_000) q.addAudio({ timestampUs: t, durationUs: 20_000, key: true, data: new Uint8Array([2]) });
+    expect(held.length).toBe(1);
+    expect(readTrafIds(held[0]!.bytes)).toEqual([1, 2]);
+  });
+
   test("readInitTracks refuses a segment without moov", () => {
     expect(() => readInitTracks(new Uint8Array([0, 0, 0, 8, 0x66, 0x74, 0x79, 0x70]))).toThrow(/moov/);
   });
@@ -151,4 +187,8 @@ function readTrafs(bytes: Uint8Array): { trackId: number; tfdt: number; duration
         durations: Array.from({ length: n }, (_, i) => v.getUint32(first + i * per)),
       };
     });
+}
+
+function readTrafIds(bytes: Uint8Array): number[] {
+  return readTrafs(bytes).map((t) => t.trackId);
 }

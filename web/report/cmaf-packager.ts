@@ -121,15 +121,16 @@ export class CmafPackager {
       if (!s.key) return; // a stream starts with a key frame
       this.originUs = s.timestampUs;
     }
-    let cut = false;
+    let cut = s.key;
     while (this.boundaries.length && this.boundaries[0]! <= s.timestampUs) {
       this.boundaries.shift();
       cut = true;
     }
     const first = this.open[0];
-    // An unplanned key frame (the encoder's own choice) starts a part too once the part is long enough.
-    if (first && s.key && s.timestampUs - first.timestampUs >= this.opts.minFragmentUs) cut = true;
-    if (first && cut) {
+    // A key frame the encoder chose itself starts a part too. Either cut waits until the part
+    // has the contract's shortest duration: after an unplanned cut, the next planned one may be
+    // a frame or two away.
+    if (first && cut && s.timestampUs - first.timestampUs >= this.opts.minFragmentUs) {
       this.closed.push({ video: this.open, endUs: s.timestampUs });
       this.open = [];
     }
