@@ -123,6 +123,16 @@ describe("open event streams end when their credential stops holding (two nodes)
     expect((await reconnect(session)).status).toBe(401);
   });
 
+  test("a session idle for longer than --session-idle (its last use moved back in the database) ends", async () => {
+    const u = await freshUser();
+    const session = await signIn(a, u.email);
+    const reason = await expectEnds(session, async () => {
+      await db().updateTable("api_tokens").set({ last_used_at: new Date(Date.now() - 3_600_000) }).where("user_id", "=", u.id).where("kind", "=", "session").execute();
+    });
+    expect(reason).toBe("idle");
+    expect((await reconnect(session)).status).toBe(401);
+  });
+
   test("a role changed in SQL behind the API's back: a scoped token above the new role ends, and is refused", async () => {
     const u = await freshUser("operator");
     const t = await createToken(db(), { email: u.email, name: "scoped", ttlMs: 3_600_000, role: "operator" });
