@@ -2,11 +2,11 @@ import { expect, test } from "bun:test";
 import { assertPinnedInputs } from "./ffmpeg-args.ts";
 import { fmp4PosterArgs, fmp4RecordingArgs } from "./fmp4-args.ts";
 
-test("recording: pinned mp4 demuxer, files only, copy, moov and index first", () => {
+test("recording: pinned mp4 demuxer, files only, copy, faststart", () => {
   const a = fmp4RecordingArgs({ input: "/tmp/in.mp4", output: "/tmp/out.mp4" });
   expect(() => assertPinnedInputs(a)).not.toThrow();
   expect(a.slice(a.indexOf("-f"), a.indexOf("-i") + 2)).toEqual(["-f", "mov", "-protocol_whitelist", "file", "-i", "file:/tmp/in.mp4"]);
-  expect(a[a.indexOf("-movflags") + 1]).toBe("+frag_keyframe+empty_moov+default_base_moof+global_sidx");
+  expect(a[a.indexOf("-movflags") + 1]).toBe("+faststart");
   expect(a[a.indexOf("-c") + 1]).toBe("copy");
   expect(a.at(-1)).toBe("/tmp/out.mp4");
 });

@@ -113,8 +113,7 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
 
 /**
  * A CMAF stream's recording: init + every part in seq order (late ones in their place) is one
- * valid fragmented MP4, written to disk part by part; ffmpeg copies it into one MP4 that plays
- * while downloading (moov and index first, see fmp4RecordingArgs).
+ * valid fragmented MP4, written to disk part by part; ffmpeg copies it into a faststart MP4.
  */
 async function assembleCmafRecording(deps: MediaDeps, streamId: string, signal?: AbortSignal): Promise<"done" | "skipped"> {
   const { db, store } = deps;

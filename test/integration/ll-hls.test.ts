@@ -261,12 +261,43 @@ describe("a live CMAF stream as LL-HLS", () => {
     expect(s.recording).not.toBeNull();
     const rec = await bytes(`/api/v1/streams/${id}/recording.mp4`);
     expect(new Bun.CryptoHasher("sha256").update(rec).digest("hex")).toBe(s.recording.sha256);
-    // Plays while downloading: the moov and the index come before any media.
-    const types = topBoxes(rec).map((b) => b.type);
-    expect(types.slice(0, 3)).toEqual(["ftyp", "moov", "sidx"]);
-    expect(types.indexOf("moof")).toBeGreaterThan(types.lastIndexOf("sidx"));
+    // Faststart: one moov, before the media.
+    expect(topBoxes(rec).map((b) => b.type).filter((t) => t !== "free")).toEqual(["ftyp", "moov", "mdat"]);
     expect(Math.abs((await decodes(rec)) - sumParts) / sumParts).toBeLessThan(0.02);
   }, 120_000);
+});
+
+describe("a part that does not come", () => {
+  test("the live list waits 3 s at the gap, then jumps with a discontinuity and wakes the blocked request itself; the part arriving later is late, and in the finished list in its place", async () => {
+    const id = await cmafStream("gap");
+    for (const s of [0, 1, 2, 3, 5, 6]) await putPart(id, s);
+    const before = parse(await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text());
+    expect(before.hint).toBe("parts/4.m4s");
+    expect(before.openParts).toEqual(["parts/0.m4s", "parts/1.m4s", "parts/2.m4s", "parts/3.m4s"]);
+    // Held for the next part: no commit comes, the gap wait ends, the list jumps to 5.
+    let answered = false;
+    const pending = get(`/api/v1/streams/${id}/hls/index.m3u8?_HLS_msn=${before.segments.length}&_HLS_part=4`).then((r) => {
+      answered = true;
+      return r;
+    });
+    await blockedRequests(1);
+    expect(answered).toBe(false);
+    const jumped = await (await pending).text();
+    expect(jumped).toContain('#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:');
+    expect(jumped).toContain('URI="parts/5.m4s"');
+    expect(jumped).not.toContain('URI="parts/4.m4s"');
+    expect(parse(jumped).hint).toBe("parts/7.m4s");
+
+    await putPart(id, 4);
+    const row = await app.rt.database!.db.selectFrom("chunks").select(["late", "state"]).where("stream_id", "=", id).where("seq", "=", 4).executeTakeFirstOrThrow();
+    expect(row).toEqual({ late: true, state: "listed" });
+    expect(await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text()).not.toContain("parts/4.m4s");
+
+    expect((await app.request(`/api/v1/streams/${id}/finish`, { method: "POST", headers: h() })).status).toBe(200);
+    const done = await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text();
+    expect(parse(done).segments.map((g) => g.uri)).toEqual(["segments/0-3.m4s", "segments/4-4.m4s", "segments/5-6.m4s"]);
+    expect(done).not.toContain("#EXT-X-DISCONTINUITY");
+  }, 60_000);
 });
 
 describe("classic and CMAF stay apart", () => {
