@@ -25,6 +25,8 @@ interface StreamView {
   playlist_url: string;
   poster_url: string | null;
   recording: { url: string } | null;
+  /** "cmaf": LL-HLS with parts (the player runs at the server's PART-HOLD-BACK). */
+  format?: "classic" | "cmaf" | null;
 }
 
 interface ItemView {
@@ -325,7 +327,7 @@ function renderGrid(): void {
     }
     tile.el.classList.toggle("focused", state.focus === s.id);
     if (s.poster_url && tile.video.poster !== new URL(s.poster_url, location.href).href) tile.video.poster = s.poster_url;
-    if (!tile.player && s.segments > 0) tile.player = attach(tile.video, s.playlist_url, { live: true });
+    if (!tile.player && s.segments > 0) tile.player = attach(tile.video, s.playlist_url, { live: true, parts: s.format === "cmaf" });
     tile.caption.textContent = `${s.owner.email}${s.title ? ` — ${s.title}` : ""}`;
   }
   updateTileStats();
@@ -529,7 +531,7 @@ async function focusOn(id: string): Promise<void> {
     const s = state.streams.get(id) ?? (await loadStream(id), state.streams.get(id));
     if (s) {
       if (s.state === "live") {
-        if (s.segments > 0) state.focusPlayer = attach(video, s.playlist_url, { live: true });
+        if (s.segments > 0) state.focusPlayer = attach(video, s.playlist_url, { live: true, parts: s.format === "cmaf" });
       } else {
         // The track first: a frame on screen always has its position to show.
         const track = await loadTrack(s.id).catch(() => [] as Sample[]);
@@ -587,7 +589,7 @@ function renderFocus(): void {
     photo.src = item.photo_url;
     photo.alt = itemLabel(item);
   }
-  if (s && s.state === "live" && !state.focusPlayer && s.segments > 0) state.focusPlayer = attach(video, s.playlist_url, { live: true });
+  if (s && s.state === "live" && !state.focusPlayer && s.segments > 0) state.focusPlayer = attach(video, s.playlist_url, { live: true, parts: s.format === "cmaf" });
   const lat = s?.state === "live" ? state.focusPlayer?.latency() : null;
   $("#focus-title").textContent = s ? `${s.state === "live" ? "Live" : "Replay"}: ${s.owner.email}` : `Item: ${item ? itemLabel(item) : id}`;
   const p = s ? positionOf(s.id) : null;

@@ -1,5 +1,7 @@
 // One HLS player per video element, tuned for low latency on our EVENT playlists of 1–2 s
 // segments: start near the live edge, catch up by playing slightly faster, jump when far behind.
+// CMAF streams are Low-Latency HLS: the player follows the server's PART-HOLD-BACK (three parts,
+// under a second) and asks for each next part with a blocking reload.
 
 import Hls from "hls.js";
 
@@ -11,7 +13,7 @@ export interface Player {
   destroy(): void;
 }
 
-export function attach(video: HTMLVideoElement, src: string, opts: { live: boolean; onError?: (msg: string) => void }): Player {
+export function attach(video: HTMLVideoElement, src: string, opts: { live: boolean; parts?: boolean; onError?: (msg: string) => void }): Player {
   video.muted = true;
   video.playsInline = true;
   if (!Hls.isSupported()) {
@@ -20,10 +22,13 @@ export function attach(video: HTMLVideoElement, src: string, opts: { live: boole
     void video.play().catch(() => {});
     return { latency: () => null, playingDate: () => null, destroy: () => video.removeAttribute("src") };
   }
+  // Whole segments: sit 1.2 s behind the edge. Parts: none of the liveSync*/liveMaxLatency*
+  // settings, so hls.js targets the playlist's PART-HOLD-BACK (any of them would override it, and
+  // hls.js refuses a max latency without its sync twin); playing faster catches up instead.
+  const latency = opts.parts ? {} : { liveSyncDuration: 1.2, liveMaxLatencyDuration: 6 };
   const hls = new Hls({
     lowLatencyMode: true,
-    liveSyncDuration: 1.2,
-    liveMaxLatencyDuration: 6,
+    ...latency,
     maxLiveSyncPlaybackRate: 1.5,
     initialLiveManifestSize: 1,
     // Live playlists are sent with max-age=1: revalidate, or a reload may see a list a second old.
