@@ -17,6 +17,7 @@ const BENCHMARKS: Record<string, { about: string; load: () => Promise<{ run: () 
   },
   events: { about: "events/s and fan-out latency to 200 SSE clients across two API nodes", load: () => import("./events.ts") },
   "perf-header": { about: "cost of the x-rter-performance edge in process, and HTTP load vs a bare Bun.serve", load: () => import("./perf-header.ts") },
+  refused: { about: "bystander p99 on a 4-connection pool while refused requests of each kind (used invite, wrong password, forged token, forbidden, reused Idempotency-Key, delete under hold) arrive", load: () => import("./refused.ts") },
   hostile: { about: "bystander p99 of /healthz and an authenticated GET, quiet and while each family of pathological JSON bodies hits every JSON route", load: () => import("./hostile.ts") },
   "glass-to-glass": { about: "Chromium films a clock (canvas barcode) → operator console <video>: p50/p95 for the CMAF/LL-HLS and MediaRecorder paths", load: () => import("./glass-to-glass.ts") },
   "audit-chain": { about: "audit inserts/s and latency with the hash chain, vs plain inserts into the same table", load: () => import("./audit-chain.ts") },
