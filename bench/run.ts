@@ -21,6 +21,7 @@ const BENCHMARKS: Record<string, { about: string; load: () => Promise<{ run: () 
   hostile: { about: "bystander p99 of /healthz and an authenticated GET, quiet and while each family of pathological JSON bodies hits every JSON route", load: () => import("./hostile.ts") },
   "glass-to-glass": { about: "Chromium films a clock (canvas barcode) → operator console <video>: p50/p95 for the CMAF/LL-HLS and MediaRecorder paths", load: () => import("./glass-to-glass.ts") },
   "audit-chain": { about: "audit inserts/s and latency with the hash chain, vs plain inserts into the same table", load: () => import("./audit-chain.ts") },
+  search: { about: "item search (full text, bounds, time, reporter, kind, tag, pages) and timeline pages at 100k items, 1k streams", load: () => import("./search.ts") },
 };
 
 /** Other work on the same two cores moves every figure; the load average says how much. */

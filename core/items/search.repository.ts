@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { selectItems } from "./items.repository.ts";
 
@@ -23,28 +23,42 @@ export interface ItemSearch {
   limit: number;
 }
 
-export function searchItems(db: Db, f: ItemSearch) {
+/** The filters other than words, on items aliased `i`. */
+function conditions(f: ItemSearch): RawBuilder<boolean>[] {
+  const c: RawBuilder<boolean>[] = [];
+  if (f.bbox) c.push(sql`i.lat between ${f.bbox.south} and ${f.bbox.north} and i.lng between ${f.bbox.west} and ${f.bbox.east}`);
+  if (f.from) c.push(sql`i.created_at >= ${f.from}`);
+  if (f.to) c.push(sql`i.created_at < ${f.to}`);
+  if (f.reporterId) c.push(sql`i.author_id = ${f.reporterId}::uuid`);
+  if (f.reporterEmail) c.push(sql`i.author_id = (select id from users where lower(email) = ${f.reporterEmail.toLowerCase()})`);
+  if (f.kind) c.push(sql`i.kind = ${f.kind}`);
+  if (f.authorId) c.push(sql`i.author_id = ${f.authorId}::uuid`);
+  if (f.tagId) c.push(sql`exists (select 1 from item_tags m where m.item_id = i.id and m.tag_id = ${f.tagId}::uuid)`);
+  if (f.before) c.push(sql`(i.created_at, i.id) < (timestamptz 'epoch' + ${f.before.createdUs}::bigint * interval '1 microsecond', ${f.before.id}::uuid)`);
+  return c;
+}
+
+/**
+ * Newest first. With words, the page's ids come from two branches, each limited on its own —
+ * items whose title or body match, items with a matching comment — so the planner can take,
+ * per branch, the GIN index (rare words) or a walk down the created_at index that stops after
+ * one page (common words); an OR across the two tables would leave it neither.
+ */
+export async function searchItems(db: Db, f: ItemSearch) {
+  const conds = conditions(f);
+  const and = conds.length ? sql`and ${sql.join(conds, sql` and `)}` : sql``;
   let q = selectItems(db).select(sql<string>`(extract(epoch from i.created_at) * 1000000)::bigint::text`.as("created_us"));
   if (f.q !== undefined) {
-    // Two GIN indexes, one per table; the UNION lets each be used (an OR across tables could not).
-    const query = sql`websearch_to_tsquery('simple', ${f.q})`;
-    q = q.where(
-      "i.id",
-      "in",
-      sql<string>`(select id from items where search @@ ${query} union select item_id from item_comments where search @@ ${query})`,
-    );
-  }
-  if (f.bbox) q = q.where("i.lat", ">=", f.bbox.south).where("i.lat", "<=", f.bbox.north).where("i.lng", ">=", f.bbox.west).where("i.lng", "<=", f.bbox.east);
-  if (f.from) q = q.where("i.created_at", ">=", f.from);
-  if (f.to) q = q.where("i.created_at", "<", f.to);
-  if (f.reporterId) q = q.where("i.author_id", "=", f.reporterId);
-  if (f.reporterEmail) q = q.where(sql`lower(u.email)`, "=", f.reporterEmail.toLowerCase());
-  if (f.kind) q = q.where("i.kind", "=", f.kind);
-  if (f.authorId) q = q.where("i.author_id", "=", f.authorId);
-  if (f.tagId) {
-    const tagId = f.tagId;
-    q = q.where((eb) => eb.exists(eb.selectFrom("item_tags as m").select("m.item_id").whereRef("m.item_id", "=", "i.id").where("m.tag_id", "=", tagId)));
-  }
-  if (f.before) q = q.where(sql<boolean>`(i.created_at, i.id) < (timestamptz 'epoch' + ${f.before.createdUs}::bigint * interval '1 microsecond', ${f.before.id}::uuid)`);
+    const tsq = sql`websearch_to_tsquery('simple', ${f.q})`;
+    const { rows } = await sql<{ id: string }>`
+      select id from (
+        (select i.id, i.created_at from items i where i.search @@ ${tsq} ${and} order by i.created_at desc, i.id desc limit ${f.limit})
+        union
+        (select i.id, i.created_at from items i where exists (select 1 from item_comments c where c.item_id = i.id and c.search @@ ${tsq}) ${and}
+         order by i.created_at desc, i.id desc limit ${f.limit})
+      ) m order by created_at desc, id desc limit ${f.limit}`.execute(db);
+    if (!rows.length) return [];
+    q = q.where("i.id", "in", rows.map((r) => r.id));
+  } else if (conds.length) q = q.where(sql<boolean>`${sql.join(conds, sql` and `)}`);
   return q.orderBy("i.created_at", "desc").orderBy("i.id", "desc").limit(f.limit).execute();
 }
