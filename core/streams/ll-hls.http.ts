@@ -29,6 +29,7 @@ export async function cmafPlaylist(rt: Runtime, s: StreamRow, query: Record<stri
 }
 
 const RANGE = /^(\d{1,7})-(\d{1,7})\.m4s$/;
+const PART_FILE = /^\d{1,7}\.m4s$/;
 
 /** GET …/hls/segments/{first}-{last}.m4s: the segment's parts as stored, one after the other. */
 export async function cmafSegment(rt: Runtime, s: StreamRow, file: string): Promise<Response> {
@@ -68,11 +69,13 @@ export function llHlsRoutes(rt: Runtime) {
       "/:id/hls/parts/:file",
       async ({ user, params, request }) => {
         const s = await cmafStream(rt, user, params.id);
+        // Checked after the stream: whoever may not see it gets the same 404 whatever they ask for.
+        if (!PART_FILE.test(params.file)) throw new AppError("not_found", "no such part (parts are {seq}.m4s)");
         const part = await llPart(llHlsDeps(rt), s, Number(params.file.slice(0, -4)), PART_HOLD_MS, request.signal);
         return serveObject(rt.store!, part.object_key, { contentType: CMAF_SEGMENT_TYPE, sha256: part.sha256, immutable: true, range: request.headers.get("range") });
       },
       {
-        params: t.Object({ id: t.String({ format: "uuid" }), file: t.String({ pattern: "^[0-9]{1,7}\\.m4s$" }) }),
+        params: t.Object({ id: t.String({ format: "uuid" }), file: t.String({ maxLength: 32 }) }),
         detail: { tags, summary: "One LL-HLS part as uploaded (immutable); the next part is waited for briefly" },
       },
     );

@@ -316,6 +316,11 @@ describe("classic and CMAF stay apart", () => {
     // A range that is not all there, reversed, or longer than any segment: 404, never a partial body.
     for (const r of ["0-1", "1-0", "0-100"]) expect({ r, status: (await get(`/api/v1/streams/${cmaf}/hls/segments/${r}.m4s`)).status }).toEqual({ r, status: 404 });
     expect((await get(`/api/v1/streams/${cmaf}/hls/segments/0-0.m4s`)).status).toBe(200);
+    // Part names that are not {seq}.m4s: 404 like a missing part, never a 500 or a wait.
+    for (const f of ["abc.m4s", "0.ts", "-1.m4s", "1.5.m4s", "99999999.m4s", "%2e%2e%2finit.mp4", "0.m4s%00"]) {
+      const r = await get(`/api/v1/streams/${cmaf}/hls/parts/${f}`);
+      expect({ f, status: r.status }).toEqual({ f, status: 404 });
+    }
   }, 60_000);
 });
 

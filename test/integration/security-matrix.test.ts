@@ -130,7 +130,7 @@ describe("the role matrix", () => {
     // Media routes (.m3u8, .jpg, .mp4) and the documents themselves are not in the document.
     const notInDoc = Object.keys(ACCESS).filter((k) => !keys.includes(k));
     expect(notInDoc.sort()).toEqual(
-      ["GET /api/docs", "GET /api/openapi.json", "GET /api/v1/streams/{id}/hls/index.m3u8", "GET /api/v1/streams/{id}/poster.jpg", "GET /api/v1/streams/{id}/recording.mp4"].sort(),
+      ["GET /api/docs", "GET /api/openapi.json", "GET /api/v1/streams/{id}/hls/index.m3u8", "GET /api/v1/streams/{id}/hls/init.mp4", "GET /api/v1/streams/{id}/poster.jpg", "GET /api/v1/streams/{id}/recording.mp4"].sort(),
     );
   });
 
