@@ -146,7 +146,7 @@ export class CmafPackager {
     this.drain(false);
   }
 
-  /** At the end: everything left leaves as the last fragment. */
+  /** At the end: what is left up to the end of the last frame leaves as the last fragment. */
   flush(): void {
     if (this.open.length) {
       const last = this.open[this.open.length - 1]!;
@@ -168,9 +168,11 @@ export class CmafPackager {
       if (!audioPassed && !final) return;
       this.closed.shift();
       const runs: TrackRun[] = [this.videoRun(this.tracks.video, f.video, f.endUs)];
-      const takeAll = final && this.closed.length === 0;
-      const audio = this.tracks.audio ? this.takeAudio(f.endUs, takeAll) : [];
-      if (audio.length) runs.push(this.audioRun(this.tracks.audio!, audio, takeAll));
+      const audio = this.tracks.audio ? this.takeAudio(f.endUs) : [];
+      if (audio.length) runs.push(this.audioRun(this.tracks.audio!, audio));
+      // The session ends with its last frame: audio recorded after it is not kept (the media
+      // duration is the video's, which is what the capture figures count).
+      if (final && this.closed.length === 0) this.audio = [];
       const startUs = f.video[0]!.timestampUs - this.originUs!;
       this.emit({ bytes: writeFragment(this.seq++, runs), startUs, durationUs: f.endUs - f.video[0]!.timestampUs, independent: f.video[0]!.key });
     }
@@ -191,17 +193,17 @@ export class CmafPackager {
     return { trackId: track.id, baseDecodeTime: base, samples: out };
   }
 
-  private takeAudio(endUs: number, all: boolean): Held[] {
-    const n = all ? this.audio.length : this.audio.findIndex((a) => a.timestampUs >= endUs);
+  private takeAudio(endUs: number): Held[] {
+    const n = this.audio.findIndex((a) => a.timestampUs >= endUs);
     return this.audio.splice(0, n < 0 ? this.audio.length : n);
   }
 
-  private audioRun(track: InitTrack, samples: Held[], final: boolean): TrackRun {
+  private audioRun(track: InitTrack, samples: Held[]): TrackRun {
     const ts = track.timescale;
     const base = this.audioNext ?? this.units(samples[0]!.timestampUs, ts);
     let at = base;
     const out = samples.map((s, i) => {
-      const nextUs = samples[i + 1]?.timestampUs ?? (final ? null : this.audio[0]?.timestampUs ?? null);
+      const nextUs = samples[i + 1]?.timestampUs ?? this.audio[0]?.timestampUs ?? null;
       const end = nextUs === null ? at + Math.round(((s.durationUs ?? 20_000) * ts) / 1_000_000) : this.units(nextUs, ts);
       const duration = Math.max(0, end - at);
       at += duration;

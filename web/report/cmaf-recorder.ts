@@ -124,6 +124,8 @@ export function startCmafRecorder(media: MediaStream, low: boolean, sink: CmafSi
   // video clock by when its first frame arrived, unless the two already agree within half a second.
   let audioOffsetUs: number | null = null;
   let lastVideo = null as { ts: number; at: number } | null;
+  const frameUs = 1_000_000 / q.fps;
+  let lastSlot: number | null = null;
   let videoDone = false;
   const aenc = audioTrack
     ? new AudioEncoder({
@@ -155,13 +157,21 @@ export function startCmafRecorder(media: MediaStream, low: boolean, sink: CmafSi
         wallAtOrigin = Date.now();
       }
       lastVideo = { ts: frame.timestamp, at: performance.now() };
+      // Frames go on the grid of the nominal frame rate (±half a frame): a camera that delivers
+      // two frames a few ms apart (a busy phone catching up) would give two frames one time slot,
+      // which players and ffmpeg take for timestamps going backwards. The later one is dropped.
+      const slot = Math.round(frame.timestamp / frameUs);
       // The encoder falling behind (a slow phone): drop frames here rather than queue seconds.
-      if (venc.encodeQueueSize > q.fps) {
+      if ((lastSlot !== null && slot <= lastSlot) || venc.encodeQueueSize > q.fps) {
         frame.close();
         continue;
       }
-      venc.encode(frame, packager.plan(frame.timestamp));
+      lastSlot = slot;
+      const timestamp = Math.round(slot * frameUs);
+      const onGrid = new VideoFrame(frame, { timestamp });
       frame.close();
+      venc.encode(onGrid, packager.plan(timestamp));
+      onGrid.close();
     }
   })();
 
