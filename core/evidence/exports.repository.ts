@@ -95,9 +95,9 @@ export function itemsForPackage(db: Db, ids: string[]) {
     .execute();
 }
 
-/** The newest entry of the audit chain. */
+/** The newest entry of the audit chain (ordered by the bigint column: the text alias would sort "9" after "14"). */
 export async function auditHead(db: Db): Promise<{ seq: string; hash: string } | null> {
-  const { rows } = await sql<{ seq: string; hash: string }>`select seq::text as seq, encode(hash, 'hex') as hash from audit_log where seq is not null order by seq desc limit 1`.execute(db);
+  const { rows } = await sql<{ seq: string; hash: string }>`select a.seq::text as seq, encode(a.hash, 'hex') as hash from audit_log a where a.seq is not null order by a.seq desc limit 1`.execute(db);
   return rows[0] ?? null;
 }
 

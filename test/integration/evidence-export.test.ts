@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { readTar } from "../../core/evidence/tar-reader.ts";
 import { verifyPackage } from "../../core/evidence/verify.ts";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
+import { makeCmaf } from "../support/cmaf.ts";
 import { contentTypeOf, makeChunks } from "../support/media.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
@@ -63,6 +64,19 @@ async function liveStream(email: string, title: string, n: number, tags: string[
   return s.body.id;
 }
 
+/** A CMAF stream as a WebCodecs phone sends it: the init, then 0.25-s parts. */
+async function cmafStream(email: string, title: string): Promise<string> {
+  const s = await call(email, "POST", "/api/v1/streams", { title });
+  expect(s.status).toBe(201);
+  const media = await makeCmaf({ seconds: 2, size: "160x120" });
+  expect((await app.request(`/api/v1/streams/${s.body.id}/init`, { method: "PUT", headers: { ...auth(email), "content-type": "video/mp4" }, body: media.init })).status).toBe(201);
+  for (const [seq, bytes] of media.chunks.entries()) {
+    const r = await app.request(`/api/v1/streams/${s.body.id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(email), "content-type": "video/iso.segment" }, body: bytes });
+    expect(r.status).toBe(201);
+  }
+  return s.body.id;
+}
+
 async function until<T>(what: string, f: () => Promise<T | undefined | null | false>, ms = 120_000): Promise<T> {
   const t0 = Date.now();
   for (;;) {
@@ -100,11 +114,13 @@ let pkgPath: string;
 let keyPath: string;
 let streamA: string;
 let streamB: string;
+let streamC: string;
 
 describe("evidence package", () => {
   test("two streams and items: built by a batch job, progress as events, downloaded (audited), verified", async () => {
     streamA = await liveStream(R1, "bridge", 3, ["flood"]);
     streamB = await liveStream(R2, "river bank", 2, ["flood"]);
+    streamC = await cmafStream(R1, "phone, CMAF");
     expect((await call(OP, "PUT", `/api/v1/streams/${streamA}/guidance`, { heading: 180, message: "point at the bridge" })).status).toBe(200);
     expect((await call(R1, "POST", `/api/v1/streams/${streamA}/finish`)).status).toBe(200);
     expect((await call(R2, "POST", `/api/v1/streams/${streamB}/finish`)).status).toBe(200);
@@ -118,11 +134,11 @@ describe("evidence package", () => {
     expect(photo.status).toBe(201);
     const photoId = ((await photo.json()) as { id: string }).id;
 
-    const req = await call(OP, "POST", "/api/v1/exports", { streams: [streamA, streamB], items: [text.body.id, photoId] });
+    const req = await call(OP, "POST", "/api/v1/exports", { streams: [streamA, streamB, streamC], items: [text.body.id, photoId] });
     expect(req.status).toBe(202);
     expect(req.body.state).toBe("queued");
-    expect(req.body.streams).toBe(2);
-    expect(req.body.items).toBe(4); // the two items asked for and the two streams' own items
+    expect(req.body.streams).toBe(3);
+    expect(req.body.items).toBe(5); // the two items asked for and the three streams' own items
     const id = req.body.id;
     const ready = await until("the package", async () => {
       const r = await call(OP, "GET", `/api/v1/exports/${id}`);
@@ -171,10 +187,17 @@ describe("evidence package", () => {
       expect(geo.features.filter((f: any) => f.geometry.type === "Point").length).toBe(n);
       expect(geo.features[0].geometry.coordinates).toEqual([-73.57, 45.5]);
     }
+    // The CMAF stream: its init and every part, byte for byte.
+    const init = await db.selectFrom("stream_inits").select("sha256").where("stream_id", "=", streamC).executeTakeFirstOrThrow();
+    expect(createHash("sha256").update(files.get(`streams/${streamC}/init.mp4`)!).digest("hex")).toBe(init.sha256);
+    const parts = await db.selectFrom("chunks").select(["seq", "sha256", "state"]).where("stream_id", "=", streamC).orderBy("seq").execute();
+    expect(parts.length).toBeGreaterThan(4);
+    for (const c of parts) expect(createHash("sha256").update(files.get(`streams/${streamC}/chunks/${String(c.seq).padStart(6, "0")}.m4s`)!).digest("hex")).toBe(c.sha256);
     expect(JSON.parse(new TextDecoder().decode(files.get(`streams/${streamA}/guidance.json`)))[0].message).toBe("point at the bridge");
     expect(new Uint8Array(files.get(`items/photos/${photoId}.png`)!)).toEqual(png);
     const audit = new TextDecoder().decode(files.get("audit/audit.ndjson")).trim().split("\n").map((l) => JSON.parse(l));
-    expect(audit.filter((a) => a.entry.action === "chunk.stored").length).toBe(5);
+    expect(audit.filter((a) => a.entry.action === "chunk.stored" && a.entry.target_id !== streamC).length).toBe(5);
+    expect(audit.filter((a) => a.entry.action === "chunk.stored" && a.entry.target_id === streamC).length).toBe((await db.selectFrom("chunks").select("seq").where("stream_id", "=", streamC).execute()).length);
     expect(audit.some((a) => a.entry.action === "export.requested")).toBe(true);
     const info = JSON.parse(new TextDecoder().decode(files.get("export.json")));
     expect(info.audit_head.seq).toBe(ready.audit_head_seq);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
+import { makeCmaf } from "../support/cmaf.ts";
 import { contentTypeOf, makeChunks } from "../support/media.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
@@ -54,6 +55,7 @@ async function streamAt(email: string, title: string, offsetsSec: number[], tags
 
 let a: string;
 let b: string;
+let cmaf: string;
 // The window covers the capture times; streams were created "now", so it must include now too.
 const window = () => `from=${encodeURIComponent(iso(t0 - 60_000))}&to=${encodeURIComponent(iso(Date.now() + 60_000))}`;
 
@@ -63,6 +65,14 @@ describe("timeline", () => {
     a = await streamAt(R1, "bridge", [0, 1, 10], ["flood"]);
     b = await streamAt(R2, "river", [3, 4]);
     expect((await call(OP, "PUT", `/api/v1/streams/${a}/guidance`, { heading: 200, message: "look north" })).status).toBe(200);
+    // A CMAF stream (parts listed as they come, no worker involved) is a lane too.
+    const c = await call(R2, "POST", "/api/v1/streams", { title: "phone" });
+    const media = await makeCmaf({ seconds: 2, size: "160x120" });
+    expect((await app.request(`/api/v1/streams/${c.body.id}/init`, { method: "PUT", headers: { ...auth(R2), "content-type": "video/mp4" }, body: media.init })).status).toBe(201);
+    for (const [seq, bytes] of media.chunks.entries()) {
+      const r = await app.request(`/api/v1/streams/${c.body.id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(R2), "content-type": "video/iso.segment", "x-chunk-start": String(t0 + 20_000 + seq * 250) }, body: bytes });
+      expect(r.status).toBe(201);
+    }
     const note = await call(R1, "POST", "/api/v1/items", { kind: "text", title: "water rising", lat: 45.5, lng: -73.56, tags: ["flood"] });
     expect(note.status).toBe(201);
 
@@ -78,6 +88,11 @@ describe("timeline", () => {
     expect(la.gaps).toEqual([{ from: la.spans[0].to, to: la.spans[1].from }]);
     expect(lb.spans.length).toBe(1);
     expect(lb.gaps).toEqual([]);
+    cmaf = c.body.id;
+    const lc = r.body.lanes.find((l: any) => l.stream_id === c.body.id);
+    expect(lc.media_format).toBe("cmaf");
+    expect(lc.spans.length).toBe(1);
+    expect(Date.parse(lc.spans[0].to) - Date.parse(lc.spans[0].from)).toBeGreaterThan(1500);
     expect(la.spans.every((s: any) => s.live === false)).toBe(true); // captured long ago, not reaching now
     const types = r.body.marks.map((m: any) => `${m.type}:${m.title}`);
     expect(types).toContain("item:water rising");
@@ -92,7 +107,7 @@ describe("timeline", () => {
 
     const r2 = await call(R2, "GET", `/api/v1/timeline?${window()}`);
     expect(r2.status).toBe(200);
-    expect(r2.body.lanes.map((l: any) => l.stream_id)).toEqual([b]);
+    expect(r2.body.lanes.map((l: any) => l.stream_id)).toEqual([b, cmaf]);
     expect(r2.body.marks).toEqual([]);
 
     const p1 = await call(OP, "GET", `/api/v1/timeline?${window()}&limit=1`);
@@ -101,7 +116,9 @@ describe("timeline", () => {
     const p2 = await call(OP, "GET", `/api/v1/timeline?${window()}&limit=1&cursor=${p1.body.next_cursor}`);
     expect(p2.body.lanes.map((l: any) => l.stream_id)).toEqual([b]);
     expect(p2.body.marks).toEqual([]);
-    expect(p2.body.next_cursor).toBeNull();
+    const p3 = await call(OP, "GET", `/api/v1/timeline?${window()}&limit=1&cursor=${p2.body.next_cursor}`);
+    expect(p3.body.lanes.map((l: any) => l.stream_id)).toEqual([cmaf]);
+    expect(p3.body.next_cursor).toBeNull();
 
     const before = await call(OP, "GET", `/api/v1/timeline?from=${iso(t0 - 7200_000)}&to=${iso(t0 - 3600_000)}`);
     expect(before.body.lanes).toEqual([]);
