@@ -300,6 +300,19 @@ describe("a part that does not come", () => {
   }, 60_000);
 });
 
+describe("a reload nothing answers", () => {
+  test("a blocked reload whose part never comes is answered 503 with Retry-After after 3 target durations, and leaves no waiter behind", async () => {
+    const id = await cmafStream("silent");
+    for (const s of [0, 1, 2]) await putPart(id, s);
+    const list = parse(await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text());
+    const res = await get(`/api/v1/streams/${id}/hls/index.m3u8?_HLS_msn=${list.segments.length + 2}`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+    expect(app.rt.parts!.pending).toBe(0);
+  }, 60_000);
+});
+
 describe("classic and CMAF stay apart", () => {
   test("a classic stream has no init, parts or .m4s segments; a CMAF stream no .ts segments", async () => {
     const res = await app.request("/api/v1/streams", json({ title: "classic" }, { headers: h() }));
