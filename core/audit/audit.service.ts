@@ -15,7 +15,8 @@ import { insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit, veri
  *   token.created, token.revoked, chunk.stored, init.stored, stream.viewed, recording.downloaded, photo.viewed,
  *   stream.deleted, stream.delete_refused, stream.finished_idle, stream.reopened, item.deleted,
  *   item.delete_refused, hold.placed, hold.released, retention.set, retention.cleared,
- *   retention.deleted, audit.exported, audit.verified
+ *   retention.deleted, audit.exported, audit.verified, item.commented, item.edited,
+ *   export.requested, export.built, export.failed, export.downloaded
  */
 export interface AuditEntry {
   action: string;
