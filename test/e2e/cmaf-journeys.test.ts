@@ -203,7 +203,7 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
   }, 40_000);
 
-  test("the init and fragments kept in the outbox survive a reload while offline, and go out init first once the network returns", async () => {
+  test("the init and fragments kept in the outbox survive a reload while offline, and go out init first once the network returns; Go live then finishes that stream and starts a new one", async () => {
     const ctx = await phone();
     const page = await ctx.newPage();
     await signIn(page, `${node.url}/report`, users.reporter);
@@ -236,7 +236,18 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     await pgc.end();
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i));
     console.log(`[cmaf] offline reload: ${before.queued} fragments and the init kept, ${seqs.length} fragments on the server afterwards, seqs 0..${seqs.length - 1}`);
-    await fetch(`${node.url}/api/v1/streams/${streamId}/finish`, { method: "POST", headers: { authorization: `Bearer ${opToken}` } });
+    // "Go live" after the reload: a new encoder cannot continue the old decode times, so the
+    // interrupted stream is finished and a new one begins.
+    await page.getByRole("button", { name: "Go live" }).click();
+    await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
+    const next = await until("a new stream", async () => {
+      const id = (await stats(page)).streamId;
+      return id && id !== streamId ? id : null;
+    }, 15_000);
+    await until("the interrupted stream finished", async () => (await apiGet(`/api/v1/streams/${streamId}`)).state === "finished", 15_000);
+    await until("the new stream receiving fragments", async () => (await apiGet(`/api/v1/streams/${next}`)).chunks >= 2, 15_000);
+    await page.getByRole("button", { name: "Stop" }).click();
+    await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 15_000 });
   }, 90_000);
 
   test("journey: live 20 s → the console plays the CMAF stream in low-latency mode; 10 s offline and back → no part missing; finished → the recording decodes, as long as the capture", async () => {
