@@ -45,7 +45,28 @@ export function parseReload(q: Record<string, string | undefined>): ReloadQuery 
   return { msn, part };
 }
 
+/** How many times a list was read from the database (each shared read counts once). */
+export const listReads = { count: 0 };
+
+/**
+ * Every viewer of a stream wakes at the same commit notice: those that find a read of the list
+ * already under way since that notice take its result instead of querying again.
+ */
+const reading = new Map<string, { generation: string; list: Promise<LlList> }>();
+
+function sharedLoad(deps: LlHlsDeps, streamId: string): Promise<LlList> {
+  const generation = deps.waiter.generation(streamId);
+  const current = reading.get(streamId);
+  if (current && current.generation === generation) return current.list;
+  const list: Promise<LlList> = load(deps.db, streamId).finally(() => {
+    if (reading.get(streamId)?.list === list) reading.delete(streamId);
+  });
+  reading.set(streamId, { generation, list });
+  return list;
+}
+
 async function load(db: Kysely<DB>, streamId: string): Promise<LlList> {
+  listReads.count++;
   // Finished = the stream takes no more parts: every part it has is in the list, late ones too
   // (the live list leaves them out by itself).
   const { parts, nowMs, state } = await repo.listParts(db, streamId);
@@ -62,7 +83,7 @@ export async function llPlaylist(deps: LlHlsDeps, streamId: string, q: ReloadQue
     // Subscribe before reading, so a commit between the read and the wait is not missed.
     const wake = q.msn === null ? null : deps.waiter.wait(streamId, 60_000, signal);
     try {
-      const list = await load(deps.db, streamId);
+      const list = await sharedLoad(deps, streamId);
       if (q.msn === null) return { text: renderList(list), finished: list.finished };
       const state = reloadState(list, q.msn, q.part);
       if (state === "ready") return { text: renderList(list), finished: list.finished };

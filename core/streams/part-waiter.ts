@@ -6,6 +6,8 @@ const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5_000;
 /** While the LISTEN connection is down, waiters look again this often instead of sleeping through a commit. */
 const DEGRADED_WAKE_MS = 500;
+/** Generation counters kept per stream before they are reset (a new epoch keeps them distinct). */
+const MAX_TRACKED_STREAMS = 50_000;
 
 /** A pending wait: resolves true on a commit notice for the stream, false when its time ran out. */
 export interface PartWait {
@@ -23,6 +25,8 @@ export interface PartWait {
  */
 export class PartWaiter {
   private readonly waiting = new Map<string, Set<(hit: boolean) => void>>();
+  private readonly notices = new Map<string, number>();
+  private epoch = 0;
   private client: pg.Client | null = null;
   private stopped = false;
   private delay = RECONNECT_MIN_MS;
@@ -48,6 +52,15 @@ export class PartWaiter {
     let n = 0;
     for (const s of this.waiting.values()) n += s.size;
     return n;
+  }
+
+  /**
+   * Changes with every commit notice for the stream (and after a reconnect). A read of the list
+   * started while the generation was g reflects every part notified up to g, so requests that
+   * see the same generation may share one read.
+   */
+  generation(streamId: string): string {
+    return `${this.epoch}:${this.notices.get(streamId.toLowerCase()) ?? 0}`;
   }
 
   /** Resolves on the next commit notice for `streamId`, or with false after `maxMs`. */
@@ -76,12 +89,19 @@ export class PartWaiter {
   }
 
   private wake(streamId: string): void {
-    const set = this.waiting.get(streamId.toLowerCase());
+    const key = streamId.toLowerCase();
+    if (this.notices.size >= MAX_TRACKED_STREAMS) {
+      this.notices.clear();
+      this.epoch++;
+    }
+    this.notices.set(key, (this.notices.get(key) ?? 0) + 1);
+    const set = this.waiting.get(key);
     if (set) for (const f of [...set]) f(true);
   }
 
   /** Everyone looks again: after a reconnect a notice may have been missed. */
   private wakeAll(): void {
+    this.epoch++;
     for (const set of [...this.waiting.values()]) for (const f of [...set]) f(true);
   }
 

@@ -7,6 +7,7 @@ import { addUser, createToken } from "../../core/auth/auth.service.ts";
 import { parseFragments, parseInit, type InitTrack } from "../../core/media/fmp4.ts";
 import { makeCmaf, topBoxes, type CmafMedia } from "../support/cmaf.ts";
 import { makeChunks, run } from "../support/media.ts";
+import { listReads } from "../../core/streams/ll-hls.service.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
@@ -297,6 +298,22 @@ describe("a part that does not come", () => {
     const done = await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text();
     expect(parse(done).segments.map((g) => g.uri)).toEqual(["segments/0-3.m4s", "segments/4-4.m4s", "segments/5-6.m4s"]);
     expect(done).not.toContain("#EXT-X-DISCONTINUITY");
+  }, 60_000);
+});
+
+describe("many viewers of one stream", () => {
+  test("20 blocked reloads are all answered by one commit, sharing reads of the list instead of one query each", async () => {
+    const id = await cmafStream("crowd");
+    for (const s of [0, 1, 2]) await putPart(id, s);
+    const list = parse(await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text());
+    const url = `/api/v1/streams/${id}/hls/index.m3u8?_HLS_msn=${list.segments.length}&_HLS_part=${list.openParts.length}`;
+    const pending = Array.from({ length: 20 }, () => get(url));
+    await blockedRequests(20);
+    const before = listReads.count;
+    await putPart(id, 3);
+    const answers = await Promise.all(pending.map(async (p) => (await p).text()));
+    expect(answers.every((t) => t.includes('URI="parts/3.m4s"'))).toBe(true);
+    expect(listReads.count - before).toBeLessThanOrEqual(5);
   }, 60_000);
 });
 
