@@ -122,7 +122,7 @@ describe("each container becomes a continuous, decodable HLS stream", () => {
 });
 
 describe("order, duplicates and conflicts", () => {
-  test("chunks 0..9 uploaded shuffled and in parallel give a playlist in seq order", async () => {
+  test("chunks 0..9 uploaded shuffled and in parallel give, once finished, a playlist in seq order", async () => {
     const chunks = await makeChunks("ts-h264-aac", 10, 1, "160x120");
     const id = await createStream();
     const order = [7, 2, 9, 0, 5, 1, 8, 3, 6, 4];
@@ -130,10 +130,15 @@ describe("order, duplicates and conflicts", () => {
     expect(res.map((r) => r.status)).toEqual(order.map(() => 201));
     const s = await settled(id);
     expect(s.segments).toBe(10);
+    // Live, a burst this size makes the playlist jump to the newest chunk (live first); the
+    // skipped ones are late. Finished, every segment is listed in seq order.
+    const live = await (await app.request(`/api/v1/streams/${id}/hls/index.m3u8`, { headers: auth() })).text();
+    expect(live).not.toContain("#EXT-X-ENDLIST");
+    expect(live).toContain("segments/9.ts");
+    expect((await app.request(`/api/v1/streams/${id}/finish`, { method: "POST", headers: auth() })).status).toBe(200);
     const list = await (await app.request(`/api/v1/streams/${id}/hls/index.m3u8`, { headers: auth() })).text();
     expect(list.match(/segments\/(\d+)\.ts/g) as string[]).toEqual(Array.from({ length: 10 }, (_, i) => `segments/${i}.ts`));
-    expect(list).not.toContain("#EXT-X-DISCONTINUITY");
-    expect(list).not.toContain("#EXT-X-ENDLIST");
+    expect(list).toContain("#EXT-X-ENDLIST");
   }, 120_000);
 
   test("the same chunk twice is one segment (200); different bytes for a stored seq are 409 and the original stays", async () => {
@@ -239,7 +244,11 @@ describe("hostile and malformed input gets a precise answer and harms nothing", 
     expect((await putChunk(sid, 3, c2!, "video/mp4")).status).toBe(201);
     const s = await settled(sid);
     expect(s.failed_chunks.map((f: any) => f.seq)).toEqual([1, 2]);
-    for (const f of s.failed_chunks) expect(f.reason.length).toBeGreaterThan(5);
+    for (const f of s.failed_chunks) {
+      expect(f.reason.length).toBeGreaterThan(5);
+      // Reporters read these: one line of ours, never a tool's output naming server paths.
+      expect(f.reason).not.toMatch(/\n|\/tmp\/|rter-job-|ffprobe|Stream #/);
+    }
     expect(s.segments).toBe(2);
   }, 60_000);
   test("a chunk after finish is 409; finish is idempotent", async () => {
