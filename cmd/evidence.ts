@@ -1,5 +1,5 @@
-import { readFileSync, statSync } from "node:fs";
-import { TarError, verifyPackage } from "../core/evidence/verify.ts";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { TarError, verifyPackage, type ByteSource } from "../core/evidence/verify.ts";
 import { UsageError } from "./args.ts";
 import { parseArgs } from "node:util";
 
@@ -14,7 +14,7 @@ that changed, is missing or was added, then a summary. Exit 0 only when everythi
                without it the key inside the package is used and its fingerprint printed, to be
                compared with the published one.`;
 
-function readable(path: string): Uint8Array {
+function sizeOf(path: string): number {
   let size: number;
   try {
     const st = statSync(path);
@@ -25,7 +25,25 @@ function readable(path: string): Uint8Array {
     throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
   }
   if (size === 0) throw new UsageError(`${path} is empty, not an evidence package`);
-  return readFileSync(path);
+  return size;
+}
+
+/** The package read piece by piece: a many-gigabyte package is hashed, never held in memory. */
+function fileSource(path: string, fd: number): ByteSource {
+  const size = sizeOf(path);
+  return {
+    size,
+    read(offset, length) {
+      const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, offset + got);
+        if (n === 0) throw new TarError(`${path} changed size while being read`);
+        got += n;
+      }
+      return buf;
+    },
+  };
 }
 
 export async function evidence(args: string[]): Promise<number> {
@@ -41,13 +59,17 @@ export async function evidence(args: string[]): Promise<number> {
   if (sub !== "verify") throw new UsageError(sub === undefined ? "evidence needs a subcommand: evidence verify FILE" : `unknown evidence subcommand "${sub}" (expected: evidence verify FILE)`);
   if (!file) throw new UsageError("evidence verify needs the package file");
   if (extra.length) throw new UsageError(`evidence verify takes one file, got also "${extra[0]}"`);
-  const keyPem = values.key === undefined ? undefined : new TextDecoder().decode(readable(values.key));
+  const keyPem = values.key === undefined ? undefined : (sizeOf(values.key), readFileSync(values.key, "utf8"));
+  sizeOf(file);
   let report;
+  const fd = openSync(file, "r");
   try {
-    report = verifyPackage(readable(file), { publicKeyPem: keyPem });
+    report = verifyPackage(fileSource(file, fd), { publicKeyPem: keyPem });
   } catch (e) {
     if (e instanceof TarError) throw new UsageError(`${file}: ${e.message}`);
     throw e;
+  } finally {
+    closeSync(fd);
   }
   for (const p of report.problems) console.log(`FAILED ${p}`);
   const key = report.keyFingerprint ? `signing key ${report.keyFingerprint}${report.keySource === "package" ? " (the package's own: compare it with the published key, or pass --key)" : ""}` : "no usable signing key";

@@ -1,9 +1,9 @@
 import { createHash, createPublicKey, verify as edVerify, type KeyObject } from "node:crypto";
 import { AUDIT_EXTRACT, EXPORT_INFO, MANIFEST, parseManifest, PUBLIC_KEY, SIGNATURE } from "./manifest.ts";
 import { checkAuditExtract, type AuditHead } from "./audit-extract.ts";
-import { readTar, TarError } from "./tar-reader.ts";
+import { listTar, memorySource, TarError, type ByteSource } from "./tar-reader.ts";
 
-export { TarError };
+export { TarError, type ByteSource };
 
 export interface VerifyReport {
   ok: boolean;
@@ -30,24 +30,41 @@ function parseKey(pem: string | Uint8Array): KeyObject | null {
   }
 }
 
-const sha256 = (d: Uint8Array) => createHash("sha256").update(d).digest("hex");
+/** The files the verifier reads whole (manifest, signature, key, export.json, audit extract); media is only hashed. */
+const SMALL = new Set([MANIFEST, SIGNATURE, PUBLIC_KEY, EXPORT_INFO, AUDIT_EXTRACT]);
+/** A package's own small files never come near this; a bigger one is refused rather than read into memory. */
+const MAX_SMALL_BYTES = 256 * 1024 * 1024;
+const PIECE = 1 << 20;
+
+function sha256Of(src: ByteSource, offset: number, size: number): string {
+  const h = createHash("sha256");
+  for (let at = 0; at < size; at += PIECE) h.update(src.read(offset + at, Math.min(PIECE, size - at)));
+  return h.digest("hex");
+}
 
 /**
- * Checks an evidence package held in memory: every file against the manifest, the manifest's
- * signature, and the audit extract's chain. Throws TarError when the bytes are not a readable tar
- * at all; everything else is a problem in the report naming its file.
+ * Checks an evidence package: every file against the manifest, the manifest's signature, and the
+ * audit extract's chain. Reads the archive piece by piece (media files are hashed, never held).
+ * Throws TarError when the bytes are not a readable tar at all; everything else is a problem in
+ * the report naming its file.
  */
-export function verifyPackage(archive: Uint8Array, opts: { publicKeyPem?: string } = {}): VerifyReport {
-  const entries = readTar(archive);
+export function verifyPackage(archive: Uint8Array | ByteSource, opts: { publicKeyPem?: string } = {}): VerifyReport {
+  const src = archive instanceof Uint8Array ? memorySource(archive) : archive;
+  const entries = listTar(src);
   const problems: string[] = [];
   // Every package has one top directory (rter-evidence-<id>/); paths are compared below it.
   const tops = new Set(entries.map((f) => f.path.split("/")[0]));
   const root = tops.size === 1 && entries.every((f) => f.path.includes("/")) ? `${[...tops][0]}/` : "";
+  const where = new Map<string, { offset: number; size: number }>();
   const files = new Map<string, Uint8Array>();
   for (const f of entries) {
     const p = f.path.slice(root.length);
-    if (files.has(p)) problems.push(`${p}: appears more than once in the archive`);
-    files.set(p, f.data);
+    if (where.has(p)) problems.push(`${p}: appears more than once in the archive`);
+    where.set(p, f);
+    if (SMALL.has(p)) {
+      if (f.size > MAX_SMALL_BYTES) throw new TarError(`${p} is ${f.size} bytes, too large for a package's own file`);
+      files.set(p, new Uint8Array(src.read(f.offset, f.size)));
+    }
   }
   const report: VerifyReport = { ok: false, problems, files: 0, auditEntries: 0, keyFingerprint: null, keySource: null };
   const manifest = files.get(MANIFEST);
@@ -81,11 +98,11 @@ export function verifyPackage(archive: Uint8Array, opts: { publicKeyPem?: string
   const seen = new Set<string>();
   for (const e of listed) {
     seen.add(e.path);
-    const data = files.get(e.path);
-    if (!data) problems.push(`${e.path}: listed in the manifest but missing`);
-    else if (sha256(data) !== e.sha256) problems.push(`${e.path}: changed (SHA-256 does not match the manifest)`);
+    const at = where.get(e.path);
+    if (!at) problems.push(`${e.path}: listed in the manifest but missing`);
+    else if (sha256Of(src, at.offset, at.size) !== e.sha256) problems.push(`${e.path}: changed (SHA-256 does not match the manifest)`);
   }
-  for (const p of files.keys()) if (p !== MANIFEST && p !== SIGNATURE && !seen.has(p)) problems.push(`${p}: not in the manifest`);
+  for (const p of where.keys()) if (p !== MANIFEST && p !== SIGNATURE && !seen.has(p)) problems.push(`${p}: not in the manifest`);
   report.files = listed.length;
 
   // A signature that fails over a manifest that still agrees with every file points at the

@@ -255,6 +255,9 @@ describe("evidence package", () => {
       ["text.tar", new TextEncoder().encode("hello, this is not a tar archive at all ".repeat(40)), /not a tar archive/],
       ["truncated.tar", pkg.subarray(0, Math.floor(pkg.length / 2)), /truncated/],
       ["header-cut.tar", pkg.subarray(0, 700), /truncated/],
+      // Cut exactly between two entries, and just before the end-of-archive blocks.
+      ["entry-boundary.tar", pkg.subarray(0, readTar(pkg)[3]!.data.byteOffset + Math.ceil(readTar(pkg)[3]!.data.length / 512) * 512), /truncated/],
+      ["no-end.tar", pkg.subarray(0, (() => { const last = readTar(pkg).at(-1)!; return last.data.byteOffset + Math.ceil(last.data.length / 512) * 512; })()), /truncated/],
     ];
     for (const [name, bytes, why] of cases) {
       const path = join(dir, name);
