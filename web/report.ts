@@ -9,7 +9,9 @@ import { Outbox } from "./lib/outbox.ts";
 import { cmafSupported, startCmafRecorder } from "./report/cmaf-recorder.ts";
 import { listenForGuidance, renderGuidance, type Guidance } from "./report/guidance-view.ts";
 import { pickMime, startClassicRecorder, type ChunkSink, type Recorder } from "./report/recorder.ts";
+import { wireReportForm } from "./report/report-form.ts";
 import { Sensors } from "./report/sensors.ts";
+import { acceptInvite, showLogin, whoAmI } from "./report/session.ts";
 import { MAX_BACKOFF_MS, Uploader } from "./report/uploader.ts";
 
 const TELEMETRY_MS = 1_000;
@@ -211,55 +213,6 @@ function render(): void {
   renderGuidance(state.guidance, sensors.position, sensors.heading);
 }
 
-function showLogin(message?: string): void {
-  $("#login").hidden = false;
-  if (message) $("#login-error").textContent = message;
-}
-
-async function acceptInvite(token: string): Promise<User | null> {
-  const status = $("#join-status");
-  status.hidden = false;
-  status.textContent = "Opening your invite…";
-  try {
-    const r = await api<{ user: User }>("/api/v1/invites/accept", { method: "POST", json: { token } });
-    status.hidden = true;
-    return r.user;
-  } catch (e) {
-    status.textContent = e instanceof ApiError && e.status < 500 ? "This invite link is not valid any more. Ask the control room for a new one, or sign in." : "Cannot reach the server to open the invite; try again in a moment.";
-    return null;
-  }
-}
-
-/**
- * Who is signed in, by the session cookie. Offline (the page reloaded in a tunnel), the answer
- * waits for the network instead of asking for a password: the outbox stays on the phone and is
- * sent once the server answers. Only a definite "no" (401) shows the sign-in form.
- */
-async function whoAmI(): Promise<User | null> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const res = await request("/api/v1/auth/me", { timeoutMs: 10_000 });
-      if (res.status === 200) return (await res.json()) as User;
-      if (res.status === 401) return null;
-    } catch {
-      // Offline or unreachable: ask again below.
-    }
-    const queued = (await state.outbox.all()).filter((e) => e.kind === "chunk").length;
-    const status = $("#join-status");
-    status.hidden = false;
-    status.textContent = `Offline: ${queued} recorded chunk${queued === 1 ? "" : "s"} kept on this phone, sent as soon as the network is back.`;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        window.removeEventListener("online", done);
-        resolve();
-      };
-      const t = setTimeout(done, Math.min(10_000, 1000 * 2 ** Math.min(attempt, 4)));
-      window.addEventListener("online", done);
-    });
-  }
-}
-
 async function main(): Promise<void> {
   state.outbox = await Outbox.open();
   state.uploader = new Uploader({
@@ -278,7 +231,7 @@ async function main(): Promise<void> {
       history.replaceState(null, "", "/report");
     }
   }
-  state.user ??= await whoAmI();
+  state.user ??= await whoAmI(async () => (await state.outbox.all()).filter((e) => e.kind === "chunk").length);
   $("#join-status").hidden = true;
   if (!state.user) {
     showLogin();
@@ -310,33 +263,7 @@ $("#signout").addEventListener("click", async () => {
   await request("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
   location.reload();
 });
-$<HTMLFormElement>("#report").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const form = ev.target as HTMLFormElement;
-  const data = new FormData(form);
-  const text = String(data.get("text") ?? "").trim();
-  const photo = data.get("photo") as File | null;
-  const p = sensors.position?.coords;
-  const status = $("#report-status");
-  status.textContent = "Sending…";
-  try {
-    if (photo && photo.size) {
-      const q = new URLSearchParams({ title: text.slice(0, 200) || "Photo" });
-      if (p) q.set("lat", String(p.latitude)), q.set("lng", String(p.longitude));
-      const res = await request(`/api/v1/items/photos?${q}`, { method: "POST", body: photo, headers: { "content-type": photo.type || "image/jpeg" }, timeoutMs: 60_000 });
-      if (!res.ok) throw new Error(`refused (${res.status})`);
-    } else if (text) {
-      await api("/api/v1/items", { method: "POST", json: { kind: "text", title: text.slice(0, 120), body: text, ...(p ? { lat: p.latitude, lng: p.longitude } : {}) } });
-    } else {
-      status.textContent = "Write something or attach a photo first.";
-      return;
-    }
-    form.reset();
-    status.textContent = "Sent to the control room.";
-  } catch (e) {
-    status.textContent = `Not sent: ${(e as Error).message}`;
-  }
-});
+wireReportForm(() => sensors.position);
 
 // Installable: manifest and a service worker that keeps this page usable without network.
 document.head.append(el("link", { rel: "manifest", href: "/manifest.webmanifest" }), el("link", { rel: "icon", href: "/icon.svg", type: "image/svg+xml" }));

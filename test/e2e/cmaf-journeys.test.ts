@@ -201,6 +201,11 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     expect(stream.format).toBe("classic");
     await page.getByRole("button", { name: "Stop" }).click();
     await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
+    // The page's other form still works from its own module: a text report with the position.
+    await page.getByText("Send a text or photo report").click();
+    await page.getByLabel("Report text").fill("Water rising at the underpass");
+    await page.getByRole("button", { name: "Send report" }).click();
+    await page.getByText("Sent to the control room.").waitFor({ timeout: 10_000 });
   }, 40_000);
 
   test("the init and fragments kept in the outbox survive a reload while offline, and go out init first once the network returns; Go live then finishes that stream and starts a new one", async () => {
