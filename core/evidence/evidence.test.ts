@@ -30,7 +30,7 @@ describe("tar: what GNU tar writes with our pinned flags, our reader reads", () 
       };
       const a = await make();
       const files = new Map(readTar(a).map((f) => [f.path, f.data]));
-      for (const [p, d] of Object.entries(content)) expect(new Uint8Array(files.get(`${top}/${p}`)!)).toEqual(d);
+      for (const [p, d] of Object.entries(content)) expect(Buffer.from(files.get(`${top}/${p}`)!).equals(Buffer.from(d))).toBe(true);
       // Deterministic: owner, order and times are pinned.
       expect(createHash("sha256").update(await make()).digest("hex")).toBe(createHash("sha256").update(a).digest("hex"));
     } finally {
@@ -64,7 +64,7 @@ describe("audit extract", () => {
       const seq = first + i;
       const entry = { at: "2026-11-28T00:00:00.000000Z", actor_id: null, actor_email: "op@city.example", actor_role: "operator", token_id: null, action: "chunk.stored", target_type: "stream", target_id: "s", ip: null, user_agent: null, request_id: null, detail: { seq: i, "é": "ü" } };
       const canonical = JSON.stringify([seq, entry.at, entry.actor_id, entry.actor_email, entry.actor_role, entry.token_id, entry.action, entry.target_type, entry.target_id, entry.ip, entry.user_agent, entry.request_id, entry.detail]);
-      const hash = createHash("sha256").update(Buffer.from(prev ?? "", "hex")).update(canonical, "utf8").digest("hex");
+      const hash: string = createHash("sha256").update(Buffer.from(prev ?? "", "hex")).update(canonical, "utf8").digest("hex");
       out.push({ seq: String(seq), prev_hash: prev, hash, canonical, entry });
       prev = hash;
     }
