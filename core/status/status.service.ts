@@ -155,6 +155,12 @@ export function prometheusText(rt: Runtime, s: Status): string {
     ...gauge("rter_uptime_seconds", "Seconds since start.", s.uptime_seconds),
     ...rt.metrics.prometheus(),
   ];
+  if (rt.parts) {
+    lines.push(
+      ...gauge("rter_llhls_part_listener_up", "1 while this node's LISTEN for committed CMAF parts is connected (else blocked reloads poll every 0.5 s).", rt.parts.connected ? 1 : 0),
+      ...gauge("rter_llhls_blocked_requests", "LL-HLS playlist and part requests on this node waiting for a part to commit.", rt.parts.pending),
+    );
+  }
   if (s.postgres) lines.push(...gauge("rter_postgres_up", "Postgres answered a probe.", s.postgres.reachable ? 1 : 0), ...gauge("rter_postgres_probe_seconds", "Postgres probe latency.", s.postgres.latency_ms === null ? null : s.postgres.latency_ms / 1000));
   if (s.storage) lines.push(...gauge("rter_storage_up", "Object storage answered a probe.", s.storage.reachable ? 1 : 0), ...gauge("rter_storage_probe_seconds", "Object storage probe latency.", s.storage.latency_ms === null ? null : s.storage.latency_ms / 1000));
   if (s.queue) {

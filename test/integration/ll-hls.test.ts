@@ -309,6 +309,9 @@ describe("many viewers of one stream", () => {
     const url = `/api/v1/streams/${id}/hls/index.m3u8?_HLS_msn=${list.segments.length}&_HLS_part=${list.openParts.length}`;
     const pending = Array.from({ length: 20 }, () => get(url));
     await blockedRequests(20);
+    const metrics = await (await app.request("/metrics")).text();
+    expect(metrics).toContain("\nrter_llhls_part_listener_up 1\n");
+    expect(metrics).toContain("\nrter_llhls_blocked_requests 20\n");
     const before = listReads.count;
     await putPart(id, 3);
     const answers = await Promise.all(pending.map(async (p) => (await p).text()));
