@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
+import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
 import type { Runtime } from "../runtime.ts";
 import { CreateExportBody, ExportParams, ExportView, SigningKeyView } from "./exports.model.ts";
 import { downloadExport, exportView, getExport, listExports, requestExport, signingKeyView } from "./exports.service.ts";
@@ -13,14 +14,18 @@ export function exportRoutes(rt: Runtime) {
     .use(requireUser(db))
     .post(
       "/api/v1/exports",
-      async ({ user, body, set }) => {
-        set.status = 202;
-        return requestExport(db(), user, body);
+      async ({ user, body, request, set }) => {
+        // A retried request (same Idempotency-Key) gets the same export, not a second package.
+        const key = checkIdempotencyKey(request.headers.get("idempotency-key"));
+        const out = await withIdempotency(db(), { userId: user.id, scope: "create_export", key, body }, async () => ({ status: 202, body: await requestExport(db(), user, body) }));
+        set.status = out.status;
+        if (out.replayed) set.headers["idempotent-replayed"] = "true";
+        return out.body as typeof ExportView.static;
       },
       {
         body: CreateExportBody,
         response: { 202: ExportView },
-        detail: { tags, summary: "Ask for an evidence package of streams, items, a tag's workspace and/or a time window; a batch job builds it (progress: GET …/{id} and export.progress events)" },
+        detail: { tags, summary: "Ask for an evidence package of streams, items, a tag's workspace and/or a time window; a batch job builds it (progress: GET …/{id} and export.progress events). Idempotency-Key supported" },
       },
     )
     .get("/api/v1/exports", ({ user, query }) => listExports(db(), user, query.limit ?? 50), {

@@ -3,6 +3,7 @@ import { requireUser } from "../auth/auth.http.ts";
 import { auditView } from "../audit/audit.service.ts";
 import { AppError } from "../errors.ts";
 import { guardedBody } from "../http/body.ts";
+import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
 import type { Runtime } from "../runtime.ts";
 import { serveObject } from "../streams/serve-object.ts";
 import { AddTagBody, CommentBody, CommentsQuery, CommentView, CreateItemBody, ItemParams, ItemTagParams, ItemView, ListItemsQuery, PatchItemBody, PhotoQuery } from "./items.model.ts";
@@ -72,11 +73,14 @@ export function itemRoutes(rt: Runtime) {
     })
     .post(
       "/:id/comments",
-      async ({ user, params, body, set }) => {
-        set.status = 201;
-        return addComment(db(), user, params.id, body.body);
+      async ({ user, params, body, request, set }) => {
+        const key = checkIdempotencyKey(request.headers.get("idempotency-key"));
+        const out = await withIdempotency(db(), { userId: user.id, scope: `comment:${params.id}`, key, body }, async () => ({ status: 201, body: await addComment(db(), user, params.id, body.body) }));
+        set.status = out.status;
+        if (out.replayed) set.headers["idempotent-replayed"] = "true";
+        return out.body as typeof CommentView.static;
       },
-      { params: ItemParams, body: CommentBody, response: { 201: CommentView }, detail: { tags, summary: "Comment on an item; audited as item.commented; item.commented event, live to everyone who sees the item" } },
+      { params: ItemParams, body: CommentBody, response: { 201: CommentView }, detail: { tags, summary: "Comment on an item (Idempotency-Key supported); audited as item.commented; item.commented event, live to everyone who sees the item" } },
     )
     .get(
       "/:id/photo",

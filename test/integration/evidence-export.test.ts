@@ -304,6 +304,15 @@ describe("evidence package", () => {
       expect((await call(who, "GET", "/api/v1/exports")).status).toBe(403);
       expect((await call(who, "GET", "/api/v1/admin/signing-key")).status).toBe(403);
     }
+    // A retried request with its Idempotency-Key gets the same export; another body with it is 422.
+    const once = async (body: unknown) => app.request("/api/v1/exports", json(body, { headers: { ...auth(OP), "idempotency-key": "case-42-export" } }));
+    const first = await once({ streams: [streamB] });
+    const again = await once({ streams: [streamB] });
+    expect(first.status).toBe(202);
+    expect(again.status).toBe(202);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(((await again.json()) as any).id).toBe(((await first.json()) as any).id);
+    expect((await once({ streams: [streamA] })).status).toBe(422);
     // A workspace export: both streams carry the tag.
     const byTag = await call(ADMIN, "POST", "/api/v1/exports", { tag: "flood" });
     expect(byTag.status).toBe(202);

@@ -67,6 +67,11 @@ describe("comments", () => {
     expect(page2.body.map((x: any) => x.body)).toEqual(["still blocked"]);
     const log = await audits(id);
     expect(log.filter((l) => l.action === "item.commented").map((l) => [l.actor_email, (l.detail as any).body])).toEqual([[OP, "crew dispatched, ETA 10 min"], [R1, "still blocked"]]);
+    // A retried comment (same Idempotency-Key) is stored once.
+    const retry = () => a.request(`/api/v1/items/${id}/comments`, json({ body: "road reopened" }, { headers: { ...auth(OP), "idempotency-key": "c-1" } }));
+    const [c1, c2] = [await retry(), await retry()];
+    expect([c1.status, c2.status, c2.headers.get("idempotent-replayed")]).toEqual([201, 201, "true"]);
+    expect((await call(a, OP, "GET", `/api/v1/items/${id}/comments`)).body.filter((x: any) => x.body === "road reopened").length).toBe(1);
     for (const s of [sseOp2, sseR1, sseR2]) s.close();
   });
 
