@@ -1,8 +1,9 @@
 // The administration page: users (add, role, disable, unlock, set password), API tokens (create, shown once;
-// revoke), invite links, legal holds in force, and the audit trail with its chain check and
+// revoke), invite links, legal holds in force, evidence packages and the signing key, and the audit trail with its chain check and
 // exports. Every action is an API call the role matrix already guards; this page adds nothing
 // the API would not allow, it only makes it reachable without a terminal.
 import { api, ApiError, el, me, request, signIn, type User } from "./lib/api.ts";
+import type { ExportView as ExportSchema, SigningKeyView as SigningKeySchema } from "../core/evidence/exports.model.ts";
 
 type Role = User["role"];
 interface AdminUser { id: string; email: string; role: Role; created_at: string; disabled_at: string | null; locked_until: string | null }
@@ -209,6 +210,27 @@ async function loadHolds(): Promise<void> {
   $("#hold-rows").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 4, class: "empty", text: "No legal holds in force." }))]));
 }
 
+// ---------------- evidence packages ----------------
+
+async function loadEvidence(): Promise<void> {
+  const [key, exports] = await Promise.all([api<(typeof SigningKeySchema)["static"]>("/api/v1/admin/signing-key"), api<(typeof ExportSchema)["static"][]>("/api/v1/exports?limit=20")]);
+  $("#signing-fingerprint").textContent = key.fingerprint;
+  $("#signing-pem").textContent = key.public_key_pem;
+  const rows = exports.map((x) =>
+    el(
+      "tr",
+      { "data-export": x.id },
+      el("td", { text: when(x.created_at) }),
+      el("td", { text: x.state === "building" ? `building ${Math.round(x.progress * 100)}%` : x.state }),
+      el("td", { text: String(x.streams) }),
+      el("td", { text: String(x.items) }),
+      el("td", { text: x.size === null ? "—" : `${(x.size / 1e6).toFixed(1)} MB` }),
+      el("td", {}, x.download_url ? el("a", { href: x.download_url, download: "", text: "Download" }) : el("span", { text: x.error ?? "" })),
+    ),
+  );
+  $("#export-rows").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 6, class: "empty", text: "No evidence packages yet." }))]));
+}
+
 // ---------------- audit trail ----------------
 
 function auditQuery(): string {
@@ -272,7 +294,7 @@ async function start(user: User): Promise<void> {
     return;
   }
   $("#app").hidden = false;
-  await Promise.all([loadUsers(), loadTokens(), loadInvites(), loadHolds(), loadAudit()].map((p) => p.catch((e) => flash(`Loading failed: ${e instanceof ApiError ? e.message : e}`, true))));
+  await Promise.all([loadUsers(), loadTokens(), loadInvites(), loadHolds(), loadAudit(), loadEvidence()].map((p) => p.catch((e) => flash(`Loading failed: ${e instanceof ApiError ? e.message : e}`, true))));
   document.body.dataset.ready = "1";
 }
 

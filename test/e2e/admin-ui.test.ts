@@ -160,6 +160,13 @@ describe("administration page (Chromium)", () => {
     await page.screenshot({ path: artifact("web-admin.png"), fullPage: true });
   });
 
+  test("the evidence section shows the appliance's signing key as the API gives it, and the packages", async () => {
+    const key = (await (await apiAs(await adminToken(), "/api/v1/admin/signing-key")).json()) as { fingerprint: string; public_key_pem: string };
+    expect(await page.locator("#signing-fingerprint").textContent()).toBe(key.fingerprint);
+    expect(await page.locator("#signing-pem").textContent()).toBe(key.public_key_pem);
+    await page.locator("#export-rows", { hasText: "No evidence packages yet." }).waitFor({ timeout: 5_000 });
+  });
+
   test("an operator signing in on the page is told it is for administrators, and sees no data", async () => {
     const other = await browser.newContext();
     const p = await other.newPage();
