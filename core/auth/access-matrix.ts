@@ -104,6 +104,9 @@ export const ACCESS: Record<string, RouteRule> = {
   "GET /api/v1/streams/{id}/guidance": seeOwn("a reporter reads the guidance of their own streams"),
   "PUT /api/v1/streams/{id}/guidance": staff(),
   "DELETE /api/v1/streams/{id}/guidance": staff(),
+  "GET /api/v1/streams/{id}/guidance/lock": staff("who holds the direction lock of a reporter"),
+  "PUT /api/v1/streams/{id}/guidance/lock": staff("take the direction lock; held by another operator it needs takeover: true (audited)"),
+  "DELETE /api/v1/streams/{id}/guidance/lock": staff("the holder lets go"),
   "GET /api/v1/ui-config": pub("map tile URL and version; no secrets"),
 
   // Evidence packages (core/evidence).

@@ -159,6 +159,12 @@ export interface Guidance {
   stream_id: string;
 }
 
+export interface GuidanceLocks {
+  holder_id: string;
+  stream_id: string;
+  taken_at: Generated<Timestamp>;
+}
+
 export interface IdempotencyKeys {
   created_at: Generated<Timestamp>;
   key: string;
@@ -378,6 +384,7 @@ export interface DB {
   fixity_failures: FixityFailures;
   fixity_runs: FixityRuns;
   guidance: Guidance;
+  guidance_locks: GuidanceLocks;
   idempotency_keys: IdempotencyKeys;
   invites: Invites;
   item_comments: ItemComments;

@@ -25,7 +25,8 @@ export type EventType =
   | "guidance.cleared"
   | "item.updated"
   | "item.commented"
-  | "export.progress";
+  | "export.progress"
+  | "guidance.locked";
 
 export interface RterEvent {
   id: string;

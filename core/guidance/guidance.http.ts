@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
 import type { Runtime } from "../runtime.ts";
 import { clearGuidance, currentGuidance, setGuidance } from "./guidance.service.ts";
+import { currentLock, releaseLock, takeLock } from "./lock.service.ts";
 
 const tags = ["guidance"];
 const Params = t.Object({ id: t.String({ format: "uuid" }) });
@@ -14,6 +15,11 @@ const Guidance = t.Object({
   message: t.String(),
   by: t.Union([t.String(), t.Null()]),
   created_at: t.String(),
+});
+const Lock = t.Object({
+  stream_id: t.String(),
+  holder: t.Union([t.Object({ id: t.String(), email: t.String() }), t.Null()]),
+  taken_at: t.Union([t.String(), t.Null()]),
 });
 
 /** Guidance for a live reporter: a target point or heading and a message, delivered as an event. */
@@ -47,5 +53,28 @@ export function guidanceRoutes(rt: Runtime) {
         set.status = 204;
       },
       { params: Params, detail: { tags, summary: "Operator: clear the guidance" } },
+    )
+    .get("/:id/guidance/lock", ({ user, params }) => currentLock(db(), user, params.id), {
+      params: Params,
+      response: { 200: Lock },
+      detail: { tags, summary: "Operator: who holds the direction lock (guides this reporter); holder null when free" },
+    })
+    .put("/:id/guidance/lock", ({ user, params, body }) => takeLock(db(), user, params.id, { takeover: body?.takeover }), {
+      params: Params,
+      body: t.Optional(t.Object({ takeover: t.Optional(t.Boolean()) }, { additionalProperties: false })),
+      response: { 200: Lock },
+      detail: {
+        tags,
+        summary:
+          "Operator: take the direction lock. Free or already yours: yours. Held by another operator: 409 naming them, unless takeover is true (audited as guidance.lock_taken_over, announced as guidance.locked). Guidance from anyone but the holder is 409; the first guidance on a free lock takes it.",
+      },
+    })
+    .delete(
+      "/:id/guidance/lock",
+      async ({ user, params, set }) => {
+        await releaseLock(db(), user, params.id);
+        set.status = 204;
+      },
+      { params: Params, detail: { tags, summary: "Operator: let go of the direction lock you hold" } },
     );
 }

@@ -5,6 +5,7 @@ import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { publish } from "../events/events.service.ts";
 import { visibleStream } from "../streams/streams.service.ts";
+import { holdLock } from "./lock.service.ts";
 
 export interface GuidanceInput {
   lat?: number;
@@ -48,6 +49,7 @@ export async function setGuidance(db: Kysely<DB>, user: AuthUser, streamId: stri
   const message = (input.message ?? "").trim();
   if (input.lat === undefined && input.heading === undefined && !message) throw new AppError("bad_request", "guidance needs a target point, a heading or a message");
   const row = await db.transaction().execute(async (trx) => {
+    await holdLock(trx, user, s);
     const g = await trx
       .insertInto("guidance")
       .values({ stream_id: s.id, set_by: user.id, lat: input.lat ?? null, lng: input.lng ?? null, heading: input.heading ?? null, message })
@@ -69,6 +71,7 @@ export async function clearGuidance(db: Kysely<DB>, user: AuthUser, streamId: st
   requireRole(user, "operator", "admin");
   const s = await visibleStream(db, user, streamId);
   await db.transaction().execute(async (trx) => {
+    await holdLock(trx, user, s);
     const done = await trx.updateTable("guidance").set({ cleared_at: new Date() }).where("stream_id", "=", s.id).where("cleared_at", "is", null).returning("id").execute();
     if (done.length) await publish(trx, { type: "guidance.cleared", streamId: s.id, ownerId: s.owner_id, data: { by: user.email } });
   });
