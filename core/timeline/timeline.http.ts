@@ -15,7 +15,7 @@ export function timelineRoutes(rt: Runtime) {
       detail: {
         tags: ["timeline"],
         summary:
-          "One wall-clock timeline of a window (at most 7 days; ?tag= a workspace): a lane per stream overlapping it, oldest first, with live/recorded spans and gaps; items and guidance as marks. Lanes are paged (limit ≤ 200, next_cursor); at most 1000 spans per lane and 2000 marks, flagged when cut",
+          "One wall-clock timeline of a window (at most 7 days; ?tag= a workspace): a lane per stream overlapping it, oldest first, with live/recorded spans and gaps; items and guidance as marks. Lanes are paged (limit ≤ 200, next_cursor); at most 1000 spans per lane, flagged when cut; marks come with the first page, 2000 at a time (more with marks_cursor=next_marks_cursor)",
       },
     });
 }

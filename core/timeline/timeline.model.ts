@@ -16,6 +16,7 @@ export const TimelineQuery = t.Object({
   tag: t.Optional(TagName),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_LANES, description: `lanes per page (default ${DEFAULT_LANES})` })),
   cursor: t.Optional(t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{36}$", description: "next_cursor of the previous page" })),
+  marks_cursor: t.Optional(t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{1,36}$", description: "next_marks_cursor of the previous answer: the marks after it" })),
 });
 
 const Span = t.Object({ from: t.String(), to: t.String(), live: t.Boolean({ description: "the stream is live and this span reaches the present" }) });
@@ -56,6 +57,7 @@ export const TimelineView = t.Object({
   to: t.String(),
   lanes: t.Array(Lane),
   next_cursor: t.Union([t.String(), t.Null()], { description: "pass as cursor for the next lanes; null on the last page" }),
-  marks: t.Array(Mark, { description: "items and guidance in the window, oldest first; only on the first page (no cursor)" }),
-  marks_truncated: t.Boolean(),
+  marks: t.Array(Mark, { description: "items and guidance in the window, oldest first, at most 2000: on the first page (no cursor), or after marks_cursor" }),
+  marks_truncated: t.Boolean({ description: "more marks follow: ask again with marks_cursor=next_marks_cursor" }),
+  next_marks_cursor: t.Union([t.String(), t.Null()]),
 });

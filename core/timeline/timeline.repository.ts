@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
 
 /** Thin queries for the incident timeline: `db` first, no rules. */
@@ -79,10 +79,13 @@ export async function spans(db: Db, streamIds: string[], from: Date, to: Date, t
 }
 
 /** Items other than streams created in the window, and guidance given in it, oldest first. */
-export async function marks(db: Db, f: { from: Date; to: Date; tagId?: string; ownerId?: string; limit: number }) {
+export async function marks(db: Db, f: { from: Date; to: Date; tagId?: string; ownerId?: string; after?: { atUs: string; id: string }; limit: number }) {
+  const after = (at: RawBuilder<unknown>, id: RawBuilder<unknown>) =>
+    f.after ? sql`and (${at}, ${id}) > (timestamptz 'epoch' + ${f.after.atUs}::bigint * interval '1 microsecond', ${f.after.id}::text)` : sql``;
   const { rows } = await sql<{
     type: "item" | "guidance";
     at: Date;
+    at_us: string;
     id: string;
     stream_id: string | null;
     kind: string | null;
@@ -92,19 +95,21 @@ export async function marks(db: Db, f: { from: Date; to: Date; tagId?: string; o
     heading: number | null;
     by: string | null;
   }>`
-    (select 'item' as type, i.created_at as at, i.id::text as id, null::uuid as stream_id, i.kind, i.title, i.lat, i.lng, i.heading, u.email as by
+    (select 'item' as type, i.created_at as at, (extract(epoch from i.created_at) * 1000000)::bigint::text as at_us, i.id::text as id, null::uuid as stream_id, i.kind, i.title, i.lat, i.lng, i.heading, u.email as by
      from items i join users u on u.id = i.author_id
      where i.stream_id is null and i.created_at >= ${f.from} and i.created_at < ${f.to}
        ${f.ownerId ? sql`and i.author_id = ${f.ownerId}` : sql``}
        ${f.tagId ? sql`and exists (select 1 from item_tags m where m.item_id = i.id and m.tag_id = ${f.tagId})` : sql``}
-     order by i.created_at limit ${f.limit})
+       ${after(sql`i.created_at`, sql`i.id::text`)}
+     order by i.created_at, i.id::text limit ${f.limit + 1})
     union all
-    (select 'guidance', g.created_at, g.id::text, g.stream_id, null, g.message, g.lat, g.lng, g.heading, u.email
+    (select 'guidance', g.created_at, (extract(epoch from g.created_at) * 1000000)::bigint::text, g.id::text, g.stream_id, null, g.message, g.lat, g.lng, g.heading, u.email
      from guidance g join streams s on s.id = g.stream_id left join users u on u.id = g.set_by
      where g.created_at >= ${f.from} and g.created_at < ${f.to}
        ${f.ownerId ? sql`and s.owner_id = ${f.ownerId}` : sql``}
        ${f.tagId ? sql`and exists (select 1 from items si join item_tags m on m.item_id = si.id where si.stream_id = s.id and m.tag_id = ${f.tagId})` : sql``}
-     order by g.created_at limit ${f.limit})
+       ${after(sql`g.created_at`, sql`g.id::text`)}
+     order by g.created_at, g.id::text limit ${f.limit + 1})
     order by at, id
     limit ${f.limit + 1}`.execute(db);
   return rows;

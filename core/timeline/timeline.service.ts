@@ -12,6 +12,7 @@ export interface TimelineQuery {
   tag?: string;
   limit?: number;
   cursor?: string;
+  marks_cursor?: string;
 }
 
 /** A live stream's span that ends this close to now is "live": the lane reaches the present. */
@@ -38,7 +39,7 @@ export async function timeline(db: Kysely<DB>, user: AuthUser, q: TimelineQuery)
   if (q.tag !== undefined) {
     const tag = await findTag(db, q.tag);
     // For a reporter an unknown workspace is one without their streams (a 404 would tell them which names exist).
-    if (!tag && user.role === "reporter") return { from: from.toISOString(), to: to.toISOString(), lanes: [], next_cursor: null, marks: [], marks_truncated: false };
+    if (!tag && user.role === "reporter") return { from: from.toISOString(), to: to.toISOString(), lanes: [], next_cursor: null, marks: [], marks_truncated: false, next_marks_cursor: null };
     if (!tag) throw new AppError("not_found", `no tag ${q.tag}`);
     tagId = tag.id;
   }
@@ -78,13 +79,18 @@ export async function timeline(db: Kysely<DB>, user: AuthUser, q: TimelineQuery)
     };
   });
   const last = page[page.length - 1];
-  const markRows = q.cursor ? [] : await repo.marks(db, { from, to, tagId, ownerId, limit: MAX_MARKS });
+  // Marks come with the first page of lanes, or after marks_cursor; later lane pages carry none.
+  const marksAfter = q.marks_cursor ? { atUs: q.marks_cursor.split("_")[0]!, id: q.marks_cursor.slice(q.marks_cursor.indexOf("_") + 1).toLowerCase() } : undefined;
+  const markRows = q.cursor && !marksAfter ? [] : await repo.marks(db, { from, to, tagId, ownerId, after: marksAfter, limit: MAX_MARKS });
+  const marks = markRows.slice(0, MAX_MARKS);
+  const lastMark = marks[marks.length - 1];
   return {
     from: from.toISOString(),
     to: to.toISOString(),
     lanes,
     next_cursor: rows.length > limit && last ? `${last.created_us}_${last.id}` : null,
-    marks: markRows.slice(0, MAX_MARKS).map((m) => ({ ...m, at: new Date(m.at).toISOString() })),
+    marks: marks.map(({ at_us: _, ...m }) => ({ ...m, at: new Date(m.at).toISOString() })),
     marks_truncated: markRows.length > MAX_MARKS,
+    next_marks_cursor: markRows.length > MAX_MARKS && lastMark ? `${lastMark.at_us}_${lastMark.id}` : null,
   };
 }

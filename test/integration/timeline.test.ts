@@ -124,6 +124,27 @@ describe("timeline", () => {
     expect(before.body.lanes).toEqual([]);
   });
 
+  test("marks beyond 2000 continue with marks_cursor, none lost or repeated", async () => {
+    // Fixture rows: 2100 reports in a quiet 100-s window two hours ago.
+    const db = app.rt.database!.db;
+    const author = (await db.selectFrom("users").select("id").where("email", "=", R1).executeTakeFirstOrThrow()).id;
+    const base = t0 + 100_000;
+    await db.insertInto("items").values(Array.from({ length: 2100 }, (_, i) => ({ kind: "text", author_id: author, title: `report ${i}`, created_at: new Date(base + Math.floor(i / 3) * 100) }))).execute();
+    const w = `from=${encodeURIComponent(iso(base))}&to=${encodeURIComponent(iso(base + 100_000))}`;
+    const first = await call(OP, "GET", `/api/v1/timeline?${w}`);
+    expect(first.body.marks.length).toBe(2000);
+    expect(first.body.marks_truncated).toBe(true);
+    const rest = await call(OP, "GET", `/api/v1/timeline?${w}&marks_cursor=${first.body.next_marks_cursor}`);
+    expect(rest.body.marks.length).toBe(100);
+    expect(rest.body.marks_truncated).toBe(false);
+    expect(rest.body.next_marks_cursor).toBeNull();
+    const titles = [...first.body.marks, ...rest.body.marks].map((m: any) => m.title);
+    expect(new Set(titles).size).toBe(2100);
+    const ats = [...first.body.marks, ...rest.body.marks].map((m: any) => Date.parse(m.at));
+    expect(ats).toEqual([...ats].sort((x, y) => x - y));
+    expect((await call(OP, "GET", `/api/v1/timeline?${w}&marks_cursor=x_y`)).status).toBe(400);
+  });
+
   test("hostile queries get precise 4xx", async () => {
     const w = (from: number, to: number) => `from=${encodeURIComponent(iso(from))}&to=${encodeURIComponent(iso(to))}`;
     const cases: [string, number][] = [
