@@ -39,16 +39,27 @@ export interface LiveView<P> {
   jumpAtMs: number | null;
 }
 
-/** The live list: non-late parts in seq order, stopping at a fresh gap. `parts` must be sorted by seq. */
-export function liveView<P extends GapPart>(parts: readonly P[], nowMs: number, gapWaitMs = GAP_WAIT_MS): LiveView<P> {
+/** Where a live list continues from: the next seq it expects, and whether it has listed any part before. */
+export interface LiveStart {
+  expected: number;
+  listedBefore: boolean;
+}
+
+/**
+ * The live list: non-late parts in seq order, stopping at a fresh gap. `parts` must be sorted by
+ * seq. With `from`, the list continues one already decided up to `from.expected` (parts before it
+ * are ignored): the decisions of the rule never change once taken, so the result is the tail of
+ * what the whole list would give.
+ */
+export function liveView<P extends GapPart>(parts: readonly P[], nowMs: number, gapWaitMs = GAP_WAIT_MS, from: LiveStart = { expected: 0, listedBefore: false }): LiveView<P> {
   const listed: ListedPart<P>[] = [];
-  let expected = 0;
+  let expected = from.expected;
   for (const p of parts) {
     if (p.late || p.seq < expected) continue;
     if (p.seq > expected) {
       const jumpAtMs = p.receivedAt.getTime() + gapWaitMs;
       if (nowMs <= jumpAtMs) return { listed, stalledAt: expected, jumpAtMs };
-      const jump = listed.length > 0;
+      const jump = listed.length > 0 || from.listedBefore;
       listed.push({ part: p, discontinuity: jump, boundary: jump });
     } else {
       listed.push({ part: p, discontinuity: false, boundary: false });

@@ -8,14 +8,15 @@ import { POSTER_INTERVAL_MS } from "./streams.repository.ts";
 type Db = Kysely<DB> | Transaction<DB>;
 
 /**
- * Every part of the stream in seq order, late ones too, with the stream's state and
- * the database clock: one round trip, since a blocked playlist request runs this at every part.
+ * The stream's parts from seq `fromSeq` on (all by default), in seq order, late ones too, with
+ * the stream's state and the database clock: one round trip, since a blocked playlist request
+ * runs this at every part.
  */
-export async function listParts(db: Db, streamId: string): Promise<{ parts: LlPart[]; nowMs: number; state: string | null }> {
+export async function listParts(db: Db, streamId: string, fromSeq = 0): Promise<{ parts: LlPart[]; nowMs: number; state: string | null }> {
   const { rows } = await sql<{ state: string; now: Date; seq: number | null; duration: number | null; independent: boolean | null; capture_start: Date | null; received_at: Date | null; late: boolean | null }>`
     select s.state, now() as now, c.seq, c.duration, c.independent, c.capture_start, c.received_at, c.late
     from streams s
-    left join chunks c on c.stream_id = s.id and c.state = 'listed'
+    left join chunks c on c.stream_id = s.id and c.state = 'listed' and c.seq >= ${fromSeq}
     where s.id = ${streamId}
     order by c.seq`.execute(db);
   const head = rows[0];

@@ -3,7 +3,7 @@ import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import * as repo from "./cmaf-parts.repository.ts";
-import { planList, reloadState, renderList, type LlList } from "./ll-hls.ts";
+import { planList, prefixOf, reloadState, renderList, type LlList, type LlPrefix } from "./ll-hls.ts";
 import type { PartWaiter } from "./part-waiter.ts";
 
 /**
@@ -65,12 +65,31 @@ function sharedLoad(deps: LlHlsDeps, streamId: string): Promise<LlList> {
   return list;
 }
 
+/**
+ * Per stream, the closed segments of its live list: they never change, so each read fetches only
+ * the parts after them (a stream an hour long is 14,400 quarter-second parts). Node-local; every
+ * node derives the same prefix from the same rows.
+ */
+const prefixes = new Map<string, LlPrefix>();
+const MAX_PREFIXES = 5_000;
+
 async function load(db: Kysely<DB>, streamId: string): Promise<LlList> {
   listReads.count++;
-  // Finished = the stream takes no more parts: every part it has is in the list, late ones too
-  // (the live list leaves them out by itself).
-  const { parts, nowMs, state } = await repo.listParts(db, streamId);
-  return planList(parts, { finished: state !== "live", nowMs });
+  const prefix = prefixes.get(streamId) ?? null;
+  const { parts, nowMs, state } = await repo.listParts(db, streamId, prefix?.nextSeq ?? 0);
+  if (state === "live") {
+    const list = planList(parts, { finished: false, nowMs, prefix });
+    const next = prefixOf(list, prefix);
+    if (next && next !== prefix) {
+      if (!prefixes.has(streamId) && prefixes.size >= MAX_PREFIXES) prefixes.clear();
+      prefixes.set(streamId, next);
+    }
+    return list;
+  }
+  // Finished = the stream takes no more parts: every part it has is in the list, late ones too.
+  prefixes.delete(streamId);
+  const all = prefix ? await repo.listParts(db, streamId) : { parts };
+  return planList(all.parts, { finished: true, nowMs });
 }
 
 /**

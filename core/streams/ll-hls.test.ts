@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { GAP_WAIT_MS } from "./cmaf-gaps.ts";
-import { planList, reloadState, renderList, type LlPart } from "./ll-hls.ts";
+import { planList, prefixOf, reloadState, renderList, type LlPart, type LlPrefix } from "./ll-hls.ts";
 
 const T0 = Date.parse("2026-11-28T10:00:00.000Z");
 
@@ -172,5 +172,65 @@ describe("blocking reload", () => {
     expect(reloadState(empty, 2, null)).toBe("ahead");
     expect(renderList(empty)).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="parts/0.m4s"');
     expect(reloadState(planList(parts(4), { finished: true, nowMs: T0 }), 9, 9)).toBe("ready");
+  });
+});
+
+describe("continuing a live list from its closed prefix", () => {
+  function rng(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  /** A phone's parts arriving in random order with delays and losses; `late` set as the ingest sets it. */
+  function arrivals(seed: number): LlPart[] {
+    const r = rng(seed);
+    const gop = 2 + Math.floor(r() * 7);
+    const out: LlPart[] = [];
+    let at = 0;
+    const planned = Array.from({ length: 120 }, (_, seq) => {
+      const duration = [0.2, 0.25, 0.25, 0.3, 0.5][Math.floor(r() * 5)]!;
+      at += duration;
+      const lost = r() < 0.04;
+      const delay = r() < 0.1 ? r() * 9000 : r() * 150;
+      return { seq, duration, independent: seq % gop === 0 || r() < 0.05, capture: r() < 0.8 ? T0 + at * 1000 : null, arrive: lost ? null : T0 + at * 1000 + delay };
+    });
+    for (const p of planned.filter((x) => x.arrive !== null).sort((a, b) => a.arrive! - b.arrive!)) {
+      // The ingest's rule: late when the nearest non-late later part was received over the gap wait ago.
+      const next = out.filter((q) => q.seq > p.seq && !q.late).sort((a, b) => a.seq - b.seq)[0];
+      const late = next !== undefined && p.arrive! > next.receivedAt.getTime() + GAP_WAIT_MS;
+      out.push({ seq: p.seq, duration: p.duration, independent: p.independent, captureStart: p.capture === null ? null : new Date(p.capture), receivedAt: new Date(p.arrive!), late });
+    }
+    return out;
+  }
+
+  test("at every moment, the list continued from an earlier prefix is the list built from all parts", () => {
+    let compared = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const all = arrivals(seed);
+      let prefix: LlPrefix | null = null;
+      for (let t = T0; t <= T0 + 50_000; t += 700) {
+        const present = all.filter((p) => p.receivedAt.getTime() <= t).sort((a, b) => a.seq - b.seq);
+        const full = planList(present, { finished: false, nowMs: t });
+        const continued = planList(present, { finished: false, nowMs: t, prefix });
+        expect({ seed, t, text: renderList(continued) }).toEqual({ seed, t, text: renderList(full) });
+        expect([continued.nextSeq, continued.jumpAtMs, continued.segments.length]).toEqual([full.nextSeq, full.jumpAtMs, full.segments.length]);
+        prefix = prefixOf(continued, prefix);
+        compared++;
+      }
+    }
+    expect(compared).toBe(40 * 72);
+  });
+
+  test("old segments in a prefix keep only their first and last part; the recent ones all of theirs", () => {
+    const list = live(parts(400));
+    const prefix = prefixOf(list)!;
+    expect(prefix.segments.length).toBe(49);
+    expect(prefix.segments[0]!.parts.length).toBe(2);
+    expect(prefix.segments.at(-1)!.parts.length).toBe(8);
+    expect(prefix.nextSeq).toBe(392);
   });
 });

@@ -70,10 +70,10 @@ function ceilMs(sec: number): number {
 }
 
 /** PDT: the capture time the phone sent; else the previous part's PDT + its duration when it directly precedes; else when it was received. */
-function withPdt(listed: ListedPart<LlPart>[]): LlEntry[] {
+function withPdt(listed: ListedPart<LlPart>[], before: LlEntry | null = null): LlEntry[] {
   const out: LlEntry[] = [];
   for (const e of listed) {
-    const prev = out.at(-1);
+    const prev = out.at(-1) ?? before;
     const pdt = e.part.captureStart ?? (prev && prev.part.seq === e.part.seq - 1 ? new Date(prev.pdt.getTime() + prev.part.duration * 1000) : e.part.receivedAt);
     out.push({ ...e, pdt });
   }
@@ -81,14 +81,14 @@ function withPdt(listed: ListedPart<LlPart>[]): LlEntry[] {
 }
 
 /** Groups entries into segments (see the module comment). */
-export function groupSegments(entries: LlEntry[], finished: boolean): LlSegment[] {
+export function groupSegments(entries: LlEntry[], finished: boolean, firstMsn = 0): LlSegment[] {
   const segments: LlSegment[] = [];
   let cur: LlSegment | null = null;
   for (const e of entries) {
     const startsNew = !cur || e.boundary || (e.part.independent && cur.duration >= SEGMENT_MIN_SEC - 1e-6) || cur.duration >= MAX_SEGMENT_SEC - 1e-6;
     if (startsNew) {
       if (cur) cur.closed = true;
-      cur = { msn: segments.length, parts: [], closed: false, duration: 0 };
+      cur = { msn: firstMsn + segments.length, parts: [], closed: false, duration: 0 };
       segments.push(cur);
     }
     cur!.parts.push(e);
@@ -99,17 +99,60 @@ export function groupSegments(entries: LlEntry[], finished: boolean): LlSegment[
 }
 
 /**
- * The list from the stream's parts (sorted by seq; late ones are left out while live).
- * `nowMs` is the database clock, for the gap rule.
+ * The closed segments of a live list, to continue it from (see planList's `prefix`). Closed
+ * segments never change, so a node keeps them and reads only the parts after them. Segments that
+ * ended long before the prefix's end (beyond any part window) keep only their first and last
+ * part: all a playlist shows of them.
  */
-export function planList(parts: readonly LlPart[], opts: { finished: boolean; nowMs: number; gapWaitMs?: number }): LlList {
-  const live = opts.finished ? null : liveView(parts, opts.nowMs, opts.gapWaitMs);
-  const entries = withPdt(live ? live.listed : finishedView(parts));
-  const segments = groupSegments(entries, opts.finished);
-  const closed = segments.filter((s) => s.closed);
-  const targetSec = Math.max(MIN_TARGET_SEC, ...closed.map((s) => Math.round(s.duration)));
-  const partTargetSec = ceilMs(Math.max(0.001, ...entries.map((e) => e.part.duration)));
-  const last = entries.at(-1)?.part.seq ?? -1;
+export interface LlPrefix {
+  segments: LlSegment[];
+  /** The seq after the last part of the last closed segment. */
+  nextSeq: number;
+  last: LlEntry;
+  longestSegmentSec: number;
+  longestPartSec: number;
+}
+
+/** Prefix segments ending this long before the prefix's end keep only their first and last part. */
+const FULL_PARTS_SEC = PART_WINDOW_TARGETS * MAX_SEGMENT_SEC + MAX_SEGMENT_SEC;
+
+export function prefixOf(list: LlList, previous: LlPrefix | null = null): LlPrefix | null {
+  if (list.finished) return null;
+  const closed = list.segments.filter((s) => s.closed);
+  if (closed.length === 0) return previous;
+  const segments: LlSegment[] = [];
+  let after = 0; // seconds from this segment's end to the prefix's end
+  for (let i = closed.length - 1; i >= 0; i--) {
+    const s = closed[i]!;
+    segments.unshift(after < FULL_PARTS_SEC || s.parts.length <= 2 ? s : { ...s, parts: [s.parts[0]!, s.parts.at(-1)!] });
+    after += s.duration;
+  }
+  const lastSeg = closed.at(-1)!;
+  const fresh = closed.filter((s) => !previous || s.msn >= previous.segments.length);
+  return {
+    segments,
+    nextSeq: lastSeg.parts.at(-1)!.part.seq + 1,
+    last: lastSeg.parts.at(-1)!,
+    longestSegmentSec: Math.max(previous?.longestSegmentSec ?? 0, ...fresh.map((s) => s.duration)),
+    longestPartSec: Math.max(previous?.longestPartSec ?? 0, ...fresh.flatMap((s) => s.parts.map((e) => e.part.duration))),
+  };
+}
+
+/**
+ * The list from the stream's parts (sorted by seq; late ones are left out while live).
+ * `nowMs` is the database clock, for the gap rule. A live list may continue a `prefix` of itself
+ * computed earlier; then only parts from `prefix.nextSeq` on matter (others are ignored).
+ */
+export function planList(parts: readonly LlPart[], opts: { finished: boolean; nowMs: number; gapWaitMs?: number; prefix?: LlPrefix | null }): LlList {
+  const prefix = opts.finished ? null : (opts.prefix ?? null);
+  const live = opts.finished ? null : liveView(parts, opts.nowMs, opts.gapWaitMs, prefix ? { expected: prefix.nextSeq, listedBefore: true } : undefined);
+  const entries = withPdt(live ? live.listed : finishedView(parts), prefix?.last ?? null);
+  const tail = groupSegments(entries, opts.finished, prefix?.segments.length ?? 0);
+  const segments = prefix ? [...prefix.segments, ...tail] : tail;
+  const closed = tail.filter((s) => s.closed);
+  const targetSec = Math.max(MIN_TARGET_SEC, Math.round(prefix?.longestSegmentSec ?? 0), ...closed.map((s) => Math.round(s.duration)));
+  const partTargetSec = ceilMs(Math.max(0.001, prefix?.longestPartSec ?? 0, ...entries.map((e) => e.part.duration)));
+  const last = entries.at(-1)?.part.seq ?? (prefix ? prefix.nextSeq - 1 : -1);
   return {
     segments,
     finished: opts.finished,
