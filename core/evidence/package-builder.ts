@@ -93,7 +93,11 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
       await mkdir(dirname(file), { recursive: true });
       const hash = createHash("sha256");
       const sink = Bun.file(file).writer();
-      for await (const part of await store.get(objectKey)) {
+      const body = await store.get(objectKey).catch((e) => {
+        // A recorded object that storage no longer has is a hole in the evidence, not a hiccup.
+        throw e instanceof AppError && e.code === "not_found" ? new AppError("gone", `${objectKey} is missing from storage`) : e;
+      });
+      for await (const part of body) {
         hash.update(part);
         sink.write(part);
       }

@@ -248,6 +248,28 @@ describe("evidence package", () => {
     expect((await documentedProcedure(pkgPath, other)).code).not.toBe(0);
   }, 240_000);
 
+  test("an object altered or deleted behind rter's back fails the package, named, never exported", async () => {
+    const db = app.rt.database!.db;
+    for (const damage of ["alter", "delete"] as const) {
+      const sid = await liveStream(R1, `damaged ${damage}`, 2);
+      const chunk = await db.selectFrom("chunks").select("object_key").where("stream_id", "=", sid).where("seq", "=", 1).executeTakeFirstOrThrow();
+      if (damage === "alter") await app.rt.store!.put(chunk.object_key, new Uint8Array(4096).fill(1));
+      else await app.rt.store!.delete(chunk.object_key);
+      const req = await call(OP, "POST", "/api/v1/exports", { streams: [sid] });
+      expect(req.status).toBe(202);
+      const done = await until("the refusal", async () => {
+        const r = await call(OP, "GET", `/api/v1/exports/${req.body.id}`);
+        return r.body.state === "failed" ? r.body : undefined;
+      });
+      expect(done.error).toContain(chunk.object_key);
+      expect(done.error).toMatch(damage === "alter" ? /no longer matches/ : /missing/);
+      expect(done.download_url).toBeNull();
+      expect((await call(OP, "GET", `/api/v1/exports/${req.body.id}/download`)).status).toBe(409);
+      const log = await db.selectFrom("audit_log").select("action").where("target_id", "=", req.body.id).orderBy("seq").execute();
+      expect(log.map((l) => l.action)).toEqual(["export.requested", "export.failed"]);
+    }
+  }, 120_000);
+
   test("bad input to the verifier: one line on stderr, exit 2", async () => {
     const cases: [string, Uint8Array | null, RegExp][] = [
       ["missing.tar", null, /no such file/],
