@@ -19,7 +19,7 @@ export async function withDatabase<T>(values: Record<string, unknown>, env: Reco
   }
 }
 
-export const MIGRATE_HELP = `Usage: rter migrate [--database-url URL]\n\nApplies database migrations (rter's and the job queue's) and exits.\n\n${settingsHelp()}`;
+export const MIGRATE_HELP = `Usage: rter migrate [--database-url URL] [--database-owner-url URL]\n\nApplies database migrations (rter's and the job queue's) and exits. With --database-owner-url they run as that\nrole, which then sets the runtime role's (--database-url) rights: DML only, none that could undo the evidence.\n\n${settingsHelp()}`;
 
 export async function migrate(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const { values, positionals } = parse(args);

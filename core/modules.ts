@@ -3,6 +3,7 @@ import type { Role } from "./config/settings.ts";
 import { openDatabase, waitForDatabase } from "./db/kysely.ts";
 import { migrateToLatest } from "./db/migrate.ts";
 import { openEmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { EMBEDDED_RUNTIME_ROLE, ensureLoginRole, runtimeRoleProblems, urlAsRole, urlRole } from "./db/roles.ts";
 import { AppError } from "./errors.ts";
 import { ffmpegVersion, locateFfmpeg, locateFfprobe } from "./media/ffmpeg-locate.ts";
 import type { Runtime } from "./runtime.ts";
@@ -38,7 +39,9 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
     async start(rt) {
       const { config, log } = rt;
       let url = config.database.url;
+      let ownerUrl = config.database.ownerUrl;
       let stopEmbedded: (() => Promise<void>) | undefined;
+      let embedded = false;
       if (!url) {
         const pg = await openEmbeddedPostgres({
           dataDir: join(config.dataDir, "postgres"),
@@ -46,13 +49,23 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
           log: (line) => (/^(cluster placed in|binaries copied to) /.test(line) ? log.info("embedded postgres", { line }) : log.debug("embedded postgres", { line })),
         });
         await pg.start();
-        url = pg.url;
+        // The cluster's superuser owns and migrates; the app runs as a role that cannot undo evidence.
+        ownerUrl = pg.url;
+        url = urlAsRole(pg.url, EMBEDDED_RUNTIME_ROLE);
+        embedded = true;
         stopEmbedded = () => pg.stop();
         log.info("embedded postgres started", { port: config.database.embeddedPort, dir: pg.clusterDir });
       }
+      try {
+        if (ownerUrl) await migrateAsOwner(ownerUrl, url, embedded, config.database, rt);
+      } catch (e) {
+        await stopEmbedded?.();
+        throw e;
+      }
       const database = openDatabase({ ...config.database, url, applicationName: `rter:${rt.nodeId}` }, log);
       await waitForDatabase(database.pool, STARTUP_DEADLINE_MS, log);
-      await migrateToLatest(database, url, log);
+      // Without an owner URL the one role both migrates and runs (or, holding DML only, finds nothing pending).
+      if (!ownerUrl) await migrateToLatest(database, url, log);
       rt.database = database;
       rt.checks.push({
         name: "postgres",
@@ -131,6 +144,39 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
   },
   web: { needs: [], async start() {} },
 };
+
+/**
+ * Migrates with the owner role on a short-lived pool of its own, then sets the runtime role's
+ * rights (created first in embedded mode). A runtime role that could step over those rights
+ * (superuser, owner of the tables) is refused: the split would be a pretence.
+ */
+async function migrateAsOwner(ownerUrl: string, runtimeUrl: string, embedded: boolean, db: Runtime["config"]["database"], rt: Runtime): Promise<void> {
+  const runtimeRole = urlRole(runtimeUrl);
+  if (runtimeRole === urlRole(ownerUrl)) throw new AppError("bad_request", `--database-url and --database-owner-url both sign in as ${runtimeRole}: the runtime role must be another role`);
+  const owner = openDatabase({ ...db, url: ownerUrl, poolMax: 2, applicationName: `rter-migrate:${rt.nodeId}` }, rt.log);
+  try {
+    await waitForDatabase(owner.pool, STARTUP_DEADLINE_MS, rt.log);
+    if (embedded) {
+      const client = await owner.pool.connect();
+      try {
+        await ensureLoginRole(client, runtimeRole);
+      } finally {
+        client.release();
+      }
+    }
+    await migrateToLatest(owner, ownerUrl, rt.log, { runtimeRole });
+    const problems = await owner.pool.connect().then(async (c) => {
+      try {
+        return await runtimeRoleProblems(c, runtimeRole);
+      } finally {
+        c.release();
+      }
+    });
+    if (problems.length > 0) throw new AppError("bad_request", `--database-url: the runtime role is unfit (${problems.join("; ")})`);
+  } finally {
+    await owner.close();
+  }
+}
 
 /** Every module the roles need, dependencies first, each once. */
 export function resolveModules(roles: readonly Role[]): ModuleName[] {

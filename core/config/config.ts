@@ -29,6 +29,12 @@ export interface Config {
   readonly database: {
     /** null = run an embedded Postgres in dataDir. */
     readonly url: string | null;
+    /**
+     * The owner role that runs migrations and sets the runtime role's rights (core/db/roles.ts);
+     * null with an external url = that url's role does both (no split). Embedded: the cluster's
+     * superuser owns, the app runs as rter_app.
+     */
+    readonly ownerUrl: string | null;
     readonly poolMax: number;
     readonly statementTimeoutMs: number;
     readonly connectTimeoutMs: number;

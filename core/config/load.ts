@@ -93,6 +93,12 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
   const sessionMaxMs = parseDuration(must("session-max"));
   if (sessionIdleMs > sessionMaxMs) throw new ConfigError(`--session-idle: must not exceed --session-max (${sessionMaxMs} ms), got ${sessionIdleMs} ms`);
   const retention = must("retention");
+  const databaseUrl = get("database-url") ?? null;
+  const databaseOwnerUrl = get("database-owner-url") ?? null;
+  if (databaseOwnerUrl && !databaseUrl) throw new ConfigError("--database-owner-url: needs --database-url (the runtime role); the embedded Postgres makes both itself");
+  if (databaseOwnerUrl && databaseUrl && urlUser(databaseOwnerUrl) === urlUser(databaseUrl)) {
+    throw new ConfigError(`--database-owner-url: signs in as ${urlUser(databaseUrl)} like --database-url; the runtime role must be another role`);
+  }
 
   const config: Config = {
     roles: parseRoles(must("roles")),
@@ -106,7 +112,8 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       upload: { minBytesPerSecond: parseByteRate(must("upload-min-rate")), graceMs: parseDuration(must("upload-grace")) },
     },
     database: {
-      url: get("database-url") ?? null,
+      url: databaseUrl,
+      ownerUrl: databaseOwnerUrl,
       poolMax: parseIntInRange(must("db-pool-max"), 1, 500),
       statementTimeoutMs: parseDuration(must("db-statement-timeout")),
       connectTimeoutMs: parseDuration(must("db-connect-timeout")),
@@ -146,6 +153,11 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
     logLevel: must("log-level") as LogLevel,
   };
   return deepFreeze(config);
+}
+
+/** The role a postgres:// URL signs in as (libpq's default user is the OS user; we only compare). */
+function urlUser(url: string): string {
+  return decodeURIComponent(new URL(url).username);
 }
 
 /** A user's requests across all their tokens; by default twice the per-token limit, so raising one raises both. */

@@ -35,6 +35,7 @@ export const SETTINGS: Setting[] = [
   { flag: "port", env: "RTER_PORT", default: "8080", doc: "HTTP port", check: (v) => parseIntInRange(v, 1, 65535) },
   { flag: "public-url", env: "RTER_PUBLIC_URL", doc: "URL users reach (behind a load balancer); default http://localhost:PORT", check: (v) => parseUrl(v, ["http:", "https:"]) },
   { flag: "database-url", env: "DATABASE_URL", doc: "Postgres URL; unset = embedded Postgres in the data dir", check: (v) => parseUrl(v, ["postgres:", "postgresql:"]), secret: true },
+  { flag: "database-owner-url", env: "DATABASE_OWNER_URL", doc: "Postgres URL of the role that owns the tables and runs migrations; --database-url is then the runtime role (DML only), whose rights it sets; unset with --database-url = one role does both", check: (v) => parseUrl(v, ["postgres:", "postgresql:"]), secret: true },
   { flag: "storage-url", env: "RTER_STORAGE_URL", doc: "s3://ACCESS:SECRET@host:port/bucket?tls=false&region=R&timeout_ms=N&retries=N&object_lock=true or file:///path; unset = file:// under the data dir", secret: true },
   { flag: "data-dir", env: "RTER_DATA_DIR", default: ".rter", doc: "where embedded defaults (Postgres, local video) keep their files" },
   { flag: "ffmpeg", env: "RTER_FFMPEG", doc: "path of ffmpeg (else ffmpeg-static's, else ffmpeg on PATH)" },

@@ -3,6 +3,7 @@ import pg from "pg";
 import { Logger as GwLogger, runMigrations as runQueueMigrations } from "graphile-worker";
 import type { Database } from "./kysely.ts";
 import { migrationProvider } from "./migrations/index.ts";
+import { grantRuntimeRole } from "./roles.ts";
 import type { Logger } from "../log.ts";
 
 // Arbitrary but fixed: every rter node contends for the same session-level advisory lock.
@@ -19,6 +20,11 @@ const MIGRATION_LOCK = 7_204_611_001;
  */
 export interface RterMigration extends Migration {
   expandOnly?: boolean;
+}
+
+export interface MigrateOptions {
+  /** After migrating (as the owner), set this role's rights to the runtime set (core/db/roles.ts). */
+  runtimeRole?: string;
 }
 
 /** A database migrated by a newer binary, with migrations this one cannot run against. */
@@ -52,15 +58,20 @@ async function appliedMigrations(client: pg.Client): Promise<string[]> {
  * whole run sits under one session advisory lock held on a dedicated connection. A schema ahead of
  * this binary is accepted when every unknown migration is expand-only (see RterMigration).
  */
-export async function migrateToLatest(database: Database, url: string, log: Logger): Promise<string[]> {
+export async function migrateToLatest(database: Database, url: string, log: Logger, opts: MigrateOptions = {}): Promise<string[]> {
   const lockClient = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   await lockClient.connect();
   try {
     await lockClient.query("select pg_advisory_lock($1)", [MIGRATION_LOCK]);
-    await lockClient.query(COMPAT_DDL);
     const known = (await migrationProvider.getMigrations()) as Record<string, RterMigration>;
     const applied = await appliedMigrations(lockClient);
     const ahead = applied.filter((n) => !(n in known));
+    // Up to date: no DDL at all, so a node holding only the runtime role (no owner URL) starts.
+    if (ahead.length === 0 && Object.keys(known).every((n) => applied.includes(n)) && !opts.runtimeRole) {
+      await runQueueMigrations({ pgPool: database.pool, logger: quietQueueLogger(log) });
+      return [];
+    }
+    await lockClient.query(COMPAT_DDL);
     if (ahead.length > 0) {
       const marked = await lockClient.query<{ name: string }>("select name from rter_meta.migration_compat where expand_only and name = any($1::text[])", [ahead]);
       const ok = new Set(marked.rows.map((r) => r.name));
@@ -86,6 +97,7 @@ export async function migrateToLatest(database: Database, url: string, log: Logg
       [names, names.map((n) => known[n]!.expandOnly === true)],
     );
     await runQueueMigrations({ pgPool: database.pool, logger: quietQueueLogger(log) });
+    if (opts.runtimeRole) await grantRuntimeRole(lockClient, opts.runtimeRole);
     for (const name of done) log.info("migration applied", { name });
     return done;
   } finally {
