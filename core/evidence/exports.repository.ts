@@ -17,6 +17,10 @@ export function findExport(db: Db, id: string) {
 }
 export type ExportRow = NonNullable<Awaited<ReturnType<typeof findExport>>>;
 
+export function latestExports(db: Db, limit: number) {
+  return db.selectFrom("exports").selectAll().orderBy("created_at", "desc").limit(limit).execute();
+}
+
 export function updateExport(db: Db, id: string, set: Partial<{ state: "queued" | "building" | "ready" | "failed"; progress: number; files: number; error: string | null; object_key: string; size: number; sha256: string; manifest_sha256: string; audit_head_seq: string; finished_at: Date }>) {
   return db.updateTable("exports").set(set).where("id", "=", id).execute();
 }

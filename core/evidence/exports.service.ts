@@ -118,7 +118,7 @@ export async function getExport(db: Kysely<DB>, user: AuthUser, id: string) {
 
 export async function listExports(db: Kysely<DB>, user: AuthUser, limit: number) {
   requireStaff(user);
-  const rows = await db.selectFrom("exports").selectAll().orderBy("created_at", "desc").limit(limit).execute();
+  const rows = await repo.latestExports(db, limit);
   return rows.map(exportView);
 }
 

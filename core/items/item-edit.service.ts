@@ -7,6 +7,7 @@ import { AppError } from "../errors.ts";
 import { publish } from "../events/events.service.ts";
 import { activeHold, holdTargetOfItem } from "../retention/holds.service.ts";
 import * as repo from "./items.repository.ts";
+import { lockItem, updateItem, type ItemChanges } from "./item-edit.repository.ts";
 import { itemView, visibleItem, type ItemView } from "./items.service.ts";
 
 export interface ItemPatch {
@@ -47,14 +48,14 @@ export async function editItem(db: Kysely<DB>, user: AuthUser, itemId: string, p
   if (!changed.length) return itemView(item);
 
   await db.transaction().execute(async (trx) => {
-    const locked = await trx.selectFrom("items").select("id").where("id", "=", item.id).forUpdate().executeTakeFirst();
+    const locked = await lockItem(trx, item.id);
     if (!locked) throw new AppError("not_found", "no such item");
     const hold = await activeHold(trx, await holdTargetOfItem(trx, item.id));
     if (hold) throw new AppError("conflict", "the item is under legal hold and cannot be edited", { detail: { hold_id: hold.id } });
-    const set: Record<string, unknown> = {};
-    for (const f of changed) set[f] = next[f];
+    const set: ItemChanges = {};
+    for (const f of changed) (set as Record<Field, unknown>)[f] = next[f];
     if (changed.some((f) => f === "lat" || f === "lng")) set.position_at = next.lat === null ? null : new Date();
-    await trx.updateTable("items").set(set).where("id", "=", item.id).execute();
+    await updateItem(trx, item.id, set);
     const before = Object.fromEntries(changed.map((f) => [f, item[f]]));
     const after = Object.fromEntries(changed.map((f) => [f, next[f]]));
     await audit(trx, { action: "item.edited", targetType: "item", targetId: item.id, detail: { old: before, new: after } });
