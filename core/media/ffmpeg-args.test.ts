@@ -164,3 +164,17 @@ describe("pinned inputs", () => {
     for (const args of refused) expect(() => assertPinnedInputs(args)).toThrow();
   });
 });
+
+describe("segmentArgs with a poster", () => {
+  test("a copied stream decodes only its key frames for the poster; a transcoded one decodes anyway", () => {
+    const copy = segmentArgs({ input: "/in", container: "mp4", output: "/o.ts", info: info(v("h264"), a("aac")), offsetSec: 0, poster: "/p.jpg" });
+    expect(copy.indexOf("-skip_frame")).toBeLessThan(copy.indexOf("-i"));
+    expect(after(copy, "-skip_frame")).toBe("nokey");
+    expect(copy.slice(-1)).toEqual(["/p.jpg"]);
+    expect(after(copy.slice(copy.indexOf("/o.ts")), "-frames:v")).toBe("1");
+    const enc = segmentArgs({ input: "/in", container: "matroska", output: "/o.ts", info: info(v("vp8"), a("opus"), "matroska"), offsetSec: 0, poster: "/p.jpg" });
+    expect(enc).not.toContain("-skip_frame");
+    expect(enc.slice(-1)).toEqual(["/p.jpg"]);
+    expect(seg(info(v("h264"), a("aac")))).not.toContain("-skip_frame");
+  });
+});

@@ -113,12 +113,17 @@ export interface SegmentArgsInput {
   offsetSec: number;
   /** Output is cut here even if the input lied about its length. */
   maxDurationSec?: number;
+  /** Also write the first (key) frame as a JPEG here, in the same ffmpeg run. */
+  poster?: string;
 }
 
 /** One chunk → one MPEG-TS segment with H.264 + AAC, copying whatever can be copied. */
-export function segmentArgs({ input, container, output, info, offsetSec, maxDurationSec }: SegmentArgsInput): string[] {
+export function segmentArgs({ input, container, output, info, offsetSec, maxDurationSec, poster }: SegmentArgsInput): string[] {
   const plan = planSegment(info);
-  const args = [...COMMON, ...inputArgs(input, container), "-map", "0:v:0"];
+  // A poster from a copied stream needs only its key frame decoded: the decoder skips the rest,
+  // and the copy never goes through the decoder, so the segment is byte for byte the same.
+  const skip = poster && plan.videoCopy ? ["-skip_frame", "nokey"] : [];
+  const args = [...COMMON, ...skip, ...inputArgs(input, container), "-map", "0:v:0"];
   if (plan.hasAudio) args.push("-map", "0:a:0");
   if (maxDurationSec !== undefined) args.push("-t", sec(maxDurationSec));
 
@@ -166,7 +171,14 @@ export function segmentArgs({ input, container, output, info, offsetSec, maxDura
     "-sn", "-dn", "-map_metadata", "-1",
     "-f", "mpegts", output,
   );
+  if (poster) args.push("-map", "0:v:0", ...posterOutput(poster, POSTER_WIDTH));
   return args;
+}
+
+/** One JPEG of the first frame, at most `width` wide (never upscaled). */
+function posterOutput(output: string, width: number): string[] {
+  const w = Math.max(16, Math.round(width));
+  return ["-an", "-frames:v", "1", "-vf", `scale='min(${w},iw)':-2`, "-q:v", "4", "-f", "image2", "-update", "1", output];
 }
 
 export interface PosterArgsInput {
@@ -178,13 +190,8 @@ export interface PosterArgsInput {
 
 /** The first frame of a segment (always a key frame) as one JPEG. */
 export function posterArgs({ input, output, width = POSTER_WIDTH }: PosterArgsInput): string[] {
-  const w = Math.max(16, Math.round(width));
-  return [
-    // Posters are taken from our own segments, which are always MPEG-TS.
-    ...COMMON, ...inputArgs(input, "mpegts"), "-map", "0:v:0", "-an", "-frames:v", "1",
-    "-vf", `scale='min(${w},iw)':-2`, "-q:v", "4",
-    "-f", "image2", "-update", "1", output,
-  ];
+  // Posters are taken from our own segments, which are always MPEG-TS.
+  return [...COMMON, ...inputArgs(input, "mpegts"), "-map", "0:v:0", ...posterOutput(output, width)];
 }
 
 export interface RecordingArgsInput {

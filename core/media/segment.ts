@@ -27,6 +27,8 @@ export interface MakeSegmentOptions {
   limits?: MediaLimits;
   /** Memory and CPU caps of the ffmpeg process. */
   resources?: ResourceLimits;
+  /** When set, the same ffmpeg run also writes the chunk's first frame here as a JPEG (best effort). */
+  poster?: string;
 }
 
 export interface MadeSegment {
@@ -40,6 +42,8 @@ export interface MadeSegment {
   ms: number;
   cpuMs?: number;
   probeMs: number;
+  /** True when the poster JPEG was written. */
+  poster: boolean;
 }
 
 /**
@@ -61,7 +65,7 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
   checkLimits(info, limits);
 
   const plan = planSegment(info);
-  const args = segmentArgs({ input: opts.input, container: opts.container, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec });
+  const args = segmentArgs({ input: opts.input, container: opts.container, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec, poster: opts.poster });
   try {
     const run = await runFfmpeg(opts.ffmpeg, args, { timeoutMs: opts.timeoutMs, signal, limits: opts.resources });
     const fps = info.video?.fps;
@@ -72,7 +76,8 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
     if (!(durationSec > 0) || durationSec > limits.maxDurationSec + 1) {
       throw new MediaError("internal", `segment timestamps are off its offset (end ${span.endSec.toFixed(6)} s for offset ${opts.offsetSec} s)`);
     }
-    return { durationSec, remuxed: plan.videoCopy && (plan.audioCopy || !plan.hasAudio), info, ms: run.ms, cpuMs: run.cpuMs, probeMs };
+    const poster = opts.poster !== undefined && Bun.file(opts.poster).size > 0;
+    return { durationSec, remuxed: plan.videoCopy && (plan.audioCopy || !plan.hasAudio), info, ms: run.ms, cpuMs: run.cpuMs, probeMs, poster };
   } catch (e) {
     await rm(opts.output, { force: true });
     throw e;

@@ -10,7 +10,8 @@ import { isMediaError } from "../media/media-error.ts";
 import { makeSegment } from "../media/segment.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { containerOf } from "./container.ts";
-import { addLateSegmentJob, addPosterJob, addSegmentJob, findChunk, findSegment } from "./streams.repository.ts";
+import { posterDue, storeChunkPoster } from "./poster-store.ts";
+import { addLateSegmentJob, addSegmentJob, findChunk, findSegment } from "./streams.repository.ts";
 
 export interface MediaDeps {
   db: Kysely<DB>;
@@ -183,11 +184,14 @@ async function segmentOne(
     return await withTempDir(async (dir) => {
       const input = join(dir, `in-${seq}`);
       const output = join(dir, `seg-${seq}.ts`);
+      // The grid's poster comes out of the same ffmpeg run (every few seconds, live segments only):
+      // one process per chunk, where a poster job of its own cost as much again.
+      const poster = !place.late && (await posterDue(db, streamId)) ? join(dir, `poster-${seq}.jpg`) : undefined;
       await download(store, chunk.object_key, input);
       const declared = containerOf(chunk.content_type);
       const made = await makeSegment({
         ffmpeg: deps.ffmpeg, input, container: declared === "webm" ? "matroska" : declared, output,
-        offsetSec: place.offset, timeoutMs: deps.ffmpegTimeoutMs, signal: opts.signal,
+        offsetSec: place.offset, timeoutMs: deps.ffmpegTimeoutMs, signal: opts.signal, poster,
       });
       const key = `streams/${streamId}/segments/${seq}/${crypto.randomUUID()}.ts`;
       const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp2t" });
@@ -212,7 +216,6 @@ async function segmentOne(
           .executeTakeFirst();
         await trx.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
         if (row) {
-          if (!place.late) await addPosterJob(trx, streamId);
           // A successor waiting on this seq need not sit out its poll interval.
           const next = await trx.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq + 1).where("state", "=", "stored").executeTakeFirst();
           if (next) await queueSegment(trx, streamId, seq + 1);
@@ -221,6 +224,10 @@ async function segmentOne(
         return row;
       });
       if (!inserted) await store.delete(key).catch(() => {});
+      else if (poster && made.poster) {
+        // A poster is a nicety: failing to store one never fails the segment.
+        await storeChunkPoster(deps, streamId, seq, poster).catch((e) => log.warn("poster not stored", { streamId, seq, error: (e as Error).message }));
+      }
       log.debug("segment made", { streamId, seq, remuxed: made.remuxed, duration: made.durationSec, offset: place.offset, late: place.late });
       return "done" as const;
     });

@@ -195,6 +195,19 @@ describe("poster and recording", () => {
     expect(await codecOf(out, "v")).toMatchObject({ codec_name: "mjpeg", width: 320, height: 240 });
   });
 
+  test("the segment run writes the poster too: the same segment bytes when copying, a JPEG either way", async () => {
+    for (const kind of [KINDS[0]!, KINDS[1]!]) {
+      const input = await chunk(path.join(dir, `posterin.${kind.ext}`), 0, kind.enc);
+      const plain = await makeSegment({ ffmpeg: FFMPEG, container: kind.container, input, output: path.join(dir, "plain.ts"), offsetSec: 2, timeoutMs: 20_000 });
+      const jpg = path.join(dir, `with-${kind.ext}.jpg`);
+      const both = await makeSegment({ ffmpeg: FFMPEG, container: kind.container, input, output: path.join(dir, "both.ts"), offsetSec: 2, timeoutMs: 20_000, poster: jpg });
+      expect([plain.poster, both.poster]).toEqual([false, true]);
+      expect(both.durationSec).toBe(plain.durationSec);
+      if (kind.remuxed) expect(Buffer.compare(await Bun.file(path.join(dir, "both.ts")).bytes(), await Bun.file(path.join(dir, "plain.ts")).bytes())).toBe(0);
+      expect(await codecOf(jpg, "v")).toMatchObject({ codec_name: "mjpeg", width: 320, height: 240 });
+    }
+  });
+
   for (const withDurations of [true, false]) {
     test(`the recording is one faststart MP4 as long as the segments (${withDurations ? "with" : "without"} durations)`, async () => {
       const files = segFiles();
