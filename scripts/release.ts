@@ -94,6 +94,22 @@ async function goBinary(module: string, name: string, platform: Platform, cacheD
   return out;
 }
 
+/**
+ * MinIO and mc for a platform from the cache, built first if missing (needs the Go module proxy
+ * unless the module cache has every module).
+ */
+export async function goBinaries(platform: Platform = hostPlatform(), cacheDir = defaultCacheDir()): Promise<{ minio: string; mc: string }> {
+  return { minio: await goBinary(minioModule(), "minio", platform, cacheDir), mc: await goBinary(MC_MODULE, "mc", platform, cacheDir) };
+}
+
+function hostPlatform(): Platform {
+  return process.arch === "arm64" ? "linux-arm64" : "linux-x64";
+}
+
+function defaultCacheDir(): string {
+  return resolve(process.env.RTER_RELEASE_CACHE ?? "/var/cache/rter-release");
+}
+
 function sha256(file: string): string {
   return new Bun.CryptoHasher("sha256").update(readFileSync(file)).digest("hex");
 }
@@ -150,10 +166,10 @@ export async function release(opts: {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
   const version = opts.version ?? pkg.version;
   if (!/^[0-9A-Za-z][0-9A-Za-z.+-]*$/.test(version)) throw new Error(`version "${version}" is not a plain version string`);
-  const platform = opts.platform ?? (process.arch === "arm64" ? "linux-arm64" : "linux-x64");
+  const platform = opts.platform ?? hostPlatform();
   if (!(platform in PLATFORMS)) throw new Error(`platform ${platform}: known are ${Object.keys(PLATFORMS).join(", ")}`);
   const outDir = resolve(opts.out ?? join(ROOT, "dist"));
-  const cacheDir = resolve(opts.cacheDir ?? process.env.RTER_RELEASE_CACHE ?? "/var/cache/rter-release");
+  const cacheDir = opts.cacheDir ? resolve(opts.cacheDir) : defaultCacheDir();
   const signer = opts.signer ?? "releases@rter";
   if (!existsSync(opts.signingKey)) throw new Error(`signing key ${opts.signingKey} not found (ssh-keygen -t ed25519 -N '' -f ${opts.signingKey})`);
 
@@ -163,7 +179,7 @@ export async function release(opts: {
   mkdirSync(join(stage, "bin"), { recursive: true });
 
   const minio = minioModule();
-  const [minioBin, mcBin] = [await goBinary(minio, "minio", platform, cacheDir), await goBinary(MC_MODULE, "mc", platform, cacheDir)];
+  const { minio: minioBin, mc: mcBin } = await goBinaries(platform, cacheDir);
   if (opts.rterBinary) copyFileSync(opts.rterBinary, join(stage, "bin/rter"));
   else {
     const p = Bun.spawn(["bun", "build", "--compile", "--minify", "--sourcemap", `--target=${PLATFORMS[platform].bun}`, "cmd/rter.ts", "--outfile", join(stage, "bin/rter")], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
