@@ -1,48 +1,129 @@
 /**
- * deploy/ansible applied for real: site.yml on seven "hosts" of this machine (inventory aliases
- * with ansible_connection=local, each with its own root prefix and ports on 127.0.0.1), a second
- * run that changes nothing, the rendered units checked by systemd-analyze, then HAProxy in front
- * of two API and two worker nodes: a stream survives losing one of each mid-stream, upgrade.yml
- * rolls a new binary with no failed request, and backup.yml dumps the database.
+ * deploy/ansible applied for real, from a release bundle, with outbound network refused: the
+ * bundle is built (`scripts/release.ts`, MinIO and mc from the release cache) and signed with a
+ * throwaway key, verified and unpacked; site.yml from its ansible/ on seven "hosts" of this
+ * machine (inventory aliases with ansible_connection=local, each with its own root prefix and
+ * ports on 127.0.0.1) takes empty hosts to a first login in one run, and a second run changes
+ * nothing; the rendered units are checked by systemd-analyze; then HAProxy in front of two API
+ * and two worker nodes: a stream survives losing one of each mid-stream, upgrade.yml rolls a new
+ * release that adds a migration and rollback.yml goes back to the previous binary on the migrated
+ * schema, both with no failed request, and backup.yml dumps the database.
+ *
+ * The whole file runs inside its own network namespace (loopback only) and mount namespace (a
+ * private /run/postgresql): the outer test below re-runs this file there and passes only if it
+ * passed.
  *
  * systemd is not PID 1 here, so the roles run with `*_service_manager: command` and call a
  * systemctl stand-in (support/supervisor.ts) that starts exactly the ExecStart of the unit the
- * role rendered, as its User, with its environment. PostgreSQL is a real Debian cluster made by
- * the postgres role (named rterdeploy, beside the machine's own), MinIO the minio role's.
+ * role rendered, as its User, with its environment. PostgreSQL is Debian's 15/main, made under
+ * db1's prefix the way the postgresql-15 package makes it (without checksums); MinIO the minio
+ * role's.
  *
- * RTER_DEPLOY_BINARY / RTER_DEPLOY_BINARY_NEXT: use these prebuilt binaries instead of building.
+ * RTER_DEPLOY_BINARY: use this prebuilt binary instead of building.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findMinioBinary } from "../support/minio.ts";
 import { makeChunks } from "../support/media.ts";
 import { buildBinary, ROOT } from "../support/rter-process.ts";
+import { goBinaries, release, type ReleaseResult } from "../../scripts/release.ts";
 import { ansiblePlaybook, tail, type PlaybookRun } from "./support/ansible.ts";
 import { LbClient } from "./support/client.ts";
 import { API_HOSTS, dropTestPostgresCluster, HOSTS, makeCluster, PG_CLUSTER, PG_VERSION, WORKER_HOSTS, type TestCluster } from "./support/cluster.ts";
 
+const INNER = process.env.RTER_DEPLOY_NETNS === "inner";
+const RTER = "rter.service";
+const sha256 = (file: string) => new Bun.CryptoHasher("sha256").update(readFileSync(file)).digest("hex");
+/** The migration the "next release" adds: expand-only, so the previous binary runs on it. */
+const DRILL_MIGRATION = "2099_12_31_0001_rollback_drill";
+
+if (!INNER) {
+  describe("deploy/ansible", () => {
+    test("the rollout tests pass inside a network namespace with only loopback", async () => {
+      // MinIO and mc from the release cache; built here, where the Go module proxy is reachable,
+      // the first time on a machine (minutes).
+      await goBinaries();
+      // A mount namespace too, with its own /run/postgresql: Debian's pg_ctlcluster removes
+      // /var/run/postgresql/15-main.pid whenever it stops any cluster named 15/main, and the
+      // machine's own 15/main keeps its pid file there.
+      const inside = 'mount -t tmpfs -o mode=2775 rter-deploy-pg /run/postgresql && chown postgres:postgres /run/postgresql && ip link set lo up && exec "$@"';
+      const p = Bun.spawn(["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c", inside, "sh", process.execPath, "test", "--timeout", "1200000", import.meta.path], {
+        cwd: ROOT,
+        env: { ...process.env, RTER_DEPLOY_NETNS: "inner" },
+        stdout: "inherit",
+        stderr: "inherit",
+      });
+      expect(await p.exited).toBe(0);
+    }, 3_000_000);
+  });
+}
+
 let cluster: TestCluster;
 let binary: string;
 let nextBinary: string;
+let bundle: ReleaseResult & { unpacked: string; ansibleDir: string };
 let reporterToken = "";
 
-const RTER = "rter.service";
-const sha256 = (file: string) => new Bun.CryptoHasher("sha256").update(readFileSync(file)).digest("hex");
-
-/** A second build of the same source, different bytes (no embedded source map): the "new release". */
+/**
+ * The "next release": this source plus one expand-only migration (a table and a nullable column),
+ * built from a copy of the tree, so upgrade.yml has a migration to run and rollback.yml a newer
+ * schema to go back over.
+ */
 async function buildNext(): Promise<string> {
-  if (process.env.RTER_DEPLOY_BINARY_NEXT) return process.env.RTER_DEPLOY_BINARY_NEXT;
-  const out = join(mkdtempSync(join(tmpdir(), "rter-bin-next-")), "rter");
-  const p = Bun.spawn(["bun", "build", "--compile", "--minify", "cmd/rter.ts", "--outfile", out], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if ((await p.exited) !== 0) throw new Error(`build failed: ${await new Response(p.stderr).text()}`);
+  const src = mkdtempSync(join(tmpdir(), "rter-next-src-"));
+  for (const d of ["cmd", "core", "web", "workers"]) cpSync(join(ROOT, d), join(src, d), { recursive: true, filter: (p) => !p.endsWith(".test.ts") });
+  for (const f of ["package.json", "tsconfig.json", "bunfig.toml"]) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(src, f));
+  symlinkSync(join(ROOT, "node_modules"), join(src, "node_modules"));
+  writeFileSync(
+    join(src, "core/db/migrations", `${DRILL_MIGRATION}.ts`),
+    `import { sql, type Kysely } from "kysely";
+export const expandOnly = true;
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql\`create table rollback_drill (id bigint generated always as identity primary key, note text)\`.execute(db);
+  await sql\`alter table streams add column drill_note text\`.execute(db);
+}
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql\`alter table streams drop column drill_note\`.execute(db);
+  await sql\`drop table rollback_drill\`.execute(db);
+}
+`,
+  );
+  const index = join(src, "core/db/migrations/index.ts");
+  const text = readFileSync(index, "utf8");
+  const registered = text
+    .replace(/(\nconst MIGRATIONS: Record<string, Migration> = \{\n)/, `\nimport * as drill from "./${DRILL_MIGRATION}.ts";$1  "${DRILL_MIGRATION}": drill,\n`);
+  if (registered === text) throw new Error("could not register the drill migration in the copied index.ts");
+  writeFileSync(index, registered);
+  const out = join(src, "rter-next");
+  const p = Bun.spawn(["bun", "build", "--compile", "--minify", "cmd/rter.ts", "--outfile", out], { cwd: src, stdout: "pipe", stderr: "pipe" });
+  if ((await p.exited) !== 0) throw new Error(`build of the next release failed: ${await new Response(p.stderr).text()}`);
   return out;
+}
+
+/** Builds, signs, verifies and unpacks the release bundle the playbooks install from. */
+async function makeBundle(rterBinary: string): Promise<typeof bundle> {
+  const dir = mkdtempSync(join(tmpdir(), "rter-release-"));
+  const key = join(dir, "signing-key");
+  expect(Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test release key", "-f", key]).exitCode).toBe(0);
+  const r = await release({ out: join(dir, "dist"), signingKey: key, rterBinary, version: "0.0.0-test" });
+  const unpacked = join(dir, "unpacked");
+  mkdirSync(unpacked);
+  expect(Bun.spawnSync(["tar", "-xzf", r.archive, "-C", unpacked]).exitCode).toBe(0);
+  const root = join(unpacked, `rter-${r.version}-${r.platform}`);
+  return { ...r, unpacked: root, ansibleDir: join(root, "ansible") };
+}
+
+function verifySignature(allowedSigners: string, sig: string, file: string): { code: number; out: string } {
+  const p = Bun.spawnSync(["ssh-keygen", "-Y", "verify", "-f", allowedSigners, "-I", "releases@rter", "-n", "rter-release", "-s", sig], { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode, out: p.stdout.toString() + p.stderr.toString() };
 }
 
 function expectClean(run: PlaybookRun): void {
   if (run.code !== 0 || Object.values(run.recap).some((h) => h.failed || h.unreachable)) throw new Error(`ansible-playbook failed (${run.code}):\n${tail(run, 80)}`);
 }
+
+const playbook = (args: string[]) => ansiblePlaybook(["-i", cluster.inventory, ...args], {}, 600_000, bundle.ansibleDir);
 
 /** Runs the CLI on a node exactly as an operator would: its installed binary and its config file. */
 async function nodeCli(host: string, args: string[]): Promise<string> {
@@ -63,27 +144,151 @@ async function lbReady(timeoutMs = 30_000): Promise<void> {
   throw new Error("the load balancer has no ready node");
 }
 
+/** psql as postgres on db1's cluster (Debian's wrapper finds it through PG_CLUSTER_CONF_ROOT). */
+function psql(query: string, db = "postgres"): string {
+  const argv = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql", "--cluster", `${PG_VERSION}/${PG_CLUSTER}`, "-d", db, "-XAtc", query];
+  const p = Bun.spawnSync(argv, { cwd: "/", env: { ...process.env, ...cluster.pgEnv }, stdout: "pipe", stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(`psql ${query}: ${p.stderr.toString()}`);
+  return p.stdout.toString().trim();
+}
+
+/** Clients through the load balancer, without any retry of their own, until stop(). */
+async function underLoad<T>(during: () => Promise<T>): Promise<{ result: T; ok: number; failed: string[] }> {
+  const client = new LbClient(cluster.lbUrl, reporterToken, 0);
+  const chunk = (await makeChunks("ts-h264-aac", 1, 1, "160x120"))[0]!;
+  let stop = false;
+  let ok = 0;
+  const failed: string[] = [];
+  const loop = async () => {
+    while (!stop) {
+      try {
+        const c = await client.json("POST", "/api/v1/streams", { body: { title: "during rollout" }, headers: { "idempotency-key": crypto.randomUUID() }, retry: false });
+        if (c.status !== 201) throw new Error(`create ${c.status}`);
+        const id = (c.body as { id: string }).id;
+        const put = await client.req("PUT", `/api/v1/streams/${id}/chunks/0`, { body: chunk, headers: { "content-type": "video/mp2t" }, retry: false });
+        if (put.status !== 201) throw new Error(`chunk ${put.status}`);
+        await put.arrayBuffer();
+        const get = await client.req("GET", `/api/v1/streams/${id}`, { retry: false });
+        if (get.status !== 200) throw new Error(`get ${get.status}`);
+        await get.arrayBuffer();
+        ok += 3;
+      } catch (e) {
+        failed.push((e as Error).message);
+      }
+    }
+  };
+  const loops = [loop(), loop()];
+  const result = await during();
+  await Bun.sleep(1_000);
+  stop = true;
+  await Promise.all(loops);
+  return { result, ok, failed };
+}
+
 beforeAll(async () => {
+  if (!INNER) return;
   await dropTestPostgresCluster();
   [binary, nextBinary] = await Promise.all([process.env.RTER_DEPLOY_BINARY ?? buildBinary(), buildNext()]);
-  cluster = await makeCluster({ binary, minioBinary: findMinioBinary() });
-}, 240_000);
+  bundle = await makeBundle(binary);
+  cluster = await makeCluster({ bundleDir: bundle.unpacked });
+}, 1_200_000);
 
 afterAll(async () => {
+  if (!INNER) return;
   await cluster?.supervisor.stopAll();
-  await dropTestPostgresCluster();
   if (cluster && !process.env.RTER_DEPLOY_KEEP) rmSync(cluster.dir, { recursive: true, force: true });
+  if (bundle && !process.env.RTER_DEPLOY_KEEP) rmSync(join(bundle.unpacked, "../.."), { recursive: true, force: true });
 }, 120_000);
 
-describe("deploy/ansible on seven local hosts", () => {
-  test("site.yml rolls out everything; a second run changes nothing", async () => {
-    const first = await ansiblePlaybook(["-i", cluster.inventory, "site.yml"]);
+// Outside the namespace only the wrapper above runs; nothing here is even listed as skipped.
+(INNER ? describe : () => {})("deploy/ansible from a release bundle on seven local hosts, offline", () => {
+  test("only loopback here: outbound connections are refused", async () => {
+    const routes = Bun.spawnSync(["ip", "-o", "route", "show", "table", "all"]).stdout.toString().split("\n").filter((l) => l.trim() && !/\blo\b/.test(l));
+    expect(routes).toEqual([]);
+    // TEST-NET-1: with no route, connect fails at once (no timeout involved).
+    const err = await fetch("http://192.0.2.1/", { signal: AbortSignal.timeout(5_000) }).then(() => null, (e: Error) => e);
+    expect(err).not.toBeNull();
+  });
+
+  test("the release bundle: signed archive, checksums of every file, SBOM of what it ships, pinned MinIO and mc", async () => {
+    expect(verifySignature(bundle.allowedSigners, bundle.signature, bundle.archive)).toMatchObject({ code: 0 });
+    expect(verifySignature(bundle.allowedSigners, join(bundle.unpacked, "SHA256SUMS.sig"), join(bundle.unpacked, "SHA256SUMS"))).toMatchObject({ code: 0 });
+    const check = Bun.spawnSync(["sha256sum", "--check", "--strict", "SHA256SUMS"], { cwd: bundle.unpacked, stdout: "pipe", stderr: "pipe" });
+    expect({ code: check.exitCode, err: check.stderr.toString() }).toEqual({ code: 0, err: "" });
+    const listed = readFileSync(join(bundle.unpacked, "SHA256SUMS"), "utf8").trim().split("\n").map((l) => l.split("  ")[1]!);
+    for (const f of ["bin/rter", "bin/minio", "bin/mc", "sbom.cdx.json", "release.json", "ansible/site.yml", "ansible/rollback.yml", "ansible/roles/rter/tasks/main.yml", "ansible/inventories/example/hosts.yml"]) expect(listed).toContain(f);
+    expect(listed.some((f) => f.startsWith("ansible/files/"))).toBe(false);
+
+    // A changed byte anywhere is caught: in a file (checksums) and in the signed list itself.
+    const tampered = mkdtempSync(join(tmpdir(), "rter-tampered-"));
+    cpSync(join(bundle.unpacked, "SHA256SUMS"), join(tampered, "SHA256SUMS"));
+    cpSync(join(bundle.unpacked, "SHA256SUMS.sig"), join(tampered, "SHA256SUMS.sig"));
+    mkdirSync(join(tampered, "ansible"));
+    cpSync(join(bundle.unpacked, "ansible"), join(tampered, "ansible"), { recursive: true });
+    writeFileSync(join(tampered, "ansible/site.yml"), readFileSync(join(tampered, "ansible/site.yml"), "utf8") + "# extra\n");
+    const bad = Bun.spawnSync(["sha256sum", "--check", "--quiet", "--ignore-missing", "SHA256SUMS"], { cwd: tampered, stdout: "pipe", stderr: "pipe" });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stdout.toString()).toContain("ansible/site.yml: FAILED");
+    writeFileSync(join(tampered, "SHA256SUMS"), readFileSync(join(tampered, "SHA256SUMS"), "utf8").replace(/^[0-9a-f]/, (c) => (c === "0" ? "1" : "0")));
+    expect(verifySignature(bundle.allowedSigners, join(tampered, "SHA256SUMS.sig"), join(tampered, "SHA256SUMS")).code).not.toBe(0);
+    rmSync(tampered, { recursive: true, force: true });
+
+    // MinIO and mc are the pinned builds, and say so.
+    const rel = JSON.parse(readFileSync(join(bundle.unpacked, "release.json"), "utf8"));
+    const ensureTools = readFileSync(join(ROOT, "scripts/ensure-tools.sh"), "utf8");
+    expect(ensureTools).toContain(rel.minio.split("@")[1]);
+    for (const [bin, module] of [["minio", rel.minio], ["mc", rel.mc]] as const) {
+      const info = Bun.spawnSync(["go", "version", "-m", join(bundle.unpacked, "bin", bin)]).stdout.toString();
+      expect(info).toMatch(new RegExp(`\\tmod\\t${module.split("@")[0].replaceAll(".", "\\.")}\\t${module.split("@")[1]}`));
+      expect(info).toContain("-trimpath=true");
+      const v = Bun.spawnSync([join(bundle.unpacked, "bin", bin), "--version"]).stdout.toString();
+      expect(v).toContain(module.split("@")[1].slice(-12));
+    }
+
+    // The SBOM: CycloneDX, the three binaries with the hashes of the shipped files, the npm
+    // production closure from bun.lock (no dev tools), the Go modules linked into minio and mc.
+    const sbom = JSON.parse(readFileSync(join(bundle.unpacked, "sbom.cdx.json"), "utf8"));
+    expect({ bomFormat: sbom.bomFormat, specVersion: sbom.specVersion }).toEqual({ bomFormat: "CycloneDX", specVersion: "1.6" });
+    const byRef = new Map<string, any>(sbom.components.map((c: any) => [c["bom-ref"], c]));
+    for (const b of ["rter", "minio", "mc"]) expect(byRef.get(`app:${b}`)?.hashes).toEqual([{ alg: "SHA-256", content: sha256(join(bundle.unpacked, "bin", b)) }]);
+    const npmNames = sbom.components.filter((c: any) => c.purl?.startsWith("pkg:npm/")).map((c: any) => c.name);
+    for (const dep of Object.keys(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).dependencies)) expect(npmNames).toContain(dep);
+    for (const dev of ["typescript", "playwright-core", "kysely-codegen", "bun-types"]) expect(npmNames).not.toContain(dev);
+    for (const c of sbom.components.filter((c: any) => c.purl?.startsWith("pkg:npm/"))) expect(c.hashes?.[0]?.alg).toBe("SHA-512");
+    const minioDeps = new Set(sbom.dependencies.find((d: any) => d.ref === "app:minio").dependsOn);
+    const linked = Bun.spawnSync(["go", "version", "-m", join(bundle.unpacked, "bin/minio")]).stdout.toString().split("\n").filter((l) => l.trim().startsWith("dep\t"));
+    expect(linked.length).toBeGreaterThan(50);
+    expect(minioDeps.size).toBe(linked.length + 1);
+    const refs = new Set(byRef.keys());
+    for (const d of sbom.dependencies) for (const x of d.dependsOn) expect(refs.has(x) || x === d.ref).toBe(true);
+    console.log(`bundle: ${(statSync(bundle.archive).size / 1e6).toFixed(0)} MB, ${listed.length} files, SBOM ${sbom.components.length} components (${npmNames.length} npm)`);
+  });
+
+  test("site.yml from the bundle: empty hosts to a first login in one run; a second run changes nothing", async () => {
+    // Debian's packaged 15/main has no checksums; the role turns them on.
+    expect(Bun.spawnSync([`/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata`, join(cluster.roots.db1, `var/lib/postgresql/${PG_VERSION}/${PG_CLUSTER}`)], { env: { ...process.env, LC_ALL: "C" } }).stdout.toString()).toMatch(/Data page checksum version:\s+0\n/);
+    const first = await playbook(["site.yml"]);
     expectClean(first);
     expect(Object.keys(first.recap).sort()).toEqual([...HOSTS].sort());
     for (const h of HOSTS) expect(first.recap[h]!.changed).toBeGreaterThan(0);
-    await lbReady();
+    expect(first.changedTasks.filter((t) => t.startsWith("db1:") && t.endsWith("Rewrite every page with its checksum"))).toHaveLength(1);
+    expect(psql("show data_checksums")).toBe("on");
+    expect(Bun.spawnSync(["pg_lsclusters", "-h"], { env: { ...process.env, ...cluster.pgEnv } }).stdout.toString()).toMatch(new RegExp(`^${PG_VERSION}\\s+${PG_CLUSTER}\\s+${cluster.ports.pg}\\s+online`, "m"));
+    // The run ended at the first login: the administrator signs in through the load balancer.
+    const login = await fetch(`${cluster.lbUrl}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: cluster.secrets.adminEmail, password: cluster.secrets.adminPassword }),
+      tls: { rejectUnauthorized: false },
+    } as RequestInit);
+    expect(login.status).toBe(200);
+    expect(((await login.json()) as { user: { email: string } }).user.email).toBe(cluster.secrets.adminEmail);
+    // Installed from the bundle, byte for byte.
+    for (const h of [...API_HOSTS, ...WORKER_HOSTS]) expect(sha256(join(cluster.roots[h], "usr/local/bin/rter"))).toBe(sha256(join(bundle.unpacked, "bin/rter")));
+    expect(sha256(join(cluster.roots.minio1, "usr/local/bin/minio"))).toBe(sha256(join(bundle.unpacked, "bin/minio")));
+    expect(sha256(join(cluster.roots.minio1, "usr/local/bin/mc"))).toBe(sha256(join(bundle.unpacked, "bin/mc")));
 
-    const second = await ansiblePlaybook(["-i", cluster.inventory, "site.yml"]);
+    const second = await playbook(["site.yml"]);
     expectClean(second);
     expect(second.changedTasks).toEqual([]);
     for (const h of HOSTS) expect({ host: h, changed: second.recap[h]!.changed }).toEqual({ host: h, changed: 0 });
@@ -192,38 +397,11 @@ describe("deploy/ansible on seven local hosts", () => {
     }
   }, 240_000);
 
-  test("upgrade.yml replaces the binary on every node while clients see no failed request", async () => {
+  test("upgrade.yml rolls a release with a new migration, migrating once before the first node, while clients see no failed request", async () => {
     await lbReady();
     const before = Object.fromEntries([...API_HOSTS, ...WORKER_HOSTS].map((h) => [h, cluster.supervisor.pid(h, RTER)]));
-    // Clients through the load balancer during the whole rollout, without any retry of their own.
-    const client = new LbClient(cluster.lbUrl, reporterToken, 0);
-    const chunk = (await makeChunks("ts-h264-aac", 1, 1, "160x120"))[0]!;
-    let stop = false;
-    let ok = 0;
-    const failed: string[] = [];
-    const loop = async () => {
-      while (!stop) {
-        try {
-          const c = await client.json("POST", "/api/v1/streams", { body: { title: "during upgrade" }, headers: { "idempotency-key": crypto.randomUUID() }, retry: false });
-          if (c.status !== 201) throw new Error(`create ${c.status}`);
-          const id = (c.body as { id: string }).id;
-          const put = await client.req("PUT", `/api/v1/streams/${id}/chunks/0`, { body: chunk, headers: { "content-type": "video/mp2t" }, retry: false });
-          if (put.status !== 201) throw new Error(`chunk ${put.status}`);
-          await put.arrayBuffer();
-          const get = await client.req("GET", `/api/v1/streams/${id}`, { retry: false });
-          if (get.status !== 200) throw new Error(`get ${get.status}`);
-          await get.arrayBuffer();
-          ok += 3;
-        } catch (e) {
-          failed.push((e as Error).message);
-        }
-      }
-    };
-    const loops = [loop(), loop()];
-    const run = await ansiblePlaybook(["-i", cluster.inventory, "upgrade.yml", "-e", `rter_binary_src=${nextBinary}`]);
-    await Bun.sleep(1_000);
-    stop = true;
-    await Promise.all(loops);
+    const actionsBefore = cluster.supervisor.actions.length;
+    const { result: run, ok, failed } = await underLoad(() => playbook(["upgrade.yml", "-e", `rter_binary_src=${nextBinary}`]));
     expectClean(run);
 
     const want = sha256(nextBinary);
@@ -237,6 +415,11 @@ describe("deploy/ansible on seven local hosts", () => {
       expect(sha256(`${root}/usr/local/bin/rter.previous`)).toBe(sha256(binary));
       expect(existsSync(`${root}/usr/local/bin/rter.new`)).toBe(false);
     }
+    // The migration ran once, before any node was stopped.
+    const applied = psql(`select extract(epoch from timestamp::timestamptz) * 1000 from kysely_migration where name = '${DRILL_MIGRATION}'`, "rter");
+    const firstStop = cluster.supervisor.actionTimes[cluster.supervisor.actions.findIndex((a, i) => i >= actionsBefore && / stop rter\.service$/.test(a))]!;
+    expect(Number(applied)).toBeLessThan(firstStop);
+    expect(psql(`select expand_only from rter_meta.migration_compat where name = '${DRILL_MIGRATION}'`, "rter")).toBe("t");
     // One node at a time, API nodes drained in HAProxy first.
     const order = cluster.supervisor.actions.filter((a) => / (stop|start) rter\.service$/.test(a)).slice(-8);
     expect(order).toEqual([...API_HOSTS, ...WORKER_HOSTS].flatMap((h) => [`${h} stop rter.service`, `${h} start rter.service`]));
@@ -244,14 +427,35 @@ describe("deploy/ansible on seven local hosts", () => {
     expect(ok).toBeGreaterThan(30);
     expect(failed).toEqual([]);
 
-    const again = await ansiblePlaybook(["-i", cluster.inventory, "upgrade.yml", "-e", `rter_binary_src=${nextBinary}`]);
+    const again = await playbook(["upgrade.yml", "-e", `rter_binary_src=${nextBinary}`]);
     expectClean(again);
     expect(again.changedTasks).toEqual([]);
   }, 1_200_000);
 
+  test("rollback.yml puts the previous binary back on the migrated schema, one node at a time, with no failed request", async () => {
+    await lbReady();
+    const { result: run, ok, failed } = await underLoad(() => playbook(["rollback.yml"]));
+    expectClean(run);
+    for (const h of [...API_HOSTS, ...WORKER_HOSTS]) {
+      const pid = cluster.supervisor.pid(h, RTER)!;
+      expect(sha256(`/proc/${pid}/exe`)).toBe(sha256(binary));
+      // The release rolled back from is kept, so upgrade.yml can roll forward again.
+      expect(sha256(join(cluster.roots[h], "usr/local/bin/rter.previous"))).toBe(sha256(nextBinary));
+      // It runs on the newer schema, knowingly.
+      const sinceStart = readFileSync(join(cluster.dir, "supervisor/logs", `${h}-${RTER}.log`), "utf8").split("\n--- start ").at(-1)!;
+      expect(sinceStart).toContain("database schema is ahead of this binary");
+    }
+    // Expand/contract: the newer migration stays; nothing was undone.
+    expect(psql(`select count(*) from kysely_migration where name = '${DRILL_MIGRATION}'`, "rter")).toBe("1");
+    expect(psql("select count(*) from information_schema.columns where table_name = 'streams' and column_name = 'drill_note'", "rter")).toBe("1");
+    console.log(`rollback.yml: ${(run.ms / 1000).toFixed(0)} s, ${ok} requests succeeded, ${failed.length} failed${failed.length ? `: ${[...new Set(failed)].slice(0, 5).join("; ")}` : ""}`);
+    expect(ok).toBeGreaterThan(30);
+    expect(failed).toEqual([]);
+  }, 1_200_000);
+
   test("backup.yml writes a database dump that pg_restore reads", async () => {
     const fetchDir = join(cluster.dir, "fetched");
-    const run = await ansiblePlaybook(["-i", cluster.inventory, "backup.yml", "-e", `backup_fetch_dir=${fetchDir}`]);
+    const run = await playbook(["backup.yml", "-e", `backup_fetch_dir=${fetchDir}`]);
     expectClean(run);
     const dump = /"msg": "(\/\S+\.dump)"/.exec(run.output)?.[1];
     expect(dump).toBeDefined();
@@ -260,7 +464,5 @@ describe("deploy/ansible on seven local hosts", () => {
     const list = Bun.spawnSync([`/usr/lib/postgresql/${PG_VERSION}/bin/pg_restore`, "--list", local], { stdout: "pipe", stderr: "pipe" });
     expect(list.exitCode).toBe(0);
     expect(list.stdout.toString()).toContain("TABLE public streams");
-    // The cluster the role made is a Debian cluster like any other.
-    expect(Bun.spawnSync(["pg_lsclusters", "-h"]).stdout.toString()).toMatch(new RegExp(`^${PG_VERSION}\\s+${PG_CLUSTER}\\s+${cluster.ports.pg}\\s+online`, "m"));
   }, 120_000);
 });

@@ -19,11 +19,14 @@ export interface PlaybookRun {
   ms: number;
 }
 
-/** Runs ansible-playbook from deploy/ansible (so its ansible.cfg applies) and parses the recap. */
-export async function ansiblePlaybook(args: string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<PlaybookRun> {
+/**
+ * Runs ansible-playbook from an ansible directory (deploy/ansible, or the ansible/ of an unpacked
+ * release bundle) so its ansible.cfg applies, and parses the recap.
+ */
+export async function ansiblePlaybook(args: string[], env: Record<string, string> = {}, timeoutMs = 600_000, cwd = ANSIBLE_DIR): Promise<PlaybookRun> {
   const t0 = performance.now();
   const p = Bun.spawn(["ansible-playbook", ...args], {
-    cwd: ANSIBLE_DIR,
+    cwd,
     env: { ...process.env, ANSIBLE_NOCOLOR: "1", ANSIBLE_FORCE_COLOR: "0", ANSIBLE_RETRY_FILES_ENABLED: "0", PYTHONUNBUFFERED: "1", ...env },
     stdout: "pipe",
     stderr: "pipe",

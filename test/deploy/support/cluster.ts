@@ -1,12 +1,18 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../support/net.ts";
 import { Supervisor } from "./supervisor.ts";
 
-/** Debian cluster name the postgres role creates in the tests (next to the machine's own "main"). */
-export const PG_CLUSTER = "rterdeploy";
+/**
+ * The cluster a Debian host has once postgresql-15 is installed: 15/main, made by the package
+ * without data checksums. The test makes it the same way under db1's prefix (its own
+ * PG_CLUSTER_CONF_ROOT, so the machine's own 15/main is another cluster) before the role runs.
+ */
+export const PG_CLUSTER = "main";
 export const PG_VERSION = 15;
+/** The name earlier versions of these tests used, next to the machine's own main. */
+const LEGACY_PG_CLUSTER = "rterdeploy";
 
 export const API_HOSTS = ["api1", "api2"] as const;
 export const WORKER_HOSTS = ["worker1", "worker2"] as const;
@@ -23,12 +29,15 @@ export interface TestCluster {
   roots: Record<Host, string>;
   inventory: string;
   supervisor: Supervisor;
-  ports: { http: number; https: number; pg: number; minio: number; minioConsole: number; rter: Record<string, number> };
+  ports: { http: number; https: number; pg: number; minio: number; minioConsole: number; lbMinio: number; rter: Record<string, number> };
+  /** PG_CLUSTER_CONF_ROOT of db1: Debian's tools see its clusters only with it. */
+  pgEnv: Record<string, string>;
   secrets: { pgPassword: string; minioUser: string; minioPassword: string; adminEmail: string; adminPassword: string };
   lbUrl: string;
 }
 
-export async function makeCluster(opts: { binary: string; minioBinary: string }): Promise<TestCluster> {
+/** bundleDir: an unpacked release bundle; the binaries come from its bin/. */
+export async function makeCluster(opts: { bundleDir: string }): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), "rter-deploy-"));
   // The services run as their own accounts (rter, minio-user, postgres): they must reach their prefix.
   chmodSync(dir, 0o755);
@@ -37,11 +46,15 @@ export async function makeCluster(opts: { binary: string; minioBinary: string })
     mkdirSync(r, { recursive: true });
     chmodSync(r, 0o755);
   }
-  const supervisor = new Supervisor(roots, join(dir, "supervisor"));
+  const pgEnv = { PG_CLUSTER_CONF_ROOT: join(roots.db1, "etc/postgresql") };
+  const supervisor = new Supervisor(roots, join(dir, "supervisor"), { db1: pgEnv });
   supervisor.listen();
   const rter: Record<string, number> = {};
   for (const h of [...API_HOSTS, ...WORKER_HOSTS]) rter[h] = await freePort();
-  const ports = { http: await freePort(), https: await freePort(), pg: await freePort(), minio: await freePort(), minioConsole: await freePort(), rter };
+  const ports = { http: await freePort(), https: await freePort(), pg: await freePort(), minio: await freePort(), minioConsole: await freePort(), lbMinio: await freePort(), rter };
+  await debianPackagedCluster(roots.db1, pgEnv, ports.pg);
+  // Started by "systemd", as the package's postinst leaves it.
+  await supervisor.act("db1", "start", `postgresql@${PG_VERSION}-${PG_CLUSTER}.service`);
   const hex = () => crypto.randomUUID().replaceAll("-", "");
   const secrets = { pgPassword: hex(), minioUser: `rter${hex().slice(0, 8)}`, minioPassword: hex(), adminEmail: "it-admin@city.example", adminPassword: hex() };
 
@@ -90,7 +103,8 @@ export async function makeCluster(opts: { binary: string; minioBinary: string })
         postgres_maintenance_work_mem_mb: 32,
         postgres_settings: { fsync: "off", synchronous_commit: "off" },
 
-        minio_binary_src: opts.minioBinary,
+        minio_binary_src: join(opts.bundleDir, "bin/minio"),
+        minio_mc_binary_src: join(opts.bundleDir, "bin/mc"),
         minio_listen_address: "127.0.0.1",
         minio_port: ports.minio,
         minio_console_port: ports.minioConsole,
@@ -99,24 +113,28 @@ export async function makeCluster(opts: { binary: string; minioBinary: string })
         minio_bucket: "rter-video",
         minio_data_dirs: ["/srv/minio/data"],
 
-        rter_binary_src: opts.binary,
+        rter_binary_src: join(opts.bundleDir, "bin/rter"),
         rter_public_url: lbUrl,
         rter_bind_host: "127.0.0.1",
         rter_advertise_address: "127.0.0.1",
         rter_database_url: `postgres://rter:${secrets.pgPassword}@127.0.0.1:${ports.pg}/rter`,
-        rter_storage_url: `s3://${secrets.minioUser}:${secrets.minioPassword}@127.0.0.1:${ports.minio}/rter-video?tls=false`,
+        // As in the example inventory: storage through the load balancer's internal MinIO front,
+        // so the rter nodes' readiness needs HAProxy up first.
+        rter_storage_url: `s3://${secrets.minioUser}:${secrets.minioPassword}@127.0.0.1:${ports.lbMinio}/rter-video?tls=false`,
         rter_admin_email: secrets.adminEmail,
         rter_admin_password: secrets.adminPassword,
         rter_shutdown_grace_seconds: 10,
-        // The upgrade drill drives thousands of requests a minute through one token on purpose;
+        // The upgrade and rollback drills drive thousands of requests a minute through one token on purpose;
         // HAProxy is the only proxy, so its X-Forwarded-For names the real client.
-        rter_settings: { "rate-limit": "1000000/1m", "trusted-proxies": "127.0.0.1" },
+        // Same for the per-user limit and the reporter's item quota (thousands of streams an hour).
+        rter_settings: { "rate-limit": "1000000/1m", "rate-limit-user": "1000000/1m", "quota-items": "off", "trusted-proxies": "127.0.0.1" },
 
         haproxy_bind_address: "127.0.0.1",
         haproxy_http_port: ports.http,
         haproxy_https_port: ports.https,
         haproxy_server_name: "rter.city.example",
         haproxy_log: "stdout format raw local0",
+        haproxy_minio_port: ports.lbMinio,
       },
       children: {
         lb: { hosts: { lb1: host("lb1") } },
@@ -134,15 +152,43 @@ export async function makeCluster(opts: { binary: string; minioBinary: string })
   const inventoryPath = join(dir, "hosts.yml");
   // JSON is YAML.
   writeFileSync(inventoryPath, JSON.stringify(inventory, null, 2));
-  return { dir, roots, inventory: inventoryPath, supervisor, ports, secrets, lbUrl };
+  return { dir, roots, inventory: inventoryPath, supervisor, ports, secrets, lbUrl, pgEnv };
 }
 
-/** Removes a test cluster left by an earlier, crashed run (config in /etc/postgresql, data in its prefix). */
+/** What Debian's postgresql-15 postinst does: pg_createcluster 15 main, no checksums. */
+async function debianPackagedCluster(root: string, env: Record<string, string>, port: number): Promise<void> {
+  const pgUid = Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim());
+  const pgGid = Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString().trim());
+  for (const d of ["etc/postgresql", "var/lib/postgresql", "run/postgresql", "var/log/postgresql"]) {
+    mkdirSync(join(root, d), { recursive: true });
+    if (d !== "etc/postgresql") chownSync(join(root, d), pgUid, pgGid);
+  }
+  const p = Bun.spawn(
+    [
+      "pg_createcluster",
+      String(PG_VERSION),
+      PG_CLUSTER,
+      `--port=${port}`,
+      `--datadir=${join(root, "var/lib/postgresql", String(PG_VERSION), PG_CLUSTER)}`,
+      `--logfile=${join(root, "var/log/postgresql", `postgresql-${PG_VERSION}-${PG_CLUSTER}.log`)}`,
+      // The machine's own 15/main writes /var/run/postgresql/15-main.pid; this one must not.
+      `--pgoption=external_pid_file=${join(root, "run/postgresql", `${PG_VERSION}-${PG_CLUSTER}.pid`)}`,
+    ],
+    { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" },
+  );
+  const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`pg_createcluster failed: ${err}`);
+}
+
+/**
+ * Removes the cluster earlier versions of these tests left in /etc/postgresql (rterdeploy). Today's
+ * cluster lives entirely in the run's temp dir and is stopped by the supervisor at the end.
+ */
 export async function dropTestPostgresCluster(): Promise<void> {
-  if (!existsSync(`/etc/postgresql/${PG_VERSION}/${PG_CLUSTER}`)) return;
-  const p = Bun.spawn(["pg_dropcluster", "--stop", String(PG_VERSION), PG_CLUSTER], { stdout: "ignore", stderr: "pipe" });
+  if (!existsSync(`/etc/postgresql/${PG_VERSION}/${LEGACY_PG_CLUSTER}`)) return;
+  const p = Bun.spawn(["pg_dropcluster", "--stop", String(PG_VERSION), LEGACY_PG_CLUSTER], { stdout: "ignore", stderr: "pipe" });
   await p.exited;
   // pg_dropcluster gives up when the data directory (in a removed temp prefix) is already gone,
-  // leaving the config directory; a later run's pg_createcluster would then be skipped.
-  rmSync(`/etc/postgresql/${PG_VERSION}/${PG_CLUSTER}`, { recursive: true, force: true });
+  // leaving the config directory.
+  rmSync(`/etc/postgresql/${PG_VERSION}/${LEGACY_PG_CLUSTER}`, { recursive: true, force: true });
 }

@@ -19,10 +19,14 @@ export class Supervisor {
   private readonly forkingActive = new Set<string>();
   /** Every action asked for, in order: "api1 start rter.service". */
   readonly actions: string[] = [];
+  /** When each of `actions` was asked for (Date.now()). */
+  readonly actionTimes: number[] = [];
 
+  /** hostEnv: environment a host's services get on top of their unit's (what its systemd would have). */
   constructor(
     private readonly roots: Record<string, string>,
     private readonly dir: string,
+    private readonly hostEnv: Record<string, Record<string, string>> = {},
   ) {
     mkdirSync(join(dir, "hooks"), { recursive: true });
     mkdirSync(join(dir, "logs"), { recursive: true });
@@ -59,7 +63,8 @@ export class Supervisor {
     return path;
   }
 
-  unitOf(host: string, unit: string, extraEnv?: Record<string, string>): ServiceUnit {
+  unitOf(host: string, unit: string, moreEnv?: Record<string, string>): ServiceUnit {
+    const extraEnv = { ...this.hostEnv[host], ...moreEnv };
     const root = this.roots[host];
     if (root === undefined) throw new Error(`unknown host ${host}`);
     const etc = join(root, "etc/systemd/system");
@@ -82,6 +87,7 @@ export class Supervisor {
 
   async act(host: string, verb: string, unit: string): Promise<"changed" | "unchanged"> {
     this.actions.push(`${host} ${verb} ${unit}`);
+    this.actionTimes.push(Date.now());
     switch (verb) {
       case "start":
         return await this.start(host, unit);
