@@ -2,16 +2,17 @@
 // itself after a dropped connection; when it gives up (e.g. a 503 while a node restarts) we open
 // a new one with ?since=<last id>, so nothing is missed either way.
 
-export interface ServerEvent {
-  id: string;
-  type: string;
-  data: Record<string, any> & { stream_id: string | null; at: string };
-}
+import type { EventType, ServerEvent } from "../console/types.ts";
+export type { ServerEvent };
 
-const TYPES = [
-  "stream.created", "stream.finished", "stream.reopened", "stream.failed", "segment.created", "chunk.failed", "telemetry", "poster.updated", "recording.ready",
-  "item.created", "item.deleted", "tag.created", "tag.added", "tag.removed", "rank.changed", "rule.created", "rule.deleted", "guidance.set", "guidance.cleared",
-];
+/** Every kind the server publishes (core/events/events.service.ts); the check below fails the typecheck when one is missing. */
+export const EVENT_TYPES = [
+  "stream.created", "stream.finished", "stream.reopened", "stream.failed", "stream.deleted", "segment.created", "chunk.failed", "telemetry", "poster.updated", "recording.ready",
+  "item.created", "item.deleted", "item.updated", "item.commented", "tag.created", "tag.added", "tag.removed", "rank.changed", "rule.created", "rule.deleted",
+  "guidance.set", "guidance.cleared", "guidance.locked", "export.progress",
+] as const satisfies readonly EventType[];
+type Missing = Exclude<EventType, (typeof EVENT_TYPES)[number]>;
+export const everyServerEventIsListenedTo: [Missing] extends [never] ? true : { missing: Missing } = true;
 
 export function subscribe(onEvent: (e: ServerEvent) => void, onState?: (connected: boolean) => void): () => void {
   let last: string | null = null;
@@ -29,7 +30,7 @@ export function subscribe(onEvent: (e: ServerEvent) => void, onState?: (connecte
         timer = setTimeout(open, 2_000);
       }
     };
-    for (const type of TYPES) {
+    for (const type of EVENT_TYPES) {
       es.addEventListener(type, (m) => {
         const msg = m as MessageEvent<string>;
         last = msg.lastEventId || last;
