@@ -246,6 +246,24 @@ export interface LoginFailures {
   locked_until: Timestamp | null;
 }
 
+export interface MfaChallenges {
+  attempts: Generated<number>;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  id: Generated<string>;
+  token_hash: Buffer;
+  used_at: Timestamp | null;
+  user_id: string;
+}
+
+export interface MfaRecoveryCodes {
+  code_hash: Buffer;
+  created_at: Generated<Timestamp>;
+  id: Generated<string>;
+  used_at: Timestamp | null;
+  user_id: string;
+}
+
 export interface QueueProbes {
   enqueued_at: Generated<Timestamp>;
   id: Generated<string>;
@@ -351,11 +369,15 @@ export interface Telemetry {
 
 export interface Users {
   created_at: Generated<Timestamp>;
+  directory_checked_at: Timestamp | null;
+  directory_dn: string | null;
   disabled_at: Timestamp | null;
   email: string;
   id: Generated<string>;
   password_hash: string | null;
   role: "admin" | "operator" | "reporter" | "viewer";
+  totp_enabled_at: Timestamp | null;
+  totp_secret: string | null;
 }
 
 export interface WorkerHeartbeats {
@@ -392,6 +414,8 @@ export interface DB {
   items: Items;
   legal_holds: LegalHolds;
   login_failures: LoginFailures;
+  mfa_challenges: MfaChallenges;
+  mfa_recovery_codes: MfaRecoveryCodes;
   queue_probes: QueueProbes;
   rate_counters: RateCounters;
   segments: Segments;

@@ -12,6 +12,7 @@ import * as m0010 from "./2026_11_23_0010_stream_finished_by.ts";
 import * as m0011 from "./2026_11_28_0011_cmaf.ts";
 import * as m0012 from "./2026_11_28_0012_credential_watch.ts";
 import * as m0013 from "./2026_11_28_0013_incident_room.ts";
+import * as m0014 from "./2026_11_28_0014_identity_providers.ts";
 import * as m0015 from "./2026_11_28_0015_guidance_lock.ts";
 
 /**
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_28_0011_cmaf": m0011,
   "2026_11_28_0012_credential_watch": m0012,
   "2026_11_28_0013_incident_room": m0013,
+  "2026_11_28_0014_identity_providers": m0014,
   "2026_11_28_0015_guidance_lock": m0015,
 };
 
