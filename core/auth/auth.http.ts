@@ -101,14 +101,16 @@ export function authRoutes(rt: Runtime) {
       "/login",
       async ({ body, set }) => {
         await limitSignIn(db());
-        const { token, user, expiresAt } = await login(db(), body.email, body.password, rt.config.security);
+        const who = body.email ?? body.username;
+        if (who === undefined) throw new AppError("bad_request", "email (or username) is required");
+        const { token, user, expiresAt } = await login(db(), who, body.password, rt.config.security);
         set.headers["set-cookie"] = sessionCookie(rt, token);
         return { token, user, expires_at: expiresAt.toISOString() };
       },
       {
         body: LoginBody,
         response: { 200: LoginResponse },
-        detail: { tags: ["auth"], summary: "Exchange email and password for a signed session token (also set as an HttpOnly cookie); 429 while the address or account is throttled" },
+        detail: { tags: ["auth"], summary: "Exchange email (or directory username) and password for a signed session token (also set as an HttpOnly cookie); 429 while the address or account is throttled" },
       },
     )
     .use(requireUser(db))

@@ -3,7 +3,10 @@ import { BodyInt } from "../http/schema.ts";
 
 export const LoginBody = t.Object(
   {
-    email: t.String({ minLength: 3, maxLength: 254 }),
+    /** An address, or with directory sign-in (--ldap-url) the directory username. */
+    email: t.Optional(t.String({ minLength: 1, maxLength: 254 })),
+    /** The directory username, for clients that keep it apart from the address (either field works). */
+    username: t.Optional(t.String({ minLength: 1, maxLength: 254 })),
     password: t.String({ minLength: 1, maxLength: 1024 }),
   },
   { additionalProperties: false },

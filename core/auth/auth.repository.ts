@@ -15,7 +15,7 @@ export interface UserRow {
 const USER_COLUMNS = ["users.id", "users.email", "users.role", "users.created_at"] as const;
 
 export function findUserByEmail(db: Db, email: string) {
-  return db.selectFrom("users").select([...USER_COLUMNS, "users.password_hash", "users.disabled_at"]).where("email", "=", email).executeTakeFirst();
+  return db.selectFrom("users").select([...USER_COLUMNS, "users.password_hash", "users.disabled_at", "users.directory_dn"]).where("email", "=", email).executeTakeFirst();
 }
 
 export function findUserById(db: Db, id: string) {
@@ -73,6 +73,8 @@ export function findCredential(db: Db, by: { id: string } | { hash: Buffer }) {
     .select([
       ...USER_COLUMNS,
       "users.disabled_at",
+      "users.directory_dn",
+      "users.directory_checked_at",
       "api_tokens.id as token_id",
       "api_tokens.kind",
       "api_tokens.role as token_role",
@@ -178,6 +180,11 @@ export async function lockIfOver(db: Db, email: string, max: number, lockoutMs: 
     returning extract(epoch from locked_until - now())::float8 as locked_for`.execute(db);
   const s = rows[0]?.locked_for;
   return s === null || s === undefined || s <= 0 ? null : s;
+}
+
+/** Takes back an attempt that could not be judged (the directory did not answer): an outage locks no one. */
+export function releaseLoginAttempt(db: Db, email: string) {
+  return db.updateTable("login_failures").set({ failures: sql`greatest(failures - 1, 0)` }).where("email", "=", email).execute();
 }
 
 export function clearLoginFailures(db: Db, email: string) {

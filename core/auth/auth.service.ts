@@ -6,6 +6,7 @@ import { AppError } from "../errors.ts";
 import * as repo from "./auth.repository.ts";
 import type { Role, UserRow } from "./auth.repository.ts";
 import { roleCovers } from "./guards.ts";
+import { directorySignIn, recheckIfStale } from "./directory/directory.service.ts";
 import { checkPassword, MAX_PASSWORD } from "./password-policy.ts";
 import { hashToken, isSessionToken, looksLikeToken, newToken, signSession, verifySession } from "./token.ts";
 
@@ -136,31 +137,61 @@ let dummyHash: Promise<string> | null = null;
 export async function login(db: Kysely<DB>, email: string, password: string, settings: AuthSettings): Promise<{ token: string; user: AuthUser; expiresAt: Date }> {
   const denied = new AppError("unauthorized", "email or password is wrong");
   if (password.length > MAX_PASSWORD) throw denied;
-  let addr: string;
+  let addr: string | null = null;
   try {
     addr = normalizeEmail(email);
   } catch {
-    throw denied;
+    // Not an address: with a directory it is a directory username, else it cannot match anyone.
+    if (!settings.ldap) throw denied;
   }
-  const attempt = await repo.reserveLoginAttempt(db, addr);
-  const lockedFor = attempt.locked_for !== null && attempt.locked_for > 0 ? attempt.locked_for : attempt.failures > settings.loginMaxFailures ? await repo.lockIfOver(db, addr, settings.loginMaxFailures, settings.loginLockoutMs) : null;
+  const name = email.trim();
+  if (!addr && (name.length === 0 || name.length > 254 || /[\u0000-\u001f]/.test(name))) throw denied;
+  const key = addr ?? name;
+  const attempt = await repo.reserveLoginAttempt(db, key);
+  const lockedFor = attempt.locked_for !== null && attempt.locked_for > 0 ? attempt.locked_for : attempt.failures > settings.loginMaxFailures ? await repo.lockIfOver(db, key, settings.loginMaxFailures, settings.loginLockoutMs) : null;
   if (lockedFor !== null) {
-    await audit(db, { action: "login.locked", targetType: "user", targetId: addr, actor: null, detail: { email: addr } });
+    await audit(db, { action: "login.locked", targetType: "user", targetId: key, actor: null, detail: { email: key } });
     throw locked(lockedFor);
   }
-  const user = await repo.findUserByEmail(db, addr);
+  const user = addr ? await repo.findUserByEmail(db, addr) : undefined;
+  // Local accounts (break-glass admins) never depend on the directory; everyone else may come from it.
+  if (settings.ldap && (!user || user.directory_dn)) {
+    const pub = await directoryLogin(db, settings, key, user?.directory_dn ? { dn: user.directory_dn } : { username: name }, password, denied);
+    return startSession(db, pub, settings, "ldap");
+  }
   dummyHash ??= Bun.password.hash("not-a-real-password", "argon2id");
   const ok = await Bun.password.verify(password, user?.password_hash ?? (await dummyHash));
   if (!user || !user.password_hash || user.disabled_at || !ok) {
-    const nowLocked = await repo.lockIfOver(db, addr, settings.loginMaxFailures, settings.loginLockoutMs);
-    await audit(db, { action: "login.failed", targetType: "user", targetId: user?.id ?? addr, actor: null, detail: { email: addr, locked: nowLocked !== null } });
+    const nowLocked = await repo.lockIfOver(db, key, settings.loginMaxFailures, settings.loginLockoutMs);
+    await audit(db, { action: "login.failed", targetType: "user", targetId: user?.id ?? key, actor: null, detail: { email: key, locked: nowLocked !== null } });
     throw denied;
   }
-  await repo.clearLoginFailures(db, addr);
-  const pub = publicUser(user);
-  const { token, expiresAt } = await createSession(db, pub, settings, "login");
-  await audit(db, { action: "login", targetType: "user", targetId: user.id, actor: { id: user.id, email: user.email, role: user.role } });
-  return { token, user: pub, expiresAt };
+  return startSession(db, publicUser(user), settings, "local");
+}
+
+async function startSession(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, via: "local" | "ldap") {
+  await repo.clearLoginFailures(db, user.email);
+  const { token, expiresAt } = await createSession(db, user, settings, "login");
+  await audit(db, { action: "login", targetType: "user", targetId: user.id, actor: { id: user.id, email: user.email, role: user.role }, detail: { via } });
+  return { token, user, expiresAt };
+}
+
+/** The directory branch of login: a refusal counts toward the lockout like a wrong password; an outage does not. */
+async function directoryLogin(db: Kysely<DB>, settings: AuthSettings, key: string, who: { username: string } | { dn: string }, password: string, denied: AppError): Promise<AuthUser> {
+  let r;
+  try {
+    r = await directorySignIn(db, settings.ldap!, who, password);
+  } catch (e) {
+    if (e instanceof AppError && e.code === "unavailable") await repo.releaseLoginAttempt(db, key);
+    throw e;
+  }
+  if (!r.ok) {
+    const nowLocked = await repo.lockIfOver(db, key, settings.loginMaxFailures, settings.loginLockoutMs);
+    await audit(db, { action: "login.failed", targetType: "user", targetId: r.userId ?? key, actor: null, detail: { email: key, via: "ldap", reason: r.reason, locked: nowLocked !== null } });
+    throw denied;
+  }
+  await repo.clearLoginFailures(db, key);
+  return r.user;
 }
 
 function locked(seconds: number): AppError {
@@ -196,6 +227,11 @@ export async function authenticate(db: Kysely<DB>, token: string | null, setting
   const problem = credentialProblem(row, now, settings);
   if (problem === "idle") throw new AppError("unauthorized", "session ended after inactivity; sign in again");
   if (problem) throw invalid;
+  // A directory account's groups and state, re-read when the cache window has passed.
+  const fresh = await recheckIfStale(db, settings.ldap, row);
+  if (fresh && "disabled" in fresh) throw invalid;
+  if (fresh) row = { ...row, role: fresh.role };
+  if (fresh && row.token_role && !roleCovers(row.role, row.token_role)) throw invalid;
   const lastUsed = row.last_used_at ? new Date(row.last_used_at).getTime() : 0;
   if (now - lastUsed > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) await repo.touchToken(db, row.token_id);
   return { user: { id: row.id, email: row.email, role: effectiveRole(row) }, tokenId: row.token_id, kind: row.kind, rateLimitPerMinute: row.rate_limit_per_minute };

@@ -1,6 +1,7 @@
 import type { Jobs, Role } from "./settings.ts";
 import type { StorageConfig } from "../storage/store.ts";
 import type { RatePolicy } from "./parse.ts";
+import type { LdapConfig } from "./ldap.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -100,6 +101,8 @@ export interface Config {
     readonly trustedProxies: readonly string[];
     /** Origins allowed to call the API cross-origin (bearer tokens only, no cookies). */
     readonly corsOrigins: readonly string[];
+    /** Directory sign-in (LDAP / Active Directory); null = local accounts only. */
+    readonly ldap: LdapConfig | null;
   };
   readonly retention: {
     /** Finished streams older than this are deleted by the retention job; null = kept forever. */

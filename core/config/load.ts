@@ -4,6 +4,7 @@ import type { Config, LogLevel } from "./config.ts";
 import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl, type RatePolicy } from "./parse.ts";
 import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
+import { buildLdapConfig } from "./ldap.ts";
 
 /** A configuration problem; cmd/ prints `rter: <message>` and exits non-zero. */
 export class ConfigError extends Error {
@@ -93,6 +94,12 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
   const sessionMaxMs = parseDuration(must("session-max"));
   if (sessionIdleMs > sessionMaxMs) throw new ConfigError(`--session-idle: must not exceed --session-max (${sessionMaxMs} ms), got ${sessionIdleMs} ms`);
   const retention = must("retention");
+  let ldap;
+  try {
+    ldap = buildLdapConfig(get);
+  } catch (e) {
+    throw e instanceof ConfigError ? e : new ConfigError((e as Error).message.startsWith("--") ? (e as Error).message : `--ldap-url: ${(e as Error).message}`);
+  }
   const databaseUrl = get("database-url") ?? null;
   const databaseOwnerUrl = get("database-owner-url") ?? null;
   if (databaseOwnerUrl && !databaseUrl) throw new ConfigError("--database-owner-url: needs --database-url (the runtime role); the embedded Postgres makes both itself");
@@ -147,6 +154,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       maxEventStreams: parseIntInRange(must("max-event-streams"), 0, 10_000) || null,
       trustedProxies: parseAddressList(get("trusted-proxies") ?? ""),
       corsOrigins: parseOriginList(get("cors-origins") ?? ""),
+      ldap,
     },
     retention: { defaultMs: retention === "off" ? null : parseDuration(retention), schedule: parseCronSchedule(must("retention-schedule")) },
     adminEmail,

@@ -1,3 +1,4 @@
+import { parseBool, parseLdapCache, parseRoleMap, parseUserFilter } from "./ldap.ts";
 import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, parseUrl } from "./parse.ts";
 
 /**
@@ -74,6 +75,16 @@ export const SETTINGS: Setting[] = [
   { flag: "idle-timeout", env: "RTER_IDLE_TIMEOUT", default: "60s", doc: "a connection silent this long is closed (a stalled upload stores nothing)", check: (v) => { const ms = parseDuration(v); if (ms < 1000 || ms > 255_000) throw new Error("must be between 1s and 255s"); } },
   { flag: "upload-min-rate", env: "RTER_UPLOAD_MIN_RATE", default: "16KiB", doc: "slowest average upload accepted, bytes per second (e.g. 16KiB): a body that trickles in slower is cut with 408 and stores nothing; off = no minimum", check: parseByteRate },
   { flag: "upload-grace", env: "RTER_UPLOAD_GRACE", default: "10s", doc: "head start of every upload before --upload-min-rate applies: N bytes may take up to grace + N / min-rate of waiting on the client", check: (v) => { const ms = parseDuration(v); if (ms < 1000 || ms > 600_000) throw new Error("must be between 1s and 10m"); } },
+  { flag: "ldap-url", env: "RTER_LDAP_URL", doc: "LDAP / Active Directory server for sign-in: ldap://host:389 or ldaps://host:636; unset = local accounts only", check: (v) => parseUrl(v, ["ldap:", "ldaps:"]) },
+  { flag: "ldap-bind-dn", env: "RTER_LDAP_BIND_DN", doc: "DN of the service account that searches users and reads groups" },
+  { flag: "ldap-bind-password", env: "RTER_LDAP_BIND_PASSWORD", doc: "password of the service account", secret: true },
+  { flag: "ldap-user-base", env: "RTER_LDAP_USER_BASE", doc: "where users are searched (subtree), e.g. OU=Staff,DC=city,DC=gov" },
+  { flag: "ldap-user-filter", env: "RTER_LDAP_USER_FILTER", default: "(uid={username})", doc: "user search filter; {username} is escaped (RFC 4515); AD: (sAMAccountName={username})", check: parseUserFilter },
+  { flag: "ldap-role-map", env: "RTER_LDAP_ROLE_MAP", doc: "directory groups to rter roles: GROUP_DN=role;GROUP_DN=role (the highest role wins; no mapped group = no access)", check: parseRoleMap },
+  { flag: "ldap-ca-file", env: "RTER_LDAP_CA_FILE", doc: "PEM file of the CA that signed the directory's certificate (ldaps:// or StartTLS); unset = the system's CAs" },
+  { flag: "ldap-starttls", env: "RTER_LDAP_STARTTLS", default: "false", doc: "upgrade ldap:// with StartTLS before binding (true or false)", check: parseBool },
+  { flag: "ldap-cache", env: "RTER_LDAP_CACHE", default: "5m", doc: "a directory user's groups and account state are re-read on their first request after this long (at most 5m)", check: parseLdapCache },
+  { flag: "ldap-timeout", env: "RTER_LDAP_TIMEOUT", default: "5s", doc: "bound on connecting to the directory and on each operation (then 503)", check: parseDuration },
   { flag: "retention", env: "RTER_RETENTION", default: "off", doc: "how long items (finished streams, reports, photos, links) are kept before the retention job deletes them (e.g. 365d), or off; per-stream and per-workspace settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
   { flag: "retention-schedule", env: "RTER_RETENTION_SCHEDULE", default: "41 * * * *", doc: "cron schedule (UTC) of the retention job, or off", check: parseCronSchedule },
 ];
