@@ -124,14 +124,15 @@ async function placement(db: Kysely<DB>, streamId: string, seq: number, gapWaitM
  *
  * On the live lane, a job with LIVE_BACKLOG_CHUNKS or more chunks waiting behind it segments the
  * newest one instead (the live playlist jumps, with a discontinuity) and moves itself and the
- * rest to the late lane: batch priority, a queue of their own, in arrival order.
+ * rest to the late lane: batch priority, a queue of their own, in arrival order. A chunk already
+ * behind the live edge (it arrived after its successors) goes to the late lane too.
  */
 export async function segmentChunk(
   deps: MediaDeps,
   streamId: string,
   seq: number,
   opts: { signal?: AbortSignal; lastAttempt: boolean; lane?: SegmentLane },
-): Promise<"done" | "waiting" | "failed" | "skipped" | "jumped"> {
+): Promise<"done" | "waiting" | "failed" | "skipped" | "jumped" | "deferred"> {
   const { db } = deps;
   const lane = opts.lane ?? "live";
   const chunk = await findChunk(db, streamId, seq);
@@ -140,7 +141,13 @@ export async function segmentChunk(
     await db.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
     return "skipped";
   }
-  if (lane === "live" && seq > (await liveEdge(db, streamId))) {
+  const edge = lane === "live" ? await liveEdge(db, streamId) : -1;
+  if (lane === "live" && seq < edge) {
+    // Behind the live edge already (it arrived late): recording work, not live work.
+    await addLateSegmentJob(db, streamId, seq, new Date(chunk.received_at));
+    return "deferred";
+  }
+  if (lane === "live" && seq > edge) {
     const newest = await db.selectFrom("chunks").selectAll().where("stream_id", "=", streamId).where("state", "=", "stored").orderBy("seq", "desc").limit(1).executeTakeFirst();
     if (newest && newest.seq - seq >= LIVE_BACKLOG_CHUNKS) {
       const outcome = await segmentOne(deps, newest, await jumpPlacement(db, streamId, newest.seq), { ...opts, lastAttempt: false });

@@ -21,7 +21,7 @@ const STREAMS = 4;
 const ROUNDS = 4;
 const BURST = 3;
 /** Long enough for twelve small PUTs on a busy box; only a precondition, checked below. */
-const HOLD_MS = 4_000;
+const HOLD_MS = 8_000;
 
 let app: TestApp;
 let minio: TestMinio;
