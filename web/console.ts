@@ -9,14 +9,14 @@ import { api, ApiError, el, me, request, signIn, type User } from "./lib/api.ts"
 import { subscribe } from "./lib/events.ts";
 import { ConsoleMap, Sketch } from "./lib/map.ts";
 import { $, alertError, canCurate, ui } from "./console/context.ts";
-import { effectHooks, loadItems, loadTags, loadTrack, onEvent } from "./console/data.ts";
+import { applied, effectHooks, loadItems, loadTags, loadTrack, onEvent } from "./console/data.ts";
 import { requestExport, renderExport } from "./console/export.ts";
 import { focusedItem, focusOn, postComment, release, renderFocus, replayPosition, saveEdit, sendGuidance, takeOver } from "./console/focus.ts";
 import { renderGrid, updateTileStats } from "./console/grid.ts";
 import { clearSearch, older, openWorkspace, renderItems, renderRecent, renderTabs, runSearch, searchParams } from "./console/items.ts";
 import { loadRules, onMapClick, renderMap, setMode } from "./console/map-view.ts";
 import { mergeItems, mergeStream } from "./console/store.ts";
-import { closeTimeline, loadTimeline, sawThen, scrubTo, setPlaying, timelineDates, timelineWindowFromSelect } from "./console/timeline.ts";
+import { closeTimeline, loadTimeline, sawThen, scrubTo, setPlaying, timelineDates, timelinePositions, timelineWindowFromSelect } from "./console/timeline.ts";
 import type { ItemView, StreamView } from "./console/types.ts";
 
 function renderAll(): void {
@@ -261,7 +261,9 @@ $<HTMLFormElement>("#item-form").addEventListener("submit", async (ev) => {
   focusPlayingDate: () => ui.focusPlayer?.playingDate()?.getTime() ?? null,
   replayPosition: () => replayPosition(),
   timelineDates: () => timelineDates(),
+  timelinePositions: () => timelinePositions(),
   itemCount: () => ui.data.items.size,
+  events: () => ({ ...applied }),
 };
 
 void (async () => {

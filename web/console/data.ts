@@ -10,7 +10,9 @@ export const PAGE = 500;
 
 export async function loadStream(id: string): Promise<void> {
   try {
-    ui.data = mergeStream(ui.data, await api<StreamView>(`/api/v1/streams/${id}`));
+    // Fetch first, then merge into the state as it is now (not as it was before the await).
+    const stream = await api<StreamView>(`/api/v1/streams/${id}`);
+    ui.data = mergeStream(ui.data, stream);
   } catch {
     /* gone or hidden */
   }
@@ -18,7 +20,8 @@ export async function loadStream(id: string): Promise<void> {
 
 export async function loadItem(id: string): Promise<void> {
   try {
-    ui.data = mergeItems(ui.data, [await api<ItemView>(`/api/v1/items/${id}`)]);
+    const item = await api<ItemView>(`/api/v1/items/${id}`);
+    ui.data = mergeItems(ui.data, [item]);
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) ui.data = dropItem(ui.data, id);
   }
@@ -114,7 +117,11 @@ async function run(e: Effect): Promise<void> {
   }
 }
 
+/** For support: how many events of each kind this console applied. */
+export const applied: Record<string, number> = {};
+
 export async function onEvent(e: ServerEvent): Promise<void> {
+  applied[e.type] = (applied[e.type] ?? 0) + 1;
   const out = apply(ui.data, e);
   ui.data = out.state;
   ui.scheduleRender();

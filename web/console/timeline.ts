@@ -202,6 +202,11 @@ export function closeTimeline(): void {
   ui.scheduleRender();
 }
 
+/** For tests and support: where each lane's reporter stood at the clock's instant. */
+export function timelinePositions(): Record<string, { lat: number; lng: number; heading: number | null }> {
+  return Object.fromEntries(timelineMarkers().filter((m) => m.id.startsWith("tl:")).map((m) => [m.id.slice(3), { ...m.pos, heading: m.heading }]));
+}
+
 /** For tests and support: the wall-clock time on screen of each timeline player. */
 export function timelineDates(): Record<string, number | null> {
   return Object.fromEntries(tl.players.map((p) => [p.streamId, p.playingDate()]));

@@ -1,0 +1,278 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { artifact, launchChromium } from "../support/browser.ts";
+import { contentTypeOf, makeChunks } from "../support/media.ts";
+import { startMinio, type TestMinio } from "../support/minio.ts";
+import { testDatabaseUrl } from "../support/postgres.ts";
+import { buildBinary, runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+
+// The incident room in the operator console, against the compiled binary on two API nodes with
+// Postgres, MinIO and the ffmpeg worker: comments and edits reach a second operator's console
+// live, search by words and by the map's view, the items list pages past 500, the direction lock
+// is taken over between two operators, and the timeline plays two streams on one wall clock.
+// Screenshots of each view go to artifacts/.
+
+let minio: TestMinio;
+let binary: string;
+let env: Record<string, string>;
+let nodeA: RterProcess; // api, worker, web
+let nodeB: RterProcess; // api, web
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const PASSWORD = "correct horse battery";
+const users = { r1: "r1@city.example", r2: "r2@city.example", op1: "op1@city.example", op2: "op2@city.example" };
+const tokens: Record<string, string> = {};
+// Downtown Montreal (the console's default view) and Quebec City (far outside it).
+const HERE = { lat: 45.5048, lng: -73.5772 };
+const FAR = { lat: 46.8139, lng: -71.208 };
+
+beforeAll(async () => {
+  [minio, binary] = await Promise.all([startMinio(), buildBinary()]);
+  // Paging past 500 items needs more than 500 writes a minute from one operator.
+  env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn", RTER_RATE_LIMIT: "20000/1m" };
+  nodeA = await startRter({ binary, env });
+  await nodeA.waitReady(60_000);
+  nodeB = await startRter({ binary, env, args: ["--roles", "api,web"] });
+  await nodeB.waitReady(60_000);
+  for (const [email, role] of [[users.r1, "reporter"], [users.r2, "reporter"], [users.op1, "operator"], [users.op2, "operator"]] as const) {
+    const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const login = await fetch(`${nodeA.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD }) });
+    tokens[email] = ((await login.json()) as { token: string }).token;
+  }
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+  await browser?.close().catch(() => {});
+  await Promise.all([nodeA, nodeB].filter(Boolean).map((p) => p.stop("SIGKILL").catch(() => 0)));
+  await minio?.stop();
+});
+
+async function call(email: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const init: RequestInit = { method, headers: { authorization: `Bearer ${tokens[email]}`, ...headers } };
+  if (body instanceof Uint8Array) init.body = body as unknown as BodyInit;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] = "application/json";
+  }
+  const r = await fetch(`${nodeA.url}${path}`, init);
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms: number): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await Bun.sleep(200);
+  }
+}
+
+async function console_(node: RterProcess, email: string): Promise<Page> {
+  const c = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
+  contexts.push(c);
+  c.on("weberror", (e) => console.error(`[web] page error (${email}): ${e.error().message}`));
+  c.on("response", (r) => r.status() >= 400 && console.error(`[web] ${r.status()} ${r.request().method()} ${r.url()} (${email})`));
+  const page = await c.newPage();
+  await page.goto(`${node.url}/`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#conn[data-state=live]").waitFor({ timeout: 15_000 });
+  return page;
+}
+
+const rowTitle = (page: Page, id: string) => page.locator(`#item-list li[data-id="${id}"] .item-title`);
+const listedIds = (page: Page) => page.$$eval("#item-list li[data-id]", (lis) => lis.map((li) => (li as HTMLElement).dataset.id!));
+
+describe("incident room (Chromium, compiled binary, two API nodes)", () => {
+  let op1: Page;
+  let op2: Page;
+  /** The two operators' consoles, one per API node (opened by whichever test runs first). */
+  const consoles = async () => {
+    if (!op1) [op1, op2] = await Promise.all([console_(nodeA, users.op1), console_(nodeB, users.op2)]);
+  };
+
+  test("comments and edits appear live in a second operator's console; a held item says why it refuses", async () => {
+    await consoles();
+    const item = await call(users.r1, "POST", "/api/v1/items", { kind: "text", title: "Tree down on Elm", body: "blocking both lanes", lat: HERE.lat, lng: HERE.lng });
+    expect(item.status).toBe(201);
+    const id = item.body.id as string;
+    for (const p of [op1, op2]) {
+      await rowTitle(p, id).waitFor({ timeout: 10_000 });
+      await rowTitle(p, id).click();
+      await p.locator("#comments:not([hidden])").waitFor({ timeout: 5_000 });
+    }
+    await op1.getByLabel("Add a comment").fill("crew dispatched, ETA 10 min <b>now</b>");
+    await op1.getByRole("button", { name: "Post comment" }).click();
+    await until("the comment on the second console", async () => (await op2.locator("#comment-list").textContent())?.includes("crew dispatched, ETA 10 min <b>now</b>"), 10_000);
+    // Text, never markup.
+    expect(await op2.locator("#comment-list b").count()).toBe(0);
+    expect(await op2.locator("#comment-list li").first().textContent()).toContain(users.op1);
+
+    const edit = op1.locator("#edit-form");
+    await edit.getByLabel("Title").fill("Tree cleared on Elm");
+    await edit.getByLabel("Text").fill("one lane open");
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await until("the edit on the second console's list", async () => (await rowTitle(op2, id).textContent()) === "Tree cleared on Elm", 10_000);
+    await until("the edit in the second console's focus", async () => (await op2.locator("#focus-body").textContent())?.includes("one lane open"), 10_000);
+    expect(await op2.locator("#edit-form").getByLabel("Title").inputValue()).toBe("Tree cleared on Elm");
+    await op2.screenshot({ path: artifact("incident-room-comments-edit.png") });
+
+    // Under legal hold the edit is refused and the operator is told why.
+    expect((await call(users.op2, "POST", `/api/v1/items/${id}/hold`, { reason: "case 7" })).status).toBe(201);
+    await edit.getByLabel("Title").fill("should not stick");
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await until("the refusal", async () => (await op1.locator("#edit-status").textContent())?.includes("legal hold"), 10_000);
+    expect(await op1.locator("#edit-status").getAttribute("data-refused")).toBe("409");
+    expect((await call(users.op1, "GET", `/api/v1/items/${id}`)).body.title).toBe("Tree cleared on Elm");
+  }, 90_000);
+
+  test("search by words, then by the map's current view", async () => {
+    await consoles();
+    const mk = async (title: string, at: { lat: number; lng: number }) => (await call(users.r2, "POST", "/api/v1/items", { kind: "text", title, lat: at.lat, lng: at.lng })).body.id as string;
+    const near = await mk("Gas smell near the market", { lat: HERE.lat + 0.001, lng: HERE.lng + 0.001 });
+    const far = await mk("Gas smell at the port", FAR);
+    const other = await mk("Water main break", HERE);
+    // A comment's words are found too.
+    const commented = await mk("Noise complaint", HERE);
+    expect((await call(users.op1, "POST", `/api/v1/items/${commented}/comments`, { body: "neighbours report a gas odour" })).status).toBe(201);
+
+    await op1.getByRole("searchbox", { name: "Search" }).fill("gas");
+    await op1.locator("#search-form").getByRole("button", { name: "Search", exact: true }).click();
+    await until("word results", async () => (await op1.locator("#search-status").textContent())?.includes("found"), 10_000);
+    let ids = await listedIds(op1);
+    expect(ids).toContain(near);
+    expect(ids).toContain(far);
+    expect(ids).not.toContain(other);
+    await op1.screenshot({ path: artifact("incident-room-search.png") });
+    expect(await op1.locator("#items-title").textContent()).toBe("Search results");
+
+    // The map's view (Montreal) leaves Quebec City out.
+    await op1.getByRole("button", { name: "Search this map view" }).click();
+    await until("bounded results", async () => (await op1.locator("#search-status").textContent())?.includes("in this map view"), 10_000);
+    ids = await listedIds(op1);
+    expect(ids).toContain(near);
+    expect(ids).not.toContain(far);
+    expect(ids).not.toContain(other);
+    await op1.getByRole("button", { name: "Clear search" }).click();
+    await until("the full list again", async () => (await listedIds(op1)).includes(other), 5_000);
+  }, 60_000);
+
+  test("the items list pages past the newest 500 with load older", async () => {
+    await consoles();
+    const before = Number(await op2.locator("#item-list").getAttribute("data-count"));
+    // 520 more items from the operator (reporters have an hourly quota of 600).
+    for (let k = 0; k < 520; k += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => call(users.op2, "POST", "/api/v1/items", { kind: "text", title: `bulk ${k + j}` })));
+    }
+    const oldest = (await call(users.op1, "GET", "/api/v1/items?kind=text&q=Elm")).body[0].id as string;
+    const page = await console_(nodeB, users.op1);
+    await until("the first page", async () => Number(await page.locator("#item-list").getAttribute("data-count")) === 500, 15_000);
+    expect(await page.locator(`#item-list li[data-id="${oldest}"]`).count()).toBe(0);
+    await page.getByRole("button", { name: "Load older items" }).click();
+    await until("the older page", async () => Number(await page.locator("#item-list").getAttribute("data-count")) === before + 520, 15_000);
+    expect(await page.locator(`#item-list li[data-id="${oldest}"]`).count()).toBe(1);
+    // Nothing older remains: the button goes away.
+    await until("no more pages", async () => await page.locator("#load-older").isHidden(), 5_000);
+    await page.context().close();
+  }, 120_000);
+
+  test("direction lock: the second operator sees who guides and takes over explicitly", async () => {
+    await consoles();
+    const s = await call(users.r1, "POST", "/api/v1/streams", { title: "bridge" });
+    expect(s.status).toBe(201);
+    const id = s.body.id as string;
+    const item = (await call(users.op1, "GET", `/api/v1/items?kind=stream&q=bridge`)).body.find((i: any) => i.stream?.id === id);
+    for (const p of [op1, op2]) {
+      if (await p.locator("#search-clear").isVisible()) await p.locator("#search-clear").click();
+      await rowTitle(p, item.id).waitFor({ timeout: 10_000 });
+      await rowTitle(p, item.id).click();
+      await p.locator("#guidance-form:not([hidden])").waitFor({ timeout: 10_000 });
+    }
+    await until("free lock shown", async () => (await op1.locator("#lock-status").textContent())?.includes("Nobody guides"), 5_000);
+    await op1.getByLabel("Target heading").fill("90");
+    await op1.getByLabel("Message").fill("look east");
+    await op1.getByRole("button", { name: "Send guidance" }).click();
+    await until("op1 holds the lock", async () => (await op1.locator("#lock-status").textContent())?.includes("You guide"), 10_000);
+    await until("op2 sees op1 guiding", async () => (await op2.locator("#lock-status").textContent()) === `${users.op1} guides this reporter.`, 10_000);
+    expect(await op2.getByRole("button", { name: "Send guidance" }).isDisabled()).toBe(true);
+    await op2.screenshot({ path: artifact("incident-room-lock-held.png") });
+    // Behind the disabled button the API refuses too, naming the holder.
+    const refused = await call(users.op2, "PUT", `/api/v1/streams/${id}/guidance`, { heading: 270 });
+    expect(refused.status).toBe(409);
+    expect(refused.body.holder.email).toBe(users.op1);
+
+    await op2.getByRole("button", { name: "Take over direction" }).click();
+    await until("op2 holds the lock", async () => (await op2.locator("#lock-status").textContent())?.includes("You guide"), 10_000);
+    await until("op1 sees op2 guiding", async () => (await op1.locator("#lock-status").textContent()) === `${users.op2} guides this reporter.`, 10_000);
+    expect(await op1.getByRole("button", { name: "Send guidance" }).isDisabled()).toBe(true);
+    await op2.getByLabel("Target heading").fill("270");
+    await op2.getByRole("button", { name: "Send guidance" }).click();
+    await until("op2's guidance stored", async () => (await call(users.op1, "GET", `/api/v1/streams/${id}/guidance`)).body?.heading === 270, 10_000);
+    const audit = await call(users.op1, "GET", `/api/v1/streams/${id}/guidance/lock`);
+    expect(audit.body.holder.email).toBe(users.op2);
+    await op1.screenshot({ path: artifact("incident-room-lock-taken.png") });
+  }, 60_000);
+
+  test("the timeline shows two streams' lanes; scrubbing plays both on one wall clock", async () => {
+    await consoles();
+    // Two reporters recorded 8 seconds each, the second starting 2.5 s after the first (chunks
+    // stamped with their capture start): played from the same media position they would be 2.5 s apart.
+    const R2_LATE = 2_500;
+    const t0 = Date.now() - 5 * 60_000;
+    const streams: string[] = [];
+    for (const [email, at] of [[users.r1, HERE], [users.r2, { lat: HERE.lat + 0.002, lng: HERE.lng }]] as const) {
+      const s = await call(email, "POST", "/api/v1/streams", { title: `angle of ${email}`, lat: at.lat, lng: at.lng });
+      streams.push(s.body.id);
+      const chunks = await makeChunks("ts-h264-aac", 8, 1, "320x240");
+      for (const [seq, bytes] of chunks.entries()) {
+        const r = await call(email, "PUT", `/api/v1/streams/${s.body.id}/chunks/${seq}`, bytes, { "content-type": contentTypeOf("ts-h264-aac"), "x-chunk-start": String(t0 + seq * 1000 + (email === users.r2 ? R2_LATE : 0)) });
+        expect(r.status).toBe(201);
+      }
+      const samples = Array.from({ length: 8 }, (_, k) => ({ t: new Date(t0 + k * 1000 + (email === users.r2 ? R2_LATE : 0)).toISOString(), lat: at.lat + k * 1e-5, lng: at.lng, heading: email === users.r1 ? 90 : 180 }));
+      expect((await call(email, "POST", `/api/v1/streams/${s.body.id}/telemetry`, { samples })).status).toBeLessThan(300);
+      expect((await call(email, "POST", `/api/v1/streams/${s.body.id}/finish`)).status).toBeLessThan(300);
+    }
+    for (const id of streams) await until(`segments of ${id}`, async () => (await call(users.op1, "GET", `/api/v1/streams/${id}`)).body.segments >= 8, 60_000);
+
+    await op1.getByRole("button", { name: "Timeline" }).click();
+    await op1.locator("#timeline-panel:not([hidden])").waitFor();
+    for (const id of streams) await op1.locator(`#timeline-lanes .lane[data-stream="${id}"] .span`).first().waitFor({ timeout: 10_000 });
+    const at = t0 + 4_000;
+    await op1.locator("#timeline-scrub").evaluate((el, v) => {
+      (el as HTMLInputElement).value = String(v);
+      el.dispatchEvent(new Event("change"));
+    }, at);
+    const dates = await until(
+      "both streams playing on the timeline",
+      async () => {
+        const d = (await op1.evaluate(() => (window as any).rterConsole.timelineDates())) as Record<string, number | null>;
+        const both = streams.map((id) => d[id]);
+        return both.every((x) => typeof x === "number" && x > at - 1_000) ? (both as number[]) : null;
+      },
+      30_000,
+    );
+    // Played on, and still together: every sample of a few seconds within half a second.
+    const spreads: number[] = [];
+    for (let k = 0; k < 8; k++) {
+      await Bun.sleep(300);
+      const d = (await op1.evaluate(() => (window as any).rterConsole.timelineDates())) as Record<string, number | null>;
+      const [a, b] = streams.map((id) => d[id]);
+      if (typeof a === "number" && typeof b === "number") spreads.push(Math.abs(a - b));
+    }
+    console.log(`[web] timeline: PDT spread of two streams after scrubbing: first ${Math.abs(dates[0]! - dates[1]!)} ms, then max ${Math.max(...spreads)} ms over ${spreads.length} samples`);
+    expect(spreads.length).toBeGreaterThan(4);
+    expect(Math.max(...spreads)).toBeLessThan(500);
+    // Both reporters' positions and cones at that instant on the map.
+    const where = (await op1.evaluate(() => (window as any).rterConsole.timelinePositions())) as Record<string, { lat: number; heading: number | null }>;
+    expect(where[streams[0]!]?.heading).toBe(90);
+    expect(where[streams[1]!]?.heading).toBe(180);
+    expect(where[streams[1]!]!.lat).toBeGreaterThan(HERE.lat + 0.0019);
+    await op1.screenshot({ path: artifact("incident-room-timeline.png") });
+  }, 150_000);
+});
