@@ -38,6 +38,8 @@ export const ACCESS: Record<string, RouteRule> = {
 
   // Accounts and sessions.
   "POST /api/v1/auth/login": pub("rate-limited per address; locks the account after repeated failures"),
+  "POST /api/v1/auth/mfa": pub("second step of a sign-in (challenge from login's 202); wrong codes count toward the lockout"),
+  "POST /api/v1/auth/mfa/totp/enrol": pub("only with a live sign-in challenge of a user without a second factor"),
   "GET /api/v1/auth/me": everyone(),
   "POST /api/v1/auth/logout": everyone("ends the calling credential: a session ends, an API token is revoked"),
   "POST /api/v1/auth/password": everyone("own password only, with the current one; ends the caller's other sessions"),
@@ -50,6 +52,7 @@ export const ACCESS: Record<string, RouteRule> = {
   "PATCH /api/v1/admin/users/{id}": admin("role change or disabling ends the user's sessions and tokens"),
   "POST /api/v1/admin/users/{id}/unlock": admin(),
   "POST /api/v1/admin/users/{id}/password": admin("ends all the user's sessions"),
+  "DELETE /api/v1/admin/users/{id}/mfa": admin("the user enrols again at the next sign-in; ends their sessions"),
   "GET /api/v1/admin/tokens": admin(),
   "POST /api/v1/admin/tokens": admin("role of the token at most the user's"),
   "DELETE /api/v1/admin/tokens/{id}": admin(),

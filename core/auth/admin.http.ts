@@ -26,6 +26,7 @@ import {
 import { requireRole, requireStaff } from "./guards.ts";
 import { acceptInvite, createInvite, listInvites, revokeInvite } from "./invites.service.ts";
 import { resetPassword } from "./password.service.ts";
+import { resetMfa } from "./mfa/mfa.service.ts";
 
 /** Users and API tokens (admins). Who may call what is in access-matrix.ts; the checks here repeat it for defence in depth. */
 export function adminAuthRoutes(rt: Runtime) {
@@ -65,6 +66,15 @@ export function adminAuthRoutes(rt: Runtime) {
         return admin.unlockUser(db(), { id: params.id });
       },
       { params: IdParams, response: { 200: UserModel }, detail: { tags, summary: "Lift a sign-in lockout" } },
+    )
+    .delete(
+      "/users/:id/mfa",
+      async ({ user, params, set }) => {
+        requireRole(user, "admin");
+        await resetMfa(db(), params.id);
+        set.status = 204;
+      },
+      { params: IdParams, detail: { tags, summary: "Reset a user's second factor (TOTP and recovery codes): they enrol again at their next sign-in; their sessions end. Audited as mfa.reset" } },
     )
     .post(
       "/users/:id/password",

@@ -8,10 +8,11 @@ import { currentRequest } from "../http/request-context.ts";
 import { enforce } from "../ratelimit/ratelimit.ts";
 import type { Runtime } from "../runtime.ts";
 import { ruleFor } from "./access-matrix.ts";
-import { ChangePasswordBody, LoginBody, LoginResponse, PasswordChanged, UserModel } from "./auth.model.ts";
+import { ChangePasswordBody, LoginBody, LoginResponse, MfaAnswerBody, MfaEnrolBody, MfaEnrolment, MfaStep, PasswordChanged, UserModel } from "./auth.model.ts";
 import { revokeApiToken } from "./admin.service.ts";
 import { revokeToken } from "./auth.repository.ts";
-import { authenticate, login, type AuthSettings, type AuthUser } from "./auth.service.ts";
+import { authenticate, completeSecondFactor, login, type AuthSettings, type AuthUser, type LoginResult, type SignedIn } from "./auth.service.ts";
+import { enrolTotp } from "./mfa/mfa.service.ts";
 import { changeOwnPassword } from "./password.service.ts";
 import { enforceUserLimits } from "./quotas.ts";
 
@@ -94,6 +95,20 @@ export function limitSignIn(db: Kysely<DB>): Promise<void> {
   return enforce(db, "login", `l:${clientIp()}`, securitySettings().rateLimitLogin, "sign-in attempts");
 }
 
+/** A finished sign-in sets the cookie; a pending one answers 202 with the challenge. */
+function signedIn(rt: Runtime, set: { status?: number | string; headers: Record<string, unknown> }, r: LoginResult) {
+  if ("mfa" in r) {
+    set.status = 202;
+    return { mfa_required: true as const, challenge: r.mfa.challenge, enrolled: r.mfa.enrolled, methods: r.mfa.methods, expires_at: r.mfa.expiresAt.toISOString(), user: r.user };
+  }
+  return sessionBody(rt, set, r);
+}
+
+function sessionBody(rt: Runtime, set: { headers: Record<string, unknown> }, r: SignedIn) {
+  set.headers["set-cookie"] = sessionCookie(rt, r.token);
+  return { token: r.token, user: r.user, expires_at: r.expiresAt.toISOString(), ...(r.recoveryCodes ? { recovery_codes: r.recoveryCodes } : {}) };
+}
+
 export function authRoutes(rt: Runtime) {
   const db = () => rt.database!.db;
   return new Elysia({ prefix: "/api/v1/auth", name: "auth" })
@@ -103,14 +118,39 @@ export function authRoutes(rt: Runtime) {
         await limitSignIn(db());
         const who = body.email ?? body.username;
         if (who === undefined) throw new AppError("bad_request", "email (or username) is required");
-        const { token, user, expiresAt } = await login(db(), who, body.password, rt.config.security);
-        set.headers["set-cookie"] = sessionCookie(rt, token);
-        return { token, user, expires_at: expiresAt.toISOString() };
+        return signedIn(rt, set, await login(db(), who, body.password, rt.config.security));
       },
       {
         body: LoginBody,
+        response: { 200: LoginResponse, 202: MfaStep },
+        detail: { tags: ["auth"], summary: "Exchange email (or directory username) and password for a signed session token (also set as an HttpOnly cookie); 202 with a challenge when a second factor is required; 429 while the address or account is throttled" },
+      },
+    )
+    .post(
+      "/mfa",
+      async ({ body, set }) => {
+        await limitSignIn(db());
+        if ((body.code === undefined) === (body.recovery_code === undefined)) throw new AppError("bad_request", "give either code or recovery_code");
+        const answer = body.code !== undefined ? { code: body.code } : { recoveryCode: body.recovery_code! };
+        return sessionBody(rt, set, await completeSecondFactor(db(), body.challenge, answer, rt.config.security));
+      },
+      {
+        body: MfaAnswerBody,
         response: { 200: LoginResponse },
-        detail: { tags: ["auth"], summary: "Exchange email (or directory username) and password for a signed session token (also set as an HttpOnly cookie); 429 while the address or account is throttled" },
+        detail: { tags: ["auth"], summary: "Second step of a sign-in: a TOTP code (the first one confirms a new enrolment and returns recovery codes once) or a recovery code" },
+      },
+    )
+    .post(
+      "/mfa/totp/enrol",
+      async ({ body }) => {
+        await limitSignIn(db());
+        const r = await enrolTotp(db(), body.challenge);
+        return { secret: r.secret, otpauth_uri: r.otpauthUri };
+      },
+      {
+        body: MfaEnrolBody,
+        response: { 200: MfaEnrolment },
+        detail: { tags: ["auth"], summary: "During a sign-in that needs a second factor the user has not set up: a new TOTP secret (otpauth URI for the app), confirmed by answering POST /auth/mfa" },
       },
     )
     .use(requireUser(db))

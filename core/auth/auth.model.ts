@@ -18,7 +18,26 @@ export const UserModel = t.Object({
   role: t.Union([t.Literal("admin"), t.Literal("operator"), t.Literal("reporter"), t.Literal("viewer")]),
 });
 
-export const LoginResponse = t.Object({ token: t.String(), user: UserModel, expires_at: t.String() });
+export const LoginResponse = t.Object({ token: t.String(), user: UserModel, expires_at: t.String(), recovery_codes: t.Optional(t.Array(t.String())) });
+/** 202 from login: the password was right, a second factor is needed before there is a session. */
+export const MfaStep = t.Object({
+  mfa_required: t.Literal(true),
+  challenge: t.String(),
+  enrolled: t.Boolean(),
+  methods: t.Array(t.Union([t.Literal("totp"), t.Literal("recovery")])),
+  expires_at: t.String(),
+  user: UserModel,
+});
+export const MfaAnswerBody = t.Object(
+  {
+    challenge: t.String({ minLength: 1, maxLength: 100 }),
+    code: t.Optional(t.String({ minLength: 1, maxLength: 12 })),
+    recovery_code: t.Optional(t.String({ minLength: 1, maxLength: 40 })),
+  },
+  { additionalProperties: false },
+);
+export const MfaEnrolBody = t.Object({ challenge: t.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
+export const MfaEnrolment = t.Object({ secret: t.String(), otpauth_uri: t.String() });
 
 const RoleT = t.Union([t.Literal("admin"), t.Literal("operator"), t.Literal("reporter"), t.Literal("viewer")]);
 /** Names and notes are free text, stored as given and always returned as JSON strings; control characters are refused. */

@@ -7,6 +7,7 @@ import * as repo from "./auth.repository.ts";
 import type { Role, UserRow } from "./auth.repository.ts";
 import { roleCovers } from "./guards.ts";
 import { directorySignIn, recheckIfStale } from "./directory/directory.service.ts";
+import { answerChallenge, needsSecondFactor, startChallenge, type MfaAnswer, type MfaChallenge } from "./mfa/mfa.service.ts";
 import { checkPassword, MAX_PASSWORD } from "./password-policy.ts";
 import { hashToken, isSessionToken, looksLikeToken, newToken, signSession, verifySession } from "./token.ts";
 
@@ -134,7 +135,7 @@ let dummyHash: Promise<string> | null = null;
  * so the answer never tells which accounts exist. A locked account refuses even the right
  * password (429 with Retry-After) without checking it.
  */
-export async function login(db: Kysely<DB>, email: string, password: string, settings: AuthSettings): Promise<{ token: string; user: AuthUser; expiresAt: Date }> {
+export async function login(db: Kysely<DB>, email: string, password: string, settings: AuthSettings): Promise<LoginResult> {
   const denied = new AppError("unauthorized", "email or password is wrong");
   if (password.length > MAX_PASSWORD) throw denied;
   let addr: string | null = null;
@@ -169,11 +170,36 @@ export async function login(db: Kysely<DB>, email: string, password: string, set
   return startSession(db, publicUser(user), settings, "local");
 }
 
-async function startSession(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, via: "local" | "ldap") {
+/** A signed-in result, or the second step it needs first (no session exists until it is answered). */
+export type SignedIn = { token: string; user: AuthUser; expiresAt: Date; recoveryCodes?: string[] };
+export type LoginResult = SignedIn | { mfa: MfaChallenge; user: AuthUser };
+
+async function startSession(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, via: "local" | "ldap"): Promise<LoginResult> {
+  // The password was right; the lockout count stays until the second factor is right too.
+  if (await needsSecondFactor(db, user, settings.mfaRequired)) return { mfa: await startChallenge(db, user), user };
+  return session(db, user, settings, { via });
+}
+
+async function session(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, detail: Record<string, unknown>) {
   await repo.clearLoginFailures(db, user.email);
   const { token, expiresAt } = await createSession(db, user, settings, "login");
-  await audit(db, { action: "login", targetType: "user", targetId: user.id, actor: { id: user.id, email: user.email, role: user.role }, detail: { via } });
+  await audit(db, { action: "login", targetType: "user", targetId: user.id, actor: { id: user.id, email: user.email, role: user.role }, detail });
   return { token, user, expiresAt };
+}
+
+/**
+ * The second step of a sign-in: a TOTP or recovery code against the challenge. Wrong codes count
+ * toward the account's lockout like wrong passwords (so fresh challenges do not buy fresh guesses).
+ */
+export async function completeSecondFactor(db: Kysely<DB>, challenge: string, answer: MfaAnswer, settings: AuthSettings): Promise<SignedIn> {
+  const onWrong = async (email: string) => {
+    await repo.reserveLoginAttempt(db, email);
+    const lockedFor = await repo.lockIfOver(db, email, settings.loginMaxFailures, settings.loginLockoutMs);
+    if (lockedFor !== null) throw locked(lockedFor);
+  };
+  const r = await answerChallenge(db, challenge, answer, onWrong);
+  const s = await session(db, r.user, settings, { via: "mfa", method: r.method });
+  return r.recoveryCodes ? { ...s, recoveryCodes: r.recoveryCodes } : s;
 }
 
 /** The directory branch of login: a refusal counts toward the lockout like a wrong password; an outage does not. */

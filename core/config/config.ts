@@ -1,7 +1,7 @@
 import type { Jobs, Role } from "./settings.ts";
 import type { StorageConfig } from "../storage/store.ts";
 import type { RatePolicy } from "./parse.ts";
-import type { LdapConfig } from "./ldap.ts";
+import type { LdapConfig, UserRole } from "./ldap.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -103,6 +103,8 @@ export interface Config {
     readonly corsOrigins: readonly string[];
     /** Directory sign-in (LDAP / Active Directory); null = local accounts only. */
     readonly ldap: LdapConfig | null;
+    /** Roles whose sign-in needs a second factor (TOTP or a recovery code). */
+    readonly mfaRequired: readonly UserRole[];
   };
   readonly retention: {
     /** Finished streams older than this are deleted by the retention job; null = kept forever. */

@@ -97,3 +97,15 @@ export function buildLdapConfig(get: (flag: string) => string | undefined): Ldap
     timeoutMs: parseDuration(get("ldap-timeout") ?? "5s"),
   };
 }
+
+/** --mfa-required: comma list of roles that must pass a second factor at sign-in, or none. */
+export function parseMfaRoles(v: string): UserRole[] {
+  if (v.trim() === "none") return [];
+  const out: UserRole[] = [];
+  for (const p of v.split(",").map((x) => x.trim()).filter(Boolean)) {
+    if (!(USER_ROLES as readonly string[]).includes(p)) throw new Error(`unknown role "${p}" (roles: ${USER_ROLES.join(", ")}, or none)`);
+    if (!out.includes(p as UserRole)) out.push(p as UserRole);
+  }
+  if (out.length === 0) throw new Error("needs roles (e.g. admin,operator) or none");
+  return out;
+}

@@ -4,7 +4,7 @@ import type { Config, LogLevel } from "./config.ts";
 import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl, type RatePolicy } from "./parse.ts";
 import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
-import { buildLdapConfig } from "./ldap.ts";
+import { buildLdapConfig, parseMfaRoles } from "./ldap.ts";
 
 /** A configuration problem; cmd/ prints `rter: <message>` and exits non-zero. */
 export class ConfigError extends Error {
@@ -155,6 +155,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       trustedProxies: parseAddressList(get("trusted-proxies") ?? ""),
       corsOrigins: parseOriginList(get("cors-origins") ?? ""),
       ldap,
+      mfaRequired: parseMfaRoles(must("mfa-required")),
     },
     retention: { defaultMs: retention === "off" ? null : parseDuration(retention), schedule: parseCronSchedule(must("retention-schedule")) },
     adminEmail,

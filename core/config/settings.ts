@@ -1,4 +1,4 @@
-import { parseBool, parseLdapCache, parseRoleMap, parseUserFilter } from "./ldap.ts";
+import { parseBool, parseLdapCache, parseMfaRoles, parseRoleMap, parseUserFilter } from "./ldap.ts";
 import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, parseUrl } from "./parse.ts";
 
 /**
@@ -85,6 +85,7 @@ export const SETTINGS: Setting[] = [
   { flag: "ldap-starttls", env: "RTER_LDAP_STARTTLS", default: "false", doc: "upgrade ldap:// with StartTLS before binding (true or false)", check: parseBool },
   { flag: "ldap-cache", env: "RTER_LDAP_CACHE", default: "5m", doc: "a directory user's groups and account state are re-read on their first request after this long (at most 5m)", check: parseLdapCache },
   { flag: "ldap-timeout", env: "RTER_LDAP_TIMEOUT", default: "5s", doc: "bound on connecting to the directory and on each operation (then 503)", check: parseDuration },
+  { flag: "mfa-required", env: "RTER_MFA_REQUIRED", default: "none", doc: "roles that must pass a second factor (TOTP, or a recovery code) at every sign-in, comma list (e.g. admin,operator) or none; users who enrolled are always asked", check: parseMfaRoles },
   { flag: "retention", env: "RTER_RETENTION", default: "off", doc: "how long items (finished streams, reports, photos, links) are kept before the retention job deletes them (e.g. 365d), or off; per-stream and per-workspace settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
   { flag: "retention-schedule", env: "RTER_RETENTION_SCHEDULE", default: "41 * * * *", doc: "cron schedule (UTC) of the retention job, or off", check: parseCronSchedule },
 ];

@@ -377,6 +377,7 @@ export interface Users {
   password_hash: string | null;
   role: "admin" | "operator" | "reporter" | "viewer";
   totp_enabled_at: Timestamp | null;
+  totp_last_step: Int8 | null;
   totp_secret: string | null;
 }
 

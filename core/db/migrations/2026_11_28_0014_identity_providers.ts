@@ -17,6 +17,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("directory_checked_at", "timestamptz")
     .addColumn("totp_secret", "text")
     .addColumn("totp_enabled_at", "timestamptz")
+    // The last time step a code was accepted for: RFC 6238 forbids accepting one code twice.
+    .addColumn("totp_last_step", "bigint")
     .execute();
   await db.schema
     .createTable("mfa_recovery_codes")
@@ -42,5 +44,5 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropTable("mfa_challenges").execute();
   await db.schema.dropTable("mfa_recovery_codes").execute();
-  await db.schema.alterTable("users").dropColumn("directory_dn").dropColumn("directory_checked_at").dropColumn("totp_secret").dropColumn("totp_enabled_at").execute();
+  await db.schema.alterTable("users").dropColumn("directory_dn").dropColumn("directory_checked_at").dropColumn("totp_secret").dropColumn("totp_enabled_at").dropColumn("totp_last_step").execute();
 }
