@@ -65,9 +65,15 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
   checkLimits(info, limits);
 
   const plan = planSegment(info);
-  const args = segmentArgs({ input: opts.input, container: opts.container, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec, poster: opts.poster });
+  const args = (poster?: string) => segmentArgs({ input: opts.input, container: opts.container, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec, poster });
+  const ffmpeg = (a: string[]) => runFfmpeg(opts.ffmpeg, a, { timeoutMs: opts.timeoutMs, signal, limits: opts.resources });
   try {
-    const run = await runFfmpeg(opts.ffmpeg, args, { timeoutMs: opts.timeoutMs, signal, limits: opts.resources });
+    // The poster is a nicety: should its output be what ffmpeg refuses, the segment is made without it.
+    const run = opts.poster === undefined ? await ffmpeg(args()) : await ffmpeg(args(opts.poster)).catch(async (e) => {
+      if (!(e instanceof MediaError && e.code === "unprocessable")) throw e;
+      await rm(opts.poster!, { force: true });
+      return ffmpeg(args());
+    });
     const fps = info.video?.fps;
     const span = tsPacketSpan(await Bun.file(opts.output).bytes(), fps ? 1 / fps : undefined);
     if (!span) throw new MediaError("unprocessable", "ffmpeg produced no audio or video from this chunk");
