@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { generate } from "otplib";
 import { addUser } from "../../core/auth/auth.service.ts";
 import { buildConfig } from "../../core/config/load.ts";
 import { until } from "../support/admin.ts";
@@ -127,6 +128,44 @@ describe("LDAP sign-in", () => {
     expect((await signIn({ email: "alice", password: pw("alice") })).status).toBe(200);
     expect((await me(alice.token)).status).toBe(200);
   });
+
+  test("TLS: ldaps:// and StartTLS with --ldap-ca-file sign in; a certificate the CA file does not vouch for is a 503, not a plain-text fallback", async () => {
+    const db = await testDatabaseUrl();
+    const variants = [
+      { name: "ldaps with CA", settings: { "ldap-url": slapd.ldapsUrl, "ldap-ca-file": slapd.caFile }, want: 200 },
+      { name: "StartTLS with CA", settings: { "ldap-url": slapd.url, "ldap-starttls": "true", "ldap-ca-file": slapd.caFile }, want: 200 },
+      { name: "ldaps, system CAs only", settings: { "ldap-url": slapd.ldapsUrl }, want: 503 },
+      { name: "StartTLS, system CAs only", settings: { "ldap-url": slapd.url, "ldap-starttls": "true" }, want: 503 },
+    ];
+    for (const v of variants) {
+      const other = await startTestApp({ roles: "api", "database-url": db, ...slapd.settings, ...v.settings, "rate-limit-login": "100000/1m" });
+      try {
+        const r = await other.request("/api/v1/auth/login", json({ email: "alice", password: pw("alice") }));
+        expect({ name: v.name, status: r.status }).toEqual({ name: v.name, status: v.want });
+        if (v.want === 503) expect(((await r.json()) as { detail: string }).detail).toMatch(/directory.*(certificate|self.signed|verify)/i);
+      } finally {
+        await other.stop();
+      }
+    }
+  }, 60_000);
+
+  test("a directory operator under --mfa-required operator: password at the directory, then TOTP enrolment and code, then the session", async () => {
+    const other = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...slapd.settings, "mfa-required": "operator", "rate-limit-login": "100000/1m" });
+    try {
+      const step = await other.request("/api/v1/auth/login", json({ username: "alice", password: pw("alice") }));
+      expect(step.status).toBe(202);
+      const { challenge, enrolled } = (await step.json()) as { challenge: string; enrolled: boolean };
+      expect(enrolled).toBe(false);
+      const { secret } = (await (await other.request("/api/v1/auth/mfa/totp/enrol", json({ challenge }))).json()) as { secret: string };
+      const done = await other.request("/api/v1/auth/mfa", json({ challenge, code: await generate({ secret }) }));
+      expect(done.status).toBe(200);
+      expect(((await done.json()) as { user: { email: string; role: string } }).user).toMatchObject({ email: "alice@city.test", role: "operator" });
+      // A viewer from the directory is not asked.
+      expect((await other.request("/api/v1/auth/login", json({ username: "vera", password: pw("vera") }))).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
 
   test("configuration: --ldap-url needs the service account, base and role map; role map and filter are checked", () => {
     const base = { "ldap-url": "ldap://dir.city:389", "ldap-bind-dn": "cn=svc", "ldap-bind-password": "x", "ldap-user-base": "ou=people", "ldap-role-map": "cn=ops,ou=g=operator" };

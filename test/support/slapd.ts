@@ -14,7 +14,12 @@ import { underWatchdog } from "./watchdog.ts";
  * `<uid>-pass-1`, the service account's `svc-pass-1`.
  */
 export interface TestSlapd {
+  /** ldap:// (StartTLS offered). */
   url: string;
+  /** ldaps:// on its own port, certificate for IP 127.0.0.1 from a throwaway CA. */
+  ldapsUrl: string;
+  /** PEM of that CA (for --ldap-ca-file). */
+  caFile: string;
   suffix: string;
   bindDn: string;
   bindPassword: string;
@@ -75,6 +80,18 @@ ${members.map((m) => `member: uid=${m},ou=people,${SUFFIX}`).join("\n")}
   ].join("\n");
 }
 
+/** A throwaway CA and a server certificate for 127.0.0.1 (openssl). */
+function makeCertificates(dir: string): void {
+  const run = (args: string[]) => {
+    const r = Bun.spawnSync(["openssl", ...args], { cwd: dir, stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString()}`);
+  };
+  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=rter test CA"]);
+  run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
+  run(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"]);
+}
+
 function conf(dir: string): string {
   return `include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
@@ -84,6 +101,9 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
 pidfile ${dir}/slapd.pid
+TLSCACertificateFile ${dir}/ca.pem
+TLSCertificateFile ${dir}/server.pem
+TLSCertificateKeyFile ${dir}/server.key
 database mdb
 suffix "${SUFFIX}"
 rootdn "${ROOT_DN}"
@@ -100,12 +120,14 @@ access to * by dn.exact="cn=rter-svc,ou=services,${SUFFIX}" read by * none
 export async function startSlapd(): Promise<TestSlapd> {
   const dir = mkdtempSync(join(tmpdir(), "rter-slapd-"));
   mkdirSync(join(dir, "db"));
+  makeCertificates(dir);
   writeFileSync(join(dir, "slapd.conf"), conf(dir));
   writeFileSync(join(dir, "data.ldif"), ldif());
   const add = Bun.spawnSync(["/usr/sbin/slapadd", "-f", join(dir, "slapd.conf"), "-l", join(dir, "data.ldif")], { stderr: "pipe" });
   if (add.exitCode !== 0) throw new Error(`slapadd failed: ${add.stderr.toString()}`);
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsUrl = `ldaps://127.0.0.1:${await freePort()}`;
   let proc: Subprocess<"pipe", "pipe", "inherit"> | null = null;
 
   const answers = async () => {
@@ -121,7 +143,7 @@ export async function startSlapd(): Promise<TestSlapd> {
   };
   const start = async () => {
     // -d 0: stay in the foreground (under the watchdog), log nothing.
-    proc = Bun.spawn(underWatchdog([SLAPD, "-f", join(dir, "slapd.conf"), "-h", `${url}/`, "-d", "0"], join(dir, "slapd.log")), { stdin: "pipe", stdout: "pipe" });
+    proc = Bun.spawn(underWatchdog([SLAPD, "-f", join(dir, "slapd.conf"), "-h", `${url}/ ${ldapsUrl}/`, "-d", "0"], join(dir, "slapd.log")), { stdin: "pipe", stdout: "pipe" });
     for (let i = 0; i < 100; i++) {
       if (await answers()) return;
       await Bun.sleep(100);
@@ -156,6 +178,8 @@ export async function startSlapd(): Promise<TestSlapd> {
   };
   return {
     url,
+    ldapsUrl,
+    caFile: join(dir, "ca.pem"),
     suffix: SUFFIX,
     bindDn,
     bindPassword: "svc-pass-1",

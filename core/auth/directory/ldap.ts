@@ -49,9 +49,12 @@ function tlsOptions(cfg: LdapConfig) {
 }
 
 async function connect(cfg: LdapConfig, dn: string, password: string): Promise<Client> {
-  const client = new Client({ url: cfg.url, timeout: cfg.timeoutMs, connectTimeout: cfg.timeoutMs, tlsOptions: tlsOptions(cfg), strictDN: false });
+  // ldapts opens TLS at once whenever tlsOptions are given, so StartTLS gets them only at the upgrade
+  // (with the host, which the certificate must name: the socket alone does not tell it).
+  const ldaps = cfg.url.startsWith("ldaps:");
+  const client = new Client({ url: cfg.url, timeout: cfg.timeoutMs, connectTimeout: cfg.timeoutMs, ...(ldaps ? { tlsOptions: tlsOptions(cfg) } : {}), strictDN: false });
   try {
-    if (cfg.startTls) await client.startTLS(tlsOptions(cfg));
+    if (cfg.startTls) await client.startTLS({ ...tlsOptions(cfg), host: new URL(cfg.url).hostname });
     await client.bind(dn, password);
     return client;
   } catch (e) {
