@@ -123,6 +123,15 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     expect(await op2.locator("#edit-form").getByLabel("Title").inputValue()).toBe("Tree cleared on Elm");
     await op2.screenshot({ path: artifact("incident-room-comments-edit.png") });
 
+    // An evidence package of the focused item: progress by events, then the download link.
+    await op2.getByRole("button", { name: "Export evidence" }).click();
+    const link = await until("the package's download link", async () => ((await op2.locator("#export-download").count()) ? await op2.locator("#export-download").getAttribute("href") : null), 60_000);
+    const pkg = await fetch(new URL(link, nodeB.url), { headers: { authorization: `Bearer ${tokens[users.op2]}` } });
+    expect(pkg.status).toBe(200);
+    expect((await pkg.arrayBuffer()).byteLength).toBeGreaterThan(1024);
+    expect(await op2.locator("#export-status").getAttribute("data-state")).toBe("ready");
+    await op2.screenshot({ path: artifact("incident-room-export.png") });
+
     // Under legal hold the edit is refused and the operator is told why.
     expect((await call(users.op2, "POST", `/api/v1/items/${id}/hold`, { reason: "case 7" })).status).toBe(201);
     await edit.getByLabel("Title").fill("should not stick");

@@ -20,7 +20,9 @@ export async function focusOn(id: string, opts: { again?: boolean } = {}): Promi
     const video = $<HTMLVideoElement>("#focus-video");
     video.removeAttribute("src");
     video.load();
-    const s = ui.data.streams.get(id) ?? (await loadStream(id), ui.data.streams.get(id));
+    // An id is a stream's or an item's; a known item that is not a stream is not asked for as one.
+    const known = ui.data.items.get(id);
+    const s = ui.data.streams.get(id) ?? (known && !known.stream ? undefined : (await loadStream(id), ui.data.streams.get(id)));
     if (s) {
       if (s.state === "live") {
         if (s.segments > 0) ui.focusPlayer = attach(video, s.playlist_url, { live: true, parts: s.format === "cmaf" });
