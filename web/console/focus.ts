@@ -7,6 +7,7 @@ import { attach } from "../lib/player.ts";
 import { $, age, canCurate, itemLabel, positionOf, ui } from "./context.ts";
 import { loadStream, loadTrack } from "./data.ts";
 import { renderMap } from "./map-view.ts";
+import { sampleAt } from "./clock.ts";
 import { itemOfStream, mergeComments, mergeItems, type Holder, type Sample } from "./store.ts";
 import type { CommentView, ItemView, LockView } from "./types.ts";
 
@@ -58,19 +59,6 @@ export function replayPosition(): (LatLng & { heading: number | null }) | null {
   if (!r || !r.track.length) return null;
   if (!at) return r.track[0]!;
   return sampleAt(r.track, at.getTime());
-}
-
-/** Last sample at or before t (binary search); the first one when t is before them all. */
-export function sampleAt<T extends { t: number }>(track: readonly T[], t: number): T | null {
-  if (!track.length) return null;
-  let lo = 0;
-  let hi = track.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (track[mid]!.t <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return track[lo]!;
 }
 
 function renderReplay(): void {

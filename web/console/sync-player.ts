@@ -3,26 +3,7 @@
 // second of the shared clock by nudging currentTime from hls.js' playingDate.
 
 import Hls from "hls.js";
-
-/** Media-timeline position (s) of wall-clock time t (ms) in an HLS playlist, or null when outside it. */
-export function positionOfDate(playlist: string, t: number): number | null {
-  let pdt: number | null = null;
-  let pos = 0;
-  let duration = 0;
-  for (const raw of playlist.split("\n")) {
-    const line = raw.trim();
-    if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) pdt = Date.parse(line.slice(25));
-    else if (line.startsWith("#EXTINF:")) duration = parseFloat(line.slice(8));
-    else if (line && !line.startsWith("#")) {
-      if (pdt !== null && t >= pdt && t < pdt + duration * 1000) return pos + (t - pdt) / 1000;
-      // Before the first segment: its start. (A gap between segments: the next one's start.)
-      if (pdt !== null && t < pdt) return pos;
-      pos += duration;
-      if (pdt !== null) pdt += duration * 1000;
-    }
-  }
-  return null;
-}
+import { positionOfDate } from "./clock.ts";
 
 export interface SyncedPlayer {
   readonly streamId: string;

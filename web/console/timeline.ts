@@ -5,7 +5,7 @@
 import { api, el } from "../lib/api.ts";
 import type { MapMarker } from "../lib/map.ts";
 import { $, alertError, ui } from "./context.ts";
-import { sampleAt } from "./focus.ts";
+import { sampleAt } from "./clock.ts";
 import type { Sample } from "./store.ts";
 import { syncedPlayer, type SyncedPlayer } from "./sync-player.ts";
 import type { Lane, Mark, TimelineView } from "./types.ts";
