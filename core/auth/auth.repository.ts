@@ -93,8 +93,12 @@ export function findCredentialsByIds(db: Db, ids: readonly string[]) {
     .selectFrom("api_tokens")
     .innerJoin("users", "users.id", "api_tokens.user_id")
     .select([
+      "users.id as user_id",
+      "users.email",
       "users.role",
       "users.disabled_at",
+      "users.directory_dn",
+      "users.directory_checked_at",
       "api_tokens.id as token_id",
       "api_tokens.kind",
       "api_tokens.role as token_role",

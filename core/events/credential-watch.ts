@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import { findCredentialsByIds, type Role } from "../auth/auth.repository.ts";
 import { credentialProblem, effectiveRole, type AuthSettings } from "../auth/auth.service.ts";
+import { recheckIfStale } from "../auth/directory/directory.service.ts";
 import type { DB } from "../db/schema.ts";
 import type { Logger } from "../log.ts";
 
@@ -29,7 +30,7 @@ export class CredentialWatch {
   private running: Promise<void> | null = null;
   private again = false;
 
-  constructor(private readonly db: Kysely<DB>, private readonly settings: Pick<AuthSettings, "sessionIdleMs">, private readonly log: Logger, private readonly everyMs = RECHECK_MS) {}
+  constructor(private readonly db: Kysely<DB>, private readonly settings: Pick<AuthSettings, "sessionIdleMs" | "ldap">, private readonly log: Logger, private readonly everyMs = RECHECK_MS) {}
 
   start(): void {
     this.timer ??= setInterval(() => this.recheck(), this.everyMs);
@@ -72,12 +73,27 @@ export class CredentialWatch {
   private async checkOnce(): Promise<void> {
     const open = [...this.streams];
     if (open.length === 0) return;
-    const rows = await findCredentialsByIds(this.db, [...new Set(open.map((s) => s.tokenId))]);
+    let rows = await findCredentialsByIds(this.db, [...new Set(open.map((s) => s.tokenId))]);
+    // Directory users whose groups are due a re-read: read them now (a stream is one long request),
+    // then judge the rows as they are afterwards. A directory that does not answer ends their streams.
+    const ended = new Map<string, string>();
+    const due = rows.filter((r) => r.directory_dn && !r.disabled_at && Date.now() - new Date(r.directory_checked_at ?? 0).getTime() >= (this.settings.ldap?.cacheMs ?? 0));
+    if (due.length > 0) {
+      await Promise.all(
+        [...new Map(due.map((r) => [r.user_id, r])).values()].map((r) =>
+          recheckIfStale(this.db, this.settings.ldap ?? null, { id: r.user_id, email: r.email, role: r.role, directory_dn: r.directory_dn, directory_checked_at: r.directory_checked_at }).then(
+            (fresh) => void (fresh && "disabled" in fresh && ended.set(r.user_id, "disabled by the directory")),
+            () => void ended.set(r.user_id, "directory unavailable"),
+          ),
+        ),
+      );
+      rows = await findCredentialsByIds(this.db, [...new Set(open.map((s) => s.tokenId))]);
+    }
     const byId = new Map(rows.map((r) => [r.token_id, r]));
     const now = Date.now();
     for (const s of open) {
       const row = byId.get(s.tokenId);
-      const problem = !row ? "revoked" : (credentialProblem(row, now, this.settings) ?? (effectiveRole(row) !== s.role ? "role changed" : null));
+      const problem = !row ? "revoked" : ended.has(row.user_id) ? ended.get(row.user_id)! : (credentialProblem(row, now, this.settings) ?? (effectiveRole(row) !== s.role ? "role changed" : null));
       if (!problem) continue;
       this.streams.delete(s);
       try {

@@ -3,6 +3,7 @@ import { generate } from "otplib";
 import { addUser } from "../../core/auth/auth.service.ts";
 import { buildConfig } from "../../core/config/load.ts";
 import { until } from "../support/admin.ts";
+import { openSse } from "../support/sse.ts";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 import { slapdInstalled, startSlapd, type TestSlapd } from "../support/slapd.ts";
@@ -105,6 +106,17 @@ describe("LDAP sign-in", () => {
     // Back in a group: the next sign-in works again, with that group's role.
     await slapd.membership("bob", slapd.groups.admins, "add");
     expect((await session("bob")).user.role).toBe("admin");
+  });
+
+  test("an open event stream of a directory user ends once they leave the mapped groups (a stream is one long request)", async () => {
+    const alice = await session("alice");
+    const sse = openSse(`${app.url}/api/v1/events`, { authorization: `Bearer ${alice.token}` });
+    expect(await sse.status).toBe(200);
+    await slapd.membership("alice", slapd.groups.operators, "delete");
+    await sse.ended;
+    expect((await me(alice.token)).status).toBe(401);
+    await slapd.membership("alice", slapd.groups.operators, "add");
+    expect((await session("alice")).user.role).toBe("operator");
   });
 
   test("an unreachable directory is a clear 503 with Retry-After (and locks no one); the local admin still signs in; directory sessions past the cache wait too", async () => {
