@@ -47,8 +47,9 @@ export const ALL_ITEMS = () => new URLSearchParams({ from: "1970-01-01T00:00:00.
 export async function loadItems(): Promise<void> {
   const first = await itemsPage(ALL_ITEMS(), null);
   ui.data = mergeItems(ui.data, first.items);
-  // Only the first load decides where "older" starts; later reloads refresh the newest page.
-  if (ui.olderCursor === null && !olderLoaded) ui.olderCursor = first.next;
+  // Until an older page is shown, "older" starts after the newest page as it is now; after that
+  // the cursor moves only with "load older" (items created since arrive one by one by events).
+  if (!olderLoaded) ui.olderCursor = first.next;
   if (ui.data.tag) await loadWorkspace();
 }
 let olderLoaded = false;
