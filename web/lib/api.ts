@@ -1,3 +1,5 @@
+import { secondStep, type MfaChallenge } from "./mfa-step.ts";
+
 // fetch for the pages: same-origin cookie, JSON, the CSRF header every cookie-authenticated
 // write needs, a timeout, and problem+json errors turned into ApiError.
 
@@ -57,8 +59,8 @@ export function signIn(form: HTMLFormElement, errorEl: HTMLElement): Promise<Use
       const data = new FormData(form);
       errorEl.textContent = "";
       try {
-        const r = await api<{ user: User }>("/api/v1/auth/login", { method: "POST", json: { email: data.get("email"), password: data.get("password") } });
-        resolve(r.user);
+        const r = await api<{ user: User } | MfaChallenge>("/api/v1/auth/login", { method: "POST", json: { email: data.get("email"), password: data.get("password") } });
+        resolve("mfa_required" in r ? await secondStep(form, errorEl, r) : r.user);
       } catch (e) {
         errorEl.textContent = e instanceof ApiError ? e.message : "Cannot reach the server";
       }
