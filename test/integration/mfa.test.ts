@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { generate } from "otplib";
 import { addUser } from "../../core/auth/auth.service.ts";
+import { buildConfig } from "../../core/config/load.ts";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 
@@ -60,6 +61,13 @@ const secrets: Record<string, string> = {};
 const sessions: Record<string, Session> = {};
 
 describe("TOTP second factor", () => {
+  test("--mfa-required takes roles or none; anything else stops the start naming the setting", () => {
+    expect(buildConfig({}, {}).security.mfaRequired).toEqual([]);
+    expect(buildConfig({ "mfa-required": "admin, operator,admin" }, {}).security.mfaRequired).toEqual(["admin", "operator"]);
+    expect(buildConfig({}, { RTER_MFA_REQUIRED: "none" }).security.mfaRequired).toEqual([]);
+    for (const bad of ["root", "", "all", "admin;operator"]) expect(() => buildConfig({ "mfa-required": bad }, {})).toThrow(/--mfa-required/);
+  });
+
   test("an admin without a second factor enrols during sign-in: 202 challenge, secret, first code gives the session and 10 recovery codes", async () => {
     const step = await passwordStep(users.admin);
     expect(step).toMatchObject({ mfa_required: true, enrolled: false, methods: ["totp"] });
