@@ -1,3 +1,4 @@
+import { annexBNals } from "./nal.ts";
 import { BitReader, unescapeRbsp } from "./bits.ts";
 
 /** What a sequence parameter set says about every picture that refers to it. */
@@ -145,4 +146,19 @@ export function hvcCParameterSets(c: Uint8Array): { lengthSize: number; sps: Uin
     }
   }
   return { lengthSize, sps };
+}
+
+/**
+ * Parameter sets written as Annex B (start codes) instead of an avcC/hvcC record: Chromium's
+ * MediaRecorder does this in WebM CodecPrivate, and its frames are then Annex B too.
+ */
+export function annexBParameterSets(c: Uint8Array, codec: "h264" | "hevc"): { lengthSize: "annexb"; sps: Uint8Array[] } | null {
+  if (!(c.length >= 4 && c[0] === 0 && c[1] === 0 && (c[2] === 1 || (c[2] === 0 && c[3] === 1)))) return null;
+  const sps: Uint8Array[] = [];
+  for (const nal of annexBNals(c)) {
+    if (nal.length === 0) continue;
+    const type = codec === "h264" ? nal[0]! & 0x1f : (nal[0]! >> 1) & 0x3f;
+    if (type === (codec === "h264" ? 7 : 33)) sps.push(nal);
+  }
+  return sps.length ? { lengthSize: "annexb", sps } : null;
 }

@@ -1,5 +1,5 @@
 import { MediaError } from "../media-error.ts";
-import { avcCParameterSets, hvcCParameterSets } from "./h264.ts";
+import { annexBParameterSets, avcCParameterSets, hvcCParameterSets } from "./h264.ts";
 import type { ContainerProbe } from "./types.ts";
 import { medianStep, VideoScan } from "./video-scan.ts";
 
@@ -124,8 +124,11 @@ export function probeWebm(b: Uint8Array): ContainerProbe {
     // Compressed frames (header stripping) would hide the headers we check.
     if (v.encoded) refuse("the video track uses content encoding");
     const codec = CODECS[v.codecId] ?? v.codecId;
-    const cfg = v.priv && (codec === "h264" ? avcCParameterSets(v.priv) : codec === "hevc" ? hvcCParameterSets(v.priv) : null);
-    if ((codec === "h264" || codec === "hevc") && !cfg) refuse(`${codec} track without a readable codec configuration`);
+    const record = v.priv && (codec === "h264" ? avcCParameterSets(v.priv) : codec === "hevc" ? hvcCParameterSets(v.priv) : null);
+    const cfg = record || (v.priv && (codec === "h264" || codec === "hevc") ? annexBParameterSets(v.priv, codec) : null);
+    // No CodecPrivate at all (Chromium's MediaRecorder writes H.264 in WebM this way): the frames
+    // are Annex B and carry their parameter sets in band, where the scan reads every one of them.
+    if ((codec === "h264" || codec === "hevc") && !cfg && v.priv) refuse(`${codec} track without a readable codec configuration`);
     const scan = new VideoScan(codec, cfg ? cfg.lengthSize : "annexb");
     for (const sps of cfg ? cfg.sps : []) scan.sps(sps);
     for (const blk of blocks) {
@@ -134,6 +137,7 @@ export function probeWebm(b: Uint8Array): ContainerProbe {
       scan.frame(blk.data, blk.t);
     }
     const r = scan.result();
+    if ((codec === "h264" || codec === "hevc") && !cfg && r.sizes.length === 0) refuse(`${codec} track with no parameter sets, in CodecPrivate or in band`);
     out.video = { codec, width: v.width, height: v.height, scan: r };
     const step = medianStep(r.pts) ?? 1 / 30;
     for (const t of r.pts) {
