@@ -19,7 +19,7 @@ export function findUserByEmail(db: Db, email: string) {
 }
 
 export function findUserById(db: Db, id: string) {
-  return db.selectFrom("users").select([...USER_COLUMNS, "users.disabled_at"]).where("id", "=", id).executeTakeFirst();
+  return db.selectFrom("users").select([...USER_COLUMNS, "users.disabled_at", "users.directory_dn"]).where("id", "=", id).executeTakeFirst();
 }
 
 export function insertUser(db: Db, u: { email: string; role: Role; password_hash: string | null }) {

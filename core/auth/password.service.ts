@@ -25,6 +25,7 @@ export function hashPassword(password: string): Promise<string> {
 export async function changeOwnPassword(db: Kysely<DB>, cred: Pick<Credential, "user" | "tokenId" | "kind">, current: string, next: string, settings: AuthSettings): Promise<{ sessionsEnded: number }> {
   const user = await repo.findUserByEmail(db, cred.user.email);
   if (!user || user.disabled_at) throw new AppError("unauthorized", "invalid, expired or revoked token");
+  if (user.directory_dn) throw new AppError("conflict", "this account's password is kept by the directory (LDAP / AD); change it there");
   if (!user.password_hash) throw new AppError("conflict", "this account signs in without a password (an invite link); an admin can set one");
   if (current.length > MAX_PASSWORD) throw new AppError("forbidden", "the current password is wrong");
   const attempt = await repo.reserveLoginAttempt(db, user.email);
@@ -56,6 +57,8 @@ export async function changeOwnPassword(db: Kysely<DB>, cred: Pick<Credential, "
 export async function resetPassword(db: Kysely<DB>, target: { id: string } | { email: string }, password: string | undefined, by: "admin" | "cli"): Promise<{ user: AuthUser; password?: string; sessionsEnded: number }> {
   const user = "id" in target ? await repo.findUserById(db, target.id) : await repo.findUserByEmail(db, target.email);
   if (!user) throw new AppError("not_found", "no such user");
+  // A password set here would never be asked: directory accounts sign in at the directory.
+  if (user.directory_dn) throw new AppError("conflict", "this account's password is kept by the directory (LDAP / AD); it cannot be set in rter");
   const chosen = password ?? generatePassword();
   checkPassword(chosen, { email: user.email });
   const hash = await hashPassword(chosen);

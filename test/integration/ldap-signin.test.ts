@@ -57,6 +57,19 @@ describe("LDAP sign-in", () => {
     expect(logins.filter((l) => l.detail.via === "ldap").length).toBeGreaterThanOrEqual(5);
   });
 
+  test("a directory account's password is the directory's: neither the user nor an admin can set one in rter (409)", async () => {
+    const star = await session("star*man");
+    const own = await app.request("/api/v1/auth/password", json({ current: pw("star*man"), new: "a brand new passphrase 1" }, { headers: { authorization: `Bearer ${star.token}` } }));
+    expect(own.status).toBe(409);
+    expect(((await own.json()) as { detail: string }).detail).toContain("directory");
+    const admin = await signIn(LOCAL_ADMIN);
+    const token = ((await admin.json()) as { token: string }).token;
+    const id = ((await (await me(star.token)).json()) as { id: string }).id;
+    const set = await app.request(`/api/v1/admin/users/${id}/password`, json({ password: "a brand new passphrase 2" }, { headers: { authorization: `Bearer ${token}` } }));
+    expect(set.status).toBe(409);
+    expect((await me(star.token)).status).toBe(200);
+  });
+
   test("wrong passwords, a locked account and a person in no mapped group are refused alike (401), each audited with its reason", async () => {
     for (const [body, reason] of [
       [{ email: "alice", password: "not-her-password" }, "wrong_password"],
