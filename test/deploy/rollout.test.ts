@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { makeChunks } from "../support/media.ts";
 import { buildBinary, ROOT } from "../support/rter-process.ts";
 import { goBinaries, release, type ReleaseResult } from "../../scripts/release.ts";
@@ -62,7 +63,7 @@ if (!INNER) {
 let cluster: TestCluster;
 let binary: string;
 let nextBinary: string;
-let bundle: ReleaseResult & { unpacked: string; ansibleDir: string };
+let bundle: ReleaseResult & { unpacked: string; ansibleDir: string; dependencies: string[] };
 let reporterToken = "";
 
 /**
@@ -106,12 +107,14 @@ async function makeBundle(rterBinary: string): Promise<typeof bundle> {
   const dir = mkdtempSync(join(tmpdir(), "rter-release-"));
   const key = join(dir, "signing-key");
   expect(Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test release key", "-f", key]).exitCode).toBe(0);
+  // package.json as the release read it (others may add a dependency while the tests run).
+  const dependencies = Object.keys(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).dependencies);
   const r = await release({ out: join(dir, "dist"), signingKey: key, rterBinary, version: "0.0.0-test" });
   const unpacked = join(dir, "unpacked");
   mkdirSync(unpacked);
   expect(Bun.spawnSync(["tar", "-xzf", r.archive, "-C", unpacked]).exitCode).toBe(0);
   const root = join(unpacked, `rter-${r.version}-${r.platform}`);
-  return { ...r, unpacked: root, ansibleDir: join(root, "ansible") };
+  return { ...r, unpacked: root, ansibleDir: join(root, "ansible"), dependencies };
 }
 
 function verifySignature(allowedSigners: string, sig: string, file: string): { code: number; out: string } {
@@ -252,7 +255,7 @@ afterAll(async () => {
     const byRef = new Map<string, any>(sbom.components.map((c: any) => [c["bom-ref"], c]));
     for (const b of ["rter", "minio", "mc"]) expect(byRef.get(`app:${b}`)?.hashes).toEqual([{ alg: "SHA-256", content: sha256(join(bundle.unpacked, "bin", b)) }]);
     const npmNames = sbom.components.filter((c: any) => c.purl?.startsWith("pkg:npm/")).map((c: any) => c.name);
-    for (const dep of Object.keys(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).dependencies)) expect(npmNames).toContain(dep);
+    for (const dep of bundle.dependencies) expect(npmNames).toContain(dep);
     for (const dev of ["typescript", "playwright-core", "kysely-codegen", "bun-types"]) expect(npmNames).not.toContain(dev);
     for (const c of sbom.components.filter((c: any) => c.purl?.startsWith("pkg:npm/"))) expect(c.hashes?.[0]?.alg).toBe("SHA-512");
     const minioDeps = new Set(sbom.dependencies.find((d: any) => d.ref === "app:minio").dependsOn);
@@ -274,6 +277,28 @@ afterAll(async () => {
     expect(first.changedTasks.filter((t) => t.startsWith("db1:") && t.endsWith("Rewrite every page with its checksum"))).toHaveLength(1);
     expect(psql("show data_checksums")).toBe("on");
     expect(Bun.spawnSync(["pg_lsclusters", "-h"], { env: { ...process.env, ...cluster.pgEnv } }).stdout.toString()).toMatch(new RegExp(`^${PG_VERSION}\\s+${PG_CLUSTER}\\s+${cluster.ports.pg}\\s+online`, "m"));
+    // TLS inside, Postgres leg: every rter connection is encrypted, a plaintext one is refused,
+    // and the server's certificate is the internal CA's (verify-full passes, another CA fails).
+    expect(psql("select count(*) filter (where s.ssl) || '/' || count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.usename = 'rter' and a.client_addr is not null")).toMatch(/^([1-9]\d*)\/\1$/);
+    const pgUrl = `postgres://rter:${cluster.secrets.pgPassword}@127.0.0.1:${cluster.ports.pg}/rter`;
+    const tryPg = async (query: string) => {
+      const c = new pg.Client({ connectionString: `${pgUrl}?${query}`, connectionTimeoutMillis: 10_000 });
+      c.on("error", () => {});
+      try {
+        await c.connect();
+        return (await c.query<{ ssl: boolean }>("select ssl from pg_stat_ssl where pid = pg_backend_pid()")).rows[0]!.ssl ? "tls" : "plain";
+      } catch (e) {
+        return (e as Error).message;
+      } finally {
+        await c.end().catch(() => {});
+      }
+    };
+    expect(await tryPg("sslmode=disable")).toContain("no encryption");
+    expect(await tryPg(`sslmode=verify-full&sslrootcert=${join(cluster.dir, "pki/ca.crt")}`)).toBe("tls");
+    const otherCa = join(cluster.dir, "other-ca");
+    const mk = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=rter internal CA", "-keyout", `${otherCa}.key`, "-out", `${otherCa}.pem`], { stderr: "pipe" });
+    expect(mk.exitCode).toBe(0);
+    expect(await tryPg(`sslmode=verify-full&sslrootcert=${otherCa}.pem`)).not.toBe("tls");
     // The run ended at the first login: the administrator signs in through the load balancer.
     const login = await fetch(`${cluster.lbUrl}/api/v1/auth/login`, {
       method: "POST",

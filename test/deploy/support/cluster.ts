@@ -117,7 +117,10 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
         rter_public_url: lbUrl,
         rter_bind_host: "127.0.0.1",
         rter_advertise_address: "127.0.0.1",
-        rter_database_url: `postgres://rter:${secrets.pgPassword}@127.0.0.1:${ports.pg}/rter`,
+        // TLS only, verified against the internal CA the postgres role makes (each node's copy under its prefix).
+        rter_database_url: `postgres://rter:${secrets.pgPassword}@127.0.0.1:${ports.pg}/rter?sslmode=verify-full&sslrootcert={{ rter_root }}/etc/rter/internal-ca.pem`,
+        postgres_tls_pki_dir: join(dir, "pki"),
+        rter_tls_ca_src: join(dir, "pki/ca.crt"),
         // As in the example inventory: storage through the load balancer's internal MinIO front,
         // so the rter nodes' readiness needs HAProxy up first.
         rter_storage_url: `s3://${secrets.minioUser}:${secrets.minioPassword}@127.0.0.1:${ports.lbMinio}/rter-video?tls=false`,
