@@ -122,7 +122,7 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     const toPlaying = (Date.now() - t0) / 1000;
     await until("the stream playing on node B's console", () => tilePlaying(op2, streamId), 15_000);
     console.log(`[web] go live → playing in the operator's grid: ${toPlaying.toFixed(1)} s (MediaRecorder ${(await reporterStats(reporter)).mime})`);
-    expect(toPlaying).toBeLessThan(10);
+    // Figures are printed, not asserted (tests never assert timings; bench/glass-to-glass.ts measures).
     // Its marker (and heading cone) on the map.
     await until("a map marker", async () => (await op1.locator("#map path.leaflet-interactive").count()) > 0, 10_000);
 
@@ -136,8 +136,6 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     }
     console.log(`[web] glass-to-glass latency: median ${median(samples).toFixed(2)} s, min ${Math.min(...samples).toFixed(2)} s, max ${Math.max(...samples).toFixed(2)} s (goal < 4 s)`);
     expect(samples.length).toBeGreaterThan(5);
-    // The goal is 4 s; the bound leaves room for other work on the test machine's two cores.
-    expect(median(samples)).toBeLessThan(8);
 
     // Guidance: the operator focuses the stream and points the reporter south with a message.
     await op1.locator(`.tile[data-stream="${streamId}"]`).click();
@@ -148,7 +146,6 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     await reporter.getByText("Point at the bridge").waitFor({ timeout: 3_000 });
     const guidanceMs = Date.now() - tg;
     console.log(`[web] guidance on the reporter's screen ${guidanceMs} ms after the operator sent it`);
-    expect(guidanceMs).toBeLessThan(1_500);
     expect(await reporter.getByRole("img", { name: /Turn right 90°/ }).count()).toBe(1);
     // The reporter turns to 178°: on target, on both screens.
     await reporter.evaluate(() => window.dispatchEvent(new DeviceOrientationEvent("deviceorientationabsolute", { alpha: 182, beta: 90, gamma: 0, absolute: true })));
