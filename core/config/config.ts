@@ -93,6 +93,8 @@ export interface Config {
     readonly rateLimitLogin: RatePolicy;
     /** Per user, across all their tokens and sessions (a login mints a new token, not a new quota). */
     readonly rateLimitUser: RatePolicy;
+    /** HLS reads per user, in their own bucket (see PLAYBACK_ROUTE in auth.http.ts). */
+    readonly rateLimitPlayback: RatePolicy;
     /** Items a reporter may create per window, across their tokens; null = no quota. */
     readonly quotaItems: RatePolicy | null;
     /** Event streams a reporter may hold open at once, cluster-wide; null = no limit. */

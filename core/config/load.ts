@@ -149,6 +149,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       rateLimit: parseRatePolicy(must("rate-limit")),
       rateLimitAnonymous: parseRatePolicy(must("rate-limit-anonymous")),
       rateLimitLogin: parseRatePolicy(must("rate-limit-login")),
+      rateLimitPlayback: parseRatePolicy(must("rate-limit-playback")),
       rateLimitUser: rateLimitUser(get("rate-limit-user"), parseRatePolicy(must("rate-limit"))),
       quotaItems: must("quota-items") === "off" ? null : parseRatePolicy(must("quota-items")),
       maxEventStreams: parseIntInRange(must("max-event-streams"), 0, 10_000) || null,

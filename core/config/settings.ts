@@ -66,6 +66,7 @@ export const SETTINGS: Setting[] = [
   { flag: "rate-limit", env: "RTER_RATE_LIMIT", default: "3000/1m", doc: "requests per token and window, shared by all API nodes (a token may carry its own)", check: parseRatePolicy },
   { flag: "rate-limit-anonymous", env: "RTER_RATE_LIMIT_ANONYMOUS", default: "120/1m", doc: "requests per client address without valid credentials", check: parseRatePolicy },
   { flag: "rate-limit-login", env: "RTER_RATE_LIMIT_LOGIN", default: "20/1m", doc: "sign-in and invite attempts per client address", check: parseRatePolicy },
+  { flag: "rate-limit-playback", env: "RTER_RATE_LIMIT_PLAYBACK", default: "60000/1m", doc: "HLS playback reads (playlists, init, parts, segments) per user and window, counted apart from the other limits: a low-latency CMAF tile reads ~8 times a second", check: parseRatePolicy },
   { flag: "rate-limit-user", env: "RTER_RATE_LIMIT_USER", doc: "requests per user and window across all their tokens and sessions; unset = twice --rate-limit", check: parseRatePolicy },
   { flag: "quota-items", env: "RTER_QUOTA_ITEMS", default: "600/1h", doc: "items (streams, reports, photos, links) a reporter may create per window, across all their tokens, or off", check: (v) => (v === "off" ? null : parseRatePolicy(v)) },
   { flag: "max-event-streams", env: "RTER_MAX_EVENT_STREAMS", default: "5", doc: "event streams (GET /api/v1/events) a reporter may hold open at once, across all API nodes; 0 = no limit", check: (v) => parseIntInRange(v, 0, 10_000) },
