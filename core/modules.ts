@@ -81,7 +81,8 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
     needs: [],
     async start(rt) {
       const store = openStore(rt.config.storage);
-      await retry(() => store.ensure(), { deadlineMs: STARTUP_DEADLINE_MS, onRetry: (e) => rt.log.warn("waiting for object storage", { err: (e as Error).message }) });
+      // Waiting cannot fix a bucket that contradicts the configuration (object_lock on one without it).
+      await retry(() => store.ensure(), { deadlineMs: STARTUP_DEADLINE_MS, retryable: (e) => !(e instanceof AppError && e.code === "conflict"), onRetry: (e) => rt.log.warn("waiting for object storage", { err: (e as Error).message }) });
       rt.store = store;
       rt.checks.push({ name: "storage", check: () => withTimeout(store.ping(), CHECK_TIMEOUT_MS, "object storage did not answer") });
       return () => store.close();

@@ -262,6 +262,9 @@ export function createS3Store(opts: S3Options): ObjectStore {
       });
     }
     await readBucketMode();
+    // Object lock can only be switched on when a bucket is made; running on an unlocked one would
+    // let holds stop at the database while the operator believes MinIO enforces them.
+    if (opts.objectLock && !locked) throw new AppError("conflict", objectLockMissing(bucket));
   }
 
   return {
@@ -382,6 +385,10 @@ function mapError(e: unknown, what: string): unknown {
   if (c === "InvalidRange") return new AppError("bad_request", "byte range not satisfiable", { cause: e });
   // Anything else (NoSuchBucket, AccessDenied, bad signature) means storage is not usable as configured.
   return unavailable(`object storage ${what} failed: ${describe(e)}`, e);
+}
+
+export function objectLockMissing(bucket: string): string {
+  return `bucket "${bucket}" exists without object lock, but the storage URL says object_lock=true (object lock is set when a bucket is created: use a new bucket made with it, e.g. \`mc mb --with-lock\`, or drop object_lock)`;
 }
 
 function unavailable(message: string, cause?: unknown): AppError {
