@@ -5,6 +5,7 @@ import { VERSION } from "../core/version.ts";
 import { UsageError } from "./args.ts";
 import { migrate, tokens, users } from "./admin.ts";
 import { jobs } from "./jobs.ts";
+import { audit } from "./audit.ts";
 import { evidence } from "./evidence.ts";
 import { serve } from "./serve.ts";
 
@@ -21,6 +22,7 @@ Commands:
   tokens create    create an API token (printed alone on the last line)
   jobs             the trouble queue: jobs list, jobs retry ID | --all
   evidence verify  check an evidence package offline (hashes, signature, audit chain)
+  audit verify     check the audit log's hash chain (--head HASH: against a shipped head)
 
 Options:
   --help, -h       help for a command (rter serve --help)
@@ -34,6 +36,7 @@ const COMMANDS: Record<string, (args: string[], env: Record<string, string | und
   users,
   tokens,
   jobs,
+  audit,
   evidence: (args) => evidence(args),
 };
 

@@ -146,7 +146,7 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
 
 /**
  * The crontab of this worker: the fixity check (`--fixity-schedule`), the retention job
- * (`--retention-schedule`) and, every minute, finishing silent streams (`--stream-idle-finish`),
+ * (`--retention-schedule`), shipping the audit chain's head (`--audit-head-schedule`) and, every minute, finishing silent streams (`--stream-idle-finish`),
  * on workers that run batch jobs. Every worker with them schedules, and
  * graphile-worker's known_crontabs table lets exactly one of them enqueue each occurrence. A job
  * key keeps missed occurrences from piling up.
@@ -171,6 +171,16 @@ function cronItems(rt: Runtime, tasks: string[]): ParsedCronItem[] {
       identifier: "rter_retention_sweep",
       payload: {},
       options: { backfillPeriod: 0, priority: priorityOf("retention_sweep"), jobKey: "retention_sweep:schedule", jobKeyMode: "preserve_run_at" as const },
+    });
+  }
+  const head = rt.config.audit.headSchedule;
+  if (head && tasks.includes("audit_head")) {
+    items.push({
+      task: "audit_head",
+      match: head,
+      identifier: "rter_audit_head",
+      payload: {},
+      options: { backfillPeriod: 0, priority: priorityOf("audit_head"), jobKey: "audit_head:schedule", jobKeyMode: "preserve_run_at" as const },
     });
   }
   const idle = rt.config.ingest.idleFinishMs;

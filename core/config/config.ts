@@ -55,6 +55,12 @@ export interface Config {
     /** A worker whose heartbeat is older than this is dead; any other worker releases its jobs. */
     readonly deadAfterMs: number;
   };
+  readonly audit: {
+    /** Cron schedule (UTC) of shipping the chain's head; null = never. */
+    readonly headSchedule: string | null;
+    /** Absolute path the head lines are appended to; null = log line only. */
+    readonly headFile: string | null;
+  };
   readonly fixity: {
     /** Cron schedule (UTC) of the periodic fixity check; null = only on demand. */
     readonly schedule: string | null;

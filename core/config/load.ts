@@ -137,6 +137,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       deadAfterMs,
     },
     fixity: { schedule: parseCronSchedule(must("fixity-schedule")) },
+    audit: { headSchedule: parseCronSchedule(must("audit-head-schedule")), headFile: get("audit-head-file") ? resolve(cwd, get("audit-head-file")!) : null },
     ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")), idleFinishMs: must("stream-idle-finish") === "off" ? null : parseDuration(must("stream-idle-finish")) },
     media: { ffmpegTimeoutMs: parseDuration(must("ffmpeg-timeout")) },
     web: { mapTileUrl: get("map-tile-url") ?? null },

@@ -89,6 +89,8 @@ export const SETTINGS: Setting[] = [
   { flag: "mfa-required", env: "RTER_MFA_REQUIRED", default: "none", doc: "roles that must pass a second factor (TOTP, or a recovery code) at every sign-in, comma list (e.g. admin,operator) or none; users who enrolled are always asked", check: parseMfaRoles },
   { flag: "retention", env: "RTER_RETENTION", default: "off", doc: "how long items (finished streams, reports, photos, links) are kept before the retention job deletes them (e.g. 365d), or off; per-stream and per-workspace settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
   { flag: "retention-schedule", env: "RTER_RETENTION_SCHEDULE", default: "41 * * * *", doc: "cron schedule (UTC) of the retention job, or off", check: parseCronSchedule },
+  { flag: "audit-head-schedule", env: "RTER_AUDIT_HEAD_SCHEDULE", default: "*/5 * * * *", doc: "cron schedule (UTC) on which a worker ships the audit chain's head (seq, hash) as a syslog-style log line and to --audit-head-file, or off", check: parseCronSchedule },
+  { flag: "audit-head-file", env: "RTER_AUDIT_HEAD_FILE", doc: "file the shipped audit heads are appended to, one line each, for a backup outside this host to collect (rter audit verify --head checks against one); unset = log line only" },
 ];
 
 export const JOBS = ["live", "batch", "all"] as const;

@@ -21,6 +21,7 @@ export const TASK_CLASS = {
   object_hold: "batch",
   finish_idle_streams: "batch",
   build_export: "batch",
+  audit_head: "batch",
 } as const satisfies Record<string, JobClass>;
 
 export type TaskId = keyof typeof TASK_CLASS;

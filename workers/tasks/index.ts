@@ -13,6 +13,7 @@ import * as purgeObjects from "./purge_objects.ts";
 import * as objectHold from "./object_hold.ts";
 import * as finishIdle from "./finish_idle_streams.ts";
 import * as buildExport from "./build_export.ts";
+import * as auditHead from "./audit_head.ts";
 import { TASK_CLASS, type TaskId } from "./classes.ts";
 
 export { TASK_CLASS, type JobClass, type TaskId } from "./classes.ts";
@@ -46,6 +47,7 @@ export function makeTaskList(rt: Runtime): TaskList {
     object_hold: (payload) => objectHold.run({ db, store: rt.store!, log: rt.log }, payload),
     finish_idle_streams: () => finishIdle.run({ db, log: rt.log }, rt.config.ingest.idleFinishMs),
     build_export: (payload, helpers) => buildExport.run({ db, store: rt.store!, log: rt.log, nodeId: rt.nodeId, version: rt.version }, payload, helpers.abortSignal),
+    audit_head: () => auditHead.run({ db, log: rt.log }, rt.config.audit.headFile),
   };
   const jobs = rt.config.worker.jobs;
   return Object.fromEntries(Object.entries(tasks).filter(([id]) => jobs === "all" || TASK_CLASS[id as TaskId] === jobs));
