@@ -8,6 +8,7 @@ import "leaflet/dist/leaflet.css";
 import { api, ApiError, el, me, request, signIn, type User } from "./lib/api.ts";
 import { subscribe } from "./lib/events.ts";
 import { ConsoleMap, Sketch } from "./lib/map.ts";
+import { alertCounts, notify, renderAlerts, setupAlerts } from "./console/alerts.ts";
 import { $, alertError, canCurate, ui } from "./console/context.ts";
 import { applied, effectHooks, loadItems, loadTags, loadTrack, onEvent } from "./console/data.ts";
 import { requestExport, renderExport } from "./console/export.ts";
@@ -27,6 +28,7 @@ function renderAll(): void {
   renderMap();
   renderFocus();
   renderExport();
+  renderAlerts();
 }
 
 let renderQueued = false;
@@ -40,6 +42,8 @@ ui.scheduleRender = () => {
 };
 effectHooks.refocus = (id) => focusOn(id, { again: true });
 effectHooks.loadRules = loadRules;
+effectHooks.notify = notify;
+setupAlerts();
 
 async function showStatus(): Promise<void> {
   const s = await api("/api/v1/status");
@@ -70,6 +74,7 @@ async function invite(): Promise<void> {
 
 async function start(user: User): Promise<void> {
   ui.user = user;
+  ui.data = { ...ui.data, me: user.email };
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#who").textContent = `${user.email} (${user.role})`;
@@ -264,6 +269,9 @@ $<HTMLFormElement>("#item-form").addEventListener("submit", async (ev) => {
   timelinePositions: () => timelinePositions(),
   itemCount: () => ui.data.items.size,
   events: () => ({ ...applied }),
+  alerts: () => ui.data.alerts.map((a) => ({ kind: a.kind, text: a.text })),
+  alertCounts: () => ({ ...alertCounts }),
+  focus: () => ui.data.focus,
 };
 
 void (async () => {

@@ -69,6 +69,12 @@ export function addItemTag(db: Db, itemId: string, tagId: string, userId: string
     .executeTakeFirst();
 }
 
+/** The names of an item's tags (those its rules' trigger added included). */
+export async function tagNamesOf(db: Db, itemId: string): Promise<string[]> {
+  const rows = await db.selectFrom("item_tags as it").innerJoin("tags as t", "t.id", "it.tag_id").select("t.name").where("it.item_id", "=", itemId).execute();
+  return rows.map((r) => r.name);
+}
+
 export function removeItemTag(db: Db, itemId: string, tagId: string) {
   return db.deleteFrom("item_tags").where("item_id", "=", itemId).where("tag_id", "=", tagId).returning("item_id").executeTakeFirst();
 }

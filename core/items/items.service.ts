@@ -130,7 +130,10 @@ export async function createItem(db: Kysely<DB>, user: AuthUser, input: NewItem)
       lng: input.lng ?? null,
       heading: input.heading ?? null,
     });
-    await publish(trx, { type: "item.created", ownerId: user.id, data: { item_id: id, kind: input.kind, title, by: user.email } });
+    // The workspaces it lands in (its rules' hits and the tags it was sent with), so a console
+    // can tell whether the new report is one of its own workspace's without asking.
+    const lands = [...new Set([...(await repo.tagNamesOf(trx, id)), ...tags])];
+    await publish(trx, { type: "item.created", ownerId: user.id, data: { item_id: id, kind: input.kind, title, by: user.email, tags: lands } });
     for (const t of tags) await tagInTrx(trx, user, id, t);
     return id;
   });

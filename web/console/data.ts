@@ -3,7 +3,7 @@
 
 import { api, ApiError, request } from "../lib/api.ts";
 import { ui } from "./context.ts";
-import { apply, dropItem, mergeItems, mergeStream, setTrack, type Effect, type Sample } from "./store.ts";
+import { apply, dropItem, mergeItems, mergeStream, setTrack, type Alert, type Effect, type Sample } from "./store.ts";
 import type { ItemView, ServerEvent, StreamView } from "./types.ts";
 
 export const PAGE = 500;
@@ -97,7 +97,7 @@ function reloadItemsSoon(): void {
 }
 
 /** What the shell does for the reducer; the focus and rules hooks come from their views. */
-export const effectHooks = { refocus: async (_id: string) => {}, loadRules: async () => {} };
+export const effectHooks = { refocus: async (_id: string) => {}, loadRules: async () => {}, notify: (_alert: Alert) => {} };
 
 async function run(e: Effect): Promise<void> {
   switch (e.kind) {
@@ -115,6 +115,8 @@ async function run(e: Effect): Promise<void> {
       return effectHooks.loadRules();
     case "refocus":
       return effectHooks.refocus(e.id);
+    case "notify":
+      return effectHooks.notify(e.alert);
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { EVENT_TYPES } from "../lib/events.ts";
-import { apply, emptyState, mergeComments, mergeItems, mergeStream, TELEMETRY_KEEP, type State } from "./store.ts";
+import { ALERTS_KEEP, apply, dismissAlert, emptyState, mergeComments, mergeItems, mergeStream, setMuted, TELEMETRY_KEEP, type State } from "./store.ts";
 import type { EventType, ItemView, ServerEvent, StreamView } from "./types.ts";
 
 const S1 = "11111111-1111-4111-8111-111111111111";
@@ -134,5 +134,94 @@ describe("apply(state, event)", () => {
     let s = run(emptyState(), ev("export.progress", { export_id: "e1", state: "building", progress: 0.25 })).state;
     s = run(s, ev("export.progress", { export_id: "e1", state: "failed", progress: 0.5, error: "storage down" })).state;
     expect(s.exports.get("e1")).toEqual({ id: "e1", state: "failed", progress: 0.5, error: "storage down" });
+  });
+
+  describe("alerts", () => {
+    const HOSTILE = ['<img src=x onerror="alert(1)">', "<script>alert(1)</script>", "Robert'); DROP TABLE items;--", "\u202Eevil\u202C", "a\nb\tc"];
+    const report = (over: Record<string, unknown> = {}) => ev("item.created", { item_id: I1, kind: "text", title: "Tree down", by: "r@x", tags: [], ...over });
+
+    test("a new stream, a report and a rule's hit each raise one alert (newest first) and ask for the sound", () => {
+      let s: State = { ...emptyState(), me: "op@x" };
+      const a = run(s, ev("stream.created", { title: "bridge", owner: "r@x", tags: [] }, S1));
+      expect(a.state.alerts).toEqual([{ id: String(seq), kind: "stream", text: "Live stream by r@x: bridge", at: "2026-11-28T05:00:00.000Z", itemId: null, streamId: S1 }]);
+      expect(a.effects).toEqual([{ kind: "notify", alert: a.state.alerts[0]! }, { kind: "loadStream", id: S1 }, { kind: "reloadItems" }]);
+      s = run(a.state, report()).state;
+      s = mergeItems(s, [item({ id: I2, title: "Basement flooding" })]);
+      const hit = run(s, ev("tag.added", { item_id: I2, tag: "flood", auto: true }));
+      expect(hit.state.alerts.map((x) => [x.kind, x.text])).toEqual([
+        ["rule", "Rule of flood matched: Basement flooding"],
+        ["report", "Report from r@x: Tree down"],
+        ["stream", "Live stream by r@x: bridge"],
+      ]);
+      expect(hit.effects).toContainEqual({ kind: "notify", alert: hit.state.alerts[0]! });
+      expect(hit.effects).toContainEqual({ kind: "loadItem", id: I2 });
+      // An unknown item still alerts, without its words.
+      expect(run(emptyState(), ev("tag.added", { item_id: I2, tag: "flood", auto: true })).state.alerts[0]!.text).toBe("Rule of flood matched: an item");
+    });
+
+    test("a tag added by hand, a stream's own item and other events raise nothing", () => {
+      for (const e of [ev("tag.added", { item_id: I1, tag: "flood", auto: false, by: "o@x" }), report({ kind: "stream" }), ev("item.updated", { item_id: I1, changes: { title: "x" } }), ev("stream.finished", {}, S1)]) {
+        const out = run(emptyState(), e);
+        expect(out.state.alerts).toEqual([]);
+        expect(out.effects.some((x) => x.kind === "notify")).toBe(false);
+      }
+    });
+
+    test("only events of the open workspace alert (case-insensitively); with none open, all do", () => {
+      const ws: State = { ...emptyState(), tag: "Flood" };
+      expect(run(ws, report({ tags: ["fire"] })).state.alerts).toEqual([]);
+      expect(run(ws, report({ tags: [] })).state.alerts).toEqual([]);
+      expect(run(ws, report({ tags: "flood" })).state.alerts).toEqual([]);
+      expect(run(ws, report({ tags: ["fire", "FLOOD"] })).state.alerts).toHaveLength(1);
+      expect(run(ws, ev("stream.created", { title: "t", owner: "r@x", tags: ["flood"] }, S1)).state.alerts).toHaveLength(1);
+      expect(run(ws, ev("stream.created", { title: "t", owner: "r@x", tags: ["fire"] }, S1)).state.alerts).toEqual([]);
+      expect(run(ws, ev("tag.added", { item_id: I1, tag: "fire", auto: true })).state.alerts).toEqual([]);
+      expect(run(ws, ev("tag.added", { item_id: I1, tag: "flood", auto: true })).state.alerts).toHaveLength(1);
+      expect(run(emptyState(), report({ tags: ["fire"] })).state.alerts).toHaveLength(1);
+    });
+
+    test("one's own report alerts others, not oneself; the same event twice alerts once", () => {
+      const me: State = { ...emptyState(), me: "R@X" };
+      expect(run(me, report()).state.alerts).toEqual([]);
+      expect(run(me, ev("stream.created", { title: "t", owner: "r@x", tags: [] }, S1)).state.alerts).toEqual([]);
+      const e = report();
+      const once = run(emptyState(), e);
+      const twice = run(once.state, e);
+      expect(twice.state.alerts).toHaveLength(1);
+      expect(twice.effects).toEqual([{ kind: "loadItem", id: I1 }]);
+    });
+
+    test("muted: the list still fills, no sound is asked; dismiss removes one alert", () => {
+      const muted = setMuted(emptyState(), true);
+      const out = run(muted, report());
+      expect(out.state.alerts).toHaveLength(1);
+      expect(out.effects).toEqual([{ kind: "loadItem", id: I1 }]);
+      expect(setMuted(muted, true)).toBe(muted);
+      const two = run(run(emptyState(), report()).state, report({ item_id: I2 })).state;
+      const left = dismissAlert(two, two.alerts[0]!.id);
+      expect(left.alerts.map((a) => a.itemId)).toEqual([I1]);
+    });
+
+    test("the list keeps the newest alerts only", () => {
+      let s = emptyState();
+      for (let k = 0; k < ALERTS_KEEP + 7; k++) s = run(s, report({ title: `r${k}` })).state;
+      expect(s.alerts).toHaveLength(ALERTS_KEEP);
+      expect(s.alerts[0]!.text).toBe(`Report from r@x: r${ALERTS_KEEP + 6}`);
+      expect(s.alerts.at(-1)!.text).toBe("Report from r@x: r7");
+    });
+
+    test("hostile words stay the same characters (whitespace folded, long text cut), missing ones get a placeholder", () => {
+      for (const h of HOSTILE) {
+        const text = run(emptyState(), report({ title: h, by: h })).state.alerts[0]!.text;
+        const folded = h.replace(/\s+/g, " ").trim();
+        expect(text).toBe(`Report from ${folded}: ${folded}`);
+      }
+      expect(run(emptyState(), report({ title: "x".repeat(500) })).state.alerts[0]!.text.length).toBeLessThan(200);
+      for (const bad of [null, 42, { toString: 1 }, ["a"]]) {
+        expect(run(emptyState(), report({ title: bad, by: bad })).state.alerts[0]!.text).toBe("Report from a reporter: untitled");
+        expect(run(emptyState(), ev("stream.created", { title: bad, owner: bad, tags: bad }, S1)).state.alerts[0]!.text).toBe("Live stream by a reporter: untitled");
+      }
+      expect(run(emptyState(), report({ kind: "photo", title: "" })).state.alerts[0]!.text).toBe("Photo from r@x: untitled");
+    });
   });
 });

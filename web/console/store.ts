@@ -46,6 +46,24 @@ export interface State {
   comments: ReadonlyMap<string, readonly CommentView[]>;
   exports: ReadonlyMap<string, ExportState>;
   focus: string | null;
+  /** Alerts raised by events of the open workspace, newest first (at most ALERTS_KEEP). */
+  alerts: readonly Alert[];
+  /** No sound and no system notification (the list still fills). */
+  muted: boolean;
+  /** The signed-in user's email: their own reports raise no alert for themselves. */
+  me: string | null;
+}
+
+/** Something an operator should look at now: a new live stream, a report, a rule's hit. */
+export interface Alert {
+  /** The event's id: one alert per event, even if it is applied twice. */
+  id: string;
+  kind: "stream" | "report" | "rule";
+  /** Plain text (shown with textContent): it carries reporters' words. */
+  text: string;
+  at: string;
+  itemId: string | null;
+  streamId: string | null;
 }
 
 /** What the reducer cannot do itself: fetches whose answers come back through `merge*`. */
@@ -57,12 +75,15 @@ export type Effect =
   | { kind: "reloadItems" }
   | { kind: "loadRules" }
   /** A focused live stream ended: focus it again as a replay. */
-  | { kind: "refocus"; id: string };
+  | { kind: "refocus"; id: string }
+  /** Beep and, when allowed, a system notification (only asked while not muted). */
+  | { kind: "notify"; alert: Alert };
 
 export const TELEMETRY_KEEP = 600;
+export const ALERTS_KEEP = 50;
 
 export function emptyState(): State {
-  return { streams: new Map(), items: new Map(), tag: null, order: [], telemetry: new Map(), guidance: new Map(), locks: new Map(), comments: new Map(), exports: new Map(), focus: null };
+  return { streams: new Map(), items: new Map(), tag: null, order: [], telemetry: new Map(), guidance: new Map(), locks: new Map(), comments: new Map(), exports: new Map(), focus: null, alerts: [], muted: false, me: null };
 }
 
 const set = <K, V>(m: ReadonlyMap<K, V>, k: K, v: V): Map<K, V> => new Map(m).set(k, v);
@@ -72,6 +93,38 @@ const del = <K, V>(m: ReadonlyMap<K, V>, k: K): Map<K, V> => {
   return n;
 };
 const sameTag = (s: State, tag: unknown) => !!s.tag && typeof tag === "string" && tag.toLowerCase() === s.tag.toLowerCase();
+
+/** An event belongs to the open workspace when it carries its tag; with none open, every event does. */
+const inOpenWorkspace = (s: State, tags: unknown): boolean => !s.tag || (Array.isArray(tags) && tags.some((t) => sameTag(s, t)));
+
+/**
+ * Adds the alert of an event (once per event id) and asks for the sound unless muted. The
+ * signed-in user's own actions alert nobody but others.
+ */
+function raise(s: State, e: ServerEvent, a: Omit<Alert, "id" | "at">, tags: unknown, by: unknown): { state: State; effects: Effect[] } {
+  if (!inOpenWorkspace(s, tags) || (s.me !== null && typeof by === "string" && by.toLowerCase() === s.me.toLowerCase()) || s.alerts.some((x) => x.id === e.id)) return { state: s, effects: [] };
+  const alert: Alert = { ...a, id: e.id, at: String(e.data.at) };
+  return { state: { ...s, alerts: [alert, ...s.alerts].slice(0, ALERTS_KEEP) }, effects: s.muted ? [] : [{ kind: "notify", alert }] };
+}
+
+/** Plain text of an event field, kept short (an alert is one line). */
+const short = (v: unknown, max = 120): string => {
+  const t = typeof v === "string" ? v.replace(/\s+/g, " ").trim() : "";
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+};
+
+/** The alert's reduction plus the event's other effects; the sound first, not after the fetches. */
+function also(out: { state: State; effects: Effect[] }, more: Effect[]): { state: State; effects: Effect[] } {
+  return { state: out.state, effects: [...out.effects, ...more] };
+}
+
+export function dismissAlert(s: State, id: string): State {
+  return { ...s, alerts: s.alerts.filter((a) => a.id !== id) };
+}
+
+export function setMuted(s: State, muted: boolean): State {
+  return s.muted === muted ? s : { ...s, muted };
+}
 
 export function itemOfStream(s: State, streamId: string): ItemView | undefined {
   for (const i of s.items.values()) if (i.stream?.id === streamId) return i;
@@ -112,8 +165,11 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
   const none = (state: State) => ({ state, effects: [] as Effect[] });
   const type: EventType = e.type;
   switch (type) {
-    case "stream.created":
-      return { state: s, effects: sid ? [{ kind: "loadStream", id: sid }, { kind: "reloadItems" }] : [] };
+    case "stream.created": {
+      if (!sid) return none(s);
+      const alert = raise(s, e, { kind: "stream", text: `Live stream by ${short(d.owner) || "a reporter"}: ${short(d.title) || "untitled"}`, itemId: null, streamId: sid }, d.tags, d.owner);
+      return also(alert, [{ kind: "loadStream", id: sid }, { kind: "reloadItems" }]);
+    }
     case "segment.created": {
       const st = sid ? s.streams.get(sid) : undefined;
       if (!st) return { state: s, effects: sid ? [{ kind: "loadStream", id: sid }] : [] };
@@ -164,8 +220,13 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
       if (item) next = mergeItems(next, [{ ...item, lat: sample.lat, lng: sample.lng, heading: sample.heading ?? item.heading }]);
       return none(next);
     }
-    case "item.created":
-      return { state: s, effects: [{ kind: "loadItem", id: d.item_id }] };
+    case "item.created": {
+      const load: Effect[] = [{ kind: "loadItem", id: d.item_id }];
+      // Stream items arrive with their stream (its own alert); a report is text, a link or a photo.
+      if (d.kind === "stream") return { state: s, effects: load };
+      const what = d.kind === "photo" ? "Photo" : d.kind === "link" ? "Link" : "Report";
+      return also(raise(s, e, { kind: "report", text: `${what} from ${short(d.by) || "a reporter"}: ${short(d.title) || "untitled"}`, itemId: d.item_id, streamId: null }, d.tags, d.by), load);
+    }
     case "item.deleted":
       return none({ ...s, items: del(s.items, d.item_id), order: s.order.filter((id) => id !== d.item_id), comments: del(s.comments, d.item_id), focus: s.focus === d.item_id ? null : s.focus });
     case "item.updated": {
@@ -187,7 +248,11 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
       const effects: Effect[] = [{ kind: "loadItem", id: d.item_id }];
       if (sameTag(s, d.tag)) effects.push({ kind: "loadWorkspace" });
       if (type === "tag.added") effects.push({ kind: "loadTags" });
-      return { state: s, effects };
+      if (type !== "tag.added" || d.auto !== true) return { state: s, effects };
+      // A rule's hit (the database's autotag adds the tag with auto: true).
+      const item = s.items.get(d.item_id);
+      const label = item ? short(item.title || item.body) || `${item.kind} by ${item.author.email}` : "an item";
+      return also(raise(s, e, { kind: "rule", text: `Rule of ${short(d.tag, 60)} matched: ${label}`, itemId: d.item_id, streamId: item?.stream?.id ?? null }, [d.tag], null), effects);
     }
     case "tag.created":
       return { state: s, effects: [{ kind: "loadTags" }] };
