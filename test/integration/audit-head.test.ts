@@ -7,6 +7,10 @@ import { headLine, shipHead } from "../../core/audit/audit-head.service.ts";
 import { buildConfig } from "../../core/config/load.ts";
 import { openDatabase, type Database } from "../../core/db/kysely.ts";
 import { createLogger } from "../../core/log.ts";
+import { enqueue } from "../../core/queue/enqueue.ts";
+import { until } from "../support/admin.ts";
+import { startTestApp } from "../support/app.ts";
+import { startMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 import { runCli } from "../support/rter-process.ts";
 
@@ -176,6 +180,33 @@ describe("rter audit verify --head", () => {
       const r = await runCli(["audit", ...args], { ...ENV, DATABASE_URL: d.url });
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    }
+  });
+});
+
+describe("the worker ships it", () => {
+  test("a worker registers the schedule and its audit_head job appends the head line to --audit-head-file", async () => {
+    const minio = await startMinio();
+    const file = join(dir, "worker-heads.log");
+    const app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "worker", "audit-head-file": file, "audit-head-schedule": "*/5 * * * *" });
+    try {
+      const db = app.rt.database!.db;
+      await sql`insert into audit_log (action) values ('test.worker')`.execute(db);
+      const crontabs = await sql<{ identifier: string }>`select identifier from graphile_worker._private_known_crontabs`.execute(db);
+      expect(crontabs.rows.map((r) => r.identifier)).toContain("rter_audit_head");
+      await enqueue(db, "audit_head", {});
+      const text = await until("the head line in the file", async () => {
+        try {
+          return readFileSync(file, "utf8");
+        } catch {
+          return null;
+        }
+      });
+      const { seq, hash } = (await sql<{ seq: string; hash: Buffer }>`select seq::text, hash from audit_log order by seq desc limit 1`.execute(db)).rows[0]!;
+      expect(text).toMatch(new RegExp(`^<110>1 \\S+ \\S+ rter - audit-head - seq=${seq} hash=${hash.toString("hex")} entry_at=\\S+ head=${seq}:${hash.toString("hex")}\n$`));
+    } finally {
+      await app.stop();
+      await minio.stop();
     }
   });
 });
