@@ -24,7 +24,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pg from "pg";
 import { makeChunks } from "../support/media.ts";
 import { buildBinary, ROOT } from "../support/rter-process.ts";
@@ -201,6 +201,7 @@ afterAll(async () => {
   await cluster?.supervisor.stopAll();
   if (cluster && !process.env.RTER_DEPLOY_KEEP) rmSync(cluster.dir, { recursive: true, force: true });
   if (bundle && !process.env.RTER_DEPLOY_KEEP) rmSync(join(bundle.unpacked, "../.."), { recursive: true, force: true });
+  if (nextBinary && !process.env.RTER_DEPLOY_KEEP) rmSync(dirname(nextBinary), { recursive: true, force: true });
 }, 120_000);
 
 // Outside the namespace only the wrapper above runs; nothing here is even listed as skipped.
