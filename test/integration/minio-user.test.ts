@@ -94,6 +94,17 @@ describe.skipIf(!MC)("rter on a MinIO user limited to its bucket", () => {
     expect(await store.legalHold("streams/a/small.mp4")).toBe(true);
     await expect(store.delete("streams/a/small.mp4")).rejects.toMatchObject({ code: "conflict" });
     expect(new TextDecoder().decode(await store.getBytes("streams/a/small.mp4"))).toBe("evidence");
+    // Straight to MinIO with rter's key: an overwrite is a new version, the held one stays and
+    // cannot be removed.
+    const own = new Client({ endPoint: minio.endPoint, port: minio.port, useSSL: false, accessKey: USER, secretKey: SECRET, region: "us-east-1" });
+    const heldVersions: string[] = [];
+    for await (const o of own.listObjects(BUCKET, "streams/a/small.mp4", true, { IncludeVersion: true })) heldVersions.push((o as { versionId: string }).versionId);
+    expect(heldVersions).toHaveLength(1);
+    await own.putObject(BUCKET, "streams/a/small.mp4", Buffer.from("tampered"));
+    const kept = await own.getObject(BUCKET, "streams/a/small.mp4", { versionId: heldVersions[0]! });
+    expect(await new Response(kept as unknown as ReadableStream).text()).toBe("evidence");
+    const refused = await own.removeObject(BUCKET, "streams/a/small.mp4", { versionId: heldVersions[0]! }).then(() => null, (e: Error) => e.message);
+    expect(refused).toMatch(/WORM|legal hold/i);
     // Released in the database: rter lifts its own hold and removes every version.
     await store.delete("streams/a/small.mp4", { liftLegalHold: true });
     await store.delete("streams/a/big.mp4");
