@@ -83,8 +83,9 @@ async function start(user: User): Promise<void> {
   $("#admin-link").hidden = user.role !== "admin";
   $<HTMLDetailsElement>("#new-item").hidden = user.role === "viewer";
   for (const b of document.querySelectorAll<HTMLElement>(".staff-only")) b.hidden = !canCurate();
-  const cfg = await api<{ map_tile_url: string | null }>("/api/v1/ui-config").catch(() => ({ map_tile_url: null }));
+  const cfg = await api<{ map_tile_url: string | null; map_pmtiles_url?: string | null }>("/api/v1/ui-config").catch(() => ({ map_tile_url: null, map_pmtiles_url: null }));
   ui.map = new ConsoleMap($("#map"), cfg.map_tile_url, (id) => void focusOn(id.startsWith("tl:") ? id.slice(3) : id), onMapClick);
+  if (cfg.map_pmtiles_url) ui.map.useArchive(cfg.map_pmtiles_url).catch(alertError);
   ui.sketch = new Sketch(ui.map.map);
   // Subscribe first, then load: an event that lands in between is applied twice, never missed.
   subscribe(
@@ -272,6 +273,7 @@ $<HTMLFormElement>("#item-form").addEventListener("submit", async (ev) => {
   alerts: () => ui.data.alerts.map((a) => ({ kind: a.kind, text: a.text })),
   alertCounts: () => ({ ...alertCounts }),
   focus: () => ui.data.focus,
+  mapArchive: () => ui.map?.archive ?? null,
 };
 
 void (async () => {

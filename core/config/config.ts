@@ -80,6 +80,8 @@ export interface Config {
   readonly web: {
     /** Tile URL template of the console's map; null = markers on a blank grid. */
     readonly mapTileUrl: string | null;
+    /** Absolute path of the PMTiles archive served as the base map; null = none. */
+    readonly mapPmtiles: string | null;
   };
   readonly security: {
     /** Signs session tokens; null = a random key kept in Postgres (auth_secrets). */

@@ -140,7 +140,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
     audit: { headSchedule: parseCronSchedule(must("audit-head-schedule")), headFile: get("audit-head-file") ? resolve(cwd, get("audit-head-file")!) : null },
     ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")), idleFinishMs: must("stream-idle-finish") === "off" ? null : parseDuration(must("stream-idle-finish")) },
     media: { ffmpegTimeoutMs: parseDuration(must("ffmpeg-timeout")) },
-    web: { mapTileUrl: get("map-tile-url") ?? null },
+    web: { mapTileUrl: get("map-tile-url") ?? null, mapPmtiles: get("map-pmtiles") ? resolve(cwd, get("map-pmtiles")!) : null },
     security: {
       sessionSecret: get("session-secret") ?? null,
       sessionIdleMs,

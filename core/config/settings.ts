@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from "node:fs";
 import { parseBool, parseLdapCache, parseMfaRoles, parseRoleMap, parseUserFilter } from "./ldap.ts";
 import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, parseUrl } from "./parse.ts";
 
@@ -58,6 +59,7 @@ export const SETTINGS: Setting[] = [
   { flag: "worker-dead-after", env: "RTER_WORKER_DEAD_AFTER", default: "5s", doc: "a worker silent this long is dead: other workers release its jobs", check: parseDuration },
   { flag: "fixity-schedule", env: "RTER_FIXITY_SCHEDULE", default: "17 * * * *", doc: "cron schedule (UTC) of the fixity check that re-hashes every stored object, or off", check: parseCronSchedule },
   { flag: "map-tile-url", env: "RTER_MAP_TILE_URL", doc: "map tiles for the operator console, e.g. https://tiles.example/{z}/{x}/{y}.png; unset = a blank grid (the server network is often offline)", check: parseTileUrl },
+  { flag: "map-pmtiles", env: "RTER_MAP_PMTILES", doc: "a PMTiles v3 archive (the city's extract, see docs/offline-map.md) the appliance serves itself as the console's base map, for networks without a tile server; overrides --map-tile-url", check: checkPmtiles },
   { flag: "session-secret", env: "RTER_SESSION_SECRET", doc: "key that signs session tokens (at least 32 characters, the same on every API node); unset = a random key kept in Postgres", check: (v) => { if (v.length < 32) throw new Error("must be at least 32 characters"); }, secret: true },
   { flag: "session-idle", env: "RTER_SESSION_IDLE", default: "30m", doc: "a signed-in session unused this long ends (API tokens do not idle out)", check: parseDuration },
   { flag: "session-max", env: "RTER_SESSION_MAX", default: "12h", doc: "a session ends this long after sign-in however active it is", check: parseDuration },
@@ -103,6 +105,24 @@ export function parseJobs(v: string): Jobs {
 }
 
 /** A slippy-map tile URL template: http(s) or origin-relative, with {z}, {x} and {y}. */
+/** The file must be there and start like a PMTiles v3 archive: a wrong path fails at start, not in a browser. */
+export function checkPmtiles(v: string): void {
+  let fd: number;
+  try {
+    fd = openSync(v, "r");
+  } catch (e) {
+    throw new Error(`cannot open ${v}: ${(e as Error).message}`);
+  }
+  try {
+    const head = Buffer.alloc(8);
+    const n = readSync(fd, head, 0, 8, 0);
+    if (n < 8 || head.subarray(0, 7).toString("latin1") !== "PMTiles") throw new Error(`${v} is not a PMTiles archive`);
+    if (head[7] !== 3) throw new Error(`${v} is PMTiles version ${head[7]}, only version 3 is read`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function parseTileUrl(v: string): string {
   if (!/^(https?:\/\/|\/)/.test(v)) throw new Error(`must start with http://, https:// or /, got "${v}"`);
   for (const p of ["{z}", "{x}", "{y}"]) if (!v.includes(p)) throw new Error(`must contain ${p}`);

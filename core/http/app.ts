@@ -15,6 +15,7 @@ import { exportRoutes } from "../evidence/exports.http.ts";
 import { timelineRoutes } from "../timeline/timeline.http.ts";
 import { tagRoutes } from "../tags/tags.http.ts";
 import { guidanceRoutes } from "../guidance/guidance.http.ts";
+import { mapArchiveRoutes } from "../workspaces/map-archive.http.ts";
 import { uiConfigRoutes } from "../workspaces/ui-config.http.ts";
 import type { Runtime } from "../runtime.ts";
 import { VERSION } from "../version.ts";
@@ -76,5 +77,5 @@ export function buildApp(rt: Runtime) {
     )
     .use(healthRoutes(rt));
   // Routes of roles this process does not run are not mounted: they answer 404, not 503.
-  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)).use(itemRoutes(rt)).use(tagRoutes(rt)).use(guidanceRoutes(rt)).use(uiConfigRoutes(rt)).use(adminAuthRoutes(rt)).use(inviteRoutes(rt)).use(auditRoutes(rt)).use(retentionRoutes(rt)).use(exportRoutes(rt)).use(timelineRoutes(rt)) : app;
+  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)).use(itemRoutes(rt)).use(tagRoutes(rt)).use(guidanceRoutes(rt)).use(uiConfigRoutes(rt)).use(mapArchiveRoutes(rt)).use(adminAuthRoutes(rt)).use(inviteRoutes(rt)).use(auditRoutes(rt)).use(retentionRoutes(rt)).use(exportRoutes(rt)).use(timelineRoutes(rt)) : app;
 }

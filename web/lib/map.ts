@@ -2,6 +2,8 @@
 // server network is often offline) — markers, heading cones and tracks are useful either way.
 
 import L from "leaflet";
+import { FetchSource, leafletRasterLayer, PMTiles, TileType } from "pmtiles";
+import { leafletLayer } from "protomaps-leaflet";
 import { cone, type LatLng } from "./geo.ts";
 
 /** Graph paper: a tile border every 256 px, finer lines every 64 px. */
@@ -58,14 +60,34 @@ export class ConsoleMap {
 
   constructor(el: HTMLElement, tileUrl: string | null, onMarkerClick: (id: string) => void, onMapClick: (p: LatLng) => void) {
     this.map = L.map(el, { zoomControl: true, attributionControl: false, worldCopyJump: true }).setView([45.5048, -73.5772], 14);
-    if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(this.map);
-    else new (BlankGrid as unknown as new (o: L.GridLayerOptions) => L.GridLayer)({ maxZoom: 22 }).addTo(this.map);
+    this.base = (tileUrl ? L.tileLayer(tileUrl, { maxZoom: 19 }) : new (BlankGrid as unknown as new (o: L.GridLayerOptions) => L.GridLayer)({ maxZoom: 22 })).addTo(this.map);
     L.control.scale({ imperial: false }).addTo(this.map);
     this.map.on("click", (e: L.LeafletMouseEvent) => onMapClick({ lat: e.latlng.lat, lng: e.latlng.lng }));
     this.click = onMarkerClick;
   }
 
   private click: (id: string) => void;
+  private base: L.Layer;
+  /** The offline base map's kind once its header was read (for tests and support). */
+  archive: { tileType: string; minZoom: number; maxZoom: number } | null = null;
+
+  /**
+   * Replaces the base layer with the appliance's PMTiles archive (read by byte ranges): vector
+   * tiles drawn by protomaps-leaflet (streets and labels), raster tiles as images. The previous
+   * base stays when the archive cannot be read. protomaps-leaflet carries its own pmtiles version,
+   * so it is given the URL, not our reader.
+   */
+  async useArchive(url: string): Promise<void> {
+    const abs = new URL(url, location.href).toString();
+    const archive = new PMTiles(new FetchSource(abs));
+    const h = await archive.getHeader();
+    const vector = h.tileType === TileType.Mvt;
+    if (!vector && ![TileType.Png, TileType.Jpeg, TileType.Webp].includes(h.tileType)) throw new Error(`offline base map: tile type ${TileType[h.tileType]} is not shown`);
+    const layer: L.Layer = vector ? (leafletLayer({ url: abs, flavor: "dark", lang: "en", maxDataZoom: h.maxZoom }) as unknown as L.Layer) : leafletRasterLayer(archive, { maxZoom: 22, maxNativeZoom: h.maxZoom, minZoom: 0 });
+    this.base.remove();
+    this.base = layer.addTo(this.map);
+    this.archive = { tileType: TileType[h.tileType] ?? "Unknown", minZoom: h.minZoom, maxZoom: h.maxZoom };
+  }
 
   /** Draws exactly these markers; unchanged ones are left alone. */
   sync(markers: MapMarker[]): void {
