@@ -161,8 +161,10 @@ export function segmentArgs({ input, container, output, info, offsetSec, maxDura
 
   args.push(
     // Copied AAC from MP4 starts with its priming packet before 0 (the edit list hid it there);
-    // drop packets before the start instead of letting them overlap the previous segment.
-    "-copypriorss", "0",
+    // drop packets before the start instead of letting them overlap the previous segment. Audio
+    // only: on copied video it lost every packet of Chromium's in-band-SPS H.264 whenever the
+    // poster output decoded the same stream (-skip_frame nokey), leaving a segment without video.
+    "-copypriorss:a", "0",
     // ffmpeg would otherwise shift only the first segment (the only one whose B-frame DTS goes
     // negative), putting it off the common timeline; the mux delay keeps DTS positive anyway.
     "-avoid_negative_ts", "disabled",
