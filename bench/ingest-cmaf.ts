@@ -236,7 +236,10 @@ async function follow(base: string, h: Record<string, string>, id: string, putAt
 export async function run(): Promise<Figure[]> {
   const fx = await getFixture();
   const figures: Figure[] = [];
-  const api = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" }, args: ["--roles", "api"] });
+  // Every simulated phone shares the fixture's one token; a real phone has its own, so the
+  // per-token, per-user and item limits are lifted here (this measures ingest, not throttling).
+  const limits = { RTER_RATE_LIMIT: "10000000/1m", RTER_RATE_LIMIT_USER: "10000000/1m", RTER_RATE_LIMIT_PLAYBACK: "10000000/1m", RTER_QUOTA_ITEMS: "off" };
+  const api = await startRter({ binary: fx.binary, env: { ...fx.env, ...limits, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" }, args: ["--roles", "api"] });
   const worker = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn" }, args: ["--roles", "worker"] });
   const floorPort = await freePort();
   const floorProc = Bun.spawn(["bun", join(import.meta.dir, "floor-server.ts")], {
