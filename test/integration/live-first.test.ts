@@ -101,10 +101,14 @@ test("bursts on every stream: live playlists jump to the newest chunk first, the
       expect(mine.filter((x) => !x.late).map((x) => x.seq)).toEqual([seqs.at(-1)!]);
       expect(mine.find((x) => !x.late)!.discontinuity).toBe(true);
     }
-    // Newest first: every stream's live segment was made before any of the round's backlog.
-    const lastLive = Math.max(...rows.filter((x) => !x.late).map((x) => new Date(x.created_at).getTime()));
-    const firstLate = Math.min(...rows.filter((x) => x.late).map((x) => new Date(x.created_at).getTime()));
-    expect(lastLive).toBeLessThanOrEqual(firstLate);
+    // Newest first: each stream's live segment was made before any of its backlog. (Across streams
+    // the order is the queue's business: a live job waiting on its predecessor lets another
+    // stream's batch work run meanwhile, so that is not a property to assert.)
+    for (const id of ids) {
+      const mine = rows.filter((x) => x.stream_id === id);
+      const live = new Date(mine.find((x) => !x.late)!.created_at).getTime();
+      for (const late of mine.filter((x) => x.late)) expect(new Date(late.created_at).getTime()).toBeGreaterThanOrEqual(live);
+    }
     // So each live playlist ends at its newest chunk.
     for (const id of ids) expect((await listed(id)).seqs.at(-1)).toBe(seqs.at(-1)!);
   }
