@@ -64,6 +64,10 @@ export class ConsoleMap {
     L.control.scale({ imperial: false }).addTo(this.map);
     this.map.on("click", (e: L.LeafletMouseEvent) => onMapClick({ lat: e.latlng.lat, lng: e.latlng.lng }));
     this.click = onMarkerClick;
+    // Leaflet caches its container's size: when the layout changes it (alerts arriving above the
+    // panels, the timeline opening, a window resize) the view must be told, or markers near an
+    // edge end up outside the visible map and hovers/clicks land on the wrong layer.
+    new ResizeObserver(() => this.map.invalidateSize({ pan: false })).observe(el);
   }
 
   private click: (id: string) => void;
