@@ -11,10 +11,10 @@ export async function posterDue(db: Kysely<DB>, streamId: string, now = Date.now
 }
 
 /**
- * Stores a poster JPEG made while segmenting a chunk, points the stream at it and drops the
- * previous one. (recording.service.ts has the same steps for posters of the make_poster job.)
+ * Stores a made poster JPEG (from segmenting a chunk, or from the poster jobs), points the stream
+ * at it and drops the previous one.
  */
-export async function storeChunkPoster(deps: { db: Kysely<DB>; store: ObjectStore }, streamId: string, seq: number, file: string): Promise<void> {
+export async function storePoster(deps: { db: Kysely<DB>; store: ObjectStore }, streamId: string, seq: number, file: string): Promise<void> {
   const { db, store } = deps;
   const key = `streams/${streamId}/posters/${seq}-${crypto.randomUUID()}.jpg`;
   await store.put(key, Bun.file(file).stream(), { contentType: "image/jpeg" });

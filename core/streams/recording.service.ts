@@ -6,6 +6,7 @@ import { activeHold, queueObjectHoldSync } from "../retention/holds.service.ts";
 import { isAppError } from "../errors.ts";
 import { allChunksSettled, findStream } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
+import { storePoster } from "./poster-store.ts";
 import { runFfmpeg } from "../media/ffmpeg.ts";
 import { fmp4PosterArgs, fmp4RecordingArgs } from "../media/fmp4-args.ts";
 import { MediaError } from "../media/media-error.ts";
@@ -65,19 +66,6 @@ export async function refreshPartPoster(deps: MediaDeps, streamId: string, signa
     }
     await storePoster(deps, streamId, part.seq, output);
   });
-}
-
-/** Stores a made poster, points the stream at it and drops the previous one. */
-async function storePoster(deps: MediaDeps, streamId: string, seq: number, output: string): Promise<void> {
-  const { db, store } = deps;
-  const key = `streams/${streamId}/posters/${seq}-${crypto.randomUUID()}.jpg`;
-  await store.put(key, Bun.file(output).stream(), { contentType: "image/jpeg" });
-  const old = await db.selectFrom("streams").select("poster_key").where("id", "=", streamId).executeTakeFirst();
-  await db.transaction().execute(async (trx) => {
-    const s = await trx.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).returning("owner_id").executeTakeFirst();
-    if (s) await publish(trx, { type: "poster.updated", streamId, ownerId: s.owner_id, data: { seq } });
-  });
-  if (old?.poster_key) await store.delete(old.poster_key).catch(() => {});
 }
 
 /**

@@ -10,7 +10,7 @@ import { isMediaError } from "../media/media-error.ts";
 import { makeSegment } from "../media/segment.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { containerOf } from "./container.ts";
-import { posterDue, storeChunkPoster } from "./poster-store.ts";
+import { posterDue, storePoster } from "./poster-store.ts";
 import { addLateSegmentJob, addSegmentJob, findChunk, findSegment } from "./streams.repository.ts";
 
 export interface MediaDeps {
@@ -233,7 +233,7 @@ async function segmentOne(
       if (!inserted) await store.delete(key).catch(() => {});
       else if (poster && made.poster) {
         // A poster is a nicety: failing to store one never fails the segment.
-        await storeChunkPoster(deps, streamId, seq, poster).catch((e) => log.warn("poster not stored", { streamId, seq, error: (e as Error).message }));
+        await storePoster(deps, streamId, seq, poster).catch((e) => log.warn("poster not stored", { streamId, seq, error: (e as Error).message }));
       }
       log.debug("segment made", { streamId, seq, remuxed: made.remuxed, duration: made.durationSec, offset: place.offset, late: place.late });
       return "done" as const;
