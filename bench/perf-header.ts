@@ -1,7 +1,7 @@
 // What the request edge (wrapHandler: request id, the AsyncLocalStorage timing context behind
 // x-rter-performance, metrics, access-log line) costs per request, and how a started process
 // holds up under load against a bare Bun.serve. Prints; asserts nothing.
-import { buildApp } from "../core/http/app.ts";
+import { buildApp } from "../app/http.ts";
 import { wrapHandler } from "../core/http/server.ts";
 import { startTestApp } from "../test/support/app.ts";
 import { freePort } from "../test/support/net.ts";

@@ -2,7 +2,7 @@ import { unlockUser } from "../core/auth/admin.service.ts";
 import { addUser, createToken, normalizeEmail, parseRole } from "../core/auth/auth.service.ts";
 import { resetPassword } from "../core/auth/password.service.ts";
 import { parseDuration } from "../core/config/parse.ts";
-import { startModules } from "../core/modules.ts";
+import { startModules } from "../app/modules.ts";
 import type { Runtime } from "../core/runtime.ts";
 import { loadConfig, parse, settingsHelp, UsageError } from "./args.ts";
 import { makeRuntime } from "./context.ts";

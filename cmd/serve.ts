@@ -1,7 +1,7 @@
 import { ensureFirstAdmin } from "../core/auth/auth.service.ts";
-import { buildApp } from "../core/http/app.ts";
+import { buildApp } from "../app/http.ts";
 import { startHttpServer } from "../core/http/server.ts";
-import { resolveModules, startModules } from "../core/modules.ts";
+import { resolveModules, startModules } from "../app/modules.ts";
 import { ROLES } from "../core/config/settings.ts";
 import { describeConfig } from "../core/config/load.ts";
 import { configFileValues, loadConfig, parse, settingFlags, settingsHelp } from "./args.ts";
@@ -38,7 +38,7 @@ export async function serve(args: string[], env: Record<string, string | undefin
   const rt = makeRuntime(config);
   const t0 = performance.now();
   const app = buildApp(rt);
-  const { webRoutes } = rt.has("web") ? await import("../core/http/web.ts") : { webRoutes: async () => ({}) };
+  const { webRoutes } = rt.has("web") ? await import("../app/web.ts") : { webRoutes: async () => ({}) };
   // HTTP first: /healthz answers and /readyz says "starting" while dependencies come up.
   const http = startHttpServer(rt, (req) => app.handle(req), await webRoutes());
   let stopModules: () => Promise<void>;

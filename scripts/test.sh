@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole suite, as CI runs it: provision tools, run every *.test.ts under core, workers, cmd, web
+# The whole suite, as CI runs it: provision tools, run every *.test.ts under app, core, workers, cmd, web
 # and test, then close with one line "N passed, N failed[, N skipped]". Exits non-zero when
 # anything failed or when no test ran at all.
 set -uo pipefail
@@ -18,7 +18,7 @@ export RTER_MINIO_BIN
 # "./dir" makes bun treat each argument as a directory, not as a substring filter that would
 # also pick up e.g. web/*.test.ts; missing directories are left out.
 dirs=()
-for d in core workers cmd web test; do [ -d "$d" ] && dirs+=("./$d"); done
+for d in app core workers cmd web test; do [ -d "$d" ] && dirs+=("./$d"); done
 [ "${#dirs[@]}" -gt 0 ] || { echo "0 passed, 0 failed"; echo "test.sh: no test directories" >&2; exit 1; }
 
 out="$(mktemp)"

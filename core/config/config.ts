@@ -7,7 +7,7 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** The whole validated configuration: built once in cmd/, frozen, passed down. */
 export interface Config {
-  /** Roles this process runs; each selects modules from core/modules.ts. */
+  /** Roles this process runs; each selects modules from app/modules.ts. */
   readonly roles: readonly Role[];
   readonly http: {
     readonly host: string;

@@ -1,11 +1,11 @@
-import consolePage from "../../web/index.html";
-import reportPage from "../../web/report.html";
-import adminPage from "../../web/admin.html";
-import accountPage from "../../web/account.html";
-import serviceWorker from "../../web/sw.js" with { type: "text" };
-import manifest from "../../web/manifest.webmanifest" with { type: "text" };
-import icon from "../../web/icon.svg" with { type: "text" };
-import { buildPageRoutes } from "./security-headers.ts";
+import consolePage from "../web/index.html";
+import reportPage from "../web/report.html";
+import adminPage from "../web/admin.html";
+import accountPage from "../web/account.html";
+import serviceWorker from "../web/sw.js" with { type: "text" };
+import manifest from "../web/manifest.webmanifest" with { type: "text" };
+import icon from "../web/icon.svg" with { type: "text" };
+import { buildPageRoutes, securePageRoutes } from "./pages.ts";
 
 /**
  * The UI pages. `bun build --compile` bundles each HTML import with its scripts and styles into
@@ -15,9 +15,9 @@ import { buildPageRoutes } from "./security-headers.ts";
  * is the administration page (users, tokens, invites, holds, audit); `/account` the signed-in
  * user's own (change password).
  */
-export async function webRoutes(): Promise<Record<string, unknown>> {
+export async function webRoutes(pageHeaders: Record<string, string>): Promise<Record<string, unknown>> {
   const text = (body: string, type: string, extra: Record<string, string> = {}) => new Response(body, { headers: { "content-type": type, "cache-control": "no-cache", ...extra } });
-  return buildPageRoutes({
+  const built = await buildPageRoutes({
     "/": consolePage,
     "/report": reportPage,
     "/join/*": reportPage,

@@ -1,15 +1,15 @@
 import { join } from "node:path";
-import type { Role } from "./config/settings.ts";
-import { openDatabase, waitForDatabase } from "./db/kysely.ts";
-import { migrateToLatest } from "./db/migrate.ts";
-import { openEmbeddedPostgres } from "./db/embedded-postgres.ts";
-import { EMBEDDED_RUNTIME_ROLE, ensureLoginRole, runtimeRoleProblems, urlAsRole, urlRole } from "./db/roles.ts";
-import { AppError } from "./errors.ts";
-import { ffmpegVersion, locateFfmpeg, locateFfprobe } from "./media/ffmpeg-locate.ts";
-import type { Runtime } from "./runtime.ts";
-import { openStore } from "./storage/open.ts";
-import { withTimeout } from "./util/timeout.ts";
-import { retry } from "./util/retry.ts";
+import type { Role } from "../core/config/settings.ts";
+import { openDatabase, waitForDatabase } from "../core/db/kysely.ts";
+import { migrateToLatest } from "../core/db/migrate.ts";
+import { openEmbeddedPostgres } from "../core/db/embedded-postgres.ts";
+import { EMBEDDED_RUNTIME_ROLE, ensureLoginRole, runtimeRoleProblems, urlAsRole, urlRole } from "../core/db/roles.ts";
+import { AppError } from "../core/errors.ts";
+import { ffmpegVersion, locateFfmpeg, locateFfprobe } from "../core/media/ffmpeg-locate.ts";
+import type { Runtime } from "../core/runtime.ts";
+import { openStore } from "../core/storage/open.ts";
+import { withTimeout } from "../core/util/timeout.ts";
+import { retry } from "../core/util/retry.ts";
 
 /**
  * Roles are made of modules. Each module names what it needs and how to start; the registry
@@ -113,14 +113,14 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       return () => worker.stop();
     },
   },
-  // The HTTP routes of api/web are mounted by core/http/app.ts; these modules carry the needs.
+  // The HTTP routes of api/web are mounted by app/http.ts; these modules carry the needs.
   api: {
     needs: ["database", "storage"],
     async start(rt) {
-      const { EventHub } = await import("./events/events.hub.ts");
-      const { CredentialWatch } = await import("./events/credential-watch.ts");
+      const { EventHub } = await import("../core/events/events.hub.ts");
+      const { CredentialWatch } = await import("../core/events/credential-watch.ts");
       const hub = new EventHub(rt.database!.url, rt.database!.db, rt.log);
-      const { EventLeases } = await import("./events/event-leases.ts");
+      const { EventLeases } = await import("../core/events/event-leases.ts");
       const watch = new CredentialWatch(rt.database!.db, rt.config.security, rt.log);
       const leases = new EventLeases(rt.database!.db, rt.nodeId, rt.log);
       hub.onAuthChange(() => void watch.recheck());
@@ -131,7 +131,7 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       rt.credentialWatch = watch;
       rt.eventLeases = leases;
       // Blocking LL-HLS reloads wait on this node's LISTEN for committed CMAF parts.
-      const { PartWaiter } = await import("./streams/part-waiter.ts");
+      const { PartWaiter } = await import("../core/streams/part-waiter.ts");
       const parts = new PartWaiter(rt.database!.url, rt.log);
       await parts.start();
       rt.parts = parts;
