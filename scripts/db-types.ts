@@ -21,6 +21,7 @@ const OVERRIDES = {
     "streams.finished_by": '"reporter" | "idle" | null',
     "exports.state": 'Generated<"queued" | "building" | "ready" | "failed">',
     "signing_keys.algorithm": '"ed25519"',
+    "webauthn_challenges.purpose": '"register" | "authenticate"',
   },
 };
 

@@ -381,6 +381,32 @@ export interface Users {
   totp_secret: string | null;
 }
 
+export interface WebauthnChallenges {
+  challenge: string;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  id: Generated<string>;
+  mfa_challenge_id: string | null;
+  purpose: "register" | "authenticate";
+  used_at: Timestamp | null;
+  user_id: string;
+}
+
+export interface WebauthnCredentials {
+  aaguid: string | null;
+  backed_up: Generated<boolean>;
+  counter: Generated<Int8>;
+  created_at: Generated<Timestamp>;
+  credential_id: string;
+  device_type: string | null;
+  id: Generated<string>;
+  last_used_at: Timestamp | null;
+  name: string;
+  public_key: Buffer;
+  transports: Generated<string[]>;
+  user_id: string;
+}
+
 export interface WorkerHeartbeats {
   jobs: Generated<string>;
   last_seen: Generated<Timestamp>;
@@ -428,6 +454,8 @@ export interface DB {
   tags: Tags;
   telemetry: Telemetry;
   users: Users;
+  webauthn_challenges: WebauthnChallenges;
+  webauthn_credentials: WebauthnCredentials;
   worker_heartbeats: WorkerHeartbeats;
   workspace_retention: WorkspaceRetention;
 }

@@ -14,6 +14,7 @@ import * as m0012 from "./2026_11_28_0012_credential_watch.ts";
 import * as m0013 from "./2026_11_28_0013_incident_room.ts";
 import * as m0014 from "./2026_11_28_0014_identity_providers.ts";
 import * as m0015 from "./2026_11_28_0015_guidance_lock.ts";
+import * as m0017 from "./2026_11_28_0017_webauthn.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_28_0013_incident_room": m0013,
   "2026_11_28_0014_identity_providers": m0014,
   "2026_11_28_0015_guidance_lock": m0015,
+  "2026_11_28_0017_webauthn": m0017,
 };
 
 export const migrationProvider: MigrationProvider = {
