@@ -10,7 +10,8 @@ import { buildPageRoutes, securePageRoutes } from "./pages.ts";
 /**
  * The UI pages. `bun build --compile` bundles each HTML import with its scripts and styles into
  * the executable, so no files sit beside the binary; running from source they are built once at
- * start (buildPageRoutes), so pages carry the same security headers either way.
+ * start (buildPageRoutes), so pages carry the same security headers (`pageHeaders`, the policy
+ * from core/http/security-headers.ts) either way.
  * `/join/{token}` is the reporter page, which accepts the invite and moves to `/report`; `/admin`
  * is the administration page (users, tokens, invites, holds, audit); `/account` the signed-in
  * user's own (change password).
@@ -28,4 +29,5 @@ export async function webRoutes(pageHeaders: Record<string, string>): Promise<Re
     "/manifest.webmanifest": text(manifest, "application/manifest+json"),
     "/icon.svg": text(icon, "image/svg+xml"),
   });
+  return securePageRoutes(built, pageHeaders);
 }

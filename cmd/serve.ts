@@ -1,6 +1,7 @@
 import { ensureFirstAdmin } from "../core/auth/auth.service.ts";
 import { buildApp } from "../app/http.ts";
 import { startHttpServer } from "../core/http/server.ts";
+import { edgeHeaders } from "../core/http/security-headers.ts";
 import { resolveModules, startModules } from "../app/modules.ts";
 import { ROLES } from "../core/config/settings.ts";
 import { describeConfig } from "../core/config/load.ts";
@@ -40,7 +41,7 @@ export async function serve(args: string[], env: Record<string, string | undefin
   const app = buildApp(rt);
   const { webRoutes } = rt.has("web") ? await import("../app/web.ts") : { webRoutes: async () => ({}) };
   // HTTP first: /healthz answers and /readyz says "starting" while dependencies come up.
-  const http = startHttpServer(rt, (req) => app.handle(req), await webRoutes());
+  const http = startHttpServer(rt, (req) => app.handle(req), await webRoutes(edgeHeaders(config).page));
   let stopModules: () => Promise<void>;
   try {
     stopModules = await startModules(rt, resolveModules(config.roles));

@@ -7,7 +7,7 @@ import { clientAddress } from "./client-address.ts";
 import { gateJsonBody } from "./json-gate.ts";
 import { problemResponse } from "./problem.ts";
 import { runWithRequest, type RequestInfo } from "./request-context.ts";
-import { corsHeaders, edgeHeaders, preflight, securePageRoutes } from "./security-headers.ts";
+import { corsHeaders, edgeHeaders, preflight } from "./security-headers.ts";
 
 type Handle = (req: Request) => Promise<Response> | Response;
 type Fetch = (req: Request, server?: Server<undefined>) => Promise<Response>;
@@ -136,7 +136,8 @@ export function startHttpServer(rt: Runtime, handle: Handle, routes: Record<stri
     // Seconds a connection may sit idle: slow or dead clients do not hold sockets forever, and an
     // upload whose body stops arriving is cut off (its partial object is never recorded).
     idleTimeout: rt.config.http.idleTimeoutSeconds,
-    routes: securePageRoutes(routes, edgeHeaders(rt.config).page) as never,
+    // Page routes come hardened (app/web.ts): Bun answers them past the fetch handler.
+    routes: routes as never,
     fetch,
     error(e) {
       rt.log.error("server error", { err: e.message });
