@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { currentRequest } from "../http/request-context.ts";
-import { insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit, verifyChain } from "./audit.repository.ts";
+import { type AuditInsert, insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit, verifyChain } from "./audit.repository.ts";
 
 /**
  * The audit trail: who did what, to what, when, from where. Append-only in the database (a
@@ -29,7 +29,8 @@ export interface AuditEntry {
 
 type Db = Kysely<DB> | Transaction<DB>;
 
-function row(e: AuditEntry) {
+/** The row an entry becomes, with the caller of the current request; for writes that insert it themselves in one statement. */
+export function auditRow(e: AuditEntry): AuditInsert {
   const req = currentRequest();
   const a = e.actor !== undefined ? e.actor : req?.actor ? { id: req.actor.userId, email: req.actor.email, role: req.actor.role, tokenId: req.actor.tokenId } : null;
   return {
@@ -48,7 +49,7 @@ function row(e: AuditEntry) {
 }
 
 export async function audit(db: Db, e: AuditEntry): Promise<void> {
-  await insertAudit(db, row(e));
+  await insertAudit(db, auditRow(e));
 }
 
 // Players fetch a live playlist every second or two; one "viewed" record per user, stream and
@@ -59,7 +60,7 @@ const recentViews = new Map<string, number>();
 
 /** A read of something (a stream's playlist, a recording): recorded at most once per actor, target and VIEW_DEDUPE_MS. */
 export async function auditView(db: Db, e: AuditEntry & { targetId: string }): Promise<void> {
-  const r = row(e);
+  const r = auditRow(e);
   const key = `${r.actor_id}|${e.action}|${e.targetId}`;
   const now = Date.now();
   if ((recentViews.get(key) ?? 0) > now) return;

@@ -31,13 +31,12 @@ export interface EnqueuedJob {
  * producer can forget it. Pass a transaction to make the job part of the caller's write (no job
  * without its row, no row without its job).
  */
-export async function enqueue(db: Kysely<any>, task: TaskId, payload: unknown, opts: EnqueueOptions = {}): Promise<EnqueuedJob> {
-  if (!isTaskId(task)) throw new AppError("internal", `unknown task "${task}"`);
-  if (opts.maxAttempts !== undefined && !(Number.isInteger(opts.maxAttempts) && opts.maxAttempts >= 1 && opts.maxAttempts <= 32_767)) {
-    throw new AppError("internal", `maxAttempts must be 1..32767, got ${opts.maxAttempts}`);
-  }
-  const { rows } = await timed("queue", () =>
-    sql<{ id: string }>`select (graphile_worker.add_job(
+/**
+ * The add_job call itself, for a write that enqueues inside one SQL statement of its own (a single
+ * round trip, see core/streams/cmaf-ingest.repository.ts); the same priority rule as enqueue().
+ */
+export function addJobCall(task: TaskId, payload: unknown, opts: EnqueueOptions = {}) {
+  return sql<{ id: string }>`graphile_worker.add_job(
         identifier := ${task},
         payload := ${JSON.stringify(payload ?? {})}::json,
         queue_name := ${opts.queueName ?? null}::text,
@@ -46,7 +45,14 @@ export async function enqueue(db: Kysely<any>, task: TaskId, payload: unknown, o
         job_key := ${opts.jobKey ?? null}::text,
         priority := ${priorityOf(task)}::int,
         job_key_mode := ${opts.jobKeyMode ?? "replace"}::text
-      )).id::text as id`.execute(db),
-  );
+      )`;
+}
+
+export async function enqueue(db: Kysely<any>, task: TaskId, payload: unknown, opts: EnqueueOptions = {}): Promise<EnqueuedJob> {
+  if (!isTaskId(task)) throw new AppError("internal", `unknown task "${task}"`);
+  if (opts.maxAttempts !== undefined && !(Number.isInteger(opts.maxAttempts) && opts.maxAttempts >= 1 && opts.maxAttempts <= 32_767)) {
+    throw new AppError("internal", `maxAttempts must be 1..32767, got ${opts.maxAttempts}`);
+  }
+  const { rows } = await timed("queue", () => sql<{ id: string }>`select (${addJobCall(task, payload, opts)}).id::text as id`.execute(db));
   return { id: rows[0]!.id };
 }
