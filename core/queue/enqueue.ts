@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import { AppError } from "../errors.ts";
 import { timed } from "../perf.ts";
-import { isTaskId, TASK_CLASS, type JobClass, type TaskId } from "../../workers/tasks/classes.ts";
+import { isTaskId, TASK_CLASS, type JobClass, type TaskId } from "./task-classes.ts";
 
 /** graphile-worker runs the lowest number first; batch work waits while live work is ready. */
 export const PRIORITY: Record<JobClass, number> = { live: 0, batch: 10 };

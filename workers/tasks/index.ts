@@ -14,9 +14,7 @@ import * as objectHold from "./object_hold.ts";
 import * as finishIdle from "./finish_idle_streams.ts";
 import * as buildExport from "./build_export.ts";
 import * as auditHead from "./audit_head.ts";
-import { TASK_CLASS, type TaskId } from "./classes.ts";
-
-export { TASK_CLASS, type JobClass, type TaskId } from "./classes.ts";
+import { TASK_CLASS, type TaskId } from "../../core/queue/task-classes.ts";
 
 /**
  * The explicit task list: a compiled binary has no task directory to scan. Each task validates
@@ -33,7 +31,7 @@ export function makeTaskList(rt: Runtime): TaskList {
     ffmpegTimeoutMs: rt.config.media.ffmpegTimeoutMs,
     gapWaitMs: rt.config.ingest.gapWaitMs,
   };
-  // A new task needs its class in classes.ts first (TypeScript refuses an unknown key here).
+  // A new task needs its class in core/queue/task-classes.ts first (TypeScript refuses an unknown key here).
   const tasks: Record<TaskId, Task> = {
     segment_chunk: (payload, helpers) => segmentChunk.run(media, payload, helpers),
     segment_late: (payload, helpers) => segmentLate.run(media, payload, helpers),

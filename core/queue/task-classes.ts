@@ -4,7 +4,8 @@
  * `--jobs live` or `--jobs batch` only runs that class, and `enqueue` gives batch jobs a larger
  * graphile-worker priority number, so ready live jobs are always taken first.
  *
- * Data only, no imports: core/queue/enqueue.ts reads it without pulling in the task modules.
+ * Data only, no imports: it belongs to the queue (enqueue.ts sets priorities from it); the worker
+ * (workers/tasks/index.ts) picks the tasks of its class from it.
  */
 export type JobClass = "live" | "batch";
 
