@@ -16,8 +16,6 @@ import { enrolTotp } from "./mfa/mfa.service.ts";
 import { changeOwnPassword } from "./password.service.ts";
 import { enforceUserLimits } from "./quotas.ts";
 
-export { requireRole } from "./guards.ts";
-
 export const SESSION_COOKIE = "rter_session";
 /** Cookie-authenticated writes must carry this header: a cross-site form or image cannot set it. */
 export const CSRF_HEADER = "x-requested-with";

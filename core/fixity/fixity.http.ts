@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
-import { requireRole, requireUser } from "../auth/auth.http.ts";
+import { requireRole } from "../auth/guards.ts";
+import { requireUser } from "../auth/auth.http.ts";
 import type { Runtime } from "../runtime.ts";
 import { FixityAccepted, FixityFailuresPage, FixityFailuresQuery, FixityRequestBody } from "./fixity.model.ts";
 import { listFixityFailures, requestFixityRun } from "./fixity.service.ts";

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { AuthUser } from "../auth/auth.service.ts";
-import { requireRole } from "../auth/auth.http.ts";
+import { requireRole } from "../auth/guards.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { publish } from "../events/events.service.ts";

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
-import { requireRole, requireUser } from "../auth/auth.http.ts";
+import { requireRole } from "../auth/guards.ts";
+import { requireUser } from "../auth/auth.http.ts";
 import type { Runtime } from "../runtime.ts";
 import { FailedJobsPage, FailedJobsQuery, JobIdParams, JobView, NoBody, RetryAllResult } from "./jobs.model.ts";
 import { listFailed, retryAllFailed, retryJob } from "./jobs.service.ts";

@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { BodyInt } from "../http/schema.ts";
-import { requireRole, requireUser } from "../auth/auth.http.ts";
+import { requireRole } from "../auth/guards.ts";
+import { requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import { enqueueProbe, getProbe, MAX_HOLD_MS } from "./queue-probe.service.ts";
