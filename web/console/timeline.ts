@@ -8,6 +8,7 @@ import { $, alertError, ui } from "./context.ts";
 import { sampleAt } from "./clock.ts";
 import type { Sample } from "./store.ts";
 import { syncedPlayer, type SyncedPlayer } from "./sync-player.ts";
+import { fetchTimelineAll, type TimelineAll } from "./timeline-pages.ts";
 import type { Lane, Mark, TimelineView } from "./types.ts";
 
 export const MAX_PLAYERS = 4;
@@ -15,7 +16,7 @@ export const MAX_PLAYERS = 4;
 const DRIFT_MS = 250;
 
 const tl = {
-  view: null as TimelineView | null,
+  view: null as TimelineAll | null,
   /** The shared clock: wall-clock ms `base` at performance time `since`, running while playing. */
   clock: { base: 0, since: 0, playing: false },
   players: [] as SyncedPlayer[],
@@ -35,17 +36,27 @@ const pct = (t: number) => {
   return Math.max(0, Math.min(100, ((t - from) / (Date.parse(v.to) - from)) * 100));
 };
 
+/** Answers of an older window that arrive after a newer one was asked for are dropped. */
+let generation = 0;
+
 export async function loadTimeline(from: Date, to: Date): Promise<void> {
-  const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), limit: "50" });
+  const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
   if (ui.data.tag) q.set("tag", ui.data.tag);
   const status = $("#timeline-status");
   status.textContent = "Loading…";
+  const mine = ++generation;
   try {
-    tl.view = await api<TimelineView>(`/api/v1/timeline?${q}`);
+    const view = await fetchTimelineAll((query) => api<TimelineView>(`/api/v1/timeline?${query}`), q);
+    if (mine !== generation) return;
+    tl.view = view;
     tl.active = true;
-    status.textContent = `${tl.view.lanes.length} stream${tl.view.lanes.length === 1 ? "" : "s"}, ${tl.view.marks.length} mark${tl.view.marks.length === 1 ? "" : "s"}${tl.view.next_cursor ? " (more streams in this window: narrow it)" : ""}.`;
+    const n = (k: number, one: string) => `${k} ${one}${k === 1 ? "" : "s"}`;
+    const cut = [view.lanesCut ? "more streams" : "", view.marksCut ? "more marks" : ""].filter(Boolean).join(" and ");
+    status.textContent = `${n(view.lanes.length, "stream")}, ${n(view.marks.length, "mark")}${cut ? ` (${cut} in this window than shown: narrow it)` : ""}.`;
+    status.dataset.lanes = String(view.lanes.length);
+    status.dataset.marks = String(view.marks.length);
   } catch (e) {
-    status.textContent = `Timeline refused: ${(e as Error).message}`;
+    if (mine === generation) status.textContent = `Timeline refused: ${(e as Error).message}`;
     return;
   }
   const scrub = $<HTMLInputElement>("#timeline-scrub");
