@@ -2,6 +2,7 @@ import type { Jobs, Role } from "./settings.ts";
 import type { StorageConfig } from "../storage/store.ts";
 import type { RatePolicy } from "./parse.ts";
 import type { LdapConfig, UserRole } from "./ldap.ts";
+import type { OidcConfig } from "./oidc.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -113,6 +114,8 @@ export interface Config {
     readonly corsOrigins: readonly string[];
     /** Directory sign-in (LDAP / Active Directory); null = local accounts only. */
     readonly ldap: LdapConfig | null;
+    /** Sign-in through an OpenID Connect provider; null = none. */
+    readonly oidc: OidcConfig | null;
     /** Roles whose sign-in needs a second factor (TOTP or a recovery code). */
     readonly mfaRequired: readonly UserRole[];
   };

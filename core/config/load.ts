@@ -5,6 +5,7 @@ import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, pars
 import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
 import { buildLdapConfig, parseMfaRoles } from "./ldap.ts";
+import { buildOidcConfig } from "./oidc.ts";
 
 /** A configuration problem; cmd/ prints `rter: <message>` and exits non-zero. */
 export class ConfigError extends Error {
@@ -100,6 +101,12 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
   } catch (e) {
     throw e instanceof ConfigError ? e : new ConfigError((e as Error).message.startsWith("--") ? (e as Error).message : `--ldap-url: ${(e as Error).message}`);
   }
+  let oidc;
+  try {
+    oidc = buildOidcConfig(get, publicUrl);
+  } catch (e) {
+    throw new ConfigError((e as Error).message.startsWith("--") ? (e as Error).message : `--oidc-issuer: ${(e as Error).message}`);
+  }
   const databaseUrl = get("database-url") ?? null;
   const databaseOwnerUrl = get("database-owner-url") ?? null;
   if (databaseOwnerUrl && !databaseUrl) throw new ConfigError("--database-owner-url: needs --database-url (the runtime role); the embedded Postgres makes both itself");
@@ -157,6 +164,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       trustedProxies: parseAddressList(get("trusted-proxies") ?? ""),
       corsOrigins: parseOriginList(get("cors-origins") ?? ""),
       ldap,
+      oidc,
       mfaRequired: parseMfaRoles(must("mfa-required")),
     },
     retention: { defaultMs: retention === "off" ? null : parseDuration(retention), schedule: parseCronSchedule(must("retention-schedule")) },

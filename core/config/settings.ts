@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { parseBool, parseLdapCache, parseMfaRoles, parseRoleMap, parseUserFilter } from "./ldap.ts";
+import { parseClaimRoleMap, parseOidcRecheck, parseRoleClaim, parseScopes } from "./oidc.ts";
 import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, parseUrl } from "./parse.ts";
 
 /**
@@ -90,6 +91,18 @@ export const SETTINGS: Setting[] = [
   { flag: "ldap-starttls", env: "RTER_LDAP_STARTTLS", roles: ["api"], default: "false", doc: "upgrade ldap:// with StartTLS before binding (true or false)", check: parseBool },
   { flag: "ldap-cache", env: "RTER_LDAP_CACHE", roles: ["api"], default: "5m", doc: "a directory user's groups and account state are re-read on their first request after this long (at most 5m)", check: parseLdapCache },
   { flag: "ldap-timeout", env: "RTER_LDAP_TIMEOUT", roles: ["api"], default: "5s", doc: "bound on connecting to the directory and on each operation (then 503)", check: parseDuration },
+  { flag: "oidc-issuer", env: "RTER_OIDC_ISSUER", roles: ["api"], doc: "OpenID Connect provider for sign-in (its issuer identifier, e.g. https://login.microsoftonline.com/TENANT/v2.0); unset = no OIDC sign-in", check: (v) => parseUrl(v, ["https:", "http:"]) },
+  { flag: "oidc-client-id", env: "RTER_OIDC_CLIENT_ID", roles: ["api"], doc: "rter's client id at the provider" },
+  { flag: "oidc-client-secret-file", env: "RTER_OIDC_CLIENT_SECRET_FILE", roles: ["api"], doc: "file holding rter's client secret on one line (read at start)" },
+  { flag: "oidc-client-secret", env: "RTER_OIDC_CLIENT_SECRET", roles: ["api"], doc: "rter's client secret itself (prefer --oidc-client-secret-file)", secret: true },
+  { flag: "oidc-redirect-url", env: "RTER_OIDC_REDIRECT_URL", roles: ["api"], doc: "callback registered at the provider; default PUBLIC_URL/api/v1/auth/oidc/callback", check: (v) => parseUrl(v, ["https:", "http:"]) },
+  { flag: "oidc-post-logout-url", env: "RTER_OIDC_POST_LOGOUT_URL", roles: ["api"], doc: "where the provider sends the browser after logout (registered there too); default PUBLIC_URL/", check: (v) => parseUrl(v, ["https:", "http:"]) },
+  { flag: "oidc-scopes", env: "RTER_OIDC_SCOPES", roles: ["api"], default: "openid email profile offline_access", doc: "scopes asked for (offline_access gives the refresh token the group re-check uses)", check: parseScopes },
+  { flag: "oidc-role-claim", env: "RTER_OIDC_ROLE_CLAIM", roles: ["api"], default: "groups", doc: "ID token claim holding groups or roles (a string or a list); dots walk into objects, e.g. realm_access.roles", check: parseRoleClaim },
+  { flag: "oidc-role-map", env: "RTER_OIDC_ROLE_MAP", roles: ["api"], doc: "claim values to rter roles: VALUE=role;VALUE=role (the highest role wins; no mapped value = no access)", check: parseClaimRoleMap },
+  { flag: "oidc-recheck", env: "RTER_OIDC_RECHECK", roles: ["api"], default: "5m", doc: "an OIDC session's groups are read again (refresh grant) on its first request after this long; without a refresh token the session ends then (at most 15m)", check: parseOidcRecheck },
+  { flag: "oidc-timeout", env: "RTER_OIDC_TIMEOUT", roles: ["api"], default: "5s", doc: "bound on each request to the provider (then 503)", check: parseDuration },
+  { flag: "oidc-name", env: "RTER_OIDC_NAME", roles: ["api"], doc: "name on the sign-in button (\"Sign in with NAME\"); default your organisation" },
   { flag: "mfa-required", env: "RTER_MFA_REQUIRED", roles: ["api"], default: "none", doc: "roles that must pass a second factor (TOTP, or a recovery code) at every sign-in, comma list (e.g. admin,operator) or none; users who enrolled are always asked", check: parseMfaRoles },
   { flag: "retention", env: "RTER_RETENTION", roles: ["worker"], default: "off", doc: "how long items (finished streams, reports, photos, links) are kept before the retention job deletes them (e.g. 365d), or off; per-stream and per-workspace settings and legal holds win", check: (v) => (v === "off" ? null : parseDuration(v)) },
   { flag: "retention-schedule", env: "RTER_RETENTION_SCHEDULE", roles: ["worker"], default: "41 * * * *", doc: "cron schedule (UTC) of the retention job, or off", check: parseCronSchedule },
