@@ -3,6 +3,7 @@ import type { StorageConfig } from "../storage/store.ts";
 import type { RatePolicy } from "./parse.ts";
 import type { LdapConfig, UserRole } from "./ldap.ts";
 import type { OidcConfig } from "./oidc.ts";
+import type { TlsFiles } from "./tls.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -19,6 +20,8 @@ export interface Config {
     readonly bodyLimitBytes: number;
     /** Largest request header block in bytes (431 above). */
     readonly headerLimitBytes: number;
+    /** Certificate and key (PEM text) of an HTTPS-only listener; null = plain HTTP. */
+    readonly tls: TlsFiles | null;
     /** Seconds a connection may sit silent before it is closed (Bun.serve idleTimeout). */
     readonly idleTimeoutSeconds: number;
     /**

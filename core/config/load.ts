@@ -6,6 +6,7 @@ import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
 import { buildLdapConfig, parseMfaRoles } from "./ldap.ts";
 import { buildOidcConfig } from "./oidc.ts";
+import { loadTlsFiles } from "./tls.ts";
 
 /** A configuration problem; cmd/ prints `rter: <message>` and exits non-zero. */
 export class ConfigError extends Error {
@@ -81,6 +82,12 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
   } catch (e) {
     throw new ConfigError(`--storage-url: ${(e as Error).message}`);
   }
+  let tls;
+  try {
+    tls = loadTlsFiles(get("tls-cert") && resolve(cwd, get("tls-cert")!), get("tls-key") && resolve(cwd, get("tls-key")!));
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   const adminEmail = must("admin-email");
   if (!/^[^\s@]+@[^\s@]+$/.test(adminEmail)) throw new ConfigError(`--admin-email: not an email address: "${adminEmail}"`);
 
@@ -122,6 +129,7 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
       publicUrl,
       bodyLimitBytes: parseSize(must("body-limit")),
       headerLimitBytes: parseSize(must("header-limit")),
+      tls,
       idleTimeoutSeconds: Math.round(parseDuration(must("idle-timeout")) / 1000),
       upload: { minBytesPerSecond: parseByteRate(must("upload-min-rate")), graceMs: parseDuration(must("upload-grace")) },
     },

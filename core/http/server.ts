@@ -136,6 +136,9 @@ export function startHttpServer(rt: Runtime, handle: Handle, routes: Record<stri
     // Seconds a connection may sit idle: slow or dead clients do not hold sockets forever, and an
     // upload whose body stops arriving is cut off (its partial object is never recorded).
     idleTimeout: rt.config.http.idleTimeoutSeconds,
+    // Inside the network the load balancer connects over TLS and verifies this certificate
+    // against the internal CA; the port then refuses plaintext.
+    ...(rt.config.http.tls ? { tls: { cert: rt.config.http.tls.cert, key: rt.config.http.tls.key } } : {}),
     // Page routes come hardened (app/web.ts): Bun answers them past the fetch handler.
     routes: routes as never,
     fetch,
