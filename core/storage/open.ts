@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createDiskStore } from "./disk.ts";
 import { createS3Store } from "./s3.ts";
@@ -9,7 +10,7 @@ export type { StorageConfig } from "./store.ts";
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_RETRIES = 3;
 const DEFAULT_REGION = "us-east-1";
-const S3_PARAMS = new Set(["tls", "region", "timeout_ms", "retries", "object_lock"]);
+const S3_PARAMS = new Set(["tls", "ca", "region", "timeout_ms", "retries", "object_lock"]);
 
 export function openStore(cfg: StorageConfig): ObjectStore {
   if (cfg.kind === "file") return createDiskStore(cfg.root);
@@ -19,7 +20,8 @@ export function openStore(cfg: StorageConfig): ObjectStore {
 
 /**
  * `file:///abs/path`, `file:rel/path` (relative to dataDir), or
- * `s3://ACCESS:SECRET@host[:port]/bucket[?tls=false&region=R&timeout_ms=N&retries=N&object_lock=true]`.
+ * `s3://ACCESS:SECRET@host[:port]/bucket[?tls=false&ca=/abs/ca.pem&region=R&timeout_ms=N&retries=N&object_lock=true]`.
+ * `ca` is read here, once: a missing or non-PEM file stops the start, not the first upload.
  * Throws a plain Error whose one-line message names the problem; the config loader prefixes the flag.
  */
 export function parseStorageUrl(url: string, dataDir: string): StorageConfig {
@@ -79,11 +81,14 @@ function parseS3Url(url: string): StorageConfig {
   for (const k of params.keys()) {
     if (!S3_PARAMS.has(k)) throw new Error(`unknown s3 URL parameter "${k}" (known: ${[...S3_PARAMS].join(", ")})`);
   }
+  const useSSL = boolParam(params.get("tls"), true);
+  const ca = params.get("ca") ? readCa(params.get("ca")!, useSSL) : undefined;
   return {
     kind: "s3",
     endPoint,
     port,
-    useSSL: boolParam(params.get("tls"), true),
+    useSSL,
+    ...(ca ? { ca } : {}),
     accessKey,
     secretKey,
     bucket,
@@ -92,6 +97,20 @@ function parseS3Url(url: string): StorageConfig {
     retries: intParam(params.get("retries"), "retries", DEFAULT_RETRIES, 0),
     objectLock: boolParam(params.get("object_lock"), false),
   };
+}
+
+/** The CA (PEM) that signed the server's certificate, e.g. the deployment's internal CA. */
+function readCa(file: string, useSSL: boolean): string {
+  if (!useSSL) throw new Error("ca needs TLS (drop tls=false)");
+  if (!path.isAbsolute(file)) throw new Error(`ca must be an absolute path, got "${file}"`);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Error(`cannot read the ca file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) throw new Error(`the ca file ${file} holds no PEM certificate`);
+  return text;
 }
 
 /** The AWS rules (which MinIO enforces too), so a typo fails at start instead of on first upload. */

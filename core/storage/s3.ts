@@ -55,7 +55,9 @@ export function createS3Store(opts: S3Options): ObjectStore {
   // with object lock legal holds reach the objects themselves.
   let versioned = false;
   let locked = false;
-  const agent = new (opts.useSSL ? https : http).Agent({ keepAlive: true });
+  // With a private CA (the deployment's internal one) only it is trusted, and the certificate's
+  // name must still match the endpoint (verification is never switched off).
+  const agent = opts.useSSL ? new https.Agent({ keepAlive: true, ...(opts.ca ? { ca: opts.ca } : {}) }) : new http.Agent({ keepAlive: true });
   const client = new Client({
     endPoint: opts.endPoint,
     port: opts.port,

@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { AppError } from "../errors.ts";
 import { parseStorageUrl } from "./open.ts";
 import { validateKey, validatePrefix } from "./store.ts";
@@ -34,6 +37,19 @@ describe("parseStorageUrl", () => {
   test("s3 tuning parameters and IPv6 hosts", () => {
     const c = parseStorageUrl("s3://a:b@[::1]:9000/bkt?timeout_ms=2500&retries=0&tls=1", "/d");
     expect(c).toMatchObject({ endPoint: "::1", port: 9000, useSSL: true, timeoutMs: 2500, retries: 0 });
+  });
+
+  test("s3 with a private CA: ca= is read once, into the config", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "rter-ca-"));
+    const ca = path.join(dir, "ca.pem");
+    writeFileSync(ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    writeFileSync(path.join(dir, "x.txt"), "not a certificate");
+    expect(parseStorageUrl(`s3://a:b@minio:9000/bkt?ca=${encodeURIComponent(ca)}`, "/d")).toMatchObject({ useSSL: true, ca: readFileSync(ca, "utf8") });
+    expect(parseStorageUrl("s3://a:b@minio:9000/bkt", "/d")).not.toHaveProperty("ca");
+    expect(() => parseStorageUrl(`s3://a:b@minio:9000/bkt?tls=false&ca=${ca}`, "/d")).toThrow("ca needs TLS (drop tls=false)");
+    expect(() => parseStorageUrl("s3://a:b@minio:9000/bkt?ca=ca.pem", "/d")).toThrow('ca must be an absolute path, got "ca.pem"');
+    expect(() => parseStorageUrl(`s3://a:b@minio:9000/bkt?ca=${dir}/missing.pem`, "/d")).toThrow(/^cannot read the ca file .*missing\.pem: ENOENT$/);
+    expect(() => parseStorageUrl(`s3://a:b@minio:9000/bkt?ca=${dir}/x.txt`, "/d")).toThrow(/x\.txt holds no PEM certificate$/);
   });
 
   const bad: [string, RegExp][] = [

@@ -68,6 +68,8 @@ export interface S3Options {
   /** Defaults to 443 with TLS, 80 without. */
   port?: number;
   useSSL: boolean;
+  /** PEM CA certificates the server's certificate must chain to, instead of the public CAs. */
+  ca?: string;
   accessKey: string;
   secretKey: string;
   /** Must already be a valid S3 bucket name; created by ensure() when missing. */
