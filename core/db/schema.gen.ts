@@ -264,6 +264,15 @@ export interface MfaRecoveryCodes {
   user_id: string;
 }
 
+export interface OidcSessions {
+  checked_at: Generated<Timestamp>;
+  created_at: Generated<Timestamp>;
+  id_token: string | null;
+  refresh_token: string | null;
+  token_id: string;
+  user_id: string;
+}
+
 export interface QueueProbes {
   enqueued_at: Generated<Timestamp>;
   id: Generated<string>;
@@ -374,6 +383,9 @@ export interface Users {
   disabled_at: Timestamp | null;
   email: string;
   id: Generated<string>;
+  oidc_checked_at: Timestamp | null;
+  oidc_issuer: string | null;
+  oidc_subject: string | null;
   password_hash: string | null;
   role: "admin" | "operator" | "reporter" | "viewer";
   totp_enabled_at: Timestamp | null;
@@ -443,6 +455,7 @@ export interface DB {
   login_failures: LoginFailures;
   mfa_challenges: MfaChallenges;
   mfa_recovery_codes: MfaRecoveryCodes;
+  oidc_sessions: OidcSessions;
   queue_probes: QueueProbes;
   rate_counters: RateCounters;
   segments: Segments;

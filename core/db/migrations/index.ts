@@ -14,6 +14,7 @@ import * as m0012 from "./2026_11_28_0012_credential_watch.ts";
 import * as m0013 from "./2026_11_28_0013_incident_room.ts";
 import * as m0014 from "./2026_11_28_0014_identity_providers.ts";
 import * as m0015 from "./2026_11_28_0015_guidance_lock.ts";
+import * as m0016 from "./2026_11_28_0016_oidc.ts";
 import * as m0017 from "./2026_11_28_0017_webauthn.ts";
 import * as m0018 from "./2026_11_28_0018_search_author_index.ts";
 
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_28_0013_incident_room": m0013,
   "2026_11_28_0014_identity_providers": m0014,
   "2026_11_28_0015_guidance_lock": m0015,
+  "2026_11_28_0016_oidc": m0016,
   "2026_11_28_0017_webauthn": m0017,
   "2026_11_28_0018_search_author_index": m0018,
 };
