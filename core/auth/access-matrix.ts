@@ -1,4 +1,4 @@
-import type { Role } from "./auth.repository.ts";
+import type { Role } from "./role.ts";
 
 /**
  * Who may call which route: the one table the request guard enforces, the security test walks
@@ -40,6 +40,14 @@ export const ACCESS: Record<string, RouteRule> = {
   "POST /api/v1/auth/login": pub("rate-limited per address; locks the account after repeated failures"),
   "POST /api/v1/auth/mfa": pub("second step of a sign-in (challenge from login's 202); wrong codes count toward the lockout"),
   "POST /api/v1/auth/mfa/totp/enrol": pub("only with a live sign-in challenge of a user without a second factor"),
+  "POST /api/v1/auth/mfa/webauthn/options": pub("only with a live sign-in challenge of a user with a passkey"),
+  "POST /api/v1/auth/mfa/webauthn": pub("second step with a passkey; a refused assertion counts toward the lockout"),
+  "POST /api/v1/auth/mfa/webauthn/register/options": pub("only with a live sign-in challenge of a user without a second factor"),
+  "POST /api/v1/auth/mfa/webauthn/register": pub("only with a live sign-in challenge of a user without a second factor"),
+  "GET /api/v1/auth/passkeys": everyone("own passkeys only"),
+  "POST /api/v1/auth/passkeys/options": everyone("for the caller's own account"),
+  "POST /api/v1/auth/passkeys": everyone("adds to the caller's own account"),
+  "DELETE /api/v1/auth/passkeys/{id}": everyone("own passkeys only (else 404); the last factor of a role that needs one stays (409)"),
   "GET /api/v1/auth/me": everyone(),
   "POST /api/v1/auth/logout": everyone("ends the calling credential: a session ends, an API token is revoked"),
   "POST /api/v1/auth/password": everyone("own password only, with the current one; ends the caller's other sessions"),

@@ -3,7 +3,7 @@ import { audit } from "../audit/audit.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import * as repo from "./auth.repository.ts";
-import type { Role } from "./auth.repository.ts";
+import type { Role } from "./role.ts";
 import { addUser, createToken, type AuthUser } from "./auth.service.ts";
 
 /** Users and API tokens, as administrators manage them. Every change is audited. */

@@ -1,8 +1,8 @@
 import { sql, type Kysely, type Transaction } from "kysely";
-import type { DB, UserRole } from "../db/schema.ts";
+import type { DB } from "../db/schema.ts";
+import type { Role } from "./role.ts";
 
 /** Thin queries, `db` first, no rules. */
-export type Role = UserRole;
 type Db = Kysely<DB> | Transaction<DB>;
 
 export interface UserRow {

@@ -4,14 +4,14 @@ import type { Config } from "../config/config.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import * as repo from "./auth.repository.ts";
-import type { Role, UserRow } from "./auth.repository.ts";
+import type { UserRow } from "./auth.repository.ts";
+import { isRole, ROLES, type Role } from "./role.ts";
 import { roleCovers } from "./guards.ts";
 import { directorySignIn, recheckIfStale } from "./directory/directory.service.ts";
 import { answerChallenge, needsSecondFactor, startChallenge, type MfaAnswer, type MfaChallenge } from "./mfa/mfa.service.ts";
 import { checkPassword, MAX_PASSWORD } from "./password-policy.ts";
 import { hashToken, isSessionToken, looksLikeToken, newToken, signSession, verifySession } from "./token.ts";
 
-export const ROLES: readonly Role[] = ["admin", "operator", "reporter", "viewer"];
 export { MAX_PASSWORD } from "./password-policy.ts";
 
 /** The security settings auth needs (a slice of Config, so services never see the rest). */
@@ -45,8 +45,8 @@ export function normalizeEmail(email: string): string {
 }
 
 export function parseRole(role: string): Role {
-  if (!ROLES.includes(role as Role)) throw new AppError("bad_request", `role must be one of ${ROLES.join(", ")}`);
-  return role as Role;
+  if (!isRole(role)) throw new AppError("bad_request", `role must be one of ${ROLES.join(", ")}`);
+  return role;
 }
 
 /** Random password that is easy to read out loud: no 0/O, 1/l. */
@@ -192,12 +192,20 @@ async function session(db: Kysely<DB>, user: AuthUser, settings: AuthSettings, d
  * toward the account's lockout like wrong passwords (so fresh challenges do not buy fresh guesses).
  */
 export async function completeSecondFactor(db: Kysely<DB>, challenge: string, answer: MfaAnswer, settings: AuthSettings): Promise<SignedIn> {
-  const onWrong = async (email: string) => {
+  return sessionAfterSecondFactor(db, await answerChallenge(db, challenge, answer, wrongAnswerCounter(db, settings)), settings);
+}
+
+/** A wrong second-factor answer counts toward the account's lockout; throws 429 once it is locked. */
+export function wrongAnswerCounter(db: Kysely<DB>, settings: AuthSettings): (email: string) => Promise<void> {
+  return async (email) => {
     await repo.reserveLoginAttempt(db, email);
     const lockedFor = await repo.lockIfOver(db, email, settings.loginMaxFailures, settings.loginLockoutMs);
     if (lockedFor !== null) throw locked(lockedFor);
   };
-  const r = await answerChallenge(db, challenge, answer, onWrong);
+}
+
+/** The session of a sign-in whose second factor (code, recovery code or passkey) was accepted. */
+export async function sessionAfterSecondFactor(db: Kysely<DB>, r: { user: AuthUser; method: string; recoveryCodes?: string[] }, settings: AuthSettings): Promise<SignedIn> {
   const s = await session(db, r.user, settings, { via: "mfa", method: r.method });
   return r.recoveryCodes ? { ...s, recoveryCodes: r.recoveryCodes } : s;
 }

@@ -1,5 +1,5 @@
 import { AppError } from "../errors.ts";
-import type { Role } from "./auth.repository.ts";
+import type { Role } from "./role.ts";
 
 /**
  * Small, reusable access checks for services (no Elysia here). The route-level role matrix

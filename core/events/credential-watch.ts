@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
-import { findCredentialsByIds, type Role } from "../auth/auth.repository.ts";
+import { findCredentialsByIds } from "../auth/auth.repository.ts";
+import type { Role } from "../auth/role.ts";
 import { credentialProblem, effectiveRole, type AuthSettings } from "../auth/auth.service.ts";
 import { recheckIfStale } from "../auth/directory/directory.service.ts";
 import type { DB } from "../db/schema.ts";

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Role } from "../auth/auth.repository.ts";
+import type { Role } from "../auth/role.ts";
 import type { Runtime } from "../runtime.ts";
 
 /** Who is calling, as far as the request edge and the auth guard know. */
