@@ -1,4 +1,3 @@
-import type { CmafTrack } from "../streams/cmaf.model.ts";
 
 /**
  * A reader and validator of fragmented MP4 (ISO BMFF / CMAF) written for hostile input: the API
@@ -11,6 +10,19 @@ import type { CmafTrack } from "../streams/cmaf.model.ts";
  * - Errors are values: `{ ok: false, fault, detail }`. The fault says which class of problem it is
  *   so the service can choose the status (see FAULT_CLASS), the detail says where, in bytes.
  */
+
+/**
+ * One track of an init segment's moov, as the reader finds it (stored by CMAF ingest in
+ * stream_inits.tracks; core/streams/cmaf.model.ts re-exports it).
+ */
+export interface CmafTrack {
+  id: number;
+  kind: "video" | "audio";
+  /** mdhd timescale: decode times and durations of this track are in these units per second. */
+  timescale: number;
+  /** Sample entry fourcc (avc1, avc3, hvc1, Opus, mp4a …). */
+  codec: string;
+}
 
 /** What was wrong, by class. */
 export type Fault =

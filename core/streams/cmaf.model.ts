@@ -3,15 +3,8 @@
  * playlist. Stored in stream_inits.tracks and chunks.media (migration 0011).
  */
 
-/** One track of the init segment's moov. */
-export interface CmafTrack {
-  id: number;
-  kind: "video" | "audio";
-  /** mdhd timescale: decode times and durations of this track are in these units per second. */
-  timescale: number;
-  /** Sample entry fourcc (avc1, avc3, hvc1, Opus, mp4a …). */
-  codec: string;
-}
+/** One track of the init segment's moov (defined by the fMP4 reader that finds it). */
+export type { CmafTrack } from "../media/fmp4.ts";
 
 /** Where one chunk (one LL-HLS part: one or more moof+mdat) sits on each track's timeline. */
 export interface CmafChunkMedia {
