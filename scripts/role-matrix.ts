@@ -1,16 +1,18 @@
-// Prints the role matrix (core/auth/access-matrix.ts) as the README's Markdown table, or with
-// --write puts it between the README's role-matrix markers (test/integration/security-matrix.test.ts
+// Prints the role matrix (core/auth/access-matrix.ts) as a Markdown table, or with --write puts it
+// between the role-matrix markers of docs/security.md (test/integration/security-matrix.test.ts
 // fails when they differ).
 import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { matrixMarkdown } from "../core/auth/access-matrix.ts";
 
+const DOC = join(import.meta.dir, "..", "docs", "security.md");
 const table = matrixMarkdown();
 if (!process.argv.includes("--write")) {
   console.log(table);
 } else {
-  const readme = readFileSync("README.md", "utf8");
+  const doc = readFileSync(DOC, "utf8");
   const re = /(<!-- role-matrix:start -->\n)[\s\S]*?(<!-- role-matrix:end -->)/;
-  if (!re.test(readme)) throw new Error("README.md has no role-matrix markers");
-  writeFileSync("README.md", readme.replace(re, (_, a: string, b: string) => `${a}${table}\n${b}`));
-  console.log("README.md role matrix updated");
+  if (!re.test(doc)) throw new Error("docs/security.md has no role-matrix markers");
+  writeFileSync(DOC, doc.replace(re, (_, a: string, b: string) => `${a}${table}\n${b}`));
+  console.log("docs/security.md role matrix updated");
 }
