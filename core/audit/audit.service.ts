@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
-import { currentRequest } from "../http/request-context.ts";
+import { currentRequest } from "../request-context.ts";
 import { type AuditInsert, insertAudit, insertAuditUnlessRecent, type AuditFilter, listAudit, verifyChain } from "./audit.repository.ts";
 
 /**

@@ -4,7 +4,7 @@ import { audit } from "../audit/audit.service.ts";
 import { buildConfig } from "../config/load.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
-import { currentRequest } from "../http/request-context.ts";
+import { currentRequest } from "../request-context.ts";
 import { enforce } from "../ratelimit/ratelimit.ts";
 import type { Runtime } from "../runtime.ts";
 import { ruleFor } from "./access-matrix.ts";

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
 import type { AuthUser } from "../auth/auth.service.ts";
 import { AppError } from "../errors.ts";
-import { currentRequest } from "../http/request-context.ts";
+import { currentRequest } from "../request-context.ts";
 import type { Runtime } from "../runtime.ts";
 import { eventsAfter, type RterEvent } from "./events.service.ts";
 

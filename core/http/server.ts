@@ -6,7 +6,7 @@ import { rateLimitHeaders } from "../ratelimit/ratelimit.ts";
 import { clientAddress } from "./client-address.ts";
 import { gateJsonBody } from "./json-gate.ts";
 import { problemResponse } from "./problem.ts";
-import { runWithRequest, type RequestInfo } from "./request-context.ts";
+import { runWithRequest, type RequestInfo } from "../request-context.ts";
 import { corsHeaders, edgeHeaders, preflight } from "./security-headers.ts";
 
 type Handle = (req: Request) => Promise<Response> | Response;

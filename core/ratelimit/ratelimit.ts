@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { RatePolicy } from "../config/parse.ts";
 import { AppError } from "../errors.ts";
-import { currentRequest } from "../http/request-context.ts";
+import { currentRequest } from "../request-context.ts";
 
 /** What one counted request learned about its bucket. */
 export interface RateDecision {
