@@ -2,7 +2,7 @@ import type { Role } from "./role.ts";
 
 /**
  * Who may call which route: the one table the request guard enforces, the security test walks
- * (every route of GET /api/openapi.json, with every role) and the README shows. A route missing
+ * (every route of GET /api/openapi.json, with every role) and docs/security.md shows. A route missing
  * here fails that test. Keys are "METHOD /path" in OpenAPI form ({id}, not :id).
  *
  *   all  — the role may call it for anything it addresses
@@ -149,7 +149,7 @@ export function ruleFor(method: string, route: string): RouteRule | undefined {
   return ACCESS[accessKey(method, route)];
 }
 
-/** The matrix as a Markdown table, for the README (kept equal by test/integration/security-matrix.test.ts). */
+/** The matrix as a Markdown table, for docs/security.md (bun scripts/role-matrix.ts --write; kept equal by test/integration/security-matrix.test.ts). */
 export function matrixMarkdown(): string {
   const mark: Record<Grant, string> = { all: "yes", own: "own", none: "—" };
   const lines = ["| route | admin | operator | reporter | viewer | notes |", "|---|---|---|---|---|---|"];
