@@ -2,6 +2,7 @@ import { Elysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import { authRoutes } from "../core/auth/auth.http.ts";
 import { adminAuthRoutes, inviteRoutes } from "../core/auth/admin.http.ts";
+import { passkeyRoutes } from "../core/auth/mfa/webauthn.http.ts";
 import { auditRoutes } from "../core/audit/audit.http.ts";
 import { retentionRoutes } from "../core/retention/retention.http.ts";
 import { AppError } from "../core/errors.ts";
@@ -77,5 +78,5 @@ export function buildApp(rt: Runtime) {
     )
     .use(healthRoutes(rt));
   // Routes of roles this process does not run are not mounted: they answer 404, not 503.
-  return rt.has("api") ? app.use(authRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)).use(itemRoutes(rt)).use(tagRoutes(rt)).use(guidanceRoutes(rt)).use(uiConfigRoutes(rt)).use(mapArchiveRoutes(rt)).use(adminAuthRoutes(rt)).use(inviteRoutes(rt)).use(auditRoutes(rt)).use(retentionRoutes(rt)).use(exportRoutes(rt)).use(timelineRoutes(rt)) : app;
+  return rt.has("api") ? app.use(authRoutes(rt)).use(passkeyRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)).use(itemRoutes(rt)).use(tagRoutes(rt)).use(guidanceRoutes(rt)).use(uiConfigRoutes(rt)).use(mapArchiveRoutes(rt)).use(adminAuthRoutes(rt)).use(inviteRoutes(rt)).use(auditRoutes(rt)).use(retentionRoutes(rt)).use(exportRoutes(rt)).use(timelineRoutes(rt)) : app;
 }

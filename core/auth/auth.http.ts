@@ -112,7 +112,7 @@ function signedIn(rt: Runtime, set: { status?: number | string; headers: Record<
   return sessionBody(rt, set, r);
 }
 
-function sessionBody(rt: Runtime, set: { headers: Record<string, unknown> }, r: SignedIn) {
+export function sessionBody(rt: Runtime, set: { headers: Record<string, unknown> }, r: SignedIn) {
   set.headers["set-cookie"] = sessionCookie(rt, r.token);
   return { token: r.token, user: r.user, expires_at: r.expiresAt.toISOString(), ...(r.recoveryCodes ? { recovery_codes: r.recoveryCodes } : {}) };
 }

@@ -24,7 +24,7 @@ export const MfaStep = t.Object({
   mfa_required: t.Literal(true),
   challenge: t.String(),
   enrolled: t.Boolean(),
-  methods: t.Array(t.Union([t.Literal("totp"), t.Literal("recovery")])),
+  methods: t.Array(t.Union([t.Literal("totp"), t.Literal("webauthn"), t.Literal("recovery")])),
   expires_at: t.String(),
   user: UserModel,
 });

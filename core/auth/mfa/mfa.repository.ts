@@ -66,3 +66,8 @@ export function clearMfa(db: Db, userId: string) {
     return trx.updateTable("users").set({ totp_secret: null, totp_enabled_at: null, totp_last_step: null }).where("id", "=", userId).returning(["id", "email", "role"]).executeTakeFirst();
   });
 }
+
+/** Drops a TOTP secret that was handed out but never confirmed by a code. */
+export function clearPendingSecret(db: Db, userId: string) {
+  return db.updateTable("users").set({ totp_secret: null }).where("id", "=", userId).where("totp_enabled_at", "is", null).execute();
+}
