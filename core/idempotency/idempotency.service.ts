@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
-import { sql } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
+import { claimKey, completeKey, deleteKey, getKey, type KeyRef } from "./idempotency.repository.ts";
 
 export interface StoredResponse {
   status: number;
@@ -34,18 +34,10 @@ export async function withIdempotency(
 ): Promise<StoredResponse & { replayed: boolean }> {
   if (!ctx.key) return { ...(await fn()), replayed: false };
   const hash = requestHash(ctx.body);
-  const claimed = await db
-    .insertInto("idempotency_keys")
-    .values({ user_id: ctx.userId, scope: ctx.scope, key: ctx.key, request_hash: hash, state: "in_flight" })
-    .onConflict((oc) =>
-      oc.columns(["user_id", "scope", "key"]).doUpdateSet({ created_at: sql`now()`, request_hash: hash }).where((eb) =>
-        eb.and([eb("idempotency_keys.state", "=", "in_flight"), eb("idempotency_keys.created_at", "<", new Date(Date.now() - IN_FLIGHT_TAKEOVER_MS))]),
-      ),
-    )
-    .returning("key")
-    .executeTakeFirst();
+  const ref: KeyRef = { userId: ctx.userId, scope: ctx.scope, key: ctx.key };
+  const claimed = await claimKey(db, ref, hash, new Date(Date.now() - IN_FLIGHT_TAKEOVER_MS));
   if (!claimed) {
-    const row = await db.selectFrom("idempotency_keys").selectAll().where("user_id", "=", ctx.userId).where("scope", "=", ctx.scope).where("key", "=", ctx.key).executeTakeFirstOrThrow();
+    const row = await getKey(db, ref);
     if (row.request_hash !== hash) throw new AppError("unprocessable", "this Idempotency-Key was used with a different request body");
     if (row.state === "in_flight") throw new AppError("conflict", "a request with this Idempotency-Key is still in progress", { retryAfterSeconds: 1 });
     return { status: row.status!, body: row.response, replayed: true };
@@ -55,15 +47,9 @@ export async function withIdempotency(
     result = await fn();
   } catch (e) {
     // Failed requests are not remembered: the client may retry the same key.
-    await db.deleteFrom("idempotency_keys").where("user_id", "=", ctx.userId).where("scope", "=", ctx.scope).where("key", "=", ctx.key).execute().catch(() => {});
+    await deleteKey(db, ref).catch(() => {});
     throw e;
   }
-  await db
-    .updateTable("idempotency_keys")
-    .set({ state: "done", status: result.status, response: JSON.stringify(result.body) })
-    .where("user_id", "=", ctx.userId)
-    .where("scope", "=", ctx.scope)
-    .where("key", "=", ctx.key)
-    .execute();
+  await completeKey(db, ref, result.status, result.body);
   return { ...result, replayed: false };
 }
