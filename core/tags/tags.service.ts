@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { AuthUser } from "../auth/auth.service.ts";
 import { requireRole } from "../auth/guards.ts";
 import type { DB } from "../db/schema.ts";
@@ -6,6 +6,7 @@ import { AppError } from "../errors.ts";
 import { publish } from "../events/events.service.ts";
 import * as items from "../items/items.repository.ts";
 import { assertCanCurate } from "../items/items.service.ts";
+import * as tags from "./tags.repository.ts";
 
 export async function tagOr404(db: Kysely<DB>, name: string) {
   const tag = await items.findTag(db, name);
@@ -39,16 +40,13 @@ export async function reorder(db: Kysely<DB>, user: AuthUser, name: string, orde
   assertCanCurate(user);
   const tag = await tagOr404(db, name);
   return db.transaction().execute(async (trx) => {
-    await trx.selectFrom("tags").select("id").where("id", "=", tag.id).forUpdate().execute();
+    await tags.lockTag(trx, tag.id);
     const members = await items.tagMembers(trx, tag.id);
     const known = new Set(members.map((m) => m.item_id));
     const first = [...new Set(order)].filter((id) => known.has(id));
     const firstSet = new Set(first);
     const full = [...first, ...members.map((m) => m.item_id).filter((id) => !firstSet.has(id))];
-    if (full.length) {
-      await sql`update item_tags set rank = o.ord from unnest(${full}::uuid[]) with ordinality as o(id, ord)
-                where item_tags.tag_id = ${tag.id} and item_tags.item_id = o.id`.execute(trx);
-    }
+    if (full.length) await tags.setRanks(trx, tag.id, full);
     await publish(trx, { type: "rank.changed", data: { tag: tag.name, items: full, by: user.email } });
     return { tag: tag.name, items: full };
   });
@@ -71,7 +69,7 @@ function parsePolygon(text: string | null): [number, number][] | null {
 
 export async function listRules(db: Kysely<DB>, name: string): Promise<RuleView[]> {
   const tag = await tagOr404(db, name);
-  const rows = await db.selectFrom("tag_rules").select(["id", "kind", "keyword", "created_at"]).select(sql<string | null>`area::text`.as("area")).where("tag_id", "=", tag.id).orderBy("created_at").execute();
+  const rows = await tags.listRules(db, tag.id);
   return rows.map((r) => ({ id: r.id, tag: tag.name, kind: r.kind as RuleView["kind"], keyword: r.keyword, polygon: parsePolygon(r.area), created_at: new Date(r.created_at).toISOString() }));
 }
 
@@ -93,13 +91,9 @@ export async function addRule(db: Kysely<DB>, user: AuthUser, name: string, rule
   const id = await db.transaction().execute(async (trx) => {
     const tag = await items.ensureTag(trx, clean, user.id);
     if (tag.created) await publish(trx, { type: "tag.created", data: { tag: tag.name, by: user.email } });
-    const { id } = await trx
-      .insertInto("tag_rules")
-      .values({ tag_id: tag.id, kind: rule.kind, keyword, area: area === null ? null : sql<string>`${area}::polygon`, created_by: user.id })
-      .returning("id")
-      .executeTakeFirstOrThrow();
+    const id = await tags.insertRule(trx, { tagId: tag.id, kind: rule.kind, keyword, area, createdBy: user.id });
     await publish(trx, { type: "rule.created", data: { tag: tag.name, rule_id: id, kind: rule.kind, by: user.email } });
-    await sql`select rter_autotag(id, lat, lng, title || ' ' || body) from items`.execute(trx);
+    await tags.autotagAllItems(trx);
     return id;
   });
   return (await listRules(db, clean)).find((r) => r.id === id)!;
@@ -109,8 +103,7 @@ export async function deleteRule(db: Kysely<DB>, user: AuthUser, name: string, i
   requireRole(user, "admin");
   const tag = await tagOr404(db, name);
   await db.transaction().execute(async (trx) => {
-    const gone = await trx.deleteFrom("tag_rules").where("id", "=", id).where("tag_id", "=", tag.id).returning("id").executeTakeFirst();
-    if (!gone) throw new AppError("not_found", "no such rule");
+    if (!(await tags.deleteRule(trx, tag.id, id))) throw new AppError("not_found", "no such rule");
     await publish(trx, { type: "rule.deleted", data: { tag: tag.name, rule_id: id, by: user.email } });
   });
 }
