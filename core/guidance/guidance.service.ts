@@ -5,6 +5,7 @@ import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { publish } from "../events/events.service.ts";
 import { visibleStream } from "../streams/streams.service.ts";
+import * as repo from "./guidance.repository.ts";
 import { holdLock } from "./lock.service.ts";
 
 export interface GuidanceInput {
@@ -28,15 +29,7 @@ export interface GuidanceView {
 /** The reporter's current instruction, or null. The stream's reporter and all operators may read it. */
 export async function currentGuidance(db: Kysely<DB>, user: AuthUser, streamId: string): Promise<GuidanceView | null> {
   const s = await visibleStream(db, user, streamId);
-  const g = await db
-    .selectFrom("guidance")
-    .leftJoin("users", "users.id", "guidance.set_by")
-    .selectAll("guidance")
-    .select("users.email")
-    .where("stream_id", "=", s.id)
-    .orderBy("guidance.id", "desc")
-    .limit(1)
-    .executeTakeFirst();
+  const g = await repo.latestGuidance(db, s.id);
   if (!g || g.cleared_at) return null;
   return { id: String(g.id), stream_id: g.stream_id, lat: g.lat, lng: g.lng, heading: g.heading, message: g.message, by: g.email, created_at: new Date(g.created_at).toISOString() };
 }
@@ -50,11 +43,7 @@ export async function setGuidance(db: Kysely<DB>, user: AuthUser, streamId: stri
   if (input.lat === undefined && input.heading === undefined && !message) throw new AppError("bad_request", "guidance needs a target point, a heading or a message");
   const row = await db.transaction().execute(async (trx) => {
     await holdLock(trx, user, s);
-    const g = await trx
-      .insertInto("guidance")
-      .values({ stream_id: s.id, set_by: user.id, lat: input.lat ?? null, lng: input.lng ?? null, heading: input.heading ?? null, message })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const g = await repo.insertGuidance(trx, { stream_id: s.id, set_by: user.id, lat: input.lat ?? null, lng: input.lng ?? null, heading: input.heading ?? null, message });
     await publish(trx, {
       type: "guidance.set",
       streamId: s.id,
@@ -72,7 +61,6 @@ export async function clearGuidance(db: Kysely<DB>, user: AuthUser, streamId: st
   const s = await visibleStream(db, user, streamId);
   await db.transaction().execute(async (trx) => {
     await holdLock(trx, user, s);
-    const done = await trx.updateTable("guidance").set({ cleared_at: new Date() }).where("stream_id", "=", s.id).where("cleared_at", "is", null).returning("id").execute();
-    if (done.length) await publish(trx, { type: "guidance.cleared", streamId: s.id, ownerId: s.owner_id, data: { by: user.email } });
+    if ((await repo.clearOpenGuidance(trx, s.id)) > 0) await publish(trx, { type: "guidance.cleared", streamId: s.id, ownerId: s.owner_id, data: { by: user.email } });
   });
 }

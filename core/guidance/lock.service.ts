@@ -1,11 +1,13 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { AuthUser } from "../auth/auth.service.ts";
 import { requireRole } from "../auth/guards.ts";
 import { audit } from "../audit/audit.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { publish } from "../events/events.service.ts";
+import { lockStream } from "../streams/streams.repository.ts";
 import { visibleStream } from "../streams/streams.service.ts";
+import { deleteLockHeldBy, findLock, setLockHolder } from "./guidance.repository.ts";
 
 /**
  * Direction lock: the operator guiding a reporter holds the stream's lock; guidance from anyone
@@ -18,25 +20,13 @@ export interface LockView {
   taken_at: string | null;
 }
 
-type Db = Kysely<DB> | Transaction<DB>;
-
-async function lockRow(db: Db, streamId: string, forUpdate: boolean) {
-  let q = db
-    .selectFrom("guidance_locks")
-    .innerJoin("users", "users.id", "guidance_locks.holder_id")
-    .select(["guidance_locks.stream_id", "guidance_locks.holder_id", "guidance_locks.taken_at", "users.email", "users.disabled_at"])
-    .where("guidance_locks.stream_id", "=", streamId);
-  if (forUpdate) q = q.forUpdate();
-  return q.executeTakeFirst();
-}
-
 function view(streamId: string, r: { holder_id: string; email: string; taken_at: Date | string } | undefined): LockView {
   return r ? { stream_id: streamId, holder: { id: r.holder_id, email: r.email }, taken_at: new Date(r.taken_at).toISOString() } : { stream_id: streamId, holder: null, taken_at: null };
 }
 
 export async function currentLock(db: Kysely<DB>, user: AuthUser, streamId: string): Promise<LockView> {
   const s = await visibleStream(db, user, streamId);
-  return view(s.id, await lockRow(db, s.id, false));
+  return view(s.id, await findLock(db, s.id, false));
 }
 
 /**
@@ -45,21 +35,16 @@ export async function currentLock(db: Kysely<DB>, user: AuthUser, streamId: stri
  */
 export async function holdLock(trx: Transaction<DB>, user: AuthUser, stream: { id: string; owner_id: string }): Promise<void> {
   // Serialise concurrent first takers on the stream row: the lock row may not exist yet.
-  await trx.selectFrom("streams").select("id").where("id", "=", stream.id).forUpdate().executeTakeFirst();
-  const cur = await lockRow(trx, stream.id, true);
+  await lockStream(trx, stream.id);
+  const cur = await findLock(trx, stream.id, true);
   if (cur?.holder_id === user.id) return;
   if (cur && !cur.disabled_at) throw new AppError("conflict", `${cur.email} is guiding this reporter; take over the direction lock first`, { detail: { holder: { id: cur.holder_id, email: cur.email } } });
   await upsertHolder(trx, user, stream, cur ? { id: cur.holder_id, email: cur.email } : null, false);
 }
 
 async function upsertHolder(trx: Transaction<DB>, user: AuthUser, stream: { id: string; owner_id: string }, previous: { id: string; email: string } | null, takeover: boolean): Promise<LockView> {
-  const r = await trx
-    .insertInto("guidance_locks")
-    .values({ stream_id: stream.id, holder_id: user.id, taken_at: sql<Date>`now()` })
-    .onConflict((oc) => oc.column("stream_id").doUpdateSet({ holder_id: user.id, taken_at: sql<Date>`now()` }))
-    .returning(["taken_at"])
-    .executeTakeFirstOrThrow();
-  const out = view(stream.id, { holder_id: user.id, email: user.email, taken_at: r.taken_at });
+  const takenAt = await setLockHolder(trx, stream.id, user.id);
+  const out = view(stream.id, { holder_id: user.id, email: user.email, taken_at: takenAt });
   await publish(trx, { type: "guidance.locked", streamId: stream.id, ownerId: null, data: { holder: out.holder, previous, takeover, at: out.taken_at } });
   if (takeover) await audit(trx, { action: "guidance.lock_taken_over", targetType: "stream", targetId: stream.id, detail: { previous_holder: previous } });
   return out;
@@ -70,8 +55,8 @@ export async function takeLock(db: Kysely<DB>, user: AuthUser, streamId: string,
   requireRole(user, "operator", "admin");
   const s = await visibleStream(db, user, streamId);
   return db.transaction().execute(async (trx) => {
-    await trx.selectFrom("streams").select("id").where("id", "=", s.id).forUpdate().executeTakeFirst();
-    const cur = await lockRow(trx, s.id, true);
+    await lockStream(trx, s.id);
+    const cur = await findLock(trx, s.id, true);
     if (cur?.holder_id === user.id) return view(s.id, cur);
     const heldByOther = !!cur && !cur.disabled_at;
     if (heldByOther && !opts.takeover) throw new AppError("conflict", `${cur!.email} holds the direction lock; ask to take it over`, { detail: { holder: { id: cur!.holder_id, email: cur!.email } } });
@@ -84,7 +69,6 @@ export async function releaseLock(db: Kysely<DB>, user: AuthUser, streamId: stri
   requireRole(user, "operator", "admin");
   const s = await visibleStream(db, user, streamId);
   await db.transaction().execute(async (trx) => {
-    const gone = await trx.deleteFrom("guidance_locks").where("stream_id", "=", s.id).where("holder_id", "=", user.id).returning("stream_id").execute();
-    if (gone.length) await publish(trx, { type: "guidance.locked", streamId: s.id, ownerId: null, data: { holder: null, previous: { id: user.id, email: user.email }, takeover: false, at: new Date().toISOString() } });
+    if (await deleteLockHeldBy(trx, s.id, user.id)) await publish(trx, { type: "guidance.locked", streamId: s.id, ownerId: null, data: { holder: null, previous: { id: user.id, email: user.email }, takeover: false, at: new Date().toISOString() } });
   });
 }

@@ -20,6 +20,11 @@ export function findStream(db: Db, id: string) {
 }
 export type StreamRow = NonNullable<Awaited<ReturnType<typeof findStream>>>;
 
+/** Row lock on the stream (inside the caller's transaction): serialises writers of things it owns. */
+export async function lockStream(trx: Transaction<DB>, id: string): Promise<void> {
+  await trx.selectFrom("streams").select("id").where("id", "=", id).forUpdate().executeTakeFirst();
+}
+
 export async function streamCounts(db: Db, id: string) {
   const [c, s, failed] = await Promise.all([
     // CMAF parts (state 'listed') have no segment rows: a live part starting with a key frame
