@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import { audit } from "../audit/audit.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
@@ -6,6 +6,7 @@ import { revokeUserTokens } from "./auth.repository.ts";
 import { insertSession, publicUser, sessionKey, type AuthSettings, type AuthUser } from "./auth.service.ts";
 import { iso } from "./admin.service.ts";
 import { roleCovers } from "./guards.ts";
+import * as repo from "./invites.repository.ts";
 import { hashToken } from "./token.ts";
 
 /**
@@ -36,11 +37,7 @@ export async function createInvite(db: Kysely<DB>, by: AuthUser, input: { role?:
   const token = newInviteToken();
   const expiresAt = new Date(Date.now() + (input.ttl_seconds ?? DEFAULT_INVITE_TTL_S) * 1000);
   const note = (input.note ?? "").trim();
-  const row = await db
-    .insertInto("invites")
-    .values({ token_hash: hashToken(token), role, note, created_by: by.id, expires_at: expiresAt })
-    .returning(["id", "expires_at"])
-    .executeTakeFirstOrThrow();
+  const row = await repo.insertInvite(db, { token_hash: hashToken(token), role, note, created_by: by.id, expires_at: expiresAt });
   await audit(db, { action: "invite.created", targetType: "invite", targetId: row.id, detail: { role, note, expires_at: iso(row.expires_at) } });
   return { id: row.id, token, url: `/join/${token}`, role, note, expires_at: iso(row.expires_at)! };
 }
@@ -54,19 +51,7 @@ function stateOf(r: InviteRow, now = Date.now()): "open" | "used" | "expired" | 
 }
 
 export async function listInvites(db: Kysely<DB>, opts: { openOnly: boolean; limit: number }) {
-  let q = db.selectFrom("invites").leftJoin("users as u", "u.id", "invites.created_by").select([
-    "invites.id",
-    "invites.role",
-    "invites.note",
-    "invites.created_at",
-    "invites.expires_at",
-    "invites.used_at",
-    "invites.used_by",
-    "invites.revoked_at",
-    "u.email as created_by",
-  ]);
-  if (opts.openOnly) q = q.where("invites.used_at", "is", null).where("invites.revoked_at", "is", null).where("invites.expires_at", ">", sql<Date>`now()`);
-  const rows = await q.orderBy("invites.created_at", "desc").limit(opts.limit).execute();
+  const rows = await repo.listInvites(db, opts);
   return rows.map((r) => ({
     id: r.id,
     role: r.role,
@@ -84,13 +69,13 @@ export async function listInvites(db: Kysely<DB>, opts: { openOnly: boolean; lim
 /** Revoking an unused invite kills the link; revoking a used one also signs its account out and disables it. */
 export async function revokeInvite(db: Kysely<DB>, by: AuthUser, id: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const inv = await trx.selectFrom("invites").selectAll().where("id", "=", id).forUpdate().executeTakeFirst();
+    const inv = await repo.lockInvite(trx, id);
     if (!inv) throw new AppError("not_found", "no such invite");
-    if (!inv.revoked_at) await trx.updateTable("invites").set({ revoked_at: new Date(), revoked_by: by.id }).where("id", "=", id).execute();
+    if (!inv.revoked_at) await repo.markRevoked(trx, id, by.id);
     let tokens = 0;
     if (inv.used_by) {
       tokens = (await revokeUserTokens(trx, inv.used_by)).length;
-      await trx.updateTable("users").set({ disabled_at: new Date() }).where("id", "=", inv.used_by).where("disabled_at", "is", null).execute();
+      await repo.disableInvitedUser(trx, inv.used_by);
     }
     await audit(trx, { action: "invite.revoked", targetType: "invite", targetId: id, detail: { was: stateOf(inv), user_id: inv.used_by, tokens_revoked: tokens } });
   });
@@ -105,26 +90,14 @@ export async function acceptInvite(db: Kysely<DB>, token: string, settings: Auth
   // One transaction: the invite is never spent without the session that it bought.
   const outcome = await db.transaction().execute(async (trx) => {
     // The conditional update is the one-time switch: of two concurrent uses, exactly one wins.
-    const inv = await trx
-      .updateTable("invites")
-      .set({ used_at: sql`now()` })
-      .where("token_hash", "=", hash)
-      .where("used_at", "is", null)
-      .where("revoked_at", "is", null)
-      .where("expires_at", ">", sql<Date>`now()`)
-      .returning(["id", "role"])
-      .executeTakeFirst();
+    const inv = await repo.spendInvite(trx, hash);
     if (!inv) {
       // Nothing was written: the refusal is decided here and recorded after the connection is back.
-      const seen = await trx.selectFrom("invites").select(["id", "revoked_at", "used_at", "expires_at"]).where("token_hash", "=", hash).executeTakeFirst();
+      const seen = await repo.findInviteByHash(trx, hash);
       return { kind: "refused" as const, seen: seen ?? null };
     }
-    const created = await trx
-      .insertInto("users")
-      .values({ email: `invite-${inv.id}@invite.local`, role: inv.role, password_hash: null })
-      .returning(["id", "email", "role", "created_at"])
-      .executeTakeFirstOrThrow();
-    await trx.updateTable("invites").set({ used_by: created.id }).where("id", "=", inv.id).execute();
+    const created = await repo.insertInvitedUser(trx, inv.id, inv.role);
+    await repo.setInviteUser(trx, inv.id, created.id);
     await audit(trx, { action: "invite.accepted", targetType: "invite", targetId: inv.id, actor: { id: created.id, email: created.email, role: created.role }, detail: { role: inv.role } });
     const user = publicUser(created);
     const { token: session, expiresAt } = await insertSession(trx, key, user, settings, "invite");
