@@ -1,10 +1,11 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import { audit } from "../audit/audit.service.ts";
 import type { AuthUser } from "../auth/auth.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { isUuid } from "../ids.ts";
 import { enqueue } from "../queue/enqueue.ts";
+import * as repo from "./holds.repository.ts";
 
 /**
  * Legal holds on streams and on other items (text reports, photos, links). A stream's item is
@@ -22,12 +23,12 @@ function describeTarget(t: HoldTarget): { type: "stream" | "item"; id: string; c
 
 export function activeHold(db: Kysely<DB> | Transaction<DB>, t: HoldTarget) {
   const { column, id } = describeTarget(t);
-  return db.selectFrom("legal_holds").selectAll().where("released_at", "is", null).where(column, "=", id).executeTakeFirst();
+  return repo.findActiveHold(db, column, id);
 }
 
 /** Streams are held as streams; any other item by its own id. Unknown or hidden ids: 404. */
 export async function holdTargetOfItem(db: Kysely<DB> | Transaction<DB>, itemId: string): Promise<HoldTarget> {
-  const item = isUuid(itemId) ? await db.selectFrom("items").select(["id", "stream_id"]).where("id", "=", itemId).executeTakeFirst() : undefined;
+  const item = isUuid(itemId) ? await repo.findItemStream(db, itemId) : undefined;
   if (!item) throw new AppError("not_found", "no such item");
   return item.stream_id ? { stream_id: item.stream_id } : { item_id: item.id };
 }
@@ -43,11 +44,11 @@ export async function placeHold(db: Kysely<DB>, user: AuthUser, t: HoldTarget, r
   return db.transaction().execute(async (trx) => {
     // The row lock orders us against a delete of the same stream or item running right now.
     const table = type === "stream" ? "streams" : "items";
-    const row = isUuid(id) ? await trx.selectFrom(table).select("id").where("id", "=", id).forUpdate().executeTakeFirst() : undefined;
+    const row = isUuid(id) ? await repo.lockHoldTarget(trx, table, id) : undefined;
     if (!row) throw new AppError("not_found", `no such ${type}`);
     const existing = await activeHold(trx, t);
     if (existing) throw new AppError("conflict", `the ${type} is already under legal hold`, { detail: { hold_id: existing.id } });
-    const hold = await trx.insertInto("legal_holds").values({ ...t, reason, placed_by: user.id }).returningAll().executeTakeFirstOrThrow();
+    const hold = await repo.insertHold(trx, { ...t, reason, placed_by: user.id });
     await audit(trx, { action: "hold.placed", targetType: type, targetId: id, detail: { hold_id: hold.id, reason } });
     await queueObjectHoldSync(trx, t);
     return holdView(hold);
@@ -57,13 +58,7 @@ export async function placeHold(db: Kysely<DB>, user: AuthUser, t: HoldTarget, r
 export async function releaseHold(db: Kysely<DB>, user: AuthUser, t: HoldTarget, reason: string | null) {
   const { type, id, column } = describeTarget(t);
   return db.transaction().execute(async (trx) => {
-    const hold = await trx
-      .updateTable("legal_holds")
-      .set({ released_at: sql`now()`, released_by: user.id, release_reason: reason })
-      .where("released_at", "is", null)
-      .where(column, "=", id)
-      .returningAll()
-      .executeTakeFirst();
+    const hold = await repo.releaseActiveHold(trx, column, id, user.id, reason);
     if (!hold) throw new AppError("not_found", `the ${type} has no active legal hold`);
     await audit(trx, { action: "hold.released", targetType: type, targetId: id, detail: { hold_id: hold.id, reason } });
     await queueObjectHoldSync(trx, t);
@@ -88,7 +83,5 @@ export function holdView(h: HoldRow) {
 }
 
 export async function listHolds(db: Kysely<DB>, includeReleased: boolean) {
-  let q = db.selectFrom("legal_holds").selectAll();
-  if (!includeReleased) q = q.where("released_at", "is", null);
-  return (await q.orderBy("placed_at", "desc").limit(1000).execute()).map(holdView);
+  return (await repo.listHolds(db, includeReleased)).map(holdView);
 }

@@ -1,8 +1,8 @@
-import { sql } from "kysely";
 import { AppError } from "../errors.ts";
 import type { RetentionDeps } from "./retention.service.ts";
 import { isUuid } from "../ids.ts";
 import type { HoldTarget } from "./holds.service.ts";
+import { isHoldActive, itemPhotoKey } from "./holds.repository.ts";
 
 export interface ObjectHoldResult {
   /** false: the bucket has no object lock, nothing was done (Postgres alone guards the hold). */
@@ -22,14 +22,13 @@ export async function syncObjectHold(deps: RetentionDeps, t: HoldTarget): Promis
   const itemId = "item_id" in t ? t.item_id : null;
   if (!isUuid(streamId ?? itemId ?? "")) throw new AppError("bad_request", "object_hold needs a stream_id or item_id (uuid)");
   if (!deps.store.objectLock()) return { objectLock: false, held: false, objects: 0 };
-  const { rows } = await sql<{ held: boolean }>`select rter_hold_active(${streamId}::uuid, ${itemId}::uuid) as held`.execute(deps.db);
-  const held = rows[0]!.held;
+  const held = await isHoldActive(deps.db, streamId, itemId);
   const keys: string[] = [];
   if (streamId) {
     for await (const o of deps.store.list(`streams/${streamId.toLowerCase()}/`)) keys.push(o.key);
   } else {
-    const item = await deps.db.selectFrom("items").select("photo_key").where("id", "=", itemId!).executeTakeFirst();
-    if (item?.photo_key) keys.push(item.photo_key);
+    const photo = await itemPhotoKey(deps.db, itemId!);
+    if (photo) keys.push(photo);
   }
   for (const key of keys) {
     try {

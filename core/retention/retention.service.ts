@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import { audit } from "../audit/audit.service.ts";
 import type { AuthUser } from "../auth/auth.service.ts";
 import type { DB } from "../db/schema.ts";
@@ -10,6 +10,7 @@ import type { ObjectStore } from "../storage/store.ts";
 import { isUuid } from "../ids.ts";
 import { tagOr404 } from "../tags/tags.service.ts";
 import { activeHold, holdTargetOfItem } from "./holds.service.ts";
+import * as repo from "./retention.repository.ts";
 
 /**
  * Deletion and retention of streams and other items. The database is the guard: triggers refuse
@@ -48,17 +49,17 @@ export async function deleteStream(deps: RetentionDeps, id: string, by: "admin" 
   try {
     await db.transaction().execute(async (trx) => {
       // The row lock orders us after any hold being placed right now (it locks the row too).
-      const s = await trx.selectFrom("streams").select(["id", "owner_id", "title", "state", "created_at"]).where("id", "=", id).forUpdate().executeTakeFirst();
+      const s = await repo.lockStreamForDelete(trx, id);
       if (!s) throw new AppError("not_found", "no such stream");
-      const counts = await trx.selectFrom("chunks").select((eb) => eb.fn.countAll<string>().as("n")).where("stream_id", "=", id).executeTakeFirstOrThrow();
-      await trx.deleteFrom("streams").where("id", "=", id).execute();
+      const chunks = await repo.countChunks(trx, id);
+      await repo.deleteStreamRow(trx, id);
       await enqueue(trx, "purge_objects", { prefix }, { jobKey: `purge:${id}` });
       await publish(trx, { type: "stream.deleted", streamId: id, ownerId: s.owner_id, data: { by } });
       await audit(trx, {
         action: by === "retention" ? "retention.deleted" : "stream.deleted",
         targetType: "stream",
         targetId: id,
-        detail: { title: s.title, owner_id: s.owner_id, state: s.state, created_at: new Date(s.created_at).toISOString(), chunks: Number(counts.n) },
+        detail: { title: s.title, owner_id: s.owner_id, state: s.state, created_at: new Date(s.created_at).toISOString(), chunks },
         ...(by === "retention" ? { actor: null } : {}),
       });
     });
@@ -85,7 +86,7 @@ const PHOTO_KEY = /^items\/photos\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  */
 export async function purgeObjects(store: ObjectStore, prefix: string, db?: Kysely<DB>): Promise<number> {
   if (PHOTO_KEY.test(prefix)) {
-    if (db && (await db.selectFrom("items").select("id").where("photo_key", "=", prefix).executeTakeFirst())) {
+    if (db && (await repo.photoInUse(db, prefix))) {
       throw new AppError("conflict", `an item still uses ${prefix}; it stays`);
     }
     await store.delete(prefix, { liftLegalHold: true });
@@ -93,7 +94,7 @@ export async function purgeObjects(store: ObjectStore, prefix: string, db?: Kyse
   }
   const m = /^streams\/([0-9a-f-]{36})\/$/.exec(prefix);
   if (!m || !isUuid(m[1]!)) throw new AppError("bad_request", `refusing to purge "${prefix}": not a stream prefix or photo key`);
-  if (db && (await db.selectFrom("streams").select("id").where("id", "=", m[1]!).executeTakeFirst())) {
+  if (db && (await repo.streamExists(db, m[1]!))) {
     throw new AppError("conflict", `stream ${m[1]} still exists; its objects stay`);
   }
   const keys: string[] = [];
@@ -119,9 +120,9 @@ export async function deleteItem(deps: RetentionDeps, id: string, by: "admin" | 
   let photo: string | null = null;
   try {
     await db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom("items").select(["id", "kind", "title", "author_id", "photo_key", "photo_sha256", "created_at"]).where("id", "=", id).forUpdate().executeTakeFirst();
+      const row = await repo.lockItemForDelete(trx, id);
       if (!row) throw new AppError("not_found", "no such item");
-      await trx.deleteFrom("items").where("id", "=", id).execute();
+      await repo.deleteItemRow(trx, id);
       photo = row.photo_key;
       if (photo) await enqueue(trx, "purge_objects", { prefix: photo }, { jobKey: `purge:${id}` });
       await publish(trx, { type: "item.deleted", ownerId: row.author_id, data: { item_id: id, by } });
@@ -148,13 +149,8 @@ export async function deleteItem(deps: RetentionDeps, id: string, by: "admin" | 
 
 /** keepDays null = keep forever (overrides --retention). */
 export async function setRetention(db: Kysely<DB>, user: AuthUser, streamId: string, keepDays: number | null) {
-  const s = isUuid(streamId) ? await db.selectFrom("streams").select("id").where("id", "=", streamId).executeTakeFirst() : undefined;
-  if (!s) throw new AppError("not_found", "no such stream");
-  await db
-    .insertInto("stream_retention")
-    .values({ stream_id: streamId, keep_days: keepDays, set_by: user.id })
-    .onConflict((oc) => oc.column("stream_id").doUpdateSet({ keep_days: keepDays, set_by: user.id, set_at: sql`now()` }))
-    .execute();
+  if (!isUuid(streamId) || !(await repo.streamExists(db, streamId))) throw new AppError("not_found", "no such stream");
+  await repo.upsertStreamRetention(db, streamId, keepDays, user.id);
   await audit(db, { action: "retention.set", targetType: "stream", targetId: streamId, detail: { keep_days: keepDays } });
   return { stream_id: streamId, keep_days: keepDays };
 }
@@ -162,11 +158,7 @@ export async function setRetention(db: Kysely<DB>, user: AuthUser, streamId: str
 /** keepDays null = keep forever; the workspace's items follow it unless their stream has its own setting. */
 export async function setWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag: string, keepDays: number | null) {
   const t = await tagOr404(db, tag);
-  await db
-    .insertInto("workspace_retention")
-    .values({ tag_id: t.id, keep_days: keepDays, set_by: user.id })
-    .onConflict((oc) => oc.column("tag_id").doUpdateSet({ keep_days: keepDays, set_by: user.id, set_at: sql`now()` }))
-    .execute();
+  await repo.upsertWorkspaceRetention(db, t.id, keepDays, user.id);
   await audit(db, { action: "retention.set", targetType: "tag", targetId: t.id, detail: { tag: t.name, keep_days: keepDays } });
   return { tag: t.name, keep_days: keepDays };
 }
@@ -174,36 +166,13 @@ export async function setWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag:
 /** Back to the --retention default for this workspace's items. */
 export async function clearWorkspaceRetention(db: Kysely<DB>, user: AuthUser, tag: string) {
   const t = await tagOr404(db, tag);
-  await db.deleteFrom("workspace_retention").where("tag_id", "=", t.id).execute();
+  await repo.deleteWorkspaceRetention(db, t.id);
   await audit(db, { action: "retention.cleared", targetType: "tag", targetId: t.id, detail: { tag: t.name, set_by: user.id } });
 }
 
-/**
- * Items whose retention has run out, oldest first. Which rule applies, first match wins: the
- * stream's own keep_days; else its workspaces' (forever if any says so, else the longest); else
- * the default (null = keep forever). Age counts from a stream's finish, an item's creation.
- * Never live streams, never held streams or items.
- */
-export async function expiredItems(db: Kysely<DB>, defaultMs: number | null, limit: number): Promise<string[]> {
-  const { rows } = await sql<{ id: string }>`
-    select i.id from items i
-    left join streams s on s.id = i.stream_id
-    left join stream_retention r on r.stream_id = i.stream_id
-    left join lateral (
-      select count(*) as n, bool_or(w.keep_days is null) as forever, max(w.keep_days) as days
-      from item_tags it join workspace_retention w on w.tag_id = it.tag_id
-      where it.item_id = i.id
-    ) ws on true
-    where (i.stream_id is null or s.state <> 'live')
-      and coalesce(s.finished_at, s.created_at, i.created_at) < now() - case
-        when r.stream_id is not null then make_interval(days => r.keep_days)
-        when ws.n > 0 then case when ws.forever then null else make_interval(days => ws.days) end
-        else make_interval(secs => ${defaultMs === null ? null : defaultMs / 1000}::float8)
-      end
-      and not rter_hold_active(i.stream_id, i.id)
-    order by coalesce(s.finished_at, s.created_at, i.created_at)
-    limit ${limit}`.execute(db);
-  return rows.map((r) => r.id);
+/** Items whose retention has run out, oldest first (the rules: retention.repository.ts). */
+export function expiredItems(db: Kysely<DB>, defaultMs: number | null, limit: number): Promise<string[]> {
+  return repo.expiredItems(db, defaultMs, limit);
 }
 
 /** One batch of the retention job: deletes up to `limit` expired items; a held one is skipped, never deleted. */
