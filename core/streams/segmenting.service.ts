@@ -11,6 +11,7 @@ import { makeSegment } from "../media/segment.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { containerOf } from "./container.ts";
 import { posterDue, storePoster } from "./poster-store.ts";
+import * as repo from "./segmenting.repository.ts";
 import { addLateSegmentJob, addSegmentJob, findChunk, findSegment } from "./streams.repository.ts";
 
 export interface MediaDeps {
@@ -34,15 +35,9 @@ export type SegmentLane = "live" | "late";
 
 type Db = Kysely<DB> | Transaction<DB>;
 
-/** The newest seq the live playlist shows, or -1. */
-async function liveEdge(db: Db, streamId: string): Promise<number> {
-  const r = await db.selectFrom("segments").select((eb) => eb.fn.max("seq").as("seq")).where("stream_id", "=", streamId).where("late", "=", false).executeTakeFirst();
-  return r?.seq ?? -1;
-}
-
 /** Queues seq's segment job where it belongs: behind the live edge it is batch work. */
 async function queueSegment(db: Db, streamId: string, seq: number, runAt?: Date): Promise<void> {
-  if (seq < (await liveEdge(db, streamId))) await addLateSegmentJob(db, streamId, seq, runAt);
+  if (seq < (await repo.liveEdge(db, streamId))) await addLateSegmentJob(db, streamId, seq, runAt);
   else await addSegmentJob(db, streamId, seq, runAt);
 }
 
@@ -83,37 +78,29 @@ interface Placement {
  * with room left for the skipped ones (made later, late) and a discontinuity.
  */
 async function jumpPlacement(db: Db, streamId: string, seq: number): Promise<Placement> {
-  const prev = await db.selectFrom("segments").selectAll().where("stream_id", "=", streamId).where("seq", "<", seq).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  const prev = await repo.previousSegment(db, streamId, seq);
   const missing = seq - (prev ? prev.seq : -1) - 1;
-  const avg = await db.selectFrom("segments").select((eb) => eb.fn.avg<number>("duration").as("d")).where("stream_id", "=", streamId).executeTakeFirstOrThrow();
-  const each = Number(avg.d) || prev?.duration || DEFAULT_SEGMENT_SEC;
+  const each = (await repo.meanSegmentDuration(db, streamId)) || prev?.duration || DEFAULT_SEGMENT_SEC;
   return { wait: false, offset: (prev ? prev.start_offset + prev.duration : 0) + missing * each, discontinuity: missing > 0, late: false };
 }
 
 /** Where seq starts on the stream's media timeline, and whether it follows a gap or came late. */
 async function placement(db: Kysely<DB>, streamId: string, seq: number, gapWaitMs: number, receivedAt: Date): Promise<Placement> {
-  const prev = await db.selectFrom("segments").selectAll().where("stream_id", "=", streamId).where("seq", "<", seq).orderBy("seq", "desc").limit(1).executeTakeFirst();
-  const later = await db.selectFrom("segments").select("seq").where("stream_id", "=", streamId).where("seq", ">", seq).where("late", "=", false).limit(1).executeTakeFirst();
+  const prev = await repo.previousSegment(db, streamId, seq);
+  const later = await repo.hasLiveSegmentAfter(db, streamId, seq);
   const prevEnd = prev ? prev.start_offset + prev.duration : 0;
   const missing = seq - (prev ? prev.seq : -1) - 1;
-  if (missing === 0) return { wait: false, offset: prevEnd, discontinuity: false, late: Boolean(later) };
+  if (missing === 0) return { wait: false, offset: prevEnd, discontinuity: false, late: later };
   // Something before seq has no segment yet. A chunk that arrived is waited for (its job is in
   // this stream's queue, or retrying); one that never arrived holds the timeline only for the gap
   // wait. Failed chunks do not hold anything.
-  const between = await db
-    .selectFrom("chunks")
-    .select(["seq", "state", "received_at"])
-    .where("stream_id", "=", streamId)
-    .where("seq", ">", prev ? prev.seq : -1)
-    .where("seq", "<", seq)
-    .execute();
+  const between = await repo.chunksBetween(db, streamId, prev ? prev.seq : -1, seq);
   const arrivedPending = between.some((c) => c.state === "stored") && Date.now() - receivedAt.getTime() < ARRIVED_WAIT_MS;
   const notArrived = between.length < missing && Date.now() - receivedAt.getTime() < gapWaitMs;
   if (arrivedPending || notArrived) return { wait: true, offset: 0, discontinuity: false, late: false };
   // Give up waiting: leave room on the timeline for what is missing, so a late arrival fits there.
-  const avg = await db.selectFrom("segments").select((eb) => eb.fn.avg<number>("duration").as("d")).where("stream_id", "=", streamId).executeTakeFirstOrThrow();
-  const each = Number(avg.d) || prev?.duration || DEFAULT_SEGMENT_SEC;
-  return { wait: false, offset: prevEnd + missing * each, discontinuity: true, late: Boolean(later) };
+  const each = (await repo.meanSegmentDuration(db, streamId)) || prev?.duration || DEFAULT_SEGMENT_SEC;
+  return { wait: false, offset: prevEnd + missing * each, discontinuity: true, late: later };
 }
 
 /**
@@ -138,17 +125,17 @@ export async function segmentChunk(
   const chunk = await findChunk(db, streamId, seq);
   if (!chunk || chunk.state !== "stored") return "skipped";
   if (await findSegment(db, streamId, seq)) {
-    await db.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
+    await repo.markChunkSegmented(db, streamId, seq);
     return "skipped";
   }
-  const edge = lane === "live" ? await liveEdge(db, streamId) : -1;
+  const edge = lane === "live" ? await repo.liveEdge(db, streamId) : -1;
   if (lane === "live" && seq < edge) {
     // Behind the live edge already (it arrived late): recording work, not live work.
     await addLateSegmentJob(db, streamId, seq, new Date(chunk.received_at));
     return "deferred";
   }
   if (lane === "live" && seq > edge) {
-    const newest = await db.selectFrom("chunks").selectAll().where("stream_id", "=", streamId).where("state", "=", "stored").orderBy("seq", "desc").limit(1).executeTakeFirst();
+    const newest = await repo.newestStoredChunk(db, streamId);
     if (newest && newest.seq - seq >= LIVE_BACKLOG_CHUNKS) {
       const outcome = await segmentOne(deps, newest, await jumpPlacement(db, streamId, newest.seq), { ...opts, lastAttempt: false });
       deps.log.info("live edge jumped", { streamId, from: seq, to: newest.seq, outcome });
@@ -156,7 +143,7 @@ export async function segmentChunk(
         // Everything skipped, this job's own chunk included, is finished for the recording, oldest
         // first. Should this not commit, the job is retried and finds itself behind the edge.
         await db.transaction().execute(async (trx) => {
-          const skipped = await trx.selectFrom("chunks").select(["seq", "received_at"]).where("stream_id", "=", streamId).where("state", "=", "stored").where("seq", ">=", seq).where("seq", "<", newest.seq).orderBy("seq").execute();
+          const skipped = await repo.storedChunksBetween(trx, streamId, seq, newest.seq);
           for (const c of skipped) await addLateSegmentJob(trx, streamId, c.seq, new Date(c.received_at));
         });
       } else {
@@ -186,7 +173,7 @@ async function segmentOne(
 ): Promise<"done" | "failed"> {
   const { db, store, log } = deps;
   const { stream_id: streamId, seq } = chunk;
-  const owner = (await db.selectFrom("streams").select("owner_id").where("id", "=", streamId).executeTakeFirst())?.owner_id ?? null;
+  const owner = await repo.streamOwner(db, streamId);
   try {
     return await withTempDir(async (dir) => {
       const input = join(dir, `in-${seq}`);
@@ -203,9 +190,7 @@ async function segmentOne(
       const key = `streams/${streamId}/segments/${seq}/${crypto.randomUUID()}.ts`;
       const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp2t" });
       const inserted = await db.transaction().execute(async (trx) => {
-        const row = await trx
-          .insertInto("segments")
-          .values({
+        const row = await repo.insertSegment(trx, {
             stream_id: streamId,
             seq,
             object_key: key,
@@ -217,15 +202,11 @@ async function segmentOne(
             discontinuity: place.discontinuity,
             late: place.late,
             remuxed: made.remuxed,
-          })
-          .onConflict((oc) => oc.columns(["stream_id", "seq"]).doNothing())
-          .returning("seq")
-          .executeTakeFirst();
-        await trx.updateTable("chunks").set({ state: "segmented" }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
+        });
+        await repo.markChunkSegmented(trx, streamId, seq);
         if (row) {
           // A successor waiting on this seq need not sit out its poll interval.
-          const next = await trx.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq + 1).where("state", "=", "stored").executeTakeFirst();
-          if (next) await queueSegment(trx, streamId, seq + 1);
+          if (await repo.isChunkStored(trx, streamId, seq + 1)) await queueSegment(trx, streamId, seq + 1);
           await publish(trx, { type: "segment.created", streamId, ownerId: owner, data: { seq, duration: made.durationSec, late: place.late, discontinuity: place.discontinuity } });
         }
         return row;
@@ -244,10 +225,9 @@ async function segmentOne(
       // Reporters read this: our one-line reason only, never a tool's output (it names server paths).
       const reason = (isMediaError(e) ? e.reason : rejected ? (e as Error).message.split("\n")[0]! : "the chunk could not be processed").slice(0, 500);
       await db.transaction().execute(async (trx) => {
-        await trx.updateTable("chunks").set({ state: "failed", failure_reason: reason }).where("stream_id", "=", streamId).where("seq", "=", seq).execute();
+        await repo.markChunkFailed(trx, streamId, seq, reason);
         await publish(trx, { type: "chunk.failed", streamId, ownerId: owner, data: { seq, reason } });
-        const next = await trx.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq + 1).where("state", "=", "stored").executeTakeFirst();
-        if (next) await queueSegment(trx, streamId, seq + 1);
+        if (await repo.isChunkStored(trx, streamId, seq + 1)) await queueSegment(trx, streamId, seq + 1);
       });
       log.warn("chunk failed", { streamId, seq, reason, detail: isMediaError(e) ? e.stderrTail.slice(-500) : (e as Error).message });
       if (rejected) return "failed";
