@@ -32,6 +32,9 @@ options:
     description: Bucket name.
     type: str
     required: true
+  ca_path:
+    description: PEM CA certificate the endpoint's TLS certificate is checked against (the internal CA).
+    type: path
   timeout:
     description: Seconds per request.
     type: int
@@ -98,7 +101,7 @@ def request(module, method):
     url = p["endpoint"].rstrip("/") + "/" + p["name"]
     headers = signed_headers(method, url, p["region"], p["access_key"], p["secret_key"])
     try:
-        res = open_url(url, method=method, headers=headers, timeout=p["timeout"], validate_certs=True, data=b"" if method == "PUT" else None)
+        res = open_url(url, method=method, headers=headers, timeout=p["timeout"], validate_certs=True, ca_path=p["ca_path"], data=b"" if method == "PUT" else None)
         return res.getcode(), ""
     except HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")[:500]
@@ -114,6 +117,7 @@ def main():
             secret_key=dict(type="str", required=True, no_log=True),
             region=dict(type="str", default="us-east-1"),
             name=dict(type="str", required=True),
+            ca_path=dict(type="path"),
             timeout=dict(type="int", default=10),
         ),
         supports_check_mode=True,
