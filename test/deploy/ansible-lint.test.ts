@@ -23,6 +23,6 @@ describe("deploy/ansible", () => {
     const r = run(["ansible", "api1.city.lan", "-m", "ansible.builtin.debug", "-a", "var=rter_database_url,rter_storage_url"]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("postgres://rter:CHANGE-ME-postgres-rter-password@10.20.0.20:5432/rter");
-    expect(r.out).toContain("s3://rter-admin:CHANGE-ME-minio-root-password@10.20.0.10:9000/rter-video?tls=false");
+    expect(r.out).toContain("s3://rter-admin:CHANGE-ME-minio-root-password@10.20.0.10:9000/rter-video?ca=/etc/rter/internal-ca.pem");
   }, 60_000);
 });
