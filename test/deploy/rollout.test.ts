@@ -122,6 +122,14 @@ function verifySignature(allowedSigners: string, sig: string, file: string): { c
   return { code: p.exitCode, out: p.stdout.toString() + p.stderr.toString() };
 }
 
+/** A CA of the same name as the internal one, with another key: what an impostor would present. */
+function makeOtherCa(): string {
+  const base = join(cluster.dir, `other-ca-${crypto.randomUUID()}`);
+  const mk = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=rter internal CA", "-keyout", `${base}.key`, "-out", `${base}.pem`], { stderr: "pipe" });
+  if (mk.exitCode !== 0) throw new Error(`openssl: ${mk.stderr.toString()}`);
+  return readFileSync(`${base}.pem`, "utf8");
+}
+
 function expectClean(run: PlaybookRun): void {
   if (run.code !== 0 || Object.values(run.recap).some((h) => h.failed || h.unreachable)) throw new Error(`ansible-playbook failed (${run.code}):\n${tail(run, 80)}`);
 }
@@ -199,6 +207,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!INNER) return;
   await cluster?.supervisor.stopAll();
+  cluster?.haproxyLog.stop();
   if (cluster && !process.env.RTER_DEPLOY_KEEP) rmSync(cluster.dir, { recursive: true, force: true });
   if (bundle && !process.env.RTER_DEPLOY_KEEP) rmSync(join(bundle.unpacked, "../.."), { recursive: true, force: true });
   if (nextBinary && !process.env.RTER_DEPLOY_KEEP) rmSync(dirname(nextBinary), { recursive: true, force: true });
@@ -321,6 +330,65 @@ afterAll(async () => {
     console.log(`site.yml: first run ${(first.ms / 1000).toFixed(0)} s, second run ${(second.ms / 1000).toFixed(0)} s, 0 changed`);
   }, 1_200_000);
 
+  test("TLS inside: rter, MinIO (direct and through the load balancer) and Postgres refuse plaintext; rter and MinIO present the internal CA's certificates", async () => {
+    const ca = readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8");
+    const otherCa = makeOtherCa();
+    const https = (url: string, caPem: string) => fetch(url, { tls: { ca: caPem }, signal: AbortSignal.timeout(10_000) } as RequestInit).then((r) => `HTTP ${r.status}`, (e: Error) => `error: ${e.message}`);
+    const plain = (url: string) => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => `HTTP ${r.status}`, (e: Error) => `error: ${e.message}`);
+    const legs: Record<string, { tls: string; plain: string; otherCa: string }> = {};
+    for (const h of [...API_HOSTS, ...WORKER_HOSTS]) {
+      const port = cluster.ports.rter[h];
+      legs[`rter ${h}`] = { tls: await https(`https://127.0.0.1:${port}/readyz`, ca), plain: await plain(`http://127.0.0.1:${port}/readyz`), otherCa: await https(`https://127.0.0.1:${port}/readyz`, otherCa) };
+    }
+    for (const [name, port] of [["minio1", cluster.ports.minio], ["lb1 MinIO front", cluster.ports.lbMinio]] as const) {
+      legs[name] = { tls: await https(`https://127.0.0.1:${port}/minio/health/live`, ca), plain: await plain(`http://127.0.0.1:${port}/minio/health/live`), otherCa: await https(`https://127.0.0.1:${port}/minio/health/live`, otherCa) };
+    }
+    console.log(`TLS inside: ${JSON.stringify(legs)}`);
+    for (const [name, leg] of Object.entries(legs)) {
+      expect({ name, tls: leg.tls }).toEqual({ name, tls: "HTTP 200" });
+      // rter (Bun) drops a plaintext request without an HTTP answer; MinIO answers it with a 400
+      // "Client sent an HTTP request to an HTTPS server": no S3, no health, nothing stored.
+      expect({ name, plain: leg.plain }).not.toEqual({ name, plain: "HTTP 200" });
+      if (name.startsWith("rter")) expect({ name, plain: leg.plain.startsWith("error:") }).toEqual({ name, plain: true });
+      expect({ name, otherCa: leg.otherCa.startsWith("error:") }).toEqual({ name, otherCa: true });
+    }
+    // The nodes run with the files the role installed, and rter's storage URL names the CA.
+    for (const h of API_HOSTS) {
+      const cfg = JSON.parse(readFileSync(join(cluster.roots[h], "etc/rter/rter.json"), "utf8"));
+      expect({ cert: cfg["tls-cert"], key: cfg["tls-key"] }).toEqual({ cert: join(cluster.roots[h], "etc/rter/tls.crt"), key: join(cluster.roots[h], "etc/rter/tls.key") });
+      expect(cfg["storage-url"]).toContain(`?ca=${join(cluster.roots[h], "etc/rter/internal-ca.pem")}`);
+      expect(statSync(join(cluster.roots[h], "etc/rter/tls.key")).mode & 0o777).toBe(0o640);
+    }
+    expect(readFileSync(join(cluster.roots.minio1, "etc/default/minio"), "utf8")).toContain(`--certs-dir ${join(cluster.roots.minio1, "etc/minio/certs")}`);
+    const haproxyCfg = readFileSync(join(cluster.roots.lb1, "etc/haproxy/haproxy.cfg"), "utf8");
+    for (const h of API_HOSTS) expect(haproxyCfg).toContain(`server ${h} 127.0.0.1:${cluster.ports.rter[h]} check ssl verify required ca-file ${join(cluster.roots.lb1, "etc/haproxy/internal-ca.pem")} verifyhost ${h}`);
+    // Postgres: plaintext refused (checked above, after the first run) — the third internal port.
+    const pgPlain = new pg.Client({ connectionString: `postgres://rter:${cluster.secrets.pgPassword}@127.0.0.1:${cluster.ports.pg}/rter?sslmode=disable`, connectionTimeoutMillis: 10_000 });
+    pgPlain.on("error", () => {});
+    expect(await pgPlain.connect().then(() => "connected", (e: Error) => e.message)).toContain("no encryption");
+    await pgPlain.end().catch(() => {});
+    // The edge certificate, with no city certificate given, comes from the internal CA for the public name.
+    const edge = Bun.spawnSync(["openssl", "verify", "-CAfile", join(cluster.dir, "pki/ca.crt"), "-verify_hostname", "rter.city.example", join(cluster.roots.lb1, "etc/haproxy/certs/rter.pem")], { stdout: "pipe", stderr: "pipe" });
+    expect({ code: edge.exitCode, out: edge.stdout.toString().trim() }).toEqual({ code: 0, out: `${join(cluster.roots.lb1, "etc/haproxy/certs/rter.pem")}: OK` });
+  }, 120_000);
+
+  test("HAProxy's access log lines reach the syslog socket in its chroot, carrying x-rter-performance, which the client never sees", async () => {
+    const probe = crypto.randomUUID();
+    const direct = await fetch(`https://127.0.0.1:${cluster.ports.rter.api1}/api/v1/auth/me?probe=${probe}-direct`, { tls: { ca: readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8") } } as RequestInit);
+    expect(direct.headers.get("x-rter-performance")).toMatch(/^total=\d+\.\dms/);
+    const viaLb = await fetch(`${cluster.lbUrl}/api/v1/auth/me?probe=${probe}`, { tls: { rejectUnauthorized: false } } as RequestInit);
+    expect(viaLb.status).toBe(401);
+    expect(viaLb.headers.has("x-rter-performance")).toBe(false);
+    let line: string | undefined;
+    for (let i = 0; i < 100 && !line; i++) {
+      line = readFileSync(cluster.haproxyLog.file, "utf8").split("\n").find((l) => l.includes(`probe=${probe} `));
+      if (!line) await Bun.sleep(100);
+    }
+    console.log(`HAProxy access log line: ${line}`);
+    expect(line).toBeDefined();
+    expect(line).toMatch(/haproxy\[\d+\]: 127\.0\.0\.1:\d+ \[[^\]]+\] rter_https~ rter_api\/api[12] [\d/-]+ 401 \d+ - - ---- [\d/]+ [\d/]+ \{total=\d+\.\dms[^}]*\} "GET (https:\/\/[^/]+)?\/api\/v1\/auth\/me\?probe=/);
+  }, 60_000);
+
   test("the rendered units pass systemd-analyze verify, and what runs is exactly what they name", async () => {
     const units: string[] = [];
     for (const h of [...API_HOSTS, ...WORKER_HOSTS]) units.push(join(cluster.roots[h], "etc/systemd/system", RTER));
@@ -416,7 +484,7 @@ afterAll(async () => {
     await cluster.supervisor.act("worker1", "start", RTER);
     for (const h of ["api1", "worker1"]) {
       const until2 = Date.now() + 60_000;
-      while (!(await fetch(`http://127.0.0.1:${cluster.ports.rter[h]}/readyz`).then((r) => r.status === 200, () => false))) {
+      while (!(await fetch(`https://127.0.0.1:${cluster.ports.rter[h]}/readyz`, { tls: { ca: readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8") } } as RequestInit).then((r) => r.status === 200, () => false))) {
         if (Date.now() > until2) throw new Error(`${h} not ready again`);
         await Bun.sleep(200);
       }

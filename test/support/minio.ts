@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,7 +7,7 @@ import { underWatchdog } from "./watchdog.ts";
 
 /** A throwaway MinIO server for integration tests: random port, credentials and data dir. */
 export interface TestMinio {
-  /** s3:// storage URL (tls=false) pointing at this server's bucket. */
+  /** s3:// storage URL pointing at this server's bucket: tls=false, or with opts.tls its ca=. */
   url: string;
   endPoint: string;
   port: number;
@@ -67,7 +67,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startMinio(): Promise<TestMinio> {
+/**
+ * opts.tls: serve HTTPS only, with this certificate and key (MinIO's --certs-dir: public.crt,
+ * private.key, CAs/), as the deploy role does with the internal CA's.
+ */
+export async function startMinio(opts: { tls?: { certFile: string; keyFile: string; caFile: string } } = {}): Promise<TestMinio> {
   const bin = findMinioBinary();
   const root = mkdtempSync(path.join(tmpdir(), "rter-minio-"));
   const dataDir = path.join(root, "data");
@@ -78,6 +82,14 @@ export async function startMinio(): Promise<TestMinio> {
   const secretKey = crypto.randomUUID().replaceAll("-", "");
   const bucket = `rter-test-${crypto.randomUUID().slice(0, 8)}`;
   const endPoint = "127.0.0.1";
+  const certsDir = path.join(root, "certs");
+  if (opts.tls) {
+    mkdirSync(path.join(certsDir, "CAs"), { recursive: true });
+    copyFileSync(opts.tls.certFile, path.join(certsDir, "public.crt"));
+    copyFileSync(opts.tls.keyFile, path.join(certsDir, "private.key"));
+    copyFileSync(opts.tls.caFile, path.join(certsDir, "CAs", "ca.crt"));
+  }
+  const ca = opts.tls ? readFileSync(opts.tls.caFile, "utf8") : undefined;
   let proc: Subprocess<"pipe", "pipe", "ignore"> | undefined;
   let pid = 0; // MinIO itself; proc is the watchdog shell around it
   // Own session, so a CI timeout that signals our whole process group does not take the janitor too.
@@ -92,7 +104,7 @@ export async function startMinio(): Promise<TestMinio> {
     // Under the watchdog, MinIO is killed when this process dies for any reason; it logs to logFile.
     const p = Bun.spawn(
       underWatchdog([bin, "server", dataDir, "--address", `${endPoint}:${port}`,
-        "--console-address", `${endPoint}:${consolePort}`, "--quiet"], logFile),
+        "--console-address", `${endPoint}:${consolePort}`, "--quiet", ...(opts.tls ? ["--certs-dir", certsDir] : [])], logFile),
       {
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -122,8 +134,8 @@ export async function startMinio(): Promise<TestMinio> {
   }
 
   async function healthy(probe: "live" | "ready"): Promise<boolean> {
-    const url = `http://${endPoint}:${port}/minio/health/${probe}`;
-    return await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    const url = `${opts.tls ? "https" : "http"}://${endPoint}:${port}/minio/health/${probe}`;
+    return await fetch(url, { signal: AbortSignal.timeout(1000), ...(ca ? { tls: { ca } } : {}) } as RequestInit).then((r) => r.ok, () => false);
   }
 
   // The watchdog shell exits with MinIO, so this also keeps us from signalling a recycled pid.
@@ -138,7 +150,7 @@ export async function startMinio(): Promise<TestMinio> {
 
   await start();
   return {
-    url: `s3://${encodeURIComponent(accessKey)}:${encodeURIComponent(secretKey)}@${endPoint}:${port}/${bucket}?tls=false`,
+    url: `s3://${encodeURIComponent(accessKey)}:${encodeURIComponent(secretKey)}@${endPoint}:${port}/${bucket}?${opts.tls ? `ca=${encodeURIComponent(opts.tls.caFile)}` : "tls=false"}`,
     endPoint,
     port,
     accessKey,

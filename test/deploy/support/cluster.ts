@@ -34,6 +34,11 @@ export interface TestCluster {
   pgEnv: Record<string, string>;
   secrets: { pgPassword: string; minioUser: string; minioPassword: string; adminEmail: string; adminPassword: string };
   lbUrl: string;
+  /**
+   * What HAProxy sends to the syslog socket in its chroot (/dev/log there): on a server the role
+   * binds journald's socket to that path; here a datagram socket (socat) stands in for journald.
+   */
+  haproxyLog: { file: string; stop(): void };
 }
 
 /** bundleDir: an unpacked release bundle; the binaries come from its bin/. */
@@ -123,7 +128,8 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
         rter_tls_ca_src: join(dir, "pki/ca.crt"),
         // As in the example inventory: storage through the load balancer's internal MinIO front,
         // so the rter nodes' readiness needs HAProxy up first.
-        rter_storage_url: `s3://${secrets.minioUser}:${secrets.minioPassword}@127.0.0.1:${ports.lbMinio}/rter-video?tls=false`,
+        // TLS passes through HAProxy's TCP front; rter checks MinIO's certificate against the internal CA.
+        rter_storage_url: `s3://${secrets.minioUser}:${secrets.minioPassword}@127.0.0.1:${ports.lbMinio}/rter-video?ca={{ rter_root }}/etc/rter/internal-ca.pem`,
         rter_admin_email: secrets.adminEmail,
         rter_admin_password: secrets.adminPassword,
         rter_shutdown_grace_seconds: 10,
@@ -136,7 +142,6 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
         haproxy_http_port: ports.http,
         haproxy_https_port: ports.https,
         haproxy_server_name: "rter.city.example",
-        haproxy_log: "stdout format raw local0",
         haproxy_minio_port: ports.lbMinio,
       },
       children: {
@@ -155,7 +160,27 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
   const inventoryPath = join(dir, "hosts.yml");
   // JSON is YAML.
   writeFileSync(inventoryPath, JSON.stringify(inventory, null, 2));
-  return { dir, roots, inventory: inventoryPath, supervisor, ports, secrets, lbUrl, pgEnv };
+  return { dir, roots, inventory: inventoryPath, supervisor, ports, secrets, lbUrl, pgEnv, haproxyLog: syslogSocket(join(roots.lb1, "var/lib/haproxy/dev/log"), join(dir, "haproxy-syslog.log")) };
+}
+
+/**
+ * A syslog datagram socket at path (writable by HAProxy's user) whose messages land in file, one
+ * a line; python3 because Bun has no Unix datagram sockets (and ansible brings python3 anyway).
+ */
+function syslogSocket(path: string, file: string): TestCluster["haproxyLog"] {
+  mkdirSync(join(path, ".."), { recursive: true });
+  rmSync(path, { force: true });
+  writeFileSync(file, "");
+  const receiver = `import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
+with open(sys.argv[2], "ab", 0) as f:
+    while True:
+        f.write(s.recv(65536).rstrip(b"\n") + b"\n")
+`;
+  const p = Bun.spawn(["python3", "-c", receiver, path, file], { stdout: "ignore", stderr: "ignore" });
+  return { file, stop: () => p.kill() };
 }
 
 /** What Debian's postgresql-15 postinst does: pg_createcluster 15 main, no checksums. */
