@@ -18,7 +18,8 @@ import { tagRoutes } from "../core/tags/tags.http.ts";
 import { guidanceRoutes } from "../core/guidance/guidance.http.ts";
 import { mapArchiveRoutes } from "../core/workspaces/map-archive.http.ts";
 import { uiConfigRoutes } from "../core/workspaces/ui-config.http.ts";
-import type { Runtime } from "../core/runtime.ts";
+import type { NodeContext } from "../core/runtime.ts";
+import type { Opened } from "./modules.ts";
 import { VERSION } from "../core/version.ts";
 import { healthRoutes } from "../core/http/health.http.ts";
 import { RAW_BODY_ROUTES } from "../core/http/json-gate.ts";
@@ -37,7 +38,7 @@ function validationDetail(error: unknown): { message: string; errors: { path: st
 }
 
 /** Maps every error to problem+json in one place; the cause is logged, never sent. */
-export function errorHandler(rt: Runtime) {
+export function errorHandler(rt: NodeContext) {
   return new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, request }) => {
     const path = new URL(request.url).pathname;
     let err: AppError;
@@ -52,7 +53,13 @@ export function errorHandler(rt: Runtime) {
   });
 }
 
-export function buildApp(rt: Runtime) {
+/**
+ * The HTTP app of a node: health always; the API once the api role's context is built (`opened`
+ * from app/modules.ts). Built again when the modules are up (cmd/serve.ts): until then the edge
+ * answers only health, so nothing can reach a route whose resources are not open.
+ */
+export function buildApp(node: NodeContext, opened: Opened = {}) {
+  const rt = node;
   const app = new Elysia({ name: "rter", normalize: false })
     .use(errorHandler(rt))
     // Before parsing (a throw inside a parser is reported as a parse error, 400): JSON APIs answer 415.
@@ -76,7 +83,8 @@ export function buildApp(rt: Runtime) {
         },
       }),
     )
-    .use(healthRoutes(rt));
+    .use(healthRoutes(rt, { database: opened.database, store: opened.store, parts: opened.api?.parts }));
   // Routes of roles this process does not run are not mounted: they answer 404, not 503.
-  return rt.has("api") ? app.use(authRoutes(rt)).use(passkeyRoutes(rt)).use(queueProbeRoutes(rt)).use(streamRoutes(rt)).use(eventRoutes(rt)).use(jobRoutes(rt)).use(fixityRoutes(rt)).use(itemRoutes(rt)).use(tagRoutes(rt)).use(guidanceRoutes(rt)).use(uiConfigRoutes(rt)).use(mapArchiveRoutes(rt)).use(adminAuthRoutes(rt)).use(inviteRoutes(rt)).use(auditRoutes(rt)).use(retentionRoutes(rt)).use(exportRoutes(rt)).use(timelineRoutes(rt)) : app;
+  const api = opened.api;
+  return api ? app.use(authRoutes(api)).use(passkeyRoutes(api)).use(queueProbeRoutes(api)).use(streamRoutes(api)).use(eventRoutes(api)).use(jobRoutes(api)).use(fixityRoutes(api)).use(itemRoutes(api)).use(tagRoutes(api)).use(guidanceRoutes(api)).use(uiConfigRoutes(api)).use(mapArchiveRoutes(api)).use(adminAuthRoutes(api)).use(inviteRoutes(api)).use(auditRoutes(api)).use(retentionRoutes(api)).use(exportRoutes(api)).use(timelineRoutes(api)) : app;
 }

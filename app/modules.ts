@@ -6,7 +6,9 @@ import { openEmbeddedPostgres } from "../core/db/embedded-postgres.ts";
 import { EMBEDDED_RUNTIME_ROLE, ensureLoginRole, runtimeRoleProblems, urlAsRole, urlRole } from "../core/db/roles.ts";
 import { AppError } from "../core/errors.ts";
 import { ffmpegVersion, locateFfmpeg, locateFfprobe } from "../core/media/ffmpeg-locate.ts";
-import type { Runtime } from "../core/runtime.ts";
+import type { ApiContext, DatabaseContext, NodeContext, WorkerContext } from "../core/runtime.ts";
+import type { Database } from "../core/db/kysely.ts";
+import type { ObjectStore } from "../core/storage/store.ts";
 import { openStore } from "../core/storage/open.ts";
 import { withTimeout } from "../core/util/timeout.ts";
 import { retry } from "../core/util/retry.ts";
@@ -18,10 +20,37 @@ import { retry } from "../core/util/retry.ts";
  */
 export type ModuleName = "database" | "storage" | "ffmpeg" | "queue-worker" | "api" | "web";
 
+/**
+ * What the modules started so far opened. Only the registry sees this partial record: the role
+ * contexts built from it (core/runtime.ts) are complete, each built once its module's needs ran.
+ */
+export interface Opened {
+  database?: Database;
+  store?: ObjectStore;
+  ffmpeg?: { ffmpegPath: string; ffprobePath: string };
+  api?: ApiContext;
+  worker?: WorkerContext;
+}
+
 export interface ModuleDef {
   needs: ModuleName[];
-  /** Opens the module's resource into the runtime; returns how to stop it. */
-  start(rt: Runtime): Promise<(() => Promise<void>) | void>;
+  /** Opens the module's resource into `opened`; returns how to stop it. */
+  start(node: NodeContext, opened: Opened): Promise<(() => Promise<void>) | void>;
+}
+
+/** A resource a module needs: the registry starts needs first, so a missing one is a bug in `needs`. */
+function need<K extends keyof Opened>(opened: Opened, key: K, by: ModuleName): NonNullable<Opened[K]> {
+  const v = opened[key];
+  if (v === undefined) throw new Error(`module ${by} started before ${key}: its needs are wrong`);
+  return v as NonNullable<Opened[K]>;
+}
+
+/**
+ * A role's context is the node itself with the role's resources set on it: one object, so the
+ * node's phase and readiness checks are the same wherever a context is held. Set once, here.
+ */
+function extend<T extends NodeContext>(node: NodeContext, add: Omit<T, keyof NodeContext>): T {
+  return Object.assign(node, add) as T;
 }
 
 const STARTUP_DEADLINE_MS = 120_000;
@@ -36,7 +65,7 @@ export const ROLE_MODULES: Record<Role, ModuleName[]> = {
 export const MODULES: Record<ModuleName, ModuleDef> = {
   database: {
     needs: [],
-    async start(rt) {
+    async start(rt, opened) {
       const { config, log } = rt;
       let url = config.database.url;
       let ownerUrl = config.database.ownerUrl;
@@ -66,7 +95,7 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       await waitForDatabase(database.pool, STARTUP_DEADLINE_MS, log);
       // Without an owner URL the one role both migrates and runs (or, holding DML only, finds nothing pending).
       if (!ownerUrl) await migrateToLatest(database, url, log);
-      rt.database = database;
+      opened.database = database;
       rt.checks.push({
         name: "postgres",
         check: () => withTimeout(database.pool.query("select 1").then(() => {}), CHECK_TIMEOUT_MS, "postgres did not answer"),
@@ -79,22 +108,21 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
   },
   storage: {
     needs: [],
-    async start(rt) {
+    async start(rt, opened) {
       const store = openStore(rt.config.storage);
       // Waiting cannot fix a bucket that contradicts the configuration (object_lock on one without it).
       await retry(() => store.ensure(), { deadlineMs: STARTUP_DEADLINE_MS, retryable: (e) => !(e instanceof AppError && e.code === "conflict"), onRetry: (e) => rt.log.warn("waiting for object storage", { err: (e as Error).message }) });
-      rt.store = store;
+      opened.store = store;
       rt.checks.push({ name: "storage", check: () => withTimeout(store.ping(), CHECK_TIMEOUT_MS, "object storage did not answer") });
       return () => store.close();
     },
   },
   ffmpeg: {
     needs: [],
-    async start(rt) {
+    async start(rt, opened) {
       const path = await locateFfmpeg(rt.config.ffmpeg);
       const version = await ffmpegVersion(path);
-      rt.ffmpegPath = path;
-      rt.ffprobePath = locateFfprobe(path);
+      opened.ffmpeg = { ffmpegPath: path, ffprobePath: locateFfprobe(path) };
       rt.log.info("ffmpeg found", { path, version });
       rt.checks.push({
         name: "ffmpeg",
@@ -106,35 +134,38 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
   },
   "queue-worker": {
     needs: ["database", "storage", "ffmpeg"],
-    async start(rt) {
+    async start(node, opened) {
+      const ctx = extend<WorkerContext>(node, { database: need(opened, "database", "queue-worker"), store: need(opened, "store", "queue-worker"), ...need(opened, "ffmpeg", "queue-worker") });
+      opened.worker = ctx;
       const { startQueueWorker } = await import("../workers/runner.ts");
-      const worker = await startQueueWorker(rt);
-      rt.checks.push({ name: "queue-worker", check: async () => worker.assertRunning() });
+      const worker = await startQueueWorker(ctx);
+      node.checks.push({ name: "queue-worker", check: async () => worker.assertRunning() });
       return () => worker.stop();
     },
   },
-  // The HTTP routes of api/web are mounted by app/http.ts; these modules carry the needs.
+  // The HTTP routes of api/web are mounted by app/http.ts on the contexts built here.
   api: {
     needs: ["database", "storage"],
-    async start(rt) {
+    async start(rt, opened) {
+      const database = need(opened, "database", "api");
+      const store = need(opened, "store", "api");
       const { EventHub } = await import("../core/events/events.hub.ts");
       const { CredentialWatch } = await import("../core/events/credential-watch.ts");
-      const hub = new EventHub(rt.database!.url, rt.database!.db, rt.log);
+      const hub = new EventHub(database.url, database.db, rt.log);
       const { EventLeases } = await import("../core/events/event-leases.ts");
-      const watch = new CredentialWatch(rt.database!.db, rt.config.security, rt.log);
-      const leases = new EventLeases(rt.database!.db, rt.nodeId, rt.log);
+      const watch = new CredentialWatch(database.db, rt.config.security, rt.log);
+      const leases = new EventLeases(database.db, rt.nodeId, rt.log);
       hub.onAuthChange(() => void watch.recheck());
       await hub.start();
       watch.start();
       leases.start();
-      rt.events = hub;
-      rt.credentialWatch = watch;
-      rt.eventLeases = leases;
       // Blocking LL-HLS reloads wait on this node's LISTEN for committed CMAF parts.
       const { PartWaiter } = await import("../core/streams/part-waiter.ts");
-      const parts = new PartWaiter(rt.database!.url, rt.log);
+      const parts = new PartWaiter(database.url, rt.log);
       await parts.start();
-      rt.parts = parts;
+      const { RateLimiter } = await import("../core/ratelimit/ratelimit.ts");
+      const { ViewDedupe } = await import("../core/audit/audit.service.ts");
+      opened.api = extend<ApiContext>(rt, { database, store, events: hub, credentialWatch: watch, eventLeases: leases, parts, rateLimits: new RateLimiter(), views: new ViewDedupe() });
       return async () => {
         await parts.stop();
         watch.stop();
@@ -151,7 +182,7 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
  * rights (created first in embedded mode). A runtime role that could step over those rights
  * (superuser, owner of the tables) is refused: the split would be a pretence.
  */
-async function migrateAsOwner(ownerUrl: string, runtimeUrl: string, embedded: boolean, db: Runtime["config"]["database"], rt: Runtime): Promise<void> {
+async function migrateAsOwner(ownerUrl: string, runtimeUrl: string, embedded: boolean, db: NodeContext["config"]["database"], rt: NodeContext): Promise<void> {
   const runtimeRole = urlRole(runtimeUrl);
   if (runtimeRole === urlRole(ownerUrl)) throw new AppError("bad_request", `--database-url and --database-owner-url both sign in as ${runtimeRole}: the runtime role must be another role`);
   const owner = openDatabase({ ...db, url: ownerUrl, poolMax: 2, applicationName: `rter-migrate:${rt.nodeId}` }, rt.log);
@@ -191,8 +222,14 @@ export function resolveModules(roles: readonly Role[]): ModuleName[] {
   return order;
 }
 
-/** Starts modules in order; returns a stop function that stops the started ones in reverse. */
-export async function startModules(rt: Runtime, names: ModuleName[]): Promise<() => Promise<void>> {
+/** What a node started: the contexts of its roles, and how to stop them. */
+export interface StartedNode extends Opened {
+  /** Stops the started modules in reverse order. */
+  stop(): Promise<void>;
+}
+
+/** Starts modules in order; returns what they opened and a stop function that stops the started ones in reverse. */
+export async function startModules(rt: NodeContext, names: ModuleName[]): Promise<StartedNode> {
   const stops: { name: ModuleName; stop: () => Promise<void> }[] = [];
   const stopAll = async () => {
     for (const { name, stop } of stops.reverse()) {
@@ -203,10 +240,11 @@ export async function startModules(rt: Runtime, names: ModuleName[]): Promise<()
       }
     }
   };
+  const opened: Opened = {};
   try {
     for (const name of names) {
       const t0 = performance.now();
-      const stop = await MODULES[name].start(rt);
+      const stop = await MODULES[name].start(rt, opened);
       if (stop) stops.push({ name, stop });
       rt.log.debug("module started", { module: name, ms: Math.round(performance.now() - t0) });
     }
@@ -214,5 +252,11 @@ export async function startModules(rt: Runtime, names: ModuleName[]): Promise<()
     await stopAll();
     throw e;
   }
-  return stopAll;
+  return { ...opened, stop: stopAll };
+}
+
+/** The database alone (the CLI's commands): the context, and how to close it. */
+export async function openDatabaseContext(node: NodeContext): Promise<{ ctx: DatabaseContext; stop: () => Promise<void> }> {
+  const started = await startModules(node, ["database"]);
+  return { ctx: extend<DatabaseContext>(node, { database: need(started, "database", "database") }), stop: started.stop };
 }

@@ -2,18 +2,18 @@ import { unlockUser } from "../core/auth/admin.service.ts";
 import { addUser, createToken, normalizeEmail, parseRole } from "../core/auth/auth.service.ts";
 import { resetPassword } from "../core/auth/password.service.ts";
 import { parseDuration } from "../core/config/parse.ts";
-import { startModules } from "../app/modules.ts";
-import type { Runtime } from "../core/runtime.ts";
+import { openDatabaseContext } from "../app/modules.ts";
+import type { DatabaseContext } from "../core/runtime.ts";
 import { loadConfig, parse, settingsHelp, UsageError } from "./args.ts";
-import { makeRuntime } from "./context.ts";
+import { makeNode } from "./context.ts";
 
 /** Opens just the database (embedded or external, migrated) for a one-shot admin command. */
-export async function withDatabase<T>(values: Record<string, unknown>, env: Record<string, string | undefined>, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(values: Record<string, unknown>, env: Record<string, string | undefined>, fn: (rt: DatabaseContext) => Promise<T>): Promise<T> {
   const config = loadConfig(values as never, env);
-  const rt = makeRuntime({ ...config, logLevel: config.logLevel === "debug" ? "debug" : "warn" }, "cli");
-  const stop = await startModules(rt, ["database"]);
+  const node = makeNode({ ...config, logLevel: config.logLevel === "debug" ? "debug" : "warn" }, "cli");
+  const { ctx, stop } = await openDatabaseContext(node);
   try {
-    return await fn(rt);
+    return await fn(ctx);
   } finally {
     await stop();
   }
@@ -47,21 +47,21 @@ export async function users(args: string[], env: Record<string, string | undefin
   if (!["add", "password", "unlock"].includes(positionals[0] ?? "") || positionals.length !== 1) throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add, users password, users unlock)`);
   if (typeof values.email !== "string") throw new UsageError("--email is required");
   if (positionals[0] === "unlock") {
-    const u = await withDatabase(values, env, (rt) => unlockUser(rt.database!.db, { email: normalizeEmail(values.email as string) }));
+    const u = await withDatabase(values, env, (rt) => unlockUser(rt.database.db, { email: normalizeEmail(values.email as string) }));
     console.log(`unlocked ${u.role} ${u.email} (${u.id})`);
     return 0;
   }
   if (positionals[0] === "password") {
     if (values.role !== undefined) throw new UsageError("--role is not for users password (change a role in the admin page or PATCH /api/v1/admin/users/{id})");
     const email = normalizeEmail(values.email as string);
-    const r = await withDatabase(values, env, (rt) => resetPassword(rt.database!.db, { email }, values.password as string | undefined, "cli"));
+    const r = await withDatabase(values, env, (rt) => resetPassword(rt.database.db, { email }, values.password as string | undefined, "cli"));
     console.log(`password set for ${r.user.role} ${r.user.email} (${r.user.id}); ${r.sessionsEnded} session(s) ended`);
     if (r.password !== undefined) console.log(`password: ${r.password}`);
     return 0;
   }
   if (typeof values.role !== "string") throw new UsageError("--role is required (admin, operator, reporter or viewer)");
   const { user, password } = await withDatabase(values, env, (rt) =>
-    addUser(rt.database!.db, { email: values.email as string, role: values.role as string, password: values.password as string | undefined }),
+    addUser(rt.database.db, { email: values.email as string, role: values.role as string, password: values.password as string | undefined }),
   );
   console.log(`created ${user.role} ${user.email} (${user.id})`);
   if (values.password === undefined) console.log(`password: ${password}`);
@@ -84,7 +84,7 @@ export async function tokens(args: string[], env: Record<string, string | undefi
     throw new UsageError(`--ttl: ${(e as Error).message}`);
   }
   const role = typeof values.role === "string" ? parseRole(values.role) : null;
-  const { token, expiresAt } = await withDatabase(values, env, (rt) => createToken(rt.database!.db, { email: values.email as string, name, ttlMs, role }));
+  const { token, expiresAt } = await withDatabase(values, env, (rt) => createToken(rt.database.db, { email: values.email as string, name, ttlMs, role }));
   console.log(`token "${name}" for ${values.email}, expires ${expiresAt ? expiresAt.toISOString() : "never"}`);
   console.log(token);
   return 0;

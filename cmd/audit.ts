@@ -25,7 +25,7 @@ export async function audit(args: string[], env: Record<string, string | undefin
       throw new UsageError((e as Error).message);
     }
   }
-  const v = await withDatabase(values, env, (rt) => verifyAgainstHead(rt.database!.db, head));
+  const v = await withDatabase(values, env, (rt) => verifyAgainstHead(rt.database.db, head));
   if (!v.ok) {
     console.error(`rter: audit chain broken at seq ${v.seq}: ${v.reason}`);
     return 1;

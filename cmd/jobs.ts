@@ -24,7 +24,7 @@ export async function jobs(args: string[], env: Record<string, string | undefine
     if (rest.length) throw new UsageError(`jobs list takes no arguments, got "${rest[0]}"`);
     const limit = values.limit === undefined ? 50 : Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError(`--limit must be 1 to 200, got "${values.limit}"`);
-    const page = await withDatabase(values, env, (rt) => listFailed(rt.database!.db, { limit, before: values.before as string | undefined }));
+    const page = await withDatabase(values, env, (rt) => listFailed(rt.database.db, { limit, before: values.before as string | undefined }));
     if (!page.jobs.length) console.log("no failed jobs");
     for (const j of page.jobs) console.log(line(j));
     if (page.next_before) console.log(`more: rter jobs list --before ${page.next_before}`);
@@ -33,12 +33,12 @@ export async function jobs(args: string[], env: Record<string, string | undefine
   if (sub === "retry") {
     if (values.all) {
       if (rest.length) throw new UsageError("jobs retry takes either an ID or --all, not both");
-      const { retried } = await withDatabase(values, env, (rt) => retryAllFailed(rt.database!.db));
+      const { retried } = await withDatabase(values, env, (rt) => retryAllFailed(rt.database.db));
       console.log(`re-queued ${retried} failed job${retried === 1 ? "" : "s"}`);
       return 0;
     }
     if (rest.length !== 1) throw new UsageError("jobs retry needs one job ID or --all");
-    const job = await withDatabase(values, env, (rt) => retryJob(rt.database!.db, rest[0]!));
+    const job = await withDatabase(values, env, (rt) => retryJob(rt.database.db, rest[0]!));
     console.log(`re-queued job ${job.id} (${job.task}), attempts reset`);
     return 0;
   }

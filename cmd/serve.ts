@@ -2,11 +2,11 @@ import { ensureFirstAdmin } from "../core/auth/auth.service.ts";
 import { buildApp } from "../app/http.ts";
 import { startHttpServer } from "../core/http/server.ts";
 import { edgeHeaders } from "../core/http/security-headers.ts";
-import { resolveModules, startModules } from "../app/modules.ts";
+import { resolveModules, startModules, type StartedNode } from "../app/modules.ts";
 import { ROLES } from "../core/config/settings.ts";
 import { describeConfig } from "../core/config/load.ts";
 import { configFileValues, loadConfig, parse, settingFlags, settingsHelp } from "./args.ts";
-import { makeRuntime } from "./context.ts";
+import { makeNode } from "./context.ts";
 
 export const SERVE_HELP = `Usage: rter serve [--roles api,worker,web] [--port N] [options]
 
@@ -36,22 +36,24 @@ export async function serve(args: string[], env: Record<string, string | undefin
   }
   if (values["verify-config"]) return (console.log("configuration is valid"), 0);
 
-  const rt = makeRuntime(config);
+  const rt = makeNode(config);
   const t0 = performance.now();
-  const app = buildApp(rt);
+  // Health only until the modules are up; then the app with every route of this node's roles.
+  let app = buildApp(rt);
   const { webRoutes } = rt.has("web") ? await import("../app/web.ts") : { webRoutes: async () => ({}) };
   // HTTP first: /healthz answers and /readyz says "starting" while dependencies come up.
   const http = startHttpServer(rt, (req) => app.handle(req), await webRoutes(edgeHeaders(config).page));
-  let stopModules: () => Promise<void>;
+  let started: StartedNode;
   try {
-    stopModules = await startModules(rt, resolveModules(config.roles));
+    started = await startModules(rt, resolveModules(config.roles));
   } catch (e) {
     rt.log.error("start failed", { err: (e as Error).message });
     await http.stop();
     throw e;
   }
-  if (rt.has("api")) {
-    const admin = await ensureFirstAdmin(rt.database!.db, config.adminEmail);
+  app = buildApp(rt, started);
+  if (started.api) {
+    const admin = await ensureFirstAdmin(started.api.database.db, config.adminEmail);
     if (admin) {
       console.log(`\nFirst start: an admin account was created.\n  URL:      ${config.http.publicUrl}/\n  Email:    ${admin.email}\n  Password: ${admin.password}\nThis password is shown once; change it after signing in.\n`);
     }
@@ -75,7 +77,7 @@ export async function serve(args: string[], env: Record<string, string | undefin
       rt.log.info("shutting down", { signal });
       // In-flight requests finish; new ones are refused. Bounded so a stuck client cannot block exit.
       await Promise.race([http.stop(), Bun.sleep(config.worker.shutdownGraceMs)]);
-      await stopModules();
+      await started.stop();
       rt.log.info("stopped");
       resolve(0);
     };

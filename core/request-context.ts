@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Role } from "./auth/role.ts";
-import type { Runtime } from "./runtime.ts";
 
 /** Who is calling, as far as the request edge and the auth guard know. */
 export interface Actor {
@@ -23,11 +22,11 @@ export interface RateLimitState {
 /**
  * Per-request facts every layer may need without threading them through arguments: the audit
  * trail records "from where" and "who", the rate limiter reports its bucket to the edge, the auth
- * guard reads the security settings. Opened by wrapHandler (core/http/server.ts) for each request;
- * outside core/http so services (audit) read it without importing HTTP code.
+ * guard records the caller. Settings are not here: whoever needs them is given them. Opened by
+ * wrapHandler (core/http/server.ts) for each request; outside core/http so services (audit) read
+ * it without importing HTTP code.
  */
 export interface RequestInfo {
-  readonly rt: Runtime;
   readonly requestId: string;
   /** The client's address (X-Forwarded-For only from --trusted-proxies). */
   readonly ip: string;

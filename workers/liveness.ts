@@ -1,5 +1,5 @@
 import { beat, removeHeartbeat, sweepDeadWorkers } from "../core/queue/liveness.repository.ts";
-import type { Runtime } from "../core/runtime.ts";
+import type { DatabaseContext } from "../core/runtime.ts";
 import { withTimeout } from "../core/util/timeout.ts";
 
 const SWEEP_EVERY_MS = 2_000;
@@ -20,9 +20,9 @@ export interface Liveness {
  * after a Postgres outage every row is stale, and the first worker back must not declare the
  * others dead before they had the chance to beat again (their running jobs would run twice).
  */
-export function startLiveness(rt: Runtime, poolIds: () => string[]): Liveness {
+export function startLiveness(rt: DatabaseContext, poolIds: () => string[]): Liveness {
   const { log, nodeId } = rt;
-  const db = rt.database!.db;
+  const db = rt.database.db;
   const { heartbeatIntervalMs, deadAfterMs, jobs } = rt.config.worker;
   const sweepEveryMs = Math.min(SWEEP_EVERY_MS, deadAfterMs / 2);
   let healthySince: number | null = null;

@@ -4,7 +4,7 @@ import { quietQueueLogger } from "../core/db/migrate.ts";
 import { AppError } from "../core/errors.ts";
 import { FIXITY_QUEUE } from "../core/fixity/fixity.service.ts";
 import { priorityOf } from "../core/queue/enqueue.ts";
-import type { Runtime } from "../core/runtime.ts";
+import type { WorkerContext } from "../core/runtime.ts";
 import { startLiveness } from "./liveness.ts";
 import { makeTaskList } from "./tasks/index.ts";
 
@@ -28,9 +28,9 @@ export interface QueueWorker {
  * A worker killed outright cannot unlock anything, so every worker also heartbeats its pool ids
  * and sweeps for dead ones (workers/liveness.ts): their jobs go back to the queue within seconds.
  */
-export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
+export async function startQueueWorker(rt: WorkerContext): Promise<QueueWorker> {
   const { config, log } = rt;
-  const pool = rt.database!.pool;
+  const pool = rt.database.pool;
   let runner: Runner | null = null;
   let down: string | null = null;
   let stopping = false;
@@ -151,7 +151,7 @@ export async function startQueueWorker(rt: Runtime): Promise<QueueWorker> {
  * graphile-worker's known_crontabs table lets exactly one of them enqueue each occurrence. A job
  * key keeps missed occurrences from piling up.
  */
-function cronItems(rt: Runtime, tasks: string[]): ParsedCronItem[] {
+function cronItems(rt: WorkerContext, tasks: string[]): ParsedCronItem[] {
   const items = [];
   const schedule = rt.config.fixity.schedule;
   if (schedule && tasks.includes("fixity_check")) {

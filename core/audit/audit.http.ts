@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { requireRole } from "../auth/guards.ts";
 import { requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { audit, auditJson, exportAudit, listAudit, verifyAuditChain, type AuditFilter } from "./audit.service.ts";
 
 const Filter = {
@@ -38,11 +38,11 @@ function filterOf(q: { actor?: string; action?: string; target_id?: string; sinc
 }
 
 /** The audit trail, for admins: query (newest first, paged by `before`) and export (CSV or NDJSON, oldest first). */
-export function auditRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function auditRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   const tags = ["admin"];
   return new Elysia({ prefix: "/api/v1/admin/audit", name: "audit" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get(
       "/",
       async ({ user, query }) => {

@@ -56,16 +56,24 @@ export async function audit(db: Db, e: AuditEntry): Promise<void> {
 // few minutes is what an investigator needs. This node remembers what it recorded; the database
 // check catches what another node recorded.
 export const VIEW_DEDUPE_MS = 5 * 60_000;
-const recentViews = new Map<string, number>();
+
+/** One node's memory of the views it recorded (on the node's API context, core/runtime.ts). */
+export class ViewDedupe {
+  private readonly recent = new Map<string, number>();
+
+  /** True when this key was not recorded within VIEW_DEDUPE_MS; remembers it from now. */
+  claim(key: string, now = Date.now()): boolean {
+    if ((this.recent.get(key) ?? 0) > now) return false;
+    if (this.recent.size > 20_000) for (const [k, until] of this.recent) if (until <= now) this.recent.delete(k);
+    this.recent.set(key, now + VIEW_DEDUPE_MS);
+    return true;
+  }
+}
 
 /** A read of something (a stream's playlist, a recording): recorded at most once per actor, target and VIEW_DEDUPE_MS. */
-export async function auditView(db: Db, e: AuditEntry & { targetId: string }): Promise<void> {
+export async function auditView(db: Db, views: ViewDedupe, e: AuditEntry & { targetId: string }): Promise<void> {
   const r = auditRow(e);
-  const key = `${r.actor_id}|${e.action}|${e.targetId}`;
-  const now = Date.now();
-  if ((recentViews.get(key) ?? 0) > now) return;
-  if (recentViews.size > 20_000) for (const [k, until] of recentViews) if (until <= now) recentViews.delete(k);
-  recentViews.set(key, now + VIEW_DEDUPE_MS);
+  if (!views.claim(`${r.actor_id}|${e.action}|${e.targetId}`)) return;
   await insertAuditUnlessRecent(db, r, VIEW_DEDUPE_MS);
 }
 

@@ -1,5 +1,5 @@
 import { Elysia, t } from "elysia";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import * as admin from "./admin.service.ts";
 import { limitSignIn, requireUser, sessionCookie } from "./auth.http.ts";
 import {
@@ -29,11 +29,11 @@ import { resetPassword } from "./password.service.ts";
 import { resetMfa } from "./mfa/mfa.service.ts";
 
 /** Users and API tokens (admins). Who may call what is in access-matrix.ts; the checks here repeat it for defence in depth. */
-export function adminAuthRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function adminAuthRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   const tags = ["admin"];
   return new Elysia({ prefix: "/api/v1/admin", name: "admin-auth" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get(
       "/users",
       ({ user, query }) => {
@@ -114,14 +114,14 @@ export function adminAuthRoutes(rt: Runtime) {
 }
 
 /** Invite links: created and revoked by staff, accepted by anyone holding one. */
-export function inviteRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function inviteRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   const tags = ["invites"];
   return new Elysia({ prefix: "/api/v1/invites", name: "invites" })
     .post(
       "/accept",
       async ({ body, set }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         const { token, user, expiresAt } = await acceptInvite(db(), body.token, rt.config.security);
         set.headers["set-cookie"] = sessionCookie(rt, token);
         return { token, user, expires_at: expiresAt.toISOString() };
@@ -132,7 +132,7 @@ export function inviteRoutes(rt: Runtime) {
         detail: { tags, summary: "Use an invite link: creates its account and signs it in like a login; 410 when used, expired or revoked" },
       },
     )
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .post(
       "/",
       async ({ user, body, set }) => {

@@ -1,12 +1,8 @@
 import { Elysia } from "elysia";
-import type { Kysely } from "kysely";
 import { audit } from "../audit/audit.service.ts";
-import { buildConfig } from "../config/load.ts";
-import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import { currentRequest } from "../request-context.ts";
-import { enforce } from "../ratelimit/ratelimit.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { ruleFor } from "./access-matrix.ts";
 import { ChangePasswordBody, LoginBody, LoginResponse, MfaAnswerBody, MfaEnrolBody, MfaEnrolment, MfaStep, PasswordChanged, UserModel } from "./auth.model.ts";
 import { revokeApiToken } from "./admin.service.ts";
@@ -35,12 +31,6 @@ export function credentialsFrom(request: Request): { token: string; via: "bearer
   return m ? { token: m[1]!, via: "cookie" } : null;
 }
 
-let defaults: AuthSettings | null = null;
-/** The security settings of the running process (from the request context), or the defaults. */
-export function securitySettings(): AuthSettings {
-  return currentRequest()?.rt.config.security ?? (defaults ??= buildConfig({}, {}).security);
-}
-
 function clientIp(): string {
   return currentRequest()?.ip ?? "unknown";
 }
@@ -54,8 +44,10 @@ const PLAYBACK_ROUTE = /^\/api\/v1\/streams\/:id\/hls\//;
  * before the body is validated, so an anonymous or forbidden caller learns nothing from it.
  * Failed authentication counts against the caller's address (the anonymous limit).
  */
-export async function guard(db: Kysely<DB>, request: Request, route: string): Promise<AuthUser> {
-  const settings = securitySettings();
+export async function guard(rt: ApiContext, request: Request, route: string): Promise<AuthUser> {
+  const db = rt.database.db;
+  const settings: AuthSettings = rt.config.security;
+  const limits = rt.rateLimits;
   const info = currentRequest();
   let cred;
   try {
@@ -65,7 +57,7 @@ export async function guard(db: Kysely<DB>, request: Request, route: string): Pr
     }
     cred = await authenticate(db, c?.token ?? null, settings);
   } catch (e) {
-    if (e instanceof AppError && e.code === "unauthorized") await enforce(db, "anonymous", `a:${clientIp()}`, settings.rateLimitAnonymous);
+    if (e instanceof AppError && e.code === "unauthorized") await limits.enforce(db, "anonymous", `a:${clientIp()}`, settings.rateLimitAnonymous);
     throw e;
   }
   const policy = cred.rateLimitPerMinute ? { limit: cred.rateLimitPerMinute, windowSeconds: 60 } : settings.rateLimit;
@@ -75,36 +67,36 @@ export async function guard(db: Kysely<DB>, request: Request, route: string): Pr
   if (playback) {
     // Watching live video is many small reads (blocking playlist reloads, parts): one bucket per
     // person of its own, so a grid of tiles neither eats the API budget nor hits 429 itself.
-    await enforce(db, "playback", `p:${cred.user.id}`, settings.rateLimitPlayback, "playback reads");
+    await limits.enforce(db, "playback", `p:${cred.user.id}`, settings.rateLimitPlayback, "playback reads");
   } else {
-    await enforce(db, "token", `t:${cred.tokenId}`, policy);
+    await limits.enforce(db, "token", `t:${cred.tokenId}`, policy);
   }
   if (rule && !rule.public && rule.roles[cred.user.role] === "none") throw new AppError("forbidden", `the ${cred.user.role} role cannot ${request.method} this`);
-  if (!playback) await enforceUserLimits(db, cred, request.method, route, settings);
+  if (!playback) await enforceUserLimits(db, limits, cred, request.method, route, settings);
   return cred.user;
 }
 
 /** Scoped guard: every route of a plugin that `.use`s this gets `user` or answers 401/403/429. */
-export function requireUser(db: () => Kysely<DB>) {
+export function requireUser(rt: ApiContext) {
   return new Elysia({ name: "require-user" }).derive({ as: "scoped" }, async ({ request, route }): Promise<{ user: AuthUser }> => ({
-    user: await guard(db(), request, route),
+    user: await guard(rt, request, route),
   }));
 }
 
 /** The session cookie: HttpOnly (no script reads it), SameSite=Strict, Secure behind https. */
-export function sessionCookie(rt: Runtime, token: string | null): string {
+export function sessionCookie(rt: ApiContext, token: string | null): string {
   const secure = rt.config.http.publicUrl.startsWith("https:") ? "; Secure" : "";
   const age = token ? Math.floor(rt.config.security.sessionMaxMs / 1000) : 0;
   return `${SESSION_COOKIE}=${token ?? ""}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${age}${secure}`;
 }
 
 /** Sign-in attempts and invite acceptances, per client address. */
-export function limitSignIn(db: Kysely<DB>): Promise<void> {
-  return enforce(db, "login", `l:${clientIp()}`, securitySettings().rateLimitLogin, "sign-in attempts");
+export function limitSignIn(rt: ApiContext): Promise<void> {
+  return rt.rateLimits.enforce(rt.database.db, "login", `l:${clientIp()}`, rt.config.security.rateLimitLogin, "sign-in attempts");
 }
 
 /** A finished sign-in sets the cookie; a pending one answers 202 with the challenge. */
-function signedIn(rt: Runtime, set: { status?: number | string; headers: Record<string, unknown> }, r: LoginResult) {
+function signedIn(rt: ApiContext, set: { status?: number | string; headers: Record<string, unknown> }, r: LoginResult) {
   if ("mfa" in r) {
     set.status = 202;
     return { mfa_required: true as const, challenge: r.mfa.challenge, enrolled: r.mfa.enrolled, methods: r.mfa.methods, expires_at: r.mfa.expiresAt.toISOString(), user: r.user };
@@ -112,18 +104,18 @@ function signedIn(rt: Runtime, set: { status?: number | string; headers: Record<
   return sessionBody(rt, set, r);
 }
 
-export function sessionBody(rt: Runtime, set: { headers: Record<string, unknown> }, r: SignedIn) {
+export function sessionBody(rt: ApiContext, set: { headers: Record<string, unknown> }, r: SignedIn) {
   set.headers["set-cookie"] = sessionCookie(rt, r.token);
   return { token: r.token, user: r.user, expires_at: r.expiresAt.toISOString(), ...(r.recoveryCodes ? { recovery_codes: r.recoveryCodes } : {}) };
 }
 
-export function authRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function authRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ prefix: "/api/v1/auth", name: "auth" })
     .post(
       "/login",
       async ({ body, set }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         const who = body.email ?? body.username;
         if (who === undefined) throw new AppError("bad_request", "email (or username) is required");
         return signedIn(rt, set, await login(db(), who, body.password, rt.config.security));
@@ -137,7 +129,7 @@ export function authRoutes(rt: Runtime) {
     .post(
       "/mfa",
       async ({ body, set }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         if ((body.code === undefined) === (body.recovery_code === undefined)) throw new AppError("bad_request", "give either code or recovery_code");
         const answer = body.code !== undefined ? { code: body.code } : { recoveryCode: body.recovery_code! };
         return sessionBody(rt, set, await completeSecondFactor(db(), body.challenge, answer, rt.config.security));
@@ -151,7 +143,7 @@ export function authRoutes(rt: Runtime) {
     .post(
       "/mfa/totp/enrol",
       async ({ body }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         const r = await enrolTotp(db(), body.challenge);
         return { secret: r.secret, otpauth_uri: r.otpauthUri };
       },
@@ -161,7 +153,7 @@ export function authRoutes(rt: Runtime) {
         detail: { tags: ["auth"], summary: "During a sign-in that needs a second factor the user has not set up: a new TOTP secret (otpauth URI for the app), confirmed by answering POST /auth/mfa" },
       },
     )
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get("/me", ({ user }) => user, { response: { 200: UserModel }, detail: { tags: ["auth"], summary: "The signed-in user" } })
     .post(
       "/logout",

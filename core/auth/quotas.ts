@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { DB } from "../db/schema.ts";
-import { enforce } from "../ratelimit/ratelimit.ts";
+import type { RateLimiter } from "../ratelimit/ratelimit.ts";
 import { accessKey } from "./access-matrix.ts";
 import type { AuthSettings, Credential } from "./auth.service.ts";
 
@@ -17,9 +17,9 @@ import type { AuthSettings, Credential } from "./auth.service.ts";
  */
 export const ITEM_CREATING = new Set(["POST /api/v1/items", "POST /api/v1/items/photos", "POST /api/v1/streams"]);
 
-export async function enforceUserLimits(db: Kysely<DB>, cred: Credential, method: string, route: string, settings: AuthSettings): Promise<void> {
-  await enforce(db, "user", `u:${cred.user.id}`, settings.rateLimitUser);
+export async function enforceUserLimits(db: Kysely<DB>, limits: RateLimiter, cred: Credential, method: string, route: string, settings: AuthSettings): Promise<void> {
+  await limits.enforce(db, "user", `u:${cred.user.id}`, settings.rateLimitUser);
   if (settings.quotaItems && cred.user.role === "reporter" && ITEM_CREATING.has(accessKey(method, route))) {
-    await enforce(db, "items", `qi:${cred.user.id}`, settings.quotaItems, "items created");
+    await limits.enforce(db, "items", `qi:${cred.user.id}`, settings.quotaItems, "items created");
   }
 }

@@ -3,7 +3,7 @@ import { requireUser } from "../auth/auth.http.ts";
 import type { AuthUser } from "../auth/auth.service.ts";
 import { AppError } from "../errors.ts";
 import { currentRequest } from "../request-context.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { eventsAfter, type RterEvent } from "./events.service.ts";
 
 const HEARTBEAT_MS = 15_000;
@@ -20,19 +20,18 @@ function frame(e: RterEvent): string {
 }
 
 /** GET /api/v1/events: server-sent events; a reconnect with Last-Event-ID gets every event it missed. */
-export function eventRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
-  return new Elysia({ name: "events" }).use(requireUser(db)).get(
+export function eventRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
+  return new Elysia({ name: "events" }).use(requireUser(rt)).get(
     "/api/v1/events",
     async ({ user, request, query }) => {
       const hub = rt.events;
-      if (!hub) throw new AppError("unavailable", "events are not available on this node");
       const resume = request.headers.get("last-event-id") ?? query.since ?? null;
       const cred = currentRequest()?.actor;
       if (resume !== null && !/^\d{1,18}$/.test(resume)) throw new AppError("bad_request", "Last-Event-ID must be an event id");
       const max = rt.config.security.maxEventStreams;
       // Reporters hold at most --max-event-streams open at once, counted across all API nodes.
-      const release = user.role === "reporter" && max !== null && rt.eventLeases ? await rt.eventLeases.acquire(user.id, max) : () => {};
+      const release = user.role === "reporter" && max !== null ? await rt.eventLeases.acquire(user.id, max) : () => {};
       const enc = new TextEncoder();
       let cleanup = () => {};
       const body = new ReadableStream<Uint8Array>({
@@ -55,7 +54,7 @@ export function eventRoutes(rt: Runtime) {
           // The credential was checked once, at the start; the watch ends the stream when it stops
           // holding (revoked, disabled, role changed, expired), on whichever node the change was made.
           const unwatch = cred
-            ? (rt.credentialWatch?.watch({
+            ? rt.credentialWatch.watch({
                 tokenId: cred.tokenId,
                 role: user.role,
                 end: (reason) => {
@@ -67,7 +66,7 @@ export function eventRoutes(rt: Runtime) {
                     // The client went away meanwhile.
                   }
                 },
-              }) ?? (() => {}))
+              })
             : () => {};
           cleanup = () => {
             release();

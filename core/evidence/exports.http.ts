@@ -1,17 +1,17 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
 import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { CreateExportBody, ExportParams, ExportView, SigningKeyView } from "./exports.model.ts";
 import { downloadExport, exportView, getExport, listExports, requestExport, signingKeyView } from "./exports.service.ts";
 
 const tags = ["evidence"];
 
 /** Evidence packages: ask for one (a batch job builds it), watch it, download it; the key that signs them. */
-export function exportRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function exportRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ name: "exports" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .post(
       "/api/v1/exports",
       async ({ user, body, request, set }) => {
@@ -38,7 +38,7 @@ export function exportRoutes(rt: Runtime) {
       response: { 200: ExportView },
       detail: { tags, summary: "One evidence package: state, progress, and download_url once ready" },
     })
-    .get("/api/v1/exports/:id/download", ({ user, params, request }) => downloadExport(db(), rt.store!, user, params.id, request.headers.get("range")), {
+    .get("/api/v1/exports/:id/download", ({ user, params, request }) => downloadExport(db(), rt.store, user, params.id, request.headers.get("range")), {
       params: ExportParams,
       detail: { tags, summary: "The package (a tar; X-Content-SHA256); audited as export.downloaded. Check it with `rter evidence verify FILE` or docs/evidence.md" },
     })

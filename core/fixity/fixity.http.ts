@@ -1,17 +1,17 @@
 import { Elysia } from "elysia";
 import { requireRole } from "../auth/guards.ts";
 import { requireUser } from "../auth/auth.http.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { FixityAccepted, FixityFailuresPage, FixityFailuresQuery, FixityRequestBody } from "./fixity.model.ts";
 import { listFixityFailures, requestFixityRun } from "./fixity.service.ts";
 
 const tags = ["admin"];
 
 /** Evidence integrity: start a fixity check now, and see the objects that failed one. */
-export function fixityRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function fixityRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ prefix: "/api/v1/admin/fixity", name: "fixity" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .post(
       "/",
       async ({ user, body, set }) => {

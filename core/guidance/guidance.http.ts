@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { clearGuidance, currentGuidance, setGuidance } from "./guidance.service.ts";
 import { currentLock, releaseLock, takeLock } from "./lock.service.ts";
 
@@ -23,10 +23,10 @@ const Lock = t.Object({
 });
 
 /** Guidance for a live reporter: a target point or heading and a message, delivered as an event. */
-export function guidanceRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function guidanceRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ prefix: "/api/v1/streams", name: "guidance" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get("/:id/guidance", ({ user, params }) => currentGuidance(db(), user, params.id), {
       params: Params,
       response: { 200: t.Union([Guidance, t.Null()]) },

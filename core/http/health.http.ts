@@ -1,15 +1,15 @@
 import { Elysia } from "elysia";
-import type { Runtime } from "../runtime.ts";
-import { collectStatus, prometheusText } from "../status/status.service.ts";
+import type { NodeContext } from "../runtime.ts";
+import { collectStatus, prometheusText, type StatusSources } from "../status/status.service.ts";
 
 export interface Readiness {
   ready: boolean;
-  phase: Runtime["phase"];
+  phase: NodeContext["phase"];
   checks: Record<string, { ok: boolean; error?: string }>;
 }
 
 /** Runs every started module's check at once; each is bounded by its own timeout. */
-export async function readiness(rt: Runtime): Promise<Readiness> {
+export async function readiness(rt: NodeContext): Promise<Readiness> {
   const results = await Promise.all(
     rt.checks.map(async (c) => {
       try {
@@ -24,8 +24,11 @@ export async function readiness(rt: Runtime): Promise<Readiness> {
   return { ready: rt.phase === "ready" && results.every(([, r]) => r.ok), phase: rt.phase, checks };
 }
 
-/** Health for load balancers and monitoring: no auth, no database needed for /healthz. */
-export function healthRoutes(rt: Runtime) {
+/**
+ * Health for load balancers and monitoring: no auth, no database needed for /healthz. `src` is
+ * what the node has open so far (nothing while its modules start).
+ */
+export function healthRoutes(rt: NodeContext, src: StatusSources = {}) {
   return new Elysia({ name: "health" })
     .get("/healthz", () => ({ status: "ok", node: rt.nodeId }), { detail: { tags: ["health"], summary: "200 while the process runs" } })
     .get(
@@ -44,9 +47,9 @@ export function healthRoutes(rt: Runtime) {
       "/metrics",
       async ({ set }) => {
         set.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
-        return prometheusText(rt, await collectStatus(rt));
+        return prometheusText(rt, src, await collectStatus(rt, src));
       },
       { detail: { tags: ["health"], summary: "Prometheus text format" } },
     )
-    .get("/api/v1/status", () => collectStatus(rt), { detail: { tags: ["health"], summary: "Key indicators as JSON" } });
+    .get("/api/v1/status", () => collectStatus(rt, src), { detail: { tags: ["health"], summary: "Key indicators as JSON" } });
 }

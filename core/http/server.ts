@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import { AppError } from "../errors.ts";
 import { formatPerf, runWithPerf } from "../perf.ts";
-import type { Runtime } from "../runtime.ts";
+import type { NodeContext } from "../runtime.ts";
 import { rateLimitHeaders } from "../ratelimit/ratelimit.ts";
 import { clientAddress } from "./client-address.ts";
 import { gateJsonBody } from "./json-gate.ts";
@@ -59,7 +59,7 @@ function headerBytes(req: Request): number {
  * rate-limit bucket), then the response headers (security headers, CORS, RateLimit), metrics and
  * one access-log line.
  */
-export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
+export function wrapHandler(rt: NodeContext, handle: Handle): Fetch {
   const edge = edgeHeaders(rt.config);
   const origin = new URL(rt.config.http.publicUrl).origin;
   return async (req, server) => {
@@ -70,7 +70,7 @@ export function wrapHandler(rt: Runtime, handle: Handle): Fetch {
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     // In-process requests (tests) have no socket: they count as coming from this host.
     const peer = server ? (server.requestIP(req)?.address ?? null) : "127.0.0.1";
-    const info: RequestInfo = { rt, requestId, ip: clientAddress(peer, req.headers.get("x-forwarded-for"), rt.config.security.trustedProxies), userAgent: req.headers.get("user-agent") ?? "" };
+    const info: RequestInfo = { requestId, ip: clientAddress(peer, req.headers.get("x-forwarded-for"), rt.config.security.trustedProxies), userAgent: req.headers.get("user-agent") ?? "" };
     const { ctx, result } = runWithPerf(() =>
       runWithRequest(info, async (): Promise<Response> => {
         if (!usable) return problemResponse(new AppError("bad_request", "invalid Host header"), path);
@@ -127,7 +127,7 @@ export interface HttpServer {
   stop(): Promise<void>;
 }
 
-export function startHttpServer(rt: Runtime, handle: Handle, routes: Record<string, unknown> = {}): HttpServer {
+export function startHttpServer(rt: NodeContext, handle: Handle, routes: Record<string, unknown> = {}): HttpServer {
   const fetch = wrapHandler(rt, handle);
   const server = Bun.serve({
     hostname: rt.config.http.host,

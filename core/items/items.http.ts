@@ -4,7 +4,7 @@ import { auditView } from "../audit/audit.service.ts";
 import { AppError } from "../errors.ts";
 import { guardedBody } from "../http/body.ts";
 import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { serveObject } from "../streams/serve-object.ts";
 import { AddTagBody, CommentBody, CommentsQuery, CommentView, CreateItemBody, ItemParams, ItemTagParams, ItemView, ListItemsQuery, PatchItemBody, PhotoQuery } from "./items.model.ts";
 import { addComment, listItemComments } from "./comments.service.ts";
@@ -15,10 +15,10 @@ import { addTag, createItem, createPhoto, itemView, listVisibleItems, removeTag,
 const tags = ["items"];
 
 /** Items: every stream, text report, photo and link, with its position and tags. */
-export function itemRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function itemRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ prefix: "/api/v1/items", name: "items" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get(
       "/",
       async ({ user, query, set }) => {
@@ -48,7 +48,7 @@ export function itemRoutes(rt: Runtime) {
     .post(
       "/photos",
       async ({ user, query, request, set }) => {
-        const item = await createPhoto(db(), rt.store!, user, request.headers.get("content-type"), guardedBody(request.body, rt.config.http.upload), query);
+        const item = await createPhoto(db(), rt.store, user, request.headers.get("content-type"), guardedBody(request.body, rt.config.http.upload), query);
         set.status = 201;
         return item;
       },
@@ -87,8 +87,8 @@ export function itemRoutes(rt: Runtime) {
       async ({ user, params, request }) => {
         const item = await visibleItem(db(), user, params.id);
         if (!item.photo_key) throw new AppError("not_found", "this item has no photo");
-        await auditView(db(), { action: "photo.viewed", targetType: "item", targetId: item.id, detail: { sha256: item.photo_sha256 } });
-        return serveObject(rt.store!, item.photo_key, { contentType: item.photo_type ?? "application/octet-stream", sha256: item.photo_sha256 ?? undefined, immutable: true, range: request.headers.get("range") });
+        await auditView(db(), rt.views, { action: "photo.viewed", targetType: "item", targetId: item.id, detail: { sha256: item.photo_sha256 } });
+        return serveObject(rt.store, item.photo_key, { contentType: item.photo_type ?? "application/octet-stream", sha256: item.photo_sha256 ?? undefined, immutable: true, range: request.headers.get("range") });
       },
       { params: ItemParams, detail: { tags, summary: "The photo of a photo item" } },
     )

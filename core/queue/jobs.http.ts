@@ -1,17 +1,17 @@
 import { Elysia } from "elysia";
 import { requireRole } from "../auth/guards.ts";
 import { requireUser } from "../auth/auth.http.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { FailedJobsPage, FailedJobsQuery, JobIdParams, JobView, NoBody, RetryAllResult } from "./jobs.model.ts";
 import { listFailed, retryAllFailed, retryJob } from "./jobs.service.ts";
 
 const tags = ["admin"];
 
 /** The trouble queue: jobs that exhausted their attempts, listed and re-queued by admins. */
-export function jobRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function jobRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ prefix: "/api/v1/admin/jobs", name: "jobs" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get(
       "/failed",
       async ({ user, query }) => {

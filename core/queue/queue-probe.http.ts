@@ -3,16 +3,16 @@ import { BodyInt } from "../http/schema.ts";
 import { requireRole } from "../auth/guards.ts";
 import { requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { enqueueProbe, getProbe, MAX_HOLD_MS } from "./queue-probe.service.ts";
 
 const Probe = t.Object({ id: t.String(), enqueued_at: t.String(), ran_at: t.Union([t.String(), t.Null()]), run_count: t.Number(), worker_id: t.Union([t.String(), t.Null()]) });
 
 /** Admins check the job path end to end: enqueue a probe, see which worker ran it and when. */
-export function queueProbeRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function queueProbeRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ prefix: "/api/v1/admin/queue-probes", name: "queue-probes" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .post(
       "/",
       async ({ user, set, body }) => {

@@ -12,37 +12,7 @@ export interface RateDecision {
   resetSeconds: number;
 }
 
-// Keys known to be over their limit until the end of their window, on this node: a client that
-// keeps hammering after its 429 costs a map lookup, not a database round trip.
-const overLimit = new Map<string, number>();
 const MAX_REMEMBERED = 50_000;
-
-function remember(key: string, untilMs: number): void {
-  if (overLimit.size >= MAX_REMEMBERED) {
-    const now = Date.now();
-    for (const [k, until] of overLimit) if (until <= now) overLimit.delete(k);
-    if (overLimit.size >= MAX_REMEMBERED) overLimit.clear();
-  }
-  overLimit.set(key, untilMs);
-}
-
-/**
- * Counts one request against `key` in a fixed window shared by every API node: an upsert on an
- * unlogged table whose window boundaries come from the database clock, so nodes agree.
- */
-export async function hit(db: Kysely<any>, key: string, policy: RatePolicy): Promise<RateDecision> {
-  const now = Date.now();
-  const until = overLimit.get(key);
-  if (until !== undefined) {
-    if (until > now) return { allowed: false, limit: policy.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
-    overLimit.delete(key);
-  }
-  const { hits, reset } = await countOne(db, key, policy.windowSeconds);
-  const resetSeconds = Math.max(1, Math.ceil(reset));
-  const allowed = hits <= policy.limit;
-  if (!allowed) remember(key, now + resetSeconds * 1000);
-  return { allowed, limit: policy.limit, remaining: Math.max(0, policy.limit - hits), resetSeconds };
-}
 
 interface Counted {
   hits: number;
@@ -61,35 +31,89 @@ interface Batch {
   w: number;
   waiting: { resolve: (c: Counted) => void; reject: (e: unknown) => void }[];
 }
-const batches = new Map<string, Batch>();
 
-function countOne(db: Kysely<any>, key: string, w: number): Promise<Counted> {
-  return new Promise((resolve, reject) => {
-    const slot = batches.get(key);
-    if (slot) {
-      slot.waiting.push({ resolve, reject });
-      return;
+/**
+ * One node's rate limiting: the counts are shared by every API node (rate_counters), the batches
+ * in flight and the memory of buckets over their limit are this node's. It lives on the node's
+ * API context (core/runtime.ts), so two nodes in one process (tests) keep theirs apart.
+ */
+export class RateLimiter {
+  // Keys known to be over their limit until the end of their window: a client that keeps
+  // hammering after its 429 costs a map lookup, not a database round trip.
+  private readonly overLimit = new Map<string, number>();
+  private readonly batches = new Map<string, Batch>();
+
+  private remember(key: string, untilMs: number): void {
+    if (this.overLimit.size >= MAX_REMEMBERED) {
+      const now = Date.now();
+      for (const [k, until] of this.overLimit) if (until <= now) this.overLimit.delete(k);
+      if (this.overLimit.size >= MAX_REMEMBERED) this.overLimit.clear();
     }
-    const fresh: Batch = { w, waiting: [{ resolve, reject }] };
-    batches.set(key, fresh);
-    void drain(db, key, fresh);
-  });
-}
+    this.overLimit.set(key, untilMs);
+  }
 
-async function drain(db: Kysely<any>, key: string, slot: Batch): Promise<void> {
-  try {
-    while (slot.waiting.length > 0) {
-      const batch = slot.waiting.splice(0);
-      const n = batch.length;
-      try {
-        const { hits, reset } = await upsert(db, key, slot.w, n);
-        batch.forEach((b, i) => b.resolve({ hits: hits - n + 1 + i, reset }));
-      } catch (e) {
-        for (const b of batch) b.reject(e);
+  /**
+   * Counts one request against `key` in a fixed window shared by every API node: an upsert on an
+   * unlogged table whose window boundaries come from the database clock, so nodes agree.
+   */
+  async hit(db: Kysely<any>, key: string, policy: RatePolicy): Promise<RateDecision> {
+    const now = Date.now();
+    const until = this.overLimit.get(key);
+    if (until !== undefined) {
+      if (until > now) return { allowed: false, limit: policy.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
+      this.overLimit.delete(key);
+    }
+    const { hits, reset } = await this.countOne(db, key, policy.windowSeconds);
+    const resetSeconds = Math.max(1, Math.ceil(reset));
+    const allowed = hits <= policy.limit;
+    if (!allowed) this.remember(key, now + resetSeconds * 1000);
+    return { allowed, limit: policy.limit, remaining: Math.max(0, policy.limit - hits), resetSeconds };
+  }
+
+  /**
+   * Counts the request in bucket `key` under the named policy, reports the bucket to the request
+   * edge (RateLimit headers) and throws 429 with Retry-After when it is over.
+   */
+  async enforce(db: Kysely<any>, policyName: string, key: string, policy: RatePolicy, what = "requests"): Promise<void> {
+    const d = await this.hit(db, key, policy);
+    const req = currentRequest();
+    // Several buckets may count one request (token, user, items): the headers tell the tightest.
+    if (req && (!req.rateLimit || !d.allowed || d.remaining < req.rateLimit.remaining)) {
+      req.rateLimit = { policy: policyName, limit: d.limit, windowSeconds: policy.windowSeconds, remaining: d.remaining, resetSeconds: d.resetSeconds };
+    }
+    if (!d.allowed) {
+      throw new AppError("rate_limited", `too many ${what}: ${policy.limit} per ${policy.windowSeconds} s; retry in ${d.resetSeconds} s`, { retryAfterSeconds: d.resetSeconds });
+    }
+  }
+
+  private countOne(db: Kysely<any>, key: string, w: number): Promise<Counted> {
+    return new Promise((resolve, reject) => {
+      const slot = this.batches.get(key);
+      if (slot) {
+        slot.waiting.push({ resolve, reject });
+        return;
       }
+      const fresh: Batch = { w, waiting: [{ resolve, reject }] };
+      this.batches.set(key, fresh);
+      void this.drain(db, key, fresh);
+    });
+  }
+
+  private async drain(db: Kysely<any>, key: string, slot: Batch): Promise<void> {
+    try {
+      while (slot.waiting.length > 0) {
+        const batch = slot.waiting.splice(0);
+        const n = batch.length;
+        try {
+          const { hits, reset } = await upsert(db, key, slot.w, n);
+          batch.forEach((b, i) => b.resolve({ hits: hits - n + 1 + i, reset }));
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+        }
+      }
+    } finally {
+      this.batches.delete(key);
     }
-  } finally {
-    batches.delete(key);
   }
 }
 
@@ -102,22 +126,6 @@ async function upsert(db: Kysely<any>, key: string, w: number, n: number): Promi
       window_start = excluded.window_start
     returning hits, extract(epoch from r.window_start + make_interval(secs => ${w}::int) - clock_timestamp())::float8 as reset`.execute(db);
   return rows[0]!;
-}
-
-/**
- * Counts the request in bucket `key` under the named policy, reports the bucket to the request
- * edge (RateLimit headers) and throws 429 with Retry-After when it is over.
- */
-export async function enforce(db: Kysely<any>, policyName: string, key: string, policy: RatePolicy, what = "requests"): Promise<void> {
-  const d = await hit(db, key, policy);
-  const req = currentRequest();
-  // Several buckets may count one request (token, user, items): the headers tell the tightest.
-  if (req && (!req.rateLimit || !d.allowed || d.remaining < req.rateLimit.remaining)) {
-    req.rateLimit = { policy: policyName, limit: d.limit, windowSeconds: policy.windowSeconds, remaining: d.remaining, resetSeconds: d.resetSeconds };
-  }
-  if (!d.allowed) {
-    throw new AppError("rate_limited", `too many ${what}: ${policy.limit} per ${policy.windowSeconds} s; retry in ${d.resetSeconds} s`, { retryAfterSeconds: d.resetSeconds });
-  }
 }
 
 /** IETF draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: "token";q=3000;w=60`, `RateLimit: "token";r=2999;t=42`. */

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { BodyInt } from "../http/schema.ts";
 import { requireUser } from "../auth/auth.http.ts";
 import { requireRole, requireStaff } from "../auth/guards.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { TagName } from "../items/items.model.ts";
 import { holdTargetOfItem, listHolds, placeHold, releaseHold } from "./holds.service.ts";
 import { clearWorkspaceRetention, deleteItem, deleteStream, setRetention, setWorkspaceRetention } from "./retention.service.ts";
@@ -25,12 +25,12 @@ const HoldView = t.Object({
 });
 
 /** Deleting streams and items, legal holds, and retention per stream and per workspace. */
-export function retentionRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
-  const deps = () => ({ db: db(), store: rt.store!, log: rt.log });
+export function retentionRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
+  const deps = () => ({ db: db(), store: rt.store, log: rt.log });
   const tags = ["retention"];
   return new Elysia({ name: "retention" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .delete(
       "/api/v1/streams/:id",
       async ({ user, params, set }) => {

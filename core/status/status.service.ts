@@ -1,9 +1,19 @@
 import { sql } from "kysely";
 import { integrityIndicators } from "../fixity/fixity.repository.ts";
-import type { Runtime } from "../runtime.ts";
+import type { Database } from "../db/kysely.ts";
+import type { NodeContext } from "../runtime.ts";
+import type { ObjectStore } from "../storage/store.ts";
+import type { PartWaiter } from "../streams/part-waiter.ts";
 import { gauge } from "../metrics.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { quotaIndicators } from "../ratelimit/ratelimit.ts";
+
+/** What this node has open, for its status: a web-only node has none of it, a worker no part waiter. */
+export interface StatusSources {
+  database?: Database;
+  store?: ObjectStore;
+  parts?: PartWaiter;
+}
 
 export interface QueueIndicators {
   depth: number;
@@ -47,7 +57,7 @@ export interface Status {
   node: string;
   version: string;
   roles: readonly string[];
-  phase: Runtime["phase"];
+  phase: NodeContext["phase"];
   uptime_seconds: number;
   postgres: { reachable: boolean; latency_ms: number | null; error?: string } | null;
   storage: { reachable: boolean; latency_ms: number | null; kind: string; error?: string } | null;
@@ -55,7 +65,7 @@ export interface Status {
   integrity: IntegrityIndicators | null;
   ingest: IngestIndicators | null;
   quota: QuotaIndicators | null;
-  requests: { total: number; errors_5xx: number; errors_4xx: number; error_rate: number; latency_ms: ReturnType<Runtime["metrics"]["percentiles"]> };
+  requests: { total: number; errors_5xx: number; errors_4xx: number; error_rate: number; latency_ms: ReturnType<NodeContext["metrics"]["percentiles"]> };
 }
 
 async function probe(fn: () => Promise<unknown>): Promise<{ reachable: boolean; latency_ms: number | null; error?: string }> {
@@ -69,18 +79,18 @@ async function probe(fn: () => Promise<unknown>): Promise<{ reachable: boolean; 
 }
 
 /** Jobs waiting to run now, running, and permanently failed (the trouble queue), from graphile-worker's public view. */
-export async function queueIndicators(rt: Runtime): Promise<QueueIndicators | null> {
-  if (!rt.database) return null;
+export async function queueIndicators(rt: NodeContext, database: Database | undefined): Promise<QueueIndicators | null> {
+  if (!database) return null;
   const { rows } = await sql<{ depth: string; running: string; failed: string; oldest: number | null }>`
     select count(*) filter (where locked_at is null and attempts < max_attempts and run_at <= now()) as depth,
            count(*) filter (where locked_at is not null) as running,
            count(*) filter (where attempts >= max_attempts and locked_at is null) as failed,
            extract(epoch from now() - min(run_at) filter (where locked_at is null and attempts < max_attempts and run_at <= now()))::float8 as oldest
-    from graphile_worker.jobs`.execute(rt.database.db);
+    from graphile_worker.jobs`.execute(database.db);
   const r = rows[0]!;
   const workers = await sql<{ jobs: string; n: string }>`
     select jobs, count(*) as n from worker_heartbeats
-    where last_seen > now() - make_interval(secs => ${rt.config.worker.deadAfterMs / 1000}::float8) group by jobs`.execute(rt.database.db);
+    where last_seen > now() - make_interval(secs => ${rt.config.worker.deadAfterMs / 1000}::float8) group by jobs`.execute(database.db);
   return {
     depth: Number(r.depth),
     running: Number(r.running),
@@ -91,8 +101,8 @@ export async function queueIndicators(rt: Runtime): Promise<QueueIndicators | nu
 }
 
 /** How far behind live the pipeline is: the time from a chunk's arrival to its segment. */
-export async function ingestIndicators(rt: Runtime): Promise<IngestIndicators | null> {
-  if (!rt.database) return null;
+export async function ingestIndicators(database: Database | undefined): Promise<IngestIndicators | null> {
+  if (!database) return null;
   const { rows } = await sql<{ live: string; p50: number | null; p95: number | null; waiting: string; failed: string }>`
     select (select count(*) from streams where state = 'live') as live,
            (select percentile_cont(0.5) within group (order by extract(epoch from s.created_at - c.received_at))
@@ -100,28 +110,28 @@ export async function ingestIndicators(rt: Runtime): Promise<IngestIndicators | 
            (select percentile_cont(0.95) within group (order by extract(epoch from s.created_at - c.received_at))
               from segments s join chunks c using (stream_id, seq) where s.created_at > now() - interval '5 minutes') as p95,
            (select count(*) from chunks where state = 'stored') as waiting,
-           (select count(*) from chunks where state = 'failed' and received_at > now() - interval '1 hour') as failed`.execute(rt.database.db);
+           (select count(*) from chunks where state = 'failed' and received_at > now() - interval '1 hour') as failed`.execute(database.db);
   const r = rows[0]!;
   const round = (x: number | null) => (x === null ? null : Math.round(Number(x) * 1000) / 1000);
   return { live_streams: Number(r.live), lag_p50_seconds: round(r.p50), lag_p95_seconds: round(r.p95), chunks_waiting: Number(r.waiting), chunks_failed_last_hour: Number(r.failed) };
 }
 
 /** The evidence check: the last complete fixity run and the failures still open. */
-export async function integrity(rt: Runtime): Promise<IntegrityIndicators | null> {
-  if (!rt.database) return null;
-  const i = await integrityIndicators(rt.database.db);
+export async function integrity(database: Database | undefined): Promise<IntegrityIndicators | null> {
+  if (!database) return null;
+  const i = await integrityIndicators(database.db);
   return { last_run_at: i.last_run_at ? new Date(i.last_run_at).toISOString() : null, objects_checked: i.objects_checked, mismatches_open: i.mismatches_open };
 }
 
-export async function collectStatus(rt: Runtime): Promise<Status> {
-  const db = rt.database;
-  const store = rt.store;
+export async function collectStatus(rt: NodeContext, src: StatusSources): Promise<Status> {
+  const db = src.database;
+  const store = src.store;
   const [postgres, storage, queue, integrityNow, ingest, quota] = await Promise.all([
     db ? probe(() => db.pool.query("select 1")) : null,
     store ? probe(() => store.ping()).then((p) => ({ ...p, kind: store.kind })) : null,
-    queueIndicators(rt).catch(() => null),
-    integrity(rt).catch(() => null),
-    ingestIndicators(rt).catch(() => null),
+    queueIndicators(rt, db).catch(() => null),
+    integrity(db).catch(() => null),
+    ingestIndicators(db).catch(() => null),
     db ? quotaIndicators(db.db).catch(() => null) : null,
   ]);
   const m = rt.metrics;
@@ -148,17 +158,18 @@ export async function collectStatus(rt: Runtime): Promise<Status> {
 }
 
 /** Prometheus exposition: request counters plus the status indicators as gauges. */
-export function prometheusText(rt: Runtime, s: Status): string {
+export function prometheusText(rt: NodeContext, src: StatusSources, s: Status): string {
   const lines = [
     ...gauge("rter_up", "1 while the process runs.", 1, `{node="${rt.nodeId}",version="${rt.version}"}`),
     ...gauge("rter_ready", "1 when every dependency of this process answers.", s.phase === "ready" ? 1 : 0),
     ...gauge("rter_uptime_seconds", "Seconds since start.", s.uptime_seconds),
     ...rt.metrics.prometheus(),
   ];
-  if (rt.parts) {
+  const parts = src.parts;
+  if (parts) {
     lines.push(
-      ...gauge("rter_llhls_part_listener_up", "1 while this node's LISTEN for committed CMAF parts is connected (else blocked reloads poll every 0.5 s).", rt.parts.connected ? 1 : 0),
-      ...gauge("rter_llhls_blocked_requests", "LL-HLS playlist and part requests on this node waiting for a part to commit.", rt.parts.pending),
+      ...gauge("rter_llhls_part_listener_up", "1 while this node's LISTEN for committed CMAF parts is connected (else blocked reloads poll every 0.5 s).", parts.connected ? 1 : 0),
+      ...gauge("rter_llhls_blocked_requests", "LL-HLS playlist and part requests on this node waiting for a part to commit.", parts.pending),
     );
   }
   if (s.postgres) lines.push(...gauge("rter_postgres_up", "Postgres answered a probe.", s.postgres.reachable ? 1 : 0), ...gauge("rter_postgres_probe_seconds", "Postgres probe latency.", s.postgres.latency_ms === null ? null : s.postgres.latency_ms / 1000));

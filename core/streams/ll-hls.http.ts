@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
 import { AppError } from "../errors.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import type { StreamRow } from "./streams.repository.ts";
 import { visibleStream } from "./streams.service.ts";
 import { serveObject } from "./serve-object.ts";
@@ -13,13 +13,12 @@ const tags = ["streams"];
 const PART_HOLD_MS = 6_000;
 const IMMUTABLE = "private, max-age=31536000, immutable";
 
-export function llHlsDeps(rt: Runtime): LlHlsDeps {
-  if (!rt.parts) throw new AppError("unavailable", "this node does not serve LL-HLS (no api role)");
-  return { db: rt.database!.db, store: rt.store!, waiter: rt.parts };
+export function llHlsDeps(rt: ApiContext): LlHlsDeps {
+  return { db: rt.database.db, store: rt.store, waiter: rt.parts };
 }
 
 /** GET …/hls/index.m3u8 of a CMAF stream (the route itself is in streams.http.ts, shared with classic streams). */
-export async function cmafPlaylist(rt: Runtime, s: StreamRow, query: Record<string, string | undefined>, request: Request, set: { headers: Record<string, string | number> }): Promise<string> {
+export async function cmafPlaylist(rt: ApiContext, s: StreamRow, query: Record<string, string | undefined>, request: Request, set: { headers: Record<string, string | number> }): Promise<string> {
   const q = parseReload(query);
   const { text, finished } = await llPlaylist(llHlsDeps(rt), s.id, q, request.signal);
   set.headers["content-type"] = "application/vnd.apple.mpegurl";
@@ -32,7 +31,7 @@ const RANGE = /^(\d{1,7})-(\d{1,7})\.m4s$/;
 const PART_FILE = /^\d{1,7}\.m4s$/;
 
 /** GET …/hls/segments/{first}-{last}.m4s: the segment's parts as stored, one after the other. */
-export async function cmafSegment(rt: Runtime, s: StreamRow, file: string): Promise<Response> {
+export async function cmafSegment(rt: ApiContext, s: StreamRow, file: string): Promise<Response> {
   const m = RANGE.exec(file);
   if (!m) throw new AppError("not_found", "no such segment");
   const deps = llHlsDeps(rt);
@@ -45,23 +44,23 @@ export async function cmafSegment(rt: Runtime, s: StreamRow, file: string): Prom
   });
 }
 
-async function cmafStream(rt: Runtime, user: Parameters<typeof visibleStream>[1], id: string): Promise<StreamRow> {
-  const s = await visibleStream(rt.database!.db, user, id);
+async function cmafStream(rt: ApiContext, user: Parameters<typeof visibleStream>[1], id: string): Promise<StreamRow> {
+  const s = await visibleStream(rt.database.db, user, id);
   if (s.media_format !== "cmaf") throw new AppError("not_found", "this stream is not CMAF (it has MPEG-TS segments)");
   return s;
 }
 
 /** The LL-HLS objects only CMAF streams have: the init and the parts. Mounted by streamRoutes (its prefix applies). */
-export function llHlsRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function llHlsRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ name: "ll-hls" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get(
       "/:id/hls/init.mp4",
       async ({ user, params, request }) => {
         const s = await cmafStream(rt, user, params.id);
         const init = await llInit(llHlsDeps(rt), s.id);
-        return serveObject(rt.store!, init.object_key, { contentType: CMAF_INIT_TYPE, sha256: init.sha256, immutable: true, range: request.headers.get("range") });
+        return serveObject(rt.store, init.object_key, { contentType: CMAF_INIT_TYPE, sha256: init.sha256, immutable: true, range: request.headers.get("range") });
       },
       { params: t.Object({ id: t.String({ format: "uuid" }) }), detail: { tags, summary: "The CMAF init segment (ftyp+moov) of an LL-HLS stream (immutable)" } },
     )
@@ -72,7 +71,7 @@ export function llHlsRoutes(rt: Runtime) {
         // Checked after the stream: whoever may not see it gets the same 404 whatever they ask for.
         if (!PART_FILE.test(params.file)) throw new AppError("not_found", "no such part (parts are {seq}.m4s)");
         const part = await llPart(llHlsDeps(rt), s, Number(params.file.slice(0, -4)), PART_HOLD_MS, request.signal);
-        return serveObject(rt.store!, part.object_key, { contentType: CMAF_SEGMENT_TYPE, sha256: part.sha256, immutable: true, range: request.headers.get("range") });
+        return serveObject(rt.store, part.object_key, { contentType: CMAF_SEGMENT_TYPE, sha256: part.sha256, immutable: true, range: request.headers.get("range") });
       },
       {
         params: t.Object({ id: t.String({ format: "uuid" }), file: t.String({ maxLength: 32 }) }),

@@ -4,7 +4,7 @@ import { auditView } from "../audit/audit.service.ts";
 import { AppError } from "../errors.ts";
 import { guardedBody } from "../http/body.ts";
 import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { ingestChunk } from "./chunks.service.ts";
 import { ingestCmafChunk, ingestInit, isCmafChunk } from "./cmaf-ingest.service.ts";
 import { buildPlaylist } from "./playlist.ts";
@@ -17,11 +17,11 @@ import { cmafPlaylist, cmafSegment, llHlsRoutes } from "./ll-hls.http.ts";
 const tags = ["streams"];
 
 /** Live video ingest and playback, per API-CONTRACT.md. Any API node answers any request. */
-export function streamRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
-  const store = () => rt.store!;
+export function streamRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
+  const store = () => rt.store;
   return new Elysia({ prefix: "/api/v1/streams", name: "streams" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .use(llHlsRoutes(rt))
     .post(
       "/",
@@ -122,7 +122,7 @@ export function streamRoutes(rt: Runtime) {
       "/:id/hls/index.m3u8",
       async ({ user, params, query, request, set }) => {
         const s = await visibleStream(db(), user, params.id);
-        await auditView(db(), { action: "stream.viewed", targetType: "stream", targetId: s.id });
+        await auditView(db(), rt.views, { action: "stream.viewed", targetType: "stream", targetId: s.id });
         // CMAF streams get Low-Latency HLS (parts, blocking reload); classic ones this list of TS segments.
         if (s.media_format === "cmaf") return cmafPlaylist(rt, s, query, request, set);
         const complete = s.state !== "live" && (await repo.allChunksSettled(db(), s.id));
@@ -176,7 +176,7 @@ export function streamRoutes(rt: Runtime) {
         const s = await visibleStream(db(), user, params.id);
         if (!s.recording_key) throw new AppError("not_found", s.state === "live" ? "the stream is still live" : "the recording is not ready yet", { retryAfterSeconds: s.state === "live" ? undefined : 5 });
         // Byte-range players ask many times for one viewing: one record per user and few minutes.
-        await auditView(db(), { action: "recording.downloaded", targetType: "stream", targetId: s.id, detail: { sha256: s.recording_sha256 } });
+        await auditView(db(), rt.views, { action: "recording.downloaded", targetType: "stream", targetId: s.id, detail: { sha256: s.recording_sha256 } });
         return serveObject(store(), s.recording_key, { contentType: "video/mp4", sha256: s.recording_sha256 ?? undefined, immutable: true, range: request.headers.get("range"), filename: `rter-${s.id}.mp4` });
       },
       { params: StreamParams, detail: { tags, summary: "The whole stream as one MP4 (faststart), with its SHA-256" } },

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
 import { TagName } from "../items/items.model.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { addRule, createTag, deleteRule, listRules, listTags, reorder } from "./tags.service.ts";
 
 const tags = ["tags"];
@@ -16,11 +16,11 @@ const Rule = t.Object({
 });
 
 /** Tags open workspaces: their members in a shared order, and the rules that tag items automatically. */
-export function tagRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function tagRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   const name = (p: { name: string }) => decodeURIComponent(p.name);
   return new Elysia({ prefix: "/api/v1/tags", name: "tags" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get("/", () => listTags(db()), {
       response: { 200: t.Array(t.Object({ name: t.String(), items: t.Number(), rules: t.Number(), created_at: t.String() })) },
       detail: { tags, summary: "Every tag with its item and rule counts" },

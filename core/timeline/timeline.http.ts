@@ -1,14 +1,14 @@
 import { Elysia } from "elysia";
 import { requireUser } from "../auth/auth.http.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { TimelineQuery, TimelineView } from "./timeline.model.ts";
 import { timeline } from "./timeline.service.ts";
 
 /** The incident timeline: every stream of a window as a lane, items and guidance as marks. */
-export function timelineRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function timelineRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   return new Elysia({ name: "timeline" })
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get("/api/v1/timeline", ({ user, query }) => timeline(db(), user, query), {
       query: TimelineQuery,
       response: { 200: TimelineView },

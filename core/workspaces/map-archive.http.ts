@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { Elysia } from "elysia";
 import { AppError } from "../errors.ts";
-import type { Runtime } from "../runtime.ts";
+import type { ApiContext } from "../runtime.ts";
 import { parseRange } from "../streams/serve-object.ts";
 
 export const MAP_ARCHIVE_PATH = "/api/v1/map/archive.pmtiles";
@@ -12,7 +12,7 @@ export const MAP_ARCHIVE_PATH = "/api/v1/map/archive.pmtiles";
  * map holds no secrets, and like ui-config it needs no sign-in. The file is read at each request,
  * so replacing it takes effect without a restart (the ETag tells readers it changed).
  */
-export function mapArchiveRoutes(rt: Runtime) {
+export function mapArchiveRoutes(rt: ApiContext) {
   const path = rt.config.web.mapPmtiles;
   return new Elysia({ name: "map-archive" }).get(
     MAP_ARCHIVE_PATH,

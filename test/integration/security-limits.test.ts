@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { authenticate } from "../../core/auth/auth.service.ts";
-import { hit } from "../../core/ratelimit/ratelimit.ts";
+import { RateLimiter } from "../../core/ratelimit/ratelimit.ts";
 import { startTestApp, type TestApp } from "../support/app.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
@@ -168,7 +168,8 @@ describe("one bucket, many requests at once", () => {
   test("300 concurrent hits on one bucket with a limit of 200: exactly 200 pass, each sees its own place in the count", async () => {
     const db = app.rt.database!.db;
     const key = `burst:${crypto.randomUUID()}`;
-    const decisions = await Promise.all(Array.from({ length: 300 }, () => hit(db, key, { limit: 200, windowSeconds: 3600 })));
+    const node = new RateLimiter();
+    const decisions = await Promise.all(Array.from({ length: 300 }, () => node.hit(db, key, { limit: 200, windowSeconds: 3600 })));
     expect(decisions.filter((d) => d.allowed).length).toBe(200);
     // Every request got its own count: remaining runs 199..0 for the allowed ones, once each.
     const remaining = decisions.filter((d) => d.allowed).map((d) => d.remaining).sort((a, b) => a - b);
@@ -177,7 +178,8 @@ describe("one bucket, many requests at once", () => {
     // Requests after the first 429 are answered on this node without counting (it remembers the bucket is over).
     expect(row.hits).toBeGreaterThanOrEqual(201);
     expect(row.hits).toBeLessThanOrEqual(300);
-    const twoNodes = await Promise.all([hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 }), hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 })]);
+    const other = new RateLimiter();
+    const twoNodes = await Promise.all([node.hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 }), other.hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 })]);
     expect(twoNodes.map((d) => d.remaining).sort()).toEqual([3, 4]);
   });
 });
@@ -187,12 +189,13 @@ describe("cost per request (printed)", () => {
     const db = app.rt.database!.db;
     const login = (await (await loginFrom("198.51.100.50", cast.emails.admin, cast.password)).json()) as { token: string };
     const settings = app.rt.config.security;
+    const limiter = new RateLimiter();
     const N = 500;
     // Interleaved rounds, so warm-up and background noise fall on all three alike.
     const fns = {
       session: () => authenticate(db, login.token, settings),
       api: () => authenticate(db, cast.tokens.admin, settings),
-      counter: () => hit(db, "bench:1", { limit: 1_000_000, windowSeconds: 60 }),
+      counter: () => limiter.hit(db, "bench:1", { limit: 1_000_000, windowSeconds: 60 }),
     };
     const total = { session: 0, api: 0, counter: 0 };
     for (const f of Object.values(fns)) for (let i = 0; i < 50; i++) await f();

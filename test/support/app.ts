@@ -1,18 +1,27 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeRuntime } from "../../cmd/context.ts";
+import { makeNode } from "../../cmd/context.ts";
 import { buildConfig, type RawValues } from "../../core/config/load.ts";
 import { buildApp } from "../../app/http.ts";
 import { wrapHandler } from "../../core/http/server.ts";
 import { resolveModules, startModules } from "../../app/modules.ts";
-import type { Runtime } from "../../core/runtime.ts";
+import type { ApiContext, NodeContext, WorkerContext } from "../../core/runtime.ts";
 import { startMinio, type TestMinio } from "./minio.ts";
 import { testDatabaseUrl } from "./postgres.ts";
 
+/**
+ * The node with whatever its roles opened, for tests to reach inside (database, store, parts …):
+ * which members exist depends on the roles the test chose, so they are optional here.
+ */
+export type TestNode = NodeContext & Partial<Omit<ApiContext & WorkerContext, keyof NodeContext>>;
+
 /** The real app in this process (real Postgres, storage, ffmpeg), driven through fetch-style Requests. */
 export interface TestApp {
-  rt: Runtime;
+  rt: TestNode;
+  /** The role contexts, when the roles run. */
+  api?: ApiContext;
+  worker?: WorkerContext;
   /** Real HTTP on 127.0.0.1 (for clients like ffmpeg that need a URL). */
   url: string;
   request(path: string, init?: RequestInit): Promise<Response>;
@@ -22,20 +31,24 @@ export interface TestApp {
 export async function startTestApp(settings: RawValues): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), "rter-app-"));
   const config = buildConfig({ "data-dir": dataDir, "log-level": "error", ...settings }, {});
-  const rt = makeRuntime(config, "test");
-  const app = buildApp(rt);
-  const handle = wrapHandler(rt, (req) => app.handle(req));
-  const stop = await startModules(rt, resolveModules(config.roles));
-  rt.phase = "ready";
+  const node = makeNode(config, "test");
+  const started = await startModules(node, resolveModules(config.roles));
+  const app = buildApp(node, started);
+  const handle = wrapHandler(node, (req) => app.handle(req));
+  node.phase = "ready";
+  // The role contexts are the node itself with their resources set (app/modules.ts).
+  const rt: TestNode = started.api ?? started.worker ?? node;
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handle, maxRequestBodySize: config.http.bodyLimitBytes, idleTimeout: config.http.idleTimeoutSeconds });
   return {
     rt,
+    api: started.api,
+    worker: started.worker,
     url: `http://127.0.0.1:${server.port}`,
     request: (path, init) => handle(new Request(`http://rter.test${path}`, init)),
     stop: async () => {
       rt.phase = "stopping";
       await server.stop(true);
-      await stop();
+      await started.stop();
     },
   };
 }

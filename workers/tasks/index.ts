@@ -1,5 +1,5 @@
 import type { Task, TaskList } from "graphile-worker";
-import type { Runtime } from "../../core/runtime.ts";
+import type { WorkerContext } from "../../core/runtime.ts";
 import * as queueProbe from "./queue_probe.ts";
 import * as segmentChunk from "./segment_chunk.ts";
 import * as segmentLate from "./segment_late.ts";
@@ -21,13 +21,13 @@ import { TASK_CLASS, type TaskId } from "../../core/queue/task-classes.ts";
  * its payload and hands the work to a core service. Only the tasks of the worker's job class
  * (`--jobs`) are listed: graphile-worker never takes a job whose task it does not have.
  */
-export function makeTaskList(rt: Runtime): TaskList {
-  const db = rt.database!.db;
+export function makeTaskList(rt: WorkerContext): TaskList {
+  const db = rt.database.db;
   const media: MediaDeps = {
     db,
-    store: rt.store!,
+    store: rt.store,
     log: rt.log,
-    ffmpeg: rt.ffmpegPath!,
+    ffmpeg: rt.ffmpegPath,
     ffmpegTimeoutMs: rt.config.media.ffmpegTimeoutMs,
     gapWaitMs: rt.config.ingest.gapWaitMs,
   };
@@ -39,12 +39,12 @@ export function makeTaskList(rt: Runtime): TaskList {
     make_part_poster: (payload, helpers) => makePartPoster.run(media, payload, helpers),
     assemble_recording: (payload, helpers) => assembleRecording.run(media, payload, helpers),
     queue_probe: (payload, helpers) => queueProbe.run({ db, nodeId: rt.nodeId }, payload, helpers.abortSignal),
-    fixity_check: (payload, helpers) => fixityCheck.run({ db, store: rt.store!, log: rt.log }, payload, helpers.abortSignal),
-    retention_sweep: (payload, helpers) => retentionSweep.run({ db, store: rt.store!, log: rt.log }, rt.config.retention.defaultMs, payload, helpers),
-    purge_objects: (payload) => purgeObjects.run({ db, store: rt.store!, log: rt.log }, payload),
-    object_hold: (payload) => objectHold.run({ db, store: rt.store!, log: rt.log }, payload),
+    fixity_check: (payload, helpers) => fixityCheck.run({ db, store: rt.store, log: rt.log }, payload, helpers.abortSignal),
+    retention_sweep: (payload, helpers) => retentionSweep.run({ db, store: rt.store, log: rt.log }, rt.config.retention.defaultMs, payload, helpers),
+    purge_objects: (payload) => purgeObjects.run({ db, store: rt.store, log: rt.log }, payload),
+    object_hold: (payload) => objectHold.run({ db, store: rt.store, log: rt.log }, payload),
     finish_idle_streams: () => finishIdle.run({ db, log: rt.log }, rt.config.ingest.idleFinishMs),
-    build_export: (payload, helpers) => buildExport.run({ db, store: rt.store!, log: rt.log, nodeId: rt.nodeId, version: rt.version }, payload, helpers.abortSignal),
+    build_export: (payload, helpers) => buildExport.run({ db, store: rt.store, log: rt.log, nodeId: rt.nodeId, version: rt.version }, payload, helpers.abortSignal),
     audit_head: () => auditHead.run({ db, log: rt.log }, rt.config.audit.headFile),
   };
   const jobs = rt.config.worker.jobs;

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { RegistrationResponseJSON, AuthenticationResponseJSON } from "@simplewebauthn/server";
-import type { Runtime } from "../../runtime.ts";
+import type { ApiContext } from "../../runtime.ts";
 import { limitSignIn, requireUser, sessionBody } from "../auth.http.ts";
 import { IdParams, LoginResponse } from "../auth.model.ts";
 import { sessionAfterSecondFactor, wrongAnswerCounter } from "../auth.service.ts";
@@ -11,8 +11,8 @@ import * as passkeys from "./webauthn.service.ts";
  * Passkeys: the sign-in's second step (public, bound to the challenge of login's 202) and the
  * signed-in user's own list on the account page. The RP ID and origin come from --public-url.
  */
-export function passkeyRoutes(rt: Runtime) {
-  const db = () => rt.database!.db;
+export function passkeyRoutes(rt: ApiContext) {
+  const db = () => rt.database.db;
   const rp = () => passkeys.relyingParty(rt.config.http.publicUrl);
   const tags = ["auth"];
   // The schema is the wire shape of PublicKeyCredential.toJSON(); the library's types are the same shape.
@@ -23,7 +23,7 @@ export function passkeyRoutes(rt: Runtime) {
     .post(
       "/mfa/webauthn/options",
       async ({ body }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         return json(passkeys.signInAuthenticationOptions(db(), rp(), body.challenge));
       },
       { body: SignInChallengeBody, response: { 200: CeremonyOptions }, detail: { tags, summary: "During a sign-in that needs a second factor: options for navigator.credentials.get with the user's passkeys (the challenge is kept server side for 5 minutes, once)" } },
@@ -31,7 +31,7 @@ export function passkeyRoutes(rt: Runtime) {
     .post(
       "/mfa/webauthn",
       async ({ body, set }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         const s = rt.config.security;
         const r = await passkeys.signInAuthentication(db(), rp(), body.challenge, assertion(body.response), wrongAnswerCounter(db(), s));
         return sessionBody(rt, set, await sessionAfterSecondFactor(db(), r, s));
@@ -41,7 +41,7 @@ export function passkeyRoutes(rt: Runtime) {
     .post(
       "/mfa/webauthn/register/options",
       async ({ body }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         return json(passkeys.signInRegistrationOptions(db(), rp(), body.challenge));
       },
       { body: SignInChallengeBody, response: { 200: CeremonyOptions }, detail: { tags, summary: "During a sign-in of a user with no second factor yet: options for navigator.credentials.create to enrol a passkey" } },
@@ -49,13 +49,13 @@ export function passkeyRoutes(rt: Runtime) {
     .post(
       "/mfa/webauthn/register",
       async ({ body, set }) => {
-        await limitSignIn(db());
+        await limitSignIn(rt);
         const r = await passkeys.signInRegistration(db(), rp(), body.challenge, reg(body.response), body.name);
         return sessionBody(rt, set, await sessionAfterSecondFactor(db(), { user: r.user, method: "webauthn", recoveryCodes: r.recoveryCodes }, rt.config.security));
       },
       { body: SignInRegisterBody, response: { 200: LoginResponse }, detail: { tags, summary: "Enrol the first passkey during a sign-in: returns the session and 10 recovery codes, shown once" } },
     )
-    .use(requireUser(db))
+    .use(requireUser(rt))
     .get("/passkeys", ({ user }) => passkeys.listPasskeys(db(), user.id), { response: { 200: t.Array(Passkey) }, detail: { tags, summary: "Your passkeys" } })
     .post(
       "/passkeys/options",
