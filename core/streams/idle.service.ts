@@ -1,9 +1,9 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import { audit } from "../audit/audit.service.ts";
 import type { DB } from "../db/schema.ts";
 import { publish } from "../events/events.service.ts";
 import type { ObjectStore } from "../storage/store.ts";
-import { addRecordingJob, findStream, type StreamRow } from "./streams.repository.ts";
+import { addRecordingJob, findStream, finishSilentStreams, reopenIdleStream, type StreamRow } from "./streams.repository.ts";
 
 /**
  * A reporter whose phone died or who walked away never sends "finish": without this their stream
@@ -16,19 +16,7 @@ import { addRecordingJob, findStream, type StreamRow } from "./streams.repositor
 export async function finishIdleStreams(db: Kysely<DB>, idleMs: number, limit = 200): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     // Silence counts from the newest chunk received, else from the stream's creation.
-    const { rows } = await sql<{ id: string; owner_id: string; last: Date }>`
-      update streams s set state = 'finished', finished_at = now(), finished_by = 'idle'
-      from (
-        select st.id, greatest(st.created_at, (select max(c.received_at) from chunks c where c.stream_id = st.id)) as last
-        from streams st
-        where st.state = 'live'
-          and greatest(st.created_at, (select max(c.received_at) from chunks c where c.stream_id = st.id)) < now() - make_interval(secs => ${idleMs / 1000}::float8)
-        order by st.created_at
-        limit ${limit}
-        for update of st skip locked
-      ) quiet
-      where s.id = quiet.id
-      returning s.id, s.owner_id, quiet.last`.execute(trx);
+    const rows = await finishSilentStreams(trx, idleMs, limit);
     for (const r of rows) {
       await addRecordingJob(trx, r.id);
       await publish(trx, { type: "stream.finished", streamId: r.id, ownerId: r.owner_id, data: { by: "idle", silent_since: new Date(r.last).toISOString() } });
@@ -46,14 +34,7 @@ export async function finishIdleStreams(db: Kysely<DB>, idleMs: number, limit = 
 export async function reopenIfIdle(db: Kysely<DB>, store: ObjectStore, s: StreamRow): Promise<StreamRow> {
   if (s.state !== "finished" || s.finished_by !== "idle") return s;
   const old = await db.transaction().execute(async (trx) => {
-    const row = await trx
-      .updateTable("streams")
-      .set({ state: "live", finished_at: null, finished_by: null, recording_key: null, recording_sha256: null, recording_size: null, recording_at: null })
-      .where("id", "=", s.id)
-      .where("state", "=", "finished")
-      .where("finished_by", "=", "idle")
-      .returning("id")
-      .executeTakeFirst();
+    const row = await reopenIdleStream(trx, s.id);
     if (!row) return undefined;
     await publish(trx, { type: "stream.reopened", streamId: s.id, ownerId: s.owner_id, data: { by: "reporter" } });
     await audit(trx, { action: "stream.reopened", targetType: "stream", targetId: s.id, detail: { finished_at: s.finished_at ? new Date(s.finished_at).toISOString() : null, recording_sha256: s.recording_sha256 } });

@@ -5,6 +5,7 @@ import type { ObjectStore } from "../storage/store.ts";
 import * as repo from "./cmaf-parts.repository.ts";
 import { planList, prefixOf, reloadState, renderList, type LlList, type LlPrefix } from "./ll-hls.ts";
 import type { PartWaiter } from "./part-waiter.ts";
+import { databaseNowMs } from "./streams.repository.ts";
 
 /**
  * LL-HLS playback of a CMAF stream: the playlist with blocking reload, the init, parts and whole
@@ -112,17 +113,12 @@ export async function llPlaylist(deps: LlHlsDeps, streamId: string, q: ReloadQue
       const left = deadline - Date.now();
       if (left <= 0) throw new AppError("unavailable", "the requested part did not arrive in time", { retryAfterSeconds: 1 });
       // A stalled list jumps its gap by the clock, not by a commit: wake up for that too.
-      const jumpIn = list.jumpAtMs === null ? Infinity : list.jumpAtMs - (await dbNowMs(deps.db)) + JUMP_SLACK_MS;
+      const jumpIn = list.jumpAtMs === null ? Infinity : list.jumpAtMs - (await databaseNowMs(deps.db)) + JUMP_SLACK_MS;
       await Promise.race([wake!.done, Bun.sleep(Math.max(0, Math.min(left, jumpIn)))]);
     } finally {
       wake?.cancel();
     }
   }
-}
-
-async function dbNowMs(db: Kysely<DB>): Promise<number> {
-  const r = await db.selectNoFrom((eb) => eb.fn<Date>("now", []).as("now")).executeTakeFirstOrThrow();
-  return new Date(r.now).getTime();
 }
 
 /** The init segment (ftyp+moov). */

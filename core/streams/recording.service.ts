@@ -1,10 +1,9 @@
 import { join } from "node:path";
-import { sql } from "kysely";
 import { assembleRecording, makePoster } from "../media/segment.ts";
 import { publish } from "../events/events.service.ts";
 import { activeHold, queueObjectHoldSync } from "../retention/holds.service.ts";
 import { isAppError } from "../errors.ts";
-import { allChunksSettled, findStream } from "./streams.repository.ts";
+import { allChunksSettled, findStream, listSegments, newestLiveSegment, setRecording } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
 import { storePoster } from "./poster-store.ts";
 import { runFfmpeg } from "../media/ffmpeg.ts";
@@ -19,7 +18,7 @@ const SETTLE_POLL_MS = 1_000;
 /** make_poster: a still from the newest live segment, for the operator grid. */
 export async function refreshPoster(deps: MediaDeps, streamId: string, signal?: AbortSignal): Promise<void> {
   const { db, store } = deps;
-  const seg = await db.selectFrom("segments").select(["seq", "object_key"]).where("stream_id", "=", streamId).where("late", "=", false).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  const seg = await newestLiveSegment(db, streamId);
   if (!seg) return;
   await withTempDir(async (dir) => {
     const input = join(dir, "seg.ts");
@@ -83,7 +82,7 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
     return "waiting";
   }
   if (s.media_format === "cmaf") return assembleCmafRecording(deps, streamId, signal);
-  const segments = await db.selectFrom("segments").select(["seq", "object_key", "duration"]).where("stream_id", "=", streamId).orderBy("seq").execute();
+  const segments = await listSegments(db, streamId, { includeLate: true });
   if (segments.length === 0) return "skipped";
   await withTempDir(async (dir) => {
     const files: string[] = [];
@@ -133,13 +132,7 @@ async function storeRecording(deps: MediaDeps, streamId: string, output: string,
   const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp4" });
   if (put.sha256 !== sha256) throw new Error("recording changed while it was uploaded");
   const updated = await db.transaction().execute(async (trx) => {
-    const row = await trx
-      .updateTable("streams")
-      .set({ recording_key: key, recording_sha256: sha256, recording_size: String(put.size), recording_at: sql`now()` })
-      .where("id", "=", streamId)
-      .where("recording_key", "is", null)
-      .returning("owner_id")
-      .executeTakeFirst();
+    const row = await setRecording(trx, streamId, { key, sha256, size: put.size });
     if (row) {
       await publish(trx, { type: "recording.ready", streamId, ownerId: row.owner_id, data: { sha256, size: put.size } });
       // A stream held while live: its newest objects (this recording, the last segments) get the object lock too.

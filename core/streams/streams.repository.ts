@@ -121,3 +121,73 @@ export const POSTER_INTERVAL_MS = 3_000;
 export function addPosterJob(db: Db, streamId: string) {
   return enqueue(db, "make_poster", { streamId }, { jobKey: `poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) });
 }
+
+/** Marks a live stream finished by its reporter; undefined when it was not live. */
+export function finishLiveStream(db: Db, id: string) {
+  return db.updateTable("streams").set({ state: "finished", finished_at: new Date(), finished_by: "reporter" }).where("id", "=", id).where("state", "=", "live").returning("id").executeTakeFirst();
+}
+
+/**
+ * Finishes up to `limit` live streams silent for `idleMs` (silence counts from the newest chunk
+ * received, else from the stream's creation), marked finished_by 'idle'. Rows another
+ * transaction holds are skipped, not waited for.
+ */
+export async function finishSilentStreams(db: Db, idleMs: number, limit: number) {
+  const { rows } = await sql<{ id: string; owner_id: string; last: Date }>`
+    update streams s set state = 'finished', finished_at = now(), finished_by = 'idle'
+    from (
+      select st.id, greatest(st.created_at, (select max(c.received_at) from chunks c where c.stream_id = st.id)) as last
+      from streams st
+      where st.state = 'live'
+        and greatest(st.created_at, (select max(c.received_at) from chunks c where c.stream_id = st.id)) < now() - make_interval(secs => ${idleMs / 1000}::float8)
+      order by st.created_at
+      limit ${limit}
+      for update of st skip locked
+    ) quiet
+    where s.id = quiet.id
+    returning s.id, s.owner_id, quiet.last`.execute(db);
+  return rows;
+}
+
+/** An idle-finished stream goes live again, its recording forgotten; undefined when it was not idle-finished. */
+export function reopenIdleStream(db: Db, id: string) {
+  return db
+    .updateTable("streams")
+    .set({ state: "live", finished_at: null, finished_by: null, recording_key: null, recording_sha256: null, recording_size: null, recording_at: null })
+    .where("id", "=", id)
+    .where("state", "=", "finished")
+    .where("finished_by", "=", "idle")
+    .returning("id")
+    .executeTakeFirst();
+}
+
+export function findPoster(db: Db, streamId: string) {
+  return db.selectFrom("streams").select(["poster_key", "poster_at"]).where("id", "=", streamId).executeTakeFirst();
+}
+
+/** Points the stream at its new poster; undefined when the stream is gone. */
+export function setPoster(db: Db, streamId: string, key: string) {
+  return db.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).returning("owner_id").executeTakeFirst();
+}
+
+/** The newest segment of the live playlist (late ones not counted). */
+export function newestLiveSegment(db: Db, streamId: string) {
+  return db.selectFrom("segments").select(["seq", "object_key"]).where("stream_id", "=", streamId).where("late", "=", false).orderBy("seq", "desc").limit(1).executeTakeFirst();
+}
+
+/** Records the stream's recording unless it has one (first writer wins); undefined when it had. */
+export function setRecording(db: Db, streamId: string, r: { key: string; sha256: string; size: number }) {
+  return db
+    .updateTable("streams")
+    .set({ recording_key: r.key, recording_sha256: r.sha256, recording_size: String(r.size), recording_at: sql`now()` })
+    .where("id", "=", streamId)
+    .where("recording_key", "is", null)
+    .returning("owner_id")
+    .executeTakeFirst();
+}
+
+/** The database clock (ms since the epoch): what nodes agree on, unlike their own clocks. */
+export async function databaseNowMs(db: Db): Promise<number> {
+  const r = await db.selectNoFrom((eb) => eb.fn<Date>("now", []).as("now")).executeTakeFirstOrThrow();
+  return new Date(r.now).getTime();
+}

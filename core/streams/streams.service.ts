@@ -74,7 +74,7 @@ export async function finishStream(db: Kysely<DB>, user: AuthUser, id: string): 
   const s = await writableStream(db, user, id);
   if (s.state === "live") {
     await db.transaction().execute(async (trx) => {
-      const updated = await trx.updateTable("streams").set({ state: "finished", finished_at: new Date(), finished_by: "reporter" }).where("id", "=", id).where("state", "=", "live").returning("id").executeTakeFirst();
+      const updated = await repo.finishLiveStream(trx, id);
       if (updated) {
         await repo.addRecordingJob(trx, id);
         await publish(trx, { type: "stream.finished", streamId: id, ownerId: s.owner_id, data: {} });
