@@ -36,12 +36,12 @@ export async function createUser(db: Kysely<DB>, input: { email: string; role: R
  */
 export async function updateUser(db: Kysely<DB>, id: string, change: { role?: Role; disabled?: boolean }) {
   return db.transaction().execute(async (trx) => {
-    const before = await trx.selectFrom("users").select(["id", "email", "role", "disabled_at"]).where("id", "=", id).forUpdate().executeTakeFirst();
+    const before = await repo.lockUser(trx, id);
     if (!before) throw new AppError("not_found", "no such user");
     const losesAdmin = before.role === "admin" && !before.disabled_at && ((change.role !== undefined && change.role !== "admin") || change.disabled === true);
     if (losesAdmin) {
       // Serialise concurrent demotions: both would otherwise see two admins and each remove one.
-      await trx.selectFrom("users").select("id").where("role", "=", "admin").forUpdate().execute();
+      await repo.lockAdmins(trx);
       const { n } = await repo.countActiveAdmins(trx);
       if (Number(n) <= 1) throw new AppError("conflict", "this is the last active admin; make another admin first");
     }

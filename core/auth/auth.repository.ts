@@ -44,6 +44,16 @@ export function listUsers(db: Db, limit: number) {
     .execute();
 }
 
+/** The user row, locked until the transaction ends. */
+export function lockUser(trx: Transaction<DB>, id: string) {
+  return trx.selectFrom("users").select(["id", "email", "role", "disabled_at"]).where("id", "=", id).forUpdate().executeTakeFirst();
+}
+
+/** Locks every admin row: concurrent demotions run one at a time and count what the other left. */
+export async function lockAdmins(trx: Transaction<DB>): Promise<void> {
+  await trx.selectFrom("users").select("id").where("role", "=", "admin").forUpdate().execute();
+}
+
 export function updateUser(db: Db, id: string, set: { role?: Role; disabled_at?: Date | null }) {
   return db.updateTable("users").set(set).where("id", "=", id).returning([...USER_COLUMNS, "users.disabled_at"]).executeTakeFirst();
 }
