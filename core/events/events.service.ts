@@ -1,5 +1,6 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
+import * as repo from "./events.repository.ts";
 
 /** What operator screens react to. Data stays small: ids and the few fields a list row shows. */
 export type EventType =
@@ -45,12 +46,12 @@ export const EVENTS_CHANNEL = "rter_events";
  * takes NOTIFY's commit-time global lock once; listeners read the new rows by id.
  */
 export async function publish(db: Kysely<DB> | Transaction<DB>, e: { type: EventType; streamId?: string | null; ownerId?: string | null; data: Record<string, unknown> }): Promise<void> {
-  await db.insertInto("events").values({ type: e.type, stream_id: e.streamId ?? null, owner_id: e.ownerId ?? null, data: JSON.stringify(e.data) }).execute();
-  await sql`select pg_notify(${EVENTS_CHANNEL}, '')`.execute(db);
+  await repo.insertEvent(db, { type: e.type, stream_id: e.streamId ?? null, owner_id: e.ownerId ?? null, data: JSON.stringify(e.data) });
+  await repo.notify(db, EVENTS_CHANNEL);
 }
 
 export async function eventsAfter(db: Kysely<DB>, afterId: string, limit: number): Promise<RterEvent[]> {
-  const rows = await db.selectFrom("events").selectAll().where("id", ">", afterId).orderBy("id").limit(limit).execute();
+  const rows = await repo.eventsAfter(db, afterId, limit);
   return rows.map((r) => ({
     id: String(r.id),
     type: r.type as EventType,
@@ -62,6 +63,5 @@ export async function eventsAfter(db: Kysely<DB>, afterId: string, limit: number
 }
 
 export async function latestEventId(db: Kysely<DB>): Promise<string> {
-  const r = await db.selectFrom("events").select((eb) => eb.fn.max("id").as("id")).executeTakeFirst();
-  return r?.id ? String(r.id) : "0";
+  return (await repo.maxEventId(db)) ?? "0";
 }
