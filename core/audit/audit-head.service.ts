@@ -1,9 +1,9 @@
 import { open } from "node:fs/promises";
 import { hostname } from "node:os";
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { DB } from "../db/schema.ts";
 import type { Logger } from "../log.ts";
-import { verifyChain } from "./audit.repository.ts";
+import { entriesByHashOrSeq, newestChainEntry, verifyChain } from "./audit.repository.ts";
 
 /**
  * The audit chain's newest entry, shipped off the database host on a schedule. Whoever can delete
@@ -18,8 +18,7 @@ export interface AuditHead {
 }
 
 export async function readHead(db: Kysely<DB>): Promise<AuditHead | null> {
-  const { rows } = await sql<{ seq: string; hash: Buffer; at: Date }>`select seq::text, hash, at from audit_log where seq is not null order by seq desc limit 1`.execute(db);
-  const r = rows[0];
+  const r = await newestChainEntry(db);
   return r ? { seq: Number(r.seq), hash: r.hash.toString("hex"), at: r.at } : null;
 }
 
@@ -86,7 +85,7 @@ export async function verifyAgainstHead(db: Kysely<DB>, head: { seq: number | nu
     return { ok: false, seq: Number(chain.first_bad_seq), reason: `entry seq ${chain.first_bad_seq} does not match the chain (changed, inserted or removed); ${entries} entries before it hold together` };
   }
   if (!head) return { ok: true, entries, headSeq: null, newestSeq: entries };
-  const { rows } = await sql<{ seq: string; hash: Buffer }>`select seq::text, hash from audit_log where hash = ${Buffer.from(head.hash, "hex")} or seq = ${head.seq ?? -1} order by seq`.execute(db);
+  const rows = await entriesByHashOrSeq(db, Buffer.from(head.hash, "hex"), head.seq);
   const byHash = rows.find((r) => r.hash.toString("hex") === head.hash);
   if (byHash && (head.seq === null || Number(byHash.seq) === head.seq)) return { ok: true, entries, headSeq: Number(byHash.seq), newestSeq: entries };
   if (head.seq !== null) {

@@ -69,3 +69,15 @@ export async function verifyChain(db: Db) {
   const { rows } = await sql<{ entries: string; first_bad_seq: string | null; head_hash: Buffer | null }>`select * from rter_audit_verify()`.execute(db);
   return rows[0]!;
 }
+
+/** The chain's newest entry (highest seq), or undefined on an empty chain. */
+export async function newestChainEntry(db: Db) {
+  const { rows } = await sql<{ seq: string; hash: Buffer; at: Date }>`select seq::text, hash, at from audit_log where seq is not null order by seq desc limit 1`.execute(db);
+  return rows[0];
+}
+
+/** Entries with this hash or at this seq (null: by hash alone), in seq order. */
+export async function entriesByHashOrSeq(db: Db, hash: Buffer, seq: number | null) {
+  const { rows } = await sql<{ seq: string; hash: Buffer }>`select seq::text, hash from audit_log where hash = ${hash} or seq = ${seq ?? -1} order by seq`.execute(db);
+  return rows;
+}
