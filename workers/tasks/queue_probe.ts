@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { DB } from "../../core/db/schema.ts";
 import { AppError } from "../../core/errors.ts";
-import { MAX_HOLD_MS } from "../../core/queue/queue-probe.service.ts";
+import { MAX_HOLD_MS, recordProbeRun } from "../../core/queue/queue-probe.service.ts";
 
 /**
  * Task id: queue_probe. Marks a probe as run by this worker; proves API -> queue -> worker ->
@@ -35,9 +35,5 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 export async function run(deps: { db: Kysely<DB>; nodeId: string }, payload: unknown, signal?: AbortSignal): Promise<void> {
   const { probeId, holdMs } = parsePayload(payload);
   if (holdMs > 0) await abortableSleep(holdMs, signal);
-  await deps.db
-    .updateTable("queue_probes")
-    .set((eb) => ({ ran_at: new Date(), run_count: eb("run_count", "+", 1), worker_id: deps.nodeId }))
-    .where("id", "=", probeId)
-    .execute();
+  await recordProbeRun(deps.db, probeId, deps.nodeId);
 }
