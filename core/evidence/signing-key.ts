@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import type { Kysely, Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
+import { findSigningKey, insertSigningKeyIfNone } from "./signing-key.repository.ts";
 import { keyFingerprint } from "./verify.ts";
 
 /**
@@ -21,15 +22,12 @@ export interface SigningKey {
 type Db = Kysely<DB> | Transaction<DB>;
 
 export async function loadSigningKey(db: Db): Promise<SigningKey> {
-  let row = await db.selectFrom("signing_keys").selectAll().where("id", "=", 1).executeTakeFirst();
+  let row = await findSigningKey(db);
   if (!row) {
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    await db
-      .insertInto("signing_keys")
-      .values({ id: 1, algorithm: "ed25519", private_key: privateKey.export({ type: "pkcs8", format: "der" }), public_key: publicKey.export({ type: "spki", format: "der" }) })
-      .onConflict((oc) => oc.column("id").doNothing())
-      .execute();
-    row = await db.selectFrom("signing_keys").selectAll().where("id", "=", 1).executeTakeFirstOrThrow();
+    await insertSigningKeyIfNone(db, { private_key: privateKey.export({ type: "pkcs8", format: "der" }), public_key: publicKey.export({ type: "spki", format: "der" }) });
+    row = await findSigningKey(db);
+    if (!row) throw new Error("the signing key was stored but cannot be read back");
   }
   const publicKey = createPublicKey({ key: Buffer.from(row.public_key), format: "der", type: "spki" });
   return {
