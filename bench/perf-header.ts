@@ -36,7 +36,7 @@ async function inProcess(figures: Figure[]): Promise<void> {
   const t = await startTestApp({ "database-url": fx.dbUrl, "storage-url": fx.minio.url, roles: "api,web", "rate-limit": "1000000/1s" });
   try {
     // One Elysia app behind both variants, so the only difference is the wrapper.
-    const app = buildApp(t.rt);
+    const app = buildApp(t.rt, { api: t.api, database: t.api?.database, store: t.api?.store });
     const bare: Handle = (req) => app.handle(req);
     const wrapped = wrapHandler(t.rt, bare);
     const cases: [string, string, RequestInit][] = [

@@ -6,15 +6,15 @@ import { buildConfig, type RawValues } from "../../core/config/load.ts";
 import { buildApp } from "../../app/http.ts";
 import { wrapHandler } from "../../core/http/server.ts";
 import { resolveModules, startModules } from "../../app/modules.ts";
-import type { ApiContext, NodeContext, WorkerContext } from "../../core/runtime.ts";
+import type { ApiContext, StorageContext, WorkerContext } from "../../core/runtime.ts";
 import { startMinio, type TestMinio } from "./minio.ts";
 import { testDatabaseUrl } from "./postgres.ts";
 
 /**
- * The node with whatever its roles opened, for tests to reach inside (database, store, parts …):
- * which members exist depends on the roles the test chose, so they are optional here.
+ * The node with what its roles opened, for tests to reach inside: a test app runs the api or the
+ * worker role, so the database and the store are there; the rest depends on the roles chosen.
  */
-export type TestNode = NodeContext & Partial<Omit<ApiContext & WorkerContext, keyof NodeContext>>;
+export type TestNode = StorageContext & Partial<Omit<ApiContext & WorkerContext, keyof StorageContext>>;
 
 /** The real app in this process (real Postgres, storage, ffmpeg), driven through fetch-style Requests. */
 export interface TestApp {
@@ -37,7 +37,11 @@ export async function startTestApp(settings: RawValues): Promise<TestApp> {
   const handle = wrapHandler(node, (req) => app.handle(req));
   node.phase = "ready";
   // The role contexts are the node itself with their resources set (app/modules.ts).
-  const rt: TestNode = started.api ?? started.worker ?? node;
+  const rt: TestNode | undefined = started.api ?? started.worker;
+  if (!rt) {
+    await started.stop();
+    throw new Error(`startTestApp needs the api or the worker role, got ${config.roles.join(",")}`);
+  }
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handle, maxRequestBodySize: config.http.bodyLimitBytes, idleTimeout: config.http.idleTimeoutSeconds });
   return {
     rt,
