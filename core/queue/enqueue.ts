@@ -1,6 +1,7 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import { AppError } from "../errors.ts";
 import { timed } from "../perf.ts";
+import { addJob, addJobExpression } from "./queue.repository.ts";
 import { isTaskId, TASK_CLASS, type JobClass, type TaskId } from "./task-classes.ts";
 
 /** graphile-worker runs the lowest number first; batch work waits while live work is ready. */
@@ -27,32 +28,23 @@ export interface EnqueuedJob {
 }
 
 /**
- * The one way rter puts a job on the queue: the priority comes from the task's class, so no
- * producer can forget it. Pass a transaction to make the job part of the caller's write (no job
- * without its row, no row without its job).
- */
-/**
  * The add_job call itself, for a write that enqueues inside one SQL statement of its own (a single
  * round trip, see core/streams/cmaf-ingest.repository.ts); the same priority rule as enqueue().
  */
 export function addJobCall(task: TaskId, payload: unknown, opts: EnqueueOptions = {}) {
-  return sql<{ id: string }>`graphile_worker.add_job(
-        identifier := ${task},
-        payload := ${JSON.stringify(payload ?? {})}::json,
-        queue_name := ${opts.queueName ?? null}::text,
-        run_at := ${opts.runAt ?? null}::timestamptz,
-        max_attempts := ${opts.maxAttempts ?? null}::int,
-        job_key := ${opts.jobKey ?? null}::text,
-        priority := ${priorityOf(task)}::int,
-        job_key_mode := ${opts.jobKeyMode ?? "replace"}::text
-      )`;
+  return addJobExpression({ ...opts, task, payload, priority: priorityOf(task) });
 }
 
+/**
+ * The one way rter puts a job on the queue: the priority comes from the task's class, so no
+ * producer can forget it. Pass a transaction to make the job part of the caller's write (no job
+ * without its row, no row without its job).
+ */
 export async function enqueue(db: Kysely<any>, task: TaskId, payload: unknown, opts: EnqueueOptions = {}): Promise<EnqueuedJob> {
   if (!isTaskId(task)) throw new AppError("internal", `unknown task "${task}"`);
   if (opts.maxAttempts !== undefined && !(Number.isInteger(opts.maxAttempts) && opts.maxAttempts >= 1 && opts.maxAttempts <= 32_767)) {
     throw new AppError("internal", `maxAttempts must be 1..32767, got ${opts.maxAttempts}`);
   }
-  const { rows } = await timed("queue", () => sql<{ id: string }>`select (${addJobCall(task, payload, opts)}).id::text as id`.execute(db));
-  return { id: rows[0]!.id };
+  const id = await timed("queue", () => addJob(db, { ...opts, task, payload, priority: priorityOf(task) }));
+  return { id };
 }
