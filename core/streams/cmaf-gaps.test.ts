@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { finishedView, GAP_WAIT_MS, isLate, liveView } from "./cmaf-gaps.ts";
+import { finishedView, GAP_WAIT_MS, liveView } from "./cmaf-gaps.ts";
 
 const T0 = Date.parse("2026-11-28T10:00:00Z");
 const p = (seq: number, receivedMs: number, late = false) => ({ seq, receivedAt: new Date(T0 + receivedMs), late });
@@ -46,10 +46,4 @@ test("finished: late parts in their place, segment boundaries at both edges of a
   expect(seqs(v)).toEqual([0, 1, 2, 3, 4, 6, 7]);
   expect(v.map((e) => e.discontinuity)).toEqual([false, false, false, false, false, true, false]);
   expect(v.map((e) => e.boundary)).toEqual([false, false, true, false, true, true, false]);
-});
-
-test("isLate: only when a later part has waited past the gap wait", () => {
-  expect(isLate(null, T0)).toBe(false);
-  expect(isLate(new Date(T0), T0 + GAP_WAIT_MS)).toBe(false);
-  expect(isLate(new Date(T0), T0 + GAP_WAIT_MS + 1)).toBe(true);
 });

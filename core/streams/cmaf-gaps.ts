@@ -1,6 +1,7 @@
 /**
  * Which CMAF parts a playlist lists, and where it jumps: the rule shared by the live playlist
- * (core/streams/ll-hls.ts) and the ingest's `late` flag. Pure: the caller passes the database's
+ * (core/streams/ll-hls.ts) and the ingest's `late` flag (decided in SQL at the insert:
+ * cmaf-ingest.repository.ts storePart, with GAP_WAIT_MS). Pure: the caller passes the database's
  * clock, so every API node decides the same way at the same moment.
  *
  * Live: parts are listed in seq order. At a missing seq the list stops — the phone may still be
@@ -80,13 +81,4 @@ export function finishedView<P extends GapPart>(parts: readonly P[]): ListedPart
     prev = p;
   }
   return out;
-}
-
-/**
- * Whether a part arriving now for `seq` is late: some later part has been waiting past the gap
- * wait, so the live list has already jumped over `seq`. `firstLaterReceivedAt` is the receive
- * time of the nearest present part after `seq`, or null if there is none.
- */
-export function isLate(firstLaterReceivedAt: Date | null, nowMs: number, gapWaitMs = GAP_WAIT_MS): boolean {
-  return firstLaterReceivedAt !== null && nowMs > firstLaterReceivedAt.getTime() + gapWaitMs;
 }

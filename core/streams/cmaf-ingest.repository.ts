@@ -1,6 +1,9 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
+import type { AuditInsert } from "../audit/audit.repository.ts";
+import { EVENTS_CHANNEL } from "../events/events.service.ts";
 import type { InitTrack } from "../media/fmp4.ts";
+import { addJobCall, type EnqueueOptions } from "../queue/enqueue.ts";
 import { PARTS_CHANNEL, type CmafChunkMedia } from "./cmaf.model.ts";
 
 /** Thin queries of CMAF ingest (init segments, parts, the stream's format): `db` first, no rules. */
@@ -42,48 +45,76 @@ export interface NeighbourPart {
   media: CmafChunkMedia;
 }
 
+
 /**
- * The parts just before seq (up to `back` seqs, newest first) and the one right after: what the
- * continuity and key-frame checks compare with.
+ * What a new part is checked against, in one round trip: the sha256 already stored for its seq
+ * (a retry), and its neighbours (neighbourParts' rows).
  */
-export async function neighbourParts(db: Db, streamId: string, seq: number, back: number): Promise<{ before: NeighbourPart[]; after: NeighbourPart | null }> {
-  const rows = await db
-    .selectFrom("chunks")
-    .select(["seq", "media"])
-    .where("stream_id", "=", streamId)
-    .where("seq", ">=", seq - back)
-    .where("seq", "<=", seq + 1)
-    .where("seq", "!=", seq)
-    .where("media", "is not", null)
-    .orderBy("seq", "desc")
-    .execute();
-  const parts: NeighbourPart[] = rows.map((r) => ({ seq: r.seq, media: r.media as unknown as CmafChunkMedia }));
-  return { before: parts.filter((p) => p.seq < seq), after: parts.find((p) => p.seq === seq + 1) ?? null };
+export async function partContext(db: Db, streamId: string, seq: number, back: number): Promise<{ existingSha256: string | null; before: NeighbourPart[]; after: NeighbourPart | null }> {
+  const { rows } = await sql<{ existing: string | null; near: { seq: number; media: CmafChunkMedia }[] }>`
+    select (select sha256 from chunks where stream_id = ${streamId} and seq = ${seq}) as existing,
+           (select coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'media', media) order by seq desc), '[]'::jsonb)
+              from chunks
+             where stream_id = ${streamId} and seq between ${seq - back} and ${seq + 1} and seq <> ${seq} and media is not null) as near`.execute(db);
+  const r = rows[0]!;
+  const parts = r.near.map((p) => ({ seq: Number(p.seq), media: p.media }));
+  return { existingSha256: r.existing, before: parts.filter((p) => p.seq < seq), after: parts.find((p) => p.seq === seq + 1) ?? null };
 }
 
-/** Receive time of the nearest non-late part after seq, and the database's clock (the gap rule's inputs). */
-export async function nextPartReceived(db: Db, streamId: string, seq: number): Promise<{ nextReceivedAt: Date | null; nowMs: number }> {
-  const r = await sql<{ received_at: Date | null; now_ms: number }>`
-    select (select received_at from chunks where stream_id = ${streamId} and seq > ${seq} and not late order by seq limit 1) as received_at,
-           (extract(epoch from now()) * 1000)::float8 as now_ms`.execute(db);
-  const row = r.rows[0]!;
-  return { nextReceivedAt: row.received_at ? new Date(row.received_at) : null, nowMs: Number(row.now_ms) };
+export interface PartWrite {
+  part: { stream_id: string; seq: number; object_key: string; sha256: string; size: number; content_type: string; capture_start: Date | null; uploaded_by: string; media: CmafChunkMedia; duration: number; independent: boolean };
+  /** The gap rule's wait (cmaf-gaps.ts isLate), decided here by the database clock at the insert. */
+  gapWaitMs: number;
+  audit: AuditInsert;
+  /** segment.created for the console's grid, sent when the part is independent and not late. */
+  event: { ownerId: string; type: "segment.created" } | null;
+  /** A poster job, enqueued when the part is independent and not late. */
+  posterJob: { payload: unknown; opts: EnqueueOptions } | null;
 }
 
-/** Returns nothing when a chunk for (stream, seq) is already recorded: first writer wins. */
-export function insertPart(
-  db: Db,
-  c: { stream_id: string; seq: number; object_key: string; sha256: string; size: number; content_type: string; capture_start: Date | null; uploaded_by: string; media: CmafChunkMedia; duration: number; independent: boolean; late: boolean },
-) {
-  return db
-    .insertInto("chunks")
-    .values({ ...c, media: JSON.stringify(c.media), state: "listed" })
-    .onConflict((oc) => oc.columns(["stream_id", "seq"]).doNothing())
-    .returning("seq")
-    .executeTakeFirst();
-}
-
-/** Wakes blocked playlist reloads on every API node; Postgres delivers it when the transaction commits. */
-export async function notifyParts(db: Db, streamId: string): Promise<void> {
-  await sql`select pg_notify(${PARTS_CHANNEL}, ${streamId})`.execute(db);
+/**
+ * Stores a part and everything that goes with it in ONE statement (so one implicit transaction and
+ * one round trip): the row (first writer wins), its audit entry, the grid's event, the poster job
+ * and the wake-up of blocked playlist reloads. The audit chain's trigger holds a global lock from
+ * the audit insert to the commit (migration 0009); inside one statement that is server time only,
+ * where a client-driven transaction held it across several round trips and serialised every
+ * upload of every stream behind the slowest event loop.
+ *
+ * `late` is isLate() of cmaf-gaps.ts in SQL: the next non-late part's receive time plus the gap
+ * wait is past, by the clock of the insert. Returns null when the seq was already stored.
+ */
+export async function storePart(db: Db, w: PartWrite): Promise<{ late: boolean } | null> {
+  const p = w.part;
+  const a = w.audit;
+  const { rows } = await sql<{ late: boolean }>`
+    with nxt as (
+      select (select received_at from chunks where stream_id = ${p.stream_id} and seq > ${p.seq} and not late order by seq limit 1) as next_at
+    ), ins as (
+      insert into chunks (stream_id, seq, object_key, sha256, size, content_type, capture_start, uploaded_by, media, duration, independent, late, state)
+      select ${p.stream_id}, ${p.seq}, ${p.object_key}, ${p.sha256}, ${p.size}, ${p.content_type}, ${p.capture_start}::timestamptz, ${p.uploaded_by}::uuid,
+             ${JSON.stringify(p.media)}::jsonb, ${p.duration}::float8, ${p.independent},
+             coalesce(now() > nxt.next_at + make_interval(secs => ${w.gapWaitMs / 1000}::float8), false), 'listed'
+      from nxt
+      on conflict (stream_id, seq) do nothing
+      returning seq, late
+    ), aud as (
+      insert into audit_log (action, target_type, target_id, detail, actor_id, actor_email, actor_role, token_id, ip, user_agent, request_id)
+      select ${a.action}, ${a.target_type}, ${a.target_id}, ${a.detail}::jsonb, ${a.actor_id}::uuid, ${a.actor_email}, ${a.actor_role}, ${a.token_id}::uuid, ${a.ip}, ${a.user_agent}, ${a.request_id}
+      from ins
+      returning 1
+    ), ev as (
+      insert into events (type, stream_id, owner_id, data)
+      select ${w.event?.type ?? "segment.created"}, ${p.stream_id}, ${w.event?.ownerId ?? null}::uuid,
+             jsonb_build_object('seq', ins.seq, 'duration', ${p.duration}::float8, 'late', false, 'discontinuity', false, 'part', true)
+      from ins
+      where ${w.event !== null} and not ins.late
+      returning id
+    )
+    select ins.late,
+           (select count(*) from aud) as audited,
+           (select count(pg_notify(${EVENTS_CHANNEL}, '')) from ev) as evented,
+           ${w.posterJob ? sql`(select count(${addJobCall("make_part_poster", w.posterJob.payload, w.posterJob.opts)}) from ins i where not i.late)` : sql`0`} as jobs,
+           pg_notify(${PARTS_CHANNEL}, ${p.stream_id})
+    from ins`.execute(db);
+  return rows[0] ? { late: rows[0].late } : null;
 }

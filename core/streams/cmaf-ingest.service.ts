@@ -1,17 +1,16 @@
 import type { Kysely } from "kysely";
 import type { AuthUser } from "../auth/auth.service.ts";
-import { audit } from "../audit/audit.service.ts";
+import { audit, auditRow } from "../audit/audit.service.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError, type ErrorCode } from "../errors.ts";
-import { publish } from "../events/events.service.ts";
 import { continuityTolerance, FAULT_CLASS, parseFragments, parseInit, type Failure, type InitTrack, type TrackRun } from "../media/fmp4.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import type { ChunkResult, ChunkUpload } from "./chunks.service.ts";
 import { MAX_SEQ } from "./chunks.service.ts";
-import { GAP_WAIT_MS, isLate } from "./cmaf-gaps.ts";
+import { GAP_WAIT_MS } from "./cmaf-gaps.ts";
 import { CMAF_INIT_TYPE, CMAF_SEGMENT_TYPE, type CmafChunkMedia, type CmafTrack } from "./cmaf.model.ts";
 import * as repo from "./cmaf-ingest.repository.ts";
-import { addPartPosterJob, posterDue } from "./cmaf-parts.repository.ts";
+import { posterDue, posterJob } from "./cmaf-parts.repository.ts";
 import { findChunk } from "./streams.repository.ts";
 import { reopenIfIdle } from "./idle.service.ts";
 import { parseCaptureTime, writableStream } from "./streams.service.ts";
@@ -148,59 +147,58 @@ export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: 
   const stream = await liveStream(db, store, user, up.streamId);
   if (stream.media_format === "classic") throw classicStream();
   const captureStart = up.chunkStart === null ? null : parseCaptureTime(up.chunkStart, "X-Chunk-Start");
-  const init = await repo.findInitTracks(db, stream.id);
+  const init = await initOf(db, stream.id);
   if (!init) throw new AppError("conflict", "send the init segment first: PUT /api/v1/streams/{id}/init (video/mp4)");
   const bytes = await readBody(up.body, up.contentLength, opts.maxBytes, "chunk");
   const hash = sha256(bytes);
-  const existing = await findChunk(db, stream.id, seq);
-  if (existing) return settleDuplicate(existing.sha256, hash, seq);
+  const near = await repo.partContext(db, stream.id, seq, KEY_LOOKBACK);
+  if (near.existingSha256 !== null) return settleDuplicate(near.existingSha256, hash, seq);
 
   const parsed = parseFragments(bytes, init);
   if (!parsed.ok) throw refuse(`seq ${seq} is not a valid CMAF chunk`, parsed);
   const part = describe(seq, parsed.tracks, init.tracks);
-  const near = await repo.neighbourParts(db, stream.id, seq, KEY_LOOKBACK);
   checkContinuity(seq, part.media, near, init.tracks);
   checkKeyFrames(seq, part, near, init.tracks);
 
   const key = `streams/${stream.id}/parts/${seq}/${crypto.randomUUID()}.m4s`;
   const put = await store.put(key, bytes, { contentType: CMAF_SEGMENT_TYPE, maxBytes: opts.maxBytes });
+  let stored;
   try {
-    const inserted = await db.transaction().execute(async (trx) => {
-      const next = await repo.nextPartReceived(trx, stream.id, seq);
-      const late = isLate(next.nextReceivedAt, next.nowMs, opts.gapWaitMs ?? GAP_WAIT_MS);
-      const row = await repo.insertPart(trx, {
-        stream_id: stream.id,
-        seq,
-        object_key: key,
-        sha256: put.sha256,
-        size: put.size,
-        content_type: CMAF_SEGMENT_TYPE,
-        capture_start: captureStart,
-        uploaded_by: user.id,
-        media: part.media,
-        duration: part.duration,
-        independent: part.independent,
-        late,
-      });
-      if (row) {
-        await audit(trx, { action: "chunk.stored", targetType: "stream", targetId: stream.id, detail: { seq, sha256: put.sha256, size: put.size, format: "cmaf" } });
-        // The console's grid attaches a player on its first segment.created; one per independent
-        // part (about one a second) is enough for that, not one per part.
-        if (part.independent && !late) await publish(trx, { type: "segment.created", streamId: stream.id, ownerId: stream.owner_id, data: { seq, duration: part.duration, late, discontinuity: false, part: true } });
-        // The grid's still: a low-priority job every few seconds at most, from the newest key frame.
-        if (part.independent && !late && posterDue(stream)) await addPartPosterJob(trx, stream.id);
-        await repo.notifyParts(trx, stream.id);
-      }
-      return row;
+    stored = await repo.storePart(db, {
+      part: { stream_id: stream.id, seq, object_key: key, sha256: put.sha256, size: put.size, content_type: CMAF_SEGMENT_TYPE, capture_start: captureStart, uploaded_by: user.id, media: part.media, duration: part.duration, independent: part.independent },
+      gapWaitMs: opts.gapWaitMs ?? GAP_WAIT_MS,
+      audit: auditRow({ action: "chunk.stored", targetType: "stream", targetId: stream.id, detail: { seq, sha256: put.sha256, size: put.size, format: "cmaf" } }),
+      // The console's grid attaches a player on its first segment.created; one per independent
+      // part (about one a second) is enough for that, not one per part.
+      event: part.independent ? { type: "segment.created", ownerId: stream.owner_id } : null,
+      // The grid's still: a low-priority job every few seconds at most, from the newest key frame.
+      posterJob: part.independent && posterDue(stream) ? posterJob(stream.id) : null,
     });
-    if (inserted) return { status: 201, seq, sha256: put.sha256 };
   } catch (e) {
     await store.delete(key).catch(() => {});
     throw e;
   }
+  if (stored) return { status: 201, seq, sha256: put.sha256 };
+  // Another upload of this seq won the race: keep theirs, answer as a retry would be.
   await store.delete(key).catch(() => {});
   const winner = await findChunk(db, stream.id, seq);
   return settleDuplicate(winner!.sha256, put.sha256, seq);
+}
+
+// A stream's init never changes once stored (first writer wins, a different one is a 409), so
+// this node keeps the parsed tracks of the streams it has seen instead of reading them per part.
+const INIT_CACHE_MAX = 2_000;
+const initCache = new Map<string, { sha256: string; tracks: InitTrack[] }>();
+
+async function initOf(db: Kysely<DB>, streamId: string) {
+  const hit = initCache.get(streamId);
+  if (hit) return hit;
+  const found = await repo.findInitTracks(db, streamId);
+  if (found) {
+    if (initCache.size >= INIT_CACHE_MAX) initCache.delete(initCache.keys().next().value!);
+    initCache.set(streamId, found);
+  }
+  return found;
 }
 
 function settleDuplicate(stored: string, sent: string, seq: number): ChunkResult {

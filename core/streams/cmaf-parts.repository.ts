@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
-import { enqueue } from "../queue/enqueue.ts";
+import type { EnqueueOptions } from "../queue/enqueue.ts";
 import type { LlPart } from "./ll-hls.ts";
 import { POSTER_INTERVAL_MS } from "./streams.repository.ts";
 
@@ -86,8 +86,8 @@ export function newestIndependentPart(db: Db, streamId: string) {
  * A CMAF stream's poster: a batch job (an ffmpeg run must never delay live work), at most one per
  * POSTER_INTERVAL_MS per stream — preserve_run_at makes later key frames join the pending job.
  */
-export function addPartPosterJob(db: Db, streamId: string) {
-  return enqueue(db, "make_part_poster", { streamId }, { jobKey: `part-poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) });
+export function posterJob(streamId: string): { payload: { streamId: string }; opts: EnqueueOptions } {
+  return { payload: { streamId }, opts: { jobKey: `part-poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) } };
 }
 
 /** Whether a newly listed key frame should ask for a poster: none yet, or the last is older than the interval. */

@@ -128,9 +128,20 @@ describe("CMAF ingest: init and parts", () => {
     for await (const o of app.rt.store!.list(`streams/${id}/parts/`)) keys.push(o.key);
     expect(keys.length).toBe(media.chunks.length);
 
-    const audit = await db().selectFrom("audit_log").select(["action", "detail"]).where("target_id", "=", id).execute();
+    const audit = await db().selectFrom("audit_log").select(["action", "detail", "actor_id", "request_id", "seq", "hash"]).where("target_id", "=", id).execute();
     expect(audit.filter((a) => a.action === "init.stored").length).toBe(1);
-    expect(audit.filter((a) => a.action === "chunk.stored").length).toBe(media.chunks.length);
+    const chunkEntries = audit.filter((a) => a.action === "chunk.stored");
+    expect(chunkEntries.length).toBe(media.chunks.length);
+    // Written in the part's own statement: still the caller's entry, in the hash chain, naming the bytes.
+    const owner = (await db().selectFrom("streams").select("owner_id").where("id", "=", id).executeTakeFirstOrThrow()).owner_id;
+    for (const a of chunkEntries) {
+      expect(a.actor_id).toBe(owner);
+      expect(a.request_id).toBeTruthy();
+      expect(a.seq).not.toBeNull();
+      expect(a.hash).not.toBeNull();
+      const d = a.detail as { seq: number; sha256: string };
+      expect(d.sha256).toBe(stored.find((r) => r.seq === d.seq)!.sha256);
+    }
     const events = await db().selectFrom("events").select(["type", "data"]).where("stream_id", "=", id).where("type", "=", "segment.created").execute();
     expect(events.map((e) => (e.data as any).seq).sort((a, b) => a - b)).toEqual(stored.filter((r) => r.independent).map((r) => r.seq));
     for (let i = 0; i < 100 && !notified.includes(id); i++) await Bun.sleep(50);
