@@ -8,6 +8,7 @@ import { jobs } from "./jobs.ts";
 import { audit } from "./audit.ts";
 import { evidence } from "./evidence.ts";
 import { serve } from "./serve.ts";
+import { verify } from "./verify.ts";
 
 const HELP = `rter ${VERSION} — real-time emergency response, self-hosted
 
@@ -23,6 +24,7 @@ Commands:
   jobs             the trouble queue: jobs list, jobs retry ID | --all
   evidence verify  check an evidence package offline (hashes, signature, audit chain)
   audit verify     check the audit log's hash chain (--head HASH: against a shipped head)
+  verify storage   read every stored object and check its hash against the database and the audit chain
 
 Options:
   --help, -h       help for a command (rter serve --help)
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, (args: string[], env: Record<string, string | und
   tokens,
   jobs,
   audit,
+  verify,
   evidence: (args) => evidence(args),
 };
 
