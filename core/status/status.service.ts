@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import { integrityIndicators } from "../fixity/fixity.repository.ts";
 import type { Database } from "../db/kysely.ts";
 import type { NodeContext } from "../runtime.ts";
@@ -7,6 +6,7 @@ import type { PartWaiter } from "../streams/part-waiter.ts";
 import { gauge } from "../metrics.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { quotaIndicators } from "../ratelimit/ratelimit.ts";
+import { aliveWorkers, ingestCounts, queueCounts } from "./status.repository.ts";
 
 /** What this node has open, for its status: a web-only node has none of it, a worker no part waiter. */
 export interface StatusSources {
@@ -81,37 +81,21 @@ async function probe(fn: () => Promise<unknown>): Promise<{ reachable: boolean; 
 /** Jobs waiting to run now, running, and permanently failed (the trouble queue), from graphile-worker's public view. */
 export async function queueIndicators(rt: NodeContext, database: Database | undefined): Promise<QueueIndicators | null> {
   if (!database) return null;
-  const { rows } = await sql<{ depth: string; running: string; failed: string; oldest: number | null }>`
-    select count(*) filter (where locked_at is null and attempts < max_attempts and run_at <= now()) as depth,
-           count(*) filter (where locked_at is not null) as running,
-           count(*) filter (where attempts >= max_attempts and locked_at is null) as failed,
-           extract(epoch from now() - min(run_at) filter (where locked_at is null and attempts < max_attempts and run_at <= now()))::float8 as oldest
-    from graphile_worker.jobs`.execute(database.db);
-  const r = rows[0]!;
-  const workers = await sql<{ jobs: string; n: string }>`
-    select jobs, count(*) as n from worker_heartbeats
-    where last_seen > now() - make_interval(secs => ${rt.config.worker.deadAfterMs / 1000}::float8) group by jobs`.execute(database.db);
+  const r = await queueCounts(database.db);
+  const workers = await aliveWorkers(database.db, rt.config.worker.deadAfterMs);
   return {
     depth: Number(r.depth),
     running: Number(r.running),
     failed: Number(r.failed),
     oldest_job_age_seconds: r.oldest === null ? null : Math.round(r.oldest * 10) / 10,
-    workers_alive: Object.fromEntries(workers.rows.map((w) => [w.jobs, Number(w.n)])),
+    workers_alive: Object.fromEntries(workers.map((w) => [w.jobs, Number(w.n)])),
   };
 }
 
 /** How far behind live the pipeline is: the time from a chunk's arrival to its segment. */
 export async function ingestIndicators(database: Database | undefined): Promise<IngestIndicators | null> {
   if (!database) return null;
-  const { rows } = await sql<{ live: string; p50: number | null; p95: number | null; waiting: string; failed: string }>`
-    select (select count(*) from streams where state = 'live') as live,
-           (select percentile_cont(0.5) within group (order by extract(epoch from s.created_at - c.received_at))
-              from segments s join chunks c using (stream_id, seq) where s.created_at > now() - interval '5 minutes') as p50,
-           (select percentile_cont(0.95) within group (order by extract(epoch from s.created_at - c.received_at))
-              from segments s join chunks c using (stream_id, seq) where s.created_at > now() - interval '5 minutes') as p95,
-           (select count(*) from chunks where state = 'stored') as waiting,
-           (select count(*) from chunks where state = 'failed' and received_at > now() - interval '1 hour') as failed`.execute(database.db);
-  const r = rows[0]!;
+  const r = await ingestCounts(database.db);
   const round = (x: number | null) => (x === null ? null : Math.round(Number(x) * 1000) / 1000);
   return { live_streams: Number(r.live), lag_p50_seconds: round(r.p50), lag_p95_seconds: round(r.p95), chunks_waiting: Number(r.waiting), chunks_failed_last_hour: Number(r.failed) };
 }
