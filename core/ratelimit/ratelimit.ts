@@ -1,7 +1,8 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { RatePolicy } from "../config/parse.ts";
 import { AppError } from "../errors.ts";
 import { currentRequest } from "../request-context.ts";
+import { countHits, deleteStaleCounters, quotaCounts } from "./ratelimit.repository.ts";
 
 /** What one counted request learned about its bucket. */
 export interface RateDecision {
@@ -105,7 +106,7 @@ export class RateLimiter {
         const batch = slot.waiting.splice(0);
         const n = batch.length;
         try {
-          const { hits, reset } = await upsert(db, key, slot.w, n);
+          const { hits, reset } = await countHits(db, key, slot.w, n);
           batch.forEach((b, i) => b.resolve({ hits: hits - n + 1 + i, reset }));
         } catch (e) {
           for (const b of batch) b.reject(e);
@@ -115,17 +116,6 @@ export class RateLimiter {
       this.batches.delete(key);
     }
   }
-}
-
-async function upsert(db: Kysely<any>, key: string, w: number, n: number): Promise<Counted> {
-  const { rows } = await sql<Counted>`
-    insert into rate_counters as r (key, window_start, hits)
-    values (${key}, to_timestamp(floor(extract(epoch from clock_timestamp()) / ${w}::int) * ${w}::int), ${n}::int)
-    on conflict (key) do update set
-      hits = case when r.window_start = excluded.window_start then r.hits + excluded.hits else excluded.hits end,
-      window_start = excluded.window_start
-    returning hits, extract(epoch from r.window_start + make_interval(secs => ${w}::int) - clock_timestamp())::float8 as reset`.execute(db);
-  return rows[0]!;
 }
 
 /** IETF draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: "token";q=3000;w=60`, `RateLimit: "token";r=2999;t=42`. */
@@ -138,14 +128,11 @@ export function rateLimitHeaders(s: { policy: string; limit: number; windowSecon
 
 /** Windows end; rows of buckets silent for a day are dropped by the retention job. */
 export async function pruneCounters(db: Kysely<any>): Promise<number> {
-  const r = await sql`delete from rate_counters where window_start < now() - interval '1 day'`.execute(db);
-  return Number(r.numAffectedRows ?? 0);
+  return deleteStaleCounters(db);
 }
 
 /** For /api/v1/status: buckets counting in the last minute, and accounts locked now (cluster-wide). */
 export async function quotaIndicators(db: Kysely<any>): Promise<{ active_buckets: number; locked_accounts: number }> {
-  const { rows } = await sql<{ active: string; locked: string }>`
-    select (select count(*) from rate_counters where window_start > now() - interval '1 minute') as active,
-           (select count(*) from login_failures where locked_until > now()) as locked`.execute(db);
-  return { active_buckets: Number(rows[0]!.active), locked_accounts: Number(rows[0]!.locked) };
+  const { active, locked } = await quotaCounts(db);
+  return { active_buckets: active, locked_accounts: locked };
 }
