@@ -26,6 +26,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
+import { signIn } from "../support/admin.ts";
 import { makeChunks } from "../support/media.ts";
 import { buildBinary, ROOT } from "../support/rter-process.ts";
 import { goBinaries, release, type ReleaseResult } from "../../scripts/release.ts";
@@ -309,15 +310,19 @@ afterAll(async () => {
     const mk = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=rter internal CA", "-keyout", `${otherCa}.key`, "-out", `${otherCa}.pem`], { stderr: "pipe" });
     expect(mk.exitCode).toBe(0);
     expect(await tryPg(`sslmode=verify-full&sslrootcert=${otherCa}.pem`)).not.toBe("tls");
-    // The run ended at the first login: the administrator signs in through the load balancer.
+    // The run ended at the first login: the administrator signs in through the load balancer, and
+    // (admins need a second factor by default) enrols TOTP on the way.
+    const admin = { email: cluster.secrets.adminEmail, password: cluster.secrets.adminPassword };
     const login = await fetch(`${cluster.lbUrl}/api/v1/auth/login`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: cluster.secrets.adminEmail, password: cluster.secrets.adminPassword }),
+      body: JSON.stringify(admin),
       tls: { rejectUnauthorized: false },
     } as RequestInit);
-    expect(login.status).toBe(200);
-    expect(((await login.json()) as { user: { email: string } }).user.email).toBe(cluster.secrets.adminEmail);
+    expect(login.status).toBe(202);
+    expect(((await login.json()) as { user: { email: string }; enrolled: boolean })).toMatchObject({ user: { email: admin.email }, enrolled: false });
+    const signed = await signIn(cluster.lbUrl, admin, { tls: { rejectUnauthorized: false } });
+    expect(signed.recoveryCodes).toHaveLength(10);
     // Installed from the bundle, byte for byte.
     for (const h of [...API_HOSTS, ...WORKER_HOSTS]) expect(sha256(join(cluster.roots[h], "usr/local/bin/rter"))).toBe(sha256(join(bundle.unpacked, "bin/rter")));
     expect(sha256(join(cluster.roots.minio1, "usr/local/bin/minio"))).toBe(sha256(join(bundle.unpacked, "bin/minio")));

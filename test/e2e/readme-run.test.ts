@@ -3,6 +3,7 @@ import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, realpathSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
+import { signIn } from "../support/admin.ts";
 import { freePort } from "../support/net.ts";
 import { ROOT } from "../support/rter-process.ts";
 
@@ -100,8 +101,15 @@ async function runReadme(clone: string, runAs: string | null, known?: Login): Pr
     const m = /URL:\s+(\S+)\n\s+Email:\s+(\S+)\n\s+Password:\s+(\S+)/.exec(out);
     if (!known) expect(m).not.toBeNull();
     creds = known ?? { email: m![2]!, password: m![3]! };
+    // Admins need a second factor by default (--mfa-required admin): the password step answers 202;
+    // the first sign-in enrols TOTP (the app's key, a code), a later one answers with a code.
     const login = await fetch(`${url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(creds) });
-    expect(login.status).toBe(200);
+    expect(login.status).toBe(202);
+    expect(((await login.json()) as { enrolled: boolean }).enrolled).toBe(!!known);
+    if (!known) expect(out).toContain("Admins need a second factor");
+    const session = await signIn(url, creds);
+    expect(session.secret !== undefined).toBe(!known);
+    expect((await fetch(`${url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${session.token}` } })).status).toBe(200);
     const status = (await (await fetch(`${url}/api/v1/status`)).json()) as { storage: { kind: string }; postgres: { reachable: boolean } };
     expect(status.storage.kind).toBe("file");
     expect(status.postgres.reachable).toBe(true);

@@ -62,7 +62,8 @@ const sessions: Record<string, Session> = {};
 
 describe("TOTP second factor", () => {
   test("--mfa-required takes roles or none; anything else stops the start naming the setting", () => {
-    expect(buildConfig({}, {}).security.mfaRequired).toEqual([]);
+    // Admins by default (CJIS advanced authentication); none switches it off.
+    expect(buildConfig({}, {}).security.mfaRequired).toEqual(["admin"]);
     expect(buildConfig({ "mfa-required": "admin, operator,admin" }, {}).security.mfaRequired).toEqual(["admin", "operator"]);
     expect(buildConfig({}, { RTER_MFA_REQUIRED: "none" }).security.mfaRequired).toEqual([]);
     for (const bad of ["root", "", "all", "admin;operator"]) expect(() => buildConfig({ "mfa-required": bad }, {})).toThrow(/--mfa-required/);
@@ -70,7 +71,7 @@ describe("TOTP second factor", () => {
 
   test("an admin without a second factor enrols during sign-in: 202 challenge, secret, first code gives the session and 10 recovery codes", async () => {
     const step = await passwordStep(users.admin);
-    expect(step).toMatchObject({ mfa_required: true, enrolled: false, methods: ["totp"] });
+    expect(step).toMatchObject({ mfa_required: true, enrolled: false, methods: ["totp", "webauthn"] });
     // No code can answer before enrolment.
     expect((await post("/api/v1/auth/mfa", { challenge: step.challenge, code: "123456" })).status).toBe(401);
     const enrol = await post("/api/v1/auth/mfa/totp/enrol", { challenge: step.challenge });

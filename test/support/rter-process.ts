@@ -27,7 +27,9 @@ export async function startRter(opts: { args?: string[]; env?: Record<string, st
   const port = opts.port ?? (await freePort());
   const cmd = opts.binary ? [opts.binary] : ["bun", join(ROOT, "cmd/rter.ts")];
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, RTER_LOG_LEVEL: "info", ...opts.env })) if (v !== undefined) env[k] = v;
+  // Tests not about sign-in run without the admins' default second factor (--mfa-required admin);
+  // a test that wants the real default passes RTER_MFA_REQUIRED: undefined (or the flag).
+  for (const [k, v] of Object.entries({ ...process.env, RTER_LOG_LEVEL: "info", RTER_MFA_REQUIRED: "none", ...opts.env })) if (v !== undefined) env[k] = v;
   if (!opts.args?.includes("--data-dir") && !env.RTER_DATA_DIR) env.RTER_DATA_DIR = mkdtempSync(join(tmpdir(), "rter-data-"));
   const proc = Bun.spawn([...cmd, "serve", "--host", "127.0.0.1", "--port", String(port), ...(opts.args ?? [])], {
     cwd: ROOT,
