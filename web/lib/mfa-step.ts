@@ -40,6 +40,8 @@ export async function secondStep(loginForm: HTMLFormElement, errorEl: HTMLElemen
   if (passkeyButton) box.append(el("p", {}, passkeyButton));
   const input = el("input", { id: "mfa-code", name: "code", autocomplete: "one-time-code", inputmode: "numeric", required: true, maxlength: 40 });
   box.append(el("label", { for: "mfa-code", text: hasTotp ? "Authentication code (or a recovery code)" : "Or a recovery code" }), input, el("button", { type: "submit", text: "Verify" }));
+  // The error line moves with the step: the password form (its home) is hidden now.
+  box.append(errorEl);
   (usePasskey ? passkeyButton! : input).focus();
   // The listener goes with the answer: the recovery-code screen reuses this form's submit.
   const answered = new AbortController();
@@ -74,6 +76,7 @@ export async function secondStep(loginForm: HTMLFormElement, errorEl: HTMLElemen
       }
     }, { signal: answered.signal });
   });
+  loginForm.append(errorEl);
   if (signed.recovery_codes) await showRecoveryCodes(box, signed.recovery_codes);
   box.remove();
   return signed.user;

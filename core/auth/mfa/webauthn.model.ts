@@ -17,7 +17,7 @@ export const RegistrationResponse = t.Object(
       authenticatorData: t.Optional(B64url(8192)),
       transports: Transports,
       publicKeyAlgorithm: t.Optional(t.Integer()),
-      publicKey: t.Optional(B64url(4096)),
+      publicKey: t.Optional(B64url(8192)),
     }),
     authenticatorAttachment: Attachment,
     clientExtensionResults: ClientExtensions,
@@ -33,7 +33,8 @@ export const AuthenticationResponse = t.Object(
     response: t.Object({
       clientDataJSON: B64url(4096),
       authenticatorData: B64url(8192),
-      signature: B64url(2048),
+      // ML-DSA (post-quantum) signatures are ~2.4-4.6 KB; Chromium offers ML-DSA-44 when the server lists it.
+      signature: B64url(8192),
       userHandle: t.Optional(t.String({ maxLength: 256 })),
     }),
     authenticatorAttachment: Attachment,
