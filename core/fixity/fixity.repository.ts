@@ -143,3 +143,30 @@ export async function integrityIndicators(db: Db): Promise<{ last_run_at: Date |
   const r = rows[0]!;
   return { last_run_at: r.finished_at, objects_checked: r.objects_checked ?? 0, mismatches_open: Number(r.open) };
 }
+
+/**
+ * Chunks and CMAF inits whose recorded hash no `*.stored` audit entry of their stream carries:
+ * changed (or added) outside rter. By object key.
+ */
+export async function unauditedObjects(db: Db) {
+  const { rows } = await sql<{ object_key: string; source: ObjectSource; stream_id: string; sha256: string }>`
+    select c.object_key, 'chunk' as source, c.stream_id, c.sha256 from chunks c
+    where not exists (
+      select 1 from audit_log a
+      where a.action = 'chunk.stored' and a.target_type = 'stream' and a.target_id = c.stream_id::text
+        and a.detail->>'seq' = c.seq::text and a.detail->>'sha256' = c.sha256)
+    union all
+    select i.object_key, 'init', i.stream_id, i.sha256 from stream_inits i
+    where not exists (
+      select 1 from audit_log a
+      where a.action = 'init.stored' and a.target_type = 'stream' and a.target_id = i.stream_id::text
+        and a.detail->>'sha256' = i.sha256)
+    order by 1`.execute(db);
+  return rows;
+}
+
+/** Chunks and CMAF inits recorded, together. */
+export async function countAuditedKinds(db: Db): Promise<number> {
+  const { rows } = await sql<{ n: string }>`select (select count(*) from chunks) + (select count(*) from stream_inits) as n`.execute(db);
+  return Number(rows[0]!.n);
+}

@@ -1,8 +1,8 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { DB } from "../db/schema.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { hashObject } from "./fixity.service.ts";
-import { objectsAfter, type ObjectSource } from "./fixity.repository.ts";
+import { countAuditedKinds, objectsAfter, unauditedObjects, type ObjectSource } from "./fixity.repository.ts";
 
 /**
  * A one-shot, read-only check of everything rter stored (`rter verify storage`, the restore
@@ -62,22 +62,9 @@ export async function verifyStorage(db: Kysely<DB>, store: ObjectStore, opts: { 
   // The database against the audit chain: a chunk or init whose recorded hash no `*.stored` entry
   // of its stream carries was changed (or added) outside rter. The chain itself is checked by
   // `rter audit verify`.
-  const { rows: unaudited } = await sql<{ object_key: string; source: ObjectSource; stream_id: string; sha256: string }>`
-    select c.object_key, 'chunk' as source, c.stream_id, c.sha256 from chunks c
-    where not exists (
-      select 1 from audit_log a
-      where a.action = 'chunk.stored' and a.target_type = 'stream' and a.target_id = c.stream_id::text
-        and a.detail->>'seq' = c.seq::text and a.detail->>'sha256' = c.sha256)
-    union all
-    select i.object_key, 'init', i.stream_id, i.sha256 from stream_inits i
-    where not exists (
-      select 1 from audit_log a
-      where a.action = 'init.stored' and a.target_type = 'stream' and a.target_id = i.stream_id::text
-        and a.detail->>'sha256' = i.sha256)
-    order by 1`.execute(db);
+  const unaudited = await unauditedObjects(db);
   for (const u of unaudited) report.problems.push({ kind: "not_in_audit", object_key: u.object_key, source: u.source, stream_id: u.stream_id, expected_sha256: u.sha256, actual_sha256: null });
-  const { rows: counted } = await sql<{ n: string }>`select (select count(*) from chunks) + (select count(*) from stream_inits) as n`.execute(db);
-  report.audited = Number(counted[0]!.n) - unaudited.length;
+  report.audited = (await countAuditedKinds(db)) - unaudited.length;
   report.problems.sort((a, b) => (a.object_key < b.object_key ? -1 : a.object_key > b.object_key ? 1 : 0));
   return report;
 }
