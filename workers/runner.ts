@@ -4,6 +4,7 @@ import { quietQueueLogger } from "../core/db/migrate.ts";
 import { AppError } from "../core/errors.ts";
 import { FIXITY_QUEUE } from "../core/fixity/fixity.service.ts";
 import { priorityOf } from "../core/queue/enqueue.ts";
+import { forceUnlockPools } from "../core/queue/liveness.repository.ts";
 import type { WorkerContext } from "../core/runtime.ts";
 import { startLiveness } from "./liveness.ts";
 import { makeTaskList } from "./tasks/index.ts";
@@ -56,7 +57,7 @@ export async function startQueueWorker(rt: WorkerContext): Promise<QueueWorker> 
     );
     events.on("job:success", ({ job }) => log.debug("job done", { task: job.task_identifier, jobId: job.id }));
     if (deadPools.length) {
-      await pool.query("select graphile_worker.force_unlock_workers($1::text[])", [deadPools]);
+      await forceUnlockPools(rt.database.db, deadPools);
       log.info("released jobs of a failed queue runner", { pools: [...deadPools] });
       deadPools.length = 0;
     }

@@ -96,3 +96,8 @@ export async function sweepDeadWorkers(db: Kysely<DB>, opts: { me: string; deadA
     return { skipped: false, released };
   });
 }
+
+/** Hands the jobs these graphile-worker pools still hold back to the queue (their runner is gone). */
+export async function forceUnlockPools(db: Kysely<DB>, poolIds: string[]): Promise<void> {
+  await sql`select graphile_worker.force_unlock_workers(${poolIds}::text[])`.execute(db);
+}
