@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-bash scripts/ensure-tools.sh --minio --chromium --deploy --ldap || { echo "test.sh: tool provisioning failed" >&2; exit 1; }
+bash scripts/ensure-tools.sh --minio --chromium --deploy --ldap --oidc || { echo "test.sh: tool provisioning failed" >&2; exit 1; }
 
 [ -d /usr/local/go/bin ] && PATH="$PATH:/usr/local/go/bin"
 if command -v minio >/dev/null; then

@@ -9,6 +9,7 @@ import { revokeApiToken } from "./admin.service.ts";
 import { revokeToken } from "./auth.repository.ts";
 import { authenticate, completeSecondFactor, login, type AuthSettings, type AuthUser, type LoginResult, type SignedIn } from "./auth.service.ts";
 import { enrolTotp } from "./mfa/mfa.service.ts";
+import { endProviderSession } from "./oidc/oidc.service.ts";
 import { changeOwnPassword } from "./password.service.ts";
 import { enforceUserLimits } from "./quotas.ts";
 
@@ -164,6 +165,8 @@ export function authRoutes(rt: ApiContext) {
         const actor = currentRequest()?.actor;
         if (actor?.tokenKind === "session") {
           await revokeToken(db(), actor.tokenId);
+          // A session from the OpenID Connect provider leaves no refresh token behind.
+          await endProviderSession(db(), rt.config.security.oidc, actor.tokenId);
           await audit(db(), { action: "logout", targetType: "session", targetId: actor.tokenId });
         } else if (actor?.tokenKind === "api") {
           await revokeApiToken(db(), actor.tokenId);

@@ -85,6 +85,7 @@ export function findCredential(db: Db, by: { id: string } | { hash: Buffer }) {
       "users.disabled_at",
       "users.directory_dn",
       "users.directory_checked_at",
+      "users.oidc_subject",
       "api_tokens.id as token_id",
       "api_tokens.kind",
       "api_tokens.role as token_role",

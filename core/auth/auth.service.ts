@@ -8,6 +8,7 @@ import type { UserRow } from "./auth.repository.ts";
 import { isRole, ROLES, type Role } from "./role.ts";
 import { roleCovers } from "./guards.ts";
 import { directorySignIn, recheckIfStale } from "./directory/directory.service.ts";
+import { recheckOidcSession } from "./oidc/recheck.ts";
 import { answerChallenge, needsSecondFactor, startChallenge, type MfaAnswer, type MfaChallenge } from "./mfa/mfa.service.ts";
 import { checkPassword, MAX_PASSWORD } from "./password-policy.ts";
 import { hashToken, isSessionToken, looksLikeToken, newToken, signSession, verifySession } from "./token.ts";
@@ -266,6 +267,10 @@ export async function authenticate(db: Kysely<DB>, token: string | null, setting
   if (fresh && "disabled" in fresh) throw invalid;
   if (fresh) row = { ...row, role: fresh.role };
   if (fresh && row.token_role && !roleCovers(row.role, row.token_role)) throw invalid;
+  // A session started through the OpenID Connect provider: its groups, re-read by a refresh grant.
+  const viaOidc = await recheckOidcSession(db, settings.oidc, row);
+  if (viaOidc && "ended" in viaOidc) throw new AppError("unauthorized", "your sign-in through the identity provider no longer holds; sign in again");
+  if (viaOidc) row = { ...row, role: viaOidc.role };
   const lastUsed = row.last_used_at ? new Date(row.last_used_at).getTime() : 0;
   if (now - lastUsed > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) await repo.touchToken(db, row.token_id);
   return { user: { id: row.id, email: row.email, role: effectiveRole(row) }, tokenId: row.token_id, kind: row.kind, rateLimitPerMinute: row.rate_limit_per_minute };

@@ -135,7 +135,7 @@ describe("the role matrix", () => {
   });
 
   test("a viewer can write nothing (the matrix says so for every non-GET route but its own sign-out and password)", () => {
-    const own = new Set(["POST /api/v1/auth/logout", "POST /api/v1/auth/password"]);
+    const own = new Set(["POST /api/v1/auth/logout", "POST /api/v1/auth/oidc/logout", "POST /api/v1/auth/password"]);
     // A viewer secures their own account too: passkeys are their own second factor.
     for (const k of ["POST /api/v1/auth/passkeys/options", "POST /api/v1/auth/passkeys", "DELETE /api/v1/auth/passkeys/{id}"]) own.add(k);
     const writes = Object.entries(ACCESS).filter(([k, r]) => !k.startsWith("GET ") && !r.public && !own.has(k));

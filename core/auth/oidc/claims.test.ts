@@ -42,6 +42,7 @@ describe("OIDC claims", () => {
   test("a second factor is what amr says beyond a password", () => {
     expect(usedSecondFactor({ amr: ["pwd", "mfa"] })).toBe(true);
     expect(usedSecondFactor({ amr: ["pwd", "otp"] })).toBe(true);
+    expect(usedSecondFactor({ amr: ["http://schemas.microsoft.com/claims/multipleauthn"] })).toBe(true);
     expect(usedSecondFactor({ amr: ["pwd"] })).toBe(false);
     expect(usedSecondFactor({ amr: "mfa" })).toBe(false);
     expect(usedSecondFactor({})).toBe(false);

@@ -1,0 +1,98 @@
+import type { Kysely } from "kysely";
+import * as client from "openid-client";
+import { audit } from "../../audit/audit.service.ts";
+import type { OidcConfig } from "../../config/oidc.ts";
+import type { DB, UserRole } from "../../db/schema.ts";
+import { AppError } from "../../errors.ts";
+import { claimValues, forAudit, roleFromClaims } from "./claims.ts";
+import * as repo from "./oidc.repository.ts";
+import { isOutage, providerConfig, reason, unavailable } from "./provider.ts";
+
+// The re-check of sessions started through the provider; apart from the sign-in so the request
+// guard (auth.service.ts) can use it without importing the sign-in's own dependencies.
+
+export async function auditRole(db: Kysely<DB>, user: { id: string; email: string; role: UserRole }, from: UserRole, matched: string[]) {
+  await audit(db, { action: "user.role_changed", targetType: "user", targetId: user.id, actor: null, detail: { email: user.email, from, to: user.role, via: "oidc", groups: forAudit(matched) } });
+}
+
+// One re-check per session at a time in this process; other nodes are kept out by claimRecheck.
+const inFlight = new Map<string, Promise<OidcRecheck>>();
+
+export type OidcRecheck = { role: UserRole } | { ended: string } | null;
+
+/**
+ * A session started through the provider is re-checked on its first request after --oidc-recheck:
+ * the refresh grant returns a new ID token whose role claim gives the role again. Refused by the
+ * provider (the account was removed, disabled or its sessions revoked) or in no mapped group any
+ * more: the account is disabled here (user.disabled, via oidc) until its next good sign-in.
+ * Without a refresh token the session ends instead (sign in again). A provider that does not
+ * answer is a 503: access is not extended on stale knowledge.
+ */
+export async function recheckOidcSession(
+  db: Kysely<DB>,
+  cfg: OidcConfig | null,
+  row: { token_id: string; kind: "api" | "session"; id: string; email: string; role: UserRole; oidc_subject: string | null },
+): Promise<OidcRecheck> {
+  if (!row.oidc_subject || row.kind !== "session") return null;
+  if (!cfg) return { ended: "oidc_not_configured" };
+  let p = inFlight.get(row.token_id);
+  if (!p) {
+    p = recheck(db, cfg, row).finally(() => inFlight.delete(row.token_id));
+    inFlight.set(row.token_id, p);
+  }
+  return p;
+}
+
+async function recheck(db: Kysely<DB>, cfg: OidcConfig, row: { token_id: string; id: string; email: string; role: UserRole; oidc_subject: string | null }): Promise<OidcRecheck> {
+  const session = await repo.findSession(db, row.token_id);
+  if (!session) return { ended: "no_provider_session" };
+  if (Date.now() - new Date(session.checked_at).getTime() < cfg.recheckMs) return null;
+  const old = await repo.claimRecheck(db, row.token_id, cfg.recheckMs);
+  // Another request or node is re-checking it right now: this one goes on as before.
+  if (!old) return null;
+  if (!session.refresh_token) {
+    await endSession(db, row, "no_refresh_token");
+    return { ended: "no_refresh_token" };
+  }
+  let refreshed: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+  let claims: Record<string, unknown> | undefined;
+  try {
+    const config = await providerConfig(cfg);
+    refreshed = await client.refreshTokenGrant(config, session.refresh_token);
+    claims = refreshed.claims() as Record<string, unknown> | undefined;
+    if (!claims && config.serverMetadata().userinfo_endpoint) claims = (await client.fetchUserInfo(config, refreshed.access_token, row.oidc_subject!)) as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof AppError || isOutage(e)) {
+      await repo.releaseRecheck(db, row.token_id, old);
+      throw e instanceof AppError ? e : unavailable(cfg, e);
+    }
+    await disable(db, row, "refresh_refused", { error: reason(e) });
+    return { ended: "refresh_refused" };
+  }
+  if (!claims || claims.sub !== row.oidc_subject) {
+    await disable(db, row, "refresh_refused", { error: "the refreshed ID token names another subject or none" });
+    return { ended: "refresh_refused" };
+  }
+  const { role, matched } = roleFromClaims(cfg.roleMap, claimValues(claims, cfg.roleClaim));
+  if (!role) {
+    await disable(db, row, "no_group", {});
+    return { ended: "no_group" };
+  }
+  await repo.recordRefresh(db, row.token_id, { refreshToken: refreshed!.refresh_token ?? null, idToken: refreshed!.id_token ?? null });
+  await repo.recordCheck(db, row.id, { role });
+  if (role !== row.role) await auditRole(db, { id: row.id, email: row.email, role }, row.role, matched);
+  return { role };
+}
+
+async function endSession(db: Kysely<DB>, row: { token_id: string; id: string; email: string }, why: string) {
+  await db.updateTable("api_tokens").set({ revoked_at: new Date() }).where("id", "=", row.token_id).where("revoked_at", "is", null).execute();
+  await repo.deleteSession(db, row.token_id);
+  await audit(db, { action: "session.ended", targetType: "session", targetId: row.token_id, actor: null, detail: { email: row.email, via: "oidc", reason: why } });
+}
+
+async function disable(db: Kysely<DB>, row: { token_id: string; id: string; email: string }, why: string, detail: Record<string, unknown>) {
+  await repo.recordCheck(db, row.id, { disabled: true });
+  await repo.deleteSession(db, row.token_id);
+  await audit(db, { action: "user.disabled", targetType: "user", targetId: row.id, actor: null, detail: { email: row.email, via: "oidc", reason: why, ...detail } });
+}
+
