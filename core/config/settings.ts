@@ -113,7 +113,7 @@ export const SETTINGS: Setting[] = [
 ];
 
 export const JOBS = ["live", "batch", "all"] as const;
-/** Which job classes a worker process runs (see TASK_CLASS in workers/tasks/index.ts). */
+/** Which job classes a worker process runs (see TASK_CLASS in core/queue/task-classes.ts). */
 export type Jobs = (typeof JOBS)[number];
 
 export function parseJobs(v: string): Jobs {
