@@ -3,6 +3,7 @@
 // exports. Every action is an API call the role matrix already guards; this page adds nothing
 // the API would not allow, it only makes it reachable without a terminal.
 import { api, ApiError, el, me, request, signIn, type User } from "./lib/api.ts";
+import { signOut } from "./lib/oidc.ts";
 import type { ExportView as ExportSchema, SigningKeyView as SigningKeySchema } from "../core/evidence/exports.model.ts";
 
 type Role = User["role"];
@@ -298,10 +299,7 @@ async function start(user: User): Promise<void> {
   document.body.dataset.ready = "1";
 }
 
-$("#logout").addEventListener("click", async () => {
-  await request("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
-  location.reload();
-});
+$("#logout").addEventListener("click", () => void signOut());
 
 void (async () => {
   const user = await me().catch(() => null);

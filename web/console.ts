@@ -6,6 +6,7 @@
 
 import "leaflet/dist/leaflet.css";
 import { api, ApiError, el, me, request, signIn, type User } from "./lib/api.ts";
+import { signOut } from "./lib/oidc.ts";
 import { subscribe } from "./lib/events.ts";
 import { ConsoleMap, Sketch } from "./lib/map.ts";
 import { alertCounts, notify, renderAlerts, setupAlerts } from "./console/alerts.ts";
@@ -117,10 +118,7 @@ async function start(user: User): Promise<void> {
 
 // ---------------- wiring ----------------
 
-$("#logout").addEventListener("click", async () => {
-  await request("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
-  location.reload();
-});
+$("#logout").addEventListener("click", () => void signOut());
 $("#invite").addEventListener("click", () => void invite());
 $("#invite-close").addEventListener("click", () => $<HTMLDialogElement>("#invite-dialog").close());
 $("#invite-copy").addEventListener("click", () => void navigator.clipboard?.writeText($<HTMLInputElement>("#invite-url").value).catch(() => {}));

@@ -72,9 +72,10 @@ export async function startHydra(opts: { redirectUrls: string[]; postLogoutUrls:
     return r.status === 204 ? null : ((await r.json()) as Record<string, unknown>);
   };
   const redirect = (to: unknown) => new Response(null, { status: 302, headers: { location: String(to) } });
+  // remember: Hydra keeps a login session (its cookie in that browser), so RP-initiated logout has one to end.
   const acceptLogin = async (challenge: string, subject: string) => {
     const amr = users.get(subject)?.amr;
-    const r = await adminCall("PUT", `/admin/oauth2/auth/requests/login/accept?login_challenge=${encodeURIComponent(challenge)}`, { subject, remember: false, ...(amr ? { amr } : {}) });
+    const r = await adminCall("PUT", `/admin/oauth2/auth/requests/login/accept?login_challenge=${encodeURIComponent(challenge)}`, { subject, remember: true, remember_for: 3600, ...(amr ? { amr } : {}) });
     return redirect(r!.redirect_to);
   };
   const idToken = (u: IdpUser) => ({ ...(u.email !== undefined ? { email: u.email } : {}), ...(u.groups !== undefined ? { groups: u.groups } : {}), ...u.extra });

@@ -1,4 +1,5 @@
 import { secondStep, type MfaChallenge } from "./mfa-step.ts";
+import { offerProviderSignIn } from "./oidc.ts";
 
 // fetch for the pages: same-origin cookie, JSON, the CSRF header every cookie-authenticated
 // write needs, a timeout, and problem+json errors turned into ApiError.
@@ -53,6 +54,7 @@ export async function me(): Promise<User | null> {
 
 /** Wires a sign-in form (fields email, password) to the login API; resolves with the user. */
 export function signIn(form: HTMLFormElement, errorEl: HTMLElement): Promise<User> {
+  void offerProviderSignIn(form);
   return new Promise((resolve) => {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
