@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { buildConfig } from "../config/load.ts";
 import type { Database } from "../db/kysely.ts";
 import { migratedDatabase } from "../../test/support/db.ts";
 import { issueToken, listUsers, revokeApiToken, updateUser, createUser } from "./admin.service.ts";
 import { authenticate, type AuthUser } from "./auth.service.ts";
+
+// Every created user's password is hashed with argon2id: slow on a busy machine.
+setDefaultTimeout(60_000);
 
 let database: Database;
 const settings = buildConfig({}, {}).security;

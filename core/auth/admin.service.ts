@@ -36,12 +36,11 @@ export async function createUser(db: Kysely<DB>, input: { email: string; role: R
  */
 export async function updateUser(db: Kysely<DB>, id: string, change: { role?: Role; disabled?: boolean }) {
   return db.transaction().execute(async (trx) => {
-    const before = await repo.lockUser(trx, id);
+    // Serialise concurrent demotions: both would otherwise see two admins and each remove one.
+    const before = await repo.lockUserAndAdmins(trx, id);
     if (!before) throw new AppError("not_found", "no such user");
     const losesAdmin = before.role === "admin" && !before.disabled_at && ((change.role !== undefined && change.role !== "admin") || change.disabled === true);
     if (losesAdmin) {
-      // Serialise concurrent demotions: both would otherwise see two admins and each remove one.
-      await repo.lockAdmins(trx);
       const { n } = await repo.countActiveAdmins(trx);
       if (Number(n) <= 1) throw new AppError("conflict", "this is the last active admin; make another admin first");
     }

@@ -44,14 +44,21 @@ export function listUsers(db: Db, limit: number) {
     .execute();
 }
 
-/** The user row, locked until the transaction ends. */
-export function lockUser(trx: Transaction<DB>, id: string) {
-  return trx.selectFrom("users").select(["id", "email", "role", "disabled_at"]).where("id", "=", id).forUpdate().executeTakeFirst();
-}
-
-/** Locks every admin row: concurrent demotions run one at a time and count what the other left. */
-export async function lockAdmins(trx: Transaction<DB>): Promise<void> {
-  await trx.selectFrom("users").select("id").where("role", "=", "admin").forUpdate().execute();
+/**
+ * Locks the user's row and every admin's in one statement, in id order, until the transaction
+ * ends: concurrent demotions run one at a time and count what the other left, and two of them
+ * never deadlock (each taking its own row first, then waiting for the other's). The user's row,
+ * if it exists.
+ */
+export async function lockUserAndAdmins(trx: Transaction<DB>, id: string) {
+  const rows = await trx
+    .selectFrom("users")
+    .select(["id", "email", "role", "disabled_at"])
+    .where((eb) => eb.or([eb("id", "=", id), eb("role", "=", "admin")]))
+    .orderBy("id")
+    .forUpdate()
+    .execute();
+  return rows.find((r) => r.id === id);
 }
 
 export function updateUser(db: Db, id: string, set: { role?: Role; disabled_at?: Date | null }) {
