@@ -165,7 +165,11 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       await parts.start();
       const { RateLimiter } = await import("../core/ratelimit/ratelimit.ts");
       const { ViewDedupe } = await import("../core/audit/audit.service.ts");
-      opened.api = extend<ApiContext>(rt, { database, store, events: hub, credentialWatch: watch, eventLeases: leases, parts, rateLimits: new RateLimiter(), views: new ViewDedupe() });
+      const { InitCache } = await import("../core/streams/cmaf-ingest.service.ts");
+      const { LlListCache } = await import("../core/streams/ll-hls.service.ts");
+      // The node's caches: what one node remembers, never shared with another (tests run two in one process).
+      const caches = { rateLimits: new RateLimiter(), views: new ViewDedupe(), cmafInits: new InitCache(), llLists: new LlListCache() };
+      opened.api = extend<ApiContext>(rt, { database, store, events: hub, credentialWatch: watch, eventLeases: leases, parts, ...caches });
       return async () => {
         await parts.stop();
         watch.stop();

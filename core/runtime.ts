@@ -10,6 +10,8 @@ import type { EventLeases } from "./events/event-leases.ts";
 import type { PartWaiter } from "./streams/part-waiter.ts";
 import type { RateLimiter } from "./ratelimit/ratelimit.ts";
 import type { ViewDedupe } from "./audit/audit.service.ts";
+import type { InitCache } from "./streams/cmaf-ingest.service.ts";
+import type { LlListCache } from "./streams/ll-hls.service.ts";
 
 /** A started module's readiness probe: resolves when its dependency answers, throws when not. */
 export interface ReadinessCheck {
@@ -64,6 +66,10 @@ export interface ApiContext extends StorageContext {
   readonly rateLimits: RateLimiter;
   /** This node's memory of views it recorded (audit dedupe). */
   readonly views: ViewDedupe;
+  /** This node's parsed CMAF inits of the streams it has seen. */
+  readonly cmafInits: InitCache;
+  /** This node's shared reads and closed prefixes of LL-HLS lists. */
+  readonly llLists: LlListCache;
 }
 
 /** The `web` role serves the UI pages: it opens nothing. */

@@ -141,13 +141,13 @@ function classicStream(): AppError {
  * PUT /streams/{id}/chunks/{seq} with Content-Type video/iso.segment: one or more moof+mdat,
  * checked against the init's tracks and the neighbouring parts' decode times, then listed.
  */
-export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: AuthUser, up: ChunkUpload, opts: { maxBytes: number; gapWaitMs?: number }): Promise<ChunkResult> {
+export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: AuthUser, up: ChunkUpload, opts: { maxBytes: number; inits: InitCache; gapWaitMs?: number }): Promise<ChunkResult> {
   const seq = Number(up.seq);
   if (!/^\d{1,7}$/.test(up.seq) || seq > MAX_SEQ) throw new AppError("bad_request", `seq must be an integer from 0 to ${MAX_SEQ}`);
   const stream = await liveStream(db, store, user, up.streamId);
   if (stream.media_format === "classic") throw classicStream();
   const captureStart = up.chunkStart === null ? null : parseCaptureTime(up.chunkStart, "X-Chunk-Start");
-  const init = await initOf(db, stream.id);
+  const init = await opts.inits.get(db, stream.id);
   if (!init) throw new AppError("conflict", "send the init segment first: PUT /api/v1/streams/{id}/init (video/mp4)");
   const bytes = await readBody(up.body, up.contentLength, opts.maxBytes, "chunk");
   const hash = sha256(bytes);
@@ -185,20 +185,26 @@ export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: 
   return settleDuplicate(winner!.sha256, put.sha256, seq);
 }
 
-// A stream's init never changes once stored (first writer wins, a different one is a 409), so
-// this node keeps the parsed tracks of the streams it has seen instead of reading them per part.
 const INIT_CACHE_MAX = 2_000;
-const initCache = new Map<string, { sha256: string; tracks: InitTrack[] }>();
 
-async function initOf(db: Kysely<DB>, streamId: string) {
-  const hit = initCache.get(streamId);
-  if (hit) return hit;
-  const found = await repo.findInitTracks(db, streamId);
-  if (found) {
-    if (initCache.size >= INIT_CACHE_MAX) initCache.delete(initCache.keys().next().value!);
-    initCache.set(streamId, found);
+/**
+ * A stream's init never changes once stored (first writer wins, a different one is a 409), so a
+ * node keeps the parsed tracks of the streams it has seen instead of reading them per part. One
+ * per node, on its API context (core/runtime.ts).
+ */
+export class InitCache {
+  private readonly inits = new Map<string, { sha256: string; tracks: InitTrack[] }>();
+
+  async get(db: Kysely<DB>, streamId: string) {
+    const hit = this.inits.get(streamId);
+    if (hit) return hit;
+    const found = await repo.findInitTracks(db, streamId);
+    if (found) {
+      if (this.inits.size >= INIT_CACHE_MAX) this.inits.delete(this.inits.keys().next().value!);
+      this.inits.set(streamId, found);
+    }
+    return found;
   }
-  return found;
 }
 
 function settleDuplicate(stored: string, sent: string, seq: number): ChunkResult {

@@ -14,7 +14,7 @@ const PART_HOLD_MS = 6_000;
 const IMMUTABLE = "private, max-age=31536000, immutable";
 
 export function llHlsDeps(rt: ApiContext): LlHlsDeps {
-  return { db: rt.database.db, store: rt.store, waiter: rt.parts };
+  return { db: rt.database.db, store: rt.store, waiter: rt.parts, lists: rt.llLists };
 }
 
 /** GET …/hls/index.m3u8 of a CMAF stream (the route itself is in streams.http.ts, shared with classic streams). */

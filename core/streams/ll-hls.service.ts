@@ -16,6 +16,8 @@ export interface LlHlsDeps {
   db: Kysely<DB>;
   store: ObjectStore;
   waiter: PartWaiter;
+  /** This node's shared reads and closed prefixes of live lists. */
+  lists: LlListCache;
 }
 
 /** A blocking reload waits at most this many target durations, then answers 503 (the HLS spec's advice). */
@@ -46,51 +48,56 @@ export function parseReload(q: Record<string, string | undefined>): ReloadQuery 
   return { msn, part };
 }
 
-/** How many times a list was read from the database (each shared read counts once). */
-export const listReads = { count: 0 };
-
-/**
- * Every viewer of a stream wakes at the same commit notice: those that find a read of the list
- * already under way since that notice take its result instead of querying again.
- */
-const reading = new Map<string, { generation: string; list: Promise<LlList> }>();
-
-function sharedLoad(deps: LlHlsDeps, streamId: string): Promise<LlList> {
-  const generation = deps.waiter.generation(streamId);
-  const current = reading.get(streamId);
-  if (current && current.generation === generation) return current.list;
-  const list: Promise<LlList> = load(deps.db, streamId).finally(() => {
-    if (reading.get(streamId)?.list === list) reading.delete(streamId);
-  });
-  reading.set(streamId, { generation, list });
-  return list;
-}
-
-/**
- * Per stream, the closed segments of its live list: they never change, so each read fetches only
- * the parts after them (a stream an hour long is 14,400 quarter-second parts). Node-local; every
- * node derives the same prefix from the same rows.
- */
-const prefixes = new Map<string, LlPrefix>();
 const MAX_PREFIXES = 5_000;
 
-async function load(db: Kysely<DB>, streamId: string): Promise<LlList> {
-  listReads.count++;
-  const prefix = prefixes.get(streamId) ?? null;
-  const { parts, nowMs, state } = await repo.listParts(db, streamId, prefix?.nextSeq ?? 0);
-  if (state === "live") {
-    const list = planList(parts, { finished: false, nowMs, prefix });
-    const next = prefixOf(list, prefix);
-    if (next && next !== prefix) {
-      if (!prefixes.has(streamId) && prefixes.size >= MAX_PREFIXES) prefixes.clear();
-      prefixes.set(streamId, next);
-    }
+/**
+ * One node's live lists (on the node's API context, core/runtime.ts):
+ * - Every viewer of a stream wakes at the same commit notice: those that find a read of the list
+ *   already under way since that notice take its result instead of querying again.
+ * - Per stream, the closed segments of its live list: they never change, so each read fetches
+ *   only the parts after them (a stream an hour long is 14,400 quarter-second parts). Every node
+ *   derives the same prefix from the same rows.
+ */
+export class LlListCache {
+  /** How many times a list was read from the database (each shared read counts once). */
+  reads = 0;
+  private readonly reading = new Map<string, { generation: string; list: Promise<LlList> }>();
+  private readonly prefixes = new Map<string, LlPrefix>();
+
+  /** The stream's list, shared with the reads of the same commit generation. */
+  shared(db: Kysely<DB>, waiter: PartWaiter, streamId: string): Promise<LlList> {
+    const generation = waiter.generation(streamId);
+    const current = this.reading.get(streamId);
+    if (current && current.generation === generation) return current.list;
+    const list: Promise<LlList> = this.load(db, streamId).finally(() => {
+      if (this.reading.get(streamId)?.list === list) this.reading.delete(streamId);
+    });
+    this.reading.set(streamId, { generation, list });
     return list;
   }
-  // Finished = the stream takes no more parts: every part it has is in the list, late ones too.
-  prefixes.delete(streamId);
-  const all = prefix ? await repo.listParts(db, streamId) : { parts };
-  return planList(all.parts, { finished: true, nowMs });
+
+  private async load(db: Kysely<DB>, streamId: string): Promise<LlList> {
+    this.reads++;
+    const prefix = this.prefixes.get(streamId) ?? null;
+    const { parts, nowMs, state } = await repo.listParts(db, streamId, prefix?.nextSeq ?? 0);
+    if (state === "live") {
+      const list = planList(parts, { finished: false, nowMs, prefix });
+      const next = prefixOf(list, prefix);
+      if (next && next !== prefix) {
+        if (!this.prefixes.has(streamId) && this.prefixes.size >= MAX_PREFIXES) this.prefixes.clear();
+        this.prefixes.set(streamId, next);
+      }
+      return list;
+    }
+    // Finished = the stream takes no more parts: every part it has is in the list, late ones too.
+    this.prefixes.delete(streamId);
+    const all = prefix ? await repo.listParts(db, streamId) : { parts };
+    return planList(all.parts, { finished: true, nowMs });
+  }
+}
+
+function sharedLoad(deps: LlHlsDeps, streamId: string): Promise<LlList> {
+  return deps.lists.shared(deps.db, deps.waiter, streamId);
 }
 
 /**
