@@ -5,6 +5,7 @@ import type { OidcConfig } from "../../config/oidc.ts";
 import type { DB, UserRole } from "../../db/schema.ts";
 import { AppError } from "../../errors.ts";
 import { claimValues, forAudit, roleFromClaims } from "./claims.ts";
+import { revokeToken } from "../auth.repository.ts";
 import * as repo from "./oidc.repository.ts";
 import { isOutage, providerConfig, reason, unavailable } from "./provider.ts";
 
@@ -85,7 +86,7 @@ async function recheck(db: Kysely<DB>, cfg: OidcConfig, row: { token_id: string;
 }
 
 async function endSession(db: Kysely<DB>, row: { token_id: string; id: string; email: string }, why: string) {
-  await db.updateTable("api_tokens").set({ revoked_at: new Date() }).where("id", "=", row.token_id).where("revoked_at", "is", null).execute();
+  await revokeToken(db, row.token_id);
   await repo.deleteSession(db, row.token_id);
   await audit(db, { action: "session.ended", targetType: "session", targetId: row.token_id, actor: null, detail: { email: row.email, via: "oidc", reason: why } });
 }
