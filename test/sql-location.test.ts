@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { ROOT } from "./support/rter-process.ts";
 
@@ -37,7 +38,7 @@ function withoutComments(src: string): string {
 }
 
 /** file:line: code, for every SQL use outside the allowed places. */
-export function sqlOutsideRepositories(root: string): string[] {
+function sqlOutsideRepositories(root: string): string[] {
   const found: string[] = [];
   for (const top of SCANNED) {
     let files: string[];
@@ -64,8 +65,6 @@ test("SQL is written only in repositories and core/db", () => {
 });
 
 test("the scan finds each form of SQL and reports file:line, and skips comments", () => {
-  const { mkdtempSync, mkdirSync, writeFileSync } = require("node:fs") as typeof import("node:fs");
-  const { tmpdir } = require("node:os") as typeof import("node:os");
   const root = mkdtempSync(join(tmpdir(), "rter-sql-scan-"));
   mkdirSync(join(root, "core/things"), { recursive: true });
   mkdirSync(join(root, "core/db"), { recursive: true });
