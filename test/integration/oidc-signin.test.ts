@@ -66,10 +66,10 @@ async function visit(jar: Jar, url: string, init: RequestInit = {}): Promise<Res
 }
 
 /** Follows redirects from `url` until an answer that is not one; returns it and the URL it came from. */
-async function follow(jar: Jar, url: string, stopAt?: (url: string) => boolean): Promise<{ res: Response; url: string }> {
+async function follow(jar: Jar, url: string, stopAt?: (url: string) => boolean, headers: Record<string, string> = {}): Promise<{ res: Response; url: string }> {
   for (let hops = 0; hops < 20; hops++) {
     if (stopAt?.(url)) return { res: new Response(null, { status: 299 }), url };
-    const res = await visit(jar, url);
+    const res = await visit(jar, url, { headers });
     const loc = res.headers.get("location");
     if (res.status < 300 || res.status >= 400 || !loc) return { res, url };
     await res.body?.cancel();
@@ -79,9 +79,9 @@ async function follow(jar: Jar, url: string, stopAt?: (url: string) => boolean):
 }
 
 /** The whole sign-in as `subject` (the provider's login page signs them in at once). */
-async function signIn(subject: string, returnTo = "/console", jar = new Jar()) {
+async function signIn(subject: string, returnTo = "/console", jar = new Jar(), headers: Record<string, string> = {}) {
   hydra.autoLogin = subject;
-  const { res, url } = await follow(jar, `${RTER}/api/v1/auth/oidc/start?return_to=${encodeURIComponent(returnTo)}`);
+  const { res, url } = await follow(jar, `${RTER}/api/v1/auth/oidc/start?return_to=${encodeURIComponent(returnTo)}`, undefined, headers);
   return { res, url, jar };
 }
 
@@ -161,6 +161,11 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     expect(r.res.status).toBe(403);
     expect(await problem(r.res)).toContain('none of the groups rter admits (claim "groups")');
     expect((await me(r.jar)).status).toBe(401);
+    // A browser (Accept: text/html) is shown the same refusal as a page.
+    const page = await signIn("nora", "/console", new Jar(), { accept: "text/html,application/xhtml+xml" });
+    expect(page.res.status).toBe(403);
+    expect(page.res.headers.get("content-type")).toContain("text/html");
+    expect(await page.res.text()).toContain("none of the groups rter admits (claim &#34;groups&#34;)");
     const f = (await auditOf("login.failed")).filter((x) => x.detail.reason === "no_group").at(-1)!;
     expect(f.detail).toMatchObject({ via: "oidc", subject: "nora", values: ["cafeteria", "<b>bold</b>"], value_count: 2 });
     // Refused by the provider itself (consent rejected for someone it does not know): 401 naming the provider's error.
@@ -281,6 +286,30 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     // Back up, but the provider forgot its sessions (in-memory): the refresh is refused, access ends.
     await until("the forgotten session to end", async () => (await me(jar)).status === 401);
     expect((await me(await session("alice"))).status).toBe(200);
+  }, 60_000);
+
+  test("--mfa-required admin: an admin's sign-in needs the provider to report a second factor (amr)", async () => {
+    const strict = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...hydra.settings(), "mfa-required": "admin", "rate-limit-login": "100000/1m" });
+    try {
+      const through = async (subject: string) => {
+        hydra.autoLogin = subject;
+        const jar = new Jar();
+        const start = await strict.request("/api/v1/auth/oidc/start");
+        jar.take(`${RTER}/`, start);
+        const at = await follow(jar, start.headers.get("location")!, (u) => u.startsWith(CALLBACK));
+        return strict.request(at.url.slice(RTER.length), { headers: { cookie: jar.header(RTER) } });
+      };
+      hydra.users.set("ada", { password: "x", email: "ada@city.test", groups: ["eoc-admins"], amr: ["pwd"] });
+      const refused = await through("ada");
+      expect(refused.status).toBe(403);
+      expect(await problem(refused)).toContain("needs a second factor");
+      hydra.users.get("ada")!.amr = ["pwd", "otp"];
+      expect((await through("ada")).status).toBe(200);
+      // An operator is not asked (the policy names admin only).
+      expect((await through("alice")).status).toBe(200);
+    } finally {
+      await strict.stop();
+    }
   }, 60_000);
 
   test("OIDC routes refuse hostile input precisely", async () => {

@@ -38,6 +38,17 @@ function landingPage(to: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${href}"><title>Signed in</title></head><body><p>Signed in. <a href="${href}">Continue</a></p></body></html>`;
 }
 
+/**
+ * The callback is a page the browser lands on: a refusal is shown to the person as a short page
+ * (the same message, escaped, with the status) when the browser asks for HTML; API clients and
+ * tests that ask for anything else get the usual problem+json.
+ */
+function refusalPage(e: AppError): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in refused</title></head><body><h1>Sign-in refused</h1><p role="alert">${escapeHtml(e.message)}</p><p><a href="/">Back to rter</a></p></body></html>`;
+}
+
+const wantsHtml = (request: Request) => /\btext\/html\b/.test(request.headers.get("accept") ?? "");
+
 export function oidcRoutes(rt: ApiContext) {
   const db = () => rt.database.db;
   const cfg = () => rt.config.security.oidc;
@@ -45,6 +56,26 @@ export function oidcRoutes(rt: ApiContext) {
     const c = cfg();
     if (!c) throw new AppError("not_found", "OpenID Connect sign-in is not configured on this server (--oidc-issuer)");
     return c;
+  };
+  type Set = { status?: number | string; headers: Record<string, unknown> };
+  const callback = async (request: Request, set: Set) => {
+    const c = configured();
+    await limitSignIn(rt);
+    const key = await sessionKey(db(), rt.config.security.sessionSecret);
+    const pending = openFlow(key, cookieValue(request, FLOW_COOKIE));
+    // The flow cookie is spent whatever happens next: a callback is answered once.
+    set.headers["set-cookie"] = flowCookie(rt, null);
+    if (typeof pending === "string") {
+      if (pending === "forged") await audit(db(), { action: "login.failed", targetType: "user", targetId: "oidc", actor: null, detail: { via: "oidc", reason: "state_mismatch", cookie: "forged" } });
+      throw new AppError("bad_request", pending === "expired" ? "this sign-in took longer than 10 minutes; start it again" : "no OpenID Connect sign-in was started in this browser (or its cookie was blocked or altered); start the sign-in again");
+    }
+    const query = new URL(request.url).searchParams;
+    if ([...query.keys()].length > 20 || request.url.length > 8192) throw new AppError("bad_request", "the callback carries too many or too long parameters");
+    const r = await finishSignIn(db(), rt.config.security, c, query, pending);
+    set.headers["set-cookie"] = [flowCookie(rt, null), sessionCookie(rt, r.token)] as unknown as string;
+    set.headers["content-type"] = "text/html; charset=utf-8";
+    set.headers["cache-control"] = "no-store";
+    return landingPage(r.returnTo);
   };
   return new Elysia({ prefix: PREFIX, name: "auth-oidc" })
     .get("", () => ({ enabled: cfg() !== null, name: cfg()?.displayName ?? null, start_url: cfg() ? `${PREFIX}/start` : null }), {
@@ -70,25 +101,18 @@ export function oidcRoutes(rt: ApiContext) {
     .get(
       "/callback",
       async ({ request, set }) => {
-        const c = configured();
-        await limitSignIn(rt);
-        const key = await sessionKey(db(), rt.config.security.sessionSecret);
-        const pending = openFlow(key, cookieValue(request, FLOW_COOKIE));
-        // The flow cookie is spent whatever happens next: a callback is answered once.
-        set.headers["set-cookie"] = flowCookie(rt, null);
-        if (typeof pending === "string") {
-          if (pending === "forged") await audit(db(), { action: "login.failed", targetType: "user", targetId: "oidc", actor: null, detail: { via: "oidc", reason: "state_mismatch", cookie: "forged" } });
-          throw new AppError("bad_request", pending === "expired" ? "this sign-in took longer than 10 minutes; start it again" : "no OpenID Connect sign-in was started in this browser (or its cookie was blocked or altered); start the sign-in again");
+        try {
+          return await callback(request, set);
+        } catch (e) {
+          if (!(e instanceof AppError) || !wantsHtml(request)) throw e;
+          set.status = e.status;
+          set.headers["content-type"] = "text/html; charset=utf-8";
+          set.headers["cache-control"] = "no-store";
+          if (e.retryAfterSeconds) set.headers["retry-after"] = String(e.retryAfterSeconds);
+          return refusalPage(e);
         }
-        const query = new URL(request.url).searchParams;
-        if ([...query.keys()].length > 20 || request.url.length > 8192) throw new AppError("bad_request", "the callback carries too many or too long parameters");
-        const r = await finishSignIn(db(), rt.config.security, c, query, pending);
-        set.headers["set-cookie"] = [flowCookie(rt, null), sessionCookie(rt, r.token)] as unknown as string;
-        set.headers["content-type"] = "text/html; charset=utf-8";
-        set.headers["cache-control"] = "no-store";
-        return landingPage(r.returnTo);
       },
-      { detail: { tags: ["auth"], summary: "Where the provider sends the browser back: checks state, exchanges the code (PKCE), checks the ID token and nonce, maps the role claim; sets the session cookie and continues to the page the sign-in started from. 400 stale or forged state, 401 refused by the provider, 403 in no mapped group, 503 provider down" } },
+      { detail: { tags: ["auth"], summary: "Where the provider sends the browser back: checks state, exchanges the code (PKCE), checks the ID token and nonce, maps the role claim; sets the session cookie and continues to the page the sign-in started from. 400 stale or forged state, 401 refused by the provider, 403 in no mapped group, 503 provider down (a short HTML page for browsers, else problem+json)" } },
     )
     .use(requireUser(rt))
     .post(
