@@ -9,6 +9,8 @@ export interface SyncedPlayer {
   readonly streamId: string;
   readonly video: HTMLVideoElement;
   playingDate(): number | null;
+  /** The playlist (as first read) has media at wall-clock time t (ms). */
+  hasMediaAt(t: number): boolean;
   /** Puts the frame of wall-clock time t on screen (ms). */
   seek(t: number): void;
   destroy(): void;
@@ -33,6 +35,7 @@ export async function syncedPlayer(streamId: string, video: HTMLVideoElement, sr
     streamId,
     video,
     playingDate: () => hls.playingDate?.getTime() ?? null,
+    hasMediaAt: (t: number) => positionOfDate(text, t) !== null,
     seek(t: number) {
       const now = hls.playingDate?.getTime();
       if (now !== undefined && now !== null && Number.isFinite(now)) video.currentTime = Math.max(0, video.currentTime + (t - now) / 1000);

@@ -7,18 +7,19 @@ import type { MapMarker } from "../lib/map.ts";
 import { $, alertError, ui } from "./context.ts";
 import { sampleAt } from "./clock.ts";
 import type { Sample } from "./store.ts";
+import { clockAt, syncStep, type Clock } from "./sync-clock.ts";
 import { syncedPlayer, type SyncedPlayer } from "./sync-player.ts";
 import { fetchTimelineAll, type TimelineAll } from "./timeline-pages.ts";
 import type { Lane, Mark, TimelineView } from "./types.ts";
 
 export const MAX_PLAYERS = 4;
-/** Players further than this from the shared clock are moved back onto it. */
-const DRIFT_MS = 250;
 
 const tl = {
   view: null as TimelineAll | null,
-  /** The shared clock: wall-clock ms `base` at performance time `since`, running while playing. */
-  clock: { base: 0, since: 0, playing: false },
+  /** The shared clock: wall-clock ms `base` at performance time `since`, running while playing and not held. */
+  clock: { base: 0, since: 0, playing: false, held: false } as Clock,
+  /** Since when the clock waits for a late player (sync-clock.ts). */
+  holdSince: null as number | null,
   players: [] as SyncedPlayer[],
   tracks: new Map<string, Sample[]>(),
   timer: null as ReturnType<typeof setInterval> | null,
@@ -26,8 +27,7 @@ const tl = {
 };
 
 export function clockNow(): number {
-  const c = tl.clock;
-  return c.playing ? c.base + (performance.now() - c.since) : c.base;
+  return clockAt(tl.clock, performance.now());
 }
 
 const pct = (t: number) => {
@@ -63,6 +63,9 @@ export async function loadTimeline(from: Date, to: Date): Promise<void> {
   scrub.min = String(from.getTime());
   scrub.max = String(to.getTime());
   scrub.step = "100";
+  // A clock outside the new window (never set: the epoch) stands at its end until scrubbed.
+  const t = clockNow();
+  if (t < from.getTime() || t > to.getTime()) tl.clock = { base: to.getTime(), since: performance.now(), playing: false, held: false };
   renderTimeline();
 }
 
@@ -126,7 +129,10 @@ function lanesAt(t: number): Lane[] {
 }
 
 export async function scrubTo(t: number): Promise<void> {
-  tl.clock = { base: t, since: performance.now(), playing: tl.clock.playing };
+  tl.clock = { base: t, since: performance.now(), playing: tl.clock.playing, held: false };
+  tl.holdSince = null;
+  // The cursor moves now, not when the players have loaded.
+  renderCursor();
   const want = lanesAt(t);
   const ids = new Set(want.map((l) => l.stream_id));
   for (const p of tl.players.filter((p) => !ids.has(p.streamId))) {
@@ -158,23 +164,30 @@ export async function scrubTo(t: number): Promise<void> {
 }
 
 export function setPlaying(on: boolean): void {
-  tl.clock = { base: clockNow(), since: performance.now(), playing: on };
+  tl.clock = { base: clockNow(), since: performance.now(), playing: on, held: false };
+  tl.holdSince = null;
   for (const p of tl.players) void (on ? p.video.play().catch(() => {}) : p.video.pause());
   $("#timeline-play").textContent = on ? "Pause" : "Play";
   if (tl.timer) clearInterval(tl.timer);
   tl.timer = setInterval(tick, 250);
 }
 
-/** Keeps every player on the shared clock; a player still loading holds the clock back. */
+/** Keeps every player on the shared clock; a player loading, seeking or buffering holds it back (sync-clock.ts). */
 function tick(): void {
+  const now = performance.now();
   const t = clockNow();
-  const dates = tl.players.map((p) => p.playingDate());
-  if (tl.clock.playing && tl.players.length && dates.every((d) => d === null)) tl.clock = { ...tl.clock, base: tl.clock.base, since: performance.now() };
-  tl.players.forEach((p, i) => {
-    const d = dates[i];
-    if (d !== null && d !== undefined && Math.abs(d - t) > DRIFT_MS) p.seek(t);
-    if (tl.clock.playing && p.video.paused && p.video.readyState >= 2) void p.video.play().catch(() => {});
-  });
+  const states = tl.players.map((p) => ({
+    ready: !p.video.seeking && p.video.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA,
+    hasMedia: p.hasMediaAt(t),
+    date: p.playingDate(),
+    paused: p.video.paused,
+  }));
+  const step = syncStep(tl.clock, tl.holdSince, states, now);
+  tl.clock = step.clock;
+  tl.holdSince = step.holdSince;
+  for (const i of step.pause) tl.players[i]!.video.pause();
+  for (const i of step.seek) tl.players[i]!.seek(step.at);
+  for (const i of step.play) void tl.players[i]!.video.play().catch(() => {});
   renderCursor();
   if (tl.players.length) ui.scheduleRender();
 }

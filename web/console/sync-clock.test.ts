@@ -1,0 +1,63 @@
+import { describe, expect, test } from "bun:test";
+import { clockAt, MAX_HOLD_MS, syncStep, type Clock, type PlayerState } from "./sync-clock.ts";
+
+const T = Date.parse("2026-11-28T07:00:00.000Z");
+const running: Clock = { base: T, since: 1_000, playing: true, held: false };
+const ok = (date: number | null, paused = false): PlayerState => ({ ready: true, hasMedia: true, date, paused });
+const seeking = (date: number | null): PlayerState => ({ ready: false, hasMedia: true, date, paused: false });
+
+describe("syncStep", () => {
+  test("in step: nothing to do, the clock runs", () => {
+    const s = syncStep(running, null, [ok(T + 500), ok(T + 450)], 1_500);
+    expect(s.at).toBe(T + 500);
+    expect([s.seek, s.play, s.pause, s.clock.held]).toEqual([[], [], [], false]);
+  });
+
+  test("a drifting player that is ready is sent to the clock's instant", () => {
+    const s = syncStep(running, null, [ok(T + 500), ok(T + 100)], 1_500);
+    expect(s.seek).toEqual([1]);
+  });
+
+  test("a player still seeking is not sent again: the clock stands still and the others pause until it can show the instant", () => {
+    const held = syncStep(running, null, [ok(T + 500), seeking(T - 3_000)], 1_500);
+    expect(held.seek).toEqual([]);
+    expect(held.pause).toEqual([0, 1]);
+    expect(held.clock.held).toBe(true);
+    expect(held.at).toBe(T + 500);
+    // Time passes, the clock does not.
+    const later = syncStep(held.clock, held.holdSince, [ok(T + 500, true), seeking(T + 500)], 4_000);
+    expect(later.at).toBe(T + 500);
+    expect([later.seek, later.pause]).toEqual([[], []]);
+    // Ready: the clock runs from where it stood, everyone plays.
+    const go = syncStep(later.clock, later.holdSince, [ok(T + 500, true), ok(T + 480, true)], 4_100);
+    expect(go.clock.held).toBe(false);
+    expect(go.at).toBe(T + 500);
+    expect(go.play).toEqual([0, 1]);
+    expect(go.holdSince).toBeNull();
+    expect(clockAt(go.clock, 4_600)).toBe(T + 1_000);
+  });
+
+  test("a player that cannot catch up is waited for at most MAX_HOLD_MS, then followed, without holding again", () => {
+    const first = syncStep(running, null, [ok(T + 500), seeking(null)], 1_500);
+    const timedOut = syncStep(first.clock, first.holdSince, [ok(T + 500, true), seeking(null)], 1_500 + MAX_HOLD_MS);
+    expect(timedOut.clock.held).toBe(false);
+    expect(timedOut.play).toEqual([0]);
+    const after = syncStep(timedOut.clock, timedOut.holdSince, [ok(T + 600), seeking(null)], 1_600 + MAX_HOLD_MS);
+    expect(after.clock.held).toBe(false);
+    expect(after.at).toBe(T + 600);
+  });
+
+  test("a player past its stream's end does not hold the clock", () => {
+    const s = syncStep(running, null, [ok(T + 500), { ready: false, hasMedia: false, date: T - 60_000, paused: true }], 1_500);
+    expect(s.clock.held).toBe(false);
+    expect([s.seek, s.play]).toEqual([[], []]);
+  });
+
+  test("paused by the operator: the clock stands, drifting players are still placed", () => {
+    const paused: Clock = { ...running, playing: false };
+    const s = syncStep(paused, null, [ok(T - 2_000, true), seeking(null)], 9_000);
+    expect(s.at).toBe(T);
+    expect(s.clock.held).toBe(false);
+    expect([s.seek, s.play]).toEqual([[0], []]);
+  });
+});

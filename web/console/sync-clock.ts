@@ -1,0 +1,59 @@
+// The timeline's shared wall clock and the step that keeps its players on it, DOM-free so it is
+// unit-tested. A player is nudged back onto the clock when it drifts, but never while a seek of
+// its own is still in flight: a player that is seeking or buffering holds the clock (and pauses
+// the others) until it can show the picture of that instant. Sending it further ahead every tick
+// instead, as the clock ran on, is how a tile stayed black on a loaded machine: each new seek
+// cancelled the last before a frame was ever decoded, while its reported time still looked in sync.
+
+export interface Clock {
+  /** Wall-clock ms at performance time `since`. */
+  base: number;
+  since: number;
+  /** The operator pressed play. */
+  playing: boolean;
+  /** Waiting for a player to catch up: the clock stands still. */
+  held: boolean;
+}
+
+export interface PlayerState {
+  /** Not seeking, with data to play from (readyState ≥ HAVE_FUTURE_DATA). */
+  ready: boolean;
+  /** Its playlist has media at the clock's instant (a player past its stream's end does not hold the clock). */
+  hasMedia: boolean;
+  /** The wall-clock time of the frame on screen (ms), when known. */
+  date: number | null;
+  paused: boolean;
+}
+
+export interface Step {
+  clock: Clock;
+  holdSince: number | null;
+  /** Indexes of the players to seek to `at`, to play, to pause. */
+  seek: number[];
+  play: number[];
+  pause: number[];
+  at: number;
+}
+
+export const DRIFT_MS = 250;
+/** A player that cannot catch up in this long is left to follow; the clock moves on without it. */
+export const MAX_HOLD_MS = 8_000;
+
+export function clockAt(c: Clock, now: number): number {
+  return c.playing && !c.held ? c.base + (now - c.since) : c.base;
+}
+
+export function syncStep(clock: Clock, holdSince: number | null, players: PlayerState[], now: number): Step {
+  const t = clockAt(clock, now);
+  const late = players.flatMap((p, i) => (!p.ready && p.hasMedia ? [i] : []));
+  if (clock.playing && late.length && (holdSince === null || now - holdSince < MAX_HOLD_MS)) {
+    const pause = clock.held ? [] : players.flatMap((p, i) => (p.paused ? [] : [i]));
+    return { clock: clock.held ? clock : { base: t, since: now, playing: true, held: true }, holdSince: holdSince ?? now, seek: [], play: [], pause, at: t };
+  }
+  const next = clock.held ? { ...clock, since: now, held: false } : clock;
+  const at = clockAt(next, now);
+  const seek = players.flatMap((p, i) => (p.ready && p.date !== null && Math.abs(p.date - at) > DRIFT_MS ? [i] : []));
+  const play = next.playing ? players.flatMap((p, i) => (p.paused && (p.ready || p.hasMedia) ? [i] : [])) : [];
+  // While a late player is being waited out past the bound, the hold is not started again.
+  return { clock: next, holdSince: late.length ? holdSince : null, seek, play, pause: [], at };
+}
