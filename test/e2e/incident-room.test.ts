@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import { readTar } from "../../core/evidence/tar-reader.ts";
 import { artifact, launchChromium } from "../support/browser.ts";
 import { contentTypeOf, makeChunks } from "../support/media.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
@@ -86,6 +91,21 @@ async function console_(node: RterProcess, email: string): Promise<Page> {
   return page;
 }
 
+/** What a tile's video shows: frames presented so far, its clock, the share of non-dark pixels of its current frame. */
+async function frameOf(tile: ReturnType<Page["locator"]>): Promise<{ frames: number; time: number; lit: number }> {
+  return tile.locator("video").evaluate((v: HTMLVideoElement) => {
+    const c = document.createElement("canvas");
+    c.width = 64;
+    c.height = 48;
+    const g = c.getContext("2d")!;
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const px = g.getImageData(0, 0, c.width, c.height).data;
+    let lit = 0;
+    for (let i = 0; i < px.length; i += 4) if (px[i]! + px[i + 1]! + px[i + 2]! > 60) lit++;
+    return { frames: v.getVideoPlaybackQuality().totalVideoFrames, time: v.currentTime, lit: lit / (px.length / 4) };
+  });
+}
+
 const rowTitle = (page: Page, id: string) => page.locator(`#item-list li[data-id="${id}"] .item-title`);
 const listedIds = (page: Page) => page.$$eval("#item-list li[data-id]", (lis) => lis.map((li) => (li as HTMLElement).dataset.id!));
 
@@ -128,7 +148,26 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     const link = await until("the package's download link", async () => ((await op2.locator("#export-download").count()) ? await op2.locator("#export-download").getAttribute("href") : null), 60_000);
     const pkg = await fetch(new URL(link, nodeB.url), { headers: { authorization: `Bearer ${tokens[users.op2]}` } });
     expect(pkg.status).toBe(200);
-    expect((await pkg.arrayBuffer()).byteLength).toBeGreaterThan(1024);
+    const bytes = new Uint8Array(await pkg.arrayBuffer());
+    expect(bytes.byteLength).toBeGreaterThan(1024);
+    // The downloaded package verifies offline with the compiled binary; one flipped byte in the
+    // items' file fails it, naming that file.
+    const dir = mkdtempSync(join(tmpdir(), "rter-incident-export-"));
+    try {
+      writeFileSync(join(dir, "package.tar"), bytes);
+      const ok = await runCli(["evidence", "verify", join(dir, "package.tar")], env, binary);
+      expect({ code: ok.code, err: ok.stderr }).toEqual({ code: 0, err: "" });
+      const target = readTar(bytes).find((f) => f.path.endsWith("/items/items.json"))!;
+      expect(target).toBeDefined();
+      const bad = bytes.slice();
+      bad[target.data.byteOffset + Math.floor(target.data.length / 2)]! ^= 0x01;
+      writeFileSync(join(dir, "flipped.tar"), bad);
+      const failed = await runCli(["evidence", "verify", join(dir, "flipped.tar")], env, binary);
+      expect(failed.code).toBe(1);
+      expect(failed.stdout).toContain(`FAILED ${target.path.split("/").slice(1).join("/")}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(await op2.locator("#export-status").getAttribute("data-state")).toBe("ready");
     await op2.screenshot({ path: artifact("incident-room-export.png") });
 
@@ -250,10 +289,40 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
       expect((await call(email, "POST", `/api/v1/streams/${s.body.id}/finish`)).status).toBeLessThan(300);
     }
     for (const id of streams) await until(`segments of ${id}`, async () => (await call(users.op1, "GET", `/api/v1/streams/${id}`)).body.segments >= 8, 60_000);
+    // A busy hour: 120 older streams and 2100 reports (fixture rows) put the two angles on the
+    // second page of lanes (100 a page) and the marks past the API's 2000 per answer.
+    const db = new pg.Client({ connectionString: env.DATABASE_URL });
+    await db.connect();
+    try {
+      const owner = (await db.query("select id from users where email = $1", [users.r1])).rows[0].id;
+      await db.query(
+        `insert into streams (owner_id, title, state, created_at, finished_at)
+         select $1, 'older angle ' || n, 'finished', now() - interval '40 minutes' + n * interval '1 second', now() - interval '40 minutes' + n * interval '1 second' + interval '10 seconds'
+         from generate_series(1, 120) n`,
+        [owner],
+      );
+      await db.query(
+        `insert into items (kind, author_id, title, created_at)
+         select 'text', $1, 'busy report ' || n, now() - interval '30 minutes' + n * interval '100 milliseconds' from generate_series(1, 2100) n`,
+        [owner],
+      );
+    } finally {
+      await db.end();
+    }
+    const expected = await call(users.op1, "GET", `/api/v1/timeline?from=${encodeURIComponent(new Date(Date.now() - 3600_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}&limit=200`);
+    expect(expected.body.lanes.length).toBeGreaterThanOrEqual(122);
+    expect(expected.body.marks_truncated).toBe(true);
 
     await op1.getByRole("button", { name: "Timeline" }).click();
     await op1.locator("#timeline-panel:not([hidden])").waitFor();
     for (const id of streams) await op1.locator(`#timeline-lanes .lane[data-stream="${id}"] .span`).first().waitFor({ timeout: 10_000 });
+    // Every lane and every mark of the window, fetched page after page.
+    const shown = await op1.locator("#timeline-status").evaluate((el) => ({ lanes: Number((el as HTMLElement).dataset.lanes), marks: Number((el as HTMLElement).dataset.marks) }));
+    expect(shown.lanes).toBe(expected.body.lanes.length);
+    expect(shown.marks).toBeGreaterThanOrEqual(2100);
+    expect(await op1.locator("#timeline-lanes .lane[data-stream]").count()).toBe(shown.lanes);
+    expect(await op1.locator("#timeline-lanes .mark").count()).toBe(shown.marks);
+    expect(await op1.locator("#timeline-lanes .mark[title='text: busy report 2100']").count()).toBe(1);
     const at = t0 + 4_000;
     await op1.locator("#timeline-scrub").evaluate((el, v) => {
       (el as HTMLInputElement).value = String(v);
@@ -277,6 +346,7 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
       if (typeof a === "number" && typeof b === "number") spreads.push(Math.abs(a - b));
     }
     console.log(`[web] timeline: PDT spread of two streams after scrubbing: first ${Math.abs(dates[0]! - dates[1]!)} ms, then max ${Math.max(...spreads)} ms over ${spreads.length} samples`);
+    await op1.screenshot({ path: artifact("incident-room-timeline-playing.png") });
     expect(spreads.length).toBeGreaterThan(4);
     expect(Math.max(...spreads)).toBeLessThan(500);
     // Both reporters' positions and cones at that instant on the map.
@@ -284,6 +354,48 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     expect(where[streams[0]!]?.heading).toBe(90);
     expect(where[streams[1]!]?.heading).toBe(180);
     expect(where[streams[1]!]!.lat).toBeGreaterThan(HERE.lat + 0.0019);
+    // …and drawn: a marker and a heading cone per reporter at the clock's instant.
+    await until("both cones drawn on the map", async () => (await op1.locator("#map path.cone-replay").count()) === 2, 10_000);
+    // Each tile shows decoded pictures, not a black box: frames were presented, the clock of the
+    // video moves, and a frame drawn to a canvas has lit pixels (testsrc2 is colourful).
+    for (const id of streams) {
+      const tile = op1.locator(`#timeline-players .sync-tile[data-stream="${id}"]`);
+      const first = await frameOf(tile);
+      const later = await until(`decoded frames of ${id}`, async () => {
+        const f = await frameOf(tile);
+        return f.frames > 0 && f.lit > 0.2 && f.time > first.time ? f : null;
+      }, 15_000);
+      console.log(`[web] timeline tile ${id}: ${later.frames} frames presented, ${(later.lit * 100).toFixed(0)}% lit pixels, currentTime ${first.time.toFixed(2)} -> ${later.time.toFixed(2)} s`);
+      await tile.screenshot({ path: artifact(`incident-room-timeline-tile-${streams.indexOf(id) + 1}.png`) });
+    }
     await op1.screenshot({ path: artifact("incident-room-timeline.png") });
-  }, 150_000);
+
+    // From an item to "what every camera saw then": a report made while both recorded (fixture
+    // row, its time in the past) is found and focused after a reload, and the button scrubs the timeline there.
+    const seenAt = t0 + 6_000;
+    const db2 = new pg.Client({ connectionString: env.DATABASE_URL });
+    await db2.connect();
+    const report = await db2
+      .query("insert into items (kind, author_id, title, lat, lng, created_at) select 'text', id, 'Smoke seen from the overpass', $2, $3, $4 from users where email = $1 returning id", [users.r2, HERE.lat, HERE.lng, new Date(seenAt)])
+      .finally(() => db2.end());
+    const reportId = report.rows[0].id as string;
+    await op1.reload();
+    await op1.locator("#conn[data-state=live]").waitFor({ timeout: 15_000 });
+    await op1.getByRole("searchbox", { name: "Search" }).fill("overpass");
+    await op1.locator("#search-form").getByRole("button", { name: "Search", exact: true }).click();
+    await rowTitle(op1, reportId).click();
+    await op1.getByRole("button", { name: "What every camera saw then" }).click();
+    await until(
+      "both streams at the report's time",
+      async () => {
+        const d = (await op1.evaluate(() => (window as any).rterConsole.timelineDates())) as Record<string, number | null>;
+        return streams.every((id) => typeof d[id] === "number" && Math.abs(d[id]! - seenAt) < 2_000);
+      },
+      30_000,
+    );
+    // The cursor and the time shown are that instant too (not the unset clock's 1970).
+    const shownAt = Number(await op1.locator("#timeline-at").getAttribute("data-at"));
+    expect(Math.abs(shownAt - seenAt)).toBeLessThan(5_000);
+    await op1.screenshot({ path: artifact("incident-room-saw-then.png") });
+  }, 180_000);
 });

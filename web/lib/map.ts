@@ -119,7 +119,7 @@ export class ConsoleMap {
       const entry: { marker: L.CircleMarker; cone?: L.Polygon; track?: L.Polyline; key: string } = { marker, key };
       if (m.track && m.track.length > 1) entry.track = L.polyline(m.track.map((p) => [p.lat, p.lng] as [number, number]), { color, weight: 2, opacity: 0.6, dashArray: "4 4", interactive: false }).addTo(this.map);
       if (m.heading !== null && (m.kind === "stream" || m.kind === "replay")) {
-        entry.cone = L.polygon(cone(m.pos, m.heading).map((p) => [p.lat, p.lng] as [number, number]), { color, weight: 1, fillColor: color, fillOpacity: m.live || m.kind === "replay" ? 0.25 : 0.1, interactive: false }).addTo(this.map);
+        entry.cone = L.polygon(cone(m.pos, m.heading).map((p) => [p.lat, p.lng] as [number, number]), { color, weight: 1, fillColor: color, fillOpacity: m.live || m.kind === "replay" ? 0.25 : 0.1, interactive: false, className: `cone cone-${m.kind}` }).addTo(this.map);
       }
       marker.bringToFront();
       this.layers.set(m.id, entry);
