@@ -27,7 +27,7 @@ export async function verify(args: string[], env: Record<string, string | undefi
     // Not ensure(): a check must not create the bucket it is checking.
     const store = openStore(rt.config.storage);
     try {
-      return await verifyStorage(rt.database!.db, store);
+      return await verifyStorage(rt.database.db, store);
     } finally {
       await store.close();
     }

@@ -13,7 +13,7 @@ const PROBLEM = "application/problem+json";
 beforeAll(async () => {
   minio = await startMinio();
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,web", "body-limit": "1MiB" });
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   await addUser(db, { email: "admin@city.example", role: "admin", password: "correct horse battery" });
   await addUser(db, { email: "viewer@city.example", role: "viewer", password: "viewer password" });
   adminToken = (await createToken(db, { email: "admin@city.example", name: "t", ttlMs: 60_000 })).token;
@@ -36,7 +36,7 @@ async function expectProblem(res: Response, status: number, detail?: RegExp) {
   return p;
 }
 async function userCount() {
-  const r = await app.rt.database!.db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+  const r = await app.rt.database.db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -104,7 +104,7 @@ describe("login and bearer tokens", () => {
     await expectProblem(await app.request("/api/v1/auth/me", { headers: { authorization: "Basic abc" } }), 401, /Bearer/);
     await expectProblem(await app.request("/api/v1/auth/me", { headers: bearer("rter_" + "x".repeat(43)) }), 401);
     await expectProblem(await app.request("/api/v1/auth/me", { headers: bearer("' or 1=1 --") }), 401);
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const short = await createToken(db, { email: "admin@city.example", name: "short", ttlMs: 1 });
     await Bun.sleep(20);
     await expectProblem(await app.request("/api/v1/auth/me", { headers: bearer(short.token) }), 401, /expired/);

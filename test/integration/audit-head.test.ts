@@ -190,7 +190,7 @@ describe("the worker ships it", () => {
     const file = join(dir, "worker-heads.log");
     const app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "worker", "audit-head-file": file, "audit-head-schedule": "*/5 * * * *" });
     try {
-      const db = app.rt.database!.db;
+      const db = app.rt.database.db;
       await sql`insert into audit_log (action) values ('test.worker')`.execute(db);
       const crontabs = await sql<{ identifier: string }>`select identifier from graphile_worker._private_known_crontabs`.execute(db);
       expect(crontabs.rows.map((r) => r.identifier)).toContain("rter_audit_head");

@@ -23,8 +23,8 @@ beforeAll(async () => {
   minio = await startMinio();
   dbUrl = await testDatabaseUrl();
   app = await startTestApp({ "database-url": dbUrl, "storage-url": minio.url, roles: "api", "max-chunk-bytes": "4MiB" });
-  await addUser(app.rt.database!.db, { email: "cmaf@city.example", role: "reporter", password: "long enough pw" });
-  token = (await createToken(app.rt.database!.db, { email: "cmaf@city.example", name: "t", ttlMs: 3_600_000 })).token;
+  await addUser(app.rt.database.db, { email: "cmaf@city.example", role: "reporter", password: "long enough pw" });
+  token = (await createToken(app.rt.database.db, { email: "cmaf@city.example", name: "t", ttlMs: 3_600_000 })).token;
   [media, other] = await Promise.all([makeCmaf({ seconds: 4 }), makeCmaf({ seconds: 1, size: "352x288" })]);
   listener = new pg.Client({ connectionString: dbUrl });
   await listener.connect();
@@ -39,7 +39,7 @@ afterAll(async () => {
 
 const headers = () => ({ authorization: `Bearer ${token}` });
 const sha = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
-const db = () => app.rt.database!.db;
+const db = () => app.rt.database.db;
 
 async function newStream(): Promise<string> {
   const res = await app.request("/api/v1/streams", json({ title: "cmaf" }, { headers: headers() }));
@@ -121,11 +121,11 @@ describe("CMAF ingest: init and parts", () => {
     // The stored objects are the bytes sent.
     for (const r of [stored[0]!, stored.at(-1)!]) {
       expect(r.object_key).toMatch(new RegExp(`^streams/${id}/parts/${r.seq}/[0-9a-f-]{36}\\.m4s$`));
-      expect(sha(await app.rt.store!.getBytes(r.object_key))).toBe(r.sha256);
+      expect(sha(await app.rt.store.getBytes(r.object_key))).toBe(r.sha256);
     }
     // Objects of the uploads that lost their race were removed.
     const keys: string[] = [];
-    for await (const o of app.rt.store!.list(`streams/${id}/parts/`)) keys.push(o.key);
+    for await (const o of app.rt.store.list(`streams/${id}/parts/`)) keys.push(o.key);
     expect(keys.length).toBe(media.chunks.length);
 
     const audit = await db().selectFrom("audit_log").select(["action", "detail", "actor_id", "request_id", "seq", "hash"]).where("target_id", "=", id).execute();

@@ -42,7 +42,7 @@ async function refusal(url: string, statement: string): Promise<string> {
 /** Works as the app (sign-in, stream, hold placed and released, audit read and verified). */
 async function exerciseApp(app: TestApp, email: string): Promise<string> {
   const password = `pw-${randomBytes(8).toString("hex")}-Quay`;
-  await addUser(app.rt.database!.db, { email, role: "admin", password });
+  await addUser(app.rt.database.db, { email, role: "admin", password });
   const login = await app.request("/api/v1/auth/login", json({ email, password }));
   expect(login.status).toBe(200);
   const token = ((await login.json()) as { token: string }).token;
@@ -127,7 +127,7 @@ describe("two database roles", () => {
 
     const app = await startTestApp({ roles: "api,worker", "database-url": runtimeUrl, "database-owner-url": ownerUrl });
     apps.push(app);
-    expect(urlRole(app.rt.database!.url)).toBe(runtime.name);
+    expect(urlRole(app.rt.database.url)).toBe(runtime.name);
     const streamId = await exerciseApp(app, `admin-${tag}@city.test`);
     expect(streamId).toBeTruthy();
     // The owner role owns every table; the runtime role none.
@@ -155,7 +155,7 @@ describe("two database roles", () => {
     const port = await freePort();
     const app = await startTestApp({ roles: "api", "embedded-pg-port": String(port) });
     apps.push(app);
-    const runtimeUrl = app.rt.database!.url;
+    const runtimeUrl = app.rt.database.url;
     expect(urlRole(runtimeUrl)).toBe("rter_app");
     await exerciseApp(app, "admin@embedded.test");
     await expectEvidenceLocked(runtimeUrl);

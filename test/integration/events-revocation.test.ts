@@ -20,7 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => pair?.stop());
 
-const db = () => a.rt.database!.db;
+const db = () => a.rt.database.db;
 
 /** A fresh user of `role` with an API token (each variant gets its own, so they cannot interfere). */
 async function freshUser(role: "operator" | "reporter" | "viewer" = "operator") {

@@ -147,7 +147,7 @@ describe("evidence package", () => {
     });
     expect(ready.download_url).toBe(`/api/v1/exports/${id}/download`);
     expect(ready.progress).toBe(1);
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const events = await db.selectFrom("events").select("data").where("type", "=", "export.progress").orderBy("id").execute();
     const states = events.map((e) => (e.data as any)).filter((d) => d.export_id === id).map((d) => d.state);
     expect(states[0]).toBe("queued");
@@ -249,12 +249,12 @@ describe("evidence package", () => {
   }, 240_000);
 
   test("an object altered or deleted behind rter's back fails the package, named, never exported", async () => {
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     for (const damage of ["alter", "delete"] as const) {
       const sid = await liveStream(R1, `damaged ${damage}`, 2);
       const chunk = await db.selectFrom("chunks").select("object_key").where("stream_id", "=", sid).where("seq", "=", 1).executeTakeFirstOrThrow();
-      if (damage === "alter") await app.rt.store!.put(chunk.object_key, new Uint8Array(4096).fill(1));
-      else await app.rt.store!.delete(chunk.object_key);
+      if (damage === "alter") await app.rt.store.put(chunk.object_key, new Uint8Array(4096).fill(1));
+      else await app.rt.store.delete(chunk.object_key);
       const req = await call(OP, "POST", "/api/v1/exports", { streams: [sid] });
       expect(req.status).toBe(202);
       const done = await until("the refusal", async () => {

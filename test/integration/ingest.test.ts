@@ -14,7 +14,7 @@ let viewerToken: string;
 beforeAll(async () => {
   minio = await startMinio();
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,worker", "max-chunk-bytes": "4MiB", "gap-wait": "2s", "worker-concurrency": "4" });
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   for (const [email, role] of [["rep@city.example", "reporter"], ["rep2@city.example", "reporter"], ["view@city.example", "viewer"]] as const) {
     await addUser(db, { email, role, password: "long enough pw" });
   }
@@ -158,11 +158,11 @@ describe("order, duplicates and conflicts", () => {
     const s = await settled(id);
     expect(s.chunks).toBe(2);
     expect(s.segments).toBe(2);
-    const rows = await app.rt.database!.db.selectFrom("chunks").select(["seq", "sha256"]).where("stream_id", "=", id).orderBy("seq").execute();
+    const rows = await app.rt.database.db.selectFrom("chunks").select(["seq", "sha256"]).where("stream_id", "=", id).orderBy("seq").execute();
     expect(rows[0]!.sha256).toBe(new Bun.CryptoHasher("sha256").update(a!).digest("hex"));
     // Exactly one object per stored chunk: the losers' uploads were removed.
     const objects: string[] = [];
-    for await (const o of app.rt.store!.list(`streams/${id}/chunks/`)) objects.push(o.key);
+    for await (const o of app.rt.store.list(`streams/${id}/chunks/`)) objects.push(o.key);
     expect(objects.length).toBe(2);
   }, 60_000);
 
@@ -224,7 +224,7 @@ describe("hostile and malformed input gets a precise answer and harms nothing", 
     });
     await problem(await app.request(`/api/v1/streams/${id}/chunks/6`, { method: "PUT", headers: { ...auth(), "content-type": "video/mp4" }, body: stream }), 413);
     const objects: string[] = [];
-    for await (const o of app.rt.store!.list(`streams/${id}/`)) objects.push(o.key);
+    for await (const o of app.rt.store.list(`streams/${id}/`)) objects.push(o.key);
     expect(objects).toEqual([]);
   });
   test("bad X-Chunk-Start is 400; unknown stream is 404; another reporter's stream is 404; a viewer cannot upload", async () => {

@@ -35,7 +35,7 @@ const item = async (email: string, body: Record<string, unknown>) => {
   expect(r.status).toBe(201);
   return r.body.id as string;
 };
-const audits = (id: string) => a.rt.database!.db.selectFrom("audit_log").select(["action", "actor_email", "detail"]).where("target_id", "=", id).orderBy("seq").execute();
+const audits = (id: string) => a.rt.database.db.selectFrom("audit_log").select(["action", "actor_email", "detail"]).where("target_id", "=", id).orderBy("seq").execute();
 
 describe("comments", () => {
   test("live on the other node, audited, visible to the item's reporter, refused to others", async () => {

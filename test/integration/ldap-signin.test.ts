@@ -21,7 +21,7 @@ const LOCAL_ADMIN = { email: "breakglass@city.test", password: "break-glass-Admi
 beforeAll(async () => {
   slapd = await startSlapd();
   app = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...slapd.settings, "ldap-cache": "1s", "rate-limit-login": "100000/1m" });
-  await addUser(app.rt.database!.db, { email: LOCAL_ADMIN.email, role: "admin", password: LOCAL_ADMIN.password });
+  await addUser(app.rt.database.db, { email: LOCAL_ADMIN.email, role: "admin", password: LOCAL_ADMIN.password });
 }, 60_000);
 afterAll(async () => {
   await app?.stop();
@@ -38,7 +38,7 @@ async function session(uid: string): Promise<{ token: string; user: { email: str
 const me = (token: string) => app.request("/api/v1/auth/me", { headers: { authorization: `Bearer ${token}` } });
 
 async function auditOf(action: string): Promise<Array<{ detail: Record<string, unknown> }>> {
-  const rows = await app.rt.database!.db.selectFrom("audit_log").select(["detail"]).where("action", "=", action).orderBy("seq").execute();
+  const rows = await app.rt.database.db.selectFrom("audit_log").select(["detail"]).where("action", "=", action).orderBy("seq").execute();
   return rows as Array<{ detail: Record<string, unknown> }>;
 }
 

@@ -30,7 +30,7 @@ let token: string;
 beforeAll(async () => {
   minio = await startMinio();
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,worker", "worker-concurrency": "1", "gap-wait": "2s" });
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   await addUser(db, { email: "rep@city.example", role: "reporter", password: "long enough pw" });
   token = (await createToken(db, { email: "rep@city.example", name: "t", ttlMs: 3_600_000 })).token;
 }, 120_000);
@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 const headers = () => ({ authorization: `Bearer ${token}` });
-const db = () => app.rt.database!.db;
+const db = () => app.rt.database.db;
 
 async function probeRunning(): Promise<boolean> {
   const r = await sql<{ n: number }>`select count(*)::int as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id

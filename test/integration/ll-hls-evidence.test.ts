@@ -31,7 +31,7 @@ afterAll(async () => {
   await minio?.stop();
 });
 
-const deps = () => ({ db: app.rt.database!.db, store: app.rt.store!, log: app.rt.log });
+const deps = () => ({ db: app.rt.database.db, store: app.rt.store, log: app.rt.log });
 const sha = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 
 async function directSql(text: string, params: unknown[]): Promise<string> {
@@ -56,7 +56,7 @@ test("init and parts: fixity reads them, a hold locks them (rows and S3 objects)
     const r = await app.request(`/api/v1/streams/${sid}/chunks/${seq}`, { method: "PUT", headers: { ...bearer(reporter), "content-type": "video/iso.segment" }, body: media.chunks[seq]! });
     expect(r.status).toBe(201);
   }
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   const initRow = await db.selectFrom("stream_inits").select(["object_key", "sha256"]).where("stream_id", "=", sid).executeTakeFirstOrThrow();
   expect(initRow.sha256).toBe(sha(media.init));
   const keys = (await objectsUnder(app, `streams/${sid}/`)).sort();
@@ -67,26 +67,26 @@ test("init and parts: fixity reads them, a hold locks them (rows and S3 objects)
   const first = await runFixityBatch(deps(), { runId: null, after: null, limit: 1000, trigger: "manual" });
   expect(first).toMatchObject({ kind: "checked", checked: 4, mismatches: 0, missing: 0, done: true });
   // The init changed behind our back: the next run names it, as an init.
-  await app.rt.store!.put(initRow.object_key, new Uint8Array(media.init.length).fill(1));
+  await app.rt.store.put(initRow.object_key, new Uint8Array(media.init.length).fill(1));
   const second = await runFixityBatch(deps(), { runId: null, after: null, limit: 1000, trigger: "manual" });
   expect(second).toMatchObject({ kind: "checked", checked: 4, mismatches: 1 });
   const failures = await db.selectFrom("fixity_failures").select(["object_key", "source", "reason", "stream_id"]).where("resolved_at", "is", null).execute();
   expect(failures).toEqual([{ object_key: initRow.object_key, source: "init", reason: "mismatch", stream_id: sid }]);
-  await app.rt.store!.put(initRow.object_key, media.init);
+  await app.rt.store.put(initRow.object_key, media.init);
 
   // Hold: neither the init row nor a part row can be deleted, by anyone; every object is S3-locked.
   expect((await call(app, cast.tokens.operator, "POST", `/api/v1/streams/${sid}/hold`, { reason: "case 10" })).status).toBe(201);
   expect(await directSql("delete from stream_inits where stream_id = $1", [sid])).toBe("RTH01");
   expect(await directSql("delete from chunks where stream_id = $1", [sid])).toBe("RTH01");
   await runObjectHold(deps(), { stream_id: sid });
-  for (const k of keys) expect({ k, held: await app.rt.store!.legalHold(k) }).toEqual({ k, held: true });
-  await expect(app.rt.store!.delete(initRow.object_key)).rejects.toMatchObject({ code: "conflict" });
+  for (const k of keys) expect({ k, held: await app.rt.store.legalHold(k) }).toEqual({ k, held: true });
+  await expect(app.rt.store.delete(initRow.object_key)).rejects.toMatchObject({ code: "conflict" });
   expect((await call(app, cast.tokens.admin, "DELETE", `/api/v1/streams/${sid}`)).status).toBe(409);
 
   // Released and deleted: rows and every object go.
   expect((await call(app, cast.tokens.admin, "DELETE", `/api/v1/streams/${sid}/hold`)).status).toBe(200);
   await runObjectHold(deps(), { stream_id: sid });
-  for (const k of keys) expect(await app.rt.store!.legalHold(k)).toBe(false);
+  for (const k of keys) expect(await app.rt.store.legalHold(k)).toBe(false);
   expect((await call(app, cast.tokens.admin, "DELETE", `/api/v1/streams/${sid}`)).status).toBe(204);
   expect(await objectsUnder(app, `streams/${sid}/`)).toEqual([]);
   expect(await db.selectFrom("stream_inits").select("stream_id").where("stream_id", "=", sid).execute()).toEqual([]);

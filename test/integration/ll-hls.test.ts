@@ -23,7 +23,7 @@ const T0 = Date.parse("2026-11-28T09:00:00.000Z");
 beforeAll(async () => {
   minio = await startMinio();
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,worker", "worker-concurrency": "2" });
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   await addUser(db, { email: "rep@city.example", role: "reporter", password: "long enough pw" });
   token = (await createToken(db, { email: "rep@city.example", name: "t", ttlMs: 3_600_000 })).token;
   media = await makeCmaf({ seconds: 8, fragMs: 250 });
@@ -222,7 +222,7 @@ describe("a live CMAF stream as LL-HLS", () => {
   }, 120_000);
 
   test("poster: a JPEG from a key frame, made by one low-priority job per stream at a time", async () => {
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const jobs = await sql<{ n: string }>`select count(*)::text as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'make_part_poster' and j.key = ${`part-poster:${id}`}`.execute(db);
     // Every key frame asked (about one a second), and they all joined one pending job.
     expect(Number(jobs.rows[0]!.n)).toBeLessThanOrEqual(1);
@@ -289,7 +289,7 @@ describe("a part that does not come", () => {
     expect(parse(jumped).hint).toBe("parts/7.m4s");
 
     await putPart(id, 4);
-    const row = await app.rt.database!.db.selectFrom("chunks").select(["late", "state"]).where("stream_id", "=", id).where("seq", "=", 4).executeTakeFirstOrThrow();
+    const row = await app.rt.database.db.selectFrom("chunks").select(["late", "state"]).where("stream_id", "=", id).where("seq", "=", 4).executeTakeFirstOrThrow();
     expect(row).toEqual({ late: true, state: "listed" });
     expect(await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text()).not.toContain("parts/4.m4s");
 

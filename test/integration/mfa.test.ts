@@ -19,7 +19,7 @@ const users = {
 
 beforeAll(async () => {
   app = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), "mfa-required": "admin,operator", "rate-limit-login": "100000/1m" });
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   await addUser(db, { ...users.admin, role: "admin" });
   await addUser(db, { ...users.op, role: "operator" });
   await addUser(db, { ...users.op2, role: "operator" });
@@ -53,7 +53,7 @@ const nextCode = (secret: string) => {
   return generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 * n });
 };
 async function auditActions(prefix: string): Promise<string[]> {
-  const rows = await app.rt.database!.db.selectFrom("audit_log").select("action").where("action", "like", `${prefix}%`).orderBy("seq").execute();
+  const rows = await app.rt.database.db.selectFrom("audit_log").select("action").where("action", "like", `${prefix}%`).orderBy("seq").execute();
   return rows.map((r) => r.action);
 }
 

@@ -71,7 +71,7 @@ describe.skipIf(!MC)("rter on a MinIO user limited to its bucket", () => {
     }
     const url = `s3://${USER}:${SECRET}@${host}/${BUCKET}?tls=false&object_lock=true`;
     app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": url, roles: "api" });
-    store = app.rt.store!;
+    store = app.rt.store;
   });
   afterAll(async () => {
     await app?.stop();

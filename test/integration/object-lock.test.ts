@@ -48,11 +48,11 @@ describe("object_lock=true is a promise the bucket must keep", () => {
 
   test("an existing bucket with object lock starts and reports it; without the flag a plain bucket still starts", async () => {
     const locked = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": urlFor("locked-existing", "&object_lock=true"), roles: "api" });
-    expect(locked.rt.store!.objectLock()).toBe(true);
+    expect(locked.rt.store.objectLock()).toBe(true);
     expect((await locked.request("/readyz")).status).toBe(200);
     await locked.stop();
     const plain = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": urlFor("plain-existing"), roles: "api" });
-    expect(plain.rt.store!.objectLock()).toBe(false);
+    expect(plain.rt.store.objectLock()).toBe(false);
     await plain.stop();
   });
 });

@@ -27,7 +27,7 @@ beforeAll(async () => {
   hydra.users.set("adam", { password: "adam-pass-1", email: "adam@city.test", groups: ["eoc-admins"] });
   hydra.users.set("nora", { password: "nora-pass-1", email: "nora@city.test", groups: ["cafeteria", "<b>bold</b>"] });
   app = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...hydra.settings(), "oidc-recheck": "1s", "rate-limit-login": "100000/1m", "rate-limit-anonymous": "100000/1m" });
-  await addUser(app.rt.database!.db, { email: LOCAL_ADMIN.email, role: "admin", password: LOCAL_ADMIN.password });
+  await addUser(app.rt.database.db, { email: LOCAL_ADMIN.email, role: "admin", password: LOCAL_ADMIN.password });
 }, 240_000);
 afterAll(async () => {
   await app?.stop();
@@ -95,7 +95,7 @@ async function session(subject: string) {
 
 const me = (jar: Jar) => visit(jar, `${RTER}/api/v1/auth/me`);
 async function auditOf(action: string) {
-  return (await app.rt.database!.db.selectFrom("audit_log").select(["detail", "target_id"]).where("action", "=", action).orderBy("seq").execute()) as Array<{ detail: Record<string, unknown>; target_id: string }>;
+  return (await app.rt.database.db.selectFrom("audit_log").select(["detail", "target_id"]).where("action", "=", action).orderBy("seq").execute()) as Array<{ detail: Record<string, unknown>; target_id: string }>;
 }
 const problem = async (res: Response) => ((await res.json()) as { detail: string }).detail;
 
@@ -121,7 +121,7 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     const who = await me(jar);
     expect(who.status).toBe(200);
     expect(await who.json()).toMatchObject({ email: "alice@city.test", role: "operator" });
-    const row = await app.rt.database!.db.selectFrom("users").select(["oidc_issuer", "oidc_subject", "password_hash"]).where("email", "=", "alice@city.test").executeTakeFirstOrThrow();
+    const row = await app.rt.database.db.selectFrom("users").select(["oidc_issuer", "oidc_subject", "password_hash"]).where("email", "=", "alice@city.test").executeTakeFirstOrThrow();
     expect(row).toEqual({ oidc_issuer: hydra.issuer, oidc_subject: "alice", password_hash: null });
     expect((await me(await session("adam"))).status).toBe(200);
     const logins = (await auditOf("login")).filter((l) => l.detail.via === "oidc");
@@ -220,7 +220,7 @@ describe("OIDC sign-in (Ory Hydra)", () => {
   test("logout ends the session here, revokes the refresh token and hands back the provider's logout URL, which completes there", async () => {
     const jar = await session("alice");
     const id = ((await (await me(jar)).json()) as { id: string }).id;
-    const before = await app.rt.database!.db.selectFrom("oidc_sessions").select("token_id").where("user_id", "=", id).execute();
+    const before = await app.rt.database.db.selectFrom("oidc_sessions").select("token_id").where("user_id", "=", id).execute();
     expect(before.length).toBeGreaterThan(0);
     // Cookie writes need the CSRF header.
     expect((await visit(jar, `${RTER}/api/v1/auth/oidc/logout`, { method: "POST" })).status).toBe(403);
@@ -236,7 +236,7 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     const back = await follow(jar, end_session_url, (u) => u === `${RTER}/`);
     expect(back.url).toBe(`${RTER}/`);
     expect(hydra.logouts).toBe(logouts + 1);
-    const left = await app.rt.database!.db.selectFrom("oidc_sessions").select("token_id").where("token_id", "in", before.map((b) => b.token_id)).execute();
+    const left = await app.rt.database.db.selectFrom("oidc_sessions").select("token_id").where("token_id", "in", before.map((b) => b.token_id)).execute();
     expect(left.length).toBe(before.length - 1);
     expect((await auditOf("logout")).at(-1)!.detail).toMatchObject({ via: "oidc", provider_logout: true, refresh_token_revoked: true });
     // The plain logout also forgets the provider tokens of an OIDC session.
@@ -244,7 +244,7 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     expect((await visit(other, `${RTER}/api/v1/auth/logout`, { method: "POST", headers: { "x-requested-with": "rter" } })).status).toBe(204);
     expect((await me(other)).status).toBe(401);
     // An API token cannot sign out through the provider (it has no provider session).
-    const tok = await createToken(app.rt.database!.db, { email: "alice@city.test", name: "script", ttlMs: 60_000 });
+    const tok = await createToken(app.rt.database.db, { email: "alice@city.test", name: "script", ttlMs: 60_000 });
     const api = await app.request("/api/v1/auth/oidc/logout", { method: "POST", headers: { authorization: `Bearer ${tok.token}` } });
     expect(api.status).toBe(400);
   }, 60_000);

@@ -19,7 +19,7 @@ const key = new SoftAuthenticator(ORIGIN);
 
 beforeAll(async () => {
   app = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), "public-url": ORIGIN, "mfa-required": "admin", "rate-limit-login": "100000/1m", "login-max-failures": "50" });
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   chiefId = (await addUser(db, { ...chief, role: "admin" })).user.id;
   await addUser(db, { ...op, role: "operator" });
 }, 60_000);
@@ -39,7 +39,7 @@ async function problem(r: Response): Promise<{ status: number; detail: string; t
   return { status: r.status, type: r.headers.get("content-type") ?? "", detail: ((await r.json()) as { detail: string }).detail };
 }
 async function lastAudit(action: string) {
-  return app.rt.database!.db.selectFrom("audit_log").select(["action", "detail", "actor_email"]).where("action", "=", action).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  return app.rt.database.db.selectFrom("audit_log").select(["action", "detail", "actor_email"]).where("action", "=", action).orderBy("seq", "desc").limit(1).executeTakeFirst();
 }
 async function authOptions(challenge: string) {
   const r = await post("/api/v1/auth/mfa/webauthn/options", { challenge });
@@ -199,7 +199,7 @@ describe("passkeys (API, software authenticator)", () => {
     const r = await app.request(`/api/v1/admin/users/${chiefId}/mfa`, { method: "DELETE", headers: { authorization: `Bearer ${session}` } });
     expect(r.status).toBe(204);
     expect((await lastAudit("mfa.reset"))?.detail).toMatchObject({ passkeys_removed: 1 });
-    const n = await app.rt.database!.db.selectFrom("webauthn_credentials").select("id").where("user_id", "=", chiefId).execute();
+    const n = await app.rt.database.db.selectFrom("webauthn_credentials").select("id").where("user_id", "=", chiefId).execute();
     expect(n).toHaveLength(0);
     expect((await get("/api/v1/auth/passkeys", session)).status).toBe(401);
     expect(await passwordStep(chief)).toMatchObject({ enrolled: false, methods: ["totp", "webauthn"] });

@@ -22,15 +22,15 @@ beforeAll(async () => {
   minio = await startMinio();
   // Many sign-ins from one address: the per-address sign-in limit is not what this file tests.
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "rate-limit-login": "1000/1m" });
-  await addUser(app.rt.database!.db, { email: "root@pw.example", role: "admin", password: PW });
-  admin = (await createToken(app.rt.database!.db, { email: "root@pw.example", name: "t", ttlMs: 3_600_000 })).token;
+  await addUser(app.rt.database.db, { email: "root@pw.example", role: "admin", password: PW });
+  admin = (await createToken(app.rt.database.db, { email: "root@pw.example", name: "t", ttlMs: 3_600_000 })).token;
 }, 60_000);
 afterAll(async () => {
   await app?.stop();
   await minio?.stop();
 });
 
-const db = () => app.rt.database!.db;
+const db = () => app.rt.database.db;
 async function freshUser(role: "operator" | "reporter" = "reporter") {
   const email = `p${++n}-${crypto.randomUUID().slice(0, 6)}@pw.example`;
   const { user } = await addUser(db(), { email, role, password: PW });

@@ -32,7 +32,7 @@ afterAll(async () => {
   await minio?.stop();
 });
 
-const deps = (a: TestApp) => ({ db: a.rt.database!.db, store: a.rt.store!, log: a.rt.log });
+const deps = (a: TestApp) => ({ db: a.rt.database.db, store: a.rt.store, log: a.rt.log });
 
 async function textItem(a: TestApp, token: string, title: string, tags: string[] = []): Promise<string> {
   const r = await call(a, token, "POST", "/api/v1/items", { kind: "text", title, tags });
@@ -44,7 +44,7 @@ async function photoItem(a: TestApp, token: string, title: string): Promise<{ id
   const r = await a.request(`/api/v1/items/photos?title=${encodeURIComponent(title)}`, { method: "POST", headers: { ...bearer(token), "content-type": "image/png" }, body: PNG });
   expect(r.status).toBe(201);
   const id = ((await r.json()) as { id: string }).id;
-  const row = await a.rt.database!.db.selectFrom("items").select("photo_key").where("id", "=", id).executeTakeFirstOrThrow();
+  const row = await a.rt.database.db.selectFrom("items").select("photo_key").where("id", "=", id).executeTakeFirstOrThrow();
   return { id, key: row.photo_key! };
 }
 
@@ -75,7 +75,7 @@ describe("legal hold on items that are not streams", () => {
     for (const who of ["admin", "operator", "reporter", "viewer"] as const) answers[who] = (await call(app, cast.tokens[who], "DELETE", `/api/v1/items/${photo.id}`)).status;
     expect(answers).toEqual({ admin: 409, operator: 403, reporter: 403, viewer: 403 });
 
-    await sql`update items set created_at = now() - interval '400 days' where id = ${photo.id}`.execute(app.rt.database!.db);
+    await sql`update items set created_at = now() - interval '400 days' where id = ${photo.id}`.execute(app.rt.database.db);
     const sweep = await sweepRetention(deps(app), 1, 500);
     expect(sweep.refused + sweep.deleted).toBeGreaterThanOrEqual(0);
     expect(await directSql(`delete from items where id = '${photo.id}'`)).toBe("RTH01");
@@ -87,7 +87,7 @@ describe("legal hold on items that are not streams", () => {
     // Looking at evidence is recorded: once per viewer and photo within a few minutes.
     expect((await call(app, cast.tokens.viewer, "GET", `/api/v1/items/${photo.id}/photo`)).status).toBe(200);
     expect((await call(app, cast.tokens.operator, "GET", `/api/v1/items/${photo.id}/photo`)).status).toBe(200);
-    const views = await app.rt.database!.db.selectFrom("audit_log").select(["actor_email", "detail"]).where("action", "=", "photo.viewed").where("target_id", "=", photo.id).execute();
+    const views = await app.rt.database.db.selectFrom("audit_log").select(["actor_email", "detail"]).where("action", "=", "photo.viewed").where("target_id", "=", photo.id).execute();
     expect(views.map((v) => v.actor_email).sort()).toEqual([cast.emails.operator, cast.emails.viewer].sort());
     expect((views[0]!.detail as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -101,7 +101,7 @@ describe("legal hold on items that are not streams", () => {
     expect((await call(app, cast.tokens.admin, "DELETE", `/api/v1/items/${photo.id}`)).status).toBe(204);
     expect((await call(app, cast.tokens.admin, "GET", `/api/v1/items/${photo.id}`)).status).toBe(404);
     expect(await objectsUnder(app, photo.key)).toEqual([]);
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const actions = (await db.selectFrom("audit_log").select("action").where("target_id", "=", photo.id).orderBy("id").execute()).map((r) => r.action);
     expect(actions).toEqual(["hold.placed", "hold.released", "item.deleted"]);
     const ev = await db.selectFrom("events").select("data").where("type", "=", "item.deleted").execute();
@@ -114,7 +114,7 @@ describe("legal hold on items that are not streams", () => {
   test("holding a stream's item holds the stream: its chunks cannot be deleted either", async () => {
     const sid = await createStream(app, cast.tokens.reporter, "held through its item");
     expect((await putChunk(app, cast.tokens.reporter, sid, 0)).status).toBe(201);
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const item = await db.selectFrom("items").select("id").where("stream_id", "=", sid).executeTakeFirstOrThrow();
     const placed = await call(app, cast.tokens.operator, "POST", `/api/v1/items/${item.id}/hold`, { reason: "witness video" });
     expect(placed.status).toBe(201);
@@ -132,7 +132,7 @@ describe("legal hold on items that are not streams", () => {
 
 describe("retention per workspace", () => {
   test("each item follows its stream's own setting, else its workspaces' (forever wins, else the longest), else --retention", async () => {
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const admin = (method: string, path: string, body?: unknown) => call(app, cast.tokens.admin, method, path, body);
     for (const t of ["flood-2026", "court-case", "drill"]) expect([200, 201]).toContain((await call(app, cast.tokens.operator, "POST", "/api/v1/tags", { name: t })).status);
     expect((await admin("PUT", "/api/v1/tags/flood-2026/retention", { keep_days: 10 })).status).toBe(200);
@@ -227,8 +227,8 @@ describe("S3 object lock", () => {
   }
 
   test("without object lock the sync does nothing and says so; with it, the store reports it", async () => {
-    expect(app.rt.store!.objectLock()).toBe(false);
-    expect(locked.rt.store!.objectLock()).toBe(true);
+    expect(app.rt.store.objectLock()).toBe(false);
+    expect(locked.rt.store.objectLock()).toBe(true);
     const sid = await createStream(app, cast.tokens.reporter, "plain bucket");
     expect(await (await import("../../core/retention/object-hold.service.ts")).syncObjectHold(deps(app), { stream_id: sid })).toEqual({ objectLock: false, held: false, objects: 0 });
   });
@@ -238,26 +238,26 @@ describe("S3 object lock", () => {
     for (let i = 0; i < 3; i++) expect((await putChunk(locked, lockedCast.tokens.reporter, sid, i)).status).toBe(201);
     expect((await call(locked, lockedCast.tokens.operator, "POST", `/api/v1/streams/${sid}/hold`, { reason: "case 9" })).status).toBe(201);
     // The hold queued its object_hold job in the same transaction; run it as a worker would.
-    const job = await sql<{ payload: unknown }>`select j.payload from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'object_hold'`.execute(locked.rt.database!.db);
+    const job = await sql<{ payload: unknown }>`select j.payload from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'object_hold'`.execute(locked.rt.database.db);
     expect(job.rows.map((r) => r.payload)).toContainEqual({ stream_id: sid });
     await runObjectHold(deps(locked), { stream_id: sid });
 
     const keys = await objectsUnder(locked, `streams/${sid}/`);
     expect(keys.length).toBe(3);
-    for (const k of keys) expect(await locked.rt.store!.legalHold(k)).toBe(true);
+    for (const k of keys) expect(await locked.rt.store.legalHold(k)).toBe(true);
     // Straight to MinIO with the root credentials, version by version: refused.
     for (const v of await versions(`streams/${sid}/`)) {
       const err = await s3.removeObject(bucket, v.name, { versionId: v.versionId }).then(() => null, (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`);
       expect(err).toMatch(/WORM|legal hold/i);
     }
     // Through rter's store without lifting: 409, and the bytes are still there.
-    await expect(locked.rt.store!.delete(keys[0]!)).rejects.toMatchObject({ code: "conflict" });
-    expect((await locked.rt.store!.getBytes(keys[0]!)).length).toBe(4096);
+    await expect(locked.rt.store.delete(keys[0]!)).rejects.toMatchObject({ code: "conflict" });
+    expect((await locked.rt.store.getBytes(keys[0]!)).length).toBe(4096);
 
     // Released: the sync lifts the S3 hold, and the admin's delete leaves no version behind.
     expect((await call(locked, lockedCast.tokens.admin, "DELETE", `/api/v1/streams/${sid}/hold`)).status).toBe(200);
     await runObjectHold(deps(locked), { stream_id: sid });
-    for (const k of keys) expect(await locked.rt.store!.legalHold(k)).toBe(false);
+    for (const k of keys) expect(await locked.rt.store.legalHold(k)).toBe(false);
     expect((await call(locked, lockedCast.tokens.admin, "DELETE", `/api/v1/streams/${sid}`)).status).toBe(204);
     expect(await versions(`streams/${sid}/`)).toEqual([]);
   });
@@ -266,7 +266,7 @@ describe("S3 object lock", () => {
     const photo = await photoItem(locked, lockedCast.tokens.reporter, "locked photo");
     expect((await call(locked, lockedCast.tokens.operator, "POST", `/api/v1/items/${photo.id}/hold`, { reason: "case 10" })).status).toBe(201);
     await runObjectHold(deps(locked), { item_id: photo.id });
-    expect(await locked.rt.store!.legalHold(photo.key)).toBe(true);
+    expect(await locked.rt.store.legalHold(photo.key)).toBe(true);
     // Released, but the worker has not synced yet: the delete still completes (the database
     // decided), lifting the S3 hold on the way.
     expect((await call(locked, lockedCast.tokens.admin, "DELETE", `/api/v1/items/${photo.id}/hold`)).status).toBe(200);

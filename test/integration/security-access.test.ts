@@ -94,7 +94,7 @@ describe("invite links", () => {
   test("an expired or revoked invite is 410; an unknown one 401; concurrent uses: exactly one wins", async () => {
     const mk = async (b: unknown = {}) => (await (await call(app, cast.tokens.operator, "POST", "/api/v1/invites", b)).json()) as { id: string; token: string };
     const expired = await mk({ ttl_seconds: 60 });
-    await sql`update invites set expires_at = now() - interval '1 second' where id = ${expired.id}`.execute(app.rt.database!.db);
+    await sql`update invites set expires_at = now() - interval '1 second' where id = ${expired.id}`.execute(app.rt.database.db);
     const r1 = await app.request("/api/v1/invites/accept", json({ token: expired.token }));
     expect(r1.status).toBe(410);
     expect(((await r1.json()) as { state: string }).state).toBe("expired");
@@ -139,7 +139,7 @@ describe("sessions, cookies and CSRF", () => {
   });
 
   test("a session ends after 30 idle minutes; use slides the end; API tokens do not idle out", async () => {
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const { token } = await login(cast.emails.operator, cast.password);
     const ago = (min: number) => sql`update api_tokens set last_used_at = now() - make_interval(mins => ${min}) where kind = 'session' and user_id = ${cast.ids.operator}`.execute(db);
     await ago(29);
@@ -183,7 +183,7 @@ describe("API tokens: scoped, revocable, listed without secrets", () => {
   });
 
   test("changing a user's role ends their sessions and tokens; the last admin stays", async () => {
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const { user } = await (await import("../../core/auth/auth.service.ts")).addUser(db, { email: "demoted@city.example", role: "operator", password: cast.password });
     const tok = (await (await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { email: "demoted@city.example", name: "t" })).json()) as { token: string };
     const { token: session } = await login("demoted@city.example", cast.password);

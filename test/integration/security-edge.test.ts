@@ -127,7 +127,7 @@ describe("uploads that trickle in too slowly", () => {
     `PUT /api/v1/streams/${id}/chunks/${seq} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${cast.tokens.reporter}\r\nContent-Type: video/webm\r\nContent-Length: ${length}\r\n\r\n`;
 
   async function nothingStored(id: string) {
-    const rows = await app.rt.database!.db.selectFrom("chunks").select("seq").where("stream_id", "=", id).execute();
+    const rows = await app.rt.database.db.selectFrom("chunks").select("seq").where("stream_id", "=", id).execute();
     expect(rows).toEqual([]);
     expect(await objectsUnder(app, `streams/${id}/`)).toEqual([]);
   }
@@ -161,13 +161,13 @@ describe("uploads that trickle in too slowly", () => {
   }, 30_000);
 
   test("a photo report trickled in gets 408 too, and no item or object is left", async () => {
-    const before = await app.rt.database!.db.selectFrom("items").select("id").where("kind", "=", "photo").execute();
+    const before = await app.rt.database.db.selectFrom("items").select("id").where("kind", "=", "photo").execute();
     const head = `POST /api/v1/items/photos?title=slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${cast.tokens.reporter}\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n`;
     const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     const r = await exchange(app.url, head, { body: png, trickle: () => new Uint8Array(3).fill(1), everyMs: 300 });
     expect(r.status).toBe(408);
     expect(JSON.parse(r.body)).toMatchObject({ status: 408, code: "request_timeout" });
-    const after = await app.rt.database!.db.selectFrom("items").select("id").where("kind", "=", "photo").execute();
+    const after = await app.rt.database.db.selectFrom("items").select("id").where("kind", "=", "photo").execute();
     expect(after.length).toBe(before.length);
     expect(await objectsUnder(app, "items/photos/")).toEqual([]);
   }, 30_000);

@@ -56,7 +56,7 @@ describe("legal hold", () => {
 
     // The retention job: even with everything expired, the held stream is skipped.
     expect((await call(app, cast.tokens.reporter, "POST", `/api/v1/streams/${held}/finish`)).status).toBe(200);
-    const sweep = await sweepRetention({ db: app.rt.database!.db, store: app.rt.store!, log: app.rt.log }, 1, 50);
+    const sweep = await sweepRetention({ db: app.rt.database.db, store: app.rt.store, log: app.rt.log }, 1, 50);
     expect(sweep.deleted).toBe(0);
 
     // Straight into the database with the application's credentials.
@@ -83,7 +83,7 @@ describe("legal hold", () => {
     expect((await call(app, cast.tokens.admin, "DELETE", `/api/v1/streams/${held}`)).status).toBe(204);
     expect((await call(app, cast.tokens.admin, "GET", `/api/v1/streams/${held}`)).status).toBe(404);
     expect(await objectsUnder(app, `streams/${held}/`)).toEqual([]);
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     expect((await db.selectFrom("chunks").select("seq").where("stream_id", "=", held).execute()).length).toBe(0);
     // The hold's history outlives the stream.
     expect((await db.selectFrom("legal_holds").select("id").where("stream_id", "=", held).execute()).length).toBe(1);
@@ -94,8 +94,8 @@ describe("legal hold", () => {
   });
 
   test("retention deletes expired streams that are not held; per-stream keep_days wins", async () => {
-    const db = app.rt.database!.db;
-    const deps = { db, store: app.rt.store!, log: app.rt.log };
+    const db = app.rt.database.db;
+    const deps = { db, store: app.rt.store, log: app.rt.log };
     const mk = async (title: string) => {
       const id = await createStream(app, cast.tokens.reporter, title);
       expect((await putChunk(app, cast.tokens.reporter, id, 0)).status).toBe(201);
@@ -169,7 +169,7 @@ describe("audit trail", () => {
     const after = await directSql<{ n: string }>("select count(*) as n from audit_log");
     expect(after).toEqual(before);
     // Through the application's own query builder, too.
-    const r = await app.rt.database!.db.deleteFrom("audit_log").execute().then(() => "deleted", (e: { code: string }) => e.code);
+    const r = await app.rt.database.db.deleteFrom("audit_log").execute().then(() => "deleted", (e: { code: string }) => e.code);
     expect(r).toBe("RTA01");
   });
 

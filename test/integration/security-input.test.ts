@@ -32,7 +32,7 @@ const HOSTILE: Record<string, string> = {
 };
 
 async function userCount() {
-  const r = await app.rt.database!.db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+  const r = await app.rt.database.db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -163,7 +163,7 @@ function webmStart(n: number): Uint8Array {
 
 async function nothingStored(id: string) {
   await Bun.sleep(300);
-  const rows = await app.rt.database!.db.selectFrom("chunks").select("seq").where("stream_id", "=", id).execute();
+  const rows = await app.rt.database.db.selectFrom("chunks").select("seq").where("stream_id", "=", id).execute();
   expect(rows).toEqual([]);
   expect(await objectsUnder(app, `streams/${id}/`)).toEqual([]);
 }

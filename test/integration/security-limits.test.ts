@@ -79,7 +79,7 @@ describe("sign-in throttling", () => {
     expect(retry).toBeGreaterThan(540);
     expect(retry).toBeLessThanOrEqual(600);
 
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const audit = await db.selectFrom("audit_log").select(["action"]).where("target_id", "in", [victim, cast.ids.operator]).execute();
     expect(audit.filter((a) => a.action === "login.failed").length).toBe(n401);
     expect(audit.some((a) => a.action === "login.locked")).toBe(true);
@@ -166,7 +166,7 @@ describe("rate limits per token and per address", () => {
 
 describe("one bucket, many requests at once", () => {
   test("300 concurrent hits on one bucket with a limit of 200: exactly 200 pass, each sees its own place in the count", async () => {
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const key = `burst:${crypto.randomUUID()}`;
     const node = new RateLimiter();
     const decisions = await Promise.all(Array.from({ length: 300 }, () => node.hit(db, key, { limit: 200, windowSeconds: 3600 })));
@@ -186,7 +186,7 @@ describe("one bucket, many requests at once", () => {
 
 describe("cost per request (printed)", () => {
   test("revocation check and rate-limit counter", async () => {
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const login = (await (await loginFrom("198.51.100.50", cast.emails.admin, cast.password)).json()) as { token: string };
     const settings = app.rt.config.security;
     const limiter = new RateLimiter();

@@ -27,7 +27,7 @@ beforeAll(async () => {
   // Limits out of the way: this test is about who may call what, not how often.
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "rate-limit": "1000000/1m", "rate-limit-anonymous": "1000000/1m", "rate-limit-login": "1000000/1m" });
   cast = await makeCast(app);
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   streamId = await createStream(app, cast.tokens.reporter, "reporter A's stream");
   expect((await putChunk(app, cast.tokens.reporter, streamId, 0)).status).toBe(201);
   const items = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/items?limit=50")).json()) as { id: string; stream: { id: string } | null }[];
@@ -74,11 +74,11 @@ async function requestFor(key: string, token: string | null): Promise<Response> 
     const inv = (await (await call(app, cast.tokens.admin, "POST", "/api/v1/invites", {})).json()) as { id: string };
     path = `/api/v1/invites/${inv.id}`;
   } else if (key === "DELETE /api/v1/admin/tokens/{id}") {
-    path = `/api/v1/admin/tokens/${(await createToken(app.rt.database!.db, { email: cast.emails.operator, name: "throwaway", ttlMs: 60_000 })).id}`;
+    path = `/api/v1/admin/tokens/${(await createToken(app.rt.database.db, { email: cast.emails.operator, name: "throwaway", ttlMs: 60_000 })).id}`;
   }
   // Logout revokes the API token that calls it: each role signs out a throwaway token of its own.
   const caller = key === "POST /api/v1/auth/logout" ? (Object.keys(cast.tokens) as (keyof Cast["tokens"])[]).find((k) => cast.tokens[k] === token) : undefined;
-  if (caller) token = (await createToken(app.rt.database!.db, { email: cast.emails[caller], name: "throwaway", ttlMs: 60_000 })).token;
+  if (caller) token = (await createToken(app.rt.database.db, { email: cast.emails[caller], name: "throwaway", ttlMs: 60_000 })).token;
   const prefix = template.split("/").slice(0, 4).join("/");
   const id = prefix === "/api/v1/items" ? itemId : prefix === "/api/v1/admin" || prefix === "/api/v1/invites" ? (template.includes("/users/") ? cast.ids.operator : crypto.randomUUID()) : streamId;
   path = path

@@ -20,7 +20,7 @@ afterAll(async () => {
   await app?.stop();
 });
 
-const db = () => app.rt.database!.db;
+const db = () => app.rt.database.db;
 const state = async (id: string) => db().selectFrom("streams").select(["state", "finished_by", "finished_at"]).where("id", "=", id).executeTakeFirstOrThrow();
 const quiet = (id: string, minutes: number) =>
   Promise.all([
@@ -63,7 +63,7 @@ describe("streams whose reporter falls silent", () => {
     expect(await finishIdle({ db: db(), log: app.rt.log }, 30 * 60_000)).toContain(id);
     // As if the worker had assembled the recording of the part before the silence.
     const key = `streams/${id}/recording/${crypto.randomUUID()}.mp4`;
-    await app.rt.store!.put(key, "old recording");
+    await app.rt.store.put(key, "old recording");
     await db().updateTable("streams").set({ recording_key: key, recording_sha256: "0".repeat(64), recording_size: "13", recording_at: new Date() }).where("id", "=", id).execute();
 
     const late = await putChunk(app, cast.tokens.reporter, id, 1);
@@ -71,7 +71,7 @@ describe("streams whose reporter falls silent", () => {
     expect(await state(id)).toMatchObject({ state: "live", finished_by: null, finished_at: null });
     const row = await db().selectFrom("streams").select("recording_key").where("id", "=", id).executeTakeFirstOrThrow();
     expect(row.recording_key).toBeNull();
-    expect(await app.rt.store!.stat(key)).toBeNull();
+    expect(await app.rt.store.stat(key)).toBeNull();
     expect((await db().selectFrom("chunks").select("seq").where("stream_id", "=", id).orderBy("seq").execute()).map((c) => c.seq)).toEqual([0, 1]);
     expect(await db().selectFrom("events").select("type").where("stream_id", "=", id).where("type", "=", "stream.reopened").executeTakeFirst()).toBeDefined();
 

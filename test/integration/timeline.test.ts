@@ -126,7 +126,7 @@ describe("timeline", () => {
 
   test("marks beyond 2000 continue with marks_cursor, none lost or repeated", async () => {
     // Fixture rows: 2100 reports in a quiet 100-s window two hours ago.
-    const db = app.rt.database!.db;
+    const db = app.rt.database.db;
     const author = (await db.selectFrom("users").select("id").where("email", "=", R1).executeTakeFirstOrThrow()).id;
     const base = t0 + 100_000;
     await db.insertInto("items").values(Array.from({ length: 2100 }, (_, i) => ({ kind: "text", author_id: author, title: `report ${i}`, created_at: new Date(base + Math.floor(i / 3) * 100) }))).execute();

@@ -28,7 +28,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => pair?.stop());
 
-const db = () => a.rt.database!.db;
+const db = () => a.rt.database.db;
 
 /** A fresh user of `role` with `count` tokens: an API token and sessions from signing in on alternate nodes. */
 async function userWithTokens(role: "operator" | "reporter", count: number) {
@@ -147,7 +147,7 @@ describe("limits per user, across tokens and nodes", () => {
       { id: old, user_id: v.id, node_id: "gone", renewed_at: new Date(Date.now() - 2 * 86_400_000) },
       { id: recent, user_id: v.id, node_id: "alive", renewed_at: new Date() },
     ]).execute();
-    await retentionSweep({ db: db(), store: a.rt.store!, log: a.rt.log }, null, {});
+    await retentionSweep({ db: db(), store: a.rt.store, log: a.rt.log }, null, {});
     const left = await db().selectFrom("event_leases").select("id").where("user_id", "=", v.id).execute();
     expect(left.map((r) => r.id)).toEqual([recent]);
   });

@@ -12,7 +12,7 @@ export interface Cast {
 }
 
 export async function makeCast(app: TestApp, domain = "city.example"): Promise<Cast> {
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   const password = "correct horse battery staple";
   const roles: [keyof Cast["tokens"], RoleName][] = [
     ["admin", "admin"],
@@ -34,7 +34,7 @@ export async function makeCast(app: TestApp, domain = "city.example"): Promise<C
 
 /** Adds each user (one password for all) with a one-hour API token; returns the tokens by email. */
 export async function usersWithTokens(app: TestApp, users: readonly (readonly [email: string, role: RoleName])[]): Promise<Record<string, string>> {
-  const db = app.rt.database!.db;
+  const db = app.rt.database.db;
   const tokens: Record<string, string> = {};
   for (const [email, role] of users) {
     await addUser(db, { email, role, password: "long enough pw" });
@@ -74,7 +74,7 @@ export async function putChunk(app: TestApp, token: string, streamId: string, se
 /** Object keys stored under a prefix. */
 export async function objectsUnder(app: TestApp, prefix: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const o of app.rt.store!.list(prefix)) keys.push(o.key);
+  for await (const o of app.rt.store.list(prefix)) keys.push(o.key);
   return keys;
 }
 
