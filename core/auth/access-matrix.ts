@@ -78,6 +78,7 @@ export const ACCESS: Record<string, RouteRule> = {
   "GET /api/v1/streams/{id}": seeOwn(),
   "PUT /api/v1/streams/{id}/init": writeOwn("CMAF init segment; fixes the stream as CMAF"),
   "PUT /api/v1/streams/{id}/chunks/{seq}": writeOwn(),
+  "PUT /api/v1/streams/{id}/poster": writeOwn("the live grid's still (image/jpeg), not evidence"),
   "POST /api/v1/streams/{id}/telemetry": writeOwn(),
   "GET /api/v1/streams/{id}/telemetry": seeOwn(),
   "POST /api/v1/streams/{id}/finish": writeOwn(),

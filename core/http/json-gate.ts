@@ -3,7 +3,7 @@ import { guardedBody, type UploadPace } from "./body.ts";
 import { JsonScanner, type JsonLimits } from "./json-scan.ts";
 
 /** Routes whose body is raw media, not JSON (chunks and the CMAF init of the live video feature, photos). */
-export const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//, /^\/api\/v1\/streams\/[^/]+\/init$/, /^\/api\/v1\/items\/photos$/];
+export const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//, /^\/api\/v1\/streams\/[^/]+\/init$/, /^\/api\/v1\/streams\/[^/]+\/poster$/, /^\/api\/v1\/items\/photos$/];
 
 /**
  * Every JSON body of the API fits these: the largest real one is an item (10,000-character text,

@@ -11,13 +11,14 @@ export async function posterDue(db: Kysely<DB>, streamId: string, now = Date.now
 }
 
 /**
- * Stores a made poster JPEG (from segmenting a chunk, or from the poster jobs), points the stream
- * at it and drops the previous one.
+ * Stores a poster JPEG (made from a chunk by segmenting or the poster jobs: a file; or sent by the
+ * phone: checked bytes), points the stream at it and drops the previous one. `seq` is the chunk it
+ * was made from, null for the phone's.
  */
-export async function storePoster(deps: { db: Kysely<DB>; store: ObjectStore }, streamId: string, seq: number, file: string): Promise<void> {
+export async function storePoster(deps: { db: Kysely<DB>; store: ObjectStore }, streamId: string, seq: number | null, jpeg: string | Uint8Array): Promise<void> {
   const { db, store } = deps;
-  const key = `streams/${streamId}/posters/${seq}-${crypto.randomUUID()}.jpg`;
-  await store.put(key, Bun.file(file).stream(), { contentType: "image/jpeg" });
+  const key = `streams/${streamId}/posters/${seq ?? "phone"}-${crypto.randomUUID()}.jpg`;
+  await store.put(key, typeof jpeg === "string" ? Bun.file(jpeg).stream() : jpeg, { contentType: "image/jpeg" });
   const old = await findPoster(db, streamId);
   await db.transaction().execute(async (trx) => {
     const s = await setPoster(trx, streamId, key);

@@ -7,9 +7,10 @@ import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency
 import type { ApiContext } from "../runtime.ts";
 import { ingestChunk } from "./chunks.service.ts";
 import { ingestCmafChunk, ingestInit, isCmafChunk } from "./cmaf-ingest.service.ts";
+import { uploadPoster } from "./poster-upload.service.ts";
 import { buildPlaylist } from "./playlist.ts";
 import * as repo from "./streams.repository.ts";
-import { ChunkParams, ChunkStored, CreateStreamBody, InitStored, SegmentParams, StreamParams, StreamView, TelemetryBody, TelemetryResult, TelemetrySample } from "./streams.model.ts";
+import { ChunkParams, ChunkStored, CreateStreamBody, InitStored, PosterStored, SegmentParams, StreamParams, StreamView, TelemetryBody, TelemetryResult, TelemetrySample } from "./streams.model.ts";
 import { addTelemetry, createStream, finishStream, streamView, visibleStream } from "./streams.service.ts";
 import { serveObject } from "./serve-object.ts";
 import { cmafPlaylist, cmafSegment, llHlsRoutes } from "./ll-hls.http.ts";
@@ -96,6 +97,22 @@ export function streamRoutes(rt: ApiContext) {
         params: ChunkParams,
         response: { 200: ChunkStored, 201: ChunkStored },
         detail: { tags, summary: "Upload chunk {seq} (raw media body, or a CMAF fragment as video/iso.segment; 201 stored, 200 identical retry, 409 different bytes)" },
+      },
+    )
+    .put(
+      "/:id/poster",
+      async ({ user, params, request }) =>
+        uploadPoster(db(), store(), user, {
+          streamId: params.id,
+          contentType: request.headers.get("content-type"),
+          contentLength: request.headers.get("content-length"),
+          body: guardedBody(request.body, rt.config.http.upload),
+        }),
+      {
+        parse: "none",
+        params: StreamParams,
+        response: { 200: PosterStored },
+        detail: { tags, summary: "The live grid's still from the phone (image/jpeg, at most 256 KiB and 1920 px a side; not evidence): while these arrive no poster job runs" },
       },
     )
     .post("/:id/telemetry", async ({ user, params, body }) => addTelemetry(db(), user, params.id, body.samples), {

@@ -67,6 +67,8 @@ export const StreamView = t.Object({
 });
 
 export const ChunkStored = t.Object({ seq: t.Number(), sha256: t.String() });
+export const PosterStored = t.Object({ width: t.Number(), height: t.Number() });
+
 export const InitStored = t.Object({
   sha256: t.String(),
   tracks: t.Array(t.Object({ id: t.Number(), kind: t.Union([t.Literal("video"), t.Literal("audio")]), timescale: t.Number(), codec: t.String() })),
