@@ -1,5 +1,7 @@
 import { expect, test } from "bun:test";
-import { MODULES, resolveModules } from "./modules.ts";
+import { makeNode } from "../cmd/context.ts";
+import { buildConfig } from "../core/config/load.ts";
+import { MODULES, resolveModules, startModules } from "./modules.ts";
 
 test("roles resolve to their modules, dependencies first, each once", () => {
   expect(resolveModules(["worker"])).toEqual(["database", "storage", "ffmpeg", "queue-worker"]);
@@ -16,4 +18,10 @@ test("every dependency comes before its dependant for every role combination", (
       for (const dep of MODULES[m].needs) expect(order.indexOf(dep)).toBeLessThan(i);
     });
   }
+});
+
+test("a role's context is built only from what its needs opened: started out of order, the module refuses by name", async () => {
+  const node = makeNode(buildConfig({ "log-level": "error" }, {}), "test");
+  await expect(startModules(node, ["api"])).rejects.toThrow("module api started before database: its needs are wrong");
+  await expect(startModules(node, ["queue-worker"])).rejects.toThrow("module queue-worker started before database: its needs are wrong");
 });
