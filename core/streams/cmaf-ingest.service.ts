@@ -12,6 +12,7 @@ import { CMAF_INIT_TYPE, CMAF_SEGMENT_TYPE, type CmafChunkMedia, type CmafTrack 
 import * as repo from "./cmaf-ingest.repository.ts";
 import { posterDue, posterJob } from "./cmaf-parts.repository.ts";
 import { findChunk } from "./streams.repository.ts";
+import { readBody } from "./upload-body.ts";
 import { reopenIfIdle } from "./idle.service.ts";
 import { parseCaptureTime, writableStream } from "./streams.service.ts";
 
@@ -64,27 +65,6 @@ function baseType(contentType: string | null): string {
 /** True when a chunk upload is CMAF (routes PUT chunks/{seq} here instead of the classic path). */
 export function isCmafChunk(contentType: string | null): boolean {
   return baseType(contentType) === CMAF_SEGMENT_TYPE;
-}
-
-/** The whole body, refused with 413 past maxBytes (the bytes read so far are dropped). */
-async function readBody(body: ReadableStream<Uint8Array> | null, contentLength: string | null, maxBytes: number, what: string): Promise<Uint8Array> {
-  if (contentLength !== null && Number(contentLength) > maxBytes) throw new AppError("too_large", `${what} exceeds ${maxBytes} bytes`);
-  if (!body) throw new AppError("bad_request", `${what} body is empty`);
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    if (n > maxBytes) throw new AppError("too_large", `${what} exceeds ${maxBytes} bytes`);
-    parts.push(c);
-  }
-  if (n === 0) throw new AppError("bad_request", `${what} body is empty`);
-  const out = new Uint8Array(n);
-  let p = 0;
-  for (const c of parts) {
-    out.set(c, p);
-    p += c.length;
-  }
-  return out;
 }
 
 const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
