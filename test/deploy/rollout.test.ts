@@ -74,7 +74,7 @@ let reporterToken = "";
  */
 async function buildNext(): Promise<string> {
   const src = mkdtempSync(join(tmpdir(), "rter-next-src-"));
-  for (const d of ["cmd", "core", "web", "workers"]) cpSync(join(ROOT, d), join(src, d), { recursive: true, filter: (p) => !p.endsWith(".test.ts") });
+  for (const d of ["app", "cmd", "core", "web", "workers"]) cpSync(join(ROOT, d), join(src, d), { recursive: true, filter: (p) => !p.endsWith(".test.ts") });
   for (const f of ["package.json", "tsconfig.json", "bunfig.toml"]) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(src, f));
   symlinkSync(join(ROOT, "node_modules"), join(src, "node_modules"));
   writeFileSync(
