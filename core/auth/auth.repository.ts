@@ -110,6 +110,7 @@ export function findCredentialsByIds(db: Db, ids: readonly string[]) {
   return db
     .selectFrom("api_tokens")
     .innerJoin("users", "users.id", "api_tokens.user_id")
+    .leftJoin("oidc_sessions", "oidc_sessions.token_id", "api_tokens.id")
     .select([
       "users.id as user_id",
       "users.email",
@@ -117,6 +118,8 @@ export function findCredentialsByIds(db: Db, ids: readonly string[]) {
       "users.disabled_at",
       "users.directory_dn",
       "users.directory_checked_at",
+      "users.oidc_subject",
+      "oidc_sessions.checked_at as oidc_checked_at",
       "api_tokens.id as token_id",
       "api_tokens.kind",
       "api_tokens.role as token_role",

@@ -3,6 +3,7 @@ import { findCredentialsByIds } from "../auth/auth.repository.ts";
 import type { Role } from "../auth/role.ts";
 import { credentialProblem, effectiveRole, type AuthSettings } from "../auth/auth.service.ts";
 import { recheckIfStale } from "../auth/directory/directory.service.ts";
+import { recheckOidcSession } from "../auth/oidc/recheck.ts";
 import type { DB } from "../db/schema.ts";
 import type { Logger } from "../log.ts";
 
@@ -31,7 +32,7 @@ export class CredentialWatch {
   private running: Promise<void> | null = null;
   private again = false;
 
-  constructor(private readonly db: Kysely<DB>, private readonly settings: Pick<AuthSettings, "sessionIdleMs" | "ldap">, private readonly log: Logger, private readonly everyMs = RECHECK_MS) {}
+  constructor(private readonly db: Kysely<DB>, private readonly settings: Pick<AuthSettings, "sessionIdleMs" | "ldap" | "oidc">, private readonly log: Logger, private readonly everyMs = RECHECK_MS) {}
 
   start(): void {
     this.timer ??= setInterval(() => this.recheck(), this.everyMs);
@@ -85,6 +86,19 @@ export class CredentialWatch {
           recheckIfStale(this.db, this.settings.ldap ?? null, { id: r.user_id, email: r.email, role: r.role, directory_dn: r.directory_dn, directory_checked_at: r.directory_checked_at }).then(
             (fresh) => void (fresh && "disabled" in fresh && ended.set(r.user_id, "disabled by the directory")),
             () => void ended.set(r.user_id, "directory unavailable"),
+          ),
+        ),
+      );
+      rows = await findCredentialsByIds(this.db, [...new Set(open.map((s) => s.tokenId))]);
+    }
+    // Sessions from the OpenID Connect provider due their re-check (refresh grant): the same, per session.
+    const oidcDue = rows.filter((r) => r.oidc_subject && r.kind === "session" && !r.disabled_at && !r.revoked_at && Date.now() - new Date(r.oidc_checked_at ?? 0).getTime() >= (this.settings.oidc?.recheckMs ?? 0));
+    if (oidcDue.length > 0) {
+      await Promise.all(
+        oidcDue.map((r) =>
+          recheckOidcSession(this.db, this.settings.oidc ?? null, { token_id: r.token_id, kind: r.kind, id: r.user_id, email: r.email, role: r.role, oidc_subject: r.oidc_subject }).then(
+            (v) => void (v && "ended" in v && ended.set(r.user_id, "ended by the identity provider")),
+            () => void ended.set(r.user_id, "identity provider unavailable"),
           ),
         ),
       );

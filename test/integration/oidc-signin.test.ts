@@ -5,6 +5,7 @@ import { json, startTestApp, type TestApp } from "../support/app.ts";
 import { hydraBinary, startHydra, type TestHydra } from "../support/hydra.ts";
 import { freePort } from "../support/net.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
+import { openSse } from "../support/sse.ts";
 
 // OpenID Connect sign-in against a real provider (Ory Hydra, started here with its login and
 // consent app), driven over HTTP the way a browser would: every redirect followed, cookies kept
@@ -203,8 +204,12 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     const changed = (await auditOf("user.role_changed")).at(-1)!;
     expect(changed.detail).toMatchObject({ from: "operator", to: "viewer", via: "oidc" });
     expect(hydra.refreshes).toBeGreaterThan(0);
-    // Out of every mapped group: the next re-check ends it.
+    // Out of every mapped group: the next re-check ends it, and an open event stream with it
+    // (the stream is one long request: the node's credential watch re-checks it).
+    const sse = openSse(`${app.url}/api/v1/events`, { cookie: jar.header(RTER) });
+    expect(await sse.status).toBe(200);
     hydra.users.get("bob")!.groups = ["cafeteria"];
+    await sse.ended;
     await until("bob to lose access", async () => (await me(jar)).status === 401);
     expect((await auditOf("user.disabled")).at(-1)!.detail).toMatchObject({ email: "bob@city.test", via: "oidc", reason: "no_group" });
     // Back in a group: signing in again enables the account.
