@@ -14,6 +14,8 @@ export interface Tile {
   video: HTMLVideoElement;
   caption: HTMLElement;
   stats: HTMLElement;
+  /** Over the picture while there is none: waiting for the reporter's first video, or buffering. */
+  notice: HTMLElement;
   player: Player | null;
 }
 

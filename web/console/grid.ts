@@ -26,9 +26,10 @@ export function renderGrid(): void {
       video.muted = true;
       const caption = el("span", { class: "who" });
       const stats = el("span", { class: "stats" });
-      const button = el("button", { type: "button", class: "tile", "data-stream": s.id, "aria-label": `Focus the stream of ${s.owner.email}` }, video, el("span", { class: "caption" }, caption, stats));
+      const notice = el("span", { class: "notice" });
+      const button = el("button", { type: "button", class: "tile", "data-stream": s.id, "aria-label": `Focus the stream of ${s.owner.email}` }, video, notice, el("span", { class: "caption" }, caption, stats));
       button.addEventListener("click", () => void focusOn(s.id));
-      tile = { el: button, video, caption, stats, player: null };
+      tile = { el: button, video, caption, stats, notice, player: null };
       ui.tiles.set(s.id, tile);
       grid.append(button);
     }
@@ -47,5 +48,11 @@ export function updateTileStats(): void {
     const lat = tile.player?.latency();
     tile.stats.textContent = `live ${age(s.created_at)} · ${lat === null || lat === undefined ? (s.segments ? "buffering" : "waiting for video") : `latency ${lat.toFixed(1)} s`}`;
     tile.el.dataset.latency = lat === null || lat === undefined ? "" : lat.toFixed(2);
+    // A live stream with no picture yet says so in the middle of its tile, not as a black box
+    // (the caption at its foot is cut off when the grid is short).
+    const state = lat !== null && lat !== undefined ? "playing" : s.segments ? "buffering" : "waiting";
+    tile.el.dataset.state = state;
+    tile.notice.textContent = state === "waiting" ? "No video from the reporter yet" : state === "buffering" ? "Buffering…" : "";
+    tile.notice.hidden = state === "playing";
   }
 }
