@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { formatViolation, importsOf, repositoryImports, resolveSpec, violations, type ImportRef } from "./support/layers.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { formatViolation, importsOf, moduleState, PROCESS_WIDE, repositoryImports, resolveSpec, sourceFiles, violations, type ImportRef } from "./support/layers.ts";
 import { ROOT } from "./support/rter-process.ts";
 
 const LAYERS = ["app", "cmd", "core", "workers", "web"];
@@ -9,6 +11,14 @@ test("imports point one way: core never imports app/cmd/workers/web, infrastruct
   // A scan that found nothing would pass for the wrong reason.
   expect(refs.filter((r) => r.from.startsWith("core/")).length).toBeGreaterThan(300);
   expect(violations(refs).map(formatViolation)).toEqual([]);
+});
+
+test("a node's state lives on its context: core/ makes no module-level Map or Set but the listed process-wide ones", () => {
+  const found: string[] = [];
+  for (const f of sourceFiles(ROOT, ["core"]).filter((f) => !f.endsWith(".test.ts"))) {
+    for (const { name, line } of moduleState(readFileSync(join(ROOT, f), "utf8"))) if (!PROCESS_WIDE[`${f}:${name}`]) found.push(`${f}:${line}: ${name}`);
+  }
+  expect(found).toEqual([]);
 });
 
 describe("the checker", () => {
@@ -44,6 +54,15 @@ describe("the checker", () => {
       'core/media/fmp4.ts:1: infrastructure (core/media) imports a feature (core/auth): "../auth/role.ts"',
       'core/tags/tags.service.ts:3: a service imports HTTP code: "../auth/auth.http.ts"',
       'core/audit/audit.service.ts:9: a service imports HTTP code: "../http/problem.ts"',
+    ]);
+  });
+
+  test("finds module-level Maps and Sets made empty, not constant ones", () => {
+    const src = ["const cache = new Map<string, number>();", 'const KNOWN = new Set(["a", "b"]);', "export let seen: Set<string> = new Set();", "  const local = new Map();", "const w = new WeakMap<object, string>();"].join("\n");
+    expect(moduleState(src)).toEqual([
+      { name: "cache", line: 1 },
+      { name: "seen", line: 3 },
+      { name: "w", line: 5 },
     ]);
   });
 

@@ -179,3 +179,29 @@ export function repositoryImports(root: string, dirs: readonly string[]): Import
   }
   return refs;
 }
+
+/**
+ * Module-level state in core/: a Map or Set created empty at the top of a module is memory that
+ * every node in the process shares. A node's caches belong on its context (core/runtime.ts);
+ * what may stay process-wide is listed here with the reason.
+ */
+export const PROCESS_WIDE: Record<string, string> = {
+  "core/auth/directory/directory.service.ts:inFlight": "coalesces concurrent directory re-reads of one user; holds nothing once they end",
+  "core/auth/oidc/recheck.ts:inFlight": "coalesces concurrent provider re-checks of one session; holds nothing once they end",
+  "core/auth/oidc/provider.ts:discovered": "the provider's discovery document, keyed by the config object itself",
+  "core/auth/auth.service.ts:keys": "derived signing keys, keyed by the secret's object",
+  "core/db/embedded-postgres.ts:live": "the embedded Postgres children this process must stop when it exits",
+};
+
+const MODULE_STATE = /^(?:export\s+)?(?:const|let)\s+(\w+)(?:\s*:[^=]+)?\s*=\s*new\s+(?:Map|Set|WeakMap|WeakSet)\s*(?:<[^=]*>)?\(\s*\)/;
+
+/** Empty Maps and Sets made at the top level of one file's source ("name" and line). */
+export function moduleState(src: string): { name: string; line: number }[] {
+  const out: { name: string; line: number }[] = [];
+  src.split("\n").forEach((text, i) => {
+    const m = MODULE_STATE.exec(text);
+    if (m) out.push({ name: m[1]!, line: i + 1 });
+  });
+  return out;
+}
+
