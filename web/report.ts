@@ -8,6 +8,7 @@ import { compass } from "./lib/geo.ts";
 import { Outbox } from "./lib/outbox.ts";
 import { cmafSupported, startCmafRecorder } from "./report/cmaf-recorder.ts";
 import { listenForGuidance, renderGuidance, type Guidance } from "./report/guidance-view.ts";
+import { startPosterLoop } from "./report/poster.ts";
 import { pickMime, startClassicRecorder, type ChunkSink, type Recorder } from "./report/recorder.ts";
 import { wireReportForm } from "./report/report-form.ts";
 import { Sensors } from "./report/sensors.ts";
@@ -39,6 +40,7 @@ const state = {
   media: null as MediaStream | null,
   recorder: null as Recorder | null,
   telemetryTimer: null as ReturnType<typeof setInterval> | null,
+  stopPosters: null as (() => void) | null,
   guidance: null as Guidance | null,
   unsubscribe: null as (() => void) | null,
 };
@@ -133,6 +135,10 @@ async function goLive(): Promise<void> {
         })
       : startClassicRecorder(state.media, mime, LOW, sink);
     state.telemetryTimer = setInterval(sampleTelemetry, TELEMETRY_MS);
+    state.stopPosters = startPosterLoop($<HTMLVideoElement>("#preview"), {
+      ready: () => !document.hidden && navigator.onLine !== false,
+      send: async (jpeg) => (await request(`/api/v1/streams/${streamId}/poster`, { method: "PUT", headers: { "content-type": "image/jpeg" }, body: jpeg, timeoutMs: 10_000 })).ok,
+    });
     $("#golive").hidden = true;
     $("#stop").hidden = false;
     $("#stop").focus();
@@ -168,6 +174,8 @@ async function stopLive(): Promise<void> {
 }
 
 function stopMedia(): void {
+  state.stopPosters?.();
+  state.stopPosters = null;
   state.media?.getTracks().forEach((t) => t.stop());
   state.media = null;
   sensors.stop();

@@ -5,7 +5,7 @@ import { activeHold, queueObjectHoldSync } from "../retention/holds.service.ts";
 import { isAppError } from "../errors.ts";
 import { allChunksSettled, findStream, listSegments, newestLiveSegment, setRecording } from "./streams.repository.ts";
 import { download, sha256File, withTempDir, type MediaDeps } from "./segmenting.service.ts";
-import { storePoster } from "./poster-store.ts";
+import { posterDue, storePoster } from "./poster-store.ts";
 import { runFfmpeg } from "../media/ffmpeg.ts";
 import { fmp4PosterArgs, fmp4RecordingArgs } from "../media/fmp4-args.ts";
 import { MediaError } from "../media/media-error.ts";
@@ -45,6 +45,9 @@ export async function refreshPoster(deps: MediaDeps, streamId: string, signal?: 
  */
 export async function refreshPartPoster(deps: MediaDeps, streamId: string, signal?: AbortSignal): Promise<void> {
   const { db, store } = deps;
+  // The phone may have sent a still since this job was asked for (web/report/poster.ts): then
+  // there is nothing to decode.
+  if (!(await posterDue(db, streamId))) return;
   const [init, part] = await Promise.all([findInit(db, streamId), newestIndependentPart(db, streamId)]);
   if (!init || !part) return;
   await withTempDir(async (dir) => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { parseFragments, parseInit } from "../../core/media/fmp4.ts";
 import { artifact, launchChromium } from "../support/browser.ts";
@@ -265,6 +266,11 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     op.on("request", (r) => {
       if (/\.m3u8\?.*_HLS_msn=/.test(r.url())) blockingReloads.push(r.url());
     });
+    // The grid's still comes from the phone (web/report/poster.ts), not from a poster job.
+    const stills: number[] = [];
+    reporter.on("response", (r) => {
+      if (r.request().method() === "PUT" && /\/poster$/.test(new URL(r.url()).pathname)) stills.push(r.status());
+    });
     await Promise.all([signIn(reporter, `${node.url}/report`, users.reporter), signIn(op, `${node.url}/`, users.op)]);
     await op.locator("#grid-empty").or(op.locator(".tile")).first().waitFor({ timeout: 10_000 });
 
@@ -295,6 +301,25 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     latencies.sort((a, b) => a - b);
     console.log(`[cmaf] console latency (PDT clock, busy machine): p50 ${latencies[Math.floor(latencies.length / 2)]?.toFixed(2)} s over ${latencies.length} samples; ${blockingReloads.length} blocking playlist reloads`);
     await op.screenshot({ path: artifact("cmaf-console-live.png") });
+    console.log(`[cmaf] stills sent by the phone while live: ${stills.length} (statuses ${[...new Set(stills)].join(",")})`);
+    expect(stills.length).toBeGreaterThanOrEqual(3);
+    expect(stills.every((st) => st === 200)).toBe(true);
+    const poster = await fetch(`${node.url}/api/v1/streams/${streamId}/poster.jpg`, { headers: { authorization: `Bearer ${opToken}` } });
+    expect(poster.status).toBe(200);
+    const jpeg = new Uint8Array(await poster.arrayBuffer());
+    expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
+    const db = new pg.Client({ connectionString: env.DATABASE_URL });
+    await db.connect();
+    try {
+      const row = await db.query("select poster_key from streams where id = $1", [streamId]);
+      expect(row.rows[0].poster_key).toContain("/posters/phone-");
+      // Posters made from a part carry its seq; the phone's carry none. (Finished jobs leave no row.)
+      const made = await db.query("select count(*) filter (where data->>'seq' is not null)::int as made, count(*)::int as all from events where stream_id = $1 and type = 'poster.updated'", [streamId]);
+      expect(made.rows[0].made).toBe(0);
+      expect(made.rows[0].all).toBeGreaterThanOrEqual(3);
+    } finally {
+      await db.end();
+    }
 
     await rc.setOffline(true);
     await Bun.sleep(10_000);
