@@ -4,6 +4,8 @@
 // PUT → listed (the blocking reload that first shows the part returns) p50/p95/p99, PUT latency,
 // server CPU-seconds per stream-second, RSS, errors; and the floor in the same run: the same
 // phones PUT the same bytes to a bare server that does one MinIO PUT plus one INSERT per chunk.
+// BENCH_CPU_PROF_DIR=dir: the API node runs from source under Bun's sampling profiler and writes a
+// markdown profile there when it stops.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -238,8 +240,8 @@ export async function run(): Promise<Figure[]> {
   const figures: Figure[] = [];
   // Every simulated phone shares the fixture's one token; a real phone has its own, so the
   // per-token, per-user and item limits are lifted here (this measures ingest, not throttling).
-  const limits = { RTER_RATE_LIMIT: "10000000/1m", RTER_RATE_LIMIT_USER: "10000000/1m", RTER_RATE_LIMIT_PLAYBACK: "10000000/1m", RTER_QUOTA_ITEMS: "off" };
-  const api = await startRter({ binary: fx.binary, env: { ...fx.env, ...limits, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" }, args: ["--roles", "api"] });
+  const limits = { RTER_RATE_LIMIT: "1000000/1m", RTER_RATE_LIMIT_USER: "1000000/1m", RTER_RATE_LIMIT_PLAYBACK: "1000000/1m", RTER_QUOTA_ITEMS: "off" };
+  const api = await startRter({ binary: fx.binary, env: { ...fx.env, ...limits, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" }, args: ["--roles", "api"], ...(process.env.BENCH_CPU_PROF_DIR ? { bunFlags: ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] } : {}) });
   const worker = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn" }, args: ["--roles", "worker"] });
   const floorPort = await freePort();
   const floorProc = Bun.spawn(["bun", join(import.meta.dir, "floor-server.ts")], {
@@ -270,6 +272,13 @@ export async function run(): Promise<Figure[]> {
         const listed = results.flatMap((r) => r.listedMs);
         const puts = results.flatMap((r) => r.putMs);
         const errors = results.flatMap((r) => r.errors);
+        // Ingest alone (no viewers): the cost per chunk to compare with the floor, which has no
+        // viewers either; the run above adds the LL-HLS readers' cost.
+        const icpu0 = cpuMs(api.proc.pid);
+        const ingestOnly = await Promise.all(Array.from({ length: n }, () => phone(api.url, fx.token, src, false, false)));
+        const ingestCpu = (cpuMs(api.proc.pid) - icpu0) / 1000 / (n * SECONDS);
+        const ingestPuts = ingestOnly.flatMap((r) => r.putMs);
+        errors.push(...ingestOnly.flatMap((r) => r.errors));
         // The floor: the same phones, the same bytes, one MinIO PUT + one INSERT each.
         const fcpu0 = cpuMs(floorProc.pid);
         const floor = await Promise.all(Array.from({ length: n }, () => phone(floorBase, "floor", src, false, true)));
@@ -278,16 +287,18 @@ export async function run(): Promise<Figure[]> {
         const floorErrors = floor.flatMap((r) => r.errors);
         rows.push([
           `${fragSec}s`, n, listed.length, fmt(pct(listed, 50), 0), fmt(pct(listed, 95), 0), fmt(pct(listed, 99), 0), fmt(pct(puts, 50), 0), fmt(pct(puts, 95), 0),
-          fmt(cpuPerStreamSec * 100, 2), fmt(workerCpu * 100, 2), errors.length, fmt(pct(floorPuts, 50), 0), fmt(pct(floorPuts, 95), 0), fmt(floorCpu * 100, 2), floorErrors.length,
+          fmt(cpuPerStreamSec * 100, 2), fmt(workerCpu * 100, 2), errors.length, fmt(pct(ingestPuts, 50), 0), fmt(pct(ingestPuts, 95), 0), fmt(ingestCpu * 100, 2),
+          fmt(pct(floorPuts, 50), 0), fmt(pct(floorPuts, 95), 0), fmt(floorCpu * 100, 2), floorErrors.length, fmt(ingestCpu / floorCpu, 2),
         ]);
         if (errors.length) console.log(`  N=${n} errors (first 5): ${errors.slice(0, 5).join("; ")}`);
         if (floorErrors.length) console.log(`  N=${n} floor errors (first 5): ${floorErrors.slice(0, 5).join("; ")}`);
         console.log(`  ${fragSec}s N=${n}: listed p95 ${fmt(pct(listed, 95), 0)} ms, api ${fmt(cpuPerStreamSec * 100, 2)} % core/stream, RSS api ${fmt(rssMiB(api.proc.pid))} MiB worker ${fmt(rssMiB(worker.proc.pid))} MiB floor ${fmt(rssMiB(floorProc.pid))} MiB`);
         figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: PUT→listed p95 / api % core per stream`, value: `${fmt(pct(listed, 95), 0)} / ${fmt(cpuPerStreamSec * 100, 2)}`, unit: "ms / %" });
         figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: our PUT p50 / floor PUT p50`, value: `${fmt(pct(puts, 50), 1)} / ${fmt(pct(floorPuts, 50), 1)}`, unit: "ms" });
+        figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: ingest-only api % core per stream / floor (ratio)`, value: `${fmt(ingestCpu * 100, 2)} / ${fmt(floorCpu * 100, 2)} (${fmt(ingestCpu / floorCpu, 2)}×)`, unit: "%" });
       }
     }
-    table(["fragment", "N", "parts listed", "listed p50 ms", "p95", "p99", "PUT p50 ms", "PUT p95", "api % core/stream", "worker % core/stream", "errors", "floor PUT p50 ms", "floor p95", "floor % core/stream", "floor errors"], rows);
+    table(["fragment", "N", "parts listed", "listed p50 ms", "p95", "p99", "PUT p50 ms", "PUT p95", "api % core/stream", "worker % core/stream", "errors", "ingest-only PUT p50", "p95", "ingest-only % core/stream", "floor PUT p50 ms", "floor p95", "floor % core/stream", "floor errors", "ingest ÷ floor CPU"], rows);
     console.log(`RSS now: api ${fmt(rssMiB(api.proc.pid))} MiB, worker ${fmt(rssMiB(worker.proc.pid))} MiB, floor ${fmt(rssMiB(floorProc.pid))} MiB (phones and viewers run in this bench process, on the same 2 cores)`);
   } finally {
     await db.end().catch(() => {});

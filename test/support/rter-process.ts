@@ -23,9 +23,10 @@ process.on("exit", () => {
   for (const p of live) p.kill("SIGKILL");
 });
 
-export async function startRter(opts: { args?: string[]; env?: Record<string, string | undefined>; binary?: string; port?: number } = {}): Promise<RterProcess> {
+export async function startRter(opts: { args?: string[]; env?: Record<string, string | undefined>; binary?: string; port?: number; bunFlags?: string[] } = {}): Promise<RterProcess> {
   const port = opts.port ?? (await freePort());
-  const cmd = opts.binary ? [opts.binary] : ["bun", join(ROOT, "cmd/rter.ts")];
+  // bunFlags: from source with Bun's own flags (a bench's --cpu-prof-md).
+  const cmd = opts.binary && !opts.bunFlags ? [opts.binary] : ["bun", ...(opts.bunFlags ?? []), join(ROOT, "cmd/rter.ts")];
   const env: Record<string, string> = {};
   // Tests not about sign-in run without the admins' default second factor (--mfa-required admin);
   // a test that wants the real default passes RTER_MFA_REQUIRED: undefined (or the flag).
