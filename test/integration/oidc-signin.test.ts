@@ -212,9 +212,10 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     await sse.ended;
     await until("bob to lose access", async () => (await me(jar)).status === 401);
     expect((await auditOf("user.disabled")).at(-1)!.detail).toMatchObject({ email: "bob@city.test", via: "oidc", reason: "no_group" });
-    // Back in a group: signing in again enables the account.
+    // Back in a group: signing in again enables the account, but not the sessions it had.
     hydra.users.get("bob")!.groups = ["eoc-operators"];
     expect((await me(await session("bob"))).status).toBe(200);
+    expect((await me(jar)).status).toBe(401);
     // Removed at the provider: the refresh is refused (the provider's hook says access_denied).
     const again = await session("bob");
     hydra.users.delete("bob");

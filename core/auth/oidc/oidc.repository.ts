@@ -72,3 +72,17 @@ export function recordRefresh(db: Db, tokenId: string, t: { refreshToken: string
 export function deleteSession(db: Db, tokenId: string) {
   return db.deleteFrom("oidc_sessions").where("token_id", "=", tokenId).returning(["refresh_token", "id_token"]).executeTakeFirst();
 }
+
+/** Forgets every provider token of a user (the account was disabled: all its sessions ended). */
+export function deleteUserSessions(db: Db, userId: string) {
+  return db.deleteFrom("oidc_sessions").where("user_id", "=", userId).execute();
+}
+
+/**
+ * Forgets the provider tokens of a user's sessions that ended without a logout (expired, revoked
+ * by an admin or a role change), so refresh tokens do not lie about after their session.
+ */
+export function deleteEndedSessions(db: Db, userId: string) {
+  return sql`delete from oidc_sessions o using api_tokens t
+              where o.token_id = t.id and o.user_id = ${userId} and (t.revoked_at is not null or t.expires_at <= now())`.execute(db);
+}

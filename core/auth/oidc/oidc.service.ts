@@ -111,6 +111,7 @@ export async function finishSignIn(db: Kysely<DB>, settings: AuthSettings, cfg: 
   if (row!.disabled_at) await refuse(db, new AppError("forbidden", "this rter account is disabled; an administrator can enable it"), "disabled", { subject: sub }, row!.id);
   const user: AuthUser = { id: row!.id, email: row!.email, role: row!.role };
   if (known && known.role !== user.role) await auditRole(db, user, known.role, matched);
+  await repo.deleteEndedSessions(db, user.id);
   const key = await sessionKey(db, settings.sessionSecret);
   const s = await db.transaction().execute(async (trx) => {
     const created = await insertSession(trx, key, user, settings, "oidc");

@@ -5,7 +5,7 @@ import type { OidcConfig } from "../../config/oidc.ts";
 import type { DB, UserRole } from "../../db/schema.ts";
 import { AppError } from "../../errors.ts";
 import { claimValues, forAudit, roleFromClaims } from "./claims.ts";
-import { revokeToken } from "../auth.repository.ts";
+import { revokeToken, revokeUserTokens } from "../auth.repository.ts";
 import * as repo from "./oidc.repository.ts";
 import { isOutage, providerConfig, reason, unavailable } from "./provider.ts";
 
@@ -91,9 +91,15 @@ async function endSession(db: Kysely<DB>, row: { token_id: string; id: string; e
   await audit(db, { action: "session.ended", targetType: "session", targetId: row.token_id, actor: null, detail: { email: row.email, via: "oidc", reason: why } });
 }
 
+/**
+ * Disables the account and ends everything it holds: its sessions and tokens are revoked (not
+ * only refused while disabled), so a later good sign-in that enables the account again does not
+ * bring an old, perhaps stolen, session back; its provider tokens are forgotten.
+ */
 async function disable(db: Kysely<DB>, row: { token_id: string; id: string; email: string }, why: string, detail: Record<string, unknown>) {
   await repo.recordCheck(db, row.id, { disabled: true });
-  await repo.deleteSession(db, row.token_id);
-  await audit(db, { action: "user.disabled", targetType: "user", targetId: row.id, actor: null, detail: { email: row.email, via: "oidc", reason: why, ...detail } });
+  const revoked = await revokeUserTokens(db, row.id);
+  await repo.deleteUserSessions(db, row.id);
+  await audit(db, { action: "user.disabled", targetType: "user", targetId: row.id, actor: null, detail: { email: row.email, via: "oidc", reason: why, tokens_revoked: revoked.length, ...detail } });
 }
 
