@@ -318,6 +318,31 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     }
   }, 60_000);
 
+  test("without offline_access the provider gives no refresh token: the session ends at its first re-check (sign in again)", async () => {
+    const short = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...hydra.settings(), "oidc-scopes": "openid email profile", "oidc-recheck": "1s", "rate-limit-login": "100000/1m" });
+    try {
+      hydra.autoLogin = "alice";
+      const jar = new Jar();
+      const start = await short.request("/api/v1/auth/oidc/start");
+      jar.take(`${RTER}/`, start);
+      const at = await follow(jar, start.headers.get("location")!, (u) => u.startsWith(CALLBACK));
+      const cb = await short.request(at.url.slice(RTER.length), { headers: { cookie: jar.header(RTER) } });
+      expect(cb.status).toBe(200);
+      jar.take(`${RTER}/`, cb);
+      const meShort = () => short.request("/api/v1/auth/me", { headers: { cookie: jar.header(RTER) } });
+      expect((await meShort()).status).toBe(200);
+      const ended = await until("the session without a refresh token to end", async () => {
+        const r = await meShort();
+        return r.status === 401 ? r : null;
+      });
+      expect(await problem(ended)).toContain("sign in again");
+      const rows = (await short.rt.database!.db.selectFrom("audit_log").select(["detail"]).where("action", "=", "session.ended").execute()) as Array<{ detail: Record<string, unknown> }>;
+      expect(rows.at(-1)!.detail).toMatchObject({ via: "oidc", reason: "no_refresh_token" });
+    } finally {
+      await short.stop();
+    }
+  }, 60_000);
+
   test("OIDC routes refuse hostile input precisely", async () => {
     expect((await app.request(`/api/v1/auth/oidc/start?return_to=${"a".repeat(600)}`)).status).toBe(400);
     expect((await app.request("/api/v1/auth/oidc/start?unknown=1")).status).toBe(400);
