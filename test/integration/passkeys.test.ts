@@ -67,7 +67,7 @@ describe("passkeys (API, software authenticator)", () => {
     recovery = body.recovery_codes;
     expect((await lastAudit("mfa.enrolled"))?.detail).toMatchObject({ method: "webauthn", name: "phone" });
     expect((await lastAudit("login"))?.detail).toMatchObject({ via: "mfa", method: "webauthn" });
-  });
+  }, 30_000);
 
   test("next sign-in: the passkey (or a recovery code) answers; TOTP cannot be enrolled on the side", async () => {
     const step = await passwordStep(chief);
@@ -88,7 +88,7 @@ describe("passkeys (API, software authenticator)", () => {
     expect(list[0]!.last_used_at).not.toBeNull();
     const rec = await passwordStep(chief);
     expect((await post("/api/v1/auth/mfa", { challenge: rec.challenge, recovery_code: recovery[0] })).status).toBe(200);
-  });
+  }, 30_000);
 
   test("hostile assertions: garbage, replayed challenge, wrong origin, another key, a cloned counter — precise 4xx, audited", async () => {
     // Each case on a sign-in of its own: one sign-in takes 5 answers (options count as one).
@@ -146,7 +146,7 @@ describe("passkeys (API, software authenticator)", () => {
     const stranger = new SoftAuthenticator(ORIGIN);
     const o = await authOptions(next.challenge);
     expect(await problem(await post("/api/v1/auth/mfa/webauthn", { challenge: next.challenge, response: stranger.assert(o) }))).toMatchObject({ status: 401, detail: "this passkey is not registered for this account" });
-  });
+  }, 30_000);
 
   test("the account: add a second passkey, list, remove; the last one of an admin stays (409); hostile registrations are 400", async () => {
     const laptop = new SoftAuthenticator(ORIGIN);
@@ -193,7 +193,7 @@ describe("passkeys (API, software authenticator)", () => {
     const opToken = ((await opLogin.json()) as { token: string }).token;
     expect((await del(a.passkey.id, opToken)).status).toBe(404);
     expect(await (await get("/api/v1/auth/passkeys", opToken)).json()).toEqual([]);
-  });
+  }, 30_000);
 
   test("an admin reset removes the passkeys: the user enrols again at the next sign-in", async () => {
     const r = await app.request(`/api/v1/admin/users/${chiefId}/mfa`, { method: "DELETE", headers: { authorization: `Bearer ${session}` } });
@@ -203,5 +203,5 @@ describe("passkeys (API, software authenticator)", () => {
     expect(n).toHaveLength(0);
     expect((await get("/api/v1/auth/passkeys", session)).status).toBe(401);
     expect(await passwordStep(chief)).toMatchObject({ enrolled: false, methods: ["totp", "webauthn"] });
-  });
+  }, 30_000);
 });
