@@ -11,7 +11,7 @@ import { authenticate, completeSecondFactor, login, type AuthSettings, type Auth
 import { enrolTotp } from "./mfa/mfa.service.ts";
 import { endProviderSession } from "./oidc/oidc.service.ts";
 import { changeOwnPassword } from "./password.service.ts";
-import { enforceUserLimits } from "./quotas.ts";
+import { userBuckets } from "./quotas.ts";
 
 export const SESSION_COOKIE = "rter_session";
 /** Cookie-authenticated writes must carry this header: a cross-site form or image cannot set it. */
@@ -70,10 +70,10 @@ export async function guard(rt: ApiContext, request: Request, route: string): Pr
     // person of its own, so a grid of tiles neither eats the API budget nor hits 429 itself.
     await limits.enforce(db, "playback", `p:${cred.user.id}`, settings.rateLimitPlayback, "playback reads");
   } else {
-    await limits.enforce(db, "token", `t:${cred.tokenId}`, policy);
+    // The token's bucket and the person's (user, reporters' items) in one round trip.
+    await limits.enforceAll(db, [{ policyName: "token", key: `t:${cred.tokenId}`, policy }, ...userBuckets(cred, request.method, route, settings)]);
   }
   if (rule && !rule.public && rule.roles[cred.user.role] === "none") throw new AppError("forbidden", `the ${cred.user.role} role cannot ${request.method} this`);
-  if (!playback) await enforceUserLimits(db, limits, cred, request.method, route, settings);
   return cred.user;
 }
 

@@ -1,6 +1,4 @@
-import type { Kysely } from "kysely";
-import type { DB } from "../db/schema.ts";
-import type { RateLimiter } from "../ratelimit/ratelimit.ts";
+import type { RatePolicy } from "../config/parse.ts";
 import { accessKey } from "./access-matrix.ts";
 import type { AuthSettings, Credential } from "./auth.service.ts";
 
@@ -17,9 +15,11 @@ import type { AuthSettings, Credential } from "./auth.service.ts";
  */
 export const ITEM_CREATING = new Set(["POST /api/v1/items", "POST /api/v1/items/photos", "POST /api/v1/streams"]);
 
-export async function enforceUserLimits(db: Kysely<DB>, limits: RateLimiter, cred: Credential, method: string, route: string, settings: AuthSettings): Promise<void> {
-  await limits.enforce(db, "user", `u:${cred.user.id}`, settings.rateLimitUser);
+/** The buckets that follow the person for this request (counted with the token's by the guard). */
+export function userBuckets(cred: Credential, method: string, route: string, settings: AuthSettings): { policyName: string; key: string; policy: RatePolicy; what?: string }[] {
+  const out: { policyName: string; key: string; policy: RatePolicy; what?: string }[] = [{ policyName: "user", key: `u:${cred.user.id}`, policy: settings.rateLimitUser }];
   if (settings.quotaItems && cred.user.role === "reporter" && ITEM_CREATING.has(accessKey(method, route))) {
-    await limits.enforce(db, "items", `qi:${cred.user.id}`, settings.quotaItems, "items created");
+    out.push({ policyName: "items", key: `qi:${cred.user.id}`, policy: settings.quotaItems, what: "items created" });
   }
+  return out;
 }

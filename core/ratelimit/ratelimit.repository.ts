@@ -18,6 +18,27 @@ export async function countHits(db: Kysely<any>, key: string, w: number, n: numb
   return rows[0]!;
 }
 
+/**
+ * countHits for several distinct buckets in one statement (one round trip): the hits and reset
+ * of each, in the order given.
+ */
+export async function countHitsMany(db: Kysely<any>, buckets: readonly { key: string; w: number; n: number }[]): Promise<{ hits: number; reset: number }[]> {
+  const rows = sql.join(buckets.map((b) => sql`(${b.key}, to_timestamp(floor(extract(epoch from clock_timestamp()) / ${b.w}::int) * ${b.w}::int), ${b.n}::int, ${b.w}::int)`));
+  const { rows: out } = await sql<{ key: string; hits: number; reset: number }>`
+    with b (key, window_start, hits, w) as (values ${rows})
+    insert into rate_counters as r (key, window_start, hits)
+    select key, window_start, hits from b
+    on conflict (key) do update set
+      hits = case when r.window_start = excluded.window_start then r.hits + excluded.hits else excluded.hits end,
+      window_start = excluded.window_start
+    returning r.key, r.hits, extract(epoch from r.window_start + make_interval(secs => (select w from b where b.key = r.key)) - clock_timestamp())::float8 as reset`.execute(db);
+  const byKey = new Map(out.map((r) => [r.key, r]));
+  return buckets.map((b) => {
+    const r = byKey.get(b.key)!;
+    return { hits: Number(r.hits), reset: Number(r.reset) };
+  });
+}
+
 /** Drops buckets silent for a day; how many went. */
 export async function deleteStaleCounters(db: Kysely<any>): Promise<number> {
   const r = await sql`delete from rate_counters where window_start < now() - interval '1 day'`.execute(db);

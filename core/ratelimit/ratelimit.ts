@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { RatePolicy } from "../config/parse.ts";
 import { AppError } from "../errors.ts";
 import { currentRequest } from "../request-context.ts";
-import { countHits, deleteStaleCounters, quotaCounts } from "./ratelimit.repository.ts";
+import { countHits, countHitsMany, deleteStaleCounters, quotaCounts } from "./ratelimit.repository.ts";
 
 /** What one counted request learned about its bucket. */
 export interface RateDecision {
@@ -59,12 +59,21 @@ export class RateLimiter {
    */
   async hit(db: Kysely<any>, key: string, policy: RatePolicy): Promise<RateDecision> {
     const now = Date.now();
+    const remembered = this.remembered(key, policy, now);
+    if (remembered) return remembered;
+    return this.decide(key, policy, await this.countOne(db, key, policy.windowSeconds), now);
+  }
+
+  /** The refusal remembered for a bucket over its limit, or null when it may be counted. */
+  private remembered(key: string, policy: RatePolicy, now: number): RateDecision | null {
     const until = this.overLimit.get(key);
-    if (until !== undefined) {
-      if (until > now) return { allowed: false, limit: policy.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
-      this.overLimit.delete(key);
-    }
-    const { hits, reset } = await this.countOne(db, key, policy.windowSeconds);
+    if (until === undefined) return null;
+    if (until > now) return { allowed: false, limit: policy.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
+    this.overLimit.delete(key);
+    return null;
+  }
+
+  private decide(key: string, policy: RatePolicy, { hits, reset }: Counted, now: number): RateDecision {
     const resetSeconds = Math.max(1, Math.ceil(reset));
     const allowed = hits <= policy.limit;
     if (!allowed) this.remember(key, now + resetSeconds * 1000);
@@ -76,7 +85,41 @@ export class RateLimiter {
    * edge (RateLimit headers) and throws 429 with Retry-After when it is over.
    */
   async enforce(db: Kysely<any>, policyName: string, key: string, policy: RatePolicy, what = "requests"): Promise<void> {
-    const d = await this.hit(db, key, policy);
+    this.report(policyName, policy, what, await this.hit(db, key, policy));
+  }
+
+  /**
+   * enforce() for several buckets of one request (the token's and the user's), counted in one
+   * statement when none of them has a batch in flight or a remembered refusal on this node —
+   * the usual case of a phone's uploads, which would otherwise pay one round trip per bucket.
+   * Every bucket is counted, then the first one over its limit answers 429. Otherwise (a busy
+   * bucket) they go one by one through enforce(), batching with the requests in flight.
+   */
+  async enforceAll(db: Kysely<any>, buckets: readonly { policyName: string; key: string; policy: RatePolicy; what?: string }[]): Promise<void> {
+    const now = Date.now();
+    const keys = new Set(buckets.map((b) => b.key));
+    const free = keys.size === buckets.length && buckets.every((b) => !this.batches.has(b.key) && (this.overLimit.get(b.key) ?? 0) <= now);
+    if (buckets.length < 2 || !free) {
+      for (const b of buckets) await this.enforce(db, b.policyName, b.key, b.policy, b.what);
+      return;
+    }
+    // In flight like a batch: requests of these buckets meanwhile wait and go together after it.
+    const slots = buckets.map((b) => {
+      const slot: Batch = { w: b.policy.windowSeconds, waiting: [] };
+      this.batches.set(b.key, slot);
+      return slot;
+    });
+    let counted: Counted[];
+    try {
+      counted = await countHitsMany(db, buckets.map((b) => ({ key: b.key, w: b.policy.windowSeconds, n: 1 })));
+    } finally {
+      buckets.forEach((b, i) => void this.drain(db, b.key, slots[i]!));
+    }
+    const decisions = buckets.map((b, i) => this.decide(b.key, b.policy, counted[i]!, now));
+    buckets.forEach((b, i) => this.report(b.policyName, b.policy, b.what ?? "requests", decisions[i]!));
+  }
+
+  private report(policyName: string, policy: RatePolicy, what: string, d: RateDecision): void {
     const req = currentRequest();
     // Several buckets may count one request (token, user, items): the headers tell the tightest.
     if (req && (!req.rateLimit || !d.allowed || d.remaining < req.rateLimit.remaining)) {
