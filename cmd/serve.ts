@@ -74,7 +74,10 @@ export async function serve(args: string[], env: Record<string, string | undefin
       }
       stopping = true;
       rt.phase = "stopping";
-      rt.log.info("shutting down", { signal });
+      // Event streams end now, with a retry hint: they would otherwise hold the drain below (and
+      // HAProxy's) for up to ten minutes. Their clients resume on another node with Last-Event-ID.
+      const streams = started.api?.events.drain() ?? 0;
+      rt.log.info("shutting down", { signal, eventStreamsEnded: streams });
       // In-flight requests finish; new ones are refused. Bounded so a stuck client cannot block exit.
       await Promise.race([http.stop(), Bun.sleep(config.worker.shutdownGraceMs)]);
       await started.stop();

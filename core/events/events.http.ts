@@ -10,6 +10,9 @@ const HEARTBEAT_MS = 15_000;
 // Stateless servers: long-lived connections end and clients resume with Last-Event-ID.
 const MAX_CONNECTION_MS = 10 * 60_000;
 const CATCH_UP_BATCH = 500;
+// The reconnect delay a draining node hands its clients: between MIN and MIN + SPREAD ms.
+const DRAIN_RETRY_MIN_MS = 250;
+const DRAIN_RETRY_SPREAD_MS = 1_500;
 
 function visibleTo(user: AuthUser, e: RterEvent): boolean {
   return user.role !== "reporter" || e.owner_id === user.id;
@@ -38,44 +41,57 @@ export function eventRoutes(rt: ApiContext) {
         async start(ctrl) {
           let last = resume ?? hub.lastDelivered;
           let live = false;
+          let closed = false;
           const early: RterEvent[] = [];
+          const write = (text: string) => {
+            if (!closed) ctrl.enqueue(enc.encode(text));
+          };
+          // Ends the response once, with a last frame; the client may have gone away meanwhile.
+          const finish = (lastFrame: string) => {
+            if (closed) return;
+            cleanup();
+            try {
+              if (lastFrame) ctrl.enqueue(enc.encode(lastFrame));
+              ctrl.close();
+            } catch {
+              // Already cancelled by the client.
+            }
+            closed = true;
+          };
           const send = (e: RterEvent) => {
             if (BigInt(e.id) <= BigInt(last)) return;
             last = e.id;
-            if (visibleTo(user, e)) ctrl.enqueue(enc.encode(frame(e)));
+            if (visibleTo(user, e)) write(frame(e));
           };
           // Subscribe before catching up, so nothing falls between the two.
           const unsubscribe = hub.subscribe((e) => (live ? send(e) : early.push(e)));
-          const beat = setInterval(() => ctrl.enqueue(enc.encode(": ping\n\n")), HEARTBEAT_MS);
-          const end = setTimeout(() => {
-            cleanup();
-            ctrl.close();
-          }, MAX_CONNECTION_MS);
+          const beat = setInterval(() => write(": ping\n\n"), HEARTBEAT_MS);
+          const end = setTimeout(() => finish(""), MAX_CONNECTION_MS);
           // The credential was checked once, at the start; the watch ends the stream when it stops
           // holding (revoked, disabled, role changed, expired), on whichever node the change was made.
           const unwatch = cred
             ? rt.credentialWatch.watch({
                 tokenId: cred.tokenId,
                 role: user.role,
-                end: (reason) => {
-                  cleanup();
-                  try {
-                    ctrl.enqueue(enc.encode(`event: session.ended\ndata: ${JSON.stringify({ reason })}\n\n`));
-                    ctrl.close();
-                  } catch {
-                    // The client went away meanwhile.
-                  }
-                },
+                end: (reason) => finish(`event: session.ended\ndata: ${JSON.stringify({ reason })}\n\n`),
               })
             : () => {};
+          let undrain = () => {};
           cleanup = () => {
             release();
             unsubscribe();
             unwatch();
+            undrain();
             clearInterval(beat);
             clearTimeout(end);
           };
-          ctrl.enqueue(enc.encode("retry: 2000\n\n"));
+          // A stopping node ends its streams at once (EventHub.drain) rather than holding the drain
+          // for up to MAX_CONNECTION_MS: the client reconnects after a delay spread over
+          // DRAIN_RETRY_SPREAD_MS (the other nodes do not take every console in the same instant)
+          // and resumes from its last event id there.
+          undrain = hub.onDrain(() => finish(`: node stopping, reconnect\nretry: ${DRAIN_RETRY_MIN_MS + Math.floor(Math.random() * DRAIN_RETRY_SPREAD_MS)}\n\n`));
+          if (closed) return;
+          write("retry: 2000\n\n");
           try {
             if (resume !== null) {
               for (;;) {
@@ -88,7 +104,8 @@ export function eventRoutes(rt: ApiContext) {
             live = true;
           } catch (e) {
             cleanup();
-            ctrl.error(e);
+            if (!closed) ctrl.error(e);
+            closed = true;
           }
         },
         cancel() {

@@ -25,6 +25,8 @@ const GAP_HOLD_MS = 3_000;
  */
 export class EventHub {
   private listeners = new Set<Listener>();
+  private enders = new Set<() => void>();
+  private draining = false;
   private authListeners = new Set<(userId: string) => void>();
   private client: pg.Client | null = null;
   private lastId = "0";
@@ -33,6 +35,7 @@ export class EventHub {
   private stopped = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private delay = RECONNECT_MIN_MS;
+  private connections = 0;
 
   constructor(private readonly url: string, private readonly db: Kysely<DB>, private readonly log: Logger) {}
 
@@ -51,6 +54,32 @@ export class EventHub {
   subscribe(fn: Listener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * How to end one open stream when the node drains. Registered after drain() began, it runs at
+   * once: a stream must not outlive a stopping node. Returns the unregister.
+   */
+  onDrain(end: () => void): () => void {
+    if (this.draining) {
+      end();
+      return () => {};
+    }
+    this.enders.add(end);
+    return () => this.enders.delete(end);
+  }
+
+  /**
+   * Ends every open event stream of this node (SIGTERM). Streams live up to ten minutes, so a drain
+   * that waited for them would time out; each ends with a retry hint instead and its client resumes
+   * on another node with Last-Event-ID, where the database has every event since. Returns how many.
+   */
+  drain(): number {
+    this.draining = true;
+    const ending = [...this.enders];
+    this.enders.clear();
+    for (const end of ending) end();
+    return ending.length;
   }
 
   /** Called when the database announces a credential change of a user (revoked, disabled, role, password). */
@@ -72,6 +101,15 @@ export class EventHub {
     return this.client !== null;
   }
 
+  /**
+   * The number of the LISTEN connection now up, null while none is: what this node remembers
+   * on the strength of notices (its credential cache) holds only within one connection, since
+   * a notice sent while it was down is lost.
+   */
+  get generation(): number | null {
+    return this.client ? this.connections : null;
+  }
+
   private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000, keepAlive: true });
     client.on("notification", (n) => {
@@ -82,6 +120,7 @@ export class EventHub {
     client.on("end", () => this.lost(client, new Error("connection ended")));
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${AUTH_CHANNEL}`);
+    this.connections++;
     this.client = client;
     this.delay = RECONNECT_MIN_MS;
     this.pull(); // whatever happened while we were not listening
