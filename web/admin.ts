@@ -7,7 +7,7 @@ import { signOut } from "./lib/oidc.ts";
 import type { ExportView as ExportSchema, SigningKeyView as SigningKeySchema } from "../core/evidence/exports.model.ts";
 
 type Role = User["role"];
-interface AdminUser { id: string; email: string; role: Role; created_at: string; disabled_at: string | null; locked_until: string | null }
+interface AdminUser { id: string; email: string; role: Role; created_at: string; disabled_at: string | null; locked_until: string | null; second_factor: { totp: boolean; passkeys: number } }
 interface TokenView { id: string; name: string; user: { id: string; email: string; role: Role }; role: Role; created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null }
 interface InviteView { id: string; role: string; note: string; state: "open" | "used" | "expired" | "revoked"; created_at: string; expires_at: string }
 interface HoldView { id: string; stream_id: string | null; item_id: string | null; reason: string; placed_at: string }
@@ -59,7 +59,9 @@ async function loadUsers(): Promise<void> {
   const users = await api<AdminUser[]>("/api/v1/admin/users?limit=1000");
   const rows = users.map((u) => {
     const locked = u.locked_until && Date.parse(u.locked_until) > Date.now();
-    const state = u.disabled_at ? "disabled" : locked ? `locked until ${new Date(u.locked_until!).toLocaleTimeString()}` : "active";
+    const f = u.second_factor;
+    const factors = [f.totp ? "app" : "", f.passkeys ? `${f.passkeys} passkey${f.passkeys > 1 ? "s" : ""}` : ""].filter(Boolean).join(", ");
+    const state = `${u.disabled_at ? "disabled" : locked ? `locked until ${new Date(u.locked_until!).toLocaleTimeString()}` : "active"} · second factor: ${factors || "none"}`;
     const role = el("select", { "aria-label": `Role of ${u.email}` }, ...(["admin", "operator", "reporter", "viewer"] as const).map((r) => el("option", { value: r, selected: r === u.role, text: r })));
     role.addEventListener("change", async () => {
       if (await act("Changing the role", () => api(`/api/v1/admin/users/${u.id}`, { method: "PATCH", json: { role: role.value } }))) flash(`${u.email} is now ${role.value}; their sessions and tokens were ended.`);
@@ -84,7 +86,14 @@ async function loadUsers(): Promise<void> {
       }
       await loadUsers();
     }, `Set a new password for ${u.email}`);
-    return el("tr", { "data-email": u.email }, el("td", { text: u.email }), el("td", {}, role), el("td", { class: u.disabled_at || locked ? "bad" : "", text: state }), el("td", { text: when(u.created_at) }), el("td", {}, toggle, reset, unlock));
+    // Lost phone or key: the user sets up a new second factor at their next sign-in; their sessions end.
+    const resetMfa = factors
+      ? armed("Reset second factor", "Confirm reset", async () => {
+          if (await act("Resetting the second factor", () => api(`/api/v1/admin/users/${u.id}/mfa`, { method: "DELETE" }))) flash(`${u.email} sets up a new second factor at their next sign-in; their sessions were ended.`);
+          await loadUsers();
+        }, `Reset the second factor of ${u.email}`)
+      : null;
+    return el("tr", { "data-email": u.email }, el("td", { text: u.email }), el("td", {}, role), el("td", { class: u.disabled_at || locked ? "bad" : "", text: state }), el("td", { text: when(u.created_at) }), el("td", {}, toggle, reset, resetMfa, unlock));
   });
   $("#user-rows").replaceChildren(...rows);
 }

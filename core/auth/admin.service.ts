@@ -21,6 +21,7 @@ export async function listUsers(db: Kysely<DB>, limit: number) {
     created_at: iso(u.created_at)!,
     disabled_at: iso(u.disabled_at),
     locked_until: u.locked_until && new Date(u.locked_until).getTime() > now ? iso(u.locked_until) : null,
+    second_factor: { totp: u.totp_enabled_at !== null, passkeys: Number(u.passkeys ?? 0) },
   }));
 }
 

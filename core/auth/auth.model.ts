@@ -53,6 +53,8 @@ export const AdminUser = t.Object({
   created_at: Time,
   disabled_at: MaybeTime,
   locked_until: MaybeTime,
+  /** What the user signs in with after the password: an app (TOTP), how many passkeys. */
+  second_factor: t.Object({ totp: t.Boolean(), passkeys: t.Integer() }),
 });
 export const UsersQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) });
 export const CreateUserBody = t.Object(

@@ -38,7 +38,8 @@ export function listUsers(db: Db, limit: number) {
   return db
     .selectFrom("users")
     .leftJoin("login_failures", "login_failures.email", "users.email")
-    .select([...USER_COLUMNS, "users.disabled_at", "login_failures.locked_until"])
+    .select([...USER_COLUMNS, "users.disabled_at", "login_failures.locked_until", "users.totp_enabled_at"])
+    .select((eb) => eb.selectFrom("webauthn_credentials").whereRef("webauthn_credentials.user_id", "=", "users.id").select((e) => e.fn.countAll<string>().as("n")).as("passkeys"))
     .orderBy("users.created_at")
     .limit(limit)
     .execute();

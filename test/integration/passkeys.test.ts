@@ -181,6 +181,10 @@ describe("passkeys (API, software authenticator)", () => {
 
     const list = (await (await get("/api/v1/auth/passkeys", session)).json()) as { id: string; name: string }[];
     expect(list.map((k) => k.name)).toEqual(["phone", "laptop"]);
+    // The admin page's user list says what each user signs in with after the password.
+    const users = (await (await get("/api/v1/admin/users", session)).json()) as { email: string; second_factor: unknown }[];
+    expect(users.find((u) => u.email === chief.email)?.second_factor).toEqual({ totp: false, passkeys: 2 });
+    expect(users.find((u) => u.email === op.email)?.second_factor).toEqual({ totp: false, passkeys: 0 });
     const del = (id: string, token = session) => app.request(`/api/v1/auth/passkeys/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
     expect((await del(list[0]!.id)).status).toBe(204);
     expect(await problem(await del(a.passkey.id))).toMatchObject({ status: 409, detail: expect.stringContaining("the admin role needs a second factor") });
