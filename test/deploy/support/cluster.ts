@@ -167,7 +167,7 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
  * A syslog datagram socket at path (writable by HAProxy's user) whose messages land in file, one
  * a line; python3 because Bun has no Unix datagram sockets (and ansible brings python3 anyway).
  */
-function syslogSocket(path: string, file: string): TestCluster["haproxyLog"] {
+export function syslogSocket(path: string, file: string): TestCluster["haproxyLog"] {
   mkdirSync(join(path, ".."), { recursive: true });
   rmSync(path, { force: true });
   writeFileSync(file, "");
@@ -177,9 +177,14 @@ s.bind(sys.argv[1])
 os.chmod(sys.argv[1], 0o666)
 with open(sys.argv[2], "ab", 0) as f:
     while True:
-        f.write(s.recv(65536).rstrip(b"\n") + b"\n")
+        f.write(s.recv(65536).rstrip(b"\\n") + b"\\n")
 `;
-  const p = Bun.spawn(["python3", "-c", receiver, path, file], { stdout: "ignore", stderr: "ignore" });
+  const p = Bun.spawn(["python3", "-c", receiver, path, file], { stdout: "ignore", stderr: "pipe" });
+  for (let i = 0; i < 100 && !existsSync(path); i++) {
+    if (p.exitCode !== null) break;
+    Bun.sleepSync(50);
+  }
+  if (!existsSync(path)) throw new Error(`the syslog stand-in did not bind ${path}`);
   return { file, stop: () => p.kill() };
 }
 
