@@ -34,10 +34,10 @@ describe("no transaction queries through the pool while it holds a connection", 
     expect(transactionBodies(good).some((b) => POOL_USE.test(b.body))).toBe(false);
   });
 
-  test("every transaction in core/ and workers/ uses only its own connection", async () => {
+  test("every transaction in app/, core/ and workers/ uses only its own connection", async () => {
     const offenders: string[] = [];
     let seen = 0;
-    for (const dir of ["core", "workers"]) {
+    for (const dir of ["app", "core", "workers"]) {
       for await (const file of new Glob("**/*.ts").scan(join(ROOT, dir))) {
         if (file.endsWith(".test.ts")) continue;
         const src = await Bun.file(join(ROOT, dir, file)).text();

@@ -9,7 +9,7 @@ import path from "node:path";
  * processes or write an `-i` itself.
  */
 const ROOT = path.resolve(import.meta.dir, "../..");
-const SERVER = ["core", "workers", "cmd"];
+const SERVER = ["app", "core", "workers", "cmd"];
 
 /** Files allowed to start processes, and why. */
 const SPAWNERS: Record<string, string> = {
