@@ -20,9 +20,13 @@ describe("deploy/ansible", () => {
   }, 180_000);
 
   test("the example inventory composes the URLs each node gets", () => {
-    const r = run(["ansible", "api1.city.lan", "-m", "ansible.builtin.debug", "-a", "var=rter_database_url,rter_storage_url"]);
+    const r = run(["ansible", "api1.city.lan", "-m", "ansible.builtin.debug", "-a", "var=rter_database_url,rter_database_owner_url,rter_storage_url"]);
     expect(r.code).toBe(0);
+    // The nodes run as the runtime role; the owner's URL is for `rter migrate` only.
+    expect(r.out).toContain("postgres://rter_app:CHANGE-ME-postgres-rter-runtime-password@10.20.0.20:5432/rter");
     expect(r.out).toContain("postgres://rter:CHANGE-ME-postgres-rter-password@10.20.0.20:5432/rter");
-    expect(r.out).toContain("s3://rter-admin:CHANGE-ME-minio-root-password@10.20.0.10:9000/rter-video?ca=/etc/rter/internal-ca.pem");
+    // rter's own MinIO user on the locked bucket, never the root credentials.
+    expect(r.out).toContain("s3://rter-app:CHANGE-ME-minio-rter-secret-key@10.20.0.10:9000/rter-video?ca=/etc/rter/internal-ca.pem&object_lock=true");
+    expect(r.out).not.toContain("CHANGE-ME-minio-root-password");
   }, 60_000);
 });

@@ -131,6 +131,19 @@ function makeOtherCa(): string {
   return readFileSync(`${base}.pem`, "utf8");
 }
 
+/** The bundle's mc against one alias URL ("x"), trusting the internal CA; ok = exit 0 and no JSON error. */
+function mcClient() {
+  const config = mkdtempSync(join(tmpdir(), "rter-mc-"));
+  mkdirSync(join(config, "certs/CAs"), { recursive: true });
+  cpSync(join(cluster.dir, "pki/ca.crt"), join(config, "certs/CAs/ca.crt"));
+  return (aliasUrl: string) =>
+    (...args: string[]) => {
+      const r = Bun.spawnSync([join(bundle.unpacked, "bin/mc"), "--config-dir", config, "--json", ...args], { env: { ...process.env, MC_HOST_x: aliasUrl }, stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+      const out = r.stdout.toString() + r.stderr.toString();
+      return { ok: r.exitCode === 0 && !/"status":\s*"error"/.test(out), out };
+    };
+}
+
 function expectClean(run: PlaybookRun): void {
   if (run.code !== 0 || Object.values(run.recap).some((h) => h.failed || h.unreachable)) throw new Error(`ansible-playbook failed (${run.code}):\n${tail(run, 80)}`);
 }
@@ -290,7 +303,7 @@ afterAll(async () => {
     expect(Bun.spawnSync(["pg_lsclusters", "-h"], { env: { ...process.env, ...cluster.pgEnv } }).stdout.toString()).toMatch(new RegExp(`^${PG_VERSION}\\s+${PG_CLUSTER}\\s+${cluster.ports.pg}\\s+online`, "m"));
     // TLS inside, Postgres leg: every rter connection is encrypted, a plaintext one is refused,
     // and the server's certificate is the internal CA's (verify-full passes, another CA fails).
-    expect(psql("select count(*) filter (where s.ssl) || '/' || count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.usename = 'rter' and a.client_addr is not null")).toMatch(/^([1-9]\d*)\/\1$/);
+    expect(psql("select count(*) filter (where s.ssl) || '/' || count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.usename = 'rter_app' and a.client_addr is not null")).toMatch(/^([1-9]\d*)\/\1$/);
     const pgUrl = `postgres://rter:${cluster.secrets.pgPassword}@127.0.0.1:${cluster.ports.pg}/rter`;
     const tryPg = async (query: string) => {
       const c = new pg.Client({ connectionString: `${pgUrl}?${query}`, connectionTimeoutMillis: 10_000 });
@@ -328,11 +341,57 @@ afterAll(async () => {
     expect(sha256(join(cluster.roots.minio1, "usr/local/bin/minio"))).toBe(sha256(join(bundle.unpacked, "bin/minio")));
     expect(sha256(join(cluster.roots.minio1, "usr/local/bin/mc"))).toBe(sha256(join(bundle.unpacked, "bin/mc")));
 
+    // Credentials that cannot undo the evidence: the nodes hold rter's MinIO user and the runtime
+    // database role only; MinIO's root secret and the owner role's password are on no rter node.
+    for (const h of [...API_HOSTS, ...WORKER_HOSTS]) {
+      for (const secret of [cluster.secrets.minioPassword, cluster.secrets.pgPassword]) {
+        const found = Bun.spawnSync(["grep", "-rlF", "--exclude-dir=bin", secret, cluster.roots[h]], { stdout: "pipe" }).stdout.toString().trim();
+        expect({ host: h, filesWithSecret: found }).toEqual({ host: h, filesWithSecret: "" });
+      }
+      const cfg = JSON.parse(readFileSync(join(cluster.roots[h], "etc/rter/rter.json"), "utf8"));
+      expect(cfg["storage-url"]).toStartWith(`s3://rter-app:${cluster.secrets.minioRterSecret}@`);
+      expect(cfg["storage-url"]).toContain("object_lock=true");
+      expect(cfg["database-url"]).toStartWith("postgres://rter_app:");
+      expect(cfg["database-owner-url"]).toBeUndefined();
+    }
+    const runtimePg = new pg.Client({ connectionString: `postgres://rter_app:${cluster.secrets.pgRuntimePassword}@127.0.0.1:${cluster.ports.pg}/rter?sslmode=verify-full&sslrootcert=${join(cluster.dir, "pki/ca.crt")}` });
+    await runtimePg.connect();
+    for (const q of ["truncate audit_log", "alter table audit_log disable trigger all", "update audit_log set hash = hash"]) {
+      expect({ q, err: await runtimePg.query(q).then(() => "ran", (e: Error) => e.message) }).toEqual({ q, err: expect.stringMatching(/permission denied|must be owner|append-only/i) });
+    }
+    await runtimePg.end();
+    const mcAs = mcClient();
+    const root = mcAs(`https://${cluster.secrets.minioUser}:${cluster.secrets.minioPassword}@127.0.0.1:${cluster.ports.minio}`);
+    const app = mcAs(`https://rter-app:${cluster.secrets.minioRterSecret}@127.0.0.1:${cluster.ports.minio}`);
+    expect(root("retention", "info", "--default", "x/rter-video").out).toMatch(/"enabled":\s*"Enabled"/);
+    expect(JSON.parse(root("admin", "user", "info", "x", "rter-app").out)).toMatchObject({ status: "success", policyName: "rter-rter-video", userStatus: "enabled" });
+    expect(root("mb", "x/not-rters").ok).toBe(true);
+    const probe = join(cluster.dir, "probe.txt");
+    writeFileSync(probe, "probe");
+    const allowed = { put: app("cp", probe, "x/rter-video/probe/one.txt").ok, read: app("cat", "x/rter-video/probe/one.txt").ok };
+    const refused = {
+      adminInfo: app("admin", "info", "x").ok,
+      userList: app("admin", "user", "list", "x").ok,
+      makeBucket: app("mb", "x/rter-other").ok,
+      otherBucket: app("cp", probe, "x/not-rters/one.txt").ok,
+      bucketLockOff: app("retention", "clear", "--default", "x/rter-video").ok,
+      removeBucket: app("rb", "--force", "x/rter-video").ok,
+    };
+    console.log(`rter's MinIO user: allowed ${JSON.stringify(allowed)}, refused ${JSON.stringify(refused)}`);
+    expect(allowed).toEqual({ put: true, read: true });
+    expect(Object.values(refused).every((ok) => !ok)).toBe(true);
+    expect(root("rm", "--versions", "--force", "--recursive", "x/rter-video/probe/").ok).toBe(true);
+
     const second = await playbook(["site.yml"]);
     expectClean(second);
     expect(second.changedTasks).toEqual([]);
     for (const h of HOSTS) expect({ host: h, changed: second.recap[h]!.changed }).toEqual({ host: h, changed: 0 });
-    console.log(`site.yml: first run ${(first.ms / 1000).toFixed(0)} s, second run ${(second.ms / 1000).toFixed(0)} s, 0 changed`);
+    // Check mode on the configured fleet: what an operator runs before a change reports none.
+    const check = await playbook(["site.yml", "--check", "--diff"]);
+    expectClean(check);
+    expect(check.changedTasks).toEqual([]);
+    for (const h of HOSTS) expect({ host: h, changed: check.recap[h]!.changed }).toEqual({ host: h, changed: 0 });
+    console.log(`site.yml: first run ${(first.ms / 1000).toFixed(0)} s, second run ${(second.ms / 1000).toFixed(0)} s, 0 changed; --check --diff ${(check.ms / 1000).toFixed(0)} s, 0 changed`);
   }, 1_200_000);
 
   test("TLS inside: rter, MinIO (direct and through the load balancer) and Postgres refuse plaintext; rter and MinIO present the internal CA's certificates", async () => {

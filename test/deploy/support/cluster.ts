@@ -32,7 +32,7 @@ export interface TestCluster {
   ports: { http: number; https: number; pg: number; minio: number; minioConsole: number; lbMinio: number; rter: Record<string, number> };
   /** PG_CLUSTER_CONF_ROOT of db1: Debian's tools see its clusters only with it. */
   pgEnv: Record<string, string>;
-  secrets: { pgPassword: string; minioUser: string; minioPassword: string; adminEmail: string; adminPassword: string };
+  secrets: { pgPassword: string; pgRuntimePassword: string; minioUser: string; minioPassword: string; minioRterSecret: string; adminEmail: string; adminPassword: string };
   lbUrl: string;
   /**
    * What HAProxy sends to the syslog socket in its chroot (/dev/log there): on a server the role
@@ -61,7 +61,7 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
   // Started by "systemd", as the package's postinst leaves it.
   await supervisor.act("db1", "start", `postgresql@${PG_VERSION}-${PG_CLUSTER}.service`);
   const hex = () => crypto.randomUUID().replaceAll("-", "");
-  const secrets = { pgPassword: hex(), minioUser: `rter${hex().slice(0, 8)}`, minioPassword: hex(), adminEmail: "it-admin@city.example", adminPassword: hex() };
+  const secrets = { pgPassword: hex(), pgRuntimePassword: hex(), minioUser: `rter${hex().slice(0, 8)}`, minioPassword: hex(), minioRterSecret: hex(), adminEmail: "it-admin@city.example", adminPassword: hex() };
 
   const host = (h: Host, extra: Record<string, unknown> = {}) => {
     const hook = supervisor.hook(h);
@@ -102,6 +102,7 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
         postgres_port: ports.pg,
         postgres_listen_addresses: "127.0.0.1",
         postgres_rter_password: secrets.pgPassword,
+        postgres_rter_runtime_password: secrets.pgRuntimePassword,
         postgres_rter_clients: ["127.0.0.1"],
         postgres_shared_buffers_mb: 32,
         postgres_effective_cache_size_mb: 128,
@@ -116,6 +117,8 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
         minio_root_user: secrets.minioUser,
         minio_root_password: secrets.minioPassword,
         minio_bucket: "rter-video",
+        // As in the example inventory: rter's own user, limited to the bucket (made with the bundle's mc).
+        minio_rter_secret_key: secrets.minioRterSecret,
         minio_data_dirs: ["/srv/minio/data"],
 
         rter_binary_src: join(opts.bundleDir, "bin/rter"),
@@ -123,13 +126,15 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
         rter_bind_host: "127.0.0.1",
         rter_advertise_address: "127.0.0.1",
         // TLS only, verified against the internal CA the postgres role makes (each node's copy under its prefix).
-        rter_database_url: `postgres://rter:${secrets.pgPassword}@127.0.0.1:${ports.pg}/rter?sslmode=verify-full&sslrootcert={{ rter_root }}/etc/rter/internal-ca.pem`,
+        // As in the example inventory: the nodes run as the runtime role; the owner only migrates.
+        rter_database_url: `postgres://rter_app:${secrets.pgRuntimePassword}@127.0.0.1:${ports.pg}/rter?sslmode=verify-full&sslrootcert={{ rter_root }}/etc/rter/internal-ca.pem`,
+        rter_database_owner_url: `postgres://rter:${secrets.pgPassword}@127.0.0.1:${ports.pg}/rter?sslmode=verify-full&sslrootcert={{ rter_root }}/etc/rter/internal-ca.pem`,
         postgres_tls_pki_dir: join(dir, "pki"),
         rter_tls_ca_src: join(dir, "pki/ca.crt"),
         // As in the example inventory: storage through the load balancer's internal MinIO front,
         // so the rter nodes' readiness needs HAProxy up first.
         // TLS passes through HAProxy's TCP front; rter checks MinIO's certificate against the internal CA.
-        rter_storage_url: `s3://${secrets.minioUser}:${secrets.minioPassword}@127.0.0.1:${ports.lbMinio}/rter-video?ca={{ rter_root }}/etc/rter/internal-ca.pem`,
+        rter_storage_url: `s3://rter-app:${secrets.minioRterSecret}@127.0.0.1:${ports.lbMinio}/rter-video?ca={{ rter_root }}/etc/rter/internal-ca.pem&object_lock=true`,
         rter_admin_email: secrets.adminEmail,
         rter_admin_password: secrets.adminPassword,
         rter_shutdown_grace_seconds: 10,
