@@ -75,9 +75,10 @@ if [ "$want_chromium" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 # Debian's ansible (with community.postgresql, community.general, ansible.posix) and the tools the
-# deploy tests run; systemd-analyze comes with systemd.
-if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && command -v pgbackrest && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
-  apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd pgbackrest
+# deploy tests run; systemd-analyze comes with systemd; promtool (Debian's prometheus) checks
+# deploy/prometheus/.
+if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && command -v pgbackrest && command -v promtool && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
+  apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd pgbackrest prometheus
 fi
 
 # The tests run their own slapd on a free loopback port; the package's own directory (started by
