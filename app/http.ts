@@ -55,9 +55,10 @@ export function errorHandler(rt: NodeContext) {
 }
 
 /**
- * The HTTP app of a node: health always; the API once the api role's context is built (`opened`
- * from app/modules.ts). Built again when the modules are up (cmd/serve.ts): until then the edge
- * answers only health, so nothing can reach a route whose resources are not open.
+ * The HTTP app of a node: health always (reporting what `opened` holds at each request); the API
+ * once the api role's context is built (`opened` from app/modules.ts). Built again when the
+ * modules are up (cmd/serve.ts): until then the edge answers only health, so nothing can reach a
+ * route whose resources are not open.
  */
 export function buildApp(node: NodeContext, opened: Opened = {}) {
   const rt = node;
@@ -84,7 +85,7 @@ export function buildApp(node: NodeContext, opened: Opened = {}) {
         },
       }),
     )
-    .use(healthRoutes(rt, { database: opened.database, store: opened.store, parts: opened.api?.parts }));
+    .use(healthRoutes(rt, () => ({ database: opened.database, store: opened.store, parts: opened.api?.parts })));
   // Routes of roles this process does not run are not mounted: they answer 404, not 503.
   const api = opened.api;
   return api ? app.use(authRoutes(api)).use(oidcRoutes(api)).use(passkeyRoutes(api)).use(queueProbeRoutes(api)).use(streamRoutes(api)).use(eventRoutes(api)).use(jobRoutes(api)).use(fixityRoutes(api)).use(itemRoutes(api)).use(tagRoutes(api)).use(guidanceRoutes(api)).use(uiConfigRoutes(api)).use(mapArchiveRoutes(api)).use(adminAuthRoutes(api)).use(inviteRoutes(api)).use(auditRoutes(api)).use(retentionRoutes(api)).use(exportRoutes(api)).use(timelineRoutes(api)) : app;

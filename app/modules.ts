@@ -232,8 +232,11 @@ export interface StartedNode extends Opened {
   stop(): Promise<void>;
 }
 
-/** Starts modules in order; returns what they opened and a stop function that stops the started ones in reverse. */
-export async function startModules(rt: NodeContext, names: ModuleName[]): Promise<StartedNode> {
+/**
+ * Starts modules in order; returns what they opened and a stop function that stops the started
+ * ones in reverse. `opened` fills as they start (the health routes report it meanwhile).
+ */
+export async function startModules(rt: NodeContext, names: ModuleName[], opened: Opened = {}): Promise<StartedNode> {
   const stops: { name: ModuleName; stop: () => Promise<void> }[] = [];
   const stopAll = async () => {
     for (const { name, stop } of stops.reverse()) {
@@ -244,7 +247,6 @@ export async function startModules(rt: NodeContext, names: ModuleName[]): Promis
       }
     }
   };
-  const opened: Opened = {};
   try {
     for (const name of names) {
       const t0 = performance.now();

@@ -2,7 +2,7 @@ import { ensureFirstAdmin } from "../core/auth/auth.service.ts";
 import { buildApp } from "../app/http.ts";
 import { startHttpServer } from "../core/http/server.ts";
 import { edgeHeaders } from "../core/http/security-headers.ts";
-import { resolveModules, startModules, type StartedNode } from "../app/modules.ts";
+import { resolveModules, startModules, type Opened, type StartedNode } from "../app/modules.ts";
 import { ROLES } from "../core/config/settings.ts";
 import { describeConfig } from "../core/config/load.ts";
 import { configFileValues, loadConfig, parse, settingFlags, settingsHelp } from "./args.ts";
@@ -38,14 +38,15 @@ export async function serve(args: string[], env: Record<string, string | undefin
 
   const rt = makeNode(config);
   const t0 = performance.now();
-  // Health only until the modules are up; then the app with every route of this node's roles.
-  let app = buildApp(rt);
+  // Health only until the modules are up (reporting each as it opens); then every route of the roles.
+  const opened: Opened = {};
+  let app = buildApp(rt, opened);
   const { webRoutes } = rt.has("web") ? await import("../app/web.ts") : { webRoutes: async () => ({}) };
   // HTTP first: /healthz answers and /readyz says "starting" while dependencies come up.
   const http = startHttpServer(rt, (req) => app.handle(req), await webRoutes(edgeHeaders(config).page));
   let started: StartedNode;
   try {
-    started = await startModules(rt, resolveModules(config.roles));
+    started = await startModules(rt, resolveModules(config.roles), opened);
   } catch (e) {
     rt.log.error("start failed", { err: (e as Error).message });
     await http.stop();

@@ -25,10 +25,10 @@ export async function readiness(rt: NodeContext): Promise<Readiness> {
 }
 
 /**
- * Health for load balancers and monitoring: no auth, no database needed for /healthz. `src` is
- * what the node has open so far (nothing while its modules start).
+ * Health for load balancers and monitoring: no auth, no database needed for /healthz. `src` gives
+ * what the node has open at the moment (its modules open one after the other at start).
  */
-export function healthRoutes(rt: NodeContext, src: StatusSources = {}) {
+export function healthRoutes(rt: NodeContext, src: () => StatusSources = () => ({})) {
   return new Elysia({ name: "health" })
     .get("/healthz", () => ({ status: "ok", node: rt.nodeId }), { detail: { tags: ["health"], summary: "200 while the process runs" } })
     .get(
@@ -47,9 +47,10 @@ export function healthRoutes(rt: NodeContext, src: StatusSources = {}) {
       "/metrics",
       async ({ set }) => {
         set.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
-        return prometheusText(rt, src, await collectStatus(rt, src));
+        const open = src();
+        return prometheusText(rt, open, await collectStatus(rt, open));
       },
       { detail: { tags: ["health"], summary: "Prometheus text format" } },
     )
-    .get("/api/v1/status", () => collectStatus(rt, src), { detail: { tags: ["health"], summary: "Key indicators as JSON" } });
+    .get("/api/v1/status", () => collectStatus(rt, src()), { detail: { tags: ["health"], summary: "Key indicators as JSON" } });
 }
