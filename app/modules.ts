@@ -155,7 +155,12 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       const { EventLeases } = await import("../core/events/event-leases.ts");
       const watch = new CredentialWatch(database.db, rt.config.security, rt.log);
       const leases = new EventLeases(database.db, rt.nodeId, rt.log);
-      hub.onAuthChange(() => void watch.recheck());
+      const { CredentialCache } = await import("../core/auth/credential-cache.ts");
+      const credentials = new CredentialCache(() => hub.generation);
+      hub.onAuthChange((userId) => {
+        credentials.forgetUser(userId);
+        void watch.recheck();
+      });
       await hub.start();
       watch.start();
       leases.start();
@@ -168,7 +173,7 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       const { InitCache } = await import("../core/streams/cmaf-ingest.service.ts");
       const { LlListCache } = await import("../core/streams/ll-hls.service.ts");
       // The node's caches: what one node remembers, never shared with another (tests run two in one process).
-      const caches = { rateLimits: new RateLimiter(), views: new ViewDedupe(), cmafInits: new InitCache(), llLists: new LlListCache() };
+      const caches = { credentials, rateLimits: new RateLimiter(), views: new ViewDedupe(), cmafInits: new InitCache(), llLists: new LlListCache() };
       opened.api = extend<ApiContext>(rt, { database, store, events: hub, credentialWatch: watch, eventLeases: leases, parts, ...caches });
       return async () => {
         await parts.stop();

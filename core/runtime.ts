@@ -9,6 +9,7 @@ import type { CredentialWatch } from "./events/credential-watch.ts";
 import type { EventLeases } from "./events/event-leases.ts";
 import type { PartWaiter } from "./streams/part-waiter.ts";
 import type { RateLimiter } from "./ratelimit/ratelimit.ts";
+import type { CredentialCache } from "./auth/credential-cache.ts";
 import type { ViewDedupe } from "./audit/audit.service.ts";
 import type { InitCache } from "./streams/cmaf-ingest.service.ts";
 import type { LlListCache } from "./streams/ll-hls.service.ts";
@@ -62,6 +63,8 @@ export interface ApiContext extends StorageContext {
   readonly eventLeases: EventLeases;
   /** The LISTEN connection that wakes blocked LL-HLS requests when a CMAF part commits. */
   readonly parts: PartWaiter;
+  /** This node's short memory of credential rows, forgotten on every rter_auth notice. */
+  readonly credentials: CredentialCache;
   /** This node's rate-limit batches and memory of buckets over their limit. */
   readonly rateLimits: RateLimiter;
   /** This node's memory of views it recorded (audit dedupe). */

@@ -11,6 +11,7 @@ import { authenticate, completeSecondFactor, login, type AuthSettings, type Auth
 import { enrolTotp } from "./mfa/mfa.service.ts";
 import { endProviderSession } from "./oidc/oidc.service.ts";
 import { changeOwnPassword } from "./password.service.ts";
+import { credentialWrite } from "./credential-cache.ts";
 import { userBuckets } from "./quotas.ts";
 
 export const SESSION_COOKIE = "rter_session";
@@ -56,7 +57,7 @@ export async function guard(rt: ApiContext, request: Request, route: string): Pr
     if (c?.via === "cookie" && !SAFE_METHODS.has(request.method) && !request.headers.get(CSRF_HEADER)) {
       throw new AppError("forbidden", `cookie-authenticated ${request.method} requests need the ${CSRF_HEADER} header (CSRF protection)`);
     }
-    cred = await authenticate(db, c?.token ?? null, settings);
+    cred = await authenticate(db, c?.token ?? null, settings, rt.credentials);
   } catch (e) {
     if (e instanceof AppError && e.code === "unauthorized") await limits.enforce(db, "anonymous", `a:${clientIp()}`, settings.rateLimitAnonymous);
     throw e;
@@ -79,9 +80,13 @@ export async function guard(rt: ApiContext, request: Request, route: string): Pr
 
 /** Scoped guard: every route of a plugin that `.use`s this gets `user` or answers 401/403/429. */
 export function requireUser(rt: ApiContext) {
-  return new Elysia({ name: "require-user" }).derive({ as: "scoped" }, async ({ request, route }): Promise<{ user: AuthUser }> => ({
-    user: await guard(rt, request, route),
-  }));
+  return new Elysia({ name: "require-user" })
+    .derive({ as: "scoped" }, async ({ request, route }): Promise<{ user: AuthUser }> => ({
+      user: await guard(rt, request, route),
+    }))
+    .onAfterHandle({ as: "scoped" }, ({ request, path }) => {
+      if (credentialWrite(request.method, path)) rt.credentials.clear();
+    });
 }
 
 /** The session cookie: HttpOnly (no script reads it), SameSite=Strict, Secure behind https. */

@@ -4,6 +4,7 @@ import type { Config } from "../config/config.ts";
 import type { DB } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
 import * as repo from "./auth.repository.ts";
+import type { CredentialCache } from "./credential-cache.ts";
 import type { UserRow } from "./auth.repository.ts";
 import { isRole, ROLES, type Role } from "./role.ts";
 import { roleCovers } from "./guards.ts";
@@ -242,21 +243,32 @@ const TOUCH_EVERY_MS = 60_000;
  * then one primary-key lookup for revocation, idle expiry and a disabled account. API tokens:
  * one lookup by hash. Either way a single indexed row read.
  */
-export async function authenticate(db: Kysely<DB>, token: string | null, settings: AuthSettings): Promise<Credential> {
+export async function authenticate(db: Kysely<DB>, token: string | null, settings: AuthSettings, cache?: CredentialCache): Promise<Credential> {
   if (!token) throw new AppError("unauthorized", "missing bearer token");
   if (!looksLikeToken(token)) throw new AppError("unauthorized", "invalid token");
   const invalid = new AppError("unauthorized", "invalid, expired or revoked token");
   let row: Awaited<ReturnType<typeof repo.findCredential>>;
+  let key: string;
+  let by: { id: string } | { hash: Buffer };
   if (isSessionToken(token)) {
+    // The signature first: a forged session token never reaches the cache or the database.
     const claims = verifySession(await sessionKey(db, settings.sessionSecret), token);
     if (claims === "expired") throw new AppError("unauthorized", "session expired; sign in again");
     if (!claims) throw invalid;
-    row = await repo.findCredential(db, { id: claims.sessionId });
-    if (row && row.kind !== "session") throw invalid;
+    key = `s:${claims.sessionId}`;
+    by = { id: claims.sessionId };
   } else {
-    row = await repo.findCredential(db, { hash: hashToken(token) });
-    if (row && row.kind !== "api") throw invalid;
+    const hash = hashToken(token);
+    key = `h:${hash.toString("hex")}`;
+    by = { hash };
   }
+  row = cache?.get(key);
+  if (!row) {
+    const stamp = cache?.stamp() ?? null;
+    row = await repo.findCredential(db, by);
+    if (row) cache?.set(key, row, stamp);
+  }
+  if (row && row.kind !== ("id" in by ? "session" : "api")) throw invalid;
   const now = Date.now();
   if (!row) throw invalid;
   const problem = credentialProblem(row, now, settings);
@@ -272,7 +284,11 @@ export async function authenticate(db: Kysely<DB>, token: string | null, setting
   if (viaOidc && "ended" in viaOidc) throw new AppError("unauthorized", "your sign-in through the identity provider no longer holds; sign in again");
   if (viaOidc) row = { ...row, role: viaOidc.role };
   const lastUsed = row.last_used_at ? new Date(row.last_used_at).getTime() : 0;
-  if (now - lastUsed > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) await repo.touchToken(db, row.token_id);
+  if (now - lastUsed > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) {
+    const stamp = cache?.stamp() ?? null;
+    await repo.touchToken(db, row.token_id);
+    cache?.set(key, { ...row, last_used_at: new Date(now) }, stamp);
+  }
   return { user: { id: row.id, email: row.email, role: effectiveRole(row) }, tokenId: row.token_id, kind: row.kind, rateLimitPerMinute: row.rate_limit_per_minute };
 }
 

@@ -53,6 +53,17 @@ async function expectEnds(token: string, change: () => Promise<unknown>) {
   return last.data.reason as string;
 }
 
+/**
+ * Time passing is simulated here by moving a row behind the triggers' back, which no notice
+ * announces: the nodes' credential memory (core/auth/credential-cache.ts, at most 5 s) is dropped
+ * as its time limit would drop it. Real expiry and idle time are judged with the clock on every
+ * request, cached row or not.
+ */
+function forgetCredentials(): void {
+  a.api!.credentials.clear();
+  b.api!.credentials.clear();
+}
+
 /** A reconnect's status; an accepted one is closed again at once. */
 async function reconnect(token: string) {
   const r = await a.request("/api/v1/events", { headers: bearer(token) });
@@ -118,6 +129,7 @@ describe("open event streams end when their credential stops holding (two nodes)
     const session = await signIn(a, u.email);
     const reason = await expectEnds(session, async () => {
       await db().updateTable("api_tokens").set({ expires_at: new Date(Date.now() - 1000) }).where("user_id", "=", u.id).where("kind", "=", "session").execute();
+      forgetCredentials();
     });
     expect(reason).toBe("expired");
     expect((await reconnect(session)).status).toBe(401);
@@ -128,6 +140,7 @@ describe("open event streams end when their credential stops holding (two nodes)
     const session = await signIn(a, u.email);
     const reason = await expectEnds(session, async () => {
       await db().updateTable("api_tokens").set({ last_used_at: new Date(Date.now() - 3_600_000) }).where("user_id", "=", u.id).where("kind", "=", "session").execute();
+      forgetCredentials();
     });
     expect(reason).toBe("idle");
     expect((await reconnect(session)).status).toBe(401);
