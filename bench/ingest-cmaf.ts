@@ -1,6 +1,6 @@
 // bench ingest (CMAF part): N simulated phones replay real CMAF fragments (720p30 H.264 ~2 Mb/s +
 // Opus, made once by ffmpeg) at real-time pace into one API node (the compiled binary), each with
-// one viewer doing LL-HLS blocking playlist reloads. Prints, per fragment length and N:
+// one viewer doing LL-HLS blocking playlist reloads and sending its grid still every 2.5 s. Prints, per fragment length and N:
 // PUT → listed (the blocking reload that first shows the part returns) p50/p95/p99, PUT latency,
 // server CPU-seconds per stream-second, RSS, errors; and the floor in the same run: the same
 // phones PUT the same bytes to a bare server that does one MinIO PUT plus one INSERT per chunk.
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { startRter, type RterProcess } from "../test/support/rter-process.ts";
 import { freePort } from "../test/support/net.ts";
+import { POSTER_EVERY_MS } from "../web/report/poster.ts";
 import { fmt, getFixture, pct, rssMiB, table, type Figure } from "./lib.ts";
 
 const TICK_MS = 1000 / 100;
@@ -26,6 +27,8 @@ function cpuMs(pid: number): number {
 
 interface Source {
   init: Uint8Array<ArrayBuffer>;
+  /** The grid's still a phone sends every POSTER_EVERY_MS (web/report/poster.ts): 320 px JPEG. */
+  still: Uint8Array<ArrayBuffer>;
   fragments: { bytes: Uint8Array<ArrayBuffer>; seconds: number }[];
 }
 
@@ -93,6 +96,10 @@ async function makeSource(fragSec: number, seconds: number): Promise<Source> {
       { stderr: "pipe" },
     );
     if ((await p.exited) !== 0) throw new Error(`ffmpeg: ${await new Response(p.stderr).text()}`);
+    const stillFile = join(dir, "still.jpg");
+    const sp = Bun.spawn(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=1", "-frames:v", "1", "-q:v", "6", stillFile], { stderr: "pipe" });
+    if ((await sp.exited) !== 0) throw new Error(`ffmpeg still: ${await new Response(sp.stderr).text()}`);
+    const still = new Uint8Array(readFileSync(stillFile));
     const b = new Uint8Array(readFileSync(out));
     const boxes = topBoxes(b);
     const firstMoof = boxes.findIndex(([t]) => t === "moof");
@@ -119,7 +126,7 @@ async function makeSource(fragSec: number, seconds: number): Promise<Source> {
       // ffmpeg's last fragment can hold only the audio tail; a phone's parts always carry video.
       if (sec > 0) fragments.push({ bytes, seconds: sec });
     }
-    return { init, fragments };
+    return { init, still, fragments };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -146,6 +153,17 @@ async function phone(base: string, token: string, src: Source, withViewer: boole
   const putAt = new Map<number, number>();
   let sending = true;
   const viewer = withViewer ? follow(base, h, id, putAt, res, () => sending) : Promise.resolve();
+  // The phone's grid still, as the reporter page sends it (the floor has no such thing).
+  const stills = floor
+    ? null
+    : setInterval(() => {
+        fetch(`${base}/api/v1/streams/${id}/poster`, { method: "PUT", headers: { ...h, "content-type": "image/jpeg" }, body: src.still }).then(
+          async (r) => {
+            if (r.status !== 200) res.errors.push(`poster: ${r.status} ${(await r.text()).slice(0, 200)}`);
+          },
+          (e) => res.errors.push(`poster: ${(e as Error).message}`),
+        );
+      }, POSTER_EVERY_MS);
   const t0 = performance.now();
   let due = 0;
   for (let seq = 0; seq < src.fragments.length; seq++) {
@@ -165,6 +183,7 @@ async function phone(base: string, token: string, src: Source, withViewer: boole
     }
   }
   sending = false;
+  if (stills) clearInterval(stills);
   await viewer;
   return res;
 }
