@@ -47,18 +47,28 @@ export interface NeighbourPart {
 
 
 /**
- * What a new part is checked against, in one round trip: the sha256 already stored for its seq
- * (a retry), and its neighbours (neighbourParts' rows).
+ * Everything a new part is checked against, in one round trip: the stream with its owner's email
+ * (streams.repository.ts findStream's row), the sha256 already stored for the seq (a retry), and
+ * the neighbouring parts (up to `back` seqs before, newest first, and the one after).
  */
-export async function partContext(db: Db, streamId: string, seq: number, back: number): Promise<{ existingSha256: string | null; before: NeighbourPart[]; after: NeighbourPart | null }> {
-  const { rows } = await sql<{ existing: string | null; near: { seq: number; media: CmafChunkMedia }[] }>`
-    select (select sha256 from chunks where stream_id = ${streamId} and seq = ${seq}) as existing,
-           (select coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'media', media) order by seq desc), '[]'::jsonb)
-              from chunks
-             where stream_id = ${streamId} and seq between ${seq - back} and ${seq + 1} and seq <> ${seq} and media is not null) as near`.execute(db);
-  const r = rows[0]!;
-  const parts = r.near.map((p) => ({ seq: Number(p.seq), media: p.media }));
-  return { existingSha256: r.existing, before: parts.filter((p) => p.seq < seq), after: parts.find((p) => p.seq === seq + 1) ?? null };
+export async function streamWithPartContext(db: Db, streamId: string, seq: number, back: number) {
+  const row = await db
+    .selectFrom("streams")
+    .innerJoin("users", "users.id", "streams.owner_id")
+    .selectAll("streams")
+    .select("users.email as owner_email")
+    .select(sql<string | null>`(select c.sha256 from chunks c where c.stream_id = streams.id and c.seq = ${seq})`.as("part_existing_sha256"))
+    .select(
+      sql<{ seq: number; media: CmafChunkMedia }[]>`(select coalesce(jsonb_agg(jsonb_build_object('seq', c.seq, 'media', c.media) order by c.seq desc), '[]'::jsonb)
+        from chunks c
+        where c.stream_id = streams.id and c.seq between ${seq - back} and ${seq + 1} and c.seq <> ${seq} and c.media is not null)`.as("part_near"),
+    )
+    .where("streams.id", "=", streamId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { part_existing_sha256, part_near, ...stream } = row;
+  const parts: NeighbourPart[] = part_near.map((p) => ({ seq: Number(p.seq), media: p.media }));
+  return { stream, existingSha256: part_existing_sha256, before: parts.filter((p) => p.seq < seq), after: parts.find((p) => p.seq === seq + 1) ?? null };
 }
 
 export interface PartWrite {

@@ -12,6 +12,8 @@ import { CMAF_INIT_TYPE, CMAF_SEGMENT_TYPE, type CmafChunkMedia, type CmafTrack 
 import * as repo from "./cmaf-ingest.repository.ts";
 import { posterDue, posterJob } from "./cmaf-parts.repository.ts";
 import { findChunk } from "./streams.repository.ts";
+import { assertCanView, assertCanWrite } from "./access.ts";
+import { isUuid } from "../ids.ts";
 import { readBody } from "./upload-body.ts";
 import { reopenIfIdle } from "./idle.service.ts";
 import { parseCaptureTime, writableStream } from "./streams.service.ts";
@@ -124,14 +126,21 @@ function classicStream(): AppError {
 export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: AuthUser, up: ChunkUpload, opts: { maxBytes: number; inits: InitCache; gapWaitMs?: number }): Promise<ChunkResult> {
   const seq = Number(up.seq);
   if (!/^\d{1,7}$/.test(up.seq) || seq > MAX_SEQ) throw new AppError("bad_request", `seq must be an integer from 0 to ${MAX_SEQ}`);
-  const stream = await liveStream(db, store, user, up.streamId);
+  // The stream, the retry check and the neighbours in one read (writableStream's rules applied
+  // to its row): the hot path of every phone, four times a second.
+  const found = isUuid(up.streamId) ? await repo.streamWithPartContext(db, up.streamId, seq, KEY_LOOKBACK) : undefined;
+  if (!found) throw new AppError("not_found", "no such stream");
+  assertCanView(user, found.stream);
+  assertCanWrite(user, found.stream);
+  const stream = await reopenIfIdle(db, store, found.stream);
+  if (stream.state !== "live") throw new AppError("conflict", `stream is ${stream.state}; it takes no more uploads`);
   if (stream.media_format === "classic") throw classicStream();
   const captureStart = up.chunkStart === null ? null : parseCaptureTime(up.chunkStart, "X-Chunk-Start");
   const init = await opts.inits.get(db, stream.id);
   if (!init) throw new AppError("conflict", "send the init segment first: PUT /api/v1/streams/{id}/init (video/mp4)");
   const bytes = await readBody(up.body, up.contentLength, opts.maxBytes, "chunk");
   const hash = sha256(bytes);
-  const near = await repo.partContext(db, stream.id, seq, KEY_LOOKBACK);
+  const near = found;
   if (near.existingSha256 !== null) return settleDuplicate(near.existingSha256, hash, seq);
 
   const parsed = parseFragments(bytes, init);
