@@ -41,8 +41,12 @@ export interface TestCluster {
   haproxyLog: { file: string; stop(): void };
 }
 
-/** bundleDir: an unpacked release bundle; the binaries come from its bin/. */
-export async function makeCluster(opts: { bundleDir: string }): Promise<TestCluster> {
+/**
+ * bundleDir: an unpacked release bundle; the binaries come from its bin/. allowedSigners: the
+ * release key it was signed with (the playbooks verify the bundle with it before touching a host);
+ * without one (a directory of binaries shaped like a bundle, unsigned) the check is turned off.
+ */
+export async function makeCluster(opts: { bundleDir: string; allowedSigners?: string }): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), "rter-deploy-"));
   // The services run as their own accounts (rter, minio-user, postgres): they must reach their prefix.
   chmodSync(dir, 0o755);
@@ -109,6 +113,7 @@ export async function makeCluster(opts: { bundleDir: string }): Promise<TestClus
         postgres_maintenance_work_mem_mb: 32,
         postgres_settings: { fsync: "off", synchronous_commit: "off" },
 
+        ...(opts.allowedSigners ? { rter_bundle_allowed_signers: opts.allowedSigners } : { rter_bundle_verify: false }),
         minio_binary_src: join(opts.bundleDir, "bin/minio"),
         minio_mc_binary_src: join(opts.bundleDir, "bin/mc"),
         minio_listen_address: "127.0.0.1",
