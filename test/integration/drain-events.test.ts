@@ -43,7 +43,9 @@ describe("drain with consoles open", () => {
     const consoles = Array.from({ length: CONSOLES }, () => openSse(`${a.url}/api/v1/events`, auth));
     expect(await Promise.all(consoles.map((c) => c.status))).toEqual(Array(CONSOLES).fill(200));
     // One more, read raw, to see the last bytes a draining node sends.
-    const raw = fetch(`${a.url}/api/v1/events`, { headers: auth }).then((r) => r.text());
+    const rawRes = await fetch(`${a.url}/api/v1/events`, { headers: auth });
+    expect(rawRes.status).toBe(200);
+    const raw = rawRes.text();
 
     const first = await createStream("before the drain");
     const seen = await Promise.all(consoles.map((c) => c.waitFor((f) => f.data?.stream_id === first, 20_000)));
@@ -68,7 +70,7 @@ describe("drain with consoles open", () => {
     await Promise.all(consoles.map((c) => c.ended));
     const tail = await raw;
     expect(tail).toMatch(/: node stopping, reconnect\nretry: \d+\n\n$/);
-    expect(a.output()).toMatch(/"eventStreamsEnded":5[01]/);
+    expect(a.output()).toContain(`"eventStreamsEnded":${CONSOLES + 1}`);
     await publishing;
 
     // Each console resumes on node B from the last id it saw.
