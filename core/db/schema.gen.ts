@@ -195,6 +195,7 @@ export interface ItemComments {
   body: string;
   created_at: Generated<Timestamp>;
   id: Generated<string>;
+  item_created_at: Timestamp | null;
   item_id: string;
   search: Generated<string | null>;
 }

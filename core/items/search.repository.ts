@@ -23,42 +23,64 @@ export interface ItemSearch {
   limit: number;
 }
 
-/** The filters other than words, on items aliased `i`. */
-function conditions(f: ItemSearch): RawBuilder<boolean>[] {
+const ts = (us: string) => sql`(timestamptz 'epoch' + ${us}::bigint * interval '1 microsecond')`;
+const all = (c: RawBuilder<boolean>[]) => (c.length ? sql.join(c, sql` and `) : sql`true`);
+
+/** Time window and keyset, on a creation time and id in the search order (an item's, or a comment's copy of its item's). */
+function orderConditions(f: ItemSearch, at: RawBuilder<unknown>, id: RawBuilder<unknown>): RawBuilder<boolean>[] {
+  const c: RawBuilder<boolean>[] = [];
+  if (f.from) c.push(sql`${at} >= ${f.from}`);
+  if (f.to) c.push(sql`${at} < ${f.to}`);
+  if (f.before) c.push(sql`(${at}, ${id}) < (${ts(f.before.createdUs)}, ${f.before.id}::uuid)`);
+  return c;
+}
+
+/** The filters on the item itself (aliased `i`) other than words and order. */
+function itemConditions(f: ItemSearch): RawBuilder<boolean>[] {
   const c: RawBuilder<boolean>[] = [];
   if (f.bbox) c.push(sql`i.lat between ${f.bbox.south} and ${f.bbox.north} and i.lng between ${f.bbox.west} and ${f.bbox.east}`);
-  if (f.from) c.push(sql`i.created_at >= ${f.from}`);
-  if (f.to) c.push(sql`i.created_at < ${f.to}`);
   if (f.reporterId) c.push(sql`i.author_id = ${f.reporterId}::uuid`);
   if (f.reporterEmail) c.push(sql`i.author_id = (select id from users where lower(email) = ${f.reporterEmail.toLowerCase()})`);
   if (f.kind) c.push(sql`i.kind = ${f.kind}`);
   if (f.authorId) c.push(sql`i.author_id = ${f.authorId}::uuid`);
   if (f.tagId) c.push(sql`exists (select 1 from item_tags m where m.item_id = i.id and m.tag_id = ${f.tagId}::uuid)`);
-  if (f.before) c.push(sql`(i.created_at, i.id) < (timestamptz 'epoch' + ${f.before.createdUs}::bigint * interval '1 microsecond', ${f.before.id}::uuid)`);
   return c;
 }
 
 /**
- * Newest first. With words, the page's ids come from two branches, each limited on its own —
- * items whose title or body match, items with a matching comment — so the planner can take,
- * per branch, the GIN index (rare words) or a walk down the created_at index that stops after
- * one page (common words); an OR across the two tables would leave it neither.
+ * The page's item ids, newest first. With words, from two branches, each limited on its own —
+ * items whose title or body match, items with a matching comment — as an OR across the two
+ * tables would leave the planner no index for either. Items: the planner takes the GIN index
+ * (rare words) or a walk down an index in the search order that stops after one page (common
+ * words). Comments: always their GIN index (fenced by OFFSET 0, as the planner would otherwise
+ * walk item_comments_item_order_idx and read every comment row it passes), sorted by their copy
+ * of the item's created_at (migration 0019), so only the items met in that order are read, for
+ * the other filters, instead of probing every newer item for comments. Its cost is bounded by the
+ * number of matching comments.
  */
+function pageIds(f: ItemSearch): RawBuilder<{ id: string }> {
+  const onItem = all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)]);
+  if (f.q === undefined) return sql`select i.id from items i where ${onItem} order by i.created_at desc, i.id desc limit ${f.limit}`;
+  const tsq = sql`websearch_to_tsquery('simple', ${f.q})`;
+  const rest = itemConditions(f);
+  return sql`
+    select id from (
+      (select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} order by i.created_at desc, i.id desc limit ${f.limit})
+      union
+      (select distinct c.item_id, c.item_created_at from
+        (select c.item_id, c.item_created_at from item_comments c where c.search @@ ${tsq} and ${all(orderConditions(f, sql`c.item_created_at`, sql`c.item_id`))} offset 0) c
+        ${rest.length ? sql`join items i on i.id = c.item_id and ${all(rest)}` : sql``}
+       order by c.item_created_at desc, c.item_id desc limit ${f.limit})
+    ) m order by created_at desc, id desc limit ${f.limit}`;
+}
+
+/** Newest first, in one statement: the page's ids (pageIds), then their rows. */
 export async function searchItems(db: Db, f: ItemSearch) {
-  const conds = conditions(f);
-  const and = conds.length ? sql`and ${sql.join(conds, sql` and `)}` : sql``;
-  let q = selectItems(db).select(sql<string>`(extract(epoch from i.created_at) * 1000000)::bigint::text`.as("created_us"));
-  if (f.q !== undefined) {
-    const tsq = sql`websearch_to_tsquery('simple', ${f.q})`;
-    const { rows } = await sql<{ id: string }>`
-      select id from (
-        (select i.id, i.created_at from items i where i.search @@ ${tsq} ${and} order by i.created_at desc, i.id desc limit ${f.limit})
-        union
-        (select i.id, i.created_at from items i where exists (select 1 from item_comments c where c.item_id = i.id and c.search @@ ${tsq}) ${and}
-         order by i.created_at desc, i.id desc limit ${f.limit})
-      ) m order by created_at desc, id desc limit ${f.limit}`.execute(db);
-    if (!rows.length) return [];
-    q = q.where("i.id", "in", rows.map((r) => r.id));
-  } else if (conds.length) q = q.where(sql<boolean>`${sql.join(conds, sql` and `)}`);
-  return q.orderBy("i.created_at", "desc").orderBy("i.id", "desc").limit(f.limit).execute();
+  return selectItems(db)
+    .select(sql<string>`(extract(epoch from i.created_at) * 1000000)::bigint::text`.as("created_us"))
+    .where(sql<boolean>`i.id in (${pageIds(f)})`)
+    .orderBy("i.created_at", "desc")
+    .orderBy("i.id", "desc")
+    .limit(f.limit)
+    .execute();
 }

@@ -17,6 +17,7 @@ import * as m0015 from "./2026_11_28_0015_guidance_lock.ts";
 import * as m0016 from "./2026_11_28_0016_oidc.ts";
 import * as m0017 from "./2026_11_28_0017_webauthn.ts";
 import * as m0018 from "./2026_11_28_0018_search_author_index.ts";
+import * as m0019 from "./2026_11_28_0019_search_comment_order.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_28_0016_oidc": m0016,
   "2026_11_28_0017_webauthn": m0017,
   "2026_11_28_0018_search_author_index": m0018,
+  "2026_11_28_0019_search_comment_order": m0019,
 };
 
 export const migrationProvider: MigrationProvider = {
