@@ -110,7 +110,9 @@ export async function llPlaylist(deps: LlHlsDeps, streamId: string, q: ReloadQue
     // Subscribe before reading, so a commit between the read and the wait is not missed.
     const wake = q.msn === null ? null : deps.waiter.wait(streamId, 60_000, signal);
     try {
-      const list = await sharedLoad(deps, streamId);
+      // Once holding, a slow read (a busy pool) counts against the hold too: the answer is a 503
+      // at the deadline, never a request that outlives it.
+      const list: LlList = deadline === null ? await sharedLoad(deps, streamId) : await beforeDeadline(sharedLoad(deps, streamId), deadline);
       if (q.msn === null) return { text: renderList(list), finished: list.finished };
       const state = reloadState(list, q.msn, q.part);
       if (state === "ready") return { text: renderList(list), finished: list.finished };
@@ -120,11 +122,25 @@ export async function llPlaylist(deps: LlHlsDeps, streamId: string, q: ReloadQue
       const left = deadline - Date.now();
       if (left <= 0) throw new AppError("unavailable", "the requested part did not arrive in time", { retryAfterSeconds: 1 });
       // A stalled list jumps its gap by the clock, not by a commit: wake up for that too.
-      const jumpIn = list.jumpAtMs === null ? Infinity : list.jumpAtMs - (await databaseNowMs(deps.db)) + JUMP_SLACK_MS;
+      const jumpIn = list.jumpAtMs === null ? Infinity : list.jumpAtMs - (await beforeDeadline(databaseNowMs(deps.db), deadline)) + JUMP_SLACK_MS;
       await Promise.race([wake!.done, Bun.sleep(Math.max(0, Math.min(left, jumpIn)))]);
     } finally {
       wake?.cancel();
     }
+  }
+}
+
+/** `p`, or the blocking reload's 503 when the deadline comes first (p's result is then dropped). */
+async function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError("unavailable", "the requested part did not arrive in time", { retryAfterSeconds: 1 })), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+    p.catch(() => {});
   }
 }
 

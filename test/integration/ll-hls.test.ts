@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
+import pg from "pg";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -331,6 +332,35 @@ describe("a reload nothing answers", () => {
     expect(res.headers.get("content-type")).toContain("application/problem+json");
     expect(app.rt.parts!.pending).toBe(0);
   }, 60_000);
+
+  test("a held reload whose list read is stuck (the parts table locked) is still answered 503 at its deadline, while the read is stuck", async () => {
+    const id = await cmafStream("stuck");
+    for (const s of [0, 1, 2]) await putPart(id, s);
+    const list = parse(await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text());
+    const pending = app.rt.parts!.pending;
+    const answer = get(`/api/v1/streams/${id}/hls/index.m3u8?_HLS_msn=${list.segments.length + 2}`);
+    for (let i = 0; i < 200 && app.rt.parts!.pending === pending; i++) await Bun.sleep(10);
+    expect(app.rt.parts!.pending).toBeGreaterThan(pending);
+    const locker = new pg.Client({ connectionString: app.rt.database.url });
+    await locker.connect();
+    let locked = true;
+    try {
+      await locker.query("begin");
+      await locker.query("lock table chunks in access exclusive mode");
+      // A commit notice for the stream wakes the held request: its next read of the list waits on the lock.
+      await app.rt.database.db.executeQuery(sql`select pg_notify('rter_parts', ${id})`.compile(app.rt.database.db));
+      const res = await Promise.race([answer, Bun.sleep(45_000).then(() => null)]);
+      const whileLocked = locked;
+      expect(res?.status).toBe(503);
+      expect(whileLocked).toBe(true);
+      // The hold's own answer, not the database's statement timeout (which comes much later).
+      expect(((await res!.json()) as { detail: string }).detail).toMatch(/did not arrive in time/);
+    } finally {
+      await locker.query("rollback").catch(() => {});
+      locked = false;
+      await locker.end();
+    }
+  }, 90_000);
 });
 
 describe("classic and CMAF stay apart", () => {
