@@ -35,7 +35,11 @@ export async function lanes(db: Db, f: LaneFilter) {
       coalesce((select json_agg(t.name order by t.name) from item_tags it join tags t on t.id = it.tag_id where it.item_id = i.id), '[]'::json) as tags
     from streams s
     join users u on u.id = s.owner_id
-    left join items i on i.stream_id = s.id
+    -- Lateral (LIMIT keeps it from being flattened; stream_id is unique): one probe of
+    -- items_stream_id_key per lane. A plain join is planned from the
+    -- estimate of lanes in the window (a third of all streams for any range on coalesce(...)), and
+    -- at 1k streams it walked every stream's item in id order to meet the day's ~30.
+    left join lateral (select i.id from items i where i.stream_id = s.id limit 1) i on true
     where s.created_at < ${f.to} and coalesce(s.finished_at, now()) > ${f.from}
       ${f.ownerId ? sql`and s.owner_id = ${f.ownerId}` : sql``}
       ${f.tagId ? sql`and exists (select 1 from item_tags m where m.item_id = i.id and m.tag_id = ${f.tagId})` : sql``}
