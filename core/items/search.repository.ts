@@ -58,9 +58,8 @@ function itemConditions(f: ItemSearch): RawBuilder<boolean>[] {
  * the other filters, instead of probing every newer item for comments. Its cost is bounded by the
  * number of matching comments.
  */
-function pageIds(f: ItemSearch): RawBuilder<{ id: string }> {
+function pageIds(f: ItemSearch & { q: string }): RawBuilder<{ id: string }> {
   const onItem = all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)]);
-  if (f.q === undefined) return sql`select i.id from items i where ${onItem} order by i.created_at desc, i.id desc limit ${f.limit}`;
   const tsq = sql`websearch_to_tsquery('simple', ${f.q})`;
   const rest = itemConditions(f);
   return sql`
@@ -74,11 +73,11 @@ function pageIds(f: ItemSearch): RawBuilder<{ id: string }> {
     ) m order by created_at desc, id desc limit ${f.limit}`;
 }
 
-/** Newest first, in one statement: the page's ids (pageIds), then their rows. */
+/** Newest first, in one statement: without words, the filters on the rows; with, the page's ids (pageIds), then their rows. */
 export async function searchItems(db: Db, f: ItemSearch) {
   return selectItems(db)
     .select(sql<string>`(extract(epoch from i.created_at) * 1000000)::bigint::text`.as("created_us"))
-    .where(sql<boolean>`i.id in (${pageIds(f)})`)
+    .where(f.q === undefined ? sql<boolean>`${all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)])}` : sql<boolean>`i.id in (${pageIds({ ...f, q: f.q })})`)
     .orderBy("i.created_at", "desc")
     .orderBy("i.id", "desc")
     .limit(f.limit)
