@@ -47,29 +47,52 @@ function itemConditions(f: ItemSearch): RawBuilder<boolean>[] {
   return c;
 }
 
+/** Comments walked in the search order before the comment branch turns to the GIN index. */
+const COMMENT_WALK = 200;
+
+/**
+ * Items with a comment matching the words, newest first, by the comments' copy of their item's
+ * created_at (migration 0019). Two parts under one LIMIT, split at the COMMENT_WALK-th comment of
+ * item_comments_item_order_idx: the newest COMMENT_WALK comments walked in order (a word in most
+ * comments fills the page there), the older ones (from the split on) from the GIN
+ * index, fenced by OFFSET 0 so it stays a bitmap scan whatever the estimate, sorted. The second
+ * runs only when the first left the page short, and costs about the number of its matching
+ * comments, instead of probing every newer item for comments (13k buffers for a common word at
+ * 100k items) or walking every comment until a page is full.
+ */
+function commentBranch(f: ItemSearch, tsq: RawBuilder<unknown>): RawBuilder<unknown> {
+  const rest = itemConditions(f);
+  const order = all(orderConditions(f, sql`c.item_created_at`, sql`c.item_id`));
+  const join = rest.length ? sql`join items i on i.id = c.item_id and ${all(rest)}` : sql``;
+  // The split is the COMMENT_WALK-th comment's key; both parts include it, so an item whose comments
+  // straddle it is in both: at most one item, hence a limit of one more (the union above dedups).
+  const split = sql`(select c.item_created_at, c.item_id from item_comments c where ${order} order by c.item_created_at desc, c.item_id desc offset ${COMMENT_WALK - 1} limit 1)`;
+  return sql`(select * from (
+      (select distinct c.item_id, c.item_created_at from
+         (select c.item_id, c.item_created_at, c.search from item_comments c where ${order} order by c.item_created_at desc, c.item_id desc limit ${COMMENT_WALK}) c ${join}
+       where c.search @@ ${tsq} order by c.item_created_at desc, c.item_id desc limit ${f.limit + 1})
+      union all
+      (select distinct c.item_id, c.item_created_at from
+         (select c.item_id, c.item_created_at from item_comments c where c.search @@ ${tsq} and ${order} and (c.item_created_at, c.item_id) <= ${split} offset 0) c ${join}
+       order by c.item_created_at desc, c.item_id desc limit ${f.limit + 1})
+    ) cm limit ${f.limit + 1})`;
+}
+
 /**
  * The page's item ids, newest first. With words, from two branches, each limited on its own —
  * items whose title or body match, items with a matching comment — as an OR across the two
  * tables would leave the planner no index for either. Items: the planner takes the GIN index
  * (rare words) or a walk down an index in the search order that stops after one page (common
- * words). Comments: always their GIN index (fenced by OFFSET 0, as the planner would otherwise
- * walk item_comments_item_order_idx and read every comment row it passes), sorted by their copy
- * of the item's created_at (migration 0019), so only the items met in that order are read, for
- * the other filters, instead of probing every newer item for comments. Its cost is bounded by the
- * number of matching comments.
+ * words). Comments: see commentBranch.
  */
 function pageIds(f: ItemSearch & { q: string }): RawBuilder<{ id: string }> {
   const onItem = all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)]);
   const tsq = sql`websearch_to_tsquery('simple', ${f.q})`;
-  const rest = itemConditions(f);
   return sql`
     select id from (
       (select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} order by i.created_at desc, i.id desc limit ${f.limit})
       union
-      (select distinct c.item_id, c.item_created_at from
-        (select c.item_id, c.item_created_at from item_comments c where c.search @@ ${tsq} and ${all(orderConditions(f, sql`c.item_created_at`, sql`c.item_id`))} offset 0) c
-        ${rest.length ? sql`join items i on i.id = c.item_id and ${all(rest)}` : sql``}
-       order by c.item_created_at desc, c.item_id desc limit ${f.limit})
+      ${commentBranch(f, tsq)}
     ) m order by created_at desc, id desc limit ${f.limit}`;
 }
 

@@ -37,6 +37,12 @@ beforeAll(async () => {
       select id, ${op.id}::uuid, 'seen ' || (${WORDS}::text[])[1 + floor(random() * 10)::int] || ' ' || (${WORDS}::text[])[1 + floor(random() * 10)::int]
       from items tablesample bernoulli (30)`.execute(trx);
     await sql`insert into item_comments (item_id, author_id, body) select id, ${op.id}::uuid, 'again fire' from items tablesample bernoulli (5)`.execute(trx);
+    // Most commented items get a second and third comment, so the comment branch's split (the
+    // 200th comment in item order) often falls inside one item's comments.
+    await sql`
+      insert into item_comments (item_id, author_id, body)
+      select item_id, ${op.id}::uuid, 'later ' || (${WORDS}::text[])[1 + floor(random() * 10)::int]
+      from (select distinct item_id from item_comments) c, generate_series(1, 2) k where random() < 0.8`.execute(trx);
     tagId = (await sql<{ id: string }>`insert into tags (name, created_by) values ('eq-tag', ${op.id}) returning id`.execute(trx)).rows[0]!.id;
     await sql`insert into item_tags (item_id, tag_id, added_by, rank) select id, ${tagId}::uuid, ${op.id}, row_number() over () from items tablesample bernoulli (20)`.execute(trx);
   });
@@ -71,7 +77,7 @@ function rng(seed: number) {
   };
 }
 
-const QUERIES = ["fire", "water", "power line", '"power line"', '"seen fire"', "fire -smoke", "flood or bridge", "block 7", "again", "nothingmatches", "tree closed road", "-fire"];
+const QUERIES = ["later fire", "later", "fire", "water", "power line", '"power line"', '"seen fire"', "fire -smoke", "flood or bridge", "block 7", "again", "nothingmatches", "tree closed road", "-fire"];
 
 function randomFilters(r: () => number): ItemSearch {
   const pick = <T,>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
