@@ -53,6 +53,18 @@ describe("syncStep", () => {
     expect([s.seek, s.play]).toEqual([[], []]);
   });
 
+  test("a player in a hole of its live playlist waits paused on the frame after it, neither sought again nor played ahead", () => {
+    const hole: PlayerState = { ready: true, hasMedia: false, date: T + 4_000, paused: false };
+    const s = syncStep(running, null, [ok(T + 500), hole], 1_500);
+    expect([s.seek, s.play, s.pause, s.clock.held]).toEqual([[], [], [1], false]);
+    // Still in the hole next tick (paused): nothing to do.
+    const still = syncStep(s.clock, s.holdSince, [ok(T + 750), { ...hole, paused: true }], 1_750);
+    expect([still.seek, still.play, still.pause]).toEqual([[], [], []]);
+    // The clock reaches its media: it plays from where it stood.
+    const on = syncStep(s.clock, s.holdSince, [ok(T + 4_000), { ...hole, hasMedia: true, paused: true }], 5_000);
+    expect([on.seek, on.play, on.pause]).toEqual([[], [1], []]);
+  });
+
   test("paused by the operator: the clock stands, drifting players are still placed", () => {
     const paused: Clock = { ...running, playing: false };
     const s = syncStep(paused, null, [ok(T - 2_000, true), seeking(null)], 9_000);

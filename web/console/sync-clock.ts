@@ -52,8 +52,12 @@ export function syncStep(clock: Clock, holdSince: number | null, players: Player
   }
   const next = clock.held ? { ...clock, since: now, held: false } : clock;
   const at = clockAt(next, now);
-  const seek = players.flatMap((p, i) => (p.ready && p.date !== null && Math.abs(p.date - at) > DRIFT_MS ? [i] : []));
-  const play = next.playing ? players.flatMap((p, i) => (p.paused && (p.ready || p.hasMedia) ? [i] : [])) : [];
+  // A player with no media at the instant (past its end, or in a hole of a live playlist, where
+  // its seek already stands on the first frame after the hole) is neither sought again every tick
+  // nor left playing ahead of the clock: it waits, paused, until the clock reaches its media.
+  const seek = players.flatMap((p, i) => (p.ready && p.hasMedia && p.date !== null && Math.abs(p.date - at) > DRIFT_MS ? [i] : []));
+  const play = next.playing ? players.flatMap((p, i) => (p.paused && p.hasMedia ? [i] : [])) : [];
+  const pause = players.flatMap((p, i) => (!p.paused && !p.hasMedia ? [i] : []));
   // While a late player is being waited out past the bound, the hold is not started again.
-  return { clock: next, holdSince: late.length ? holdSince : null, seek, play, pause: [], at };
+  return { clock: next, holdSince: late.length ? holdSince : null, seek, play, pause, at };
 }

@@ -1,17 +1,21 @@
 // Several recordings on one wall clock: each player is placed by its playlist's
 // PROGRAM-DATE-TIME (the capture clock of every segment), then held within a few tenths of a
-// second of the shared clock by nudging currentTime from hls.js' playingDate.
+// second of the shared clock. Dates and positions are read from the fragments hls.js holds now
+// (fragment-clock.ts), not from hls.playingDate: that one extrapolates from the fragment last
+// played, so across a hole in a live playlist (or right after a seek) it was seconds off, and
+// the seek computed from it sent the player elsewhere again.
 
 import Hls from "hls.js";
 import { positionOfDate } from "./clock.ts";
+import { dateAtPosition, placeOfDate, type FragmentTime } from "./fragment-clock.ts";
 
 export interface SyncedPlayer {
   readonly streamId: string;
   readonly video: HTMLVideoElement;
   playingDate(): number | null;
-  /** The playlist (as first read) has media at wall-clock time t (ms). */
+  /** The playlist (as hls.js holds it now) has media at wall-clock time t (ms): not past its end, not in a hole. */
   hasMediaAt(t: number): boolean;
-  /** Puts the frame of wall-clock time t on screen (ms). */
+  /** Puts the frame of wall-clock time t (ms) on screen; in a hole, the first frame after it. */
   seek(t: number): void;
   destroy(): void;
 }
@@ -27,22 +31,20 @@ export async function syncedPlayer(streamId: string, video: HTMLVideoElement, sr
   hls.on(Hls.Events.ERROR, (_e, data) => {
     if (!data.fatal || destroyed) return;
     if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
-    else setTimeout(() => !destroyed && hls.startLoad(), 2_000);
+    // From where it stood: a bare startLoad() would start a live playlist at its live edge.
+    else setTimeout(() => !destroyed && hls.startLoad(video.currentTime), 2_000);
   });
   hls.loadSource(src);
   hls.attachMedia(video);
+  const frags = (): readonly FragmentTime[] => hls.latestLevelDetails?.fragments ?? [];
   return {
     streamId,
     video,
-    playingDate: () => hls.playingDate?.getTime() ?? null,
-    hasMediaAt: (t: number) => positionOfDate(text, t) !== null,
+    playingDate: () => (video.readyState < HTMLMediaElement.HAVE_METADATA ? null : dateAtPosition(frags(), video.currentTime)),
+    hasMediaAt: (t: number) => (frags().length ? placeOfDate(frags(), t)?.inside === true : positionOfDate(text, t) !== null),
     seek(t: number) {
-      const now = hls.playingDate?.getTime();
-      if (now !== undefined && now !== null && Number.isFinite(now)) video.currentTime = Math.max(0, video.currentTime + (t - now) / 1000);
-      else {
-        const p = positionOfDate(text, t);
-        if (p !== null) video.currentTime = p;
-      }
+      const p = frags().length ? placeOfDate(frags(), t)?.position : positionOfDate(text, t);
+      if (p !== undefined && p !== null) video.currentTime = p;
     },
     destroy() {
       destroyed = true;
