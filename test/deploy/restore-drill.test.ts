@@ -269,6 +269,7 @@ afterAll(async () => {
       chunks: (await psql("select stream_id || ':' || seq || ':' || sha256 from chunks order by 1")).split("\n").filter(Boolean),
       objects: Number(await psql("select count(*) from (select object_key from chunks union select object_key from segments union select object_key from stream_inits union select recording_key from streams where recording_key is not null and recording_sha256 is not null) k")),
       head: await psql("select seq || ':' || encode(hash, 'hex') from audit_log where seq is not null order by seq desc limit 1"),
+      keys: (await psql("select object_key from chunks union select object_key from segments union select object_key from stream_inits order by 1")).split("\n"),
     });
     const atT = await snapshot();
     await Bun.sleep(1_000);
@@ -289,9 +290,8 @@ afterAll(async () => {
     const walT = await psql(`select pg_walfile_name('${lsnT}')`);
     await until("the archive to cover T", (ARCHIVE_TIMEOUT_S + 60) * 1000, async () => ((await psql("select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= walT ? true : null));
     // Everything the database held at T is on the second site.
-    const atTKeys = (await psql("select object_key from chunks union select object_key from segments union select object_key from stream_inits")).split("\n");
     const copied = await copiedKeys();
-    expect(atTKeys.filter((k) => !copied.has(k))).toEqual([]);
+    expect(atT.keys.filter((k) => !copied.has(k))).toEqual([]);
 
     // 6. The loss: the primary's data directory and MinIO's disk, gone. What the archive had not
     // received yet at this moment is what a real loss would cost (the RPO).
