@@ -32,8 +32,19 @@ export async function ansiblePlaybook(args: string[], env: Record<string, string
     stderr: "pipe",
     timeout: timeoutMs,
   });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  const output = out + err;
+  // Output is read as it comes and not waited for past the exit: a child that outlives a killed
+  // run (an ssh control master, a started service) can hold the pipes open for ever, and the run
+  // must still end with what it printed.
+  const text = { out: "", err: "" };
+  const pump = async (s: ReadableStream<Uint8Array>, k: "out" | "err") => {
+    const dec = new TextDecoder();
+    for await (const c of s) text[k] += dec.decode(c, { stream: true });
+  };
+  const pumps = Promise.all([pump(p.stdout as ReadableStream<Uint8Array>, "out"), pump(p.stderr as ReadableStream<Uint8Array>, "err")]).catch(() => {});
+  const code = await p.exited;
+  await Promise.race([pumps, Bun.sleep(5_000)]);
+  const killed = performance.now() - t0 >= timeoutMs ? `\n[ansible-playbook stopped after ${Math.round(timeoutMs / 1000)} s]` : "";
+  const output = text.out + text.err + killed;
   const recap: Record<string, HostRecap> = {};
   for (const m of output.matchAll(/^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)) {
     recap[m[1]!] = { ok: Number(m[2]), changed: Number(m[3]), unreachable: Number(m[4]), failed: Number(m[5]) };
