@@ -88,5 +88,26 @@ export function buildApp(node: NodeContext, opened: Opened = {}) {
     .use(healthRoutes(rt, () => ({ database: opened.database, store: opened.store, parts: opened.api?.parts })));
   // Routes of roles this process does not run are not mounted: they answer 404, not 503.
   const api = opened.api;
-  return api ? app.use(authRoutes(api)).use(oidcRoutes(api)).use(passkeyRoutes(api)).use(queueProbeRoutes(api)).use(streamRoutes(api)).use(eventRoutes(api)).use(jobRoutes(api)).use(fixityRoutes(api)).use(itemRoutes(api)).use(tagRoutes(api)).use(guidanceRoutes(api)).use(uiConfigRoutes(api)).use(mapArchiveRoutes(api)).use(adminAuthRoutes(api)).use(inviteRoutes(api)).use(auditRoutes(api)).use(retentionRoutes(api)).use(exportRoutes(api)).use(timelineRoutes(api)) : app;
+  return api
+    ? app
+        .use(authRoutes(api))
+        .use(oidcRoutes(api))
+        .use(passkeyRoutes(api))
+        .use(queueProbeRoutes(api))
+        .use(streamRoutes(api))
+        .use(eventRoutes(api))
+        .use(jobRoutes(api))
+        .use(fixityRoutes(api))
+        .use(itemRoutes(api))
+        .use(tagRoutes(api))
+        .use(guidanceRoutes(api))
+        .use(uiConfigRoutes(api))
+        .use(mapArchiveRoutes(api))
+        .use(adminAuthRoutes(api))
+        .use(inviteRoutes(api))
+        .use(auditRoutes(api))
+        .use(retentionRoutes(api))
+        .use(exportRoutes(api))
+        .use(timelineRoutes(api))
+    : app;
 }

@@ -75,7 +75,8 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
         const pg = await openEmbeddedPostgres({
           dataDir: join(config.dataDir, "postgres"),
           port: config.database.embeddedPort,
-          log: (line) => (/^(cluster placed in|binaries copied to) /.test(line) ? log.info("embedded postgres", { line }) : log.debug("embedded postgres", { line })),
+          log: (line) =>
+            /^(cluster placed in|binaries copied to) /.test(line) ? log.info("embedded postgres", { line }) : log.debug("embedded postgres", { line }),
         });
         await pg.start();
         // The cluster's superuser owns and migrates; the app runs as a role that cannot undo evidence.
@@ -98,7 +99,12 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       opened.database = database;
       rt.checks.push({
         name: "postgres",
-        check: () => withTimeout(database.pool.query("select 1").then(() => {}), CHECK_TIMEOUT_MS, "postgres did not answer"),
+        check: () =>
+          withTimeout(
+            database.pool.query("select 1").then(() => {}),
+            CHECK_TIMEOUT_MS,
+            "postgres did not answer",
+          ),
       });
       return async () => {
         await database.close();
@@ -111,7 +117,11 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
     async start(rt, opened) {
       const store = openStore(rt.config.storage);
       // Waiting cannot fix a bucket that contradicts the configuration (object_lock on one without it).
-      await retry(() => store.ensure(), { deadlineMs: STARTUP_DEADLINE_MS, retryable: (e) => !(e instanceof AppError && e.code === "conflict"), onRetry: (e) => rt.log.warn("waiting for object storage", { err: (e as Error).message }) });
+      await retry(() => store.ensure(), {
+        deadlineMs: STARTUP_DEADLINE_MS,
+        retryable: (e) => !(e instanceof AppError && e.code === "conflict"),
+        onRetry: (e) => rt.log.warn("waiting for object storage", { err: (e as Error).message }),
+      });
       opened.store = store;
       rt.checks.push({ name: "storage", check: () => withTimeout(store.ping(), CHECK_TIMEOUT_MS, "object storage did not answer") });
       return () => store.close();
@@ -135,7 +145,11 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
   "queue-worker": {
     needs: ["database", "storage", "ffmpeg"],
     async start(node, opened) {
-      const ctx = extend<WorkerContext>(node, { database: need(opened, "database", "queue-worker"), store: need(opened, "store", "queue-worker"), ...need(opened, "ffmpeg", "queue-worker") });
+      const ctx = extend<WorkerContext>(node, {
+        database: need(opened, "database", "queue-worker"),
+        store: need(opened, "store", "queue-worker"),
+        ...need(opened, "ffmpeg", "queue-worker"),
+      });
       opened.worker = ctx;
       const { startQueueWorker } = await import("../workers/runner.ts");
       const worker = await startQueueWorker(ctx);
@@ -193,7 +207,8 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
  */
 async function migrateAsOwner(ownerUrl: string, runtimeUrl: string, embedded: boolean, db: NodeContext["config"]["database"], rt: NodeContext): Promise<void> {
   const runtimeRole = urlRole(runtimeUrl);
-  if (runtimeRole === urlRole(ownerUrl)) throw new AppError("bad_request", `--database-url and --database-owner-url both sign in as ${runtimeRole}: the runtime role must be another role`);
+  if (runtimeRole === urlRole(ownerUrl))
+    throw new AppError("bad_request", `--database-url and --database-owner-url both sign in as ${runtimeRole}: the runtime role must be another role`);
   const owner = openDatabase({ ...db, url: ownerUrl, poolMax: 2, applicationName: `rter-migrate:${rt.nodeId}` }, rt.log);
   try {
     await waitForDatabase(owner.pool, STARTUP_DEADLINE_MS, rt.log);

@@ -33,7 +33,12 @@ describe("pages", () => {
     writeFileSync(join(dir, "main.ts"), "const n: number = 41; document.title = String(n + 1);");
     writeFileSync(join(dir, "style.css"), "body { color: red }");
     const sw = new Response("self", { headers: { "content-type": "text/javascript" } });
-    const built = await buildPageRoutes({ "/": { index: join(dir, "index.html") }, "/report": { index: join(dir, "report.html") }, "/join/*": { index: join(dir, "report.html") }, "/sw.js": sw });
+    const built = await buildPageRoutes({
+      "/": { index: join(dir, "index.html") },
+      "/report": { index: join(dir, "report.html") },
+      "/join/*": { index: join(dir, "report.html") },
+      "/sw.js": sw,
+    });
     expect(built["/sw.js"]).toBe(sw);
     const routes = securePageRoutes(built, { "content-security-policy": "default-src 'self'; frame-ancestors 'none'", "x-content-type-options": "nosniff" });
     const get = (path: string) => routes[path] as Response;

@@ -83,7 +83,11 @@ export async function buildPageRoutes(routes: Record<string, unknown>): Promise<
       out[path] = v;
       continue;
     }
-    const page = files.get(relative(root, (v as HTMLBundle).index).split(sep).join("/"));
+    const page = files.get(
+      relative(root, (v as HTMLBundle).index)
+        .split(sep)
+        .join("/"),
+    );
     if (!page) throw new Error(`building the web pages gave no output for ${(v as HTMLBundle).index}`);
     out[path] = new Response(page.bytes, { headers: { "content-type": page.type, "cache-control": "no-cache" } });
   }

@@ -17,7 +17,8 @@ import { buildPageRoutes, securePageRoutes } from "./pages.ts";
  * user's own (change password).
  */
 export async function webRoutes(pageHeaders: Record<string, string>): Promise<Record<string, unknown>> {
-  const text = (body: string, type: string, extra: Record<string, string> = {}) => new Response(body, { headers: { "content-type": type, "cache-control": "no-cache", ...extra } });
+  const text = (body: string, type: string, extra: Record<string, string> = {}) =>
+    new Response(body, { headers: { "content-type": type, "cache-control": "no-cache", ...extra } });
   const built = await buildPageRoutes({
     "/": consolePage,
     "/report": reportPage,

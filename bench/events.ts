@@ -54,7 +54,8 @@ export async function run(): Promise<Figure[]> {
   const nodes: RterProcess[] = [];
   const clients: Client[] = [];
   try {
-    for (let i = 0; i < 2; i++) nodes.push(await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "error", RTER_DB_POOL_MAX: "20" }, args: ["--roles", "api"] }));
+    for (let i = 0; i < 2; i++)
+      nodes.push(await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "error", RTER_DB_POOL_MAX: "20" }, args: ["--roles", "api"] }));
     await Promise.all(nodes.map((n) => n.waitReady(60_000)));
     const [a, b] = nodes as [RterProcess, RterProcess];
     let seq = 0;
@@ -88,7 +89,11 @@ export async function run(): Promise<Figure[]> {
         }
       } else {
         const until = t0 + BURST_S * 1000;
-        await Promise.all(Array.from({ length: BURST_CONCURRENCY }, async () => { while (performance.now() < until) ids.push(await post()); }));
+        await Promise.all(
+          Array.from({ length: BURST_CONCURRENCY }, async () => {
+            while (performance.now() < until) ids.push(await post());
+          }),
+        );
       }
       const writeS = (performance.now() - t0) / 1000;
       // Bounded wait for the last frames to reach every client.
@@ -98,7 +103,17 @@ export async function run(): Promise<Figure[]> {
       while (performance.now() < deadline && delivered() < want) await Bun.sleep(200);
       const spanS = (performance.now() - t0) / 1000;
       const d = delivered();
-      rows.push([phase, ids.length, fmt(ids.length / writeS), fmt(d / spanS, 0), `${d}/${want}`, fmt(pct(lat, 50)), fmt(pct(lat, 95)), fmt(pct(lat, 99)), fmt(Math.max(...lat))]);
+      rows.push([
+        phase,
+        ids.length,
+        fmt(ids.length / writeS),
+        fmt(d / spanS, 0),
+        `${d}/${want}`,
+        fmt(pct(lat, 50)),
+        fmt(pct(lat, 95)),
+        fmt(pct(lat, 99)),
+        fmt(Math.max(...lat)),
+      ]);
       figures.push(
         { bench: "events", what: `${phase}: events written/s`, value: fmt(ids.length / writeS), unit: "events/s" },
         { bench: "events", what: `${phase}: frames delivered/s (${CLIENTS} clients, 2 nodes)`, value: fmt(d / spanS, 0), unit: "frames/s" },

@@ -14,10 +14,24 @@ const body = JSON.stringify({ status: "ok", node: "floor" });
 
 // Imported only in pg mode, so the static floor's cold start does not pay for loading pg.
 const pool = mode === "pg" || mode === "ingest" ? new (await import("pg")).default.Pool({ connectionString: process.env.DATABASE_URL, max: 10 }) : null;
-const s3 = mode === "ingest" ? (JSON.parse(process.env.FLOOR_S3 ?? "{}") as { endPoint: string; port: number; accessKey: string; secretKey: string; bucket: string }) : null;
-const minio = s3 ? new (await import("minio")).Client({ endPoint: s3.endPoint, port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: "us-east-1" }) : null;
+const s3 =
+  mode === "ingest"
+    ? (JSON.parse(process.env.FLOOR_S3 ?? "{}") as { endPoint: string; port: number; accessKey: string; secretKey: string; bucket: string })
+    : null;
+const minio = s3
+  ? new (await import("minio")).Client({
+      endPoint: s3.endPoint,
+      port: s3.port,
+      useSSL: false,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      region: "us-east-1",
+    })
+  : null;
 if (mode === "ingest") {
-  await pool!.query("create table if not exists bench_floor_chunks (stream_id text, seq int, object_key text, sha256 text, size int, received_at timestamptz default now(), primary key (stream_id, seq))");
+  await pool!.query(
+    "create table if not exists bench_floor_chunks (stream_id text, seq int, object_key text, sha256 text, size int, received_at timestamptz default now(), primary key (stream_id, seq))",
+  );
 }
 
 async function ingest(req: Request): Promise<Response> {
@@ -30,7 +44,13 @@ async function ingest(req: Request): Promise<Response> {
   const seq = m[3] === undefined ? -1 : Number(m[3]);
   const key = `floor/${m[1]}/${seq}/${crypto.randomUUID()}`;
   await minio!.putObject(s3!.bucket, key, Buffer.from(bytes), bytes.length);
-  await pool!.query("insert into bench_floor_chunks (stream_id, seq, object_key, sha256, size) values ($1, $2, $3, $4, $5) on conflict do nothing", [m[1], seq, key, sha256, bytes.length]);
+  await pool!.query("insert into bench_floor_chunks (stream_id, seq, object_key, sha256, size) values ($1, $2, $3, $4, $5) on conflict do nothing", [
+    m[1],
+    seq,
+    key,
+    sha256,
+    bytes.length,
+  ]);
   return Response.json({ seq, sha256 }, { status: 201 });
 }
 const SQL = `select users.id, users.email, users.role, users.created_at, api_tokens.id as token_id, api_tokens.kind as token_kind

@@ -89,7 +89,13 @@ async function signIn(page: Page, url: string, email: string): Promise<void> {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-async function measure(browser: Browser, node: RterProcess, reporter: string, operator: string, path: "cmaf" | "classic"): Promise<{ g2g: number[]; pdt: number[]; toPlayingS: number }> {
+async function measure(
+  browser: Browser,
+  node: RterProcess,
+  reporter: string,
+  operator: string,
+  path: "cmaf" | "classic",
+): Promise<{ g2g: number[]; pdt: number[]; toPlayingS: number }> {
   const rc = await browser.newContext({ permissions: ["camera", "microphone"] });
   const oc = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   try {
@@ -107,10 +113,14 @@ async function measure(browser: Browser, node: RterProcess, reporter: string, op
     const format = await rp.evaluate(() => (window as any).rterReporter.stats().format as string);
     if (format !== path) throw new Error(`${path}: the page recorded as ${format}`);
     await op.locator(`.tile[data-stream="${streamId}"] video`).waitFor({ timeout: 20_000 });
-    await op.waitForFunction((id) => {
-      const v = document.querySelector(`.tile[data-stream="${id}"] video`) as HTMLVideoElement | null;
-      return !!v && v.currentTime > 0 && !v.paused;
-    }, streamId, { timeout: 30_000 });
+    await op.waitForFunction(
+      (id) => {
+        const v = document.querySelector(`.tile[data-stream="${id}"] video`) as HTMLVideoElement | null;
+        return !!v && v.currentTime > 0 && !v.paused;
+      },
+      streamId,
+      { timeout: 30_000 },
+    );
     const toPlayingS = (Date.now() - t0) / 1000;
     await op.evaluate(startReading, { streamId, bits: BITS });
     const pdt: number[] = [];
@@ -134,7 +144,10 @@ export async function run(): Promise<Figure[]> {
   const suffix = Date.now().toString(36);
   const reporter = `g2g-reporter-${suffix}@rter.local`;
   const operator = `g2g-op-${suffix}@rter.local`;
-  for (const [email, role] of [[reporter, "reporter"], [operator, "operator"]] as const) {
+  for (const [email, role] of [
+    [reporter, "reporter"],
+    [operator, "operator"],
+  ] as const) {
     const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], fx.env, fx.binary);
     if (r.code !== 0) throw new Error(r.stderr);
   }
@@ -154,7 +167,16 @@ export async function run(): Promise<Figure[]> {
       if (!m) continue;
       const s = m.g2g.map((x) => x / 1000);
       const p = m.pdt.map((x) => x / 1000);
-      rows.push([path, s.length, fmt(pct(s, 50), 2), fmt(pct(s, 95), 2), fmt(Math.min(...s), 2), fmt(Math.max(...s), 2), fmt(pct(p, 50), 2), fmt(m.toPlayingS, 1)]);
+      rows.push([
+        path,
+        s.length,
+        fmt(pct(s, 50), 2),
+        fmt(pct(s, 95), 2),
+        fmt(Math.min(...s), 2),
+        fmt(Math.max(...s), 2),
+        fmt(pct(p, 50), 2),
+        fmt(m.toPlayingS, 1),
+      ]);
       figures.push(
         { bench: "glass-to-glass", what: `${path}: frame on screen − clock in it, p50`, value: fmt(pct(s, 50), 2), unit: "s" },
         { bench: "glass-to-glass", what: `${path}: frame on screen − clock in it, p95`, value: fmt(pct(s, 95), 2), unit: "s" },

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { startRter, type RterProcess } from "../test/support/rter-process.ts";
+import { startRter } from "../test/support/rter-process.ts";
 import { freePort } from "../test/support/net.ts";
 import { POSTER_EVERY_MS } from "../web/report/poster.ts";
 import { fmt, getFixture, pct, rssMiB, table, type Figure } from "./lib.ts";
@@ -90,14 +90,56 @@ async function makeSource(fragSec: number, seconds: number): Promise<Source> {
   try {
     const out = join(dir, "src.mp4");
     const p = Bun.spawn(
-      ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=30:duration=${seconds}`, "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-        "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2M", "-maxrate", "2M", "-bufsize", "1M", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-        "-c:a", "libopus", "-b:a", "64k", "-f", "mp4", "-movflags", "empty_moov+default_base_moof", "-frag_duration", String(Math.round(fragSec * 1e6)), out],
+      [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        `testsrc2=size=1280x720:rate=30:duration=${seconds}`,
+        "-f",
+        "lavfi",
+        "-i",
+        `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-b:v",
+        "2M",
+        "-maxrate",
+        "2M",
+        "-bufsize",
+        "1M",
+        "-g",
+        "30",
+        "-keyint_min",
+        "30",
+        "-sc_threshold",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "64k",
+        "-f",
+        "mp4",
+        "-movflags",
+        "empty_moov+default_base_moof",
+        "-frag_duration",
+        String(Math.round(fragSec * 1e6)),
+        out,
+      ],
       { stderr: "pipe" },
     );
     if ((await p.exited) !== 0) throw new Error(`ffmpeg: ${await new Response(p.stderr).text()}`);
     const stillFile = join(dir, "still.jpg");
-    const sp = Bun.spawn(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=1", "-frames:v", "1", "-q:v", "6", stillFile], { stderr: "pipe" });
+    const sp = Bun.spawn(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=1", "-frames:v", "1", "-q:v", "6", stillFile], {
+      stderr: "pipe",
+    });
     if ((await sp.exited) !== 0) throw new Error(`ffmpeg still: ${await new Response(sp.stderr).text()}`);
     const still = new Uint8Array(readFileSync(stillFile));
     const b = new Uint8Array(readFileSync(out));
@@ -174,7 +216,11 @@ async function phone(base: string, token: string, src: Source, withViewer: boole
     const start = performance.now();
     putAt.set(seq, start);
     try {
-      const r = await fetch(`${base}/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { ...h, "content-type": "video/iso.segment", "x-chunk-start": String(Date.now()) }, body: f.bytes });
+      const r = await fetch(`${base}/api/v1/streams/${id}/chunks/${seq}`, {
+        method: "PUT",
+        headers: { ...h, "content-type": "video/iso.segment", "x-chunk-start": String(Date.now()) },
+        body: f.bytes,
+      });
       const answer = await r.text();
       if (r.status !== 201) res.errors.push(`PUT ${seq}: ${r.status} ${answer.slice(0, 200)}`);
       else res.putMs.push(performance.now() - start);
@@ -192,7 +238,14 @@ async function phone(base: string, token: string, src: Source, withViewer: boole
  * An LL-HLS viewer: asks for the part after the newest it has (blocking reload) and records, for
  * every part that appears, the time since its PUT began.
  */
-async function follow(base: string, h: Record<string, string>, id: string, putAt: Map<number, number>, res: PhoneResult, sending: () => boolean): Promise<void> {
+async function follow(
+  base: string,
+  h: Record<string, string>,
+  id: string,
+  putAt: Map<number, number>,
+  res: PhoneResult,
+  sending: () => boolean,
+): Promise<void> {
   const seen = new Set<number>();
   let query = "";
   let stoppedAt = 0;
@@ -232,7 +285,11 @@ async function follow(base: string, h: Record<string, string>, id: string, putAt
     }
     for (const m of text.matchAll(/parts\/(\d+)\.m4s/g)) {
       const seq = Number(m[1]);
-      if (seen.has(seq) || text.includes(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="parts/${seq}.m4s"`) && !new RegExp(`#EXT-X-PART:[^\\n]*parts/${seq}\\.m4s`).test(text)) continue;
+      if (
+        seen.has(seq) ||
+        (text.includes(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="parts/${seq}.m4s"`) && !new RegExp(`#EXT-X-PART:[^\\n]*parts/${seq}\\.m4s`).test(text))
+      )
+        continue;
       seen.add(seq);
       const t = putAt.get(seq);
       if (t !== undefined) res.listedMs.push(now - t);
@@ -260,11 +317,28 @@ export async function run(): Promise<Figure[]> {
   // Every simulated phone shares the fixture's one token; a real phone has its own, so the
   // per-token, per-user and item limits are lifted here (this measures ingest, not throttling).
   const limits = { RTER_RATE_LIMIT: "1000000/1m", RTER_RATE_LIMIT_USER: "1000000/1m", RTER_RATE_LIMIT_PLAYBACK: "1000000/1m", RTER_QUOTA_ITEMS: "off" };
-  const api = await startRter({ binary: fx.binary, env: { ...fx.env, ...limits, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" }, args: ["--roles", "api"], ...(process.env.BENCH_CPU_PROF_DIR ? { bunFlags: ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] } : {}) });
+  const api = await startRter({
+    binary: fx.binary,
+    env: { ...fx.env, ...limits, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" },
+    args: ["--roles", "api"],
+    ...(process.env.BENCH_CPU_PROF_DIR ? { bunFlags: ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] } : {}),
+  });
   const worker = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn" }, args: ["--roles", "worker"] });
   const floorPort = await freePort();
   const floorProc = Bun.spawn(["bun", join(import.meta.dir, "floor-server.ts")], {
-    env: { ...process.env, PORT: String(floorPort), FLOOR_MODE: "ingest", DATABASE_URL: fx.dbUrl, FLOOR_S3: JSON.stringify({ endPoint: fx.minio.endPoint, port: fx.minio.port, accessKey: fx.minio.accessKey, secretKey: fx.minio.secretKey, bucket: fx.minio.bucket }) },
+    env: {
+      ...process.env,
+      PORT: String(floorPort),
+      FLOOR_MODE: "ingest",
+      DATABASE_URL: fx.dbUrl,
+      FLOOR_S3: JSON.stringify({
+        endPoint: fx.minio.endPoint,
+        port: fx.minio.port,
+        accessKey: fx.minio.accessKey,
+        secretKey: fx.minio.secretKey,
+        bucket: fx.minio.bucket,
+      }),
+    },
     stdout: "inherit",
     stderr: "inherit",
   });
@@ -273,7 +347,13 @@ export async function run(): Promise<Figure[]> {
   try {
     await Promise.all([api.waitReady(), worker.waitReady()]);
     for (let i = 0; i < 100; i++) {
-      if (await fetch(`${floorBase}/healthz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${floorBase}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       await Bun.sleep(100);
     }
     await db.connect();
@@ -281,7 +361,9 @@ export async function run(): Promise<Figure[]> {
     for (const fragSec of FRAGMENTS) {
       const src = await makeSource(fragSec, SECONDS);
       const bytesPerSec = src.fragments.reduce((a, f) => a + f.bytes.length, 0) / SECONDS;
-      console.log(`source: ${fragSec}s fragments, ${src.fragments.length} over ${SECONDS} s, ${fmt((bytesPerSec * 8) / 1e6, 2)} Mb/s, init ${src.init.length} bytes`);
+      console.log(
+        `source: ${fragSec}s fragments, ${src.fragments.length} over ${SECONDS} s, ${fmt((bytesPerSec * 8) / 1e6, 2)} Mb/s, init ${src.init.length} bytes`,
+      );
       for (const n of NS) {
         const cpu0 = cpuMs(api.proc.pid);
         const wcpu0 = cpuMs(worker.proc.pid);
@@ -305,20 +387,78 @@ export async function run(): Promise<Figure[]> {
         const floorPuts = floor.flatMap((r) => r.putMs);
         const floorErrors = floor.flatMap((r) => r.errors);
         rows.push([
-          `${fragSec}s`, n, listed.length, fmt(pct(listed, 50), 0), fmt(pct(listed, 95), 0), fmt(pct(listed, 99), 0), fmt(pct(puts, 50), 0), fmt(pct(puts, 95), 0),
-          fmt(cpuPerStreamSec * 100, 2), fmt(workerCpu * 100, 2), errors.length, fmt(pct(ingestPuts, 50), 0), fmt(pct(ingestPuts, 95), 0), fmt(ingestCpu * 100, 2),
-          fmt(pct(floorPuts, 50), 0), fmt(pct(floorPuts, 95), 0), fmt(floorCpu * 100, 2), floorErrors.length, fmt(ingestCpu / floorCpu, 2),
+          `${fragSec}s`,
+          n,
+          listed.length,
+          fmt(pct(listed, 50), 0),
+          fmt(pct(listed, 95), 0),
+          fmt(pct(listed, 99), 0),
+          fmt(pct(puts, 50), 0),
+          fmt(pct(puts, 95), 0),
+          fmt(cpuPerStreamSec * 100, 2),
+          fmt(workerCpu * 100, 2),
+          errors.length,
+          fmt(pct(ingestPuts, 50), 0),
+          fmt(pct(ingestPuts, 95), 0),
+          fmt(ingestCpu * 100, 2),
+          fmt(pct(floorPuts, 50), 0),
+          fmt(pct(floorPuts, 95), 0),
+          fmt(floorCpu * 100, 2),
+          floorErrors.length,
+          fmt(ingestCpu / floorCpu, 2),
         ]);
         if (errors.length) console.log(`  N=${n} errors (first 5): ${errors.slice(0, 5).join("; ")}`);
         if (floorErrors.length) console.log(`  N=${n} floor errors (first 5): ${floorErrors.slice(0, 5).join("; ")}`);
-        console.log(`  ${fragSec}s N=${n}: listed p95 ${fmt(pct(listed, 95), 0)} ms, api ${fmt(cpuPerStreamSec * 100, 2)} % core/stream, RSS api ${fmt(rssMiB(api.proc.pid))} MiB worker ${fmt(rssMiB(worker.proc.pid))} MiB floor ${fmt(rssMiB(floorProc.pid))} MiB`);
-        figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: PUT→listed p95 / api % core per stream`, value: `${fmt(pct(listed, 95), 0)} / ${fmt(cpuPerStreamSec * 100, 2)}`, unit: "ms / %" });
-        figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: our PUT p50 / floor PUT p50`, value: `${fmt(pct(puts, 50), 1)} / ${fmt(pct(floorPuts, 50), 1)}`, unit: "ms" });
-        figures.push({ bench: "ingest", what: `cmaf ${fragSec}s N=${n}: ingest-only api % core per stream / floor (ratio)`, value: `${fmt(ingestCpu * 100, 2)} / ${fmt(floorCpu * 100, 2)} (${fmt(ingestCpu / floorCpu, 2)}×)`, unit: "%" });
+        console.log(
+          `  ${fragSec}s N=${n}: listed p95 ${fmt(pct(listed, 95), 0)} ms, api ${fmt(cpuPerStreamSec * 100, 2)} % core/stream, RSS api ${fmt(rssMiB(api.proc.pid))} MiB worker ${fmt(rssMiB(worker.proc.pid))} MiB floor ${fmt(rssMiB(floorProc.pid))} MiB`,
+        );
+        figures.push({
+          bench: "ingest",
+          what: `cmaf ${fragSec}s N=${n}: PUT→listed p95 / api % core per stream`,
+          value: `${fmt(pct(listed, 95), 0)} / ${fmt(cpuPerStreamSec * 100, 2)}`,
+          unit: "ms / %",
+        });
+        figures.push({
+          bench: "ingest",
+          what: `cmaf ${fragSec}s N=${n}: our PUT p50 / floor PUT p50`,
+          value: `${fmt(pct(puts, 50), 1)} / ${fmt(pct(floorPuts, 50), 1)}`,
+          unit: "ms",
+        });
+        figures.push({
+          bench: "ingest",
+          what: `cmaf ${fragSec}s N=${n}: ingest-only api % core per stream / floor (ratio)`,
+          value: `${fmt(ingestCpu * 100, 2)} / ${fmt(floorCpu * 100, 2)} (${fmt(ingestCpu / floorCpu, 2)}×)`,
+          unit: "%",
+        });
       }
     }
-    table(["fragment", "N", "parts listed", "listed p50 ms", "p95", "p99", "PUT p50 ms", "PUT p95", "api % core/stream", "worker % core/stream", "errors", "ingest-only PUT p50", "p95", "ingest-only % core/stream", "floor PUT p50 ms", "floor p95", "floor % core/stream", "floor errors", "ingest ÷ floor CPU"], rows);
-    console.log(`RSS now: api ${fmt(rssMiB(api.proc.pid))} MiB, worker ${fmt(rssMiB(worker.proc.pid))} MiB, floor ${fmt(rssMiB(floorProc.pid))} MiB (phones and viewers run in this bench process, on the same 2 cores)`);
+    table(
+      [
+        "fragment",
+        "N",
+        "parts listed",
+        "listed p50 ms",
+        "p95",
+        "p99",
+        "PUT p50 ms",
+        "PUT p95",
+        "api % core/stream",
+        "worker % core/stream",
+        "errors",
+        "ingest-only PUT p50",
+        "p95",
+        "ingest-only % core/stream",
+        "floor PUT p50 ms",
+        "floor p95",
+        "floor % core/stream",
+        "floor errors",
+        "ingest ÷ floor CPU",
+      ],
+      rows,
+    );
+    console.log(
+      `RSS now: api ${fmt(rssMiB(api.proc.pid))} MiB, worker ${fmt(rssMiB(worker.proc.pid))} MiB, floor ${fmt(rssMiB(floorProc.pid))} MiB (phones and viewers run in this bench process, on the same 2 cores)`,
+    );
   } finally {
     await db.end().catch(() => {});
     floorProc.kill();

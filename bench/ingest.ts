@@ -44,14 +44,30 @@ interface Scenario {
 const SCENARIOS: Scenario[] = [
   { name: "remux 1s (H.264/AAC TS)", kind: "ts-h264-aac", seconds: 1, ns: [1, 4, 10, 16], floor: ["-c", "copy", "-f", "mpegts"] },
   { name: "remux 2s (H.264/AAC TS)", kind: "ts-h264-aac", seconds: 2, ns: [1, 10], floor: ["-c", "copy", "-f", "mpegts"] },
-  { name: "transcode 1s (VP8/Opus WebM)", kind: "webm-vp8-opus", seconds: 1, ns: [1, 2, 3], floor: ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-f", "mpegts"] },
-  { name: "transcode 2s (VP8/Opus WebM)", kind: "webm-vp8-opus", seconds: 2, ns: [1, 2], floor: ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-f", "mpegts"] },
+  {
+    name: "transcode 1s (VP8/Opus WebM)",
+    kind: "webm-vp8-opus",
+    seconds: 1,
+    ns: [1, 2, 3],
+    floor: ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-f", "mpegts"],
+  },
+  {
+    name: "transcode 2s (VP8/Opus WebM)",
+    kind: "webm-vp8-opus",
+    seconds: 2,
+    ns: [1, 2],
+    floor: ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-f", "mpegts"],
+  },
 ];
 const CHUNKS_PER_STREAM = 6;
 
 /** Scenario names to run (prefixes, comma-separated) and N to use instead of each scenario's list. */
-const ONLY = process.env.RTER_BENCH_INGEST_ONLY?.split(",").map((x) => x.trim()).filter(Boolean);
-const NS = process.env.RTER_BENCH_INGEST_NS?.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const ONLY = process.env.RTER_BENCH_INGEST_ONLY?.split(",")
+  .map((x) => x.trim())
+  .filter(Boolean);
+const NS = process.env.RTER_BENCH_INGEST_NS?.split(",")
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 
 async function floorCost(chunk: Uint8Array, args: string[]): Promise<{ wallMs: number; cpuMs: number }> {
   const dir = mkdtempSync(join(tmpdir(), "rter-floor-"));
@@ -77,7 +93,11 @@ async function reporter(api: RterProcess, token: string, chunks: Uint8Array<Arra
     // A recorder hands over chunk i once it has been captured: pace to real time.
     const due = t0 + (i + 1) * seconds * 1000;
     if (due > Date.now()) await Bun.sleep(due - Date.now());
-    const res = await fetch(`${api.url}/api/v1/streams/${id}/chunks/${i}`, { method: "PUT", headers: { ...h, "content-type": contentTypeOf(kind), "x-chunk-start": String(due - seconds * 1000) }, body: chunks[i % chunks.length] });
+    const res = await fetch(`${api.url}/api/v1/streams/${id}/chunks/${i}`, {
+      method: "PUT",
+      headers: { ...h, "content-type": contentTypeOf(kind), "x-chunk-start": String(due - seconds * 1000) },
+      body: chunks[i % chunks.length],
+    });
     if (res.status !== 201) throw new Error(`chunk ${i}: ${res.status} ${await res.text()}`);
   }
   return id;
@@ -104,7 +124,9 @@ async function segmentDelivery(api: RterProcess, fx: Awaited<ReturnType<typeof g
     }
     return lat;
   };
-  const viaApi = await timeIt(() => fetch(`${api.url}/api/v1/streams/${seg.stream_id}/hls/segments/${seg.seq}.ts`, { headers: { authorization: `Bearer ${fx.token}` } }));
+  const viaApi = await timeIt(() =>
+    fetch(`${api.url}/api/v1/streams/${seg.stream_id}/hls/segments/${seg.seq}.ts`, { headers: { authorization: `Bearer ${fx.token}` } }),
+  );
   const presigned = await client.presignedGetObject(m.bucket, seg.object_key, 600);
   // The redirect path: the API would answer 302 after its auth check, then the client fetches storage.
   const viaRedirect = await timeIt(async () => {
@@ -113,10 +135,19 @@ async function segmentDelivery(api: RterProcess, fx: Awaited<ReturnType<typeof g
   });
   const direct = await timeIt(() => fetch(presigned));
   console.log(`\nsegment delivery (${seg.size} bytes, 180 sequential fetches)   p50 ms  p95 ms`);
-  for (const [name, lat] of [["through the API node", viaApi], ["API auth round trip + presigned GET", viaRedirect], ["presigned GET alone (floor)", direct]] as const) {
+  for (const [name, lat] of [
+    ["through the API node", viaApi],
+    ["API auth round trip + presigned GET", viaRedirect],
+    ["presigned GET alone (floor)", direct],
+  ] as const) {
     console.log(`  ${name.padEnd(38)} ${fmt(pct(lat, 50), 2).padStart(6)}  ${fmt(pct(lat, 95), 2).padStart(6)}`);
   }
-  figures.push({ bench: "ingest", what: "segment via API / via auth+presigned, p50", value: `${fmt(pct(viaApi, 50), 2)} / ${fmt(pct(viaRedirect, 50), 2)}`, unit: "ms" });
+  figures.push({
+    bench: "ingest",
+    what: "segment via API / via auth+presigned, p50",
+    value: `${fmt(pct(viaApi, 50), 2)} / ${fmt(pct(viaRedirect, 50), 2)}`,
+    unit: "ms",
+  });
 }
 
 export async function run(): Promise<Figure[]> {
@@ -141,7 +172,16 @@ export async function run(): Promise<Figure[]> {
       // Median of three chunks: one ffmpeg start is noisy on a shared machine.
       const runs = [];
       for (const c of chunks.slice(1, 4)) runs.push(await floorCost(c, sc.floor));
-      const floor = { cpuMs: pct(runs.map((r) => r.cpuMs), 50), wallMs: pct(runs.map((r) => r.wallMs), 50) };
+      const floor = {
+        cpuMs: pct(
+          runs.map((r) => r.cpuMs),
+          50,
+        ),
+        wallMs: pct(
+          runs.map((r) => r.wallMs),
+          50,
+        ),
+      };
       let capacity = 0;
       for (const n of NS?.length ? NS : sc.ns) {
         const cpu0 = cpuMs(worker.proc.pid);
@@ -169,16 +209,59 @@ export async function run(): Promise<Figure[]> {
         const ffmpegPerChunk = (childCpuMs(worker.proc.pid) - child0) / want;
         const p95 = pct(lat, 95);
         if (lat.length === want && p95 < sc.seconds * 1000) capacity = n;
-        rows.push([sc.name, n, lat.length, fmt(pct(lat, 50), 0), fmt(p95, 0), fmt(pct(lat, 99), 0), fmt(want / wall, 2), fmt(cpuPerStreamSec, 3), fmt(floor.cpuMs / 1000 / sc.seconds, 3), fmt(perChunk, 0), fmt(ffmpegPerChunk, 0), fmt(floor.cpuMs, 0), fmt(perChunk / floor.cpuMs, 2), fmt(floor.wallMs, 0)]);
-        figures.push({ bench: "ingest", what: `${sc.name}, N=${n}: worker CPU per chunk / plain ffmpeg`, value: `${fmt(perChunk, 0)} / ${fmt(floor.cpuMs, 0)} (${fmt(perChunk / floor.cpuMs, 2)}×)`, unit: "ms" });
+        rows.push([
+          sc.name,
+          n,
+          lat.length,
+          fmt(pct(lat, 50), 0),
+          fmt(p95, 0),
+          fmt(pct(lat, 99), 0),
+          fmt(want / wall, 2),
+          fmt(cpuPerStreamSec, 3),
+          fmt(floor.cpuMs / 1000 / sc.seconds, 3),
+          fmt(perChunk, 0),
+          fmt(ffmpegPerChunk, 0),
+          fmt(floor.cpuMs, 0),
+          fmt(perChunk / floor.cpuMs, 2),
+          fmt(floor.wallMs, 0),
+        ]);
+        figures.push({
+          bench: "ingest",
+          what: `${sc.name}, N=${n}: worker CPU per chunk / plain ffmpeg`,
+          value: `${fmt(perChunk, 0)} / ${fmt(floor.cpuMs, 0)} (${fmt(perChunk / floor.cpuMs, 2)}×)`,
+          unit: "ms",
+        });
         if (p95 > sc.seconds * 2000) break; // far past real time: larger N only queues up
       }
       figures.push({ bench: "ingest", what: `${sc.name}: largest N with p95 < chunk`, value: String(capacity), unit: "streams" });
     }
     await segmentDelivery(api, fx, db, figures);
-    table(["scenario", "N", "segments", "p50 ms", "p95 ms", "p99 ms", "chunks/s", "worker cpu s / stream-s", "plain ffmpeg cpu s / stream-s", "worker cpu ms / chunk", "of it ffmpeg", "plain ffmpeg cpu ms / chunk", "ratio", "plain ffmpeg wall ms"], rows);
+    table(
+      [
+        "scenario",
+        "N",
+        "segments",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "chunks/s",
+        "worker cpu s / stream-s",
+        "plain ffmpeg cpu s / stream-s",
+        "worker cpu ms / chunk",
+        "of it ffmpeg",
+        "plain ffmpeg cpu ms / chunk",
+        "ratio",
+        "plain ffmpeg wall ms",
+      ],
+      rows,
+    );
     console.log(`peak RSS: api ${fmt(peakRssMiB(api.proc.pid))} MiB, worker ${fmt(peakRssMiB(worker.proc.pid))} MiB (worker concurrency 2, 2 cores)`);
-    figures.push({ bench: "ingest", what: "peak RSS api / worker", value: `${fmt(peakRssMiB(api.proc.pid))} / ${fmt(peakRssMiB(worker.proc.pid))}`, unit: "MiB" });
+    figures.push({
+      bench: "ingest",
+      what: "peak RSS api / worker",
+      value: `${fmt(peakRssMiB(api.proc.pid))} / ${fmt(peakRssMiB(worker.proc.pid))}`,
+      unit: "MiB",
+    });
   } finally {
     await db.end().catch(() => {});
     await Promise.all([api.stop().catch(() => 0), worker.stop().catch(() => 0)]);

@@ -33,7 +33,14 @@ export function table(head: string[], rows: (string | number)[][]): void {
   const cells = [head, ...rows.map((r) => r.map(String))];
   const w = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   for (const [i, r] of cells.entries()) {
-    console.log(r.map((c, j) => (NUMERIC.test(c) || (i === 0 && j > 0 && cells.slice(1).every((row) => NUMERIC.test(row[j] ?? "-"))) ? c.padStart(w[j]!) : c.padEnd(w[j]!))).join("  ").trimEnd());
+    console.log(
+      r
+        .map((c, j) =>
+          NUMERIC.test(c) || (i === 0 && j > 0 && cells.slice(1).every((row) => NUMERIC.test(row[j] ?? "-"))) ? c.padStart(w[j]!) : c.padEnd(w[j]!),
+        )
+        .join("  ")
+        .trimEnd(),
+    );
     if (i === 0) console.log(w.map((n) => "-".repeat(n)).join("  "));
   }
 }
@@ -47,7 +54,10 @@ export async function pollUntil200(url: string, t0: number, timeoutMs: number, a
   let listenMs = Number.NaN;
   while (performance.now() - t0 < timeoutMs) {
     if (!alive()) throw new Error(`process exited before ${url} answered 200`);
-    const status = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
+    const status = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then(
+      async (r) => (await r.arrayBuffer(), r.status),
+      () => 0,
+    );
     const now = performance.now() - t0;
     if (status !== 0 && Number.isNaN(listenMs)) listenMs = now;
     if (status === 200) return { listenMs, readyMs: now };
@@ -61,7 +71,12 @@ export async function pollUntil200(url: string, t0: number, timeoutMs: number, a
  * as soon as its last answer is read (closed loop). The client runs in this process and shares
  * the two cores with the server, so figures are relative: compare only runs made the same way.
  */
-export async function load(url: string, init: RequestInit, concurrency: number, seconds: number): Promise<{ n: number; errors: number; rps: number; lat: number[] }> {
+export async function load(
+  url: string,
+  init: RequestInit,
+  concurrency: number,
+  seconds: number,
+): Promise<{ n: number; errors: number; rps: number; lat: number[] }> {
   const lat: number[] = [];
   let errors = 0;
   const t0 = performance.now();
@@ -109,7 +124,11 @@ export function getFixture(): Promise<Fixture> {
     const env = { DATABASE_URL: dbUrl, RTER_STORAGE_URL: minio.url };
     const email = "bench@rter.local";
     const password = `load-${crypto.randomUUID()}`; // passes the password rules (length, not a common one)
-    const steps: string[][] = [["migrate"], ["users", "add", "--email", email, "--role", "admin", "--password", password], ["tokens", "create", "--email", email]];
+    const steps: string[][] = [
+      ["migrate"],
+      ["users", "add", "--email", email, "--role", "admin", "--password", password],
+      ["tokens", "create", "--email", email],
+    ];
     let token = "";
     for (const args of steps) {
       const r = await runCli(args, env, binary);

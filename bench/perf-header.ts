@@ -51,7 +51,16 @@ async function inProcess(figures: Figure[]): Promise<void> {
       await timeRequests(bare, url, init, WARMUP, []);
       // Interleaved rounds, order flipped each round: drift (GC, JIT, a busy neighbour) hits both.
       for (let r = 0; r < ROUNDS; r++) {
-        const order: [Handle, number[]][] = r % 2 ? [[bare, b], [wrapped, w]] : [[wrapped, w], [bare, b]];
+        const order: [Handle, number[]][] =
+          r % 2
+            ? [
+                [bare, b],
+                [wrapped, w],
+              ]
+            : [
+                [wrapped, w],
+                [bare, b],
+              ];
         for (const [h, out] of order) await timeRequests(h, url, init, PER_ROUND, out);
       }
       const stat = (xs: number[]) => [fmt(mean(xs)), fmt(pct(xs, 50)), fmt(pct(xs, 99))];
@@ -69,10 +78,20 @@ async function inProcess(figures: Figure[]): Promise<void> {
 /** A bare Bun.serve (bench/floor-server.ts) started by `bun` on a free port; resolves once it answers. */
 async function startFloor(mode: "static" | "pg", dbUrl: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
-  const proc = Bun.spawn(["bun", "bench/floor-server.ts"], { cwd: ROOT, env: { ...process.env, PORT: String(port), FLOOR_MODE: mode, DATABASE_URL: dbUrl }, stdout: "ignore", stderr: "inherit" });
+  const proc = Bun.spawn(["bun", "bench/floor-server.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), FLOOR_MODE: mode, DATABASE_URL: dbUrl },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 10_000;
-  while (!(await fetch(url).then(() => true, () => false))) {
+  while (
+    !(await fetch(url).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (Date.now() > until || proc.exitCode !== null) throw new Error(`floor server (${mode}) did not start`);
     await Bun.sleep(20);
   }
@@ -95,7 +114,11 @@ async function overHttp(figures: Figure[]): Promise<void> {
   for (const mode of ["static", "pg"] as const) {
     const f = await startFloor(mode, fx.dbUrl);
     try {
-      await measure(mode === "static" ? "floor: Bun.serve static JSON" : "floor: Bun.serve + pg, same query", mode === "static" ? f.url : `${f.url}/api/v1/auth/me`, auth);
+      await measure(
+        mode === "static" ? "floor: Bun.serve static JSON" : "floor: Bun.serve + pg, same query",
+        mode === "static" ? f.url : `${f.url}/api/v1/auth/me`,
+        auth,
+      );
     } finally {
       await f.stop();
     }
@@ -112,7 +135,9 @@ async function overHttp(figures: Figure[]): Promise<void> {
       await p.stop("SIGTERM", 15_000).catch(() => 0);
     }
   }
-  console.log(`\nover HTTP on 127.0.0.1: ${CLIENTS} keep-alive clients (in this process, sharing the 2 cores) for ${LOAD_SECONDS} s after a 1 s warm-up (latency ms)`);
+  console.log(
+    `\nover HTTP on 127.0.0.1: ${CLIENTS} keep-alive clients (in this process, sharing the 2 cores) for ${LOAD_SECONDS} s after a 1 s warm-up (latency ms)`,
+  );
   table(["server", "requests", "errors", "req/s", "p50", "p95", "p99"], rows);
   console.log(`x-rter-performance of one idle request afterwards: ${header}`);
 }

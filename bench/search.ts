@@ -21,24 +21,45 @@ const COMMENTS = Math.floor(ITEMS / 5);
 const RUNS = 200;
 const DAY = 24 * 3600_000;
 
-const WORDS = ["flood", "fire", "smoke", "bridge", "water", "road", "closed", "tree", "down", "power", "line", "crowd", "police", "ambulance", "collapse", "building", "gas", "leak", "river", "school"];
+const WORDS = [
+  "flood",
+  "fire",
+  "smoke",
+  "bridge",
+  "water",
+  "road",
+  "closed",
+  "tree",
+  "down",
+  "power",
+  "line",
+  "crowd",
+  "police",
+  "ambulance",
+  "collapse",
+  "building",
+  "gas",
+  "leak",
+  "river",
+  "school",
+];
 
 /** Deterministic data, made in the database (no round trip per row). */
 export async function seed(db: Kysely<DB>, operatorId: string, reporters: string[], now: number): Promise<void> {
   // One transaction, so one connection: setseed holds for every statement after it.
   await db.transaction().execute(async (db) => {
-  await sql`select setseed(0.42)`.execute(db);
-  await sql`
+    await sql`select setseed(0.42)`.execute(db);
+    await sql`
     insert into streams (owner_id, title, state, created_at, finished_at)
     select (${reporters}::uuid[])[1 + (n % 4)], 'stream ' || n, 'finished',
       to_timestamp(${now / 1000} - (n * 2592000.0 / ${STREAMS})), to_timestamp(${now / 1000} - (n * 2592000.0 / ${STREAMS}) + 60)
     from generate_series(1, ${STREAMS}) n`.execute(db);
-  await sql`
+    await sql`
     insert into segments (stream_id, seq, object_key, sha256, size, duration, start_offset, program_date_time, remuxed)
     select s.id, k, 'bench/' || s.id || '/' || k, repeat('0', 64), 1000, 1.0, k,
       s.created_at + make_interval(secs => k + case when k >= 30 then 5 else 0 end), false
     from streams s, generate_series(0, ${SEGMENTS_PER_STREAM - 1}) k`.execute(db);
-  await sql`
+    await sql`
     insert into items (kind, author_id, title, body, lat, lng, created_at)
     select (array['text', 'photo', 'link', 'text'])[1 + (n % 4)], (${reporters}::uuid[])[1 + (n % 4)],
       w[1 + floor(random() * 20)::int] || ' ' || w[1 + floor(random() * 20)::int] || ' at ' || n,
@@ -46,12 +67,12 @@ export async function seed(db: Kysely<DB>, operatorId: string, reporters: string
       45.40 + random() * 0.25, -73.75 + random() * 0.30,
       to_timestamp(${now / 1000} - random() * 2592000)
     from generate_series(1, ${ITEMS - STREAMS}) n, (select ${WORDS}::text[] as w) words`.execute(db);
-  await sql`
+    await sql`
     insert into item_comments (item_id, author_id, body)
     select id, ${operatorId}::uuid, 'checked: ' || (${WORDS}::text[])[1 + floor(random() * 20)::int] || ' confirmed'
     from items tablesample bernoulli (20) limit ${COMMENTS}`.execute(db);
-  await sql`insert into tags (name, created_by) values ('incident-7', ${operatorId})`.execute(db);
-  await sql`
+    await sql`insert into tags (name, created_by) values ('incident-7', ${operatorId})`.execute(db);
+    await sql`
     insert into item_tags (item_id, tag_id, added_by, rank)
     select id, (select id from tags where name = 'incident-7'), ${operatorId}, row_number() over ()
     from items tablesample bernoulli (10)`.execute(db);
@@ -69,15 +90,36 @@ export async function run(): Promise<Figure[]> {
     await migrateToLatest(database, url, log);
     const db = database.db;
     const users: AuthUser[] = [];
-    for (const [email, role] of [["op@bench", "operator"], ["r1@bench", "reporter"], ["r2@bench", "reporter"], ["r3@bench", "reporter"], ["r4@bench", "reporter"]] as const) {
+    for (const [email, role] of [
+      ["op@bench", "operator"],
+      ["r1@bench", "reporter"],
+      ["r2@bench", "reporter"],
+      ["r3@bench", "reporter"],
+      ["r4@bench", "reporter"],
+    ] as const) {
       users.push((await addUser(db, { email, role, password: "long enough pw" })).user);
     }
     const operator = users[0]!;
     const now = Date.now();
     const t0 = performance.now();
-    await seed(db, operator.id, users.slice(1).map((u) => u.id), now);
-    const counts = (await sql<{ items: string; comments: string; segments: string }>`select (select count(*) from items) as items, (select count(*) from item_comments) as comments, (select count(*) from segments) as segments`.execute(db)).rows[0]!;
-    console.log(`made ${counts.items} items (${STREAMS} streams, ${counts.segments} segments), ${counts.comments} comments in ${fmt((performance.now() - t0) / 1000)} s`);
+    await seed(
+      db,
+      operator.id,
+      users.slice(1).map((u) => u.id),
+      now,
+    );
+    const counts = (
+      await sql<{
+        items: string;
+        comments: string;
+        segments: string;
+      }>`select (select count(*) from items) as items, (select count(*) from item_comments) as comments, (select count(*) from segments) as segments`.execute(
+        db,
+      )
+    ).rows[0]!;
+    console.log(
+      `made ${counts.items} items (${STREAMS} streams, ${counts.segments} segments), ${counts.comments} comments in ${fmt((performance.now() - t0) / 1000)} s`,
+    );
 
     const viewport = "-73.60,45.48,-73.55,45.52"; // a downtown screen of the console's map
     const week = { from: new Date(now - 7 * DAY).toISOString(), to: new Date(now).toISOString() };
@@ -108,7 +150,10 @@ export async function run(): Promise<Figure[]> {
     }
 
     // Timeline: every page of 50 lanes over the busiest day, and one over a week.
-    for (const [label, from, to] of [["timeline, 1 day, 50 lanes/page", now - DAY - 120_000, now], ["timeline, 7 days, 50 lanes/page", now - 7 * DAY, now]] as const) {
+    for (const [label, from, to] of [
+      ["timeline, 1 day, 50 lanes/page", now - DAY - 120_000, now],
+      ["timeline, 7 days, 50 lanes/page", now - 7 * DAY, now],
+    ] as const) {
       const lat: number[] = [];
       let lanes = 0;
       let pages = 0;

@@ -50,7 +50,12 @@ function floorStarter(cmd: string[]): Starter {
   return async () => {
     const port = await freePort();
     const t0 = performance.now();
-    const proc: Subprocess = Bun.spawn(cmd, { cwd: ROOT, env: { ...process.env, PORT: String(port), FLOOR_MODE: "static" }, stdout: "ignore", stderr: "inherit" });
+    const proc: Subprocess = Bun.spawn(cmd, {
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(port), FLOOR_MODE: "static" },
+      stdout: "ignore",
+      stderr: "inherit",
+    });
     try {
       const t = await pollUntil200(`http://127.0.0.1:${port}/`, t0, READY_TIMEOUT_MS, () => proc.exitCode === null);
       return { pid: proc.pid, ...t, output: () => "", stop: async () => (proc.kill("SIGTERM"), await proc.exited) };
@@ -121,14 +126,20 @@ function loadAndExit(cmd: string[], env: Record<string, string> = {}): number {
 
 async function buildFloor(): Promise<string> {
   const out = join(mkdtempSync(join(tmpdir(), "rter-floor-")), "floor");
-  const b = Bun.spawnSync(["bun", "build", "--compile", "--minify", "bench/floor-server.ts", "--outfile", out], { cwd: ROOT, stdout: "ignore", stderr: "pipe" });
+  const b = Bun.spawnSync(["bun", "build", "--compile", "--minify", "bench/floor-server.ts", "--outfile", out], {
+    cwd: ROOT,
+    stdout: "ignore",
+    stderr: "pipe",
+  });
   if (!b.success) throw new Error(`floor build failed: ${b.stderr.toString()}`);
   return out;
 }
 
 const p50 = (xs: number[], d = 0) => fmt(pct(xs, 50), d);
 function moduleSummary(t: Timed[]): string {
-  return Object.keys(t[0]?.modules ?? {}).map((m) => `${m}=${p50(t.map((x) => x.modules[m] ?? Number.NaN))}`).join(" ");
+  return Object.keys(t[0]?.modules ?? {})
+    .map((m) => `${m}=${p50(t.map((x) => x.modules[m] ?? Number.NaN))}`)
+    .join(" ");
 }
 
 export async function run(): Promise<Figure[]> {
@@ -136,7 +147,11 @@ export async function run(): Promise<Figure[]> {
   const floorBin = await buildFloor();
   const figures: Figure[] = [];
   // What the process costs before it does anything: the runtime plus evaluating all bundled code.
-  const loads: [string, string[]][] = [["floor binary (exit at once)", [floorBin]], ["bun floor-server.ts (exit at once)", ["bun", "bench/floor-server.ts"]], ["rter --version", [fx.binary, "--version"]]];
+  const loads: [string, string[]][] = [
+    ["floor binary (exit at once)", [floorBin]],
+    ["bun floor-server.ts (exit at once)", ["bun", "bench/floor-server.ts"]],
+    ["rter --version", [fx.binary, "--version"]],
+  ];
   const loadRows = loads.map(([name, cmd]) => {
     const ms = Array.from({ length: STARTS }, () => loadAndExit(cmd, { FLOOR_MODE: "exit" }));
     figures.push({ bench: "startup", what: `${name}: spawn → exit p50`, value: p50(ms), unit: "ms" });
@@ -156,12 +171,24 @@ export async function run(): Promise<Figure[]> {
     for (let i = 0; i < STARTS; i++) t.push(await timedStart(start));
     const rss = await idleRss(start, STARTS);
     const ready = t.map((x) => x.readyMs);
-    rows.push([name, p50(t.map((x) => x.listenMs)), fmt(Math.min(...ready), 0), p50(ready), fmt(Math.max(...ready), 0), p50(rss, 1), fmt(Math.max(...rss), 1), p50(t.map((x) => x.stopMs)), moduleSummary(t)]);
+    rows.push([
+      name,
+      p50(t.map((x) => x.listenMs)),
+      fmt(Math.min(...ready), 0),
+      p50(ready),
+      fmt(Math.max(...ready), 0),
+      p50(rss, 1),
+      fmt(Math.max(...rss), 1),
+      p50(t.map((x) => x.stopMs)),
+      moduleSummary(t),
+    ]);
     figures.push({ bench: "startup", what: `${name}: ready p50`, value: p50(ready), unit: "ms" });
     figures.push({ bench: "startup", what: `${name}: idle RSS p50`, value: p50(rss, 1), unit: "MiB" });
   }
   console.log(`\ncold start, n=${STARTS} each, migrated database, MinIO storage;`);
-  console.log(`listen/ready = spawn → first answer / first 200 of /readyz; RSS = VmRSS ${SETTLE_MS / 1000} s after ready; stop = SIGTERM → exit; modules = p50 start of each module`);
+  console.log(
+    `listen/ready = spawn → first answer / first 200 of /readyz; RSS = VmRSS ${SETTLE_MS / 1000} s after ready; stop = SIGTERM → exit; modules = p50 start of each module`,
+  );
   table(["process", "listen p50", "ready min", "p50", "max", "RSS p50", "RSS max", "stop p50", "modules p50 (ms)"], rows);
 
   // One start per role set against an empty database: the first start a fresh install sees.
@@ -169,7 +196,15 @@ export async function run(): Promise<Figure[]> {
   for (const roles of ROLE_SETS) {
     const dbUrl = await testDatabaseUrl(); // created before the clock starts
     const r = await timedStart(rterStarter(fx.binary, { ...fx.env, DATABASE_URL: dbUrl }, roles));
-    empty.push([`rter --roles ${roles}`, fmt(r.listenMs, 0), fmt(r.readyMs, 0), r.migrations, Object.entries(r.modules).map(([k, v]) => `${k}=${v}`).join(" ")]);
+    empty.push([
+      `rter --roles ${roles}`,
+      fmt(r.listenMs, 0),
+      fmt(r.readyMs, 0),
+      r.migrations,
+      Object.entries(r.modules)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" "),
+    ]);
     figures.push({ bench: "startup", what: `rter --roles ${roles}: ready, empty DB`, value: fmt(r.readyMs, 0), unit: "ms" });
   }
   console.log("\nfirst start against an EMPTY database (runs every migration; api also creates the first admin)");

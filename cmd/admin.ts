@@ -8,7 +8,11 @@ import { loadConfig, parse, settingsHelp, UsageError } from "./args.ts";
 import { makeNode } from "./context.ts";
 
 /** Opens just the database (embedded or external, migrated) for a one-shot admin command. */
-export async function withDatabase<T>(values: Record<string, unknown>, env: Record<string, string | undefined>, fn: (rt: DatabaseContext) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  values: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  fn: (rt: DatabaseContext) => Promise<T>,
+): Promise<T> {
   const config = loadConfig(values as never, env);
   const node = makeNode({ ...config, logLevel: config.logLevel === "debug" ? "debug" : "warn" }, "cli");
   const { ctx, stop } = await openDatabaseContext(node);
@@ -44,7 +48,8 @@ Passwords: at least 12 characters, not one of the common passwords shipped in rt
 export async function users(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const { values, positionals } = parse(args, { email: { type: "string" }, role: { type: "string" }, password: { type: "string" } });
   if (values.help) return (console.log(USERS_HELP), 0);
-  if (!["add", "password", "unlock"].includes(positionals[0] ?? "") || positionals.length !== 1) throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add, users password, users unlock)`);
+  if (!["add", "password", "unlock"].includes(positionals[0] ?? "") || positionals.length !== 1)
+    throw new UsageError(`unknown users subcommand "${positionals.join(" ")}" (expected: users add, users password, users unlock)`);
   if (typeof values.email !== "string") throw new UsageError("--email is required");
   if (positionals[0] === "unlock") {
     const u = await withDatabase(values, env, (rt) => unlockUser(rt.database.db, { email: normalizeEmail(values.email as string) }));
@@ -73,7 +78,8 @@ export const TOKENS_HELP = `Usage: rter tokens create --email E [--name N] [--tt
 export async function tokens(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const { values, positionals } = parse(args, { email: { type: "string" }, name: { type: "string" }, ttl: { type: "string" }, role: { type: "string" } });
   if (values.help) return (console.log(TOKENS_HELP), 0);
-  if (positionals[0] !== "create" || positionals.length !== 1) throw new UsageError(`unknown tokens subcommand "${positionals.join(" ")}" (expected: tokens create)`);
+  if (positionals[0] !== "create" || positionals.length !== 1)
+    throw new UsageError(`unknown tokens subcommand "${positionals.join(" ")}" (expected: tokens create)`);
   if (typeof values.email !== "string") throw new UsageError("--email is required");
   const name = (values.name as string | undefined) ?? "cli";
   if (name.length < 1 || name.length > 200) throw new UsageError("--name must be 1 to 200 characters");

@@ -50,6 +50,8 @@ export function loadConfig(values: Parsed["values"], env: RawValues): Config {
 export { ConfigError };
 
 export function settingsHelp(): string {
-  return SETTINGS.map((s) => `  --${s.flag.padEnd(22)} ${s.env.padEnd(26)} ${s.doc}${s.default ? ` (default ${s.default})` : ""}`).join("\n") +
-    `\n  --${"config".padEnd(22)} ${"RTER_CONFIG".padEnd(26)} JSON file whose keys are the flag names above`;
+  return (
+    SETTINGS.map((s) => `  --${s.flag.padEnd(22)} ${s.env.padEnd(26)} ${s.doc}${s.default ? ` (default ${s.default})` : ""}`).join("\n") +
+    `\n  --${"config".padEnd(22)} ${"RTER_CONFIG".padEnd(26)} JSON file whose keys are the flag names above`
+  );
 }

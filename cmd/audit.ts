@@ -15,7 +15,10 @@ export async function audit(args: string[], env: Record<string, string | undefin
   const { values, positionals } = parse(args, { head: { type: "string" } });
   if (values.help) return (console.log(AUDIT_HELP), 0);
   const [sub, ...rest] = positionals;
-  if (sub !== "verify") throw new UsageError(sub === undefined ? "audit needs a subcommand: audit verify [--head HASH]" : `unknown audit subcommand "${sub}" (expected: audit verify)`);
+  if (sub !== "verify")
+    throw new UsageError(
+      sub === undefined ? "audit needs a subcommand: audit verify [--head HASH]" : `unknown audit subcommand "${sub}" (expected: audit verify)`,
+    );
   if (rest.length) throw new UsageError(`audit verify takes no arguments, got "${rest[0]}"`);
   let head = null;
   if (values.head !== undefined) {
@@ -30,6 +33,8 @@ export async function audit(args: string[], env: Record<string, string | undefin
     console.error(`rter: audit chain broken at seq ${v.seq}: ${v.reason}`);
     return 1;
   }
-  console.log(v.headSeq === null ? `audit chain intact: ${v.entries} entries` : `audit chain intact: ${v.entries} entries, the shipped head is seq ${v.headSeq}`);
+  console.log(
+    v.headSeq === null ? `audit chain intact: ${v.entries} entries` : `audit chain intact: ${v.entries} entries, the shipped head is seq ${v.headSeq}`,
+  );
   return 0;
 }

@@ -49,14 +49,22 @@ function fileSource(path: string, fd: number): ByteSource {
 export async function evidence(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { key: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args,
+      options: { key: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message.split("\n")[0]!);
   }
   const { values, positionals } = parsed;
   if (values.help) return (console.log(EVIDENCE_HELP), 0);
   const [sub, file, ...extra] = positionals;
-  if (sub !== "verify") throw new UsageError(sub === undefined ? "evidence needs a subcommand: evidence verify FILE" : `unknown evidence subcommand "${sub}" (expected: evidence verify FILE)`);
+  if (sub !== "verify")
+    throw new UsageError(
+      sub === undefined ? "evidence needs a subcommand: evidence verify FILE" : `unknown evidence subcommand "${sub}" (expected: evidence verify FILE)`,
+    );
   if (!file) throw new UsageError("evidence verify needs the package file");
   if (extra.length) throw new UsageError(`evidence verify takes one file, got also "${extra[0]}"`);
   const keyPem = values.key === undefined ? undefined : (sizeOf(values.key), readFileSync(values.key, "utf8"));
@@ -72,7 +80,9 @@ export async function evidence(args: string[]): Promise<number> {
     closeSync(fd);
   }
   for (const p of report.problems) console.log(`FAILED ${p}`);
-  const key = report.keyFingerprint ? `signing key ${report.keyFingerprint}${report.keySource === "package" ? " (the package's own: compare it with the published key, or pass --key)" : ""}` : "no usable signing key";
+  const key = report.keyFingerprint
+    ? `signing key ${report.keyFingerprint}${report.keySource === "package" ? " (the package's own: compare it with the published key, or pass --key)" : ""}`
+    : "no usable signing key";
   if (report.ok) {
     if (!values.quiet) console.log(`OK ${report.files} files match the signed manifest; ${report.auditEntries} audit entries hold; ${key}`);
     return 0;

@@ -56,7 +56,9 @@ export async function serve(args: string[], env: Record<string, string | undefin
   if (started.api) {
     const admin = await ensureFirstAdmin(started.api.database.db, config.adminEmail);
     if (admin) {
-      console.log(`\nFirst start: an admin account was created.\n  URL:      ${config.http.publicUrl}/\n  Email:    ${admin.email}\n  Password: ${admin.password}\nThis password is shown once; change it after signing in.\n${config.security.mfaRequired.includes("admin") ? "Admins need a second factor (--mfa-required): the first sign-in sets one up (an authenticator app or a passkey).\n" : ""}`);
+      console.log(
+        `\nFirst start: an admin account was created.\n  URL:      ${config.http.publicUrl}/\n  Email:    ${admin.email}\n  Password: ${admin.password}\nThis password is shown once; change it after signing in.\n${config.security.mfaRequired.includes("admin") ? "Admins need a second factor (--mfa-required): the first sign-in sets one up (an authenticator app or a passkey).\n" : ""}`,
+      );
     }
   }
   rt.phase = "ready";

@@ -21,7 +21,8 @@ export async function verify(args: string[], env: Record<string, string | undefi
   const { values, positionals } = parse(args);
   if (values.help) return (console.log(VERIFY_HELP), 0);
   const [sub, ...rest] = positionals;
-  if (sub !== "storage") throw new UsageError(sub === undefined ? "verify needs a subcommand: verify storage" : `unknown verify subcommand "${sub}" (expected: verify storage)`);
+  if (sub !== "storage")
+    throw new UsageError(sub === undefined ? "verify needs a subcommand: verify storage" : `unknown verify subcommand "${sub}" (expected: verify storage)`);
   if (rest.length) throw new UsageError(`verify storage takes no arguments, got "${rest[0]}"`);
   const report = await withDatabase(values, env, async (rt) => {
     // Not ensure(): a check must not create the bucket it is checking.
@@ -38,10 +39,14 @@ export async function verify(args: string[], env: Record<string, string | undefi
     return 0;
   }
   for (const p of report.problems.slice(0, SHOWN)) {
-    console.error(`${p.kind} ${p.source} ${p.object_key} stream=${p.stream_id} expected=${p.expected_sha256}${p.actual_sha256 ? ` actual=${p.actual_sha256}` : ""}`);
+    console.error(
+      `${p.kind} ${p.source} ${p.object_key} stream=${p.stream_id} expected=${p.expected_sha256}${p.actual_sha256 ? ` actual=${p.actual_sha256}` : ""}`,
+    );
   }
   if (report.problems.length > SHOWN) console.error(`… and ${report.problems.length - SHOWN} more`);
   const count = (k: string) => report.problems.filter((p) => p.kind === k).length;
-  console.error(`rter: storage damaged: ${count("missing")} missing, ${count("mismatch")} changed, ${count("not_in_audit")} not in the audit chain, of ${summary}`);
+  console.error(
+    `rter: storage damaged: ${count("missing")} missing, ${count("mismatch")} changed, ${count("not_in_audit")} not in the audit chain, of ${summary}`,
+  );
   return 1;
 }

@@ -101,7 +101,5 @@ export function isTransientNetworkError(e: unknown): boolean {
   if (!err) return false;
   if (err.code && TRANSIENT_CODES.has(err.code)) return true;
   const m = String(err.message ?? "");
-  return /timeout|terminated unexpectedly|Connection terminated|socket hang up|connect ECONNREFUSED|the database system is (starting|shutting) up/i.test(
-    m,
-  );
+  return /timeout|terminated unexpectedly|Connection terminated|socket hang up|connect ECONNREFUSED|the database system is (starting|shutting) up/i.test(m);
 }

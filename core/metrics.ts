@@ -44,10 +44,7 @@ export class RequestMetrics {
   }
 
   prometheus(): string[] {
-    const out = [
-      "# HELP rter_http_requests_total HTTP requests served, by method and status.",
-      "# TYPE rter_http_requests_total counter",
-    ];
+    const out = ["# HELP rter_http_requests_total HTTP requests served, by method and status.", "# TYPE rter_http_requests_total counter"];
     for (const [k, v] of this.counts) {
       const [method, status] = k.split("|");
       out.push(`rter_http_requests_total{method="${method}",status="${status}"} ${v}`);

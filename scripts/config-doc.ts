@@ -61,8 +61,9 @@ function rolesCell(s: Setting): string {
 }
 
 export function renderConfigDoc(settings: readonly Setting[] = SETTINGS): string {
-  const rows = settings.map((s) =>
-    `| \`--${s.flag}\` | \`${s.env}\` | ${s.default !== undefined ? `\`${cell(s.default)}\`` : "unset"} | ${rolesCell(s)} | ${cell(s.doc)}${s.secret ? " (secret: redacted in --print-config)" : ""} |`,
+  const rows = settings.map(
+    (s) =>
+      `| \`--${s.flag}\` | \`${s.env}\` | ${s.default !== undefined ? `\`${cell(s.default)}\`` : "unset"} | ${rolesCell(s)} | ${cell(s.doc)}${s.secret ? " (secret: redacted in --print-config)" : ""} |`,
   );
   rows.push("| `--config` | `RTER_CONFIG` | unset | all | JSON file whose keys are the flag names above |");
   return `${HEAD}\n| flag | environment | default | roles | meaning |\n|---|---|---|---|---|\n${rows.join("\n")}\n${NOTES}`;

@@ -32,7 +32,10 @@ await migrateToLatest(database, url, log);
 await database.close();
 
 const verify = process.argv.includes("--verify") ? ["--verify"] : [];
-const r = await $`bunx kysely-codegen --dialect postgres --url ${url} --include-pattern ${"public.*"} --exclude-pattern ${"public.kysely_*"} --overrides ${JSON.stringify(OVERRIDES)} --out-file ${OUT} --log-level error ${verify}`.nothrow().quiet();
+const r =
+  await $`bunx kysely-codegen --dialect postgres --url ${url} --include-pattern ${"public.*"} --exclude-pattern ${"public.kysely_*"} --overrides ${JSON.stringify(OVERRIDES)} --out-file ${OUT} --log-level error ${verify}`
+    .nothrow()
+    .quiet();
 // The generator warns that it cannot parse the override unions, then emits them verbatim (as wanted).
 if (r.exitCode !== 0) process.stderr.write(r.stdout.toString() + r.stderr.toString());
 process.exit(r.exitCode);

@@ -77,7 +77,9 @@ export function npmProductionClosure(lockText: string, platform: string): NpmPac
     return lock.packages[dep] ? dep : null;
   };
   const seen = new Map<string, NpmPackage>();
-  const queue = Object.keys(lock.workspaces[""]?.dependencies ?? {}).map((d) => resolveKey("", d)).filter((k): k is string => k !== null);
+  const queue = Object.keys(lock.workspaces[""]?.dependencies ?? {})
+    .map((d) => resolveKey("", d))
+    .filter((k): k is string => k !== null);
   while (queue.length) {
     const key = queue.shift()!;
     if (seen.has(key)) continue;
@@ -137,12 +139,26 @@ export function buildSbom(input: SbomInput): Record<string, unknown> {
   const refOf = new Map(npm.map((p) => [p.key, `npm:${p.name}@${p.version}`]));
   for (const p of npm) {
     const ref = refOf.get(p.key)!;
-    if (!components.has(ref)) components.set(ref, { type: "library", "bom-ref": ref, name: p.name, version: p.version, purl: npmPurl(p.name, p.version), hashes: sriToHash(p.integrity) });
+    if (!components.has(ref))
+      components.set(ref, {
+        type: "library",
+        "bom-ref": ref,
+        name: p.name,
+        version: p.version,
+        purl: npmPurl(p.name, p.version),
+        hashes: sriToHash(p.integrity),
+      });
     graph.set(ref, graph.get(ref) ?? new Set());
     for (const d of p.deps) edge(ref, refOf.get(d)!);
   }
   const bunRef = `runtime:bun@${input.bunVersion}`;
-  components.set(bunRef, { type: "platform", "bom-ref": bunRef, name: "bun", version: input.bunVersion, description: "JavaScript runtime compiled into bin/rter (bun build --compile)" });
+  components.set(bunRef, {
+    type: "platform",
+    "bom-ref": bunRef,
+    name: "bun",
+    version: input.bunVersion,
+    description: "JavaScript runtime compiled into bin/rter (bun build --compile)",
+  });
   components.set("app:rter", {
     type: "application",
     "bom-ref": "app:rter",

@@ -182,7 +182,10 @@ export async function release(opts: {
   const { minio: minioBin, mc: mcBin } = await goBinaries(platform, cacheDir);
   if (opts.rterBinary) copyFileSync(opts.rterBinary, join(stage, "bin/rter"));
   else {
-    const p = Bun.spawn(["bun", "build", "--compile", "--minify", "--sourcemap", `--target=${PLATFORMS[platform].bun}`, "cmd/rter.ts", "--outfile", join(stage, "bin/rter")], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(
+      ["bun", "build", "--compile", "--minify", "--sourcemap", `--target=${PLATFORMS[platform].bun}`, "cmd/rter.ts", "--outfile", join(stage, "bin/rter")],
+      { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
+    );
     if ((await p.exited) !== 0) throw new Error(`bun build failed: ${await new Response(p.stderr).text()}`);
   }
   copyFileSync(minioBin, join(stage, "bin/minio"));
@@ -215,7 +218,10 @@ export async function release(opts: {
   // One archive, reproducible metadata (owner, order, time of the commit), signed as a whole too.
   const epoch = Number((await $`git -C ${ROOT} log -1 --format=%ct`.nothrow().text()).trim()) || Math.floor(Date.now() / 1000);
   const archive = join(outDir, `${name}.tar.gz`);
-  const tar = Bun.spawn(["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${epoch}`, "-czf", archive, "-C", outDir, name], { stdout: "pipe", stderr: "pipe" });
+  const tar = Bun.spawn(["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${epoch}`, "-czf", archive, "-C", outDir, name], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   if ((await tar.exited) !== 0) throw new Error(`tar failed: ${await new Response(tar.stderr).text()}`);
   await sign(opts.signingKey, archive);
   const pub = (await $`ssh-keygen -y -f ${opts.signingKey}`.text()).trim();
@@ -245,8 +251,18 @@ if (import.meta.main) {
   }
   const t0 = performance.now();
   try {
-    const r = await release({ version: values.version, platform: values.platform as Platform | undefined, out: values.out, signingKey, signer: values.signer, rterBinary: values["rter-binary"], cacheDir: values.cache });
-    console.log(`release: ${relative(process.cwd(), r.archive)} (${(statSync(r.archive).size / 1e6).toFixed(0)} MB), signature ${relative(process.cwd(), r.signature)}, public key ${relative(process.cwd(), r.allowedSigners)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    const r = await release({
+      version: values.version,
+      platform: values.platform as Platform | undefined,
+      out: values.out,
+      signingKey,
+      signer: values.signer,
+      rterBinary: values["rter-binary"],
+      cacheDir: values.cache,
+    });
+    console.log(
+      `release: ${relative(process.cwd(), r.archive)} (${(statSync(r.archive).size / 1e6).toFixed(0)} MB), signature ${relative(process.cwd(), r.signature)}, public key ${relative(process.cwd(), r.allowedSigners)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    );
   } catch (e) {
     console.error(`release: ${(e as Error).message}`);
     process.exit(1);

@@ -13,6 +13,9 @@ if (!process.argv.includes("--write")) {
   const doc = readFileSync(DOC, "utf8");
   const re = /(<!-- role-matrix:start -->\n)[\s\S]*?(<!-- role-matrix:end -->)/;
   if (!re.test(doc)) throw new Error("docs/security.md has no role-matrix markers");
-  writeFileSync(DOC, doc.replace(re, (_, a: string, b: string) => `${a}${table}\n${b}`));
+  writeFileSync(
+    DOC,
+    doc.replace(re, (_, a: string, b: string) => `${a}${table}\n${b}`),
+  );
   console.log("docs/security.md role matrix updated");
 }

@@ -1,7 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatViolation, importsOf, moduleState, PROCESS_WIDE, repositoryImports, resolveSpec, sourceFiles, violations, type ImportRef } from "./support/layers.ts";
+import {
+  formatViolation,
+  importsOf,
+  moduleState,
+  PROCESS_WIDE,
+  repositoryImports,
+  resolveSpec,
+  sourceFiles,
+  violations,
+  type ImportRef,
+} from "./support/layers.ts";
 import { ROOT } from "./support/rter-process.ts";
 
 const LAYERS = ["app", "cmd", "core", "workers", "web"];
@@ -58,7 +68,13 @@ describe("the checker", () => {
   });
 
   test("finds module-level Maps and Sets made empty, not constant ones", () => {
-    const src = ["const cache = new Map<string, number>();", 'const KNOWN = new Set(["a", "b"]);', "export let seen: Set<string> = new Set();", "  const local = new Map();", "const w = new WeakMap<object, string>();"].join("\n");
+    const src = [
+      "const cache = new Map<string, number>();",
+      'const KNOWN = new Set(["a", "b"]);',
+      "export let seen: Set<string> = new Set();",
+      "  const local = new Map();",
+      "const w = new WeakMap<object, string>();",
+    ].join("\n");
     expect(moduleState(src)).toEqual([
       { name: "cache", line: 1 },
       { name: "seen", line: 3 },
@@ -70,7 +86,7 @@ describe("the checker", () => {
     const src = [
       'import type { A } from "./a.ts";',
       "// import x from './commented.ts'",
-      'const s = "import y from \'./in-string.ts\'";',
+      "const s = \"import y from './in-string.ts'\";",
       "const t = `import z from './in-template.ts' ${f(\"}\")}`;",
       'export { b } from "./b.ts";',
       "import {",

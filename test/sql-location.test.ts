@@ -71,23 +71,23 @@ test("the scan finds each form of SQL and reports file:line, and skips comments"
   writeFileSync(
     join(root, "core/things/things.service.ts"),
     [
-      "// db.selectFrom(\"x\") in a comment is fine",
-      "const a = db.selectFrom(\"things\");",
+      '// db.selectFrom("x") in a comment is fine',
+      'const a = db.selectFrom("things");',
       "/* sql`x` */ const b = 1;",
       "await sql<{ n: number; m: string }>`select 1`.execute(db);",
-      "await trx\n  .updateTable(\"things\")",
-      "const c = sql.raw(\"now()\");",
+      'await trx\n  .updateTable("things")',
+      'const c = sql.raw("now()");',
       "const d = sql<{\n  n: number;\n}>`select 2`;",
       "await db.transaction().execute(async (trx) => repo.save(trx));",
     ].join("\n"),
   );
-  writeFileSync(join(root, "core/things/things.repository.ts"), "export const f = (db) => db.deleteFrom(\"things\");");
+  writeFileSync(join(root, "core/things/things.repository.ts"), 'export const f = (db) => db.deleteFrom("things");');
   writeFileSync(join(root, "core/db/roles.ts"), "await sql`grant select on x to y`.execute(db);");
   expect(sqlOutsideRepositories(root)).toEqual([
-    "core/things/things.service.ts:2: const a = db.selectFrom(\"things\");",
+    'core/things/things.service.ts:2: const a = db.selectFrom("things");',
     "core/things/things.service.ts:4: await sql<{ n: number; m: string }>`select 1`.execute(db);",
-    "core/things/things.service.ts:6: .updateTable(\"things\")",
-    "core/things/things.service.ts:7: const c = sql.raw(\"now()\");",
+    'core/things/things.service.ts:6: .updateTable("things")',
+    'core/things/things.service.ts:7: const c = sql.raw("now()");',
     "core/things/things.service.ts:8: const d = sql<{",
   ]);
 });

@@ -70,7 +70,10 @@ passkeyForm.addEventListener("submit", async (ev) => {
     const options = await api<Record<string, unknown>>("/api/v1/auth/passkeys/options", { method: "POST" });
     const response = await createPasskey(options);
     const name = String(new FormData(passkeyForm).get("name") ?? "").trim();
-    const r = await api<{ passkey: Passkey; recovery_codes?: string[] }>("/api/v1/auth/passkeys", { method: "POST", json: { ...(name ? { name } : {}), response } });
+    const r = await api<{ passkey: Passkey; recovery_codes?: string[] }>("/api/v1/auth/passkeys", {
+      method: "POST",
+      json: { ...(name ? { name } : {}), response },
+    });
     say(out, `Passkey "${r.passkey.name}" added.`, "ok");
     if (r.recovery_codes) {
       const box = $("#passkey-recovery");

@@ -2,16 +2,56 @@
 // revoke), invite links, legal holds in force, evidence packages and the signing key, and the audit trail with its chain check and
 // exports. Every action is an API call the role matrix already guards; this page adds nothing
 // the API would not allow, it only makes it reachable without a terminal.
-import { api, ApiError, el, me, request, signIn, type User } from "./lib/api.ts";
+import { api, ApiError, el, me, signIn, type User } from "./lib/api.ts";
 import { signOut } from "./lib/oidc.ts";
 import type { ExportView as ExportSchema, SigningKeyView as SigningKeySchema } from "../core/evidence/exports.model.ts";
 
 type Role = User["role"];
-interface AdminUser { id: string; email: string; role: Role; created_at: string; disabled_at: string | null; locked_until: string | null; second_factor: { totp: boolean; passkeys: number } }
-interface TokenView { id: string; name: string; user: { id: string; email: string; role: Role }; role: Role; created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null }
-interface InviteView { id: string; role: string; note: string; state: "open" | "used" | "expired" | "revoked"; created_at: string; expires_at: string }
-interface HoldView { id: string; stream_id: string | null; item_id: string | null; reason: string; placed_at: string }
-interface AuditEntry { id: string; seq: string | null; at: string; actor_email: string | null; action: string; target_type: string | null; target_id: string | null; ip: string | null; detail: Record<string, unknown> }
+interface AdminUser {
+  id: string;
+  email: string;
+  role: Role;
+  created_at: string;
+  disabled_at: string | null;
+  locked_until: string | null;
+  second_factor: { totp: boolean; passkeys: number };
+}
+interface TokenView {
+  id: string;
+  name: string;
+  user: { id: string; email: string; role: Role };
+  role: Role;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+interface InviteView {
+  id: string;
+  role: string;
+  note: string;
+  state: "open" | "used" | "expired" | "revoked";
+  created_at: string;
+  expires_at: string;
+}
+interface HoldView {
+  id: string;
+  stream_id: string | null;
+  item_id: string | null;
+  reason: string;
+  placed_at: string;
+}
+interface AuditEntry {
+  id: string;
+  seq: string | null;
+  at: string;
+  actor_email: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  detail: Record<string, unknown>;
+}
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string) => document.querySelector(sel) as T;
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : "—");
@@ -62,38 +102,66 @@ async function loadUsers(): Promise<void> {
     const f = u.second_factor;
     const factors = [f.totp ? "app" : "", f.passkeys ? `${f.passkeys} passkey${f.passkeys > 1 ? "s" : ""}` : ""].filter(Boolean).join(", ");
     const state = `${u.disabled_at ? "disabled" : locked ? `locked until ${new Date(u.locked_until!).toLocaleTimeString()}` : "active"} · second factor: ${factors || "none"}`;
-    const role = el("select", { "aria-label": `Role of ${u.email}` }, ...(["admin", "operator", "reporter", "viewer"] as const).map((r) => el("option", { value: r, selected: r === u.role, text: r })));
+    const role = el(
+      "select",
+      { "aria-label": `Role of ${u.email}` },
+      ...(["admin", "operator", "reporter", "viewer"] as const).map((r) => el("option", { value: r, selected: r === u.role, text: r })),
+    );
     role.addEventListener("change", async () => {
-      if (await act("Changing the role", () => api(`/api/v1/admin/users/${u.id}`, { method: "PATCH", json: { role: role.value } }))) flash(`${u.email} is now ${role.value}; their sessions and tokens were ended.`);
+      if (await act("Changing the role", () => api(`/api/v1/admin/users/${u.id}`, { method: "PATCH", json: { role: role.value } })))
+        flash(`${u.email} is now ${role.value}; their sessions and tokens were ended.`);
       await loadUsers();
     });
-    const toggle = armed(u.disabled_at ? "Enable" : "Disable", u.disabled_at ? "Confirm enable" : "Confirm disable", async () => {
-      if (await act("Changing the account", () => api(`/api/v1/admin/users/${u.id}`, { method: "PATCH", json: { disabled: !u.disabled_at } }))) flash(`${u.email} ${u.disabled_at ? "enabled" : "disabled"}.`);
-      await loadUsers();
-    }, `${u.disabled_at ? "Enable" : "Disable"} ${u.email}`);
-    const unlock = locked
-      ? el("button", { type: "button", class: "quiet", "aria-label": `Unlock ${u.email}`, text: "Unlock" })
-      : null;
+    const toggle = armed(
+      u.disabled_at ? "Enable" : "Disable",
+      u.disabled_at ? "Confirm enable" : "Confirm disable",
+      async () => {
+        if (await act("Changing the account", () => api(`/api/v1/admin/users/${u.id}`, { method: "PATCH", json: { disabled: !u.disabled_at } })))
+          flash(`${u.email} ${u.disabled_at ? "enabled" : "disabled"}.`);
+        await loadUsers();
+      },
+      `${u.disabled_at ? "Enable" : "Disable"} ${u.email}`,
+    );
+    const unlock = locked ? el("button", { type: "button", class: "quiet", "aria-label": `Unlock ${u.email}`, text: "Unlock" }) : null;
     unlock?.addEventListener("click", async () => {
       if (await act("Unlocking", () => api(`/api/v1/admin/users/${u.id}/unlock`, { method: "POST" }))) flash(`${u.email} can sign in again.`);
       await loadUsers();
     });
     // A new random password, shown once; the user's sessions end (POST …/password without a body password).
-    const reset = armed("Set password", "Confirm new password", async () => {
-      let r: { password?: string; sessions_ended: number } | undefined;
-      if (await act("Setting the password", async () => (r = await api(`/api/v1/admin/users/${u.id}/password`, { method: "POST", json: {} })))) {
-        flash(`New password for ${u.email} (shown once): ${r!.password} — ${r!.sessions_ended} session(s) signed out.`);
-      }
-      await loadUsers();
-    }, `Set a new password for ${u.email}`);
+    const reset = armed(
+      "Set password",
+      "Confirm new password",
+      async () => {
+        let r: { password?: string; sessions_ended: number } | undefined;
+        if (await act("Setting the password", async () => (r = await api(`/api/v1/admin/users/${u.id}/password`, { method: "POST", json: {} })))) {
+          flash(`New password for ${u.email} (shown once): ${r!.password} — ${r!.sessions_ended} session(s) signed out.`);
+        }
+        await loadUsers();
+      },
+      `Set a new password for ${u.email}`,
+    );
     // Lost phone or key: the user sets up a new second factor at their next sign-in; their sessions end.
     const resetMfa = factors
-      ? armed("Reset second factor", "Confirm reset", async () => {
-          if (await act("Resetting the second factor", () => api(`/api/v1/admin/users/${u.id}/mfa`, { method: "DELETE" }))) flash(`${u.email} sets up a new second factor at their next sign-in; their sessions were ended.`);
-          await loadUsers();
-        }, `Reset the second factor of ${u.email}`)
+      ? armed(
+          "Reset second factor",
+          "Confirm reset",
+          async () => {
+            if (await act("Resetting the second factor", () => api(`/api/v1/admin/users/${u.id}/mfa`, { method: "DELETE" })))
+              flash(`${u.email} sets up a new second factor at their next sign-in; their sessions were ended.`);
+            await loadUsers();
+          },
+          `Reset the second factor of ${u.email}`,
+        )
       : null;
-    return el("tr", { "data-email": u.email }, el("td", { text: u.email }), el("td", {}, role), el("td", { class: u.disabled_at || locked ? "bad" : "", text: state }), el("td", { text: when(u.created_at) }), el("td", {}, toggle, reset, resetMfa, unlock));
+    return el(
+      "tr",
+      { "data-email": u.email },
+      el("td", { text: u.email }),
+      el("td", {}, role),
+      el("td", { class: u.disabled_at || locked ? "bad" : "", text: state }),
+      el("td", { text: when(u.created_at) }),
+      el("td", {}, toggle, reset, resetMfa, unlock),
+    );
   });
   $("#user-rows").replaceChildren(...rows);
 }
@@ -102,7 +170,12 @@ $<HTMLFormElement>("#user-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target as HTMLFormElement);
   let created: { user: User; password?: string } | undefined;
-  if (await act("Adding the user", async () => (created = await api("/api/v1/admin/users", { method: "POST", json: { email: f.get("email"), role: f.get("role") } })))) {
+  if (
+    await act(
+      "Adding the user",
+      async () => (created = await api("/api/v1/admin/users", { method: "POST", json: { email: f.get("email"), role: f.get("role") } })),
+    )
+  ) {
     flash(`${created!.user.email} added as ${created!.user.role}.${created!.password ? ` Password (shown once): ${created!.password}` : ""}`);
     (ev.target as HTMLFormElement).reset();
   }
@@ -119,10 +192,15 @@ async function loadTokens(): Promise<void> {
     const state = t.revoked_at ? "revoked" : expired ? "expired" : "active";
     const revoke = t.revoked_at
       ? null
-      : armed("Revoke", "Confirm revoke", async () => {
-          if (await act("Revoking", () => api(`/api/v1/admin/tokens/${t.id}`, { method: "DELETE" }))) flash(`Token “${t.name}” revoked: it no longer works.`);
-          await loadTokens();
-        }, `Revoke token ${t.name}`);
+      : armed(
+          "Revoke",
+          "Confirm revoke",
+          async () => {
+            if (await act("Revoking", () => api(`/api/v1/admin/tokens/${t.id}`, { method: "DELETE" }))) flash(`Token “${t.name}” revoked: it no longer works.`);
+            await loadTokens();
+          },
+          `Revoke token ${t.name}`,
+        );
     return el(
       "tr",
       { "data-token": t.name },
@@ -174,10 +252,16 @@ async function loadInvites(): Promise<void> {
         "td",
         {},
         i.state === "open" || i.state === "used"
-          ? armed("Revoke", "Confirm revoke", async () => {
-              if (await act("Revoking the invite", () => api(`/api/v1/invites/${i.id}`, { method: "DELETE" }))) flash(i.state === "used" ? "Invite revoked; the account it made is signed out and disabled." : "Invite revoked.");
-              await loadInvites();
-            }, `Revoke invite ${i.note || i.id}`)
+          ? armed(
+              "Revoke",
+              "Confirm revoke",
+              async () => {
+                if (await act("Revoking the invite", () => api(`/api/v1/invites/${i.id}`, { method: "DELETE" })))
+                  flash(i.state === "used" ? "Invite revoked; the account it made is signed out and disabled." : "Invite revoked.");
+                await loadInvites();
+              },
+              `Revoke invite ${i.note || i.id}`,
+            )
           : null,
       ),
     ),
@@ -211,10 +295,19 @@ async function loadHolds(): Promise<void> {
       el("td", { text: h.stream_id ? `stream ${h.stream_id}` : `item ${h.item_id}` }),
       el("td", { text: h.reason }),
       el("td", { text: when(h.placed_at) }),
-      el("td", {}, armed("Release", "Confirm release", async () => {
-        if (await act("Releasing the hold", () => api(path, { method: "DELETE" }))) flash("Hold released; the record stays in the audit trail.");
-        await loadHolds();
-      }, `Release hold: ${h.reason}`)),
+      el(
+        "td",
+        {},
+        armed(
+          "Release",
+          "Confirm release",
+          async () => {
+            if (await act("Releasing the hold", () => api(path, { method: "DELETE" }))) flash("Hold released; the record stays in the audit trail.");
+            await loadHolds();
+          },
+          `Release hold: ${h.reason}`,
+        ),
+      ),
     );
   });
   $("#hold-rows").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 4, class: "empty", text: "No legal holds in force." }))]));
@@ -223,7 +316,10 @@ async function loadHolds(): Promise<void> {
 // ---------------- evidence packages ----------------
 
 async function loadEvidence(): Promise<void> {
-  const [key, exports] = await Promise.all([api<(typeof SigningKeySchema)["static"]>("/api/v1/admin/signing-key"), api<(typeof ExportSchema)["static"][]>("/api/v1/exports?limit=20")]);
+  const [key, exports] = await Promise.all([
+    api<(typeof SigningKeySchema)["static"]>("/api/v1/admin/signing-key"),
+    api<(typeof ExportSchema)["static"][]>("/api/v1/exports?limit=20"),
+  ]);
   $("#signing-fingerprint").textContent = key.fingerprint;
   $("#signing-pem").textContent = key.public_key_pem;
   const rows = exports.map((x) =>
@@ -304,7 +400,11 @@ async function start(user: User): Promise<void> {
     return;
   }
   $("#app").hidden = false;
-  await Promise.all([loadUsers(), loadTokens(), loadInvites(), loadHolds(), loadAudit(), loadEvidence()].map((p) => p.catch((e) => flash(`Loading failed: ${e instanceof ApiError ? e.message : e}`, true))));
+  await Promise.all(
+    [loadUsers(), loadTokens(), loadInvites(), loadHolds(), loadAudit(), loadEvidence()].map((p) =>
+      p.catch((e) => flash(`Loading failed: ${e instanceof ApiError ? e.message : e}`, true)),
+    ),
+  );
   document.body.dataset.ready = "1";
 }
 

@@ -68,7 +68,8 @@ async function invite(): Promise<void> {
     $("#invite-text").textContent = "Send this link to the reporter; it signs them in and opens the camera page.";
   } catch (e) {
     input.value = "";
-    $("#invite-text").textContent = e instanceof ApiError && e.status === 404 ? "Invites are not available on this server." : `Could not create an invite: ${(e as Error).message}`;
+    $("#invite-text").textContent =
+      e instanceof ApiError && e.status === 404 ? "Invites are not available on this server." : `Could not create an invite: ${(e as Error).message}`;
   }
   dialog.showModal();
 }
@@ -84,7 +85,10 @@ async function start(user: User): Promise<void> {
   $("#admin-link").hidden = user.role !== "admin";
   $<HTMLDetailsElement>("#new-item").hidden = user.role === "viewer";
   for (const b of document.querySelectorAll<HTMLElement>(".staff-only")) b.hidden = !canCurate();
-  const cfg = await api<{ map_tile_url: string | null; map_pmtiles_url?: string | null }>("/api/v1/ui-config").catch(() => ({ map_tile_url: null, map_pmtiles_url: null }));
+  const cfg = await api<{ map_tile_url: string | null; map_pmtiles_url?: string | null }>("/api/v1/ui-config").catch(() => ({
+    map_tile_url: null,
+    map_pmtiles_url: null,
+  }));
   ui.map = new ConsoleMap($("#map"), cfg.map_tile_url, (id) => void focusOn(id.startsWith("tl:") ? id.slice(3) : id), onMapClick);
   if (cfg.map_pmtiles_url) ui.map.useArchive(cfg.map_pmtiles_url).catch(alertError);
   ui.sketch = new Sketch(ui.map.map);
@@ -146,7 +150,10 @@ $("#draw-geofence").addEventListener("click", () => setMode("draw"));
 $("#save-geofence").addEventListener("click", async () => {
   const tag = ui.data.tag;
   if (!tag || ui.sketch.points.length < 3) return;
-  await api(`/api/v1/tags/${encodeURIComponent(tag)}/rules`, { method: "POST", json: { kind: "geofence", polygon: ui.sketch.points.map((p) => [p.lat, p.lng]) } }).catch(alertError);
+  await api(`/api/v1/tags/${encodeURIComponent(tag)}/rules`, {
+    method: "POST",
+    json: { kind: "geofence", polygon: ui.sketch.points.map((p) => [p.lat, p.lng]) },
+  }).catch(alertError);
   setMode("none");
 });
 $<HTMLFormElement>("#keyword-rule").addEventListener("submit", async (ev) => {
@@ -171,7 +178,10 @@ $<HTMLFormElement>("#guidance-form").addEventListener("submit", async (ev) => {
     $("#guidance-status").textContent = `Not sent: ${(e as Error).message}`;
   }
 });
-$("#clear-guidance").addEventListener("click", () => void (ui.data.focus && api(`/api/v1/streams/${ui.data.focus}/guidance`, { method: "DELETE" }).catch(alertError)));
+$("#clear-guidance").addEventListener(
+  "click",
+  () => void (ui.data.focus && api(`/api/v1/streams/${ui.data.focus}/guidance`, { method: "DELETE" }).catch(alertError)),
+);
 $("#lock-take").addEventListener("click", () => void takeOver());
 $("#lock-release").addEventListener("click", () => void release());
 $<HTMLFormElement>("#edit-form").addEventListener("submit", (ev) => {
@@ -229,7 +239,10 @@ $<HTMLFormElement>("#item-form").addEventListener("submit", async (ev) => {
   const f = ev.target as HTMLFormElement;
   const d = new FormData(f);
   const kind = String(d.get("kind"));
-  const tags = String(d.get("tags") ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+  const tags = String(d.get("tags") ?? "")
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
   const at = d.get("at-point") && ui.lastPoint ? { lat: ui.lastPoint.lat, lng: ui.lastPoint.lng } : {};
   if (ui.data.tag && !tags.includes(ui.data.tag)) tags.push(ui.data.tag);
   const status = $("#item-status");
@@ -240,12 +253,27 @@ $<HTMLFormElement>("#item-form").addEventListener("submit", async (ev) => {
       if (!file || !file.size) throw new Error("choose a photo file");
       const q = new URLSearchParams({ title: String(d.get("title") ?? "") });
       if ("lat" in at) q.set("lat", String(at.lat)), q.set("lng", String(at.lng));
-      const res = await request(`/api/v1/items/photos?${q}`, { method: "POST", body: file, headers: { "content-type": file.type || "image/jpeg" }, timeoutMs: 60_000 });
+      const res = await request(`/api/v1/items/photos?${q}`, {
+        method: "POST",
+        body: file,
+        headers: { "content-type": file.type || "image/jpeg" },
+        timeoutMs: 60_000,
+      });
       if (!res.ok) throw new Error(`refused (${res.status})`);
       item = await res.json();
       for (const t of tags) item = await api(`/api/v1/items/${item.id}/tags`, { method: "POST", json: { tag: t } });
     } else {
-      item = await api<ItemView>("/api/v1/items", { method: "POST", json: { kind, title: String(d.get("title") ?? ""), body: String(d.get("body") ?? ""), ...(kind === "link" ? { url: String(d.get("url") ?? "") } : {}), tags, ...at } });
+      item = await api<ItemView>("/api/v1/items", {
+        method: "POST",
+        json: {
+          kind,
+          title: String(d.get("title") ?? ""),
+          body: String(d.get("body") ?? ""),
+          ...(kind === "link" ? { url: String(d.get("url") ?? "") } : {}),
+          tags,
+          ...at,
+        },
+      });
     }
     ui.data = mergeItems(ui.data, [item]);
     if (ui.data.tag && !ui.data.order.includes(item.id)) ui.data = { ...ui.data, order: [...ui.data.order, item.id] };

@@ -90,7 +90,12 @@ describe("HTML sinks in web/", () => {
       "L.tileLayer(u, { attribution: userText })",
     ];
     for (const h of hostile) expect({ h, n: findSinks(h).length }).toEqual({ h, n: 1 });
-    const fine = ["marker.bindTooltip(textNode(m.label))", "// never use innerHTML here", "/* insertAdjacentHTML */ x.textContent = s", "const u = 'https://x.example/a'; span.textContent = u"];
+    const fine = [
+      "marker.bindTooltip(textNode(m.label))",
+      "// never use innerHTML here",
+      "/* insertAdjacentHTML */ x.textContent = s",
+      "const u = 'https://x.example/a'; span.textContent = u",
+    ];
     for (const f of fine) expect({ f, found: findSinks(f) }).toEqual({ f, found: [] });
   });
 

@@ -65,7 +65,12 @@ function sinkFor(live: LiveMeta): ChunkSink & { init(bytes: Uint8Array): Promise
       void state.uploader.pump();
     },
     init: async (bytes) => {
-      await state.outbox.add({ kind: "init", streamId: live.streamId, blob: new Blob([bytes as Uint8Array<ArrayBuffer>], { type: "video/mp4" }), createdAt: Date.now() });
+      await state.outbox.add({
+        kind: "init",
+        streamId: live.streamId,
+        blob: new Blob([bytes as Uint8Array<ArrayBuffer>], { type: "video/mp4" }),
+        createdAt: Date.now(),
+      });
       void state.uploader.pump();
     },
   };
@@ -101,7 +106,12 @@ async function goLive(): Promise<void> {
     const mime = cmaf ? "" : pickMime();
     if (!cmaf && !mime) throw new Error("this browser cannot record video (no MediaRecorder format)");
     state.media = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: { ideal: "environment" }, width: { ideal: LOW ? 640 : 1280 }, height: { ideal: LOW ? 360 : 720 }, frameRate: { ideal: LOW ? 15 : 25, max: 30 } },
+      video: {
+        facingMode: { ideal: "environment" },
+        width: { ideal: LOW ? 640 : 1280 },
+        height: { ideal: LOW ? 360 : 720 },
+        frameRate: { ideal: LOW ? 15 : 25, max: 30 },
+      },
       audio: { echoCancellation: true, noiseSuppression: true },
     });
     $<HTMLVideoElement>("#preview").srcObject = state.media;
@@ -137,7 +147,8 @@ async function goLive(): Promise<void> {
     state.telemetryTimer = setInterval(sampleTelemetry, TELEMETRY_MS);
     state.stopPosters = startPosterLoop($<HTMLVideoElement>("#preview"), {
       ready: () => !document.hidden && navigator.onLine !== false,
-      send: async (jpeg) => (await request(`/api/v1/streams/${streamId}/poster`, { method: "PUT", headers: { "content-type": "image/jpeg" }, body: jpeg, timeoutMs: 10_000 })).ok,
+      send: async (jpeg) =>
+        (await request(`/api/v1/streams/${streamId}/poster`, { method: "PUT", headers: { "content-type": "image/jpeg" }, body: jpeg, timeoutMs: 10_000 })).ok,
     });
     $("#golive").hidden = true;
     $("#stop").hidden = false;
@@ -214,7 +225,12 @@ function render(): void {
   $("#stat-sent").textContent = `${up.sent}${up.rejected ? `, ${up.rejected} refused` : ""}`;
   const rec = state.recorder;
   const gaps = rec?.gaps().slice(-30) ?? [];
-  $("#stat-gap").textContent = rec?.format === "cmaf" ? "none (one continuous encoder)" : gaps.length ? `none (recorders overlap); restart ${Math.round(gaps.reduce((a, b) => a + b, 0) / gaps.length)} ms avg, ${Math.max(...gaps)} ms max` : "–";
+  $("#stat-gap").textContent =
+    rec?.format === "cmaf"
+      ? "none (one continuous encoder)"
+      : gaps.length
+        ? `none (recorders overlap); restart ${Math.round(gaps.reduce((a, b) => a + b, 0) / gaps.length)} ms avg, ${Math.max(...gaps)} ms max`
+        : "–";
   const p = sensors.position?.coords;
   $("#stat-position").textContent = p ? `${p.latitude.toFixed(5)}, ${p.longitude.toFixed(5)} ±${Math.round(p.accuracy)} m` : "–";
   $("#stat-heading").textContent = sensors.heading === null ? "no compass" : `${Math.round(sensors.heading)}° ${compass(sensors.heading)}`;
@@ -281,7 +297,19 @@ if ("serviceWorker" in navigator) void navigator.serviceWorker.register("/sw.js"
 (window as unknown as { rterReporter: unknown }).rterReporter = {
   stats: () => {
     const up = state.uploader?.stats;
-    return { streamId: state.live?.streamId ?? null, recording: state.recording, sent: up?.sent ?? 0, recorded: state.recorder?.recorded() ?? 0, capturedMs: state.recorder?.capturedMs() ?? 0, rejected: up?.rejected ?? 0, queued: up?.queued ?? 0, gaps: state.recorder?.gaps() ?? [], mime: state.recorder?.label ?? "", format: state.recorder?.format ?? null, heading: sensors.heading };
+    return {
+      streamId: state.live?.streamId ?? null,
+      recording: state.recording,
+      sent: up?.sent ?? 0,
+      recorded: state.recorder?.recorded() ?? 0,
+      capturedMs: state.recorder?.capturedMs() ?? 0,
+      rejected: up?.rejected ?? 0,
+      queued: up?.queued ?? 0,
+      gaps: state.recorder?.gaps() ?? [],
+      mime: state.recorder?.label ?? "",
+      format: state.recorder?.format ?? null,
+      heading: sensors.heading,
+    };
   },
 };
 

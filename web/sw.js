@@ -14,7 +14,10 @@ self.addEventListener("fetch", (e) => {
       .then((res) => {
         if (res.ok && res.type === "basic") {
           const copy = res.clone();
-          caches.open(CACHE).then((c) => c.put(req, copy)).catch(() => {});
+          caches
+            .open(CACHE)
+            .then((c) => c.put(req, copy))
+            .catch(() => {});
         }
         return res;
       })

@@ -75,12 +75,15 @@ export function startLiveness(rt: DatabaseContext, poolIds: () => string[]): Liv
   const scheduleSweep = () => {
     if (stopped) return;
     // Jitter: sweepers on many nodes spread out instead of contending for the lock in step.
-    sweepTimer = setTimeout(() => {
-      inFlightSweep = sweepOnce().finally(() => {
-        inFlightSweep = null;
-        scheduleSweep();
-      });
-    }, sweepEveryMs * (0.75 + Math.random() * 0.5));
+    sweepTimer = setTimeout(
+      () => {
+        inFlightSweep = sweepOnce().finally(() => {
+          inFlightSweep = null;
+          scheduleSweep();
+        });
+      },
+      sweepEveryMs * (0.75 + Math.random() * 0.5),
+    );
   };
 
   void runBeat().finally(scheduleBeat);

@@ -114,7 +114,13 @@ export async function startQueueWorker(rt: WorkerContext): Promise<QueueWorker> 
     await liveness.stop();
     throw e;
   }
-  log.info("queue worker started", { concurrency: config.worker.concurrency, jobs: config.worker.jobs, tasks: Object.keys(taskList), fixitySchedule: cron.some((c) => c.task === "fixity_check") ? config.fixity.schedule : "off", retentionSchedule: cron.some((c) => c.task === "retention_sweep") ? config.retention.schedule : "off" });
+  log.info("queue worker started", {
+    concurrency: config.worker.concurrency,
+    jobs: config.worker.jobs,
+    tasks: Object.keys(taskList),
+    fixitySchedule: cron.some((c) => c.task === "fixity_check") ? config.fixity.schedule : "off",
+    retentionSchedule: cron.some((c) => c.task === "retention_sweep") ? config.retention.schedule : "off",
+  });
 
   return {
     assertRunning() {
@@ -132,7 +138,10 @@ export async function startQueueWorker(rt: WorkerContext): Promise<QueueWorker> 
       if (restartTimer) clearTimeout(restartTimer);
       const r = runner;
       if (r) {
-        const graceful = r.stop().then(() => true, () => true);
+        const graceful = r.stop().then(
+          () => true,
+          () => true,
+        );
         const timedOut = Bun.sleep(config.worker.shutdownGraceMs + ABORT_SETTLE_MS).then(() => false);
         if (!(await Promise.race([graceful, timedOut]))) {
           log.warn("jobs ignored the abort signal; failing them so another worker retries");
@@ -161,7 +170,13 @@ function cronItems(rt: WorkerContext, tasks: string[]): ParsedCronItem[] {
       match: schedule,
       identifier: "rter_fixity_check",
       payload: { trigger: "schedule" },
-      options: { backfillPeriod: 0, queueName: FIXITY_QUEUE, priority: priorityOf("fixity_check"), jobKey: "fixity_check:schedule", jobKeyMode: "preserve_run_at" as const },
+      options: {
+        backfillPeriod: 0,
+        queueName: FIXITY_QUEUE,
+        priority: priorityOf("fixity_check"),
+        jobKey: "fixity_check:schedule",
+        jobKeyMode: "preserve_run_at" as const,
+      },
     });
   }
   const retention = rt.config.retention.schedule;
@@ -191,7 +206,12 @@ function cronItems(rt: WorkerContext, tasks: string[]): ParsedCronItem[] {
       match: "* * * * *",
       identifier: "rter_finish_idle_streams",
       payload: {},
-      options: { backfillPeriod: 0, priority: priorityOf("finish_idle_streams"), jobKey: "finish_idle_streams:schedule", jobKeyMode: "preserve_run_at" as const },
+      options: {
+        backfillPeriod: 0,
+        priority: priorityOf("finish_idle_streams"),
+        jobKey: "finish_idle_streams:schedule",
+        jobKeyMode: "preserve_run_at" as const,
+      },
     });
   }
   return items.length ? parseCronItems(items) : [];

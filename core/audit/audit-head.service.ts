@@ -69,9 +69,7 @@ export function parseHeadArg(v: string): { seq: number | null; hash: string } {
   return { seq, hash: m[2]!.toLowerCase() };
 }
 
-export type HeadVerdict =
-  | { ok: true; entries: number; headSeq: number | null; newestSeq: number }
-  | { ok: false; seq: number; reason: string };
+export type HeadVerdict = { ok: true; entries: number; headSeq: number | null; newestSeq: number } | { ok: false; seq: number; reason: string };
 
 /**
  * The whole chain must hold together, and the shipped head must still be in it, at its sequence
@@ -82,7 +80,11 @@ export async function verifyAgainstHead(db: Kysely<DB>, head: { seq: number | nu
   const chain = await verifyChain(db);
   const entries = Number(chain.entries);
   if (chain.first_bad_seq !== null) {
-    return { ok: false, seq: Number(chain.first_bad_seq), reason: `entry seq ${chain.first_bad_seq} does not match the chain (changed, inserted or removed); ${entries} entries before it hold together` };
+    return {
+      ok: false,
+      seq: Number(chain.first_bad_seq),
+      reason: `entry seq ${chain.first_bad_seq} does not match the chain (changed, inserted or removed); ${entries} entries before it hold together`,
+    };
   }
   if (!head) return { ok: true, entries, headSeq: null, newestSeq: entries };
   const rows = await entriesByHashOrSeq(db, Buffer.from(head.hash, "hex"), head.seq);
@@ -95,5 +97,9 @@ export async function verifyAgainstHead(db: Kysely<DB>, head: { seq: number | nu
       : `entry seq ${head.seq} (the shipped head) is missing: the chain ends at seq ${entries}, so newer entries were removed`;
     return { ok: false, seq: head.seq, reason };
   }
-  return { ok: false, seq: entries, reason: `no entry has the shipped head hash ${head.hash}: the chain (now ending at seq ${entries}) was cut back or rewritten` };
+  return {
+    ok: false,
+    seq: entries,
+    reason: `no entry has the shipped head hash ${head.hash}: the chain (now ending at seq ${entries}) was cut back or rewritten`,
+  };
 }

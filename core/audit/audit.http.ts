@@ -33,7 +33,8 @@ const AuditEntry = t.Object({
 function filterOf(q: { actor?: string; action?: string; target_id?: string; since?: string; until?: string }): Omit<AuditFilter, "limit"> {
   const since = q.since ? new Date(q.since) : undefined;
   const until = q.until ? new Date(q.until) : undefined;
-  if ((since && Number.isNaN(since.getTime())) || (until && Number.isNaN(until.getTime()))) throw new AppError("bad_request", "since and until must be RFC 3339 times");
+  if ((since && Number.isNaN(since.getTime())) || (until && Number.isNaN(until.getTime())))
+    throw new AppError("bad_request", "since and until must be RFC 3339 times");
   return { actor: q.actor, action: q.action, targetId: q.target_id, since, until };
 }
 
@@ -66,8 +67,14 @@ export function auditRoutes(rt: ApiContext) {
         return r;
       },
       {
-        response: { 200: t.Object({ ok: t.Boolean(), entries: t.Number(), first_bad_seq: t.Union([t.String(), t.Null()]), head_hash: t.Union([t.String(), t.Null()]) }) },
-        detail: { tags, summary: "Recompute the audit hash chain: ok, or the first entry that was changed or removed; the newest good hash to compare with a copy kept elsewhere" },
+        response: {
+          200: t.Object({ ok: t.Boolean(), entries: t.Number(), first_bad_seq: t.Union([t.String(), t.Null()]), head_hash: t.Union([t.String(), t.Null()]) }),
+        },
+        detail: {
+          tags,
+          summary:
+            "Recompute the audit hash chain: ok, or the first entry that was changed or removed; the newest good hash to compare with a copy kept elsewhere",
+        },
       },
     )
     .get(

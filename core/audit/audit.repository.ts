@@ -51,7 +51,6 @@ export interface AuditFilter {
   order?: "asc" | "desc";
 }
 
-
 export function listAudit(db: Db, f: AuditFilter) {
   let q = db.selectFrom("audit_log").selectAll();
   if (f.actor) q = isUuid(f.actor) ? q.where("actor_id", "=", f.actor) : q.where(sql`lower(actor_email)`, "=", f.actor.toLowerCase());
@@ -61,7 +60,10 @@ export function listAudit(db: Db, f: AuditFilter) {
   if (f.until) q = q.where("at", "<", f.until);
   if (f.before) q = q.where("id", "<", f.before);
   if (f.after) q = q.where("id", ">", f.after);
-  return q.orderBy("id", f.order ?? "desc").limit(f.limit).execute();
+  return q
+    .orderBy("id", f.order ?? "desc")
+    .limit(f.limit)
+    .execute();
 }
 
 /** rter_audit_verify() (migration 0009) walks the whole chain in the database. */
@@ -72,12 +74,19 @@ export async function verifyChain(db: Db) {
 
 /** The chain's newest entry (highest seq), or undefined on an empty chain. */
 export async function newestChainEntry(db: Db) {
-  const { rows } = await sql<{ seq: string; hash: Buffer; at: Date }>`select seq::text, hash, at from audit_log where seq is not null order by seq desc limit 1`.execute(db);
+  const { rows } = await sql<{
+    seq: string;
+    hash: Buffer;
+    at: Date;
+  }>`select seq::text, hash, at from audit_log where seq is not null order by seq desc limit 1`.execute(db);
   return rows[0];
 }
 
 /** Entries with this hash or at this seq (null: by hash alone), in seq order. */
 export async function entriesByHashOrSeq(db: Db, hash: Buffer, seq: number | null) {
-  const { rows } = await sql<{ seq: string; hash: Buffer }>`select seq::text, hash from audit_log where hash = ${hash} or seq = ${seq ?? -1} order by seq`.execute(db);
+  const { rows } = await sql<{
+    seq: string;
+    hash: Buffer;
+  }>`select seq::text, hash from audit_log where hash = ${hash} or seq = ${seq ?? -1} order by seq`.execute(db);
   return rows;
 }

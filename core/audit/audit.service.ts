@@ -32,7 +32,8 @@ type Db = Kysely<DB> | Transaction<DB>;
 /** The row an entry becomes, with the caller of the current request; for writes that insert it themselves in one statement. */
 export function auditRow(e: AuditEntry): AuditInsert {
   const req = currentRequest();
-  const a = e.actor !== undefined ? e.actor : req?.actor ? { id: req.actor.userId, email: req.actor.email, role: req.actor.role, tokenId: req.actor.tokenId } : null;
+  const a =
+    e.actor !== undefined ? e.actor : req?.actor ? { id: req.actor.userId, email: req.actor.email, role: req.actor.role, tokenId: req.actor.tokenId } : null;
   return {
     action: e.action,
     target_type: e.targetType ?? null,
@@ -79,7 +80,23 @@ export async function auditView(db: Db, views: ViewDedupe, e: AuditEntry & { tar
 
 export { listAudit, type AuditFilter };
 
-const CSV_COLUMNS = ["id", "at", "actor_id", "actor_email", "actor_role", "token_id", "action", "target_type", "target_id", "ip", "user_agent", "request_id", "detail", "seq", "hash"] as const;
+const CSV_COLUMNS = [
+  "id",
+  "at",
+  "actor_id",
+  "actor_email",
+  "actor_role",
+  "token_id",
+  "action",
+  "target_type",
+  "target_id",
+  "ip",
+  "user_agent",
+  "request_id",
+  "detail",
+  "seq",
+  "hash",
+] as const;
 
 /** One CSV field. Cells a spreadsheet would run as a formula (=, +, -, @, tab, CR) get a leading quote mark. */
 export function csvField(v: unknown): string {
@@ -117,7 +134,12 @@ export function auditJson(r: AuditRow) {
  */
 export async function verifyAuditChain(db: Kysely<DB>): Promise<{ ok: boolean; entries: number; first_bad_seq: string | null; head_hash: string | null }> {
   const r = await verifyChain(db);
-  return { ok: r.first_bad_seq === null, entries: Number(r.entries), first_bad_seq: r.first_bad_seq, head_hash: r.head_hash ? Buffer.from(r.head_hash).toString("hex") : null };
+  return {
+    ok: r.first_bad_seq === null,
+    entries: Number(r.entries),
+    first_bad_seq: r.first_bad_seq,
+    head_hash: r.head_hash ? Buffer.from(r.head_hash).toString("hex") : null,
+  };
 }
 
 /** Streams every matching entry, oldest first, in pages of 1000: an export never holds the whole log in memory. */

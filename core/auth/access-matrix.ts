@@ -106,7 +106,9 @@ export const ACCESS: Record<string, RouteRule> = {
   "DELETE /api/v1/items/{id}": admin("refused (409) while the item or its stream is under legal hold"),
   "POST /api/v1/items/{id}/hold": staff("a stream's item is held through its stream"),
   "DELETE /api/v1/items/{id}/hold": admin(),
-  "PATCH /api/v1/items/{id}": writeOwn("title, body, position; refused (409) while the item or its stream is under legal hold; audited as item.edited with old and new values"),
+  "PATCH /api/v1/items/{id}": writeOwn(
+    "title, body, position; refused (409) while the item or its stream is under legal hold; audited as item.edited with old and new values",
+  ),
   "GET /api/v1/items/{id}/comments": seeOwn(),
   "POST /api/v1/items/{id}/comments": writeOwn("audited as item.commented"),
   "GET /api/v1/tags": g("all", "all", "none", "all", "workspaces are operator data"),
@@ -159,7 +161,9 @@ export function matrixMarkdown(): string {
   const mark: Record<Grant, string> = { all: "yes", own: "own", none: "—" };
   const lines = ["| route | admin | operator | reporter | viewer | notes |", "|---|---|---|---|---|---|"];
   for (const [key, rule] of Object.entries(ACCESS)) {
-    const cells = rule.public ? ["public", "public", "public", "public"] : (["admin", "operator", "reporter", "viewer"] as const).map((r) => mark[rule.roles[r]]);
+    const cells = rule.public
+      ? ["public", "public", "public", "public"]
+      : (["admin", "operator", "reporter", "viewer"] as const).map((r) => mark[rule.roles[r]]);
     lines.push(`| \`${key}\` | ${cells.join(" | ")} | ${rule.note ?? ""} |`);
   }
   return lines.join("\n");

@@ -49,7 +49,11 @@ export function adminAuthRoutes(rt: ApiContext) {
         set.status = 201;
         return admin.createUser(db(), body);
       },
-      { body: CreateUserBody, response: { 201: CreatedUser }, detail: { tags, summary: "Create a user (a generated password is returned once when none is given)" } },
+      {
+        body: CreateUserBody,
+        response: { 201: CreatedUser },
+        detail: { tags, summary: "Create a user (a generated password is returned once when none is given)" },
+      },
     )
     .patch(
       "/users/:id",
@@ -57,7 +61,12 @@ export function adminAuthRoutes(rt: ApiContext) {
         requireRole(user, "admin");
         return admin.updateUser(db(), params.id, body);
       },
-      { params: IdParams, body: UpdateUserBody, response: { 200: UserModel }, detail: { tags, summary: "Change a user's role or disable them; either ends all their sessions and tokens" } },
+      {
+        params: IdParams,
+        body: UpdateUserBody,
+        response: { 200: UserModel },
+        detail: { tags, summary: "Change a user's role or disable them; either ends all their sessions and tokens" },
+      },
     )
     .post(
       "/users/:id/unlock",
@@ -74,7 +83,13 @@ export function adminAuthRoutes(rt: ApiContext) {
         await resetMfa(db(), params.id);
         set.status = 204;
       },
-      { params: IdParams, detail: { tags, summary: "Reset a user's second factor (TOTP and recovery codes): they enrol again at their next sign-in; their sessions end. Audited as mfa.reset" } },
+      {
+        params: IdParams,
+        detail: {
+          tags,
+          summary: "Reset a user's second factor (TOTP and recovery codes): they enrol again at their next sign-in; their sessions end. Audited as mfa.reset",
+        },
+      },
     )
     .post(
       "/users/:id/password",
@@ -83,7 +98,12 @@ export function adminAuthRoutes(rt: ApiContext) {
         const r = await resetPassword(db(), { id: params.id }, body.password, "admin");
         return { user: r.user, ...(r.password !== undefined ? { password: r.password } : {}), sessions_ended: r.sessionsEnded };
       },
-      { params: IdParams, body: SetPasswordBody, response: { 200: PasswordSet }, detail: { tags, summary: "Set a user's password (a generated one is returned once when none is given); ends all their sessions" } },
+      {
+        params: IdParams,
+        body: SetPasswordBody,
+        response: { 200: PasswordSet },
+        detail: { tags, summary: "Set a user's password (a generated one is returned once when none is given); ends all their sessions" },
+      },
     )
     .get(
       "/tokens",
@@ -100,7 +120,11 @@ export function adminAuthRoutes(rt: ApiContext) {
         set.status = 201;
         return admin.issueToken(db(), user, body);
       },
-      { body: CreateTokenBody, response: { 201: CreatedToken }, detail: { tags, summary: "Create an API token (shown once); role at most the user's; default expiry 90 days" } },
+      {
+        body: CreateTokenBody,
+        response: { 201: CreatedToken },
+        detail: { tags, summary: "Create an API token (shown once); role at most the user's; default expiry 90 days" },
+      },
     )
     .delete(
       "/tokens/:id",

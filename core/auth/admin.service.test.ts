@@ -15,7 +15,11 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: { code?: string }) => e.code ?? String(e));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
 const user = async (email: string, role: AuthUser["role"]) => (await createUser(database.db, { email, role })).user;
 
 describe("managing users", () => {
@@ -44,7 +48,10 @@ describe("managing users", () => {
     expect(await codeOf(updateUser(database.db, a!.id, { disabled: true }))).toBe("conflict");
     const b = await user("second-boss@city.example", "admin");
     // Two admins, each demoting the other at the same time: one must stay.
-    const outcomes = await Promise.all([codeOf(updateUser(database.db, a!.id, { role: "operator" })), codeOf(updateUser(database.db, b.id, { disabled: true }))]);
+    const outcomes = await Promise.all([
+      codeOf(updateUser(database.db, a!.id, { role: "operator" })),
+      codeOf(updateUser(database.db, b.id, { disabled: true })),
+    ]);
     expect(outcomes.sort()).toEqual(["conflict", "ok"]);
     const active = (await listUsers(database.db, 100)).filter((u) => u.role === "admin" && u.disabled_at === null);
     expect(active).toHaveLength(1);

@@ -52,8 +52,20 @@ export async function updateUser(db: Kysely<DB>, id: string, change: { role?: Ro
     const after = (await repo.updateUser(trx, id, set))!;
     let revoked = 0;
     if (set.role !== undefined || set.disabled_at) revoked = (await repo.revokeUserTokens(trx, id)).length;
-    if (set.role !== undefined) await audit(trx, { action: "user.role_changed", targetType: "user", targetId: id, detail: { email: after.email, from: before.role, to: after.role, tokens_revoked: revoked } });
-    if (set.disabled_at !== undefined) await audit(trx, { action: set.disabled_at ? "user.disabled" : "user.enabled", targetType: "user", targetId: id, detail: { email: after.email, tokens_revoked: revoked } });
+    if (set.role !== undefined)
+      await audit(trx, {
+        action: "user.role_changed",
+        targetType: "user",
+        targetId: id,
+        detail: { email: after.email, from: before.role, to: after.role, tokens_revoked: revoked },
+      });
+    if (set.disabled_at !== undefined)
+      await audit(trx, {
+        action: set.disabled_at ? "user.disabled" : "user.enabled",
+        targetType: "user",
+        targetId: id,
+        detail: { email: after.email, tokens_revoked: revoked },
+      });
     return { id: after.id, email: after.email, role: after.role };
   });
 }
@@ -62,7 +74,12 @@ export async function unlockUser(db: Kysely<DB>, by: { id: string } | { email: s
   const user = "id" in by ? await repo.findUserById(db, by.id) : await repo.findUserByEmail(db, by.email);
   if (!user) throw new AppError("not_found", "no such user");
   const cleared = await repo.clearLoginFailures(db, user.email);
-  await audit(db, { action: "user.unlocked", targetType: "user", targetId: user.id, detail: { email: user.email, was_locked: !!cleared?.locked_until && new Date(cleared.locked_until).getTime() > Date.now() } });
+  await audit(db, {
+    action: "user.unlocked",
+    targetType: "user",
+    targetId: user.id,
+    detail: { email: user.email, was_locked: !!cleared?.locked_until && new Date(cleared.locked_until).getTime() > Date.now() },
+  });
   return { id: user.id, email: user.email, role: user.role };
 }
 
@@ -83,7 +100,11 @@ export async function listTokens(db: Kysely<DB>, opts: { userId?: string; includ
 
 export const DEFAULT_TOKEN_TTL_S = 90 * 86_400;
 
-export async function issueToken(db: Kysely<DB>, by: AuthUser, input: { email?: string; user_id?: string; name: string; role?: Role; ttl_seconds?: number | null; rate_limit_per_minute?: number }) {
+export async function issueToken(
+  db: Kysely<DB>,
+  by: AuthUser,
+  input: { email?: string; user_id?: string; name: string; role?: Role; ttl_seconds?: number | null; rate_limit_per_minute?: number },
+) {
   if ((input.email === undefined) === (input.user_id === undefined)) throw new AppError("bad_request", "give either email or user_id");
   const email = input.email ?? (await repo.findUserById(db, input.user_id!))?.email;
   if (!email) throw new AppError("not_found", "no such user");
@@ -97,7 +118,12 @@ export async function issueToken(db: Kysely<DB>, by: AuthUser, input: { email?: 
     createdBy: by.id,
   });
   const role = input.role ?? t.user.role;
-  await audit(db, { action: "token.created", targetType: "token", targetId: t.id, detail: { name: input.name, user: t.user.email, role, expires_at: iso(t.expiresAt) } });
+  await audit(db, {
+    action: "token.created",
+    targetType: "token",
+    targetId: t.id,
+    detail: { name: input.name, user: t.user.email, role, expires_at: iso(t.expiresAt) },
+  });
   return { id: t.id, token: t.token, name: input.name, role, user: t.user, expires_at: iso(t.expiresAt) };
 }
 

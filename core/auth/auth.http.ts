@@ -74,16 +74,20 @@ export async function guard(rt: ApiContext, request: Request, route: string): Pr
     // The token's bucket and the person's (user, reporters' items) in one round trip.
     await limits.enforceAll(db, [{ policyName: "token", key: `t:${cred.tokenId}`, policy }, ...userBuckets(cred, request.method, route, settings)]);
   }
-  if (rule && !rule.public && rule.roles[cred.user.role] === "none") throw new AppError("forbidden", `the ${cred.user.role} role cannot ${request.method} this`);
+  if (rule && !rule.public && rule.roles[cred.user.role] === "none")
+    throw new AppError("forbidden", `the ${cred.user.role} role cannot ${request.method} this`);
   return cred.user;
 }
 
 /** Scoped guard: every route of a plugin that `.use`s this gets `user` or answers 401/403/429. */
 export function requireUser(rt: ApiContext) {
   return new Elysia({ name: "require-user" })
-    .derive({ as: "scoped" }, async ({ request, route }): Promise<{ user: AuthUser }> => ({
-      user: await guard(rt, request, route),
-    }))
+    .derive(
+      { as: "scoped" },
+      async ({ request, route }): Promise<{ user: AuthUser }> => ({
+        user: await guard(rt, request, route),
+      }),
+    )
     .onAfterHandle({ as: "scoped" }, ({ request, path }) => {
       if (credentialWrite(request.method, path)) rt.credentials.clear();
     });
@@ -105,7 +109,14 @@ export function limitSignIn(rt: ApiContext): Promise<void> {
 function signedIn(rt: ApiContext, set: { status?: number | string; headers: Record<string, unknown> }, r: LoginResult) {
   if ("mfa" in r) {
     set.status = 202;
-    return { mfa_required: true as const, challenge: r.mfa.challenge, enrolled: r.mfa.enrolled, methods: r.mfa.methods, expires_at: r.mfa.expiresAt.toISOString(), user: r.user };
+    return {
+      mfa_required: true as const,
+      challenge: r.mfa.challenge,
+      enrolled: r.mfa.enrolled,
+      methods: r.mfa.methods,
+      expires_at: r.mfa.expiresAt.toISOString(),
+      user: r.user,
+    };
   }
   return sessionBody(rt, set, r);
 }
@@ -129,7 +140,11 @@ export function authRoutes(rt: ApiContext) {
       {
         body: LoginBody,
         response: { 200: LoginResponse, 202: MfaStep },
-        detail: { tags: ["auth"], summary: "Exchange email (or directory username) and password for a signed session token (also set as an HttpOnly cookie); 202 with a challenge when a second factor is required; 429 while the address or account is throttled" },
+        detail: {
+          tags: ["auth"],
+          summary:
+            "Exchange email (or directory username) and password for a signed session token (also set as an HttpOnly cookie); 202 with a challenge when a second factor is required; 429 while the address or account is throttled",
+        },
       },
     )
     .post(
@@ -143,7 +158,10 @@ export function authRoutes(rt: ApiContext) {
       {
         body: MfaAnswerBody,
         response: { 200: LoginResponse },
-        detail: { tags: ["auth"], summary: "Second step of a sign-in: a TOTP code (the first one confirms a new enrolment and returns recovery codes once) or a recovery code" },
+        detail: {
+          tags: ["auth"],
+          summary: "Second step of a sign-in: a TOTP code (the first one confirms a new enrolment and returns recovery codes once) or a recovery code",
+        },
       },
     )
     .post(
@@ -156,7 +174,11 @@ export function authRoutes(rt: ApiContext) {
       {
         body: MfaEnrolBody,
         response: { 200: MfaEnrolment },
-        detail: { tags: ["auth"], summary: "During a sign-in that needs a second factor the user has not set up: a new TOTP secret (otpauth URI for the app), confirmed by answering POST /auth/mfa" },
+        detail: {
+          tags: ["auth"],
+          summary:
+            "During a sign-in that needs a second factor the user has not set up: a new TOTP secret (otpauth URI for the app), confirmed by answering POST /auth/mfa",
+        },
       },
     )
     .use(requireUser(rt))
@@ -186,13 +208,22 @@ export function authRoutes(rt: ApiContext) {
       async ({ user, body }) => {
         const actor = currentRequest()?.actor;
         if (!actor) throw new AppError("unauthorized", "missing bearer token");
-        const { sessionsEnded } = await changeOwnPassword(db(), { user, tokenId: actor.tokenId, kind: actor.tokenKind }, body.current, body.new, rt.config.security);
+        const { sessionsEnded } = await changeOwnPassword(
+          db(),
+          { user, tokenId: actor.tokenId, kind: actor.tokenKind },
+          body.current,
+          body.new,
+          rt.config.security,
+        );
         return { sessions_ended: sessionsEnded };
       },
       {
         body: ChangePasswordBody,
         response: { 200: PasswordChanged },
-        detail: { tags: ["auth"], summary: "Change your own password (12+ characters, not a common one); ends your other sessions. A wrong current password counts toward the lockout" },
+        detail: {
+          tags: ["auth"],
+          summary: "Change your own password (12+ characters, not a common one); ends your other sessions. A wrong current password counts toward the lockout",
+        },
       },
     );
 }

@@ -117,7 +117,10 @@ export const InviteView = t.Object({
   used_by: t.Union([t.String(), t.Null()]),
   revoked_at: MaybeTime,
 });
-export const InvitesQuery = t.Object({ state: t.Optional(t.Union([t.Literal("open"), t.Literal("all")])), limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) });
+export const InvitesQuery = t.Object({
+  state: t.Optional(t.Union([t.Literal("open"), t.Literal("all")])),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+});
 export const AcceptInviteBody = t.Object({ token: t.String({ minLength: 10, maxLength: 200 }) }, { additionalProperties: false });
 
 /** Self-service: the current password proves it is the user, not just someone at their unlocked screen. */

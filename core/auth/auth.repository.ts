@@ -15,23 +15,44 @@ export interface UserRow {
 const USER_COLUMNS = ["users.id", "users.email", "users.role", "users.created_at"] as const;
 
 export function findUserByEmail(db: Db, email: string) {
-  return db.selectFrom("users").select([...USER_COLUMNS, "users.password_hash", "users.disabled_at", "users.directory_dn"]).where("email", "=", email).executeTakeFirst();
+  return db
+    .selectFrom("users")
+    .select([...USER_COLUMNS, "users.password_hash", "users.disabled_at", "users.directory_dn"])
+    .where("email", "=", email)
+    .executeTakeFirst();
 }
 
 export function findUserById(db: Db, id: string) {
-  return db.selectFrom("users").select([...USER_COLUMNS, "users.disabled_at", "users.directory_dn"]).where("id", "=", id).executeTakeFirst();
+  return db
+    .selectFrom("users")
+    .select([...USER_COLUMNS, "users.disabled_at", "users.directory_dn"])
+    .where("id", "=", id)
+    .executeTakeFirst();
 }
 
 export function insertUser(db: Db, u: { email: string; role: Role; password_hash: string | null }) {
-  return db.insertInto("users").values(u).onConflict((oc) => oc.column("email").doNothing()).returning(USER_COLUMNS).executeTakeFirst();
+  return db
+    .insertInto("users")
+    .values(u)
+    .onConflict((oc) => oc.column("email").doNothing())
+    .returning(USER_COLUMNS)
+    .executeTakeFirst();
 }
 
 export function countUsers(db: Db) {
-  return db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+  return db
+    .selectFrom("users")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .executeTakeFirstOrThrow();
 }
 
 export function countActiveAdmins(db: Db) {
-  return db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).where("role", "=", "admin").where("disabled_at", "is", null).executeTakeFirstOrThrow();
+  return db
+    .selectFrom("users")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("role", "=", "admin")
+    .where("disabled_at", "is", null)
+    .executeTakeFirstOrThrow();
 }
 
 export function listUsers(db: Db, limit: number) {
@@ -39,7 +60,13 @@ export function listUsers(db: Db, limit: number) {
     .selectFrom("users")
     .leftJoin("login_failures", "login_failures.email", "users.email")
     .select([...USER_COLUMNS, "users.disabled_at", "login_failures.locked_until", "users.totp_enabled_at"])
-    .select((eb) => eb.selectFrom("webauthn_credentials").whereRef("webauthn_credentials.user_id", "=", "users.id").select((e) => e.fn.countAll<string>().as("n")).as("passkeys"))
+    .select((eb) =>
+      eb
+        .selectFrom("webauthn_credentials")
+        .whereRef("webauthn_credentials.user_id", "=", "users.id")
+        .select((e) => e.fn.countAll<string>().as("n"))
+        .as("passkeys"),
+    )
     .orderBy("users.created_at")
     .limit(limit)
     .execute();
@@ -63,7 +90,12 @@ export async function lockUserAndAdmins(trx: Transaction<DB>, id: string) {
 }
 
 export function updateUser(db: Db, id: string, set: { role?: Role; disabled_at?: Date | null }) {
-  return db.updateTable("users").set(set).where("id", "=", id).returning([...USER_COLUMNS, "users.disabled_at"]).executeTakeFirst();
+  return db
+    .updateTable("users")
+    .set(set)
+    .where("id", "=", id)
+    .returning([...USER_COLUMNS, "users.disabled_at"])
+    .executeTakeFirst();
 }
 
 export interface NewToken {
@@ -137,7 +169,13 @@ export function touchToken(db: Db, id: string) {
 }
 
 export function revokeToken(db: Db, id: string) {
-  return db.updateTable("api_tokens").set({ revoked_at: sql`now()` }).where("id", "=", id).where("revoked_at", "is", null).returning(["id", "user_id", "kind", "name"]).executeTakeFirst();
+  return db
+    .updateTable("api_tokens")
+    .set({ revoked_at: sql`now()` })
+    .where("id", "=", id)
+    .where("revoked_at", "is", null)
+    .returning(["id", "user_id", "kind", "name"])
+    .executeTakeFirst();
 }
 
 /** Every live token of a user (role change, disabled account, revoked invite). */
@@ -151,7 +189,12 @@ export function setPasswordHash(db: Db, userId: string, hash: string) {
 
 /** Every live session of a user but `keep` (the one changing its own password). API tokens stay. */
 export function revokeUserSessions(db: Db, userId: string, keep: string | null) {
-  let q = db.updateTable("api_tokens").set({ revoked_at: sql`now()` }).where("user_id", "=", userId).where("kind", "=", "session").where("revoked_at", "is", null);
+  let q = db
+    .updateTable("api_tokens")
+    .set({ revoked_at: sql`now()` })
+    .where("user_id", "=", userId)
+    .where("kind", "=", "session")
+    .where("revoked_at", "is", null);
   if (keep) q = q.where("id", "<>", keep);
   return q.returning("id").execute();
 }
@@ -218,12 +261,18 @@ export function clearLoginFailures(db: Db, email: string) {
 }
 
 export async function pruneLoginFailures(db: Db): Promise<number> {
-  const r = await sql`delete from login_failures where last_attempt_at < now() - interval '1 day' and (locked_until is null or locked_until < now())`.execute(db);
+  const r = await sql`delete from login_failures where last_attempt_at < now() - interval '1 day' and (locked_until is null or locked_until < now())`.execute(
+    db,
+  );
   return Number(r.numAffectedRows ?? 0);
 }
 
 export async function loadOrCreateSecret(db: Db, fresh: Buffer): Promise<Buffer> {
-  await db.insertInto("auth_secrets").values({ id: 1, secret: fresh }).onConflict((oc) => oc.column("id").doNothing()).execute();
+  await db
+    .insertInto("auth_secrets")
+    .values({ id: 1, secret: fresh })
+    .onConflict((oc) => oc.column("id").doNothing())
+    .execute();
   const row = await db.selectFrom("auth_secrets").select("secret").where("id", "=", 1).executeTakeFirstOrThrow();
   return row.secret;
 }

@@ -103,9 +103,10 @@ const keys = new WeakMap<object, Promise<Uint8Array>>();
 export function sessionKey(db: Kysely<DB>, secret: string | null): Promise<Uint8Array> {
   let k = keys.get(db);
   if (!k) {
-    k = secret !== null
-      ? Promise.resolve(new Uint8Array(new Bun.CryptoHasher("sha256").update(secret).digest()))
-      : repo.loadOrCreateSecret(db, Buffer.from(crypto.getRandomValues(new Uint8Array(32)))).then((b) => new Uint8Array(b));
+    k =
+      secret !== null
+        ? Promise.resolve(new Uint8Array(new Bun.CryptoHasher("sha256").update(secret).digest()))
+        : repo.loadOrCreateSecret(db, Buffer.from(crypto.getRandomValues(new Uint8Array(32)))).then((b) => new Uint8Array(b));
     // A failed load (database down) is retried by the next request, not remembered.
     k.catch(() => keys.delete(db));
     keys.set(db, k);
@@ -119,12 +120,26 @@ export async function createSession(db: Kysely<DB>, user: AuthUser, settings: Au
 }
 
 /** createSession with the key already loaded: inside a transaction, nothing may query through the pool. */
-export async function insertSession(writer: Db, key: Uint8Array, user: AuthUser, settings: AuthSettings, name: string): Promise<{ token: string; expiresAt: Date }> {
+export async function insertSession(
+  writer: Db,
+  key: Uint8Array,
+  user: AuthUser,
+  settings: AuthSettings,
+  name: string,
+): Promise<{ token: string; expiresAt: Date }> {
   const sessionId = crypto.randomUUID();
   const issuedAt = new Date();
   const expiresAt = new Date(Math.floor((issuedAt.getTime() + settings.sessionMaxMs) / 1000) * 1000);
   const token = signSession(key, { sessionId, issuedAt, expiresAt });
-  await repo.insertToken(writer, { id: sessionId, user_id: user.id, kind: "session", name, token_hash: hashToken(token), expires_at: expiresAt, last_used_at: issuedAt });
+  await repo.insertToken(writer, {
+    id: sessionId,
+    user_id: user.id,
+    kind: "session",
+    name,
+    token_hash: hashToken(token),
+    expires_at: expiresAt,
+    last_used_at: issuedAt,
+  });
   return { token, expiresAt };
 }
 
@@ -151,7 +166,12 @@ export async function login(db: Kysely<DB>, email: string, password: string, set
   if (!addr && (name.length === 0 || name.length > 254 || /[\u0000-\u001f]/.test(name))) throw denied;
   const key = addr ?? name;
   const attempt = await repo.reserveLoginAttempt(db, key);
-  const lockedFor = attempt.locked_for !== null && attempt.locked_for > 0 ? attempt.locked_for : attempt.failures > settings.loginMaxFailures ? await repo.lockIfOver(db, key, settings.loginMaxFailures, settings.loginLockoutMs) : null;
+  const lockedFor =
+    attempt.locked_for !== null && attempt.locked_for > 0
+      ? attempt.locked_for
+      : attempt.failures > settings.loginMaxFailures
+        ? await repo.lockIfOver(db, key, settings.loginMaxFailures, settings.loginLockoutMs)
+        : null;
   if (lockedFor !== null) {
     await audit(db, { action: "login.locked", targetType: "user", targetId: key, actor: null, detail: { email: key } });
     throw locked(lockedFor);
@@ -207,13 +227,24 @@ export function wrongAnswerCounter(db: Kysely<DB>, settings: AuthSettings): (ema
 }
 
 /** The session of a sign-in whose second factor (code, recovery code or passkey) was accepted. */
-export async function sessionAfterSecondFactor(db: Kysely<DB>, r: { user: AuthUser; method: string; recoveryCodes?: string[] }, settings: AuthSettings): Promise<SignedIn> {
+export async function sessionAfterSecondFactor(
+  db: Kysely<DB>,
+  r: { user: AuthUser; method: string; recoveryCodes?: string[] },
+  settings: AuthSettings,
+): Promise<SignedIn> {
   const s = await session(db, r.user, settings, { via: "mfa", method: r.method });
   return r.recoveryCodes ? { ...s, recoveryCodes: r.recoveryCodes } : s;
 }
 
 /** The directory branch of login: a refusal counts toward the lockout like a wrong password; an outage does not. */
-async function directoryLogin(db: Kysely<DB>, settings: AuthSettings, key: string, who: { username: string } | { dn: string }, password: string, denied: AppError): Promise<AuthUser> {
+async function directoryLogin(
+  db: Kysely<DB>,
+  settings: AuthSettings,
+  key: string,
+  who: { username: string } | { dn: string },
+  password: string,
+  denied: AppError,
+): Promise<AuthUser> {
   let r;
   try {
     r = await directorySignIn(db, settings.ldap!, who, password);
@@ -223,7 +254,13 @@ async function directoryLogin(db: Kysely<DB>, settings: AuthSettings, key: strin
   }
   if (!r.ok) {
     const nowLocked = await repo.lockIfOver(db, key, settings.loginMaxFailures, settings.loginLockoutMs);
-    await audit(db, { action: "login.failed", targetType: "user", targetId: r.userId ?? key, actor: null, detail: { email: key, via: "ldap", reason: r.reason, locked: nowLocked !== null } });
+    await audit(db, {
+      action: "login.failed",
+      targetType: "user",
+      targetId: r.userId ?? key,
+      actor: null,
+      detail: { email: key, via: "ldap", reason: r.reason, locked: nowLocked !== null },
+    });
     throw denied;
   }
   await repo.clearLoginFailures(db, key);
@@ -289,14 +326,27 @@ export async function authenticate(db: Kysely<DB>, token: string | null, setting
     await repo.touchToken(db, row.token_id);
     cache?.set(key, { ...row, last_used_at: new Date(now) }, stamp);
   }
-  return { user: { id: row.id, email: row.email, role: effectiveRole(row) }, tokenId: row.token_id, kind: row.kind, rateLimitPerMinute: row.rate_limit_per_minute };
+  return {
+    user: { id: row.id, email: row.email, role: effectiveRole(row) },
+    tokenId: row.token_id,
+    kind: row.kind,
+    rateLimitPerMinute: row.rate_limit_per_minute,
+  };
 }
 
 /** What makes a stored credential unusable now, or null while it holds. Shared by authenticate and the event-stream recheck. */
 export type CredentialProblem = "revoked" | "disabled" | "expired" | "idle" | "outranked";
 
 export function credentialProblem(
-  row: { kind: "api" | "session"; revoked_at: Date | string | null; disabled_at: Date | string | null; expires_at: Date | string | null; last_used_at: Date | string | null; role: Role; token_role: Role | null },
+  row: {
+    kind: "api" | "session";
+    revoked_at: Date | string | null;
+    disabled_at: Date | string | null;
+    expires_at: Date | string | null;
+    last_used_at: Date | string | null;
+    role: Role;
+    token_role: Role | null;
+  },
   now: number,
   settings: Pick<AuthSettings, "sessionIdleMs">,
 ): CredentialProblem | null {

@@ -33,7 +33,10 @@ export class CredentialCache {
   private changes = 0;
 
   /** `generation`: the listener's connection number, null while it is not listening. */
-  constructor(private readonly generation: () => number | null, private readonly ttlMs = CREDENTIAL_CACHE_MS) {}
+  constructor(
+    private readonly generation: () => number | null,
+    private readonly ttlMs = CREDENTIAL_CACHE_MS,
+  ) {}
 
   /** Taken before reading a row from the database; set() keeps the row only if it still holds. */
   stamp(): string | null {

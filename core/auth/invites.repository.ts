@@ -11,17 +11,20 @@ export function insertInvite(db: Db, i: { token_hash: Buffer; role: InviteRole; 
 
 /** Newest first, with the creator's email; `openOnly`: neither used, revoked nor expired. */
 export function listInvites(db: Db, opts: { openOnly: boolean; limit: number }) {
-  let q = db.selectFrom("invites").leftJoin("users as u", "u.id", "invites.created_by").select([
-    "invites.id",
-    "invites.role",
-    "invites.note",
-    "invites.created_at",
-    "invites.expires_at",
-    "invites.used_at",
-    "invites.used_by",
-    "invites.revoked_at",
-    "u.email as created_by",
-  ]);
+  let q = db
+    .selectFrom("invites")
+    .leftJoin("users as u", "u.id", "invites.created_by")
+    .select([
+      "invites.id",
+      "invites.role",
+      "invites.note",
+      "invites.created_at",
+      "invites.expires_at",
+      "invites.used_at",
+      "invites.used_by",
+      "invites.revoked_at",
+      "u.email as created_by",
+    ]);
   if (opts.openOnly) q = q.where("invites.used_at", "is", null).where("invites.revoked_at", "is", null).where("invites.expires_at", ">", sql<Date>`now()`);
   return q.orderBy("invites.created_at", "desc").limit(opts.limit).execute();
 }

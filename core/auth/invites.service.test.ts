@@ -19,9 +19,15 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: { code?: string }) => e.code ?? String(e));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
 const actions = async (id: string) =>
-  (await sql<{ action: string }>`select action from audit_log where target_type = 'invite' and target_id = ${id} order by id`.execute(database.db)).rows.map((r) => r.action);
+  (await sql<{ action: string }>`select action from audit_log where target_type = 'invite' and target_id = ${id} order by id`.execute(database.db)).rows.map(
+    (r) => r.action,
+  );
 
 describe("invite links", () => {
   test("accepting creates an account of the invite's role and signs it in; the link works once", async () => {

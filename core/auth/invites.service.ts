@@ -29,7 +29,6 @@ function looksLikeInvite(s: string): boolean {
   return s.length === INVITE_PREFIX.length + 43 && s.startsWith(INVITE_PREFIX) && /^[A-Za-z0-9_-]+$/.test(s);
 }
 
-
 export async function createInvite(db: Kysely<DB>, by: AuthUser, input: { role?: InviteRole; ttl_seconds?: number; note?: string }) {
   const role = input.role ?? "reporter";
   // Operators bring in the field (reporters, viewers); new operators come from an admin.
@@ -77,7 +76,12 @@ export async function revokeInvite(db: Kysely<DB>, by: AuthUser, id: string): Pr
       tokens = (await revokeUserTokens(trx, inv.used_by)).length;
       await repo.disableInvitedUser(trx, inv.used_by);
     }
-    await audit(trx, { action: "invite.revoked", targetType: "invite", targetId: id, detail: { was: stateOf(inv), user_id: inv.used_by, tokens_revoked: tokens } });
+    await audit(trx, {
+      action: "invite.revoked",
+      targetType: "invite",
+      targetId: id,
+      detail: { was: stateOf(inv), user_id: inv.used_by, tokens_revoked: tokens },
+    });
   });
 }
 
@@ -98,7 +102,13 @@ export async function acceptInvite(db: Kysely<DB>, token: string, settings: Auth
     }
     const created = await repo.insertInvitedUser(trx, inv.id, inv.role);
     await repo.setInviteUser(trx, inv.id, created.id);
-    await audit(trx, { action: "invite.accepted", targetType: "invite", targetId: inv.id, actor: { id: created.id, email: created.email, role: created.role }, detail: { role: inv.role } });
+    await audit(trx, {
+      action: "invite.accepted",
+      targetType: "invite",
+      targetId: inv.id,
+      actor: { id: created.id, email: created.email, role: created.role },
+      detail: { role: inv.role },
+    });
     const user = publicUser(created);
     const { token: session, expiresAt } = await insertSession(trx, key, user, settings, "invite");
     return { kind: "accepted" as const, token: session, user, expiresAt };

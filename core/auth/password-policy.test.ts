@@ -26,9 +26,12 @@ describe("password rules", () => {
     expect(passwordProblem(pw, { email: "jane.doe@city.example" })).not.toBeNull();
   });
 
-  test.each([["correct horse battery staple"], ["long enough pw"], ["Vélo rouge sous la pluie"], ["🚒🚒 fire truck at dawn"], ["x7#kQ9!mZ2@pL4"]])("%p is accepted", (pw) => {
-    expect(passwordProblem(pw, { email: "jane.doe@city.example" })).toBeNull();
-  });
+  test.each([["correct horse battery staple"], ["long enough pw"], ["Vélo rouge sous la pluie"], ["🚒🚒 fire truck at dawn"], ["x7#kQ9!mZ2@pL4"]])(
+    "%p is accepted",
+    (pw) => {
+      expect(passwordProblem(pw, { email: "jane.doe@city.example" })).toBeNull();
+    },
+  );
 
   test("a passphrase that merely contains the name is fine", () => {
     expect(passwordProblem("drain-drill-pw", { email: "drill@city.example" })).toBeNull();

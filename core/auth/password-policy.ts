@@ -19,9 +19,17 @@ function commonPasswords(): Set<string> {
 }
 
 // Runs of keys a person types without thinking; a password that is a piece of one (either way) is predictable.
-const SEQUENCES = ["0123456789012345678901234567890", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p", "qazwsxedcrfvtgbyhnujmikolp", "azertyuiopqsdfghjklmwxcvbn", "qwertzuiopasdfghjklyxcvbnm"];
+const SEQUENCES = [
+  "0123456789012345678901234567890",
+  "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+  "qwertyuiopasdfghjklzxcvbnm",
+  "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+  "qazwsxedcrfvtgbyhnujmikolp",
+  "azertyuiopqsdfghjklmwxcvbn",
+  "qwertzuiopasdfghjklyxcvbnm",
+];
 
-const LEET: Record<string, string> = { "@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t", "+": "t" };
+const LEET: Record<string, string> = { "@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", $: "s", "5": "s", "7": "t", "+": "t" };
 const stripEnds = (s: string) => s.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, "");
 const unleet = (s: string) => s.replace(/[@4013!$57+]/g, (c) => LEET[c]!);
 
@@ -51,7 +59,8 @@ export function passwordProblem(password: string, context: { email?: string; cur
   for (const candidate of [lower, ...dressings(lower)]) {
     if (/^(.+?)\1+$/su.test(candidate)) return "a password made of one piece repeated is easy to guess";
     for (const seq of SEQUENCES) {
-      if (candidate.length >= 4 && (seq.includes(candidate) || [...seq].reverse().join("").includes(candidate))) return "a password that is a run of keys or digits is easy to guess";
+      if (candidate.length >= 4 && (seq.includes(candidate) || [...seq].reverse().join("").includes(candidate)))
+        return "a password that is a run of keys or digits is easy to guess";
     }
   }
   // The account's own address or name, perhaps dressed up ("Jane.Doe2024!"): the first guess of anyone who knows it.

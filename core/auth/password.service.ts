@@ -22,7 +22,13 @@ export function hashPassword(password: string): Promise<string> {
  * The signed-in user changes their own password. The current password is checked like a sign-in
  * (a wrong one counts toward the account's lockout, so a stolen session cannot guess it).
  */
-export async function changeOwnPassword(db: Kysely<DB>, cred: Pick<Credential, "user" | "tokenId" | "kind">, current: string, next: string, settings: AuthSettings): Promise<{ sessionsEnded: number }> {
+export async function changeOwnPassword(
+  db: Kysely<DB>,
+  cred: Pick<Credential, "user" | "tokenId" | "kind">,
+  current: string,
+  next: string,
+  settings: AuthSettings,
+): Promise<{ sessionsEnded: number }> {
   const user = await repo.findUserByEmail(db, cred.user.email);
   if (!user || user.disabled_at) throw new AppError("unauthorized", "invalid, expired or revoked token");
   if (user.directory_dn) throw new AppError("conflict", "this account's password is kept by the directory (LDAP / AD); change it there");
@@ -32,7 +38,12 @@ export async function changeOwnPassword(db: Kysely<DB>, cred: Pick<Credential, "
   if (attempt.locked_for !== null && attempt.locked_for > 0) throw locked(attempt.locked_for);
   if (!(await Bun.password.verify(current, user.password_hash))) {
     const lockedFor = await repo.lockIfOver(db, user.email, settings.loginMaxFailures, settings.loginLockoutMs);
-    await audit(db, { action: "user.password_change_refused", targetType: "user", targetId: user.id, detail: { reason: "wrong current password", locked: lockedFor !== null } });
+    await audit(db, {
+      action: "user.password_change_refused",
+      targetType: "user",
+      targetId: user.id,
+      detail: { reason: "wrong current password", locked: lockedFor !== null },
+    });
     if (lockedFor !== null) throw locked(lockedFor);
     throw new AppError("forbidden", "the current password is wrong");
   }
@@ -54,7 +65,12 @@ export async function changeOwnPassword(db: Kysely<DB>, cred: Pick<Credential, "
  * An admin (API) or an operator of the machine (CLI) sets a user's password; without one, a
  * random one is made and returned once. Every session of the user ends.
  */
-export async function resetPassword(db: Kysely<DB>, target: { id: string } | { email: string }, password: string | undefined, by: "admin" | "cli"): Promise<{ user: AuthUser; password?: string; sessionsEnded: number }> {
+export async function resetPassword(
+  db: Kysely<DB>,
+  target: { id: string } | { email: string },
+  password: string | undefined,
+  by: "admin" | "cli",
+): Promise<{ user: AuthUser; password?: string; sessionsEnded: number }> {
   const user = "id" in target ? await repo.findUserById(db, target.id) : await repo.findUserByEmail(db, target.email);
   if (!user) throw new AppError("not_found", "no such user");
   // A password set here would never be asked: directory accounts sign in at the directory.
@@ -65,7 +81,13 @@ export async function resetPassword(db: Kysely<DB>, target: { id: string } | { e
   const ended = await db.transaction().execute(async (trx) => {
     await repo.setPasswordHash(trx, user.id, hash);
     const gone = await repo.revokeUserSessions(trx, user.id, null);
-    await audit(trx, { action: "user.password_reset", targetType: "user", targetId: user.id, detail: { by, email: user.email, sessions_ended: gone.length, generated: password === undefined }, ...(by === "cli" ? { actor: null } : {}) });
+    await audit(trx, {
+      action: "user.password_reset",
+      targetType: "user",
+      targetId: user.id,
+      detail: { by, email: user.email, sessions_ended: gone.length, generated: password === undefined },
+      ...(by === "cli" ? { actor: null } : {}),
+    });
     return gone.length;
   });
   // A forgotten password often ends in a lockout: a new password lifts it.

@@ -16,8 +16,15 @@ import type { AuthSettings, Credential } from "./auth.service.ts";
 export const ITEM_CREATING = new Set(["POST /api/v1/items", "POST /api/v1/items/photos", "POST /api/v1/streams"]);
 
 /** The buckets that follow the person for this request (counted with the token's by the guard). */
-export function userBuckets(cred: Credential, method: string, route: string, settings: AuthSettings): { policyName: string; key: string; policy: RatePolicy; what?: string }[] {
-  const out: { policyName: string; key: string; policy: RatePolicy; what?: string }[] = [{ policyName: "user", key: `u:${cred.user.id}`, policy: settings.rateLimitUser }];
+export function userBuckets(
+  cred: Credential,
+  method: string,
+  route: string,
+  settings: AuthSettings,
+): { policyName: string; key: string; policy: RatePolicy; what?: string }[] {
+  const out: { policyName: string; key: string; policy: RatePolicy; what?: string }[] = [
+    { policyName: "user", key: `u:${cred.user.id}`, policy: settings.rateLimitUser },
+  ];
   if (settings.quotaItems && cred.user.role === "reporter" && ITEM_CREATING.has(accessKey(method, route))) {
     out.push({ policyName: "items", key: `qi:${cred.user.id}`, policy: settings.quotaItems, what: "items created" });
   }

@@ -36,7 +36,10 @@ export interface LdapConfig {
 /** `GROUP_DN=role;GROUP_DN=role`: a DN holds '=' itself, so the role is what follows the last '='. */
 export function parseRoleMap(v: string): RoleMapping[] {
   const out: RoleMapping[] = [];
-  for (const part of v.split(";").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of v
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const at = part.lastIndexOf("=");
     const groupDn = part.slice(0, at).trim();
     const role = part.slice(at + 1).trim();
@@ -102,7 +105,10 @@ export function buildLdapConfig(get: (flag: string) => string | undefined): Ldap
 export function parseMfaRoles(v: string): UserRole[] {
   if (v.trim() === "none") return [];
   const out: UserRole[] = [];
-  for (const p of v.split(",").map((x) => x.trim()).filter(Boolean)) {
+  for (const p of v
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     if (!(USER_ROLES as readonly string[]).includes(p)) throw new Error(`unknown role "${p}" (roles: ${USER_ROLES.join(", ")}, or none)`);
     if (!out.includes(p as UserRole)) out.push(p as UserRole);
   }

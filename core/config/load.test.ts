@@ -63,7 +63,9 @@ describe("value parsers", () => {
     expect(parseByteRate("64KiB/s")).toBe(65_536);
     expect(parseByteRate(" 1000 ")).toBe(1000);
     for (const bad of ["0", "fast", "-1KiB", "2GiB", "16KiB/m"]) expect(() => parseByteRate(bad)).toThrow();
-    expect(() => buildConfig({ "upload-min-rate": "fast" }, {})).toThrow(new ConfigError('--upload-min-rate: expected bytes per second like 16KiB, 16KiB/s or 16384, or off; got "fast"'));
+    expect(() => buildConfig({ "upload-min-rate": "fast" }, {})).toThrow(
+      new ConfigError('--upload-min-rate: expected bytes per second like 16KiB, 16KiB/s or 16384, or off; got "fast"'),
+    );
     expect(() => buildConfig({ "upload-min-rate": "0" }, {})).toThrow(/^--upload-min-rate: must be between 1 byte and 1GiB per second/);
     expect(() => buildConfig({ "upload-grace": "200ms" }, {})).toThrow(new ConfigError("--upload-grace: must be between 1s and 10m"));
     expect(() => buildConfig({ "upload-grace": "soon" }, {})).toThrow(/^--upload-grace: expected a duration/);

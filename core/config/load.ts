@@ -1,7 +1,18 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config, LogLevel } from "./config.ts";
-import { parseAddressList, parseByteRate, parseCronSchedule, parseDuration, parseIntInRange, parseOriginList, parseRatePolicy, parseSize, redactUrl, type RatePolicy } from "./parse.ts";
+import {
+  parseAddressList,
+  parseByteRate,
+  parseCronSchedule,
+  parseDuration,
+  parseIntInRange,
+  parseOriginList,
+  parseRatePolicy,
+  parseSize,
+  redactUrl,
+  type RatePolicy,
+} from "./parse.ts";
 import { SETTINGS, parseJobs, parseRoles, type Setting } from "./settings.ts";
 import { parseStorageUrl } from "../storage/open.ts";
 import { buildLdapConfig, parseMfaRoles } from "./ldap.ts";
@@ -45,11 +56,15 @@ export function mergeSources(flags: RawValues, env: RawValues, file: RawValues):
   const out = new Map<Setting, { value: string; from: string } | undefined>();
   for (const s of SETTINGS) {
     const pick =
-      flags[s.flag] !== undefined ? { value: flags[s.flag]!, from: "flag" }
-      : env[s.env] !== undefined && env[s.env] !== "" ? { value: env[s.env]!, from: "env" }
-      : file[s.flag] !== undefined ? { value: file[s.flag]!, from: "file" }
-      : s.default !== undefined ? { value: s.default, from: "default" }
-      : undefined;
+      flags[s.flag] !== undefined
+        ? { value: flags[s.flag]!, from: "flag" }
+        : env[s.env] !== undefined && env[s.env] !== ""
+          ? { value: env[s.env]!, from: "env" }
+          : file[s.flag] !== undefined
+            ? { value: file[s.flag]!, from: "file" }
+            : s.default !== undefined
+              ? { value: s.default, from: "default" }
+              : undefined;
     out.set(s, pick);
   }
   return out;
@@ -116,7 +131,8 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
   }
   const databaseUrl = get("database-url") ?? null;
   const databaseOwnerUrl = get("database-owner-url") ?? null;
-  if (databaseOwnerUrl && !databaseUrl) throw new ConfigError("--database-owner-url: needs --database-url (the runtime role); the embedded Postgres makes both itself");
+  if (databaseOwnerUrl && !databaseUrl)
+    throw new ConfigError("--database-owner-url: needs --database-url (the runtime role); the embedded Postgres makes both itself");
   if (databaseOwnerUrl && databaseUrl && urlUser(databaseOwnerUrl) === urlUser(databaseUrl)) {
     throw new ConfigError(`--database-owner-url: signs in as ${urlUser(databaseUrl)} like --database-url; the runtime role must be another role`);
   }
@@ -153,7 +169,11 @@ export function buildConfig(flags: RawValues, env: RawValues, file: RawValues = 
     },
     fixity: { schedule: parseCronSchedule(must("fixity-schedule")) },
     audit: { headSchedule: parseCronSchedule(must("audit-head-schedule")), headFile: get("audit-head-file") ? resolve(cwd, get("audit-head-file")!) : null },
-    ingest: { maxChunkBytes: parseSize(must("max-chunk-bytes")), gapWaitMs: parseDuration(must("gap-wait")), idleFinishMs: must("stream-idle-finish") === "off" ? null : parseDuration(must("stream-idle-finish")) },
+    ingest: {
+      maxChunkBytes: parseSize(must("max-chunk-bytes")),
+      gapWaitMs: parseDuration(must("gap-wait")),
+      idleFinishMs: must("stream-idle-finish") === "off" ? null : parseDuration(must("stream-idle-finish")),
+    },
     media: { ffmpegTimeoutMs: parseDuration(must("ffmpeg-timeout")) },
     web: { mapTileUrl: get("map-tile-url") ?? null, mapPmtiles: get("map-pmtiles") ? resolve(cwd, get("map-pmtiles")!) : null },
     security: {

@@ -7,7 +7,12 @@ import { buildConfig, ConfigError } from "./load.ts";
 const dir = mkdtempSync(join(tmpdir(), "rter-oidc-config-"));
 const secretFile = join(dir, "secret");
 writeFileSync(secretFile, "s3cret-value\n");
-const base = { "oidc-issuer": "https://sso.city.test/realms/city", "oidc-client-id": "rter", "oidc-client-secret-file": secretFile, "oidc-role-map": "eoc-operators=operator" };
+const base = {
+  "oidc-issuer": "https://sso.city.test/realms/city",
+  "oidc-client-id": "rter",
+  "oidc-client-secret-file": secretFile,
+  "oidc-role-map": "eoc-operators=operator",
+};
 
 function refusal(flags: Record<string, string>): string {
   try {

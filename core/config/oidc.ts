@@ -36,7 +36,10 @@ export interface OidcConfig {
 /** `value=role;value=role`: a value may hold '=' itself (an ADFS DN), so the role follows the last '='. */
 export function parseClaimRoleMap(v: string): ClaimRoleMapping[] {
   const out: ClaimRoleMapping[] = [];
-  for (const part of v.split(";").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of v
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const at = part.lastIndexOf("=");
     const value = part.slice(0, at).trim();
     const role = part.slice(at + 1).trim();
@@ -50,7 +53,8 @@ export function parseClaimRoleMap(v: string): ClaimRoleMapping[] {
 
 /** A claim name or dotted path of plain names (no brackets, no wildcards). */
 export function parseRoleClaim(v: string): string {
-  if (!/^[A-Za-z0-9_:/.-]{1,200}$/.test(v) || v.split(".").some((p) => p === "")) throw new Error(`"${v}" is not a claim name (letters, digits, _ : / - and dots between names)`);
+  if (!/^[A-Za-z0-9_:/.-]{1,200}$/.test(v) || v.split(".").some((p) => p === ""))
+    throw new Error(`"${v}" is not a claim name (letters, digits, _ : / - and dots between names)`);
   return v;
 }
 
@@ -83,7 +87,8 @@ function readSecretFile(path: string): string {
 export function buildOidcConfig(get: (flag: string) => string | undefined, publicUrl: string): OidcConfig | null {
   const issuer = get("oidc-issuer");
   if (!issuer) {
-    for (const f of ["oidc-client-id", "oidc-role-map", "oidc-client-secret-file", "oidc-client-secret"]) if (get(f)) throw new Error(`--${f}: needs --oidc-issuer`);
+    for (const f of ["oidc-client-id", "oidc-role-map", "oidc-client-secret-file", "oidc-client-secret"])
+      if (get(f)) throw new Error(`--${f}: needs --oidc-issuer`);
     return null;
   }
   const u = parseUrl(issuer, ["https:", "http:"]);

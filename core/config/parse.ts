@@ -119,10 +119,17 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 /** Comma list of IP addresses and IPv4 CIDR blocks ("10.0.0.0/8,127.0.0.1,::1"). */
 export function parseAddressList(v: string): string[] {
-  const out = v.split(",").map((s) => s.trim()).filter(Boolean);
+  const out = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const a of out) {
     const [ip, bits, extra] = a.split("/");
-    const ok = extra === undefined && (IPV4.test(ip!) ? bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32) : bits === undefined && /^[0-9a-f:]+$/i.test(ip!) && ip!.includes(":"));
+    const ok =
+      extra === undefined &&
+      (IPV4.test(ip!)
+        ? bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32)
+        : bits === undefined && /^[0-9a-f:]+$/i.test(ip!) && ip!.includes(":"));
     if (!ok) throw new Error(`not an IP address or IPv4 CIDR block: "${a}"`);
   }
   return out;
@@ -130,7 +137,10 @@ export function parseAddressList(v: string): string[] {
 
 /** Comma list of web origins (scheme://host[:port], no path), e.g. for CORS. */
 export function parseOriginList(v: string): string[] {
-  const out = v.split(",").map((s) => s.trim()).filter(Boolean);
+  const out = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const o of out) {
     const u = parseUrl(o, ["http:", "https:"]);
     if (u.origin !== o) throw new Error(`not a bare origin (scheme://host[:port]): "${o}"`);

@@ -51,6 +51,8 @@ describe("--tls-cert and --tls-key", () => {
 
   test("an expired certificate, or one not valid yet, is refused with its date", () => {
     expect(() => loadTlsFiles(certFile, keyFile, new Date(Date.now() + 30 * 86_400_000))).toThrow(/^--tls-cert: the certificate in .* expired on \d{4}-/);
-    expect(() => loadTlsFiles(certFile, keyFile, new Date(Date.now() - 2 * 86_400_000))).toThrow(/^--tls-cert: the certificate in .* is valid only from \d{4}-/);
+    expect(() => loadTlsFiles(certFile, keyFile, new Date(Date.now() - 2 * 86_400_000))).toThrow(
+      /^--tls-cert: the certificate in .* is valid only from \d{4}-/,
+    );
   });
 });

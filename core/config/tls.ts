@@ -34,7 +34,8 @@ export function loadTlsFiles(certPath: string | undefined, keyPath: string | und
   }
   if (!x509.checkPrivateKey(privateKey)) throw new Error(`--tls-key: ${keyPath} is not the private key of the certificate in ${certPath}`);
   if (new Date(x509.validTo) < now) throw new Error(`--tls-cert: the certificate in ${certPath} expired on ${new Date(x509.validTo).toISOString()}`);
-  if (new Date(x509.validFrom) > now) throw new Error(`--tls-cert: the certificate in ${certPath} is valid only from ${new Date(x509.validFrom).toISOString()}`);
+  if (new Date(x509.validFrom) > now)
+    throw new Error(`--tls-cert: the certificate in ${certPath} is valid only from ${new Date(x509.validFrom).toISOString()}`);
   return { cert, key };
 }
 

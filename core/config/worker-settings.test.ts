@@ -21,7 +21,9 @@ describe("worker liveness, job class and fixity settings", () => {
   });
 
   test("a worker is not declared dead after two missed beats", () => {
-    expect(() => buildConfig({ "heartbeat-interval": "2s", "worker-dead-after": "5s" }, {})).toThrow(/^--worker-dead-after: must be at least 3 x --heartbeat-interval/);
+    expect(() => buildConfig({ "heartbeat-interval": "2s", "worker-dead-after": "5s" }, {})).toThrow(
+      /^--worker-dead-after: must be at least 3 x --heartbeat-interval/,
+    );
     expect(buildConfig({ "heartbeat-interval": "500ms", "worker-dead-after": "1500ms" }, {}).worker.deadAfterMs).toBe(1_500);
   });
 });
@@ -33,7 +35,21 @@ describe("parseCronSchedule", () => {
     expect(parseCronSchedule("*/15 0-6,22 1 1-12 0,7")).toBe("*/15 0-6,22 1 1-12 0,7");
   });
   test("refusals", () => {
-    for (const bad of ["", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "5-5 * * * *", "*/0 * * * *", "MON * * * *", "1-5/2 * * * *", "@hourly"]) {
+    for (const bad of [
+      "",
+      "* * * *",
+      "* * * * * *",
+      "60 * * * *",
+      "* 24 * * *",
+      "* * 0 * *",
+      "* * * 13 *",
+      "* * * * 8",
+      "5-5 * * * *",
+      "*/0 * * * *",
+      "MON * * * *",
+      "1-5/2 * * * *",
+      "@hourly",
+    ]) {
       expect(() => parseCronSchedule(bad)).toThrow();
     }
   });

@@ -81,7 +81,10 @@ export function findPostgresBinDir(explicit?: string): string | null {
   return null;
 }
 
-interface RunAs { uid: number; gid: number }
+interface RunAs {
+  uid: number;
+  gid: number;
+}
 
 function idOf(user: string): RunAs | null {
   const u = spawnSync("id", ["-u", user], { encoding: "utf8" });
@@ -209,7 +212,8 @@ function placeForUser(dataDir: string, as: RunAs, relocateRoot: string, log: (li
     if (real !== dataDir || existsSync(join(dataDir, "PG_VERSION"))) {
       // Already placed (a symlink from an earlier start) or an existing cluster: use as it is.
       handOver(real, as);
-      if (!canReach(real, as)) throw new Error(`postgres runs as uid ${as.uid}, which cannot reach ${real}: make its parent directories searchable (chmod o+x)`);
+      if (!canReach(real, as))
+        throw new Error(`postgres runs as uid ${as.uid}, which cannot reach ${real}: make its parent directories searchable (chmod o+x)`);
       return real;
     }
   } else {
@@ -221,7 +225,15 @@ function placeForUser(dataDir: string, as: RunAs, relocateRoot: string, log: (li
   if (!isEmptyDir(dataDir)) {
     throw new Error(`postgres runs as uid ${as.uid}, which cannot reach ${dataDir}: make its parent directories searchable (chmod o+x)`);
   }
-  const target = join(relocateRoot, `${dataDir.split("/").filter(Boolean).slice(-2).join("-").replace(/[^A-Za-z0-9._-]/g, "_")}-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`);
+  const target = join(
+    relocateRoot,
+    `${dataDir
+      .split("/")
+      .filter(Boolean)
+      .slice(-2)
+      .join("-")
+      .replace(/[^A-Za-z0-9._-]/g, "_")}-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,
+  );
   makeParents(target);
   chmodSync(dirname(target), 0o711);
   mkdirSync(target, { recursive: true, mode: 0o700 });
@@ -242,7 +254,10 @@ function placeForUser(dataDir: string, as: RunAs, relocateRoot: string, log: (li
 function reachableBinDir(binDir: string, as: RunAs, relocateRoot: string, log: (line: string) => void): string {
   if (spawnSync("test", ["-x", join(binDir, "postgres")], as).status === 0) return binDir;
   const native = dirname(binDir);
-  const key = createHash("sha256").update(`${native}:${statSync(join(binDir, "postgres")).mtimeMs}`).digest("hex").slice(0, 12);
+  const key = createHash("sha256")
+    .update(`${native}:${statSync(join(binDir, "postgres")).mtimeMs}`)
+    .digest("hex")
+    .slice(0, 12);
   const target = join(relocateRoot, `bin-${key}`);
   if (!hasTools(join(target, "bin"))) {
     makeParents(target);

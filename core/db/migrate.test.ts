@@ -17,7 +17,10 @@ afterAll(async () => {
 describe("migrateToLatest against a schema ahead of this binary", () => {
   test("refuses unknown migrations that are not expand-only, runs on expand-only ones, records its own marks", async () => {
     const url = await testDatabaseUrl();
-    database = openDatabase({ url, poolMax: 2, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "migrate-compat-test" }, createLogger("error"));
+    database = openDatabase(
+      { url, poolMax: 2, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "migrate-compat-test" },
+      createLogger("error"),
+    );
     const log = createLogger("error");
     const known = Object.keys(await migrationProvider.getMigrations());
     expect((await migrateToLatest(database, url, log)).sort()).toEqual([...known].sort());

@@ -73,7 +73,9 @@ export async function migrateToLatest(database: Database, url: string, log: Logg
     }
     await lockClient.query(COMPAT_DDL);
     if (ahead.length > 0) {
-      const marked = await lockClient.query<{ name: string }>("select name from rter_meta.migration_compat where expand_only and name = any($1::text[])", [ahead]);
+      const marked = await lockClient.query<{ name: string }>("select name from rter_meta.migration_compat where expand_only and name = any($1::text[])", [
+        ahead,
+      ]);
       const ok = new Set(marked.rows.map((r) => r.name));
       const blocking = ahead.filter((n) => !ok.has(n));
       if (blocking.length > 0) throw new SchemaAheadError(blocking);

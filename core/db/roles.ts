@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 
 /**
  * Two database roles, so that the credentials every rter node holds cannot undo the evidence:
@@ -42,10 +42,12 @@ const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 export async function ensureLoginRole(client: pg.ClientBase, role: string): Promise<void> {
   const exists = await client.query("select 1 from pg_roles where rolname = $1", [role]);
   if (exists.rowCount) return;
-  await client.query(`create role ${ident(role)} login nosuperuser nocreatedb nocreaterole noinherit noreplication nobypassrls`).catch((e: { code?: string }) => {
-    // Two nodes starting at once: the other one made it.
-    if (e.code !== "42710" && e.code !== "23505") throw e;
-  });
+  await client
+    .query(`create role ${ident(role)} login nosuperuser nocreatedb nocreaterole noinherit noreplication nobypassrls`)
+    .catch((e: { code?: string }) => {
+      // Two nodes starting at once: the other one made it.
+      if (e.code !== "42710" && e.code !== "23505") throw e;
+    });
 }
 
 /**

@@ -32,7 +32,12 @@ export class CredentialWatch {
   private running: Promise<void> | null = null;
   private again = false;
 
-  constructor(private readonly db: Kysely<DB>, private readonly settings: Pick<AuthSettings, "sessionIdleMs" | "ldap" | "oidc">, private readonly log: Logger, private readonly everyMs = RECHECK_MS) {}
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly settings: Pick<AuthSettings, "sessionIdleMs" | "ldap" | "oidc">,
+    private readonly log: Logger,
+    private readonly everyMs = RECHECK_MS,
+  ) {}
 
   start(): void {
     this.timer ??= setInterval(() => this.recheck(), this.everyMs);
@@ -79,11 +84,19 @@ export class CredentialWatch {
     // Directory users whose groups are due a re-read: read them now (a stream is one long request),
     // then judge the rows as they are afterwards. A directory that does not answer ends their streams.
     const ended = new Map<string, string>();
-    const due = rows.filter((r) => r.directory_dn && !r.disabled_at && Date.now() - new Date(r.directory_checked_at ?? 0).getTime() >= (this.settings.ldap?.cacheMs ?? 0));
+    const due = rows.filter(
+      (r) => r.directory_dn && !r.disabled_at && Date.now() - new Date(r.directory_checked_at ?? 0).getTime() >= (this.settings.ldap?.cacheMs ?? 0),
+    );
     if (due.length > 0) {
       await Promise.all(
         [...new Map(due.map((r) => [r.user_id, r])).values()].map((r) =>
-          recheckIfStale(this.db, this.settings.ldap ?? null, { id: r.user_id, email: r.email, role: r.role, directory_dn: r.directory_dn, directory_checked_at: r.directory_checked_at }).then(
+          recheckIfStale(this.db, this.settings.ldap ?? null, {
+            id: r.user_id,
+            email: r.email,
+            role: r.role,
+            directory_dn: r.directory_dn,
+            directory_checked_at: r.directory_checked_at,
+          }).then(
             (fresh) => void (fresh && "disabled" in fresh && ended.set(r.user_id, "disabled by the directory")),
             () => void ended.set(r.user_id, "directory unavailable"),
           ),
@@ -92,11 +105,25 @@ export class CredentialWatch {
       rows = await findCredentialsByIds(this.db, [...new Set(open.map((s) => s.tokenId))]);
     }
     // Sessions from the OpenID Connect provider due their re-check (refresh grant): the same, per session.
-    const oidcDue = rows.filter((r) => r.oidc_subject && r.kind === "session" && !r.disabled_at && !r.revoked_at && Date.now() - new Date(r.oidc_checked_at ?? 0).getTime() >= (this.settings.oidc?.recheckMs ?? 0));
+    const oidcDue = rows.filter(
+      (r) =>
+        r.oidc_subject &&
+        r.kind === "session" &&
+        !r.disabled_at &&
+        !r.revoked_at &&
+        Date.now() - new Date(r.oidc_checked_at ?? 0).getTime() >= (this.settings.oidc?.recheckMs ?? 0),
+    );
     if (oidcDue.length > 0) {
       await Promise.all(
         oidcDue.map((r) =>
-          recheckOidcSession(this.db, this.settings.oidc ?? null, { token_id: r.token_id, kind: r.kind, id: r.user_id, email: r.email, role: r.role, oidc_subject: r.oidc_subject }).then(
+          recheckOidcSession(this.db, this.settings.oidc ?? null, {
+            token_id: r.token_id,
+            kind: r.kind,
+            id: r.user_id,
+            email: r.email,
+            role: r.role,
+            oidc_subject: r.oidc_subject,
+          }).then(
             (v) => void (v && "ended" in v && ended.set(r.user_id, "ended by the identity provider")),
             () => void ended.set(r.user_id, "identity provider unavailable"),
           ),
@@ -108,7 +135,11 @@ export class CredentialWatch {
     const now = Date.now();
     for (const s of open) {
       const row = byId.get(s.tokenId);
-      const problem = !row ? "revoked" : ended.has(row.user_id) ? ended.get(row.user_id)! : (credentialProblem(row, now, this.settings) ?? (effectiveRole(row) !== s.role ? "role changed" : null));
+      const problem = !row
+        ? "revoked"
+        : ended.has(row.user_id)
+          ? ended.get(row.user_id)!
+          : (credentialProblem(row, now, this.settings) ?? (effectiveRole(row) !== s.role ? "role changed" : null));
       if (!problem) continue;
       this.streams.delete(s);
       try {

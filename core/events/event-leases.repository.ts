@@ -11,8 +11,16 @@ import type { DB } from "../db/schema.ts";
 export function takeLease(db: Kysely<DB>, lease: { id: string; userId: string; nodeId: string }, max: number, staleSeconds: number): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(hashtextextended(${`rter_event_leases:${lease.userId}`}, 0))`.execute(trx);
-    await trx.deleteFrom("event_leases").where("user_id", "=", lease.userId).where("renewed_at", "<", sql<Date>`now() - make_interval(secs => ${staleSeconds}::int)`).execute();
-    const { n } = await trx.selectFrom("event_leases").select((eb) => eb.fn.countAll<string>().as("n")).where("user_id", "=", lease.userId).executeTakeFirstOrThrow();
+    await trx
+      .deleteFrom("event_leases")
+      .where("user_id", "=", lease.userId)
+      .where("renewed_at", "<", sql<Date>`now() - make_interval(secs => ${staleSeconds}::int)`)
+      .execute();
+    const { n } = await trx
+      .selectFrom("event_leases")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("user_id", "=", lease.userId)
+      .executeTakeFirstOrThrow();
     if (Number(n) >= max) return false;
     await trx.insertInto("event_leases").values({ id: lease.id, user_id: lease.userId, node_id: lease.nodeId }).execute();
     return true;
@@ -20,11 +28,18 @@ export function takeLease(db: Kysely<DB>, lease: { id: string; userId: string; n
 }
 
 export function dropLeases(db: Kysely<DB>, ids: readonly string[]) {
-  return db.deleteFrom("event_leases").where("id", "=", sql<string>`any(${[...ids]}::uuid[])`).execute();
+  return db
+    .deleteFrom("event_leases")
+    .where("id", "=", sql<string>`any(${[...ids]}::uuid[])`)
+    .execute();
 }
 
 export function renewLeases(db: Kysely<DB>, ids: readonly string[]) {
-  return db.updateTable("event_leases").set({ renewed_at: sql`now()` }).where("id", "=", sql<string>`any(${[...ids]}::uuid[])`).execute();
+  return db
+    .updateTable("event_leases")
+    .set({ renewed_at: sql`now()` })
+    .where("id", "=", sql<string>`any(${[...ids]}::uuid[])`)
+    .execute();
 }
 
 /** Leases of nodes that stopped renewing them (crashed) for a day: the retention job drops them. */

@@ -18,7 +18,11 @@ export class EventLeases {
   private mine = new Set<string>();
   private timer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly db: Kysely<DB>, private readonly nodeId: string, private readonly log: Logger) {}
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly nodeId: string,
+    private readonly log: Logger,
+  ) {}
 
   start(): void {
     this.timer ??= setInterval(() => {
@@ -37,7 +41,9 @@ export class EventLeases {
   async acquire(userId: string, max: number): Promise<() => void> {
     const id = crypto.randomUUID();
     if (!(await takeLease(this.db, { id, userId, nodeId: this.nodeId }, max, LEASE_STALE_S))) {
-      throw new AppError("rate_limited", `too many open event streams: at most ${max} per reporter; close one (another tab or device) first`, { retryAfterSeconds: 10 });
+      throw new AppError("rate_limited", `too many open event streams: at most ${max} per reporter; close one (another tab or device) first`, {
+        retryAfterSeconds: 10,
+      });
     }
     this.mine.add(id);
     let released = false;

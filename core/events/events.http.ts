@@ -89,7 +89,9 @@ export function eventRoutes(rt: ApiContext) {
           // for up to MAX_CONNECTION_MS: the client reconnects after a delay spread over
           // DRAIN_RETRY_SPREAD_MS (the other nodes do not take every console in the same instant)
           // and resumes from its last event id there.
-          undrain = hub.onDrain(() => finish(`: node stopping, reconnect\nretry: ${DRAIN_RETRY_MIN_MS + Math.floor(Math.random() * DRAIN_RETRY_SPREAD_MS)}\n\n`));
+          undrain = hub.onDrain(() =>
+            finish(`: node stopping, reconnect\nretry: ${DRAIN_RETRY_MIN_MS + Math.floor(Math.random() * DRAIN_RETRY_SPREAD_MS)}\n\n`),
+          );
           if (closed) return;
           write("retry: 2000\n\n");
           try {

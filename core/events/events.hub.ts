@@ -37,7 +37,11 @@ export class EventHub {
   private delay = RECONNECT_MIN_MS;
   private connections = 0;
 
-  constructor(private readonly url: string, private readonly db: Kysely<DB>, private readonly log: Logger) {}
+  constructor(
+    private readonly url: string,
+    private readonly db: Kysely<DB>,
+    private readonly log: Logger,
+  ) {}
 
   async start(): Promise<void> {
     this.lastId = await latestEventId(this.db);

@@ -20,6 +20,9 @@ export function eventsAfter(db: Db, afterId: string, limit: number) {
 
 /** The newest event's id, or null on an empty log. */
 export async function maxEventId(db: Db): Promise<string | null> {
-  const r = await db.selectFrom("events").select((eb) => eb.fn.max("id").as("id")).executeTakeFirst();
+  const r = await db
+    .selectFrom("events")
+    .select((eb) => eb.fn.max("id").as("id"))
+    .executeTakeFirst();
   return r?.id ? String(r.id) : null;
 }

@@ -45,7 +45,10 @@ export const EVENTS_CHANNEL = "rter_events";
  * identical notifications of one transaction into one, so a transaction that writes many events
  * takes NOTIFY's commit-time global lock once; listeners read the new rows by id.
  */
-export async function publish(db: Kysely<DB> | Transaction<DB>, e: { type: EventType; streamId?: string | null; ownerId?: string | null; data: Record<string, unknown> }): Promise<void> {
+export async function publish(
+  db: Kysely<DB> | Transaction<DB>,
+  e: { type: EventType; streamId?: string | null; ownerId?: string | null; data: Record<string, unknown> },
+): Promise<void> {
   await repo.insertEvent(db, { type: e.type, stream_id: e.streamId ?? null, owner_id: e.ownerId ?? null, data: JSON.stringify(e.data) });
   await repo.notify(db, EVENTS_CHANNEL);
 }

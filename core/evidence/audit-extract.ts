@@ -61,11 +61,21 @@ export function checkAuditExtract(ndjson: string, head: AuditHead | null): { pro
       problems.push(`line ${i + 1} is not JSON`);
       continue;
     }
-    if (typeof l?.seq !== "string" || !/^[0-9]{1,18}$/.test(l.seq) || typeof l.hash !== "string" || typeof l.canonical !== "string" || !l.entry || (l.prev_hash !== null && typeof l.prev_hash !== "string")) {
+    if (
+      typeof l?.seq !== "string" ||
+      !/^[0-9]{1,18}$/.test(l.seq) ||
+      typeof l.hash !== "string" ||
+      typeof l.canonical !== "string" ||
+      !l.entry ||
+      (l.prev_hash !== null && typeof l.prev_hash !== "string")
+    ) {
       problems.push(`line ${i + 1} is not an audit entry`);
       continue;
     }
-    const digest = createHash("sha256").update(Buffer.from(l.prev_hash ?? "", "hex")).update(l.canonical, "utf8").digest("hex");
+    const digest = createHash("sha256")
+      .update(Buffer.from(l.prev_hash ?? "", "hex"))
+      .update(l.canonical, "utf8")
+      .digest("hex");
     if (digest !== l.hash) problems.push(`seq ${l.seq}: hash does not match its content`);
     let parsed: unknown;
     try {
@@ -74,7 +84,21 @@ export function checkAuditExtract(ndjson: string, head: AuditHead | null): { pro
       parsed = null;
     }
     const e = l.entry;
-    const expect = [Number(l.seq), e.at, e.actor_id, e.actor_email, e.actor_role, e.token_id, e.action, e.target_type, e.target_id, e.ip, e.user_agent, e.request_id, e.detail];
+    const expect = [
+      Number(l.seq),
+      e.at,
+      e.actor_id,
+      e.actor_email,
+      e.actor_role,
+      e.token_id,
+      e.action,
+      e.target_type,
+      e.target_id,
+      e.ip,
+      e.user_agent,
+      e.request_id,
+      e.detail,
+    ];
     if (!deepEqual(parsed, expect)) problems.push(`seq ${l.seq}: the readable entry differs from the hashed text`);
     if (prev) {
       if (BigInt(l.seq) <= BigInt(prev.seq)) problems.push(`seq ${l.seq}: out of order`);

@@ -15,7 +15,7 @@ describe("tar: what GNU tar writes with our pinned flags, our reader reads", () 
       const top = "pkg";
       const long = `streams/${"x".repeat(150)}/chunks/000001.webm`;
       const content: Record<string, Uint8Array> = {
-        "MANIFEST": new TextEncoder().encode("abc\n"),
+        MANIFEST: new TextEncoder().encode("abc\n"),
         [long]: Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff),
         "empty.json": new Uint8Array(0),
       };
@@ -32,7 +32,11 @@ describe("tar: what GNU tar writes with our pinned flags, our reader reads", () 
       const files = new Map(readTar(a).map((f) => [f.path, f.data]));
       for (const [p, d] of Object.entries(content)) expect(Buffer.from(files.get(`${top}/${p}`)!).equals(Buffer.from(d))).toBe(true);
       // Deterministic: owner, order and times are pinned.
-      expect(createHash("sha256").update(await make()).digest("hex")).toBe(createHash("sha256").update(a).digest("hex"));
+      expect(
+        createHash("sha256")
+          .update(await make())
+          .digest("hex"),
+      ).toBe(createHash("sha256").update(a).digest("hex"));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -48,7 +52,10 @@ describe("tar: what GNU tar writes with our pinned flags, our reader reads", () 
 describe("manifest", () => {
   test("sha256sum format, sorted; bad lines and unsafe paths are reported", () => {
     const h = "a".repeat(64);
-    const text = formatManifest([{ path: "b/c.txt", sha256: h }, { path: "a.txt", sha256: h }]);
+    const text = formatManifest([
+      { path: "b/c.txt", sha256: h },
+      { path: "a.txt", sha256: h },
+    ]);
     expect(text).toBe(`${h}  a.txt\n${h}  b/c.txt\n`);
     expect(parseManifest(text).entries.map((e) => e.path)).toEqual(["a.txt", "b/c.txt"]);
     expect(parseManifest(`${h}  ../etc/passwd\nnot a line\n${h} single-space\n`).bad).toEqual(["line 1", "line 2", "line 3"]);
@@ -62,9 +69,39 @@ describe("audit extract", () => {
     let prev: string | null = null;
     for (let i = 0; i < n; i++) {
       const seq = first + i;
-      const entry = { at: "2026-11-28T00:00:00.000000Z", actor_id: null, actor_email: "op@city.example", actor_role: "operator", token_id: null, action: "chunk.stored", target_type: "stream", target_id: "s", ip: null, user_agent: null, request_id: null, detail: { seq: i, "é": "ü" } };
-      const canonical = JSON.stringify([seq, entry.at, entry.actor_id, entry.actor_email, entry.actor_role, entry.token_id, entry.action, entry.target_type, entry.target_id, entry.ip, entry.user_agent, entry.request_id, entry.detail]);
-      const hash: string = createHash("sha256").update(Buffer.from(prev ?? "", "hex")).update(canonical, "utf8").digest("hex");
+      const entry = {
+        at: "2026-11-28T00:00:00.000000Z",
+        actor_id: null,
+        actor_email: "op@city.example",
+        actor_role: "operator",
+        token_id: null,
+        action: "chunk.stored",
+        target_type: "stream",
+        target_id: "s",
+        ip: null,
+        user_agent: null,
+        request_id: null,
+        detail: { seq: i, é: "ü" },
+      };
+      const canonical = JSON.stringify([
+        seq,
+        entry.at,
+        entry.actor_id,
+        entry.actor_email,
+        entry.actor_role,
+        entry.token_id,
+        entry.action,
+        entry.target_type,
+        entry.target_id,
+        entry.ip,
+        entry.user_agent,
+        entry.request_id,
+        entry.detail,
+      ]);
+      const hash: string = createHash("sha256")
+        .update(Buffer.from(prev ?? "", "hex"))
+        .update(canonical, "utf8")
+        .digest("hex");
       out.push({ seq: String(seq), prev_hash: prev, hash, canonical, entry });
       prev = hash;
     }

@@ -17,7 +17,10 @@ export function exportRoutes(rt: ApiContext) {
       async ({ user, body, request, set }) => {
         // A retried request (same Idempotency-Key) gets the same export, not a second package.
         const key = checkIdempotencyKey(request.headers.get("idempotency-key"));
-        const out = await withIdempotency(db(), { userId: user.id, scope: "create_export", key, body }, async () => ({ status: 202, body: await requestExport(db(), user, body) }));
+        const out = await withIdempotency(db(), { userId: user.id, scope: "create_export", key, body }, async () => ({
+          status: 202,
+          body: await requestExport(db(), user, body),
+        }));
         set.status = out.status;
         if (out.replayed) set.headers["idempotent-replayed"] = "true";
         return out.body as typeof ExportView.static;
@@ -25,7 +28,11 @@ export function exportRoutes(rt: ApiContext) {
       {
         body: CreateExportBody,
         response: { 202: ExportView },
-        detail: { tags, summary: "Ask for an evidence package of streams, items, a tag's workspace and/or a time window; a batch job builds it (progress: GET …/{id} and export.progress events). Idempotency-Key supported" },
+        detail: {
+          tags,
+          summary:
+            "Ask for an evidence package of streams, items, a tag's workspace and/or a time window; a batch job builds it (progress: GET …/{id} and export.progress events). Idempotency-Key supported",
+        },
       },
     )
     .get("/api/v1/exports", ({ user, query }) => listExports(db(), user, query.limit ?? 50), {
@@ -40,7 +47,10 @@ export function exportRoutes(rt: ApiContext) {
     })
     .get("/api/v1/exports/:id/download", ({ user, params, request }) => downloadExport(db(), rt.store, user, params.id, request.headers.get("range")), {
       params: ExportParams,
-      detail: { tags, summary: "The package (a tar; X-Content-SHA256); audited as export.downloaded. Check it with `rter evidence verify FILE` or docs/evidence.md" },
+      detail: {
+        tags,
+        summary: "The package (a tar; X-Content-SHA256); audited as export.downloaded. Check it with `rter evidence verify FILE` or docs/evidence.md",
+      },
     })
     .get("/api/v1/admin/signing-key", ({ user }) => signingKeyView(db(), user), {
       response: { 200: SigningKeyView },

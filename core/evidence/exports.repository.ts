@@ -21,7 +21,22 @@ export function latestExports(db: Db, limit: number) {
   return db.selectFrom("exports").selectAll().orderBy("created_at", "desc").limit(limit).execute();
 }
 
-export function updateExport(db: Db, id: string, set: Partial<{ state: "queued" | "building" | "ready" | "failed"; progress: number; files: number; error: string | null; object_key: string; size: number; sha256: string; manifest_sha256: string; audit_head_seq: string; finished_at: Date }>) {
+export function updateExport(
+  db: Db,
+  id: string,
+  set: Partial<{
+    state: "queued" | "building" | "ready" | "failed";
+    progress: number;
+    files: number;
+    error: string | null;
+    object_key: string;
+    size: number;
+    sha256: string;
+    manifest_sha256: string;
+    audit_head_seq: string;
+    finished_at: Date;
+  }>,
+) {
   return db.updateTable("exports").set(set).where("id", "=", id).execute();
 }
 
@@ -36,7 +51,8 @@ export function existingItems(db: Db, ids: string[]) {
 /** Items (with their stream, if any) of a tag and/or a time window: streams that overlap it, other items created in it. */
 export function itemsInScope(db: Db, f: { tagId?: string; from?: Date; to?: Date; limit: number }) {
   let q = db.selectFrom("items as i").leftJoin("streams as s", "s.id", "i.stream_id").select(["i.id", "i.stream_id"]);
-  if (f.tagId) q = q.where((eb) => eb.exists(eb.selectFrom("item_tags as m").select("m.item_id").whereRef("m.item_id", "=", "i.id").where("m.tag_id", "=", f.tagId!)));
+  if (f.tagId)
+    q = q.where((eb) => eb.exists(eb.selectFrom("item_tags as m").select("m.item_id").whereRef("m.item_id", "=", "i.id").where("m.tag_id", "=", f.tagId!)));
   if (f.to) q = q.where(sql<boolean>`coalesce(s.created_at, i.created_at) <= ${f.to}`);
   if (f.from) q = q.where(sql<boolean>`coalesce(s.finished_at, case when s.id is not null then now() end, i.created_at) >= ${f.from}`);
   return q.orderBy("i.created_at").limit(f.limit).execute();
@@ -83,7 +99,23 @@ export function itemsForPackage(db: Db, ids: string[]) {
   return db
     .selectFrom("items as i")
     .innerJoin("users as u", "u.id", "i.author_id")
-    .select(["i.id", "i.kind", "i.stream_id", "i.title", "i.body", "i.url", "i.lat", "i.lng", "i.heading", "i.position_at", "i.created_at", "i.photo_key", "i.photo_type", "i.photo_sha256", "u.email as author_email"])
+    .select([
+      "i.id",
+      "i.kind",
+      "i.stream_id",
+      "i.title",
+      "i.body",
+      "i.url",
+      "i.lat",
+      "i.lng",
+      "i.heading",
+      "i.position_at",
+      "i.created_at",
+      "i.photo_key",
+      "i.photo_type",
+      "i.photo_sha256",
+      "u.email as author_email",
+    ])
     .select(
       sql<{ name: string; added_at: string; auto: boolean }[]>`coalesce((
         select json_agg(json_build_object('name', t.name, 'added_at', it.added_at, 'auto', it.auto) order by t.name)
@@ -101,7 +133,10 @@ export function itemsForPackage(db: Db, ids: string[]) {
 
 /** The newest entry of the audit chain (ordered by the bigint column: the text alias would sort "9" after "14"). */
 export async function auditHead(db: Db): Promise<{ seq: string; hash: string } | null> {
-  const { rows } = await sql<{ seq: string; hash: string }>`select a.seq::text as seq, encode(a.hash, 'hex') as hash from audit_log a where a.seq is not null order by a.seq desc limit 1`.execute(db);
+  const { rows } = await sql<{
+    seq: string;
+    hash: string;
+  }>`select a.seq::text as seq, encode(a.hash, 'hex') as hash from audit_log a where a.seq is not null order by a.seq desc limit 1`.execute(db);
   return rows[0] ?? null;
 }
 

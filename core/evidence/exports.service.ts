@@ -42,7 +42,8 @@ export async function resolveSelection(db: Kysely<DB>, req: ExportRequest): Prom
   if (from && to && from > to) throw new AppError("bad_request", "from is after to");
   const streamIds = [...new Set(req.streams ?? [])].map((s) => s.toLowerCase());
   const itemIds = [...new Set(req.items ?? [])].map((s) => s.toLowerCase());
-  if (!streamIds.length && !itemIds.length && req.tag === undefined && !from && !to) throw new AppError("bad_request", "choose streams, items, a tag or a time window to export");
+  if (!streamIds.length && !itemIds.length && req.tag === undefined && !from && !to)
+    throw new AppError("bad_request", "choose streams, items, a tag or a time window to export");
   const foundStreams = new Set((await repo.existingStreamIds(db, streamIds)).map((r) => r.id));
   const missingStream = streamIds.find((id) => !foundStreams.has(id));
   if (missingStream) throw new AppError("not_found", `no stream ${missingStream}`);
@@ -67,7 +68,8 @@ export async function resolveSelection(db: Kysely<DB>, req: ExportRequest): Prom
     }
   }
   for (const r of await repo.itemIdsOfStreams(db, [...streams])) items.add(r.id);
-  if (streams.size > MAX_EXPORT_STREAMS) throw new AppError("unprocessable", `the selection holds ${streams.size} streams, a package at most ${MAX_EXPORT_STREAMS}: narrow it`);
+  if (streams.size > MAX_EXPORT_STREAMS)
+    throw new AppError("unprocessable", `the selection holds ${streams.size} streams, a package at most ${MAX_EXPORT_STREAMS}: narrow it`);
   if (items.size > MAX_EXPORT_ITEMS) throw new AppError("unprocessable", `the selection holds more than ${MAX_EXPORT_ITEMS} items: narrow it`);
   if (!streams.size && !items.size) throw new AppError("unprocessable", "nothing matches that selection");
   return { stream_ids: [...streams].sort(), item_ids: [...items].sort() };
@@ -79,7 +81,12 @@ export async function requestExport(db: Kysely<DB>, user: AuthUser, req: ExportR
   const selection = await resolveSelection(db, req);
   const row = await db.transaction().execute(async (trx) => {
     const row = await repo.insertExport(trx, { requested_by: user.id, request: req, selection });
-    await audit(trx, { action: "export.requested", targetType: "export", targetId: row.id, detail: { request: req, streams: selection.stream_ids, items: selection.item_ids } });
+    await audit(trx, {
+      action: "export.requested",
+      targetType: "export",
+      targetId: row.id,
+      detail: { request: req, streams: selection.stream_ids, items: selection.item_ids },
+    });
     // One package at a time per cluster (queue "exports"): it is batch work, never ahead of live.
     await enqueue(trx, "build_export", { exportId: row.id }, { queueName: "exports", jobKey: `build_export:${row.id}`, maxAttempts: 5 });
     await publish(trx, { type: "export.progress", data: { export_id: row.id, state: "queued", progress: 0 } });
@@ -126,8 +133,20 @@ export async function listExports(db: Kysely<DB>, user: AuthUser, limit: number)
 export async function downloadExport(db: Kysely<DB>, store: ObjectStore, user: AuthUser, id: string, range: string | null): Promise<Response> {
   const row = await getExport(db, user, id);
   if (row.state !== "ready" || !row.object_key) throw new AppError("conflict", `the package is ${row.state}, not ready`);
-  if (!range || /^bytes=0-/.test(range.trim())) await audit(db, { action: "export.downloaded", targetType: "export", targetId: row.id, detail: { sha256: row.sha256, size: row.size === null ? null : Number(row.size), range } });
-  return serveObject(store, row.object_key, { contentType: "application/x-tar", sha256: row.sha256 ?? undefined, immutable: true, range, filename: `${packageTop(row.id)}.tar` });
+  if (!range || /^bytes=0-/.test(range.trim()))
+    await audit(db, {
+      action: "export.downloaded",
+      targetType: "export",
+      targetId: row.id,
+      detail: { sha256: row.sha256, size: row.size === null ? null : Number(row.size), range },
+    });
+  return serveObject(store, row.object_key, {
+    contentType: "application/x-tar",
+    sha256: row.sha256 ?? undefined,
+    immutable: true,
+    range,
+    filename: `${packageTop(row.id)}.tar`,
+  });
 }
 
 export async function signingKeyView(db: Kysely<DB>, user: AuthUser) {

@@ -103,7 +103,8 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
       }
       await sink.end();
       const sha = hash.digest("hex");
-      if (expected && sha !== expected) throw new AppError("conflict", `${objectKey} no longer matches the SHA-256 recorded on ingest (${expected}); not exporting altered evidence`);
+      if (expected && sha !== expected)
+        throw new AppError("conflict", `${objectKey} no longer matches the SHA-256 recorded on ingest (${expected}); not exporting altered evidence`);
       manifest.push({ path, sha256: sha });
     };
 
@@ -115,7 +116,8 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
       streams.push({ s, chunks: await repo.chunksOf(db, id), init: await repo.initOf(db, id) });
     }
     const items = await repo.itemsForPackage(db, sel.item_ids);
-    const total = streams.reduce((n, x) => n + x.chunks.length + (x.init ? 1 : 0) + (x.s.recording_key ? 1 : 0) + 3, 0) + items.filter((i) => i.photo_key).length + 6;
+    const total =
+      streams.reduce((n, x) => n + x.chunks.length + (x.init ? 1 : 0) + (x.s.recording_key ? 1 : 0) + 3, 0) + items.filter((i) => i.photo_key).length + 6;
     let done = 0;
     let lastReport = Date.now();
     const step = async () => {
@@ -160,8 +162,27 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
             finished_by: s.finished_by,
             tags: s.tags,
             recording: s.recording_key ? { file: `${base}/recording.mp4`, sha256: s.recording_sha256, size: s.recording_size, made_at: s.recording_at } : null,
-            init: init ? { file: `${base}/init.${extOf(init.object_key)}`, sha256: init.sha256, size: init.size, received_at: init.received_at, content_type: init.content_type } : null,
-            chunks: chunks.map((c) => ({ seq: c.seq, file: chunkFiles[c.seq], sha256: c.sha256, size: c.size, content_type: c.content_type, received_at: c.received_at, capture_start: c.capture_start, state: c.state, late: c.late, failure_reason: c.failure_reason })),
+            init: init
+              ? {
+                  file: `${base}/init.${extOf(init.object_key)}`,
+                  sha256: init.sha256,
+                  size: init.size,
+                  received_at: init.received_at,
+                  content_type: init.content_type,
+                }
+              : null,
+            chunks: chunks.map((c) => ({
+              seq: c.seq,
+              file: chunkFiles[c.seq],
+              sha256: c.sha256,
+              size: c.size,
+              content_type: c.content_type,
+              received_at: c.received_at,
+              capture_start: c.capture_start,
+              state: c.state,
+              late: c.late,
+              failure_reason: c.failure_reason,
+            })),
           },
           null,
           2,
@@ -183,7 +204,23 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
         await copy(photo, i.photo_key, i.photo_sha256);
         await step();
       }
-      itemDocs.push({ id: i.id, kind: i.kind, stream_id: i.stream_id, title: i.title, body: i.body, url: i.url, author: i.author_email, lat: i.lat, lng: i.lng, heading: i.heading, position_at: i.position_at, created_at: i.created_at, photo: photo ? { file: photo, sha256: i.photo_sha256, type: i.photo_type } : null, tags: i.tags, comments: i.comments });
+      itemDocs.push({
+        id: i.id,
+        kind: i.kind,
+        stream_id: i.stream_id,
+        title: i.title,
+        body: i.body,
+        url: i.url,
+        author: i.author_email,
+        lat: i.lat,
+        lng: i.lng,
+        heading: i.heading,
+        position_at: i.position_at,
+        created_at: i.created_at,
+        photo: photo ? { file: photo, sha256: i.photo_sha256, type: i.photo_type } : null,
+        tags: i.tags,
+        comments: i.comments,
+      });
     }
     await write("items/items.json", JSON.stringify(itemDocs, null, 2));
     await step();
@@ -203,7 +240,20 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
           prev_hash: r.prev_hash,
           hash: r.hash,
           canonical: r.canonical,
-          entry: { at: r.at, actor_id: r.actor_id, actor_email: r.actor_email, actor_role: r.actor_role, token_id: r.token_id, action: r.action, target_type: r.target_type, target_id: r.target_id, ip: r.ip, user_agent: r.user_agent, request_id: r.request_id, detail: r.detail },
+          entry: {
+            at: r.at,
+            actor_id: r.actor_id,
+            actor_email: r.actor_email,
+            actor_role: r.actor_role,
+            token_id: r.token_id,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            request_id: r.request_id,
+            detail: r.detail,
+          },
         };
         lines.push(JSON.stringify(line));
       }
@@ -249,8 +299,32 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
     const [put] = await Promise.all([store.put(objectKey, tar.stdout, { contentType: "application/x-tar" }), tar.done]);
     const manifestSha = createHash("sha256").update(manifestText).digest("hex");
     await db.transaction().execute(async (trx) => {
-      await repo.updateExport(trx, exportId, { state: "ready", progress: 1, files: manifest.length, object_key: objectKey, size: put.size, sha256: put.sha256, manifest_sha256: manifestSha, audit_head_seq: head?.seq, finished_at: new Date() });
-      await audit(trx, { action: "export.built", targetType: "export", targetId: exportId, actor: null, detail: { sha256: put.sha256, size: put.size, files: manifest.length, manifest_sha256: manifestSha, audit_head: head, streams: sel.stream_ids.length, items: sel.item_ids.length } });
+      await repo.updateExport(trx, exportId, {
+        state: "ready",
+        progress: 1,
+        files: manifest.length,
+        object_key: objectKey,
+        size: put.size,
+        sha256: put.sha256,
+        manifest_sha256: manifestSha,
+        audit_head_seq: head?.seq,
+        finished_at: new Date(),
+      });
+      await audit(trx, {
+        action: "export.built",
+        targetType: "export",
+        targetId: exportId,
+        actor: null,
+        detail: {
+          sha256: put.sha256,
+          size: put.size,
+          files: manifest.length,
+          manifest_sha256: manifestSha,
+          audit_head: head,
+          streams: sel.stream_ids.length,
+          items: sel.item_ids.length,
+        },
+      });
       await progressEvent(trx, exportId, "ready", 1);
     });
     log.info("evidence package built", { exportId, files: manifest.length, bytes: put.size });
@@ -272,7 +346,10 @@ export async function buildExport(deps: ExportDeps, exportId: string, signal?: A
 }
 
 function progressEvent(db: Parameters<typeof publish>[0], exportId: string, state: string, progress: number, error?: string) {
-  return publish(db, { type: "export.progress", data: { export_id: exportId, state, progress: Math.round(progress * 1000) / 1000, ...(error ? { error } : {}) } });
+  return publish(db, {
+    type: "export.progress",
+    data: { export_id: exportId, state, progress: Math.round(progress * 1000) / 1000, ...(error ? { error } : {}) },
+  });
 }
 
 type TelemetryRow = Awaited<ReturnType<typeof repo.telemetryOf>>[number];
@@ -284,6 +361,15 @@ export function telemetryGeoJson(streamId: string, rows: TelemetryRow[]) {
     geometry: { type: "Point" as const, coordinates: [r.lng, r.lat] },
     properties: { t: new Date(r.t).toISOString(), accuracy: r.accuracy, heading: r.heading, speed: r.speed },
   }));
-  const track = rows.length >= 2 ? [{ type: "Feature" as const, geometry: { type: "LineString" as const, coordinates: rows.map((r) => [r.lng, r.lat]) }, properties: { stream_id: streamId, from: new Date(rows[0]!.t).toISOString(), to: new Date(rows[rows.length - 1]!.t).toISOString() } }] : [];
+  const track =
+    rows.length >= 2
+      ? [
+          {
+            type: "Feature" as const,
+            geometry: { type: "LineString" as const, coordinates: rows.map((r) => [r.lng, r.lat]) },
+            properties: { stream_id: streamId, from: new Date(rows[0]!.t).toISOString(), to: new Date(rows[rows.length - 1]!.t).toISOString() },
+          },
+        ]
+      : [];
   return { type: "FeatureCollection" as const, features: [...points, ...track] };
 }

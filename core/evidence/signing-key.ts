@@ -25,7 +25,10 @@ export async function loadSigningKey(db: Db): Promise<SigningKey> {
   let row = await findSigningKey(db);
   if (!row) {
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    await insertSigningKeyIfNone(db, { private_key: privateKey.export({ type: "pkcs8", format: "der" }), public_key: publicKey.export({ type: "spki", format: "der" }) });
+    await insertSigningKeyIfNone(db, {
+      private_key: privateKey.export({ type: "pkcs8", format: "der" }),
+      public_key: publicKey.export({ type: "spki", format: "der" }),
+    });
     row = await findSigningKey(db);
     if (!row) throw new Error("the signing key was stored but cannot be read back");
   }

@@ -101,7 +101,8 @@ export function listTar(src: ByteSource): TarEntry[] {
       if (first) throw new TarError("not a tar archive (starts with zeros)");
       return files;
     }
-    if (!checksumOk(h, off)) throw new TarError(first ? "not a tar archive (header checksum does not match)" : `damaged tar header at byte ${off} (checksum does not match)`);
+    if (!checksumOk(h, off))
+      throw new TarError(first ? "not a tar archive (header checksum does not match)" : `damaged tar header at byte ${off} (checksum does not match)`);
     first = false;
     const type = String.fromCharCode(h[156]! || 0x30);
     let size = octal(h, 124, 12, "size", off);

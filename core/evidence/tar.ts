@@ -30,7 +30,10 @@ export function tarArgs(dir: string, top: string, mtimeSeconds: number): string[
  * Starts tar and hands back its output as a stream. The process is killed on abort or after
  * `timeoutMs`; `done` rejects with the first line of tar's complaint when it fails.
  */
-export function runTar(args: string[], opts: { timeoutMs: number; signal?: AbortSignal; bin?: string }): { stdout: ReadableStream<Uint8Array>; done: Promise<void> } {
+export function runTar(
+  args: string[],
+  opts: { timeoutMs: number; signal?: AbortSignal; bin?: string },
+): { stdout: ReadableStream<Uint8Array>; done: Promise<void> } {
   const proc = Bun.spawn([opts.bin ?? "tar", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const kill = () => proc.kill("SIGKILL");
   const timer = setTimeout(kill, opts.timeoutMs);

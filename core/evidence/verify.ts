@@ -18,7 +18,10 @@ export interface VerifyReport {
 
 /** "SHA256:<base64>" of the key's SubjectPublicKeyInfo DER: what the admin page and docs show. */
 export function keyFingerprint(key: KeyObject): string {
-  return `SHA256:${createHash("sha256").update(key.export({ type: "spki", format: "der" })).digest("base64").replace(/=+$/, "")}`;
+  return `SHA256:${createHash("sha256")
+    .update(key.export({ type: "spki", format: "der" }))
+    .digest("base64")
+    .replace(/=+$/, "")}`;
 }
 
 function parseKey(pem: string | Uint8Array): KeyObject | null {

@@ -20,7 +20,11 @@ export function fixityRoutes(rt: ApiContext) {
         set.status = 202;
         return { job_id: jobId };
       },
-      { body: FixityRequestBody, response: { 202: FixityAccepted }, detail: { tags, summary: "Queue a fixity check of every stored object (runs on a batch worker)" } },
+      {
+        body: FixityRequestBody,
+        response: { 202: FixityAccepted },
+        detail: { tags, summary: "Queue a fixity check of every stored object (runs on a batch worker)" },
+      },
     )
     .get(
       "/failures",
@@ -28,6 +32,10 @@ export function fixityRoutes(rt: ApiContext) {
         requireRole(user, "admin");
         return listFixityFailures(db(), { all: query.state === "all", limit: query.limit, before: query.before });
       },
-      { query: FixityFailuresQuery, response: { 200: FixityFailuresPage }, detail: { tags, summary: "Objects whose bytes no longer match their recorded SHA-256, or are gone (open ones unless state=all)" } },
+      {
+        query: FixityFailuresQuery,
+        response: { 200: FixityFailuresPage },
+        detail: { tags, summary: "Objects whose bytes no longer match their recorded SHA-256, or are gone (open ones unless state=all)" },
+      },
     );
 }

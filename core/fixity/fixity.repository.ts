@@ -62,7 +62,11 @@ export function latestUnfinishedRun(db: Db) {
 }
 
 export function supersedeUnfinishedRuns(db: Db) {
-  return db.updateTable("fixity_runs").set({ finished_at: sql`now()`, outcome: "superseded", updated_at: sql`now()` }).where("finished_at", "is", null).execute();
+  return db
+    .updateTable("fixity_runs")
+    .set({ finished_at: sql`now()`, outcome: "superseded", updated_at: sql`now()` })
+    .where("finished_at", "is", null)
+    .execute();
 }
 
 export function insertRun(db: Db, r: { trigger: "schedule" | "manual"; cursor: string | null }) {
@@ -139,7 +143,9 @@ export async function integrityIndicators(db: Db): Promise<{ last_run_at: Date |
   const { rows } = await sql<{ finished_at: Date | null; objects_checked: number | null; open: string }>`
     select r.finished_at, r.objects_checked, (select count(*) from fixity_failures where resolved_at is null) as open
     from (select 1) one
-    left join lateral (select finished_at, objects_checked from fixity_runs where outcome = 'complete' order by finished_at desc limit 1) r on true`.execute(db);
+    left join lateral (select finished_at, objects_checked from fixity_runs where outcome = 'complete' order by finished_at desc limit 1) r on true`.execute(
+    db,
+  );
   const r = rows[0]!;
   return { last_run_at: r.finished_at, objects_checked: r.objects_checked ?? 0, mismatches_open: Number(r.open) };
 }

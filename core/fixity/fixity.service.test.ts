@@ -14,7 +14,12 @@ describe("parseFixityPayload", () => {
     expect(parseFixityPayload({ _cron: { ts: "2026-11-23T10:17:00Z", backfilled: false }, trigger: "schedule" }).trigger).toBe("schedule");
   });
   test("continuation", () => {
-    expect(parseFixityPayload({ run_id: "12", after: "streams/a/chunks/000001", limit: 50 })).toEqual({ runId: "12", after: "streams/a/chunks/000001", limit: 50, trigger: "manual" });
+    expect(parseFixityPayload({ run_id: "12", after: "streams/a/chunks/000001", limit: 50 })).toEqual({
+      runId: "12",
+      after: "streams/a/chunks/000001",
+      limit: 50,
+      trigger: "manual",
+    });
   });
   test("refusals", () => {
     for (const bad of [{ run_id: 12 }, { run_id: "-1" }, { run_id: "1e3" }, { after: "" }, { after: 5 }, { limit: 0 }, { limit: 5_001 }, { limit: 1.5 }, [1]]) {

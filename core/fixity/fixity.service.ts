@@ -30,11 +30,14 @@ export function parseFixityPayload(p: unknown): FixityPayload {
   const o = (p ?? {}) as Record<string, unknown>;
   if (typeof o !== "object" || Array.isArray(o)) throw new AppError("bad_request", "fixity_check payload must be an object");
   const runId = o.run_id ?? null;
-  if (runId !== null && !(typeof runId === "string" && /^[1-9]\d{0,17}$/.test(runId))) throw new AppError("bad_request", "fixity_check run_id must be a positive integer string");
+  if (runId !== null && !(typeof runId === "string" && /^[1-9]\d{0,17}$/.test(runId)))
+    throw new AppError("bad_request", "fixity_check run_id must be a positive integer string");
   const after = o.after ?? null;
-  if (after !== null && !(typeof after === "string" && after.length > 0 && after.length <= 1024)) throw new AppError("bad_request", "fixity_check after must be an object key");
+  if (after !== null && !(typeof after === "string" && after.length > 0 && after.length <= 1024))
+    throw new AppError("bad_request", "fixity_check after must be an object key");
   const limit = o.limit ?? DEFAULT_BATCH;
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > MAX_BATCH) throw new AppError("bad_request", `fixity_check limit must be 1..${MAX_BATCH}`);
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > MAX_BATCH)
+    throw new AppError("bad_request", `fixity_check limit must be 1..${MAX_BATCH}`);
   const trigger = o._cron !== undefined || o.trigger === "schedule" ? "schedule" : "manual";
   return { runId: runId as string | null, after: after as string | null, limit, trigger };
 }
@@ -137,7 +140,14 @@ export async function runFixityBatch(deps: FixityDeps, payload: FixityPayload, s
     for (const r of byKey.get(key)!) {
       if (got && got.sha256 === r.sha256) continue;
       ok = false;
-      findings.push({ object_key: key, expected_sha256: r.sha256, actual_sha256: got?.sha256 ?? null, reason: got ? "mismatch" : "missing", source: r.source, stream_id: r.stream_id });
+      findings.push({
+        object_key: key,
+        expected_sha256: r.sha256,
+        actual_sha256: got?.sha256 ?? null,
+        reason: got ? "mismatch" : "missing",
+        source: r.source,
+        stream_id: r.stream_id,
+      });
     }
     if (ok) okKeys.push(key);
   }
@@ -153,12 +163,18 @@ export async function runFixityBatch(deps: FixityDeps, payload: FixityPayload, s
     await repo.resolveFindings(trx, okKeys);
     await repo.advanceRun(trx, run.id, { checked: keys.length, mismatches, missing, bytes, cursor, done });
     if (!done) {
-      await enqueue(trx, "fixity_check", { run_id: run.id, after: cursor, limit: payload.limit }, { queueName: FIXITY_QUEUE, jobKey: `fixity_check:run:${run.id}` });
+      await enqueue(
+        trx,
+        "fixity_check",
+        { run_id: run.id, after: cursor, limit: payload.limit },
+        { queueName: FIXITY_QUEUE, jobKey: `fixity_check:run:${run.id}` },
+      );
     }
     return true;
   });
   if (!committed) return { kind: "skipped", reason: `fixity run ${run.id} was advanced by another job` };
-  for (const f of findings.slice(0, 20)) log.error("fixity failure", { runId: run.id, key: f.object_key, reason: f.reason, source: f.source, expected: f.expected_sha256, actual: f.actual_sha256 });
+  for (const f of findings.slice(0, 20))
+    log.error("fixity failure", { runId: run.id, key: f.object_key, reason: f.reason, source: f.source, expected: f.expected_sha256, actual: f.actual_sha256 });
   if (findings.length > 20) log.error("fixity failures (more)", { runId: run.id, mismatches, missing });
   if (done) log.info("fixity run finished", { runId: run.id });
   return { kind: "checked", runId: run.id, checked: keys.length, mismatches, missing, done };
@@ -191,7 +207,10 @@ export interface FixityFailureView {
 }
 
 /** Damaged or missing objects, newest first; open ones only unless `all`. */
-export async function listFixityFailures(db: Kysely<DB>, opts: { all?: boolean; limit?: number; before?: string } = {}): Promise<{ failures: FixityFailureView[]; next_before: string | null }> {
+export async function listFixityFailures(
+  db: Kysely<DB>,
+  opts: { all?: boolean; limit?: number; before?: string } = {},
+): Promise<{ failures: FixityFailureView[]; next_before: string | null }> {
   const limit = opts.limit ?? 50;
   const rows = await repo.listFailures(db, { open: !opts.all, limit, before: opts.before });
   const iso = (d: Date | string) => new Date(d).toISOString();

@@ -48,7 +48,14 @@ export async function verifyStorage(db: Kysely<DB>, store: ObjectStore, opts: { 
           report.bytes += got?.size ?? 0;
           for (const r of byKey.get(key)!) {
             if (got && got.sha256 === r.sha256) continue;
-            report.problems.push({ kind: got ? "mismatch" : "missing", object_key: key, source: r.source, stream_id: r.stream_id, expected_sha256: r.sha256, actual_sha256: got?.sha256 ?? null });
+            report.problems.push({
+              kind: got ? "mismatch" : "missing",
+              object_key: key,
+              source: r.source,
+              stream_id: r.stream_id,
+              expected_sha256: r.sha256,
+              actual_sha256: got?.sha256 ?? null,
+            });
           }
         }
       }),
@@ -63,7 +70,15 @@ export async function verifyStorage(db: Kysely<DB>, store: ObjectStore, opts: { 
   // of its stream carries was changed (or added) outside rter. The chain itself is checked by
   // `rter audit verify`.
   const unaudited = await unauditedObjects(db);
-  for (const u of unaudited) report.problems.push({ kind: "not_in_audit", object_key: u.object_key, source: u.source, stream_id: u.stream_id, expected_sha256: u.sha256, actual_sha256: null });
+  for (const u of unaudited)
+    report.problems.push({
+      kind: "not_in_audit",
+      object_key: u.object_key,
+      source: u.source,
+      stream_id: u.stream_id,
+      expected_sha256: u.sha256,
+      actual_sha256: null,
+    });
   report.audited = (await countAuditedKinds(db)) - unaudited.length;
   report.problems.sort((a, b) => (a.object_key < b.object_key ? -1 : a.object_key > b.object_key ? 1 : 0));
   return report;

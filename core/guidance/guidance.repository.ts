@@ -17,13 +17,22 @@ export function latestGuidance(db: Db, streamId: string) {
     .executeTakeFirst();
 }
 
-export function insertGuidance(db: Db, g: { stream_id: string; set_by: string; lat: number | null; lng: number | null; heading: number | null; message: string }) {
+export function insertGuidance(
+  db: Db,
+  g: { stream_id: string; set_by: string; lat: number | null; lng: number | null; heading: number | null; message: string },
+) {
   return db.insertInto("guidance").values(g).returningAll().executeTakeFirstOrThrow();
 }
 
 /** Clears the stream's open guidance; the number of rows cleared. */
 export async function clearOpenGuidance(db: Db, streamId: string): Promise<number> {
-  const done = await db.updateTable("guidance").set({ cleared_at: new Date() }).where("stream_id", "=", streamId).where("cleared_at", "is", null).returning("id").execute();
+  const done = await db
+    .updateTable("guidance")
+    .set({ cleared_at: new Date() })
+    .where("stream_id", "=", streamId)
+    .where("cleared_at", "is", null)
+    .returning("id")
+    .execute();
   return done.length;
 }
 

@@ -24,7 +24,11 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: { code?: string }) => e.code ?? String(e));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
 const stream = () => createStream(database.db, reporter, { title: "guided" });
 
 describe("guidance", () => {
@@ -74,7 +78,10 @@ describe("direction lock", () => {
 
     const taken = await takeLock(database.db, op2, id, { takeover: true });
     expect(taken.holder).toEqual({ id: op2.id, email: op2.email });
-    const { rows } = await sql<{ action: string; detail: { previous_holder: { id: string } } }>`select action, detail from audit_log where target_id = ${id} and action = 'guidance.lock_taken_over'`.execute(database.db);
+    const { rows } = await sql<{
+      action: string;
+      detail: { previous_holder: { id: string } };
+    }>`select action, detail from audit_log where target_id = ${id} and action = 'guidance.lock_taken_over'`.execute(database.db);
     expect(rows.map((r) => r.detail.previous_holder.id)).toEqual([op.id]);
     expect((await setGuidance(database.db, op2, id, { heading: 20 })).heading).toBe(20);
     expect(await codeOf(setGuidance(database.db, op, id, { heading: 30 }))).toBe("conflict");

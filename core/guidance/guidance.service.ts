@@ -31,7 +31,16 @@ export async function currentGuidance(db: Kysely<DB>, user: AuthUser, streamId: 
   const s = await visibleStream(db, user, streamId);
   const g = await repo.latestGuidance(db, s.id);
   if (!g || g.cleared_at) return null;
-  return { id: String(g.id), stream_id: g.stream_id, lat: g.lat, lng: g.lng, heading: g.heading, message: g.message, by: g.email, created_at: new Date(g.created_at).toISOString() };
+  return {
+    id: String(g.id),
+    stream_id: g.stream_id,
+    lat: g.lat,
+    lng: g.lng,
+    heading: g.heading,
+    message: g.message,
+    by: g.email,
+    created_at: new Date(g.created_at).toISOString(),
+  };
 }
 
 /** An operator points a live reporter at a place or a direction, with a short message. */
@@ -40,10 +49,18 @@ export async function setGuidance(db: Kysely<DB>, user: AuthUser, streamId: stri
   const s = await visibleStream(db, user, streamId);
   if ((input.lat === undefined) !== (input.lng === undefined)) throw new AppError("bad_request", "lat and lng go together");
   const message = (input.message ?? "").trim();
-  if (input.lat === undefined && input.heading === undefined && !message) throw new AppError("bad_request", "guidance needs a target point, a heading or a message");
+  if (input.lat === undefined && input.heading === undefined && !message)
+    throw new AppError("bad_request", "guidance needs a target point, a heading or a message");
   const row = await db.transaction().execute(async (trx) => {
     await holdLock(trx, user, s);
-    const g = await repo.insertGuidance(trx, { stream_id: s.id, set_by: user.id, lat: input.lat ?? null, lng: input.lng ?? null, heading: input.heading ?? null, message });
+    const g = await repo.insertGuidance(trx, {
+      stream_id: s.id,
+      set_by: user.id,
+      lat: input.lat ?? null,
+      lng: input.lng ?? null,
+      heading: input.heading ?? null,
+      message,
+    });
     await publish(trx, {
       type: "guidance.set",
       streamId: s.id,
@@ -53,7 +70,16 @@ export async function setGuidance(db: Kysely<DB>, user: AuthUser, streamId: stri
     });
     return g;
   });
-  return { id: String(row.id), stream_id: row.stream_id, lat: row.lat, lng: row.lng, heading: row.heading, message: row.message, by: user.email, created_at: new Date(row.created_at).toISOString() };
+  return {
+    id: String(row.id),
+    stream_id: row.stream_id,
+    lat: row.lat,
+    lng: row.lng,
+    heading: row.heading,
+    message: row.message,
+    by: user.email,
+    created_at: new Date(row.created_at).toISOString(),
+  };
 }
 
 export async function clearGuidance(db: Kysely<DB>, user: AuthUser, streamId: string): Promise<void> {
@@ -61,6 +87,7 @@ export async function clearGuidance(db: Kysely<DB>, user: AuthUser, streamId: st
   const s = await visibleStream(db, user, streamId);
   await db.transaction().execute(async (trx) => {
     await holdLock(trx, user, s);
-    if ((await repo.clearOpenGuidance(trx, s.id)) > 0) await publish(trx, { type: "guidance.cleared", streamId: s.id, ownerId: s.owner_id, data: { by: user.email } });
+    if ((await repo.clearOpenGuidance(trx, s.id)) > 0)
+      await publish(trx, { type: "guidance.cleared", streamId: s.id, ownerId: s.owner_id, data: { by: user.email } });
   });
 }

@@ -21,7 +21,9 @@ export interface LockView {
 }
 
 function view(streamId: string, r: { holder_id: string; email: string; taken_at: Date | string } | undefined): LockView {
-  return r ? { stream_id: streamId, holder: { id: r.holder_id, email: r.email }, taken_at: new Date(r.taken_at).toISOString() } : { stream_id: streamId, holder: null, taken_at: null };
+  return r
+    ? { stream_id: streamId, holder: { id: r.holder_id, email: r.email }, taken_at: new Date(r.taken_at).toISOString() }
+    : { stream_id: streamId, holder: null, taken_at: null };
 }
 
 export async function currentLock(db: Kysely<DB>, user: AuthUser, streamId: string): Promise<LockView> {
@@ -38,11 +40,20 @@ export async function holdLock(trx: Transaction<DB>, user: AuthUser, stream: { i
   await lockStream(trx, stream.id);
   const cur = await findLock(trx, stream.id, true);
   if (cur?.holder_id === user.id) return;
-  if (cur && !cur.disabled_at) throw new AppError("conflict", `${cur.email} is guiding this reporter; take over the direction lock first`, { detail: { holder: { id: cur.holder_id, email: cur.email } } });
+  if (cur && !cur.disabled_at)
+    throw new AppError("conflict", `${cur.email} is guiding this reporter; take over the direction lock first`, {
+      detail: { holder: { id: cur.holder_id, email: cur.email } },
+    });
   await upsertHolder(trx, user, stream, cur ? { id: cur.holder_id, email: cur.email } : null, false);
 }
 
-async function upsertHolder(trx: Transaction<DB>, user: AuthUser, stream: { id: string; owner_id: string }, previous: { id: string; email: string } | null, takeover: boolean): Promise<LockView> {
+async function upsertHolder(
+  trx: Transaction<DB>,
+  user: AuthUser,
+  stream: { id: string; owner_id: string },
+  previous: { id: string; email: string } | null,
+  takeover: boolean,
+): Promise<LockView> {
   const takenAt = await setLockHolder(trx, stream.id, user.id);
   const out = view(stream.id, { holder_id: user.id, email: user.email, taken_at: takenAt });
   await publish(trx, { type: "guidance.locked", streamId: stream.id, ownerId: null, data: { holder: out.holder, previous, takeover, at: out.taken_at } });
@@ -59,7 +70,10 @@ export async function takeLock(db: Kysely<DB>, user: AuthUser, streamId: string,
     const cur = await findLock(trx, s.id, true);
     if (cur?.holder_id === user.id) return view(s.id, cur);
     const heldByOther = !!cur && !cur.disabled_at;
-    if (heldByOther && !opts.takeover) throw new AppError("conflict", `${cur!.email} holds the direction lock; ask to take it over`, { detail: { holder: { id: cur!.holder_id, email: cur!.email } } });
+    if (heldByOther && !opts.takeover)
+      throw new AppError("conflict", `${cur!.email} holds the direction lock; ask to take it over`, {
+        detail: { holder: { id: cur!.holder_id, email: cur!.email } },
+      });
     return upsertHolder(trx, user, s, cur ? { id: cur.holder_id, email: cur.email } : null, heldByOther);
   });
 }
@@ -69,6 +83,12 @@ export async function releaseLock(db: Kysely<DB>, user: AuthUser, streamId: stri
   requireRole(user, "operator", "admin");
   const s = await visibleStream(db, user, streamId);
   await db.transaction().execute(async (trx) => {
-    if (await deleteLockHeldBy(trx, s.id, user.id)) await publish(trx, { type: "guidance.locked", streamId: s.id, ownerId: null, data: { holder: null, previous: { id: user.id, email: user.email }, takeover: false, at: new Date().toISOString() } });
+    if (await deleteLockHeldBy(trx, s.id, user.id))
+      await publish(trx, {
+        type: "guidance.locked",
+        streamId: s.id,
+        ownerId: null,
+        data: { holder: null, previous: { id: user.id, email: user.email }, takeover: false, at: new Date().toISOString() },
+      });
   });
 }

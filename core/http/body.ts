@@ -29,7 +29,10 @@ export function guardedBody(body: ReadableStream<Uint8Array> | null, pace: Uploa
   let received = 0;
   let waitedMs = 0;
   const tooSlow = () =>
-    new AppError("request_timeout", `the upload arrived slower than ${rate} bytes per second (after a ${pace.graceMs / 1000} s head start): ${received} bytes in ${(waitedMs / 1000).toFixed(1)} s`);
+    new AppError(
+      "request_timeout",
+      `the upload arrived slower than ${rate} bytes per second (after a ${pace.graceMs / 1000} s head start): ${received} bytes in ${(waitedMs / 1000).toFixed(1)} s`,
+    );
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
       const allowMs = rate === null ? Infinity : pace.graceMs + (received * 1000) / rate - waitedMs;
@@ -41,7 +44,10 @@ export function guardedBody(body: ReadableStream<Uint8Array> | null, pace: Uploa
       const t0 = performance.now();
       let r: Awaited<ReturnType<typeof reader.read>>;
       try {
-        r = allowMs === Infinity ? await reader.read() : await Promise.race([reader.read(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(TOO_SLOW), allowMs)))]);
+        r =
+          allowMs === Infinity
+            ? await reader.read()
+            : await Promise.race([reader.read(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(TOO_SLOW), allowMs)))]);
       } catch (e) {
         if (e !== TOO_SLOW) throw new AppError("bad_request", "the upload was interrupted before its body was complete", { cause: e });
         waitedMs += performance.now() - t0;

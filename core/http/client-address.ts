@@ -7,7 +7,10 @@ export function clientAddress(peer: string | null, forwardedFor: string | null, 
   const direct = normalize(peer) ?? "unknown";
   if (!forwardedFor || !isTrusted(direct, trusted)) return direct;
   // Rightmost first: each proxy appends the address it saw; the first untrusted one is the client.
-  const hops = forwardedFor.split(",").map((s) => s.trim()).reverse();
+  const hops = forwardedFor
+    .split(",")
+    .map((s) => s.trim())
+    .reverse();
   let last = direct;
   for (const hop of hops) {
     const ip = normalize(hop);

@@ -3,7 +3,12 @@ import { guardedBody, type UploadPace } from "./body.ts";
 import { JsonScanner, type JsonLimits } from "./json-scan.ts";
 
 /** Routes whose body is raw media, not JSON (chunks and the CMAF init of the live video feature, photos). */
-export const RAW_BODY_ROUTES: RegExp[] = [/^\/api\/v1\/streams\/[^/]+\/chunks\//, /^\/api\/v1\/streams\/[^/]+\/init$/, /^\/api\/v1\/streams\/[^/]+\/poster$/, /^\/api\/v1\/items\/photos$/];
+export const RAW_BODY_ROUTES: RegExp[] = [
+  /^\/api\/v1\/streams\/[^/]+\/chunks\//,
+  /^\/api\/v1\/streams\/[^/]+\/init$/,
+  /^\/api\/v1\/streams\/[^/]+\/poster$/,
+  /^\/api\/v1\/items\/photos$/,
+];
 
 /**
  * Every JSON body of the API fits these: the largest real one is an item (10,000-character text,
@@ -61,7 +66,9 @@ export async function gateJsonBody(req: Request, path: string, pace?: UploadPace
       if (total > limits.maxBytes) {
         await reader.cancel().catch(() => {});
         // A shape refused earlier is the more precise reason.
-        return refusal ? new AppError(refusal.code, refusal.message) : new AppError("too_large", `a JSON body of this route may have at most ${limits.maxBytes} bytes`);
+        return refusal
+          ? new AppError(refusal.code, refusal.message)
+          : new AppError("too_large", `a JSON body of this route may have at most ${limits.maxBytes} bytes`);
       }
       // Once refused, the rest (within the byte limit) is still read so the client gets its answer
       // on a connection in a clean state, but it is neither kept nor scanned.

@@ -39,7 +39,11 @@ const IS_OBJECT = 2;
 const MAX_NUMBER_CHARS = 40;
 const NUMBER_SYNTAX = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 const SIMPLE_ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
-const LITERALS: Record<number, Uint8Array> = { 0x74: new TextEncoder().encode("true"), 0x66: new TextEncoder().encode("false"), 0x6e: new TextEncoder().encode("null") };
+const LITERALS: Record<number, Uint8Array> = {
+  0x74: new TextEncoder().encode("true"),
+  0x66: new TextEncoder().encode("false"),
+  0x6e: new TextEncoder().encode("null"),
+};
 /** Keys that change an object's prototype when a parsed body is spread or assigned into another object. */
 const FORBIDDEN_KEYS = new Set(["__proto__"]);
 
@@ -236,7 +240,11 @@ export class JsonScanner {
 
   private countChar(): void {
     const max = this.inKey ? this.limits.maxKeyChars : this.limits.maxStringChars;
-    if (++this.chars > max) this.refuse("bad_request", this.inKey ? `a key in the JSON body is longer than ${max} characters` : `a string in the JSON body is longer than ${max} characters`);
+    if (++this.chars > max)
+      this.refuse(
+        "bad_request",
+        this.inKey ? `a key in the JSON body is longer than ${max} characters` : `a string in the JSON body is longer than ${max} characters`,
+      );
   }
 
   private endString(): void {

@@ -7,7 +7,14 @@ test("problem+json carries status, code, detail and Retry-After", async () => {
   expect(res.status).toBe(503);
   expect(res.headers.get("content-type")).toBe("application/problem+json");
   expect(res.headers.get("retry-after")).toBe("7");
-  expect(await res.json()).toEqual({ type: "https://rter.dev/problems/unavailable", title: "Service unavailable", status: 503, detail: "storage down", code: "unavailable", instance: "/api/x" });
+  expect(await res.json()).toEqual({
+    type: "https://rter.dev/problems/unavailable",
+    title: "Service unavailable",
+    status: 503,
+    detail: "storage down",
+    code: "unavailable",
+    instance: "/api/x",
+  });
 });
 
 test("dependency failures map to 503, everything unknown to a bare 500", () => {

@@ -70,7 +70,11 @@ export function wrapHandler(rt: NodeContext, handle: Handle): Fetch {
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     // In-process requests (tests) have no socket: they count as coming from this host.
     const peer = server ? (server.requestIP(req)?.address ?? null) : "127.0.0.1";
-    const info: RequestInfo = { requestId, ip: clientAddress(peer, req.headers.get("x-forwarded-for"), rt.config.security.trustedProxies), userAgent: req.headers.get("user-agent") ?? "" };
+    const info: RequestInfo = {
+      requestId,
+      ip: clientAddress(peer, req.headers.get("x-forwarded-for"), rt.config.security.trustedProxies),
+      userAgent: req.headers.get("user-agent") ?? "",
+    };
     const { ctx, result } = runWithPerf(() =>
       runWithRequest(info, async (): Promise<Response> => {
         if (!usable) return problemResponse(new AppError("bad_request", "invalid Host header"), path);
@@ -79,7 +83,13 @@ export function wrapHandler(rt: NodeContext, handle: Handle): Fetch {
         }
         const len = req.headers.get("content-length");
         if (len !== null && (!/^\d+$/.test(len) || Number(len) > rt.config.http.bodyLimitBytes)) {
-          return problemResponse(new AppError(/^\d+$/.test(len) ? "too_large" : "bad_request", /^\d+$/.test(len) ? `body exceeds ${rt.config.http.bodyLimitBytes} bytes` : "invalid Content-Length"), path);
+          return problemResponse(
+            new AppError(
+              /^\d+$/.test(len) ? "too_large" : "bad_request",
+              /^\d+$/.test(len) ? `body exceeds ${rt.config.http.bodyLimitBytes} bytes` : "invalid Content-Length",
+            ),
+            path,
+          );
         }
         const pre = preflight(edge, req);
         if (pre) return pre;

@@ -21,9 +21,10 @@ export function claimKey(db: Db, ref: KeyRef, requestHash: string, staleBefore: 
     .insertInto("idempotency_keys")
     .values({ user_id: ref.userId, scope: ref.scope, key: ref.key, request_hash: requestHash, state: "in_flight" })
     .onConflict((oc) =>
-      oc.columns(["user_id", "scope", "key"]).doUpdateSet({ created_at: sql`now()`, request_hash: requestHash }).where((eb) =>
-        eb.and([eb("idempotency_keys.state", "=", "in_flight"), eb("idempotency_keys.created_at", "<", staleBefore)]),
-      ),
+      oc
+        .columns(["user_id", "scope", "key"])
+        .doUpdateSet({ created_at: sql`now()`, request_hash: requestHash })
+        .where((eb) => eb.and([eb("idempotency_keys.state", "=", "in_flight"), eb("idempotency_keys.created_at", "<", staleBefore)])),
     )
     .returning("key")
     .executeTakeFirst();
@@ -31,7 +32,13 @@ export function claimKey(db: Db, ref: KeyRef, requestHash: string, staleBefore: 
 
 /** The key's row; throws (NoResultError) when it is gone. */
 export function getKey(db: Db, ref: KeyRef) {
-  return db.selectFrom("idempotency_keys").selectAll().where("user_id", "=", ref.userId).where("scope", "=", ref.scope).where("key", "=", ref.key).executeTakeFirstOrThrow();
+  return db
+    .selectFrom("idempotency_keys")
+    .selectAll()
+    .where("user_id", "=", ref.userId)
+    .where("scope", "=", ref.scope)
+    .where("key", "=", ref.key)
+    .executeTakeFirstOrThrow();
 }
 
 export async function deleteKey(db: Db, ref: KeyRef): Promise<void> {

@@ -24,7 +24,11 @@ function creator(status = 201) {
     fn: async () => ({ status, body: { n: ++runs } }),
   };
 }
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: { code?: string }) => e.code ?? String(e));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
 
 describe("checkIdempotencyKey", () => {
   test("1 to 200 visible ASCII characters, or no key", () => {
@@ -96,9 +100,15 @@ describe("withIdempotency", () => {
     await sql`insert into idempotency_keys (user_id, scope, key, request_hash, state, created_at)
               values (${alice}, 's', 'k-stale', ${hash}, 'in_flight', now() - interval '2 minutes')`.execute(database.db);
     const c = creator();
-    expect(await withIdempotency(database.db, { userId: alice, scope: "s", key: "k-stale", body: {} }, c.fn)).toEqual({ status: 201, body: { n: 1 }, replayed: false });
+    expect(await withIdempotency(database.db, { userId: alice, scope: "s", key: "k-stale", body: {} }, c.fn)).toEqual({
+      status: 201,
+      body: { n: 1 },
+      replayed: false,
+    });
     // A fresh in-flight key is not taken over.
-    await sql`insert into idempotency_keys (user_id, scope, key, request_hash, state) values (${alice}, 's', 'k-fresh', ${hash}, 'in_flight')`.execute(database.db);
+    await sql`insert into idempotency_keys (user_id, scope, key, request_hash, state) values (${alice}, 's', 'k-fresh', ${hash}, 'in_flight')`.execute(
+      database.db,
+    );
     expect(await codeOf(withIdempotency(database.db, { userId: alice, scope: "s", key: "k-fresh", body: {} }, c.fn))).toBe("conflict");
   });
 });

@@ -17,7 +17,13 @@ export function listComments(db: Db, itemId: string, opts: { after?: string; lim
     .where("c.item_id", "=", itemId);
   if (opts.after) {
     const after = opts.after;
-    q = q.where((eb) => eb(eb.refTuple("c.created_at", "c.id"), ">", eb.selectFrom("item_comments").select(["created_at", "id"]).where("id", "=", after).where("item_id", "=", itemId) as never));
+    q = q.where((eb) =>
+      eb(
+        eb.refTuple("c.created_at", "c.id"),
+        ">",
+        eb.selectFrom("item_comments").select(["created_at", "id"]).where("id", "=", after).where("item_id", "=", itemId) as never,
+      ),
+    );
   }
   return q.orderBy("c.created_at").orderBy("c.id").limit(opts.limit).execute();
 }

@@ -28,14 +28,20 @@ export async function addComment(db: Kysely<DB>, user: AuthUser, itemId: string,
   return db.transaction().execute(async (trx) => {
     const c = await repo.insertComment(trx, { item_id: item.id, author_id: user.id, body });
     await audit(trx, { action: "item.commented", targetType: "item", targetId: item.id, detail: { comment_id: c.id, body } });
-    await publish(trx, { type: "item.commented", streamId: item.stream_id, ownerId: item.author_id, data: { item_id: item.id, comment_id: c.id, body, by: user.email, created_at: new Date(c.created_at).toISOString() } });
+    await publish(trx, {
+      type: "item.commented",
+      streamId: item.stream_id,
+      ownerId: item.author_id,
+      data: { item_id: item.id, comment_id: c.id, body, by: user.email, created_at: new Date(c.created_at).toISOString() },
+    });
     return commentView({ ...c, item_id: item.id, body, author_id: user.id, author_email: user.email });
   });
 }
 
 export async function listItemComments(db: Kysely<DB>, user: AuthUser, itemId: string, opts: { after?: string; limit?: number }): Promise<CommentView[]> {
   const item = await visibleItem(db, user, itemId);
-  if (opts.after !== undefined && !(isUuid(opts.after) && (await repo.commentExists(db, item.id, opts.after)))) throw new AppError("bad_request", "after is not a comment of this item");
+  if (opts.after !== undefined && !(isUuid(opts.after) && (await repo.commentExists(db, item.id, opts.after))))
+    throw new AppError("bad_request", "after is not a comment of this item");
   const rows = await repo.listComments(db, item.id, { after: opts.after, limit: opts.limit ?? 200 });
   return rows.map(commentView);
 }

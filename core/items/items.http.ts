@@ -6,7 +6,19 @@ import { guardedBody } from "../http/body.ts";
 import { checkIdempotencyKey, withIdempotency } from "../idempotency/idempotency.service.ts";
 import type { ApiContext } from "../runtime.ts";
 import { serveObject } from "../streams/serve-object.ts";
-import { AddTagBody, CommentBody, CommentsQuery, CommentView, CreateItemBody, ItemParams, ItemTagParams, ItemView, ListItemsQuery, PatchItemBody, PhotoQuery } from "./items.model.ts";
+import {
+  AddTagBody,
+  CommentBody,
+  CommentsQuery,
+  CommentView,
+  CreateItemBody,
+  ItemParams,
+  ItemTagParams,
+  ItemView,
+  ListItemsQuery,
+  PatchItemBody,
+  PhotoQuery,
+} from "./items.model.ts";
 import { addComment, listItemComments } from "./comments.service.ts";
 import { editItem } from "./item-edit.service.ts";
 import { isSearch, searchVisibleItems } from "./search.service.ts";
@@ -52,7 +64,12 @@ export function itemRoutes(rt: ApiContext) {
         set.status = 201;
         return item;
       },
-      { parse: "none", query: PhotoQuery, response: { 201: ItemView }, detail: { tags, summary: "Create a photo report (raw image/jpeg, image/png or image/webp body)" } },
+      {
+        parse: "none",
+        query: PhotoQuery,
+        response: { 201: ItemView },
+        detail: { tags, summary: "Create a photo report (raw image/jpeg, image/png or image/webp body)" },
+      },
     )
     .get("/:id", async ({ user, params }) => itemView(await visibleItem(db(), user, params.id)), {
       params: ItemParams,
@@ -63,7 +80,11 @@ export function itemRoutes(rt: ApiContext) {
       params: ItemParams,
       body: PatchItemBody,
       response: { 200: ItemView },
-      detail: { tags, summary: "Change an item's title, body or position (its reporter, operators, admins); 409 while under legal hold; audited as item.edited with old and new values; item.updated event" },
+      detail: {
+        tags,
+        summary:
+          "Change an item's title, body or position (its reporter, operators, admins); 409 while under legal hold; audited as item.edited with old and new values; item.updated event",
+      },
     })
     .get("/:id/comments", ({ user, params, query }) => listItemComments(db(), user, params.id, query), {
       params: ItemParams,
@@ -75,12 +96,23 @@ export function itemRoutes(rt: ApiContext) {
       "/:id/comments",
       async ({ user, params, body, request, set }) => {
         const key = checkIdempotencyKey(request.headers.get("idempotency-key"));
-        const out = await withIdempotency(db(), { userId: user.id, scope: `comment:${params.id}`, key, body }, async () => ({ status: 201, body: await addComment(db(), user, params.id, body.body) }));
+        const out = await withIdempotency(db(), { userId: user.id, scope: `comment:${params.id}`, key, body }, async () => ({
+          status: 201,
+          body: await addComment(db(), user, params.id, body.body),
+        }));
         set.status = out.status;
         if (out.replayed) set.headers["idempotent-replayed"] = "true";
         return out.body as typeof CommentView.static;
       },
-      { params: ItemParams, body: CommentBody, response: { 201: CommentView }, detail: { tags, summary: "Comment on an item (Idempotency-Key supported); audited as item.commented; item.commented event, live to everyone who sees the item" } },
+      {
+        params: ItemParams,
+        body: CommentBody,
+        response: { 201: CommentView },
+        detail: {
+          tags,
+          summary: "Comment on an item (Idempotency-Key supported); audited as item.commented; item.commented event, live to everyone who sees the item",
+        },
+      },
     )
     .get(
       "/:id/photo",
@@ -88,7 +120,12 @@ export function itemRoutes(rt: ApiContext) {
         const item = await visibleItem(db(), user, params.id);
         if (!item.photo_key) throw new AppError("not_found", "this item has no photo");
         await auditView(db(), rt.views, { action: "photo.viewed", targetType: "item", targetId: item.id, detail: { sha256: item.photo_sha256 } });
-        return serveObject(rt.store, item.photo_key, { contentType: item.photo_type ?? "application/octet-stream", sha256: item.photo_sha256 ?? undefined, immutable: true, range: request.headers.get("range") });
+        return serveObject(rt.store, item.photo_key, {
+          contentType: item.photo_type ?? "application/octet-stream",
+          sha256: item.photo_sha256 ?? undefined,
+          immutable: true,
+          range: request.headers.get("range"),
+        });
       },
       { params: ItemParams, detail: { tags, summary: "The photo of a photo item" } },
     )

@@ -38,8 +38,27 @@ export function listItems(db: Db, opts: { authorId?: string; tagId?: string; lim
   return q.orderBy("i.created_at", "desc").limit(opts.limit).execute();
 }
 
-export function insertItem(db: Db, row: { kind: string; author_id: string; title: string; body: string; url: string | null; photo_key?: string | null; photo_type?: string | null; photo_sha256?: string | null; lat: number | null; lng: number | null; heading: number | null }) {
-  return db.insertInto("items").values({ ...row, position_at: row.lat === null ? null : new Date() }).returning("id").executeTakeFirstOrThrow();
+export function insertItem(
+  db: Db,
+  row: {
+    kind: string;
+    author_id: string;
+    title: string;
+    body: string;
+    url: string | null;
+    photo_key?: string | null;
+    photo_type?: string | null;
+    photo_sha256?: string | null;
+    lat: number | null;
+    lng: number | null;
+    heading: number | null;
+  },
+) {
+  return db
+    .insertInto("items")
+    .values({ ...row, position_at: row.lat === null ? null : new Date() })
+    .returning("id")
+    .executeTakeFirstOrThrow();
 }
 
 export function findTag(db: Db, name: string) {
@@ -48,7 +67,12 @@ export function findTag(db: Db, name: string) {
 
 /** The tag, created when missing; `created` tells whether this call made it. */
 export async function ensureTag(db: Db, name: string, userId: string): Promise<{ id: string; name: string; created: boolean }> {
-  const ins = await db.insertInto("tags").values({ name, created_by: userId }).onConflict((oc) => oc.column("name").doNothing()).returning(["id", "name"]).executeTakeFirst();
+  const ins = await db
+    .insertInto("tags")
+    .values({ name, created_by: userId })
+    .onConflict((oc) => oc.column("name").doNothing())
+    .returning(["id", "name"])
+    .executeTakeFirst();
   if (ins) return { ...ins, created: true };
   const t = (await findTag(db, name))!;
   return { id: t.id, name: t.name, created: false };

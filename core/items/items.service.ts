@@ -147,7 +147,14 @@ const PHOTO_TYPES: Record<string, { ext: string; magic: (b: Uint8Array) => boole
 };
 
 /** A photo report: the bytes are durable in object storage (with their SHA-256) before the item exists. */
-export async function createPhoto(db: Kysely<DB>, store: ObjectStore, user: AuthUser, contentType: string | null, body: ReadableStream<Uint8Array> | null, meta: { title?: string; lat?: number; lng?: number; heading?: number }): Promise<ItemView> {
+export async function createPhoto(
+  db: Kysely<DB>,
+  store: ObjectStore,
+  user: AuthUser,
+  contentType: string | null,
+  body: ReadableStream<Uint8Array> | null,
+  meta: { title?: string; lat?: number; lng?: number; heading?: number },
+): Promise<ItemView> {
   if (user.role === "viewer") throw new AppError("forbidden", "viewers cannot create items");
   checkPosition(meta);
   const type = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
@@ -161,7 +168,14 @@ export async function createPhoto(db: Kysely<DB>, store: ObjectStore, user: Auth
   const key = `items/photos/${crypto.randomUUID()}.${spec.ext}`;
   const put = await store.put(key, bytes, { contentType: type, maxBytes: MAX_PHOTO_BYTES });
   try {
-    return await createItem(db, user, { kind: "photo", title: meta.title ?? "", lat: meta.lat, lng: meta.lng, heading: meta.heading, photo: { key, type, sha256: put.sha256 } });
+    return await createItem(db, user, {
+      kind: "photo",
+      title: meta.title ?? "",
+      lat: meta.lat,
+      lng: meta.lng,
+      heading: meta.heading,
+      photo: { key, type, sha256: put.sha256 },
+    });
   } catch (e) {
     await store.delete(key).catch(() => {});
     throw e;
@@ -183,7 +197,8 @@ export async function removeTag(db: Kysely<DB>, user: AuthUser, itemId: string, 
   const tag = await repo.findTag(db, name);
   if (tag) {
     await db.transaction().execute(async (trx) => {
-      if (await repo.removeItemTag(trx, item.id, tag.id)) await publish(trx, { type: "tag.removed", data: { item_id: item.id, tag: tag.name, by: user.email } });
+      if (await repo.removeItemTag(trx, item.id, tag.id))
+        await publish(trx, { type: "tag.removed", data: { item_id: item.id, tag: tag.name, by: user.email } });
     });
   }
   return itemView((await repo.findItem(db, item.id))!);

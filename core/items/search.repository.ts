@@ -100,7 +100,11 @@ function pageIds(f: ItemSearch & { q: string }): RawBuilder<{ id: string }> {
 export async function searchItems(db: Db, f: ItemSearch) {
   return selectItems(db)
     .select(sql<string>`(extract(epoch from i.created_at) * 1000000)::bigint::text`.as("created_us"))
-    .where(f.q === undefined ? sql<boolean>`${all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)])}` : sql<boolean>`i.id in (${pageIds({ ...f, q: f.q })})`)
+    .where(
+      f.q === undefined
+        ? sql<boolean>`${all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)])}`
+        : sql<boolean>`i.id in (${pageIds({ ...f, q: f.q })})`,
+    )
     .orderBy("i.created_at", "desc")
     .orderBy("i.id", "desc")
     .limit(f.limit)

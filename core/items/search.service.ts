@@ -29,7 +29,8 @@ export function isSearch(q: SearchQuery): boolean {
 /** "west,south,east,north" in degrees (WGS 84), as a map's bounds give it. */
 export function parseBbox(v: string): { west: number; south: number; east: number; north: number } {
   const parts = v.split(",");
-  if (parts.length !== 4 || parts.some((p) => !/^\s*-?\d+(\.\d+)?\s*$/.test(p))) throw new AppError("bad_request", "bbox is west,south,east,north in decimal degrees");
+  if (parts.length !== 4 || parts.some((p) => !/^\s*-?\d+(\.\d+)?\s*$/.test(p)))
+    throw new AppError("bad_request", "bbox is west,south,east,north in decimal degrees");
   const [west, south, east, north] = parts.map(Number) as [number, number, number, number];
   if (west < -180 || east > 180 || west > 180 || east < -180) throw new AppError("bad_request", "bbox longitudes must be within -180..180");
   if (south < -90 || north > 90 || south > 90 || north < -90) throw new AppError("bad_request", "bbox latitudes must be within -90..90");

@@ -1,5 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { assertPinnedInputs, concatList, inputArgs, ownConcatInputArgs, planSegment, posterArgs, recordingArgs, sec, segmentArgs, TS_LEAD_SEC } from "./ffmpeg-args.ts";
+import {
+  assertPinnedInputs,
+  concatList,
+  inputArgs,
+  ownConcatInputArgs,
+  planSegment,
+  posterArgs,
+  recordingArgs,
+  sec,
+  segmentArgs,
+  TS_LEAD_SEC,
+} from "./ffmpeg-args.ts";
 import type { MediaInfo } from "./media-info.ts";
 
 const v = (codec: string, extra: Partial<NonNullable<MediaInfo["video"]>> = {}) => ({ codec, width: 320, height: 240, fps: 25, pixFmt: "yuv420p", ...extra });
@@ -126,7 +137,9 @@ describe("recordingArgs / concatList", () => {
 
   test("paths are quoted; a single quote survives; durations are optional", () => {
     expect(concatList(["/a/0.ts", "/b/it's 1.ts"])).toBe("ffconcat version 1.0\nfile '/a/0.ts'\nfile '/b/it'\\''s 1.ts'\n");
-    expect(concatList(["/a/0.ts", "/a/1.ts"], [1.0026666, 2])).toBe("ffconcat version 1.0\nfile '/a/0.ts'\nduration 1.002667\nfile '/a/1.ts'\nduration 2.000000\n");
+    expect(concatList(["/a/0.ts", "/a/1.ts"], [1.0026666, 2])).toBe(
+      "ffconcat version 1.0\nfile '/a/0.ts'\nduration 1.002667\nfile '/a/1.ts'\nduration 2.000000\n",
+    );
   });
 
   test("names that cannot be written into the list are refused", () => {
@@ -152,7 +165,8 @@ describe("pinned inputs", () => {
       segmentArgs({ input: "/in", container: "matroska", output: "/o.ts", info: i, offsetSec: 1 }),
       posterArgs({ input: "/seg.ts", output: "/p.jpg" }),
       recordingArgs({ concatListFile: "/l.ffconcat", output: "/r.mp4" }),
-    ]) expect(() => assertPinnedInputs(args)).not.toThrow();
+    ])
+      expect(() => assertPinnedInputs(args)).not.toThrow();
     expect(() => assertPinnedInputs(["-safe", "0", ...ownConcatInputArgs("/l"), ...inputArgs("/x", "mp4"), "-f", "mp4", "/o"])).not.toThrow();
   });
 
@@ -174,7 +188,14 @@ describe("segmentArgs with a poster", () => {
     expect(after(copy, "-skip_frame")).toBe("nokey");
     expect(copy.slice(-1)).toEqual(["/p.jpg"]);
     expect(after(copy.slice(copy.indexOf("/o.ts")), "-frames:v")).toBe("1");
-    const enc = segmentArgs({ input: "/in", container: "matroska", output: "/o.ts", info: info(v("vp8"), a("opus"), "matroska"), offsetSec: 0, poster: "/p.jpg" });
+    const enc = segmentArgs({
+      input: "/in",
+      container: "matroska",
+      output: "/o.ts",
+      info: info(v("vp8"), a("opus"), "matroska"),
+      offsetSec: 0,
+      poster: "/p.jpg",
+    });
     expect(enc).not.toContain("-skip_frame");
     expect(enc.slice(-1)).toEqual(["/p.jpg"]);
     expect(seg(info(v("h264"), a("aac")))).not.toContain("-skip_frame");

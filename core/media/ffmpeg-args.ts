@@ -135,13 +135,27 @@ export function segmentArgs({ input, container, output, info, offsetSec, maxDura
     const odd = v !== undefined && (v.width % 2 !== 0 || v.height % 2 !== 0);
     if (odd) args.push("-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2");
     args.push(
-      "-c:v", "libx264", "-preset", "veryfast",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
       // No B-frames or lookahead: a 1-2 s chunk is latency, not a film. The first frame is an IDR.
-      "-tune", "zerolatency", "-crf", "23", "-maxrate", "5M", "-bufsize", "10M",
-      "-pix_fmt", "yuv420p", "-profile:v", "high",
+      "-tune",
+      "zerolatency",
+      "-crf",
+      "23",
+      "-maxrate",
+      "5M",
+      "-bufsize",
+      "10M",
+      "-pix_fmt",
+      "yuv420p",
+      "-profile:v",
+      "high",
       // MediaRecorder writes variable frame rate with ms timestamps; the default encoder time
       // base (1/guessed fps) would round them together and drop frames.
-      "-enc_time_base:v", "-1",
+      "-enc_time_base:v",
+      "-1",
     );
   }
 
@@ -164,14 +178,23 @@ export function segmentArgs({ input, container, output, info, offsetSec, maxDura
     // drop packets before the start instead of letting them overlap the previous segment. Audio
     // only: on copied video it lost every packet of Chromium's in-band-SPS H.264 whenever the
     // poster output decoded the same stream (-skip_frame nokey), leaving a segment without video.
-    "-copypriorss:a", "0",
+    "-copypriorss:a",
+    "0",
     // ffmpeg would otherwise shift only the first segment (the only one whose B-frame DTS goes
     // negative), putting it off the common timeline; the mux delay keeps DTS positive anyway.
-    "-avoid_negative_ts", "disabled",
-    "-muxdelay", String(TS_MUX_DELAY_SEC),
-    "-output_ts_offset", sec(offsetSec),
-    "-sn", "-dn", "-map_metadata", "-1",
-    "-f", "mpegts", output,
+    "-avoid_negative_ts",
+    "disabled",
+    "-muxdelay",
+    String(TS_MUX_DELAY_SEC),
+    "-output_ts_offset",
+    sec(offsetSec),
+    "-sn",
+    "-dn",
+    "-map_metadata",
+    "-1",
+    "-f",
+    "mpegts",
+    output,
   );
   if (poster) args.push("-map", "0:v:0", ...posterOutput(poster, POSTER_WIDTH));
   return args;
@@ -205,11 +228,22 @@ export interface RecordingArgsInput {
 /** All segments → one MP4, remuxed (no re-encode), moov first so it plays while downloading. */
 export function recordingArgs({ concatListFile, output }: RecordingArgsInput): string[] {
   return [
-    ...COMMON, ...ownConcatInputArgs(concatListFile),
-    "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
+    ...COMMON,
+    ...ownConcatInputArgs(concatListFile),
+    "-map",
+    "0:v:0",
+    "-map",
+    "0:a:0?",
+    "-c",
+    "copy",
     // ADTS headers (how AAC travels in TS) must become an AudioSpecificConfig in MP4.
-    "-bsf:a", "aac_adtstoasc",
-    "-movflags", "+faststart", "-f", "mp4", output,
+    "-bsf:a",
+    "aac_adtstoasc",
+    "-movflags",
+    "+faststart",
+    "-f",
+    "mp4",
+    output,
   ];
 }
 

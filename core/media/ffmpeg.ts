@@ -115,7 +115,9 @@ async function runTool(bin: string, args: string[], opts: RunOptions & { stdout?
     }
     // Under RLIMIT_AS an allocation fails (or the process dies on it) long before the machine runs out.
     if (ALLOC_FAILED.test(stderr) || proc.signalCode === "SIGSEGV" || proc.signalCode === "SIGABRT" || proc.signalCode === "SIGBUS") {
-      throw new MediaError("unprocessable", `processing this chunk needs more than ${Math.round(limits.memoryBytes / 1024 ** 2)} MiB of memory`, { stderrTail: stderr });
+      throw new MediaError("unprocessable", `processing this chunk needs more than ${Math.round(limits.memoryBytes / 1024 ** 2)} MiB of memory`, {
+        stderrTail: stderr,
+      });
     }
     if (proc.signalCode) throw new MediaError("unavailable", `${name} was killed by ${proc.signalCode}`, { stderrTail: stderr });
     // prlimit (or sh) could not exec the tool: missing or not executable.

@@ -23,5 +23,22 @@ export function fmp4RecordingArgs({ input, output }: { input: string; output: st
 /** The first frame of init + one independent part (a key frame) as a JPEG. */
 export function fmp4PosterArgs({ input, output, width = FMP4_POSTER_WIDTH }: { input: string; output: string; width?: number }): string[] {
   const w = Math.max(16, Math.round(width));
-  return [...COMMON, ...INPUT(input), "-map", "0:v:0", "-an", "-frames:v", "1", "-vf", `scale='min(${w},iw)':-2`, "-q:v", "4", "-f", "image2", "-update", "1", output];
+  return [
+    ...COMMON,
+    ...INPUT(input),
+    "-map",
+    "0:v:0",
+    "-an",
+    "-frames:v",
+    "1",
+    "-vf",
+    `scale='min(${w},iw)':-2`,
+    "-q:v",
+    "4",
+    "-f",
+    "image2",
+    "-update",
+    "1",
+    output,
+  ];
 }

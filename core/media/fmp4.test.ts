@@ -93,7 +93,9 @@ describe("parseFragments on what ffmpeg made", () => {
 
   test("styp, prft and free before the fragment, a 64-bit mdat size, and a final mdat of size 0 are fine", () => {
     const c = media.chunks[1]!;
-    expect(fault(parseFragments(concat(box("styp", new TextEncoder().encode("msdhmsdh")), box("prft", new Uint8Array(20)), box("free"), c), { tracks }))).toBe("ok");
+    expect(fault(parseFragments(concat(box("styp", new TextEncoder().encode("msdhmsdh")), box("prft", new Uint8Array(20)), box("free"), c), { tracks }))).toBe(
+      "ok",
+    );
     const zero = copy(c);
     u32(zero, topBoxes(zero).at(-1)!.start, 0);
     expect(fault(parseFragments(zero, { tracks }))).toBe("ok");
@@ -124,13 +126,25 @@ describe("parseFragments refuses hostile fragments with a precise fault", () => 
     ["64-bit size past the end", () => largeSize(media.chunks[1]!, 2 ** 40), "truncated"],
     ["64-bit size below the header", () => largeSize(media.chunks[1]!, 12), "bad_size"],
     ["moof without mdat", () => media.chunks[1]!.slice(0, topBoxes(media.chunks[1]!)[0]!.end), "missing_box"],
-    ["moof then moof", () => { const b = topBoxes(media.chunks[1]!); return concat(media.chunks[1]!.subarray(0, b[0]!.end), media.chunks[1]!.subarray(b[2]!.start)); }, "missing_box"],
+    [
+      "moof then moof",
+      () => {
+        const b = topBoxes(media.chunks[1]!);
+        return concat(media.chunks[1]!.subarray(0, b[0]!.end), media.chunks[1]!.subarray(b[2]!.start));
+      },
+      "missing_box",
+    ],
     ["mdat alone", () => media.chunks[1]!.slice(topBoxes(media.chunks[1]!)[0]!.end), "unexpected_box"],
     ["an init instead", () => media.init, "unexpected_box"],
     ["unknown track id", () => patched(media.chunks[1]!, "tfhd", 12, 9), "unknown_track", /track 9; the init has 1, 2/],
     ["track id 0", () => patched(media.chunks[1]!, "tfhd", 12, 0), "unknown_track"],
     ["base_data_offset", () => patched(media.chunks[1]!, "tfhd", 8, 0x2003b), "unsupported"],
-    ["tfdt going backwards", () => concat(media.chunks[1]!, patched(media.chunks[2]!, "tfdt", 16, 0)), "decode_time", /starts at decode time 0, the previous one ended at \d+/],
+    [
+      "tfdt going backwards",
+      () => concat(media.chunks[1]!, patched(media.chunks[2]!, "tfdt", 16, 0)),
+      "decode_time",
+      /starts at decode time 0, the previous one ended at \d+/,
+    ],
     ["a hole between fragments", () => concat(media.chunks[1]!, media.chunks[3]!), "decode_time"],
     ["mfhd sequence repeated", () => concat(media.chunks[1]!, patched(media.chunks[2]!, "mfhd", 12, 1)), "sequence"],
     ["trun data offset past the mdat", () => patched(media.chunks[1]!, "trun", 16, 1 << 20), "data_outside_mdat"],
@@ -141,8 +155,17 @@ describe("parseFragments refuses hostile fragments with a precise fault", () => 
     ["no tfhd", () => renamed(media.chunks[1]!, "tfhd", "free"), "missing_box"],
     ["an unknown top-level box", () => concat(box("wxyz"), media.chunks[1]!), "unexpected_box"],
     ["empty", () => new Uint8Array(0), "missing_box"],
-    ["100 000 tiny boxes", () => concat(...Array.from({ length: 100_000 }, () => box("free")), media.chunks[1]!), "too_complex", new RegExp(`more than ${MAX_BOXES} boxes`)],
-    ["trafs nested 100 000 deep", () => concat(box("moof", box("mfhd", new Uint8Array(8)), nested("traf", 100_000, box("tfhd", new Uint8Array(8)))), box("mdat")), "missing_box"],
+    [
+      "100 000 tiny boxes",
+      () => concat(...Array.from({ length: 100_000 }, () => box("free")), media.chunks[1]!),
+      "too_complex",
+      new RegExp(`more than ${MAX_BOXES} boxes`),
+    ],
+    [
+      "trafs nested 100 000 deep",
+      () => concat(box("moof", box("mfhd", new Uint8Array(8)), nested("traf", 100_000, box("tfhd", new Uint8Array(8)))), box("mdat")),
+      "missing_box",
+    ],
   ];
   for (const [name, make, want, detail] of cases) {
     test(name, () => {

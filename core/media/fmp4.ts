@@ -1,4 +1,3 @@
-
 /**
  * A reader and validator of fragmented MP4 (ISO BMFF / CMAF) written for hostile input: the API
  * node checks every CMAF upload with it in process instead of spawning ffprobe.
@@ -127,13 +126,42 @@ function name(code: number): string {
 }
 
 const T = {
-  ftyp: fourcc("ftyp"), styp: fourcc("styp"), moov: fourcc("moov"), mvex: fourcc("mvex"), trex: fourcc("trex"),
-  trak: fourcc("trak"), tkhd: fourcc("tkhd"), mdia: fourcc("mdia"), mdhd: fourcc("mdhd"), hdlr: fourcc("hdlr"),
-  minf: fourcc("minf"), stbl: fourcc("stbl"), stsd: fourcc("stsd"), stts: fourcc("stts"), stsz: fourcc("stsz"),
-  stz2: fourcc("stz2"), stco: fourcc("stco"), co64: fourcc("co64"), stsc: fourcc("stsc"), stss: fourcc("stss"),
-  moof: fourcc("moof"), mfhd: fourcc("mfhd"), traf: fourcc("traf"), tfhd: fourcc("tfhd"), tfdt: fourcc("tfdt"),
-  trun: fourcc("trun"), mdat: fourcc("mdat"), free: fourcc("free"), skip: fourcc("skip"), sidx: fourcc("sidx"),
-  prft: fourcc("prft"), emsg: fourcc("emsg"), uuid: fourcc("uuid"), ssix: fourcc("ssix"), vide: fourcc("vide"), soun: fourcc("soun"),
+  ftyp: fourcc("ftyp"),
+  styp: fourcc("styp"),
+  moov: fourcc("moov"),
+  mvex: fourcc("mvex"),
+  trex: fourcc("trex"),
+  trak: fourcc("trak"),
+  tkhd: fourcc("tkhd"),
+  mdia: fourcc("mdia"),
+  mdhd: fourcc("mdhd"),
+  hdlr: fourcc("hdlr"),
+  minf: fourcc("minf"),
+  stbl: fourcc("stbl"),
+  stsd: fourcc("stsd"),
+  stts: fourcc("stts"),
+  stsz: fourcc("stsz"),
+  stz2: fourcc("stz2"),
+  stco: fourcc("stco"),
+  co64: fourcc("co64"),
+  stsc: fourcc("stsc"),
+  stss: fourcc("stss"),
+  moof: fourcc("moof"),
+  mfhd: fourcc("mfhd"),
+  traf: fourcc("traf"),
+  tfhd: fourcc("tfhd"),
+  tfdt: fourcc("tfdt"),
+  trun: fourcc("trun"),
+  mdat: fourcc("mdat"),
+  free: fourcc("free"),
+  skip: fourcc("skip"),
+  sidx: fourcc("sidx"),
+  prft: fourcc("prft"),
+  emsg: fourcc("emsg"),
+  uuid: fourcc("uuid"),
+  ssix: fourcc("ssix"),
+  vide: fourcc("vide"),
+  soun: fourcc("soun"),
 };
 
 /** Top-level boxes a fragment upload may carry besides moof and mdat. */
@@ -230,7 +258,8 @@ export function parseInit(bytes: Uint8Array): InitInfo | Failure {
       if (moov) return !!r.fault("unexpected_box", `a second moov at ${b.start}`);
       moov = b;
     } else if (b.type === T.moof || b.type === T.mdat) return !!r.fault("unexpected_box", `${name(b.type)} at ${b.start}: an init segment carries no media`);
-    else if (b.type !== T.free && b.type !== T.skip && b.type !== T.uuid) return !!r.fault("unexpected_box", `${name(b.type)} at ${b.start} does not belong in an init segment`);
+    else if (b.type !== T.free && b.type !== T.skip && b.type !== T.uuid)
+      return !!r.fault("unexpected_box", `${name(b.type)} at ${b.start} does not belong in an init segment`);
     return true;
   });
   if (!ok) return r.fail ?? { ok: false, fault: "missing_box", detail: "the body is empty" };
@@ -354,27 +383,33 @@ export function parseFragments(bytes: Uint8Array, init: { tracks: readonly InitT
   let lastSeq = -1;
   let fragments = 0;
   let sawMedia = false;
-  const ok = r.children(0, bytes.length, 0, (b) => {
-    if (pendingMoof && b.type !== T.mdat) return !!r.fault("missing_box", `moof at ${pendingMoof.start} is followed by ${name(b.type)}, not mdat`);
-    if (b.type === T.moof) {
-      pendingMoof = b;
+  const ok = r.children(
+    0,
+    bytes.length,
+    0,
+    (b) => {
+      if (pendingMoof && b.type !== T.mdat) return !!r.fault("missing_box", `moof at ${pendingMoof.start} is followed by ${name(b.type)}, not mdat`);
+      if (b.type === T.moof) {
+        pendingMoof = b;
+        return true;
+      }
+      if (b.type === T.mdat) {
+        if (!pendingMoof) return !!r.fault("unexpected_box", `mdat at ${b.start} follows no moof`);
+        const moof: Box = pendingMoof;
+        pendingMoof = null;
+        fragments++;
+        const seq = readFragment(r, moof, b, byId, runs);
+        if (seq === null) return false;
+        if (seq <= lastSeq) return !!r.fault("sequence", `mfhd sequence ${seq} at ${moof.start} does not follow ${lastSeq}`);
+        lastSeq = seq;
+        sawMedia = true;
+        return true;
+      }
+      if (!FRAGMENT_EXTRAS.has(b.type)) return !!r.fault("unexpected_box", `${name(b.type)} at ${b.start} does not belong in a media segment`);
       return true;
-    }
-    if (b.type === T.mdat) {
-      if (!pendingMoof) return !!r.fault("unexpected_box", `mdat at ${b.start} follows no moof`);
-      const moof: Box = pendingMoof;
-      pendingMoof = null;
-      fragments++;
-      const seq = readFragment(r, moof, b, byId, runs);
-      if (seq === null) return false;
-      if (seq <= lastSeq) return !!r.fault("sequence", `mfhd sequence ${seq} at ${moof.start} does not follow ${lastSeq}`);
-      lastSeq = seq;
-      sawMedia = true;
-      return true;
-    }
-    if (!FRAGMENT_EXTRAS.has(b.type)) return !!r.fault("unexpected_box", `${name(b.type)} at ${b.start} does not belong in a media segment`);
-    return true;
-  }, true);
+    },
+    true,
+  );
   if (!ok && r.fail) return r.fail;
   if (pendingMoof) return { ok: false, fault: "missing_box", detail: `moof at ${(pendingMoof as Box).start} has no mdat after it` };
   if (!sawMedia) return { ok: false, fault: "missing_box", detail: "no moof + mdat" };
@@ -406,7 +441,16 @@ function readFragment(r: Reader, moof: Box, mdat: Box, byId: Map<number, InitTra
 }
 
 /** Returns where this traf's sample data ends (the implicit base of the next traf). */
-function readTraf(r: Reader, traf: Box, moof: Box, mdat: Box, prevDataEnd: number, firstTraf: boolean, byId: Map<number, InitTrack>, runs: Map<number, RunState>): number | null {
+function readTraf(
+  r: Reader,
+  traf: Box,
+  moof: Box,
+  mdat: Box,
+  prevDataEnd: number,
+  firstTraf: boolean,
+  byId: Map<number, InitTrack>,
+  runs: Map<number, RunState>,
+): number | null {
   let tfhd: Box | null = null;
   let tfdt: number | null = null;
   const truns: Box[] = [];
@@ -474,12 +518,17 @@ function readTraf(r: Reader, traf: Box, moof: Box, mdat: Box, prevDataEnd: numbe
       firstFlags = r.u32(q);
       q += 4;
     }
-    const hasDur = tf & 0x100, hasSize = tf & 0x200, hasFlags = tf & 0x400, hasCto = tf & 0x800;
+    const hasDur = tf & 0x100,
+      hasSize = tf & 0x200,
+      hasFlags = tf & 0x400,
+      hasCto = tf & 0x800;
     const entry = 4 * ((hasDur ? 1 : 0) + (hasSize ? 1 : 0) + (hasFlags ? 1 : 0) + (hasCto ? 1 : 0));
     // The count is checked against the box before any entry is read: a lying count costs nothing.
-    if (entry > 0 && count > (t.end - q) / entry) return r.fault("truncated", `trun at ${t.start} claims ${count} samples, its ${t.end - t.start} bytes hold ${Math.floor((t.end - q) / entry)}`);
+    if (entry > 0 && count > (t.end - q) / entry)
+      return r.fault("truncated", `trun at ${t.start} claims ${count} samples, its ${t.end - t.start} bytes hold ${Math.floor((t.end - q) / entry)}`);
     if (entry === 0 && count > 1_000_000) return r.fault("malformed", `trun at ${t.start} claims ${count} samples`);
-    if (dataPos < mdatData || dataPos > mdat.end) return r.fault("data_outside_mdat", `trun at ${t.start}: sample data starts at ${dataPos}, the mdat's data is ${mdatData}..${mdat.end}`);
+    if (dataPos < mdatData || dataPos > mdat.end)
+      return r.fault("data_outside_mdat", `trun at ${t.start}: sample data starts at ${dataPos}, the mdat's data is ${mdatData}..${mdat.end}`);
     for (let i = 0; i < count; i++) {
       const dur = hasDur ? r.u32(q) : defDuration;
       if (hasDur) q += 4;

@@ -24,7 +24,8 @@ beforeAll(() => {
   // ffmpeg's mjpeg encoder writes baseline only; a progressive SOF is made by patching the marker
   // (the structure reader does not decode, so this exercises exactly the marker path).
   progressive = baseline.slice();
-  for (let i = 2; i < progressive.length - 1; i++) if (progressive[i] === 0xff && progressive[i + 1] === 0xc0) (progressive[i + 1] = 0xc2), (i = progressive.length);
+  for (let i = 2; i < progressive.length - 1; i++)
+    if (progressive[i] === 0xff && progressive[i + 1] === 0xc0) (progressive[i + 1] = 0xc2), (i = progressive.length);
 });
 
 describe("jpegInfo: structure of a JPEG without decoding it", () => {
@@ -44,12 +45,44 @@ describe("jpegInfo: structure of a JPEG without decoding it", () => {
     ["HTML", () => new TextEncoder().encode("<html><script>alert(1)</script></html>"), /no SOI/],
     ["truncated in the scan", () => baseline.slice(0, baseline.length - 100), /truncated/],
     ["truncated in the headers", () => Uint8Array.from([...baseline.slice(0, 30), 0xff, 0xd9]), /past the end|expected a marker/],
-    ["a segment length past the end", () => { const b = baseline.slice(); set16(b, 4, 0xfff0); return b; }, /past the end/],
-    ["a segment length under 2", () => { const b = baseline.slice(); set16(b, 4, 1); return b; }, /past the end/],
+    [
+      "a segment length past the end",
+      () => {
+        const b = baseline.slice();
+        set16(b, 4, 0xfff0);
+        return b;
+      },
+      /past the end/,
+    ],
+    [
+      "a segment length under 2",
+      () => {
+        const b = baseline.slice();
+        set16(b, 4, 1);
+        return b;
+      },
+      /past the end/,
+    ],
     ["a second SOI", () => Uint8Array.from([0xff, 0xd8, 0xff, 0xd8, ...baseline.slice(2)]), /second SOI/],
     ["EOI before the end", () => Uint8Array.from([0xff, 0xd8, 0xff, 0xd9, ...baseline.slice(2)]), /EOI at byte/],
-    ["garbage where a marker belongs", () => { const b = baseline.slice(); b[markerAt(b, 0xdb)] = 0x00; return b; }, /expected a marker/],
-    ["a scan before the frame header", () => { const b = baseline.slice(); b[markerAt(b, 0xc0) + 1] = 0xfe; return b; }, /before any frame header/],
+    [
+      "garbage where a marker belongs",
+      () => {
+        const b = baseline.slice();
+        b[markerAt(b, 0xdb)] = 0x00;
+        return b;
+      },
+      /expected a marker/,
+    ],
+    [
+      "a scan before the frame header",
+      () => {
+        const b = baseline.slice();
+        b[markerAt(b, 0xc0) + 1] = 0xfe;
+        return b;
+      },
+      /before any frame header/,
+    ],
     ["only SOI and EOI", () => new Uint8Array([0xff, 0xd8, 0xff, 0xd9]), /EOI at byte|no scan/],
     ["100 000 fill bytes", () => Uint8Array.from([0xff, 0xd8, ...new Array(100_000).fill(0xff), 0xff, 0xd9]), /EOI at byte|no scan|past the end/],
   ];

@@ -66,7 +66,12 @@ describe("parseProbeJson", () => {
       streams: [
         { codec_type: "video", codec_name: "mjpeg", width: 600, height: 600, disposition: { attached_pic: 1 } },
         {
-          codec_type: "video", codec_name: "h264", width: 1920, height: 1080, avg_frame_rate: "30000/1001", pix_fmt: "yuv420p",
+          codec_type: "video",
+          codec_name: "h264",
+          width: 1920,
+          height: 1080,
+          avg_frame_rate: "30000/1001",
+          pix_fmt: "yuv420p",
           side_data_list: [{ side_data_type: "Display Matrix", rotation: -90 }],
         },
         { codec_type: "audio", codec_name: "aac", sample_rate: "44100", channels: 2 },
@@ -81,7 +86,10 @@ describe("parseProbeJson", () => {
   });
 
   test("missing duration and 0/0 frame rates become null/absent", () => {
-    const i = parseProbeJson({ format: { format_name: "matroska,webm" }, streams: [{ codec_type: "video", codec_name: "vp8", width: 640, height: 480, avg_frame_rate: "0/0", r_frame_rate: "0/0" }] });
+    const i = parseProbeJson({
+      format: { format_name: "matroska,webm" },
+      streams: [{ codec_type: "video", codec_name: "vp8", width: 640, height: 480, avg_frame_rate: "0/0", r_frame_rate: "0/0" }],
+    });
     expect(i).toEqual({ container: "matroska", durationSec: null, video: { codec: "vp8", width: 640, height: 480 } });
     expect(parseProbeJson({ format: { format_name: "mpegts", duration: "N/A" } })).toEqual({ container: "mpegts", durationSec: null });
   });

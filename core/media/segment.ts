@@ -57,7 +57,13 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
   const { signal } = opts;
   const t0 = performance.now();
   // Only regular files are read: a FIFO or device would block or never end.
-  if (!(await stat(opts.input).then((s) => s.isFile(), () => false))) throw new MediaError("internal", "the chunk to segment is not a regular file");
+  if (
+    !(await stat(opts.input).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    throw new MediaError("internal", "the chunk to segment is not a regular file");
   const bytes = await Bun.file(opts.input).bytes();
   const info: MediaInfo = probeChunk(bytes, opts.container);
   const probeMs = performance.now() - t0;
@@ -65,15 +71,27 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
   checkLimits(info, limits);
 
   const plan = planSegment(info);
-  const args = (poster?: string) => segmentArgs({ input: opts.input, container: opts.container, output: opts.output, info, offsetSec: opts.offsetSec, maxDurationSec: limits.maxDurationSec, poster });
+  const args = (poster?: string) =>
+    segmentArgs({
+      input: opts.input,
+      container: opts.container,
+      output: opts.output,
+      info,
+      offsetSec: opts.offsetSec,
+      maxDurationSec: limits.maxDurationSec,
+      poster,
+    });
   const ffmpeg = (a: string[]) => runFfmpeg(opts.ffmpeg, a, { timeoutMs: opts.timeoutMs, signal, limits: opts.resources });
   try {
     // The poster is a nicety: should its output be what ffmpeg refuses, the segment is made without it.
-    const run = opts.poster === undefined ? await ffmpeg(args()) : await ffmpeg(args(opts.poster)).catch(async (e) => {
-      if (!(e instanceof MediaError && e.code === "unprocessable")) throw e;
-      await rm(opts.poster!, { force: true });
-      return ffmpeg(args());
-    });
+    const run =
+      opts.poster === undefined
+        ? await ffmpeg(args())
+        : await ffmpeg(args(opts.poster)).catch(async (e) => {
+            if (!(e instanceof MediaError && e.code === "unprocessable")) throw e;
+            await rm(opts.poster!, { force: true });
+            return ffmpeg(args());
+          });
     const fps = info.video?.fps;
     const span = tsPacketSpan(await Bun.file(opts.output).bytes(), fps ? 1 / fps : undefined);
     if (!span) throw new MediaError("unprocessable", "ffmpeg produced no audio or video from this chunk");
@@ -142,7 +160,10 @@ export async function assembleRecording(opts: AssembleRecordingOptions): Promise
   try {
     let list: string;
     try {
-      list = concatList(opts.segmentFiles.map((f) => path.resolve(f)), opts.segmentDurationsSec);
+      list = concatList(
+        opts.segmentFiles.map((f) => path.resolve(f)),
+        opts.segmentDurationsSec,
+      );
     } catch (e) {
       throw new MediaError("internal", (e as Error).message, { cause: e });
     }

@@ -62,7 +62,12 @@ describe("tsPacketSpan", () => {
   test("start is the earliest PTS; end the last frame plus its interval, or the last AAC sample", () => {
     const lead = 126_000;
     const video = Array.from({ length: 25 }, (_, i) => lead + i * 3600);
-    const s = tsPacketSpan(stream(video, [{ pts: lead, frames: 20 }, { pts: lead + 20 * 1920, frames: 27 }]))!;
+    const s = tsPacketSpan(
+      stream(video, [
+        { pts: lead, frames: 20 },
+        { pts: lead + 20 * 1920, frames: 27 },
+      ]),
+    )!;
     expect(s.startSec).toBeCloseTo(1.4, 9);
     // 47 AAC frames × 1024 / 48000 = 1.002667 s beat 25 frames × 40 ms.
     expect(s.endSec).toBeCloseTo(1.4 + (47 * 1024) / 48000, 9);

@@ -107,7 +107,11 @@ export function tsPacketSpan(bytes: Uint8Array, fallbackFrameSec = 1 / 30): Pack
   const ends = [...audioEnds];
   if (video.length) {
     const sorted = [...video].sort((x, y) => x - y);
-    const steps = sorted.slice(1).map((x, i) => x - sorted[i]!).filter((d) => d > 0).sort((x, y) => x - y);
+    const steps = sorted
+      .slice(1)
+      .map((x, i) => x - sorted[i]!)
+      .filter((d) => d > 0)
+      .sort((x, y) => x - y);
     const frame = steps.length ? steps[Math.floor(steps.length / 2)]! / CLOCK : fallbackFrameSec;
     ends.push(sorted.at(-1)! / CLOCK + frame);
   }

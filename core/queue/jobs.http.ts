@@ -18,7 +18,11 @@ export function jobRoutes(rt: ApiContext) {
         requireRole(user, "admin");
         return listFailed(db(), { limit: query.limit, before: query.before });
       },
-      { query: FailedJobsQuery, response: { 200: FailedJobsPage }, detail: { tags, summary: "Permanently failed jobs (the trouble queue), newest first, paged by `before`" } },
+      {
+        query: FailedJobsQuery,
+        response: { 200: FailedJobsPage },
+        detail: { tags, summary: "Permanently failed jobs (the trouble queue), newest first, paged by `before`" },
+      },
     )
     .post(
       "/retry-all",
@@ -34,6 +38,11 @@ export function jobRoutes(rt: ApiContext) {
         requireRole(user, "admin");
         return retryJob(db(), params.id);
       },
-      { params: JobIdParams, body: NoBody, response: { 200: JobView }, detail: { tags, summary: "Re-queue one job (attempts reset, due now); 409 while it runs" } },
+      {
+        params: JobIdParams,
+        body: NoBody,
+        response: { 200: JobView },
+        detail: { tags, summary: "Re-queue one job (attempts reset, due now); 409 while it runs" },
+      },
     );
 }

@@ -53,7 +53,8 @@ export async function findJob(db: Kysely<DB>, id: string): Promise<JobRow | unde
 export async function rescheduleNow(db: Kysely<DB>, ids: string[] | "all-failed"): Promise<JobRow[]> {
   return db.transaction().execute(async (trx) => {
     const target = ids === "all-failed" ? sql`array(select j.id from graphile_worker._private_jobs j where ${FAILED})` : sql`${ids}::bigint[]`;
-    const { rows } = await sql<JobRow>`${selectJobs(sql`graphile_worker.reschedule_jobs(${target}, run_at := now(), attempts := 0)`)} order by j.id desc`.execute(trx);
+    const { rows } =
+      await sql<JobRow>`${selectJobs(sql`graphile_worker.reschedule_jobs(${target}, run_at := now(), attempts := 0)`)} order by j.id desc`.execute(trx);
     if (rows.length) await sql`select pg_notify('jobs:insert', json_build_object('count', ${rows.length}::int)::text)`.execute(trx);
     return rows;
   });

@@ -6,7 +6,13 @@ import { AppError } from "../errors.ts";
 import type { ApiContext } from "../runtime.ts";
 import { enqueueProbe, getProbe, MAX_HOLD_MS } from "./queue-probe.service.ts";
 
-const Probe = t.Object({ id: t.String(), enqueued_at: t.String(), ran_at: t.Union([t.String(), t.Null()]), run_count: t.Number(), worker_id: t.Union([t.String(), t.Null()]) });
+const Probe = t.Object({
+  id: t.String(),
+  enqueued_at: t.String(),
+  ran_at: t.Union([t.String(), t.Null()]),
+  run_count: t.Number(),
+  worker_id: t.Union([t.String(), t.Null()]),
+});
 
 /** Admins check the job path end to end: enqueue a probe, see which worker ran it and when. */
 export function queueProbeRoutes(rt: ApiContext) {
@@ -22,7 +28,9 @@ export function queueProbeRoutes(rt: ApiContext) {
       },
       {
         body: t.Optional(t.Object({ hold_ms: t.Optional(BodyInt({ minimum: 0, maximum: MAX_HOLD_MS })) }, { additionalProperties: false })),
-        response: { 201: Probe }, detail: { tags: ["admin"], summary: "Enqueue a queue probe job" } },
+        response: { 201: Probe },
+        detail: { tags: ["admin"], summary: "Enqueue a queue probe job" },
+      },
     )
     .get(
       "/:id",

@@ -15,7 +15,9 @@ describe("queue probes", () => {
     const p = await enqueueProbe(database.db, 250);
     expect(p).toMatchObject({ ran_at: null, run_count: 0, worker_id: null });
     const { rows } = await sql<{ identifier: string; payload: { probeId: string; holdMs: number }; priority: number }>`
-      select t.identifier, j.payload, j.priority from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id`.execute(database.db);
+      select t.identifier, j.payload, j.priority from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id`.execute(
+      database.db,
+    );
     expect(rows.map((r) => [r.identifier, r.payload])).toEqual([["queue_probe", { probeId: p.id, holdMs: 250 }]]);
     await recordProbeRun(database.db, p.id, "node-a");
     await recordProbeRun(database.db, p.id, "node-b");

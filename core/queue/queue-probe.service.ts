@@ -15,7 +15,13 @@ export interface ProbeView {
 }
 
 function view(r: { id: string; enqueued_at: Date; ran_at: Date | null; run_count: number; worker_id: string | null }): ProbeView {
-  return { id: r.id, enqueued_at: r.enqueued_at.toISOString(), ran_at: r.ran_at ? new Date(r.ran_at).toISOString() : null, run_count: r.run_count, worker_id: r.worker_id };
+  return {
+    id: r.id,
+    enqueued_at: r.enqueued_at.toISOString(),
+    ran_at: r.ran_at ? new Date(r.ran_at).toISOString() : null,
+    run_count: r.run_count,
+    worker_id: r.worker_id,
+  };
 }
 
 /** The probe row and its job are written in one transaction: no job without a row, no row without a job. */

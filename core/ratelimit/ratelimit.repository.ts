@@ -23,7 +23,9 @@ export async function countHits(db: Kysely<any>, key: string, w: number, n: numb
  * of each, in the order given.
  */
 export async function countHitsMany(db: Kysely<any>, buckets: readonly { key: string; w: number; n: number }[]): Promise<{ hits: number; reset: number }[]> {
-  const rows = sql.join(buckets.map((b) => sql`(${b.key}, to_timestamp(floor(extract(epoch from clock_timestamp()) / ${b.w}::int) * ${b.w}::int), ${b.n}::int, ${b.w}::int)`));
+  const rows = sql.join(
+    buckets.map((b) => sql`(${b.key}, to_timestamp(floor(extract(epoch from clock_timestamp()) / ${b.w}::int) * ${b.w}::int), ${b.n}::int, ${b.w}::int)`),
+  );
   const { rows: out } = await sql<{ key: string; hits: number; reset: number }>`
     with b (key, window_start, hits, w) as (values ${rows})
     insert into rate_counters as r (key, window_start, hits)
@@ -31,7 +33,9 @@ export async function countHitsMany(db: Kysely<any>, buckets: readonly { key: st
     on conflict (key) do update set
       hits = case when r.window_start = excluded.window_start then r.hits + excluded.hits else excluded.hits end,
       window_start = excluded.window_start
-    returning r.key, r.hits, extract(epoch from r.window_start + make_interval(secs => (select w from b where b.key = r.key)) - clock_timestamp())::float8 as reset`.execute(db);
+    returning r.key, r.hits, extract(epoch from r.window_start + make_interval(secs => (select w from b where b.key = r.key)) - clock_timestamp())::float8 as reset`.execute(
+    db,
+  );
   const byKey = new Map(out.map((r) => [r.key, r]));
   return buckets.map((b) => {
     const r = byKey.get(b.key)!;

@@ -28,7 +28,10 @@ describe("RateLimiter.enforceAll: several buckets of one request", () => {
     await Promise.all(Array.from({ length: 50 }, () => limiter.enforceAll(db(), [token, user])));
     expect([await hitsOf(token.key), await hitsOf(user.key)]).toEqual([51, 51]);
     // And with plain enforce() calls of another request mixed in.
-    await Promise.all([...Array.from({ length: 10 }, () => limiter.enforceAll(db(), [token, user])), ...Array.from({ length: 10 }, () => limiter.enforce(db(), "user", user.key, user.policy))]);
+    await Promise.all([
+      ...Array.from({ length: 10 }, () => limiter.enforceAll(db(), [token, user])),
+      ...Array.from({ length: 10 }, () => limiter.enforce(db(), "user", user.key, user.policy)),
+    ]);
     expect([await hitsOf(token.key), await hitsOf(user.key)]).toEqual([61, 71]);
   });
 
@@ -57,7 +60,12 @@ describe("RateLimiter.enforceAll: several buckets of one request", () => {
       { policyName: "token", key: `t:${k}`, policy: { limit: 10, windowSeconds: 60 } },
       { policyName: "items", key: `qi:${k}`, policy: { limit: 10, windowSeconds: 3600 } },
     ]);
-    const rows = (await sql<{ key: string; w: number }>`select key, extract(epoch from window_start)::int % 3600 as w from rate_counters where key in (${`t:${k}`}, ${`qi:${k}`})`.execute(db())).rows;
+    const rows = (
+      await sql<{
+        key: string;
+        w: number;
+      }>`select key, extract(epoch from window_start)::int % 3600 as w from rate_counters where key in (${`t:${k}`}, ${`qi:${k}`})`.execute(db())
+    ).rows;
     expect(rows.find((r) => r.key === `qi:${k}`)!.w).toBe(0);
   });
 

@@ -111,7 +111,10 @@ export class RateLimiter {
     });
     let counted: Counted[];
     try {
-      counted = await countHitsMany(db, buckets.map((b) => ({ key: b.key, w: b.policy.windowSeconds, n: 1 })));
+      counted = await countHitsMany(
+        db,
+        buckets.map((b) => ({ key: b.key, w: b.policy.windowSeconds, n: 1 })),
+      );
     } finally {
       buckets.forEach((b, i) => void this.drain(db, b.key, slots[i]!));
     }
@@ -126,7 +129,9 @@ export class RateLimiter {
       req.rateLimit = { policy: policyName, limit: d.limit, windowSeconds: policy.windowSeconds, remaining: d.remaining, resetSeconds: d.resetSeconds };
     }
     if (!d.allowed) {
-      throw new AppError("rate_limited", `too many ${what}: ${policy.limit} per ${policy.windowSeconds} s; retry in ${d.resetSeconds} s`, { retryAfterSeconds: d.resetSeconds });
+      throw new AppError("rate_limited", `too many ${what}: ${policy.limit} per ${policy.windowSeconds} s; retry in ${d.resetSeconds} s`, {
+        retryAfterSeconds: d.resetSeconds,
+      });
     }
   }
 

@@ -66,7 +66,17 @@ export async function releaseHold(db: Kysely<DB>, user: AuthUser, t: HoldTarget,
   });
 }
 
-type HoldRow = { id: string; stream_id: string | null; item_id: string | null; reason: string; placed_by: string | null; placed_at: Date | string; released_by: string | null; released_at: Date | string | null; release_reason: string | null };
+type HoldRow = {
+  id: string;
+  stream_id: string | null;
+  item_id: string | null;
+  reason: string;
+  placed_by: string | null;
+  placed_at: Date | string;
+  released_by: string | null;
+  released_at: Date | string | null;
+  release_reason: string | null;
+};
 
 export function holdView(h: HoldRow) {
   return {

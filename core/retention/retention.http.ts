@@ -47,7 +47,12 @@ export function retentionRoutes(rt: ApiContext) {
         set.status = 201;
         return placeHold(db(), user, { stream_id: params.id }, body.reason);
       },
-      { params: StreamParams, body: t.Object({ reason: Reason }, { additionalProperties: false }), response: { 201: HoldView }, detail: { tags, summary: "Place a legal hold: nothing of the stream can be deleted until released" } },
+      {
+        params: StreamParams,
+        body: t.Object({ reason: Reason }, { additionalProperties: false }),
+        response: { 201: HoldView },
+        detail: { tags, summary: "Place a legal hold: nothing of the stream can be deleted until released" },
+      },
     )
     .delete(
       "/api/v1/streams/:id/hold",
@@ -55,7 +60,12 @@ export function retentionRoutes(rt: ApiContext) {
         requireRole(user, "admin");
         return releaseHold(db(), user, { stream_id: params.id }, query.reason ?? null);
       },
-      { params: StreamParams, query: t.Object({ reason: t.Optional(Reason) }), response: { 200: HoldView }, detail: { tags, summary: "Release the stream's legal hold (the record stays)" } },
+      {
+        params: StreamParams,
+        query: t.Object({ reason: t.Optional(Reason) }),
+        response: { 200: HoldView },
+        detail: { tags, summary: "Release the stream's legal hold (the record stays)" },
+      },
     )
     .put(
       "/api/v1/streams/:id/retention",
@@ -77,7 +87,10 @@ export function retentionRoutes(rt: ApiContext) {
         await deleteItem(deps(), params.id, "admin");
         set.status = 204;
       },
-      { params: ItemParams, detail: { tags, summary: "Delete an item (a stream's item: the whole stream) and its photo; 409 while it is under legal hold (for every role)" } },
+      {
+        params: ItemParams,
+        detail: { tags, summary: "Delete an item (a stream's item: the whole stream) and its photo; 409 while it is under legal hold (for every role)" },
+      },
     )
     .post(
       "/api/v1/items/:id/hold",
@@ -86,7 +99,12 @@ export function retentionRoutes(rt: ApiContext) {
         set.status = 201;
         return placeHold(db(), user, await holdTargetOfItem(db(), params.id), body.reason);
       },
-      { params: ItemParams, body: t.Object({ reason: Reason }, { additionalProperties: false }), response: { 201: HoldView }, detail: { tags, summary: "Place a legal hold on an item (a stream's item: on its stream)" } },
+      {
+        params: ItemParams,
+        body: t.Object({ reason: Reason }, { additionalProperties: false }),
+        response: { 201: HoldView },
+        detail: { tags, summary: "Place a legal hold on an item (a stream's item: on its stream)" },
+      },
     )
     .delete(
       "/api/v1/items/:id/hold",
@@ -94,7 +112,12 @@ export function retentionRoutes(rt: ApiContext) {
         requireRole(user, "admin");
         return releaseHold(db(), user, await holdTargetOfItem(db(), params.id), query.reason ?? null);
       },
-      { params: ItemParams, query: t.Object({ reason: t.Optional(Reason) }), response: { 200: HoldView }, detail: { tags, summary: "Release the item's legal hold (the record stays)" } },
+      {
+        params: ItemParams,
+        query: t.Object({ reason: t.Optional(Reason) }),
+        response: { 200: HoldView },
+        detail: { tags, summary: "Release the item's legal hold (the record stays)" },
+      },
     )
     .put(
       "/api/v1/tags/:name/retention",
@@ -124,6 +147,10 @@ export function retentionRoutes(rt: ApiContext) {
         requireStaff(user);
         return listHolds(db(), query.all ?? false);
       },
-      { query: t.Object({ all: t.Optional(t.Boolean()) }), response: { 200: t.Array(HoldView) }, detail: { tags: ["admin"], summary: "Legal holds in force (all=true: released ones too)" } },
+      {
+        query: t.Object({ all: t.Optional(t.Boolean()) }),
+        response: { 200: t.Array(HoldView) },
+        detail: { tags: ["admin"], summary: "Legal holds in force (all=true: released ones too)" },
+      },
     );
 }

@@ -10,7 +10,11 @@ export function lockStreamForDelete(trx: Transaction<DB>, id: string) {
 }
 
 export async function countChunks(db: Db, streamId: string): Promise<number> {
-  const r = await db.selectFrom("chunks").select((eb) => eb.fn.countAll<string>().as("n")).where("stream_id", "=", streamId).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom("chunks")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("stream_id", "=", streamId)
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -29,7 +33,12 @@ export async function photoInUse(db: Db, key: string): Promise<boolean> {
 
 /** The item row (what its audit record keeps), locked until the transaction ends. */
 export function lockItemForDelete(trx: Transaction<DB>, id: string) {
-  return trx.selectFrom("items").select(["id", "kind", "title", "author_id", "photo_key", "photo_sha256", "created_at"]).where("id", "=", id).forUpdate().executeTakeFirst();
+  return trx
+    .selectFrom("items")
+    .select(["id", "kind", "title", "author_id", "photo_key", "photo_sha256", "created_at"])
+    .where("id", "=", id)
+    .forUpdate()
+    .executeTakeFirst();
 }
 
 /** A held one is refused by trigger (RTH01). */

@@ -43,9 +43,15 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: { code?: string }) => e.code ?? String(e));
-const auditActions = async (id: string) => (await sql<{ action: string }>`select action from audit_log where target_id = ${id} order by id`.execute(database.db)).rows.map((r) => r.action);
-const streamExists = async (id: string) => (await sql<{ n: string }>`select count(*)::text as n from streams where id = ${id}`.execute(database.db)).rows[0]!.n === "1";
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
+const auditActions = async (id: string) =>
+  (await sql<{ action: string }>`select action from audit_log where target_id = ${id} order by id`.execute(database.db)).rows.map((r) => r.action);
+const streamExists = async (id: string) =>
+  (await sql<{ n: string }>`select count(*)::text as n from streams where id = ${id}`.execute(database.db)).rows[0]!.n === "1";
 const itemOfStream = async (id: string) => (await sql<{ id: string }>`select id from items where stream_id = ${id}`.execute(database.db)).rows[0]!.id;
 async function keysUnder(prefix: string) {
   const keys: string[] = [];
@@ -126,7 +132,8 @@ describe("deleting", () => {
   });
 
   test("purging refuses anything but a stream prefix or photo key, and anything whose row exists", async () => {
-    for (const bad of ["", "streams/", "streams/../", "items/", "audit/x", `streams/${NOBODY}`]) expect(await codeOf(purgeObjects(store, bad, database.db))).toBe("bad_request");
+    for (const bad of ["", "streams/", "streams/../", "items/", "audit/x", `streams/${NOBODY}`])
+      expect(await codeOf(purgeObjects(store, bad, database.db))).toBe("bad_request");
     const live = await createStream(database.db, reporter, { title: "live" });
     await store.put(`streams/${live}/x.bin`, new Uint8Array([1]));
     expect(await codeOf(purgeObjects(store, `streams/${live}/`, database.db))).toBe("conflict");

@@ -24,7 +24,6 @@ export interface RetentionDeps {
   log: Logger;
 }
 
-
 /** Every object of a stream lives under this prefix (chunks, segments, posters, recording). */
 export function streamPrefix(id: string): string {
   if (!isUuid(id)) throw new AppError("bad_request", "not a stream id");
@@ -42,7 +41,13 @@ export async function deleteStream(deps: RetentionDeps, id: string, by: "admin" 
   if (!isUuid(id)) throw new AppError("not_found", "no such stream");
   const hold = await activeHold(db, { stream_id: id });
   if (hold) {
-    await audit(db, { action: "stream.delete_refused", targetType: "stream", targetId: id, detail: { by, hold_id: hold.id, reason: hold.reason }, ...(by === "retention" ? { actor: null } : {}) });
+    await audit(db, {
+      action: "stream.delete_refused",
+      targetType: "stream",
+      targetId: id,
+      detail: { by, hold_id: hold.id, reason: hold.reason },
+      ...(by === "retention" ? { actor: null } : {}),
+    });
     throw new AppError("conflict", "the stream is under legal hold and cannot be deleted", { detail: { hold_id: hold.id } });
   }
   const prefix = streamPrefix(id);
@@ -130,7 +135,13 @@ export async function deleteItem(deps: RetentionDeps, id: string, by: "admin" | 
         action: by === "retention" ? "retention.deleted" : "item.deleted",
         targetType: "item",
         targetId: id,
-        detail: { kind: row.kind, title: row.title, author_id: row.author_id, photo_sha256: row.photo_sha256, created_at: new Date(row.created_at).toISOString() },
+        detail: {
+          kind: row.kind,
+          title: row.title,
+          author_id: row.author_id,
+          photo_sha256: row.photo_sha256,
+          created_at: new Date(row.created_at).toISOString(),
+        },
         ...actor,
       });
     });
@@ -176,7 +187,11 @@ export function expiredItems(db: Kysely<DB>, defaultMs: number | null, limit: nu
 }
 
 /** One batch of the retention job: deletes up to `limit` expired items; a held one is skipped, never deleted. */
-export async function sweepRetention(deps: RetentionDeps, defaultMs: number | null, limit: number): Promise<{ deleted: number; refused: number; more: boolean }> {
+export async function sweepRetention(
+  deps: RetentionDeps,
+  defaultMs: number | null,
+  limit: number,
+): Promise<{ deleted: number; refused: number; more: boolean }> {
   const ids = await expiredItems(deps.db, defaultMs, limit);
   let deleted = 0;
   let refused = 0;

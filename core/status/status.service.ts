@@ -97,7 +97,13 @@ export async function ingestIndicators(database: Database | undefined): Promise<
   if (!database) return null;
   const r = await ingestCounts(database.db);
   const round = (x: number | null) => (x === null ? null : Math.round(Number(x) * 1000) / 1000);
-  return { live_streams: Number(r.live), lag_p50_seconds: round(r.p50), lag_p95_seconds: round(r.p95), chunks_waiting: Number(r.waiting), chunks_failed_last_hour: Number(r.failed) };
+  return {
+    live_streams: Number(r.live),
+    lag_p50_seconds: round(r.p50),
+    lag_p95_seconds: round(r.p95),
+    chunks_waiting: Number(r.waiting),
+    chunks_failed_last_hour: Number(r.failed),
+  };
 }
 
 /** The evidence check: the last complete fixity run and the failures still open. */
@@ -130,7 +136,11 @@ export async function collectStatus(rt: NodeContext, src: StatusSources): Promis
     queue,
     integrity: integrityNow,
     ingest,
-    quota: quota && { rate_limited_total: m.rateLimited, ...quota, token_limit: { requests: rt.config.security.rateLimit.limit, window_seconds: rt.config.security.rateLimit.windowSeconds } },
+    quota: quota && {
+      rate_limited_total: m.rateLimited,
+      ...quota,
+      token_limit: { requests: rt.config.security.rateLimit.limit, window_seconds: rt.config.security.rateLimit.windowSeconds },
+    },
     requests: {
       total: m.total,
       errors_5xx: m.errors5xx,
@@ -152,12 +162,24 @@ export function prometheusText(rt: NodeContext, src: StatusSources, s: Status): 
   const parts = src.parts;
   if (parts) {
     lines.push(
-      ...gauge("rter_llhls_part_listener_up", "1 while this node's LISTEN for committed CMAF parts is connected (else blocked reloads poll every 0.5 s).", parts.connected ? 1 : 0),
+      ...gauge(
+        "rter_llhls_part_listener_up",
+        "1 while this node's LISTEN for committed CMAF parts is connected (else blocked reloads poll every 0.5 s).",
+        parts.connected ? 1 : 0,
+      ),
       ...gauge("rter_llhls_blocked_requests", "LL-HLS playlist and part requests on this node waiting for a part to commit.", parts.pending),
     );
   }
-  if (s.postgres) lines.push(...gauge("rter_postgres_up", "Postgres answered a probe.", s.postgres.reachable ? 1 : 0), ...gauge("rter_postgres_probe_seconds", "Postgres probe latency.", s.postgres.latency_ms === null ? null : s.postgres.latency_ms / 1000));
-  if (s.storage) lines.push(...gauge("rter_storage_up", "Object storage answered a probe.", s.storage.reachable ? 1 : 0), ...gauge("rter_storage_probe_seconds", "Object storage probe latency.", s.storage.latency_ms === null ? null : s.storage.latency_ms / 1000));
+  if (s.postgres)
+    lines.push(
+      ...gauge("rter_postgres_up", "Postgres answered a probe.", s.postgres.reachable ? 1 : 0),
+      ...gauge("rter_postgres_probe_seconds", "Postgres probe latency.", s.postgres.latency_ms === null ? null : s.postgres.latency_ms / 1000),
+    );
+  if (s.storage)
+    lines.push(
+      ...gauge("rter_storage_up", "Object storage answered a probe.", s.storage.reachable ? 1 : 0),
+      ...gauge("rter_storage_probe_seconds", "Object storage probe latency.", s.storage.latency_ms === null ? null : s.storage.latency_ms / 1000),
+    );
   if (s.queue) {
     lines.push(
       ...gauge("rter_queue_depth", "Jobs waiting to run now.", s.queue.depth),
@@ -172,8 +194,16 @@ export function prometheusText(rt: NodeContext, src: StatusSources, s: Status): 
   }
   if (s.integrity) {
     lines.push(
-      ...gauge("rter_fixity_mismatches_open", "Stored objects whose bytes no longer match their SHA-256, or are missing, not yet resolved.", s.integrity.mismatches_open),
-      ...gauge("rter_fixity_last_run_timestamp_seconds", "When the last complete fixity run finished (unix time).", s.integrity.last_run_at ? Date.parse(s.integrity.last_run_at) / 1000 : null),
+      ...gauge(
+        "rter_fixity_mismatches_open",
+        "Stored objects whose bytes no longer match their SHA-256, or are missing, not yet resolved.",
+        s.integrity.mismatches_open,
+      ),
+      ...gauge(
+        "rter_fixity_last_run_timestamp_seconds",
+        "When the last complete fixity run finished (unix time).",
+        s.integrity.last_run_at ? Date.parse(s.integrity.last_run_at) / 1000 : null,
+      ),
       ...gauge("rter_fixity_objects_checked", "Objects re-hashed by the last complete fixity run.", s.integrity.objects_checked),
     );
   }

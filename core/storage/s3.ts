@@ -37,17 +37,11 @@ const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 2_000;
 // An upload attempt's deadline grows with its body, assuming at least this throughput (bytes/ms =
 // 1 MiB/s), so a slow but moving link is not mistaken for a dead one.
-const MIN_UPLOAD_BYTES_PER_MS = 1024 * 1024 / 1000;
+const MIN_UPLOAD_BYTES_PER_MS = (1024 * 1024) / 1000;
 
 const NOT_FOUND = new Set(["NoSuchKey", "NotFound"]);
 const BAD_KEY = new Set(["InvalidObjectName", "KeyTooLongError", "XMinioInvalidObjectName"]);
-const TRANSIENT = new Set([
-  "SlowDown",
-  "InternalError",
-  "ServiceUnavailable",
-  "RequestTimeout",
-  "XMinioServerNotInitialized",
-]);
+const TRANSIENT = new Set(["SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "XMinioServerNotInitialized"]);
 
 export function createS3Store(opts: S3Options): ObjectStore {
   const { bucket, timeoutMs, retries } = opts;
@@ -196,7 +190,8 @@ export function createS3Store(opts: S3Options): ObjectStore {
       }
       await attempt("delete", () => client.removeObject(bucket, key, { versionId: v.id })).catch((e) => {
         if (e instanceof AppError && e.code === "not_found") return;
-        if (locked && /AccessDenied|InvalidRequest|WORM/i.test(causeCode(e) + describe(e))) throw new AppError("conflict", `object ${key} is under an S3 legal hold or retention and cannot be deleted`, { cause: e });
+        if (locked && /AccessDenied|InvalidRequest|WORM/i.test(causeCode(e) + describe(e)))
+          throw new AppError("conflict", `object ${key} is under an S3 legal hold or retention and cannot be deleted`, { cause: e });
         throw e;
       });
     }

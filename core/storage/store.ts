@@ -30,7 +30,11 @@ export type PutBody = ReadableStream<Uint8Array> | Uint8Array | string;
 
 export interface ObjectStore {
   readonly kind: "s3" | "file";
-  /** Streams the body to storage, computing sha256 while streaming. Atomic: a reader never sees a half-written object (disk: write temp file + rename; s3: single putObject or multipart completion). Optional maxBytes: abort with AppError('too_large') and leave nothing behind. */
+  /**
+   * Streams the body to storage, computing sha256 while streaming. Atomic: a reader never sees a
+   * half-written object (disk: write temp file + rename; s3: single putObject or multipart
+   * completion). Optional maxBytes: abort with AppError('too_large') and leave nothing behind.
+   */
   put(key: string, body: PutBody, opts?: { contentType?: string; maxBytes?: number }): Promise<PutResult>;
   /** Whole object or a byte range as a web ReadableStream. Missing key -> AppError('not_found'). */
   get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
@@ -127,8 +131,7 @@ function keyProblem(key: string, isPrefix: boolean): string | null {
 export function checkRange(range: ByteRange | undefined): void {
   if (!range) return;
   const { start, end } = range;
-  const ok =
-    Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start));
+  const ok = Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start));
   if (!ok) throw new AppError("bad_request", "invalid byte range", { detail: { range } });
 }
 

@@ -133,7 +133,10 @@ export async function ingestChunk(db: Kysely<DB>, store: ObjectStore, user: Auth
 }
 
 function cmafStream(): AppError {
-  return new AppError("conflict", "this stream is CMAF (it has an init segment); its chunks are video/iso.segment fragments — start a new stream for classic chunks");
+  return new AppError(
+    "conflict",
+    "this stream is CMAF (it has an init segment); its chunks are video/iso.segment fragments — start a new stream for classic chunks",
+  );
 }
 
 function settleDuplicate(stored: string, sent: string, seq: number): ChunkResult {

@@ -52,7 +52,12 @@ export interface LiveStart {
  * are ignored): the decisions of the rule never change once taken, so the result is the tail of
  * what the whole list would give.
  */
-export function liveView<P extends GapPart>(parts: readonly P[], nowMs: number, gapWaitMs = GAP_WAIT_MS, from: LiveStart = { expected: 0, listedBefore: false }): LiveView<P> {
+export function liveView<P extends GapPart>(
+  parts: readonly P[],
+  nowMs: number,
+  gapWaitMs = GAP_WAIT_MS,
+  from: LiveStart = { expected: 0, listedBefore: false },
+): LiveView<P> {
   const listed: ListedPart<P>[] = [];
   let expected = from.expected;
   for (const p of parts) {

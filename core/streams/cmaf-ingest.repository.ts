@@ -31,7 +31,10 @@ export async function findInitTracks(db: Db, streamId: string) {
 }
 
 /** Returns nothing when the stream already has an init: first writer wins. */
-export function insertInit(db: Db, i: { stream_id: string; object_key: string; sha256: string; size: number; content_type: string; tracks: InitTrack[]; uploaded_by: string }) {
+export function insertInit(
+  db: Db,
+  i: { stream_id: string; object_key: string; sha256: string; size: number; content_type: string; tracks: InitTrack[]; uploaded_by: string },
+) {
   return db
     .insertInto("stream_inits")
     .values({ ...i, tracks: JSON.stringify(i.tracks) })
@@ -44,7 +47,6 @@ export interface NeighbourPart {
   seq: number;
   media: CmafChunkMedia;
 }
-
 
 /**
  * Everything a new part is checked against, in one round trip: the stream with its owner's email
@@ -59,7 +61,9 @@ export async function streamWithPartContext(db: Db, streamId: string, seq: numbe
     .select("users.email as owner_email")
     .select(sql<string | null>`(select c.sha256 from chunks c where c.stream_id = streams.id and c.seq = ${seq})`.as("part_existing_sha256"))
     .select(
-      sql<{ seq: number; media: CmafChunkMedia }[]>`(select coalesce(jsonb_agg(jsonb_build_object('seq', c.seq, 'media', c.media) order by c.seq desc), '[]'::jsonb)
+      sql<
+        { seq: number; media: CmafChunkMedia }[]
+      >`(select coalesce(jsonb_agg(jsonb_build_object('seq', c.seq, 'media', c.media) order by c.seq desc), '[]'::jsonb)
         from chunks c
         where c.stream_id = streams.id and c.seq between ${seq - back} and ${seq + 1} and c.seq <> ${seq} and c.media is not null)`.as("part_near"),
     )
@@ -72,7 +76,19 @@ export async function streamWithPartContext(db: Db, streamId: string, seq: numbe
 }
 
 export interface PartWrite {
-  part: { stream_id: string; seq: number; object_key: string; sha256: string; size: number; content_type: string; capture_start: Date | null; uploaded_by: string; media: CmafChunkMedia; duration: number; independent: boolean };
+  part: {
+    stream_id: string;
+    seq: number;
+    object_key: string;
+    sha256: string;
+    size: number;
+    content_type: string;
+    capture_start: Date | null;
+    uploaded_by: string;
+    media: CmafChunkMedia;
+    duration: number;
+    independent: boolean;
+  };
   /** The gap rule's wait (cmaf-gaps.ts isLate), decided here by the database clock at the insert. */
   gapWaitMs: number;
   audit: AuditInsert;

@@ -54,7 +54,11 @@ export interface InitResult {
   tracks: CmafTrack[];
 }
 
-const STATUS_OF: Record<(typeof FAULT_CLASS)[keyof typeof FAULT_CLASS], ErrorCode> = { malformed: "bad_request", unsupported: "unsupported_media_type", rule: "unprocessable" };
+const STATUS_OF: Record<(typeof FAULT_CLASS)[keyof typeof FAULT_CLASS], ErrorCode> = {
+  malformed: "bad_request",
+  unsupported: "unsupported_media_type",
+  rule: "unprocessable",
+};
 
 function refuse(what: string, f: Failure): AppError {
   return new AppError(STATUS_OF[FAULT_CLASS[f.fault]], `${what}: ${f.detail}`, { detail: { fault: f.fault } });
@@ -80,7 +84,8 @@ async function liveStream(db: Kysely<DB>, store: ObjectStore, user: AuthUser, st
 /** PUT /streams/{id}/init: the init segment, checked with parseInit, stored once per stream. */
 export async function ingestInit(db: Kysely<DB>, store: ObjectStore, user: AuthUser, up: InitUpload, maxBytes = MAX_INIT_BYTES): Promise<InitResult> {
   const stream = await liveStream(db, store, user, up.streamId);
-  if (baseType(up.contentType) !== CMAF_INIT_TYPE) throw new AppError("unsupported_media_type", `an init segment is ${CMAF_INIT_TYPE}; got ${baseType(up.contentType) || "(no Content-Type)"}`);
+  if (baseType(up.contentType) !== CMAF_INIT_TYPE)
+    throw new AppError("unsupported_media_type", `an init segment is ${CMAF_INIT_TYPE}; got ${baseType(up.contentType) || "(no Content-Type)"}`);
   if (stream.media_format === "classic") throw classicStream();
   const bytes = await readBody(up.body, up.contentLength, maxBytes, "init segment");
   const init = parseInit(bytes);
@@ -95,7 +100,15 @@ export async function ingestInit(db: Kysely<DB>, store: ObjectStore, user: AuthU
   try {
     const inserted = await db.transaction().execute(async (trx) => {
       if (!(await repo.claimFormat(trx, stream.id, "cmaf"))) throw classicStream();
-      const row = await repo.insertInit(trx, { stream_id: stream.id, object_key: key, sha256: put.sha256, size: put.size, content_type: CMAF_INIT_TYPE, tracks: init.tracks, uploaded_by: user.id });
+      const row = await repo.insertInit(trx, {
+        stream_id: stream.id,
+        object_key: key,
+        sha256: put.sha256,
+        size: put.size,
+        content_type: CMAF_INIT_TYPE,
+        tracks: init.tracks,
+        uploaded_by: user.id,
+      });
       if (row) await audit(trx, { action: "init.stored", targetType: "stream", targetId: stream.id, detail: { sha256: put.sha256, size: put.size, tracks } });
       return row;
     });
@@ -116,14 +129,23 @@ function settleInit(stored: string, sent: string, tracks: InitTrack[]): InitResu
 }
 
 function classicStream(): AppError {
-  return new AppError("conflict", "this stream already carries classic chunks (webm/mp4/ts); it takes no CMAF init or video/iso.segment chunks — start a new stream for CMAF");
+  return new AppError(
+    "conflict",
+    "this stream already carries classic chunks (webm/mp4/ts); it takes no CMAF init or video/iso.segment chunks — start a new stream for CMAF",
+  );
 }
 
 /**
  * PUT /streams/{id}/chunks/{seq} with Content-Type video/iso.segment: one or more moof+mdat,
  * checked against the init's tracks and the neighbouring parts' decode times, then listed.
  */
-export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: AuthUser, up: ChunkUpload, opts: { maxBytes: number; inits: InitCache; gapWaitMs?: number }): Promise<ChunkResult> {
+export async function ingestCmafChunk(
+  db: Kysely<DB>,
+  store: ObjectStore,
+  user: AuthUser,
+  up: ChunkUpload,
+  opts: { maxBytes: number; inits: InitCache; gapWaitMs?: number },
+): Promise<ChunkResult> {
   const seq = Number(up.seq);
   if (!/^\d{1,7}$/.test(up.seq) || seq > MAX_SEQ) throw new AppError("bad_request", `seq must be an integer from 0 to ${MAX_SEQ}`);
   // The stream, the retry check and the neighbours in one read (writableStream's rules applied
@@ -154,9 +176,26 @@ export async function ingestCmafChunk(db: Kysely<DB>, store: ObjectStore, user: 
   let stored;
   try {
     stored = await repo.storePart(db, {
-      part: { stream_id: stream.id, seq, object_key: key, sha256: put.sha256, size: put.size, content_type: CMAF_SEGMENT_TYPE, capture_start: captureStart, uploaded_by: user.id, media: part.media, duration: part.duration, independent: part.independent },
+      part: {
+        stream_id: stream.id,
+        seq,
+        object_key: key,
+        sha256: put.sha256,
+        size: put.size,
+        content_type: CMAF_SEGMENT_TYPE,
+        capture_start: captureStart,
+        uploaded_by: user.id,
+        media: part.media,
+        duration: part.duration,
+        independent: part.independent,
+      },
       gapWaitMs: opts.gapWaitMs ?? GAP_WAIT_MS,
-      audit: auditRow({ action: "chunk.stored", targetType: "stream", targetId: stream.id, detail: { seq, sha256: put.sha256, size: put.size, format: "cmaf" } }),
+      audit: auditRow({
+        action: "chunk.stored",
+        targetType: "stream",
+        targetId: stream.id,
+        detail: { seq, sha256: put.sha256, size: put.size, format: "cmaf" },
+      }),
       // The console's grid attaches a player on its first segment.created; one per independent
       // part (about one a second) is enough for that, not one per part.
       event: part.independent ? { type: "segment.created", ownerId: stream.owner_id } : null,
@@ -222,7 +261,12 @@ function describe(seq: number, runs: TrackRun[], tracks: readonly InitTrack[]): 
   for (const r of runs) {
     const t = tracks.find((x) => x.id === r.id)!;
     const sec = r.duration / t.timescale;
-    if (sec > MAX_PART_SEC + PART_SLACK_SEC) throw unprocessable(`seq ${seq}: track ${r.id} carries ${sec.toFixed(3)} s; a chunk carries at most ${MAX_PART_SEC} s`, { fault: "duration", track: r.id, seconds: sec });
+    if (sec > MAX_PART_SEC + PART_SLACK_SEC)
+      throw unprocessable(`seq ${seq}: track ${r.id} carries ${sec.toFixed(3)} s; a chunk carries at most ${MAX_PART_SEC} s`, {
+        fault: "duration",
+        track: r.id,
+        seconds: sec,
+      });
     longest = Math.max(longest, sec);
   }
   const main = video ? byId.get(video.id)! : null;
@@ -232,7 +276,12 @@ function describe(seq: number, runs: TrackRun[], tracks: readonly InitTrack[]): 
   if (seq === 0 && !independent) throw unprocessable("seq 0 must start with a key frame", { fault: "key_frame" });
   return {
     media: {
-      tracks: runs.map((r) => ({ id: r.id, start: r.baseDecodeTime, end: r.baseDecodeTime + r.duration, ...(r.lastKeyTime !== null && tracks.find((t) => t.id === r.id)?.kind === "video" ? { key: r.lastKeyTime } : {}) })),
+      tracks: runs.map((r) => ({
+        id: r.id,
+        start: r.baseDecodeTime,
+        end: r.baseDecodeTime + r.duration,
+        ...(r.lastKeyTime !== null && tracks.find((t) => t.id === r.id)?.kind === "video" ? { key: r.lastKeyTime } : {}),
+      })),
     },
     duration,
     independent,
@@ -241,16 +290,31 @@ function describe(seq: number, runs: TrackRun[], tracks: readonly InitTrack[]): 
 }
 
 /** Decode time continues from seq-1 and into seq+1 on every track both carry (within 1 ms). */
-function checkContinuity(seq: number, media: CmafChunkMedia, near: { before: repo.NeighbourPart[]; after: repo.NeighbourPart | null }, tracks: readonly InitTrack[]) {
+function checkContinuity(
+  seq: number,
+  media: CmafChunkMedia,
+  near: { before: repo.NeighbourPart[]; after: repo.NeighbourPart | null },
+  tracks: readonly InitTrack[],
+) {
   const prev = near.before[0]?.seq === seq - 1 ? near.before[0] : null;
   for (const t of media.tracks) {
     const tol = continuityTolerance(tracks.find((x) => x.id === t.id)!.timescale);
     const p = prev?.media.tracks.find((x) => x.id === t.id);
     if (p && Math.abs(t.start - p.end) > tol)
-      throw unprocessable(`track ${t.id}: seq ${seq} starts at decode time ${t.start}, seq ${seq - 1} ends at ${p.end}`, { fault: "decode_time", track: t.id, expected: p.end, got: t.start });
+      throw unprocessable(`track ${t.id}: seq ${seq} starts at decode time ${t.start}, seq ${seq - 1} ends at ${p.end}`, {
+        fault: "decode_time",
+        track: t.id,
+        expected: p.end,
+        got: t.start,
+      });
     const n = near.after?.media.tracks.find((x) => x.id === t.id);
     if (n && Math.abs(n.start - t.end) > tol)
-      throw unprocessable(`track ${t.id}: seq ${seq} ends at decode time ${t.end}, seq ${seq + 1} starts at ${n.start}`, { fault: "decode_time", track: t.id, expected: n.start, got: t.end });
+      throw unprocessable(`track ${t.id}: seq ${seq} ends at decode time ${t.end}, seq ${seq + 1} starts at ${n.start}`, {
+        fault: "decode_time",
+        track: t.id,
+        expected: n.start,
+        got: t.end,
+      });
   }
 }
 
@@ -279,9 +343,13 @@ function checkKeyFrames(seq: number, part: PartFacts, near: { before: repo.Neigh
     earliest = t.start;
     expect--;
   }
-  if (earliest !== null && (until - earliest) / video.timescale > MAX_KEY_INTERVAL_SEC + PART_SLACK_SEC) throw keyGap(seq, (until - earliest) / video.timescale);
+  if (earliest !== null && (until - earliest) / video.timescale > MAX_KEY_INTERVAL_SEC + PART_SLACK_SEC)
+    throw keyGap(seq, (until - earliest) / video.timescale);
 }
 
 function keyGap(seq: number, sec: number): AppError {
-  return unprocessable(`seq ${seq}: no key frame for ${sec.toFixed(3)} s of video; one is due at least every ${MAX_KEY_INTERVAL_SEC} s`, { fault: "key_frame", seconds: sec });
+  return unprocessable(`seq ${seq}: no key frame for ${sec.toFixed(3)} s of video; one is due at least every ${MAX_KEY_INTERVAL_SEC} s`, {
+    fault: "key_frame",
+    seconds: sec,
+  });
 }

@@ -13,7 +13,16 @@ type Db = Kysely<DB> | Transaction<DB>;
  * runs this at every part.
  */
 export async function listParts(db: Db, streamId: string, fromSeq = 0): Promise<{ parts: LlPart[]; nowMs: number; state: string | null }> {
-  const { rows } = await sql<{ state: string; now: Date; seq: number | null; duration: number | null; independent: boolean | null; capture_start: Date | null; received_at: Date | null; late: boolean | null }>`
+  const { rows } = await sql<{
+    state: string;
+    now: Date;
+    seq: number | null;
+    duration: number | null;
+    independent: boolean | null;
+    capture_start: Date | null;
+    received_at: Date | null;
+    late: boolean | null;
+  }>`
     select s.state, now() as now, c.seq, c.duration, c.independent, c.capture_start, c.received_at, c.late
     from streams s
     left join chunks c on c.stream_id = s.id and c.state = 'listed' and c.seq >= ${fromSeq}
@@ -41,7 +50,13 @@ export function findInit(db: Db, streamId: string) {
 }
 
 export function findPart(db: Db, streamId: string, seq: number) {
-  return db.selectFrom("chunks").select(["seq", "object_key", "sha256", "size", "late"]).where("stream_id", "=", streamId).where("seq", "=", seq).where("state", "=", "listed").executeTakeFirst();
+  return db
+    .selectFrom("chunks")
+    .select(["seq", "object_key", "sha256", "size", "late"])
+    .where("stream_id", "=", streamId)
+    .where("seq", "=", seq)
+    .where("state", "=", "listed")
+    .executeTakeFirst();
 }
 
 /** The listed parts first..last, in order (fewer rows than seqs when some are missing). */
@@ -59,13 +74,24 @@ export function partRange(db: Db, streamId: string, first: number, last: number)
 
 /** The highest listed seq, or -1. */
 export async function maxPartSeq(db: Db, streamId: string): Promise<number> {
-  const r = await db.selectFrom("chunks").select((eb) => eb.fn.max("seq").as("m")).where("stream_id", "=", streamId).where("state", "=", "listed").executeTakeFirst();
+  const r = await db
+    .selectFrom("chunks")
+    .select((eb) => eb.fn.max("seq").as("m"))
+    .where("stream_id", "=", streamId)
+    .where("state", "=", "listed")
+    .executeTakeFirst();
   return r?.m === null || r?.m === undefined ? -1 : Number(r.m);
 }
 
 /** Every part with its object, in seq order, late ones included: the recording's input. */
 export function allPartObjects(db: Db, streamId: string) {
-  return db.selectFrom("chunks").select(["seq", "object_key", "duration", "size"]).where("stream_id", "=", streamId).where("state", "=", "listed").orderBy("seq").execute();
+  return db
+    .selectFrom("chunks")
+    .select(["seq", "object_key", "duration", "size"])
+    .where("stream_id", "=", streamId)
+    .where("state", "=", "listed")
+    .orderBy("seq")
+    .execute();
 }
 
 /** The newest independent, non-late part: where a poster's key frame is. */
@@ -87,7 +113,10 @@ export function newestIndependentPart(db: Db, streamId: string) {
  * POSTER_INTERVAL_MS per stream — preserve_run_at makes later key frames join the pending job.
  */
 export function posterJob(streamId: string): { payload: { streamId: string }; opts: EnqueueOptions } {
-  return { payload: { streamId }, opts: { jobKey: `part-poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) } };
+  return {
+    payload: { streamId },
+    opts: { jobKey: `part-poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) },
+  };
 }
 
 /** Whether a newly listed key frame should ask for a poster: none yet, or the last is older than the interval. */

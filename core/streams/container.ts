@@ -22,7 +22,12 @@ export function containerOf(contentType: string | null): Container {
   const base = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
   const c = BY_TYPE[base];
   if (!c) {
-    throw new AppError("unsupported_media_type", contentType ? `chunks must be ${Object.keys(BY_TYPE).join(", ")}; got ${base || "(empty)"}` : "Content-Type is required and must name the chunk's container");
+    throw new AppError(
+      "unsupported_media_type",
+      contentType
+        ? `chunks must be ${Object.keys(BY_TYPE).join(", ")}; got ${base || "(empty)"}`
+        : "Content-Type is required and must name the chunk's container",
+    );
   }
   return c;
 }

@@ -20,7 +20,13 @@ export async function finishIdleStreams(db: Kysely<DB>, idleMs: number, limit = 
     for (const r of rows) {
       await addRecordingJob(trx, r.id);
       await publish(trx, { type: "stream.finished", streamId: r.id, ownerId: r.owner_id, data: { by: "idle", silent_since: new Date(r.last).toISOString() } });
-      await audit(trx, { action: "stream.finished_idle", targetType: "stream", targetId: r.id, detail: { silent_since: new Date(r.last).toISOString(), idle_ms: idleMs }, actor: null });
+      await audit(trx, {
+        action: "stream.finished_idle",
+        targetType: "stream",
+        targetId: r.id,
+        detail: { silent_since: new Date(r.last).toISOString(), idle_ms: idleMs },
+        actor: null,
+      });
     }
     return rows.map((r) => r.id);
   });
@@ -37,7 +43,12 @@ export async function reopenIfIdle(db: Kysely<DB>, store: ObjectStore, s: Stream
     const row = await reopenIdleStream(trx, s.id);
     if (!row) return undefined;
     await publish(trx, { type: "stream.reopened", streamId: s.id, ownerId: s.owner_id, data: { by: "reporter" } });
-    await audit(trx, { action: "stream.reopened", targetType: "stream", targetId: s.id, detail: { finished_at: s.finished_at ? new Date(s.finished_at).toISOString() : null, recording_sha256: s.recording_sha256 } });
+    await audit(trx, {
+      action: "stream.reopened",
+      targetType: "stream",
+      targetId: s.id,
+      detail: { finished_at: s.finished_at ? new Date(s.finished_at).toISOString() : null, recording_sha256: s.recording_sha256 },
+    });
     return { recording: s.recording_key };
   });
   if (old?.recording) {

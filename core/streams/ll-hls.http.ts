@@ -18,7 +18,13 @@ export function llHlsDeps(rt: ApiContext): LlHlsDeps {
 }
 
 /** GET …/hls/index.m3u8 of a CMAF stream (the route itself is in streams.http.ts, shared with classic streams). */
-export async function cmafPlaylist(rt: ApiContext, s: StreamRow, query: Record<string, string | undefined>, request: Request, set: { headers: Record<string, string | number> }): Promise<string> {
+export async function cmafPlaylist(
+  rt: ApiContext,
+  s: StreamRow,
+  query: Record<string, string | undefined>,
+  request: Request,
+  set: { headers: Record<string, string | number> },
+): Promise<string> {
   const q = parseReload(query);
   const { text, finished } = await llPlaylist(llHlsDeps(rt), s.id, q, request.signal);
   set.headers["content-type"] = "application/vnd.apple.mpegurl";
@@ -37,11 +43,17 @@ export async function cmafSegment(rt: ApiContext, s: StreamRow, file: string): P
   const deps = llHlsDeps(rt);
   const parts = await llSegmentParts(deps, s.id, Number(m[1]), Number(m[2]));
   const size = parts.reduce((a, p) => a + Number(p.size), 0);
-  return new Response(concatObjects(deps.store, parts.map((p) => p.object_key)), {
-    status: 200,
-    // Each part's SHA-256 is on its own URL (parts/{seq}.m4s); a segment is only their concatenation.
-    headers: { "content-type": CMAF_SEGMENT_TYPE, "content-length": String(size), "cache-control": IMMUTABLE },
-  });
+  return new Response(
+    concatObjects(
+      deps.store,
+      parts.map((p) => p.object_key),
+    ),
+    {
+      status: 200,
+      // Each part's SHA-256 is on its own URL (parts/{seq}.m4s); a segment is only their concatenation.
+      headers: { "content-type": CMAF_SEGMENT_TYPE, "content-length": String(size), "cache-control": IMMUTABLE },
+    },
+  );
 }
 
 async function cmafStream(rt: ApiContext, user: Parameters<typeof visibleStream>[1], id: string): Promise<StreamRow> {
@@ -52,7 +64,6 @@ async function cmafStream(rt: ApiContext, user: Parameters<typeof visibleStream>
 
 /** The LL-HLS objects only CMAF streams have: the init and the parts. Mounted by streamRoutes (its prefix applies). */
 export function llHlsRoutes(rt: ApiContext) {
-  const db = () => rt.database.db;
   return new Elysia({ name: "ll-hls" })
     .use(requireUser(rt))
     .get(
@@ -60,9 +71,17 @@ export function llHlsRoutes(rt: ApiContext) {
       async ({ user, params, request }) => {
         const s = await cmafStream(rt, user, params.id);
         const init = await llInit(llHlsDeps(rt), s.id);
-        return serveObject(rt.store, init.object_key, { contentType: CMAF_INIT_TYPE, sha256: init.sha256, immutable: true, range: request.headers.get("range") });
+        return serveObject(rt.store, init.object_key, {
+          contentType: CMAF_INIT_TYPE,
+          sha256: init.sha256,
+          immutable: true,
+          range: request.headers.get("range"),
+        });
       },
-      { params: t.Object({ id: t.String({ format: "uuid" }) }), detail: { tags, summary: "The CMAF init segment (ftyp+moov) of an LL-HLS stream (immutable)" } },
+      {
+        params: t.Object({ id: t.String({ format: "uuid" }) }),
+        detail: { tags, summary: "The CMAF init segment (ftyp+moov) of an LL-HLS stream (immutable)" },
+      },
     )
     .get(
       "/:id/hls/parts/:file",
@@ -71,7 +90,12 @@ export function llHlsRoutes(rt: ApiContext) {
         // Checked after the stream: whoever may not see it gets the same 404 whatever they ask for.
         if (!PART_FILE.test(params.file)) throw new AppError("not_found", "no such part (parts are {seq}.m4s)");
         const part = await llPart(llHlsDeps(rt), s, Number(params.file.slice(0, -4)), PART_HOLD_MS, request.signal);
-        return serveObject(rt.store, part.object_key, { contentType: CMAF_SEGMENT_TYPE, sha256: part.sha256, immutable: true, range: request.headers.get("range") });
+        return serveObject(rt.store, part.object_key, {
+          contentType: CMAF_SEGMENT_TYPE,
+          sha256: part.sha256,
+          immutable: true,
+          range: request.headers.get("range"),
+        });
       },
       {
         params: t.Object({ id: t.String({ format: "uuid" }), file: t.String({ maxLength: 32 }) }),

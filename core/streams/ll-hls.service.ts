@@ -116,7 +116,11 @@ export async function llPlaylist(deps: LlHlsDeps, streamId: string, q: ReloadQue
       if (q.msn === null) return { text: renderList(list), finished: list.finished };
       const state = reloadState(list, q.msn, q.part);
       if (state === "ready") return { text: renderList(list), finished: list.finished };
-      if (state === "ahead") throw new AppError("bad_request", `_HLS_msn=${q.msn}${q.part === null ? "" : ` _HLS_part=${q.part}`} is too far ahead of the playlist (last segment ${list.segments.length - 1})`);
+      if (state === "ahead")
+        throw new AppError(
+          "bad_request",
+          `_HLS_msn=${q.msn}${q.part === null ? "" : ` _HLS_part=${q.part}`} is too far ahead of the playlist (last segment ${list.segments.length - 1})`,
+        );
       deadline ??= Date.now() + HOLD_TARGETS * list.targetSec * 1000;
       if (signal?.aborted) throw new AppError("request_timeout", "the client went away");
       const left = deadline - Date.now();
@@ -134,7 +138,10 @@ export async function llPlaylist(deps: LlHlsDeps, streamId: string, q: ReloadQue
 async function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AppError("unavailable", "the requested part did not arrive in time", { retryAfterSeconds: 1 })), Math.max(0, deadline - Date.now()));
+    timer = setTimeout(
+      () => reject(new AppError("unavailable", "the requested part did not arrive in time", { retryAfterSeconds: 1 })),
+      Math.max(0, deadline - Date.now()),
+    );
   });
   try {
     return await Promise.race([p, late]);

@@ -9,7 +9,14 @@ function parts(n: number, opts: { dur?: number; gop?: number; from?: number; cap
   const { dur = 0.25, gop = 4, from = 0, capture = true } = opts;
   return Array.from({ length: n }, (_, i) => {
     const seq = from + i;
-    return { seq, duration: dur, independent: seq % gop === 0, captureStart: capture ? new Date(T0 + seq * dur * 1000) : null, receivedAt: new Date(T0 + seq * dur * 1000 + 100), late: false };
+    return {
+      seq,
+      duration: dur,
+      independent: seq % gop === 0,
+      captureStart: capture ? new Date(T0 + seq * dur * 1000) : null,
+      receivedAt: new Date(T0 + seq * dur * 1000 + 100),
+      late: false,
+    };
   });
 }
 const live = (p: LlPart[], nowMs = T0 + 60_000) => planList(p, { finished: false, nowMs });
@@ -63,7 +70,15 @@ describe("the playlist text", () => {
       '#EXT-X-MAP:URI="init.mp4"',
       "#EXT-X-PROGRAM-DATE-TIME:2026-11-28T10:00:00.000Z",
     ]);
-    expect(uris(text, /^(segments\/\S+)$/gm)).toEqual(["segments/0-7.m4s", "segments/8-15.m4s", "segments/16-23.m4s", "segments/24-31.m4s", "segments/32-39.m4s", "segments/40-47.m4s", "segments/48-55.m4s"]);
+    expect(uris(text, /^(segments\/\S+)$/gm)).toEqual([
+      "segments/0-7.m4s",
+      "segments/8-15.m4s",
+      "segments/16-23.m4s",
+      "segments/24-31.m4s",
+      "segments/32-39.m4s",
+      "segments/40-47.m4s",
+      "segments/48-55.m4s",
+    ]);
     // 15 s listed; parts of the segments ending after 9 s (the last 6 s = 3 target durations) and of the open one.
     const partSeqs = uris(text, /^#EXT-X-PART:DURATION=[\d.]+,URI="parts\/(\d+)\.m4s"/gm).map(Number);
     expect(partSeqs).toEqual(Array.from({ length: 60 - 32 }, (_, i) => 32 + i));
@@ -120,7 +135,9 @@ describe("gaps and late parts", () => {
   });
 
   test("finished with the gap filled late: late parts in order, the other segments keep their part ranges, no discontinuity", () => {
-    const liveSegs = live(withGap()).segments.filter((s) => s.closed).map((s) => s.parts.map((e) => e.part.seq));
+    const liveSegs = live(withGap())
+      .segments.filter((s) => s.closed)
+      .map((s) => s.parts.map((e) => e.part.seq));
     const p = parts(24).map((x) => (x.seq === 9 || x.seq === 10 ? { ...x, late: true, receivedAt: new Date(T0 + 30_000) } : x));
     const l = planList(p, { finished: true, nowMs: T0 + 60_000 });
     const segs = l.segments.map((s) => s.parts.map((e) => e.part.seq));
@@ -196,13 +213,26 @@ describe("continuing a live list from its closed prefix", () => {
       at += duration;
       const lost = r() < 0.04;
       const delay = r() < 0.1 ? r() * 9000 : r() * 150;
-      return { seq, duration, independent: seq % gop === 0 || r() < 0.05, capture: r() < 0.8 ? T0 + at * 1000 : null, arrive: lost ? null : T0 + at * 1000 + delay };
+      return {
+        seq,
+        duration,
+        independent: seq % gop === 0 || r() < 0.05,
+        capture: r() < 0.8 ? T0 + at * 1000 : null,
+        arrive: lost ? null : T0 + at * 1000 + delay,
+      };
     });
     for (const p of planned.filter((x) => x.arrive !== null).sort((a, b) => a.arrive! - b.arrive!)) {
       // The ingest's rule: late when the nearest non-late later part was received over the gap wait ago.
       const next = out.filter((q) => q.seq > p.seq && !q.late).sort((a, b) => a.seq - b.seq)[0];
       const late = next !== undefined && p.arrive! > next.receivedAt.getTime() + GAP_WAIT_MS;
-      out.push({ seq: p.seq, duration: p.duration, independent: p.independent, captureStart: p.capture === null ? null : new Date(p.capture), receivedAt: new Date(p.arrive!), late });
+      out.push({
+        seq: p.seq,
+        duration: p.duration,
+        independent: p.independent,
+        captureStart: p.capture === null ? null : new Date(p.capture),
+        receivedAt: new Date(p.arrive!),
+        late,
+      });
     }
     return out;
   }

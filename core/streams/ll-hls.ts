@@ -74,7 +74,8 @@ function withPdt(listed: ListedPart<LlPart>[], before: LlEntry | null = null): L
   const out: LlEntry[] = [];
   for (const e of listed) {
     const prev = out.at(-1) ?? before;
-    const pdt = e.part.captureStart ?? (prev && prev.part.seq === e.part.seq - 1 ? new Date(prev.pdt.getTime() + prev.part.duration * 1000) : e.part.receivedAt);
+    const pdt =
+      e.part.captureStart ?? (prev && prev.part.seq === e.part.seq - 1 ? new Date(prev.pdt.getTime() + prev.part.duration * 1000) : e.part.receivedAt);
     out.push({ ...e, pdt });
   }
   return out;
@@ -184,7 +185,8 @@ export function renderList(list: LlList): string {
     if (first.discontinuity && s.msn > 0) lines.push("#EXT-X-DISCONTINUITY");
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${first.pdt.toISOString()}`);
     if (live && (!s.closed || end > total - PART_WINDOW_TARGETS * list.targetSec)) {
-      for (const e of s.parts) lines.push(`#EXT-X-PART:DURATION=${sec3(e.part.duration)},URI="parts/${e.part.seq}.m4s"${e.part.independent ? ",INDEPENDENT=YES" : ""}`);
+      for (const e of s.parts)
+        lines.push(`#EXT-X-PART:DURATION=${sec3(e.part.duration)},URI="parts/${e.part.seq}.m4s"${e.part.independent ? ",INDEPENDENT=YES" : ""}`);
     }
     if (s.closed) lines.push(`#EXTINF:${sec3(s.duration)},`, `segments/${first.part.seq}-${s.parts.at(-1)!.part.seq}.m4s`);
   }

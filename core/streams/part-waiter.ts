@@ -31,7 +31,10 @@ export class PartWaiter {
   private stopped = false;
   private delay = RECONNECT_MIN_MS;
 
-  constructor(private readonly url: string, private readonly log: Logger) {}
+  constructor(
+    private readonly url: string,
+    private readonly log: Logger,
+  ) {}
 
   async start(): Promise<void> {
     await this.connect();

@@ -15,7 +15,12 @@ export async function posterDue(db: Kysely<DB>, streamId: string, now = Date.now
  * phone: checked bytes), points the stream at it and drops the previous one. `seq` is the chunk it
  * was made from, null for the phone's.
  */
-export async function storePoster(deps: { db: Kysely<DB>; store: ObjectStore }, streamId: string, seq: number | null, jpeg: string | Uint8Array): Promise<void> {
+export async function storePoster(
+  deps: { db: Kysely<DB>; store: ObjectStore },
+  streamId: string,
+  seq: number | null,
+  jpeg: string | Uint8Array,
+): Promise<void> {
   const { db, store } = deps;
   const key = `streams/${streamId}/posters/${seq ?? "phone"}-${crypto.randomUUID()}.jpg`;
   await store.put(key, typeof jpeg === "string" ? Bun.file(jpeg).stream() : jpeg, { contentType: "image/jpeg" });

@@ -36,7 +36,9 @@ export async function uploadPoster(db: Kysely<DB>, store: ObjectStore, user: Aut
   const info = jpegInfo(bytes);
   if (!info.ok) throw new AppError("bad_request", `not a JPEG: ${info.detail}`);
   if (info.width < 1 || info.height < 1 || info.width > MAX_POSTER_SIDE || info.height > MAX_POSTER_SIDE) {
-    throw new AppError("unprocessable", `a poster is 1–${MAX_POSTER_SIDE} pixels a side; this one is ${info.width}×${info.height}`, { detail: { width: info.width, height: info.height } });
+    throw new AppError("unprocessable", `a poster is 1–${MAX_POSTER_SIDE} pixels a side; this one is ${info.width}×${info.height}`, {
+      detail: { width: info.width, height: info.height },
+    });
   }
   await storePoster({ db, store }, stream.id, null, bytes);
   return { width: info.width, height: info.height };

@@ -32,13 +32,32 @@ async function streamWith(chunks: Uint8Array<ArrayBuffer>[], segmented: number):
   const id = await createStream(database.db, reporter, { title: "rec" });
   // Each segmented as it arrives, as a keeping-up worker does (a backlog would make the live edge jump).
   for (const [seq, bytes] of chunks.entries()) {
-    await ingestChunk(database.db, store, reporter, { streamId: id, seq: String(seq), contentType: contentTypeOf(KIND), contentLength: String(bytes.length), chunkStart: null, body: new Response(bytes).body }, 50_000_000);
+    await ingestChunk(
+      database.db,
+      store,
+      reporter,
+      {
+        streamId: id,
+        seq: String(seq),
+        contentType: contentTypeOf(KIND),
+        contentLength: String(bytes.length),
+        chunkStart: null,
+        body: new Response(bytes).body,
+      },
+      50_000_000,
+    );
     if (seq < segmented) expect(await segmentChunk(deps, id, seq, { lastAttempt: false })).toBe("done");
   }
   return id;
 }
 const streamRow = async (id: string) =>
-  (await sql<{ recording_key: string | null; recording_sha256: string | null; poster_key: string | null }>`select recording_key, recording_sha256, poster_key from streams where id = ${id}`.execute(database.db)).rows[0]!;
+  (
+    await sql<{
+      recording_key: string | null;
+      recording_sha256: string | null;
+      poster_key: string | null;
+    }>`select recording_key, recording_sha256, poster_key from streams where id = ${id}`.execute(database.db)
+  ).rows[0]!;
 
 let chunks: Uint8Array<ArrayBuffer>[];
 beforeAll(async () => {
@@ -90,7 +109,12 @@ describe("poster", () => {
     expect((await eventsAfter(database.db, before, 100)).some((e) => e.type === "poster.updated" && e.stream_id === id)).toBe(true);
     await refreshPoster(deps, id);
     expect((await streamRow(id)).poster_key).not.toBe(poster);
-    expect(await store.getBytes(poster).then(() => "there", () => "gone")).toBe("gone");
+    expect(
+      await store.getBytes(poster).then(
+        () => "there",
+        () => "gone",
+      ),
+    ).toBe("gone");
   });
 
   test("a stream with no segment yet gets none", async () => {

@@ -75,8 +75,13 @@ export async function refreshPartPoster(deps: MediaDeps, streamId: string, signa
  * ones included, in seq order) become one faststart MP4 with its SHA-256. Runs once per stream;
  * a rerun after success does nothing.
  */
-export async function assembleStreamRecording(deps: MediaDeps, streamId: string, reschedule: (at: Date) => Promise<void>, signal?: AbortSignal): Promise<"done" | "waiting" | "skipped"> {
-  const { db, store, log } = deps;
+export async function assembleStreamRecording(
+  deps: MediaDeps,
+  streamId: string,
+  reschedule: (at: Date) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<"done" | "waiting" | "skipped"> {
+  const { db, store } = deps;
   const s = await findStream(db, streamId);
   if (!s || s.state === "live" || s.recording_key) return "skipped";
   const waitedMs = Date.now() - new Date(s.finished_at ?? Date.now()).getTime();
@@ -95,7 +100,14 @@ export async function assembleStreamRecording(deps: MediaDeps, streamId: string,
       files.push(f);
     }
     const output = join(dir, "recording.mp4");
-    await assembleRecording({ ffmpeg: deps.ffmpeg, segmentFiles: files, segmentDurationsSec: segments.map((g) => g.duration), output, timeoutMs: deps.ffmpegTimeoutMs * 10, signal });
+    await assembleRecording({
+      ffmpeg: deps.ffmpeg,
+      segmentFiles: files,
+      segmentDurationsSec: segments.map((g) => g.duration),
+      output,
+      timeoutMs: deps.ffmpegTimeoutMs * 10,
+      signal,
+    });
     await storeRecording(deps, streamId, output, { segments: segments.length });
   });
   return "done";

@@ -6,7 +6,12 @@ type Db = Kysely<DB> | Transaction<DB>;
 
 /** The newest seq the live playlist shows (late segments not counted), or -1. */
 export async function liveEdge(db: Db, streamId: string): Promise<number> {
-  const r = await db.selectFrom("segments").select((eb) => eb.fn.max("seq").as("seq")).where("stream_id", "=", streamId).where("late", "=", false).executeTakeFirst();
+  const r = await db
+    .selectFrom("segments")
+    .select((eb) => eb.fn.max("seq").as("seq"))
+    .where("stream_id", "=", streamId)
+    .where("late", "=", false)
+    .executeTakeFirst();
   return r?.seq ?? -1;
 }
 
@@ -17,18 +22,37 @@ export function previousSegment(db: Db, streamId: string, seq: number) {
 
 /** The stream's mean segment duration in seconds; 0 when it has none. */
 export async function meanSegmentDuration(db: Db, streamId: string): Promise<number> {
-  const r = await db.selectFrom("segments").select((eb) => eb.fn.avg<number>("duration").as("d")).where("stream_id", "=", streamId).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom("segments")
+    .select((eb) => eb.fn.avg<number>("duration").as("d"))
+    .where("stream_id", "=", streamId)
+    .executeTakeFirstOrThrow();
   return Number(r.d);
 }
 
 /** Whether a live (not late) segment after seq exists already. */
 export async function hasLiveSegmentAfter(db: Db, streamId: string, seq: number): Promise<boolean> {
-  return (await db.selectFrom("segments").select("seq").where("stream_id", "=", streamId).where("seq", ">", seq).where("late", "=", false).limit(1).executeTakeFirst()) !== undefined;
+  return (
+    (await db
+      .selectFrom("segments")
+      .select("seq")
+      .where("stream_id", "=", streamId)
+      .where("seq", ">", seq)
+      .where("late", "=", false)
+      .limit(1)
+      .executeTakeFirst()) !== undefined
+  );
 }
 
 /** Chunks with after < seq < before, in any state. */
 export function chunksBetween(db: Db, streamId: string, after: number, before: number) {
-  return db.selectFrom("chunks").select(["seq", "state", "received_at"]).where("stream_id", "=", streamId).where("seq", ">", after).where("seq", "<", before).execute();
+  return db
+    .selectFrom("chunks")
+    .select(["seq", "state", "received_at"])
+    .where("stream_id", "=", streamId)
+    .where("seq", ">", after)
+    .where("seq", "<", before)
+    .execute();
 }
 
 /** The newest chunk still waiting for its segment. */
@@ -38,11 +62,22 @@ export function newestStoredChunk(db: Db, streamId: string) {
 
 /** Chunks waiting for their segment with from <= seq < before, oldest first. */
 export function storedChunksBetween(db: Db, streamId: string, from: number, before: number) {
-  return db.selectFrom("chunks").select(["seq", "received_at"]).where("stream_id", "=", streamId).where("state", "=", "stored").where("seq", ">=", from).where("seq", "<", before).orderBy("seq").execute();
+  return db
+    .selectFrom("chunks")
+    .select(["seq", "received_at"])
+    .where("stream_id", "=", streamId)
+    .where("state", "=", "stored")
+    .where("seq", ">=", from)
+    .where("seq", "<", before)
+    .orderBy("seq")
+    .execute();
 }
 
 export async function isChunkStored(db: Db, streamId: string, seq: number): Promise<boolean> {
-  return (await db.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq).where("state", "=", "stored").executeTakeFirst()) !== undefined;
+  return (
+    (await db.selectFrom("chunks").select("seq").where("stream_id", "=", streamId).where("seq", "=", seq).where("state", "=", "stored").executeTakeFirst()) !==
+    undefined
+  );
 }
 
 export async function markChunkSegmented(db: Db, streamId: string, seq: number): Promise<void> {
@@ -62,5 +97,10 @@ export type NewSegment = Insertable<DB["segments"]>;
 
 /** The segment row is the commit point: undefined when (stream, seq) has one already. */
 export function insertSegment(db: Db, s: NewSegment) {
-  return db.insertInto("segments").values(s).onConflict((oc) => oc.columns(["stream_id", "seq"]).doNothing()).returning("seq").executeTakeFirst();
+  return db
+    .insertInto("segments")
+    .values(s)
+    .onConflict((oc) => oc.columns(["stream_id", "seq"]).doNothing())
+    .returning("seq")
+    .executeTakeFirst();
 }

@@ -38,21 +38,37 @@ beforeAll(async () => {
 afterAll(() => database?.close());
 
 async function upload(streamId: string, seq: number, bytes = chunks[seq % chunks.length]!) {
-  const r = await ingestChunk(database.db, store, reporter, { streamId, seq: String(seq), contentType: contentTypeOf(KIND), contentLength: String(bytes.length), chunkStart: null, body: new Response(bytes).body }, 50_000_000);
+  const r = await ingestChunk(
+    database.db,
+    store,
+    reporter,
+    { streamId, seq: String(seq), contentType: contentTypeOf(KIND), contentLength: String(bytes.length), chunkStart: null, body: new Response(bytes).body },
+    50_000_000,
+  );
   expect(r.status).toBe(201);
 }
-const segment = (streamId: string, seq: number, lane: "live" | "late" = "live", gapWaitMs?: number) => segmentChunk(deps(gapWaitMs), streamId, seq, { lastAttempt: false, lane });
+const segment = (streamId: string, seq: number, lane: "live" | "late" = "live", gapWaitMs?: number) =>
+  segmentChunk(deps(gapWaitMs), streamId, seq, { lastAttempt: false, lane });
 async function segments(streamId: string) {
-  return (await sql<{ seq: number; start_offset: number; duration: number; discontinuity: boolean; late: boolean }>`
-    select seq, start_offset, duration, discontinuity, late from segments where stream_id = ${streamId} order by seq`.execute(database.db)).rows;
+  return (
+    await sql<{ seq: number; start_offset: number; duration: number; discontinuity: boolean; late: boolean }>`
+    select seq, start_offset, duration, discontinuity, late from segments where stream_id = ${streamId} order by seq`.execute(database.db)
+  ).rows;
 }
 const chunkState = async (streamId: string, seq: number) =>
-  (await sql<{ state: string; failure_reason: string | null }>`select state, failure_reason from chunks where stream_id = ${streamId} and seq = ${seq}`.execute(database.db)).rows[0];
+  (
+    await sql<{
+      state: string;
+      failure_reason: string | null;
+    }>`select state, failure_reason from chunks where stream_id = ${streamId} and seq = ${seq}`.execute(database.db)
+  ).rows[0];
 const jobs = async (streamId: string) =>
-  (await sql<{ task_identifier: string; seq: number }>`
+  (
+    await sql<{ task_identifier: string; seq: number }>`
     select t.identifier as task_identifier, (j.payload->>'seq')::int as seq
     from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
-    where j.payload->>'streamId' = ${streamId} order by j.run_at, j.id`.execute(database.db)).rows;
+    where j.payload->>'streamId' = ${streamId} order by j.run_at, j.id`.execute(database.db)
+  ).rows;
 
 describe("segmentChunk", () => {
   test("chunks in order become back-to-back segments; a second run of the same seq changes nothing", async () => {
@@ -67,7 +83,9 @@ describe("segmentChunk", () => {
     expect(s0!.duration).toBeGreaterThan(0.5);
     expect(s1!.start_offset).toBeCloseTo(s0!.duration, 3);
     expect((await chunkState(id, 0))?.state).toBe("segmented");
-    expect((await eventsAfter(database.db, before, 100)).filter((e) => e.type === "segment.created" && e.stream_id === id).map((e) => e.data.seq)).toEqual([0, 1]);
+    expect((await eventsAfter(database.db, before, 100)).filter((e) => e.type === "segment.created" && e.stream_id === id).map((e) => e.data.seq)).toEqual([
+      0, 1,
+    ]);
     expect(await segment(id, 0)).toBe("skipped");
     expect(await segments(id)).toHaveLength(2);
   });
@@ -97,14 +115,28 @@ describe("segmentChunk", () => {
     expect((await jobs(id)).filter((j) => j.task_identifier === "segment_late").map((j) => j.seq)).toEqual([0, 1, 2]);
     expect(await segment(id, 1)).toBe("deferred");
     for (const seq of [0, 1, 2]) expect(await segment(id, seq, "late")).toBe("done");
-    expect((await segments(id)).map((s) => [s.seq, s.late])).toEqual([[0, true], [1, true], [2, true], [3, false]]);
+    expect((await segments(id)).map((s) => [s.seq, s.late])).toEqual([
+      [0, true],
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
   });
 
   test("input ffmpeg refuses marks the chunk failed with one line, announced, and the stream goes on", async () => {
     const id = await createStream(database.db, reporter, { title: "bad" });
     const key = `streams/${id}/chunks/0/junk.mp4`;
     const put = await store.put(key, new Uint8Array(4096).fill(7));
-    await insertChunk(database.db, { stream_id: id, seq: 0, object_key: key, sha256: put.sha256, size: put.size, content_type: "video/mp4", capture_start: null, uploaded_by: reporter.id });
+    await insertChunk(database.db, {
+      stream_id: id,
+      seq: 0,
+      object_key: key,
+      sha256: put.sha256,
+      size: put.size,
+      content_type: "video/mp4",
+      capture_start: null,
+      uploaded_by: reporter.id,
+    });
     const before = await latestEventId(database.db);
     expect(await segment(id, 0)).toBe("failed");
     const state = await chunkState(id, 0);

@@ -184,30 +184,41 @@ async function segmentOne(
       await download(store, chunk.object_key, input);
       const declared = containerOf(chunk.content_type);
       const made = await makeSegment({
-        ffmpeg: deps.ffmpeg, input, container: declared === "webm" ? "matroska" : declared, output,
-        offsetSec: place.offset, timeoutMs: deps.ffmpegTimeoutMs, signal: opts.signal, poster,
+        ffmpeg: deps.ffmpeg,
+        input,
+        container: declared === "webm" ? "matroska" : declared,
+        output,
+        offsetSec: place.offset,
+        timeoutMs: deps.ffmpegTimeoutMs,
+        signal: opts.signal,
+        poster,
       });
       const key = `streams/${streamId}/segments/${seq}/${crypto.randomUUID()}.ts`;
       const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp2t" });
       const inserted = await db.transaction().execute(async (trx) => {
         const row = await repo.insertSegment(trx, {
-            stream_id: streamId,
-            seq,
-            object_key: key,
-            sha256: put.sha256,
-            size: put.size,
-            duration: made.durationSec,
-            start_offset: place.offset,
-            program_date_time: chunk.capture_start ?? chunk.received_at,
-            discontinuity: place.discontinuity,
-            late: place.late,
-            remuxed: made.remuxed,
+          stream_id: streamId,
+          seq,
+          object_key: key,
+          sha256: put.sha256,
+          size: put.size,
+          duration: made.durationSec,
+          start_offset: place.offset,
+          program_date_time: chunk.capture_start ?? chunk.received_at,
+          discontinuity: place.discontinuity,
+          late: place.late,
+          remuxed: made.remuxed,
         });
         await repo.markChunkSegmented(trx, streamId, seq);
         if (row) {
           // A successor waiting on this seq need not sit out its poll interval.
           if (await repo.isChunkStored(trx, streamId, seq + 1)) await queueSegment(trx, streamId, seq + 1);
-          await publish(trx, { type: "segment.created", streamId, ownerId: owner, data: { seq, duration: made.durationSec, late: place.late, discontinuity: place.discontinuity } });
+          await publish(trx, {
+            type: "segment.created",
+            streamId,
+            ownerId: owner,
+            data: { seq, duration: made.durationSec, late: place.late, discontinuity: place.discontinuity },
+          });
         }
         return row;
       });

@@ -10,7 +10,19 @@ import { ingestCmafChunk, ingestInit, isCmafChunk } from "./cmaf-ingest.service.
 import { uploadPoster } from "./poster-upload.service.ts";
 import { buildPlaylist } from "./playlist.ts";
 import * as repo from "./streams.repository.ts";
-import { ChunkParams, ChunkStored, CreateStreamBody, InitStored, PosterStored, SegmentParams, StreamParams, StreamView, TelemetryBody, TelemetryResult, TelemetrySample } from "./streams.model.ts";
+import {
+  ChunkParams,
+  ChunkStored,
+  CreateStreamBody,
+  InitStored,
+  PosterStored,
+  SegmentParams,
+  StreamParams,
+  StreamView,
+  TelemetryBody,
+  TelemetryResult,
+  TelemetrySample,
+} from "./streams.model.ts";
 import { addTelemetry, createStream, finishStream, streamView, visibleStream } from "./streams.service.ts";
 import { serveObject } from "./serve-object.ts";
 import { cmafPlaylist, cmafSegment, llHlsRoutes } from "./ll-hls.http.ts";
@@ -45,7 +57,10 @@ export function streamRoutes(rt: ApiContext) {
         return Promise.all(rows.map((s) => streamView(db(), s)));
       },
       {
-        query: t.Object({ state: t.Optional(t.Union([t.Literal("live"), t.Literal("finished"), t.Literal("failed")])), limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })) }),
+        query: t.Object({
+          state: t.Optional(t.Union([t.Literal("live"), t.Literal("finished"), t.Literal("failed")])),
+          limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
+        }),
         response: { 200: t.Array(StreamView) },
         detail: { tags, summary: "Streams this user may see, newest first" },
       },
@@ -71,7 +86,10 @@ export function streamRoutes(rt: ApiContext) {
         parse: "none",
         params: StreamParams,
         response: { 200: InitStored, 201: InitStored },
-        detail: { tags, summary: "Upload the CMAF init segment (video/mp4: ftyp+moov; 201 stored, 200 identical retry, 409 different bytes or a classic stream)" },
+        detail: {
+          tags,
+          summary: "Upload the CMAF init segment (video/mp4: ftyp+moov; 201 stored, 200 identical retry, 409 different bytes or a classic stream)",
+        },
       },
     )
     .put(
@@ -96,7 +114,10 @@ export function streamRoutes(rt: ApiContext) {
         parse: "none",
         params: ChunkParams,
         response: { 200: ChunkStored, 201: ChunkStored },
-        detail: { tags, summary: "Upload chunk {seq} (raw media body, or a CMAF fragment as video/iso.segment; 201 stored, 200 identical retry, 409 different bytes)" },
+        detail: {
+          tags,
+          summary: "Upload chunk {seq} (raw media body, or a CMAF fragment as video/iso.segment; 201 stored, 200 identical retry, 409 different bytes)",
+        },
       },
     )
     .put(
@@ -112,7 +133,10 @@ export function streamRoutes(rt: ApiContext) {
         parse: "none",
         params: StreamParams,
         response: { 200: PosterStored },
-        detail: { tags, summary: "The live grid's still from the phone (image/jpeg, at most 256 KiB and 1920 px a side; not evidence): while these arrive no poster job runs" },
+        detail: {
+          tags,
+          summary: "The live grid's still from the phone (image/jpeg, at most 256 KiB and 1920 px a side; not evidence): while these arrive no poster job runs",
+        },
       },
     )
     .post("/:id/telemetry", async ({ user, params, body }) => addTelemetry(db(), user, params.id, body.samples), {
@@ -128,7 +152,12 @@ export function streamRoutes(rt: ApiContext) {
         const rows = await repo.listTelemetry(db(), s.id, query.limit ?? 10_000);
         return rows.map((r) => ({ t: new Date(r.t).toISOString(), lat: r.lat, lng: r.lng, accuracy: r.accuracy, heading: r.heading, speed: r.speed }));
       },
-      { params: StreamParams, query: t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 100_000 })) }), response: { 200: t.Array(TelemetrySample) }, detail: { tags, summary: "The stream's track, in time order" } },
+      {
+        params: StreamParams,
+        query: t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 100_000 })) }),
+        response: { 200: t.Array(TelemetrySample) },
+        detail: { tags, summary: "The stream's track, in time order" },
+      },
     )
     .post("/:id/finish", async ({ user, params }) => streamView(db(), await finishStream(db(), user, params.id)), {
       params: StreamParams,
@@ -161,8 +190,16 @@ export function streamRoutes(rt: ApiContext) {
       },
       {
         params: StreamParams,
-        query: t.Object({ _HLS_msn: t.Optional(t.String({ maxLength: 12 })), _HLS_part: t.Optional(t.String({ maxLength: 12 })), _HLS_skip: t.Optional(t.String({ maxLength: 12 })) }),
-        detail: { tags, summary: "HLS media playlist of the segments made so far (LL-HLS for CMAF streams: _HLS_msn/_HLS_part block until that part is listed; _HLS_skip is ignored, the whole list is sent)" },
+        query: t.Object({
+          _HLS_msn: t.Optional(t.String({ maxLength: 12 })),
+          _HLS_part: t.Optional(t.String({ maxLength: 12 })),
+          _HLS_skip: t.Optional(t.String({ maxLength: 12 })),
+        }),
+        detail: {
+          tags,
+          summary:
+            "HLS media playlist of the segments made so far (LL-HLS for CMAF streams: _HLS_msn/_HLS_part block until that part is listed; _HLS_skip is ignored, the whole list is sent)",
+        },
       },
     )
     .get(
@@ -176,7 +213,10 @@ export function streamRoutes(rt: ApiContext) {
         if (!seg) throw new AppError("not_found", "no such segment");
         return serveObject(store(), seg.object_key, { contentType: "video/mp2t", sha256: seg.sha256, immutable: true, range: request.headers.get("range") });
       },
-      { params: SegmentParams, detail: { tags, summary: "One segment (immutable): MPEG-TS {n}.ts, or for CMAF streams {first}-{last}.m4s, its parts concatenated" } },
+      {
+        params: SegmentParams,
+        detail: { tags, summary: "One segment (immutable): MPEG-TS {n}.ts, or for CMAF streams {first}-{last}.m4s, its parts concatenated" },
+      },
     )
     .get(
       "/:id/poster.jpg",
@@ -191,10 +231,19 @@ export function streamRoutes(rt: ApiContext) {
       "/:id/recording.mp4",
       async ({ user, params, request }) => {
         const s = await visibleStream(db(), user, params.id);
-        if (!s.recording_key) throw new AppError("not_found", s.state === "live" ? "the stream is still live" : "the recording is not ready yet", { retryAfterSeconds: s.state === "live" ? undefined : 5 });
+        if (!s.recording_key)
+          throw new AppError("not_found", s.state === "live" ? "the stream is still live" : "the recording is not ready yet", {
+            retryAfterSeconds: s.state === "live" ? undefined : 5,
+          });
         // Byte-range players ask many times for one viewing: one record per user and few minutes.
         await auditView(db(), rt.views, { action: "recording.downloaded", targetType: "stream", targetId: s.id, detail: { sha256: s.recording_sha256 } });
-        return serveObject(store(), s.recording_key, { contentType: "video/mp4", sha256: s.recording_sha256 ?? undefined, immutable: true, range: request.headers.get("range"), filename: `rter-${s.id}.mp4` });
+        return serveObject(store(), s.recording_key, {
+          contentType: "video/mp4",
+          sha256: s.recording_sha256 ?? undefined,
+          immutable: true,
+          range: request.headers.get("range"),
+          filename: `rter-${s.id}.mp4`,
+        });
       },
       { params: StreamParams, detail: { tags, summary: "The whole stream as one MP4 (faststart), with its SHA-256" } },
     );

@@ -60,8 +60,25 @@ export function findChunk(db: Db, streamId: string, seq: number) {
 }
 
 /** Returns nothing when a chunk for (stream, seq) is already recorded: first writer wins. */
-export function insertChunk(db: Db, c: { stream_id: string; seq: number; object_key: string; sha256: string; size: number; content_type: string; capture_start: Date | null; uploaded_by: string }) {
-  return db.insertInto("chunks").values(c).onConflict((oc) => oc.columns(["stream_id", "seq"]).doNothing()).returning("seq").executeTakeFirst();
+export function insertChunk(
+  db: Db,
+  c: {
+    stream_id: string;
+    seq: number;
+    object_key: string;
+    sha256: string;
+    size: number;
+    content_type: string;
+    capture_start: Date | null;
+    uploaded_by: string;
+  },
+) {
+  return db
+    .insertInto("chunks")
+    .values(c)
+    .onConflict((oc) => oc.columns(["stream_id", "seq"]).doNothing())
+    .returning("seq")
+    .executeTakeFirst();
 }
 
 /**
@@ -94,12 +111,25 @@ export function findSegment(db: Db, streamId: string, seq: number) {
 
 /** True when every recorded chunk has been segmented or has failed. */
 export async function allChunksSettled(db: Db, streamId: string): Promise<boolean> {
-  const r = await db.selectFrom("chunks").select((eb) => eb.fn.countAll<string>().as("n")).where("stream_id", "=", streamId).where("state", "=", "stored").executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom("chunks")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("stream_id", "=", streamId)
+    .where("state", "=", "stored")
+    .executeTakeFirstOrThrow();
   return Number(r.n) === 0;
 }
 
-export function insertTelemetry(db: Db, rows: { stream_id: string; t: Date; lat: number; lng: number; accuracy: number | null; heading: number | null; speed: number | null }[]) {
-  return db.insertInto("telemetry").values(rows).onConflict((oc) => oc.columns(["stream_id", "t"]).doNothing()).returning("t").execute();
+export function insertTelemetry(
+  db: Db,
+  rows: { stream_id: string; t: Date; lat: number; lng: number; accuracy: number | null; heading: number | null; speed: number | null }[],
+) {
+  return db
+    .insertInto("telemetry")
+    .values(rows)
+    .onConflict((oc) => oc.columns(["stream_id", "t"]).doNothing())
+    .returning("t")
+    .execute();
 }
 
 export function listTelemetry(db: Db, streamId: string, limit: number) {
@@ -119,12 +149,23 @@ export const POSTER_INTERVAL_MS = 3_000;
  * schedules it POSTER_INTERVAL_MS ahead and later ones join that job instead of postponing it.
  */
 export function addPosterJob(db: Db, streamId: string) {
-  return enqueue(db, "make_poster", { streamId }, { jobKey: `poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) });
+  return enqueue(
+    db,
+    "make_poster",
+    { streamId },
+    { jobKey: `poster:${streamId}`, jobKeyMode: "preserve_run_at", runAt: new Date(Date.now() + POSTER_INTERVAL_MS) },
+  );
 }
 
 /** Marks a live stream finished by its reporter; undefined when it was not live. */
 export function finishLiveStream(db: Db, id: string) {
-  return db.updateTable("streams").set({ state: "finished", finished_at: new Date(), finished_by: "reporter" }).where("id", "=", id).where("state", "=", "live").returning("id").executeTakeFirst();
+  return db
+    .updateTable("streams")
+    .set({ state: "finished", finished_at: new Date(), finished_by: "reporter" })
+    .where("id", "=", id)
+    .where("state", "=", "live")
+    .returning("id")
+    .executeTakeFirst();
 }
 
 /**
@@ -172,7 +213,14 @@ export function setPoster(db: Db, streamId: string, key: string) {
 
 /** The newest segment of the live playlist (late ones not counted). */
 export function newestLiveSegment(db: Db, streamId: string) {
-  return db.selectFrom("segments").select(["seq", "object_key"]).where("stream_id", "=", streamId).where("late", "=", false).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  return db
+    .selectFrom("segments")
+    .select(["seq", "object_key"])
+    .where("stream_id", "=", streamId)
+    .where("late", "=", false)
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirst();
 }
 
 /** Records the stream's recording unless it has one (first writer wins); undefined when it had. */

@@ -16,7 +16,6 @@ export interface CreateStreamInput {
   tags?: string[];
 }
 
-
 export async function createStream(db: Kysely<DB>, user: AuthUser, input: CreateStreamInput): Promise<string> {
   assertCanCreate(user);
   if ((input.lat === undefined) !== (input.lng === undefined)) throw new AppError("bad_request", "lat and lng go together");
@@ -24,7 +23,12 @@ export async function createStream(db: Kysely<DB>, user: AuthUser, input: Create
   const row = { owner_id: user.id, title: (input.title ?? "").trim(), lat: input.lat ?? null, lng: input.lng ?? null, heading: input.heading ?? null, tags };
   return db.transaction().execute(async (trx) => {
     const { id } = await repo.insertStream(trx, row);
-    await publish(trx, { type: "stream.created", streamId: id, ownerId: user.id, data: { title: row.title, lat: row.lat, lng: row.lng, heading: row.heading, tags, owner: user.email } });
+    await publish(trx, {
+      type: "stream.created",
+      streamId: id,
+      ownerId: user.id,
+      data: { title: row.title, lat: row.lat, lng: row.lng, heading: row.heading, tags, owner: user.email },
+    });
     return id;
   });
 }
@@ -86,13 +90,24 @@ export async function finishStream(db: Kysely<DB>, user: AuthUser, id: string): 
 
 /** RFC 3339 or ms since the epoch; anything outside 2000..tomorrow is a client bug, not a time. */
 export function parseCaptureTime(v: string | number, what: string): Date {
-  const d = typeof v === "number" || /^\d{1,15}$/.test(v) ? new Date(Number(v)) : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) ? new Date(v) : new Date(NaN);
+  const d =
+    typeof v === "number" || /^\d{1,15}$/.test(v)
+      ? new Date(Number(v))
+      : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v)
+        ? new Date(v)
+        : new Date(NaN);
   const ms = d.getTime();
-  if (!Number.isFinite(ms) || ms < Date.UTC(2000, 0, 1) || ms > Date.now() + 86_400_000) throw new AppError("bad_request", `${what} must be an RFC 3339 time or ms since the epoch, between 2000 and now`);
+  if (!Number.isFinite(ms) || ms < Date.UTC(2000, 0, 1) || ms > Date.now() + 86_400_000)
+    throw new AppError("bad_request", `${what} must be an RFC 3339 time or ms since the epoch, between 2000 and now`);
   return d;
 }
 
-export async function addTelemetry(db: Kysely<DB>, user: AuthUser, id: string, samples: { t: string | number; lat: number; lng: number; accuracy?: number; heading?: number; speed?: number }[]) {
+export async function addTelemetry(
+  db: Kysely<DB>,
+  user: AuthUser,
+  id: string,
+  samples: { t: string | number; lat: number; lng: number; accuracy?: number; heading?: number; speed?: number }[],
+) {
   const stream = await writableStream(db, user, id);
   const rows = new Map<number, Parameters<typeof repo.insertTelemetry>[1][number]>();
   samples.forEach((s, i) => {
@@ -102,7 +117,13 @@ export async function addTelemetry(db: Kysely<DB>, user: AuthUser, id: string, s
   const inserted = await db.transaction().execute(async (trx) => {
     const ins = await repo.insertTelemetry(trx, [...rows.values()]);
     const newest = [...rows.values()].sort((a, b) => b.t.getTime() - a.t.getTime())[0]!;
-    if (ins.length) await publish(trx, { type: "telemetry", streamId: id, ownerId: stream.owner_id, data: { t: newest.t.toISOString(), lat: newest.lat, lng: newest.lng, heading: newest.heading, accuracy: newest.accuracy, samples: ins.length } });
+    if (ins.length)
+      await publish(trx, {
+        type: "telemetry",
+        streamId: id,
+        ownerId: stream.owner_id,
+        data: { t: newest.t.toISOString(), lat: newest.lat, lng: newest.lng, heading: newest.heading, accuracy: newest.accuracy, samples: ins.length },
+      });
     return ins;
   });
   return { accepted: inserted.length, duplicates: samples.length - inserted.length };

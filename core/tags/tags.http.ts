@@ -55,7 +55,10 @@ export function tagRoutes(rt: ApiContext) {
         params: TagParams,
         body: t.Union([
           t.Object({ kind: t.Literal("keyword"), keyword: t.String({ maxLength: 100 }) }, { additionalProperties: false }),
-          t.Object({ kind: t.Literal("geofence"), polygon: t.Array(t.Tuple([t.Number(), t.Number()]), { minItems: 3, maxItems: 500 }) }, { additionalProperties: false }),
+          t.Object(
+            { kind: t.Literal("geofence"), polygon: t.Array(t.Tuple([t.Number(), t.Number()]), { minItems: 3, maxItems: 500 }) },
+            { additionalProperties: false },
+          ),
         ]),
         response: { 201: Rule },
         detail: { tags, summary: "Admin: add a rule (keyword in title/text, or [lat,lng] polygon around the position); applied to existing items at once" },

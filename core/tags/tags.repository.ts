@@ -17,14 +17,29 @@ export async function setRanks(db: Db, tagId: string, itemIds: string[]): Promis
 
 /** The tag's rules, oldest first; `area` as Postgres writes a polygon: ((x,y),...). */
 export function listRules(db: Db, tagId: string) {
-  return db.selectFrom("tag_rules").select(["id", "kind", "keyword", "created_at"]).select(sql<string | null>`area::text`.as("area")).where("tag_id", "=", tagId).orderBy("created_at").execute();
+  return db
+    .selectFrom("tag_rules")
+    .select(["id", "kind", "keyword", "created_at"])
+    .select(sql<string | null>`area::text`.as("area"))
+    .where("tag_id", "=", tagId)
+    .orderBy("created_at")
+    .execute();
 }
 
 /** `area` in Postgres polygon text, ((x,y),...), or null for a keyword rule. */
-export async function insertRule(db: Db, rule: { tagId: string; kind: "keyword" | "geofence"; keyword: string | null; area: string | null; createdBy: string }): Promise<string> {
+export async function insertRule(
+  db: Db,
+  rule: { tagId: string; kind: "keyword" | "geofence"; keyword: string | null; area: string | null; createdBy: string },
+): Promise<string> {
   const { id } = await db
     .insertInto("tag_rules")
-    .values({ tag_id: rule.tagId, kind: rule.kind, keyword: rule.keyword, area: rule.area === null ? null : sql<string>`${rule.area}::polygon`, created_by: rule.createdBy })
+    .values({
+      tag_id: rule.tagId,
+      kind: rule.kind,
+      keyword: rule.keyword,
+      area: rule.area === null ? null : sql<string>`${rule.area}::polygon`,
+      created_by: rule.createdBy,
+    })
     .returning("id")
     .executeTakeFirstOrThrow();
   return id;

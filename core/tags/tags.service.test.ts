@@ -19,7 +19,11 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: { code?: string }) => e.code ?? String(e));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
 const members = async (name: string) => (await tagMembers(database.db, (await findTag(database.db, name))!.id)).map((m) => m.item_id);
 async function eventsSince(id: string) {
   return eventsAfter(database.db, id, 100);
@@ -69,7 +73,12 @@ describe("workspaces (tags)", () => {
   });
 
   test("a geofence rule keeps its polygon as [lat, lng] pairs and tags items inside it", async () => {
-    const square: [number, number][] = [[52.5, 13.3], [52.5, 13.5], [52.6, 13.5], [52.6, 13.3]];
+    const square: [number, number][] = [
+      [52.5, 13.3],
+      [52.5, 13.5],
+      [52.6, 13.5],
+      [52.6, 13.3],
+    ];
     const inside = await createItem(database.db, reporter, { kind: "text", title: "inside", lat: 52.55, lng: 13.4 });
     await createItem(database.db, reporter, { kind: "text", title: "outside", lat: 48.1, lng: 11.5 });
     const rule = await addRule(database.db, admin, "mitte", { kind: "geofence", polygon: square });
@@ -81,8 +90,29 @@ describe("workspaces (tags)", () => {
   test("rules: admins only, and refused when malformed", async () => {
     expect(await codeOf(addRule(database.db, op, "x", { kind: "keyword", keyword: "fire" }))).toBe("forbidden");
     expect(await codeOf(addRule(database.db, admin, "x", { kind: "keyword", keyword: " f " }))).toBe("bad_request");
-    expect(await codeOf(addRule(database.db, admin, "x", { kind: "geofence", polygon: [[1, 1], [2, 2]] }))).toBe("bad_request");
-    expect(await codeOf(addRule(database.db, admin, "x", { kind: "geofence", polygon: [[91, 1], [2, 2], [3, 3]] }))).toBe("bad_request");
+    expect(
+      await codeOf(
+        addRule(database.db, admin, "x", {
+          kind: "geofence",
+          polygon: [
+            [1, 1],
+            [2, 2],
+          ],
+        }),
+      ),
+    ).toBe("bad_request");
+    expect(
+      await codeOf(
+        addRule(database.db, admin, "x", {
+          kind: "geofence",
+          polygon: [
+            [91, 1],
+            [2, 2],
+            [3, 3],
+          ],
+        }),
+      ),
+    ).toBe("bad_request");
     expect(await codeOf(deleteRule(database.db, op, "mitte", "00000000-0000-4000-8000-000000000000"))).toBe("forbidden");
     expect(await codeOf(listRules(database.db, "no-such-tag"))).toBe("not_found");
   });

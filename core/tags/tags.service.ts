@@ -70,11 +70,23 @@ function parsePolygon(text: string | null): [number, number][] | null {
 export async function listRules(db: Kysely<DB>, name: string): Promise<RuleView[]> {
   const tag = await tagOr404(db, name);
   const rows = await tags.listRules(db, tag.id);
-  return rows.map((r) => ({ id: r.id, tag: tag.name, kind: r.kind as RuleView["kind"], keyword: r.keyword, polygon: parsePolygon(r.area), created_at: new Date(r.created_at).toISOString() }));
+  return rows.map((r) => ({
+    id: r.id,
+    tag: tag.name,
+    kind: r.kind as RuleView["kind"],
+    keyword: r.keyword,
+    polygon: parsePolygon(r.area),
+    created_at: new Date(r.created_at).toISOString(),
+  }));
 }
 
 /** Admins only. A new rule applies at once to every existing item, then to each new position or text. */
-export async function addRule(db: Kysely<DB>, user: AuthUser, name: string, rule: { kind: "keyword"; keyword: string } | { kind: "geofence"; polygon: [number, number][] }): Promise<RuleView> {
+export async function addRule(
+  db: Kysely<DB>,
+  user: AuthUser,
+  name: string,
+  rule: { kind: "keyword"; keyword: string } | { kind: "geofence"; polygon: [number, number][] },
+): Promise<RuleView> {
   requireRole(user, "admin");
   const clean = name.trim();
   let area: string | null = null;
@@ -85,7 +97,8 @@ export async function addRule(db: Kysely<DB>, user: AuthUser, name: string, rule
   } else {
     const pts = rule.polygon;
     if (pts.length < 3) throw new AppError("bad_request", "a geofence needs at least 3 points");
-    if (pts.some((p) => p.length !== 2 || Math.abs(p[0]!) > 90 || Math.abs(p[1]!) > 180)) throw new AppError("bad_request", "geofence points are [lat, lng] pairs");
+    if (pts.some((p) => p.length !== 2 || Math.abs(p[0]!) > 90 || Math.abs(p[1]!) > 180))
+      throw new AppError("bad_request", "geofence points are [lat, lng] pairs");
     area = `(${pts.map(([lat, lng]) => `(${lng},${lat})`).join(",")})`;
   }
   const id = await db.transaction().execute(async (trx) => {

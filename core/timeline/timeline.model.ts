@@ -16,7 +16,9 @@ export const TimelineQuery = t.Object({
   tag: t.Optional(TagName),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_LANES, description: `lanes per page (default ${DEFAULT_LANES})` })),
   cursor: t.Optional(t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{36}$", description: "next_cursor of the previous page" })),
-  marks_cursor: t.Optional(t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{1,36}$", description: "next_marks_cursor of the previous answer: the marks after it" })),
+  marks_cursor: t.Optional(
+    t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{1,36}$", description: "next_marks_cursor of the previous answer: the marks after it" }),
+  ),
 });
 
 const Span = t.Object({ from: t.String(), to: t.String(), live: t.Boolean({ description: "the stream is live and this span reaches the present" }) });

@@ -39,7 +39,8 @@ export async function timeline(db: Kysely<DB>, user: AuthUser, q: TimelineQuery)
   if (q.tag !== undefined) {
     const tag = await findTag(db, q.tag);
     // For a reporter an unknown workspace is one without their streams (a 404 would tell them which names exist).
-    if (!tag && user.role === "reporter") return { from: from.toISOString(), to: to.toISOString(), lanes: [], next_cursor: null, marks: [], marks_truncated: false, next_marks_cursor: null };
+    if (!tag && user.role === "reporter")
+      return { from: from.toISOString(), to: to.toISOString(), lanes: [], next_cursor: null, marks: [], marks_truncated: false, next_marks_cursor: null };
     if (!tag) throw new AppError("not_found", `no tag ${q.tag}`);
     tagId = tag.id;
   }
@@ -48,7 +49,14 @@ export async function timeline(db: Kysely<DB>, user: AuthUser, q: TimelineQuery)
   const after = q.cursor ? { createdUs: q.cursor.split("_")[0]!, id: q.cursor.split("_")[1]!.toLowerCase() } : undefined;
   const rows = await repo.lanes(db, { from, to, tagId, ownerId, after, limit: limit + 1 });
   const page = rows.slice(0, limit);
-  const spanRows = await repo.spans(db, page.map((r) => r.id), from, to, GAP_TOLERANCE_MS, MAX_SPANS_PER_LANE);
+  const spanRows = await repo.spans(
+    db,
+    page.map((r) => r.id),
+    from,
+    to,
+    GAP_TOLERANCE_MS,
+    MAX_SPANS_PER_LANE,
+  );
   const byStream = new Map<string, typeof spanRows>();
   for (const s of spanRows) byStream.set(s.stream_id, [...(byStream.get(s.stream_id) ?? []), s]);
   const now = Date.now();
@@ -80,7 +88,9 @@ export async function timeline(db: Kysely<DB>, user: AuthUser, q: TimelineQuery)
   });
   const last = page[page.length - 1];
   // Marks come with the first page of lanes, or after marks_cursor; later lane pages carry none.
-  const marksAfter = q.marks_cursor ? { atUs: q.marks_cursor.split("_")[0]!, id: q.marks_cursor.slice(q.marks_cursor.indexOf("_") + 1).toLowerCase() } : undefined;
+  const marksAfter = q.marks_cursor
+    ? { atUs: q.marks_cursor.split("_")[0]!, id: q.marks_cursor.slice(q.marks_cursor.indexOf("_") + 1).toLowerCase() }
+    : undefined;
   const markRows = q.cursor && !marksAfter ? [] : await repo.marks(db, { from, to, tagId, ownerId, after: marksAfter, limit: MAX_MARKS });
   const marks = markRows.slice(0, MAX_MARKS);
   const lastMark = marks[marks.length - 1];

@@ -5,11 +5,14 @@ import { withTimeout } from "./timeout.ts";
 test("retries until success, with backoff", async () => {
   let n = 0;
   const seen: number[] = [];
-  const v = await retry(async (a) => {
-    n++;
-    if (a < 3) throw new Error("transient");
-    return "ok";
-  }, { baseDelayMs: 1, onRetry: (_, a) => seen.push(a) });
+  const v = await retry(
+    async (a) => {
+      n++;
+      if (a < 3) throw new Error("transient");
+      return "ok";
+    },
+    { baseDelayMs: 1, onRetry: (_, a) => seen.push(a) },
+  );
   expect(v).toBe("ok");
   expect(n).toBe(3);
   expect(seen).toEqual([1, 2]);
@@ -17,10 +20,26 @@ test("retries until success, with backoff", async () => {
 
 test("stops at the attempt limit and on non-retryable errors", async () => {
   let n = 0;
-  await expect(retry(async () => { n++; throw new Error("x"); }, { attempts: 4, baseDelayMs: 1 })).rejects.toThrow("x");
+  await expect(
+    retry(
+      async () => {
+        n++;
+        throw new Error("x");
+      },
+      { attempts: 4, baseDelayMs: 1 },
+    ),
+  ).rejects.toThrow("x");
   expect(n).toBe(4);
   n = 0;
-  await expect(retry(async () => { n++; throw new Error("fatal"); }, { retryable: () => false })).rejects.toThrow("fatal");
+  await expect(
+    retry(
+      async () => {
+        n++;
+        throw new Error("fatal");
+      },
+      { retryable: () => false },
+    ),
+  ).rejects.toThrow("fatal");
   expect(n).toBe(1);
 });
 

@@ -23,7 +23,12 @@ export function mapArchiveRoutes(rt: ApiContext) {
       const size = info.size;
       const etag = `"${size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
       const range = parseRange(request.headers.get("range"), size);
-      const headers: Record<string, string> = { "content-type": "application/vnd.pmtiles", "accept-ranges": "bytes", etag, "cache-control": "public, max-age=300" };
+      const headers: Record<string, string> = {
+        "content-type": "application/vnd.pmtiles",
+        "accept-ranges": "bytes",
+        etag,
+        "cache-control": "public, max-age=300",
+      };
       const file = Bun.file(path);
       if (!range) return new Response(file, { headers: { ...headers, "content-length": String(size) } });
       headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`;

@@ -15,7 +15,15 @@ describe("deploy/ansible", () => {
 
   test("ansible-lint is clean (production profile, offline)", () => {
     const r = run(["ansible-lint", "--offline", "-p"]);
-    console.log(`ansible-lint: ${r.out.split("\n").filter((l) => /Passed|Failed|failure/.test(l)).join(" ").trim() || r.out.trim().split("\n").at(-1)}`);
+    console.log(
+      `ansible-lint: ${
+        r.out
+          .split("\n")
+          .filter((l) => /Passed|Failed|failure/.test(l))
+          .join(" ")
+          .trim() || r.out.trim().split("\n").at(-1)
+      }`,
+    );
     expect({ code: r.code, out: r.code ? r.out : "" }).toEqual({ code: 0, out: "" });
   }, 180_000);
 

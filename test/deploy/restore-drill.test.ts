@@ -45,12 +45,31 @@ if (!INNER) {
       // MinIO and mc from the release cache (built here, where the Go module proxy is reachable).
       await goBinaries();
       const inside = 'mount -t tmpfs -o mode=2775 rter-restore-pg /run/postgresql && chown postgres:postgres /run/postgresql && ip link set lo up && exec "$@"';
-      const p = Bun.spawn(["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c", inside, "sh", process.execPath, "test", "--timeout", "1800000", import.meta.path], {
-        cwd: ROOT,
-        env: { ...process.env, RTER_DEPLOY_NETNS: "inner-restore" },
-        stdout: "inherit",
-        stderr: "inherit",
-      });
+      const p = Bun.spawn(
+        [
+          "unshare",
+          "--net",
+          "--mount",
+          "--propagation",
+          "private",
+          "--",
+          "sh",
+          "-c",
+          inside,
+          "sh",
+          process.execPath,
+          "test",
+          "--timeout",
+          "1800000",
+          import.meta.path,
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, RTER_DEPLOY_NETNS: "inner-restore" },
+          stdout: "inherit",
+          stderr: "inherit",
+        },
+      );
       expect(await p.exited).toBe(0);
     }, 3_000_000);
   });
@@ -65,7 +84,8 @@ let ansibleDir = "";
 let reporterToken = "";
 
 function expectClean(run: PlaybookRun): void {
-  if (run.code !== 0 || Object.values(run.recap).some((h) => h.failed || h.unreachable)) throw new Error(`ansible-playbook failed (${run.code}):\n${tail(run, 80)}`);
+  if (run.code !== 0 || Object.values(run.recap).some((h) => h.failed || h.unreachable))
+    throw new Error(`ansible-playbook failed (${run.code}):\n${tail(run, 80)}`);
 }
 
 const playbook = (args: string[]) => ansiblePlaybook(["-i", cluster.inventory, ...args], {}, 900_000, ansibleDir);
@@ -87,17 +107,28 @@ async function psql(query: string, db = "rter"): Promise<string> {
 
 /** pgBackRest on db1 with the configuration the role wrote. */
 function pgbackrest(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return run(["/usr/bin/pgbackrest", `--config=${join(cluster.roots.db1, "etc/pgbackrest/pgbackrest.conf")}`, `--stanza=${STANZA}`, ...args], { user: "postgres" });
+  return run(["/usr/bin/pgbackrest", `--config=${join(cluster.roots.db1, "etc/pgbackrest/pgbackrest.conf")}`, `--stanza=${STANZA}`, ...args], {
+    user: "postgres",
+  });
 }
 
 /** mc against the second site, as an operator there would use it. */
 async function mc(args: string[]): Promise<string> {
-  const r = await run([mcBin, `--config-dir=${mcDir}`, "--quiet", ...args], { env: { MC_HOST_site2: `https://${site2.accessKey}:${site2.secretKey}@localhost:${site2.port}` } });
+  const r = await run([mcBin, `--config-dir=${mcDir}`, "--quiet", ...args], {
+    env: { MC_HOST_site2: `https://${site2.accessKey}:${site2.secretKey}@localhost:${site2.port}` },
+  });
   if (r.code !== 0) throw new Error(`mc ${args.join(" ")}: ${r.out}${r.err}`);
   return r.out;
 }
 
-const copiedKeys = async () => new Set((await mc(["ls", "--recursive", "--json", `site2/${COPY_BUCKET}`])).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l).key as string));
+const copiedKeys = async () =>
+  new Set(
+    (await mc(["ls", "--recursive", "--json", `site2/${COPY_BUCKET}`]))
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).key as string),
+  );
 
 /** Runs the CLI on a node exactly as an operator would: its installed binary and its config file. */
 function nodeCli(host: "api1" | "worker1", args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -122,10 +153,18 @@ beforeAll(async () => {
   // The "bundle": the binaries the playbooks install, where the example inventory looks for them.
   bundleDir = mkdtempSync(join(tmpdir(), "rter-restore-bundle-"));
   mkdirSync(join(bundleDir, "bin"));
-  for (const [name, src] of [["rter", binary], ["minio", go.minio], ["mc", go.mc]] as const) symlinkSync(src, join(bundleDir, "bin", name));
+  for (const [name, src] of [
+    ["rter", binary],
+    ["minio", go.minio],
+    ["mc", go.mc],
+  ] as const)
+    symlinkSync(src, join(bundleDir, "bin", name));
   // The playbooks as they are now: other work on this checkout must not change them mid-drill.
   ansibleDir = join(bundleDir, "ansible");
-  cpSync(join(ROOT, "deploy/ansible"), ansibleDir, { recursive: true, filter: (p) => !/\/(inventories\/(?!example)[^/]+|files)(\/|$)/.test(p.slice(ROOT.length)) });
+  cpSync(join(ROOT, "deploy/ansible"), ansibleDir, {
+    recursive: true,
+    filter: (p) => !/\/(inventories\/(?!example)[^/]+|files)(\/|$)/.test(p.slice(ROOT.length)),
+  });
   cluster = await makeCluster({ bundleDir });
 
   // The second site: MinIO over TLS with a certificate from its own CA, for the host name
@@ -191,8 +230,12 @@ afterAll(async () => {
     expect(cluster.supervisor.actions).toContain(`minio1 start ${MIRROR_UNIT}`);
     // Secrets stay in files only their service reads.
     const conf = join(cluster.roots.db1, "etc/pgbackrest/pgbackrest.conf");
-    expect((Bun.spawnSync(["stat", "-c", "%a %U %G", conf]).stdout.toString().trim())).toBe("640 root postgres");
-    expect((Bun.spawnSync(["stat", "-c", "%a %U %G", join(cluster.roots.minio1, "etc/rter-object-mirror/env")]).stdout.toString().trim())).toBe("640 root rter-mirror");
+    expect(Bun.spawnSync(["stat", "-c", "%a %U %G", conf]).stdout.toString().trim()).toBe("640 root postgres");
+    expect(
+      Bun.spawnSync(["stat", "-c", "%a %U %G", join(cluster.roots.minio1, "etc/rter-object-mirror/env")])
+        .stdout.toString()
+        .trim(),
+    ).toBe("640 root rter-mirror");
     expect(first.output).not.toContain(site2.secretKey);
 
     const second = await playbook(["site.yml"]);
@@ -207,11 +250,20 @@ afterAll(async () => {
     const dir = mkdtempSync(join(cluster.dir, "units-"));
     // A template is verified as an instance.
     copyFileSync(join(sys, "rter-pgbackrest@.service"), join(dir, "rter-pgbackrest@full.service"));
-    const units = [join(dir, "rter-pgbackrest@full.service"), join(sys, "rter-pgbackrest-full.timer"), join(sys, "rter-pgbackrest-incr.timer"), join(cluster.roots.minio1, "etc/systemd/system", MIRROR_UNIT), join(cluster.roots.minio1, "etc/systemd/system/rter-object-mirror.timer")];
+    const units = [
+      join(dir, "rter-pgbackrest@full.service"),
+      join(sys, "rter-pgbackrest-full.timer"),
+      join(sys, "rter-pgbackrest-incr.timer"),
+      join(cluster.roots.minio1, "etc/systemd/system", MIRROR_UNIT),
+      join(cluster.roots.minio1, "etc/systemd/system/rter-object-mirror.timer"),
+    ];
     for (const u of units) {
       expect(readFileSync(u, "utf8")).toContain("# Managed by Ansible");
       const v = Bun.spawnSync(["systemd-analyze", "verify", u], { stdout: "pipe", stderr: "pipe" });
-      const own = v.stderr.toString().split("\n").filter((l) => l.includes(u.split("/").pop()!) && !/postgresql@|rter-pgbackrest@(full|incr)\.service.*not found/.test(l));
+      const own = v.stderr
+        .toString()
+        .split("\n")
+        .filter((l) => l.includes(u.split("/").pop()!) && !/postgresql@|rter-pgbackrest@(full|incr)\.service.*not found/.test(l));
       expect({ unit: u, problems: own }).toEqual({ unit: u, problems: [] });
     }
     for (const u of units.filter((x) => x.endsWith(".service"))) {
@@ -236,7 +288,10 @@ afterAll(async () => {
       const id = (c.body as { id: string }).id;
       const storedAt: number[] = [];
       for (let seq = 0; seq < n; seq++) {
-        const put = await client.req("PUT", `/api/v1/streams/${id}/chunks/${seq}`, { body: media[seq % media.length]!, headers: { "content-type": "video/mp2t" } });
+        const put = await client.req("PUT", `/api/v1/streams/${id}/chunks/${seq}`, {
+          body: media[seq % media.length]!,
+          headers: { "content-type": "video/mp2t" },
+        });
         expect(put.status).toBe(201);
         await put.arrayBuffer();
         storedAt.push(Date.now());
@@ -262,18 +317,28 @@ afterAll(async () => {
     const b = await writeStream("after the backup", 3);
     for (const s of [a, b]) expect(await segmented(s.id)).toMatchObject({ segments: 3 });
     // A finished stream's recording is made by a job after its segments: T comes after it.
-    await until("the recordings of both streams", 180_000, async () => ((await psql(`select count(*) from streams where id in ('${a.id}', '${b.id}') and recording_sha256 is not null`)) === "2" ? true : null));
+    await until("the recordings of both streams", 180_000, async () =>
+      (await psql(`select count(*) from streams where id in ('${a.id}', '${b.id}') and recording_sha256 is not null`)) === "2" ? true : null,
+    );
 
     // 4. T: what the database holds, the audit head, and the WAL position.
     const snapshot = async () => ({
       chunks: (await psql("select stream_id || ':' || seq || ':' || sha256 from chunks order by 1")).split("\n").filter(Boolean),
-      objects: Number(await psql("select count(*) from (select object_key from chunks union select object_key from segments union select object_key from stream_inits union select recording_key from streams where recording_key is not null and recording_sha256 is not null) k")),
+      objects: Number(
+        await psql(
+          "select count(*) from (select object_key from chunks union select object_key from segments union select object_key from stream_inits union select recording_key from streams where recording_key is not null and recording_sha256 is not null) k",
+        ),
+      ),
       head: await psql("select seq || ':' || encode(hash, 'hex') from audit_log where seq is not null order by seq desc limit 1"),
-      keys: (await psql("select object_key from chunks union select object_key from segments union select object_key from stream_inits order by 1")).split("\n"),
+      keys: (await psql("select object_key from chunks union select object_key from segments union select object_key from stream_inits order by 1")).split(
+        "\n",
+      ),
     });
     const atT = await snapshot();
     await Bun.sleep(1_000);
-    const [tText, lsnT] = (await psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', pg_current_wal_lsn()")).split("|") as [string, string];
+    const [tText, lsnT] = (await psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', pg_current_wal_lsn()")).split(
+      "|",
+    ) as [string, string];
     await Bun.sleep(1_000);
     expect(await snapshot()).toEqual(atT);
     expect(atT.chunks).toHaveLength(6);
@@ -288,7 +353,9 @@ afterAll(async () => {
     expect((await copiedKeys()).has(lastKey)).toBe(true);
     // The archive covers T once the segment holding T's position is archived (archive_timeout).
     const walT = await psql(`select pg_walfile_name('${lsnT}')`);
-    await until("the archive to cover T", (ARCHIVE_TIMEOUT_S + 60) * 1000, async () => ((await psql("select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= walT ? true : null));
+    await until("the archive to cover T", (ARCHIVE_TIMEOUT_S + 60) * 1000, async () =>
+      (await psql("select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= walT ? true : null,
+    );
     // Everything the database held at T is on the second site.
     const copied = await copiedKeys();
     expect(atT.keys.filter((k) => !copied.has(k))).toEqual([]);

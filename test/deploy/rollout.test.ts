@@ -50,12 +50,31 @@ if (!INNER) {
       // /var/run/postgresql/15-main.pid whenever it stops any cluster named 15/main, and the
       // machine's own 15/main keeps its pid file there.
       const inside = 'mount -t tmpfs -o mode=2775 rter-deploy-pg /run/postgresql && chown postgres:postgres /run/postgresql && ip link set lo up && exec "$@"';
-      const p = Bun.spawn(["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c", inside, "sh", process.execPath, "test", "--timeout", "1200000", import.meta.path], {
-        cwd: ROOT,
-        env: { ...process.env, RTER_DEPLOY_NETNS: "inner" },
-        stdout: "inherit",
-        stderr: "inherit",
-      });
+      const p = Bun.spawn(
+        [
+          "unshare",
+          "--net",
+          "--mount",
+          "--propagation",
+          "private",
+          "--",
+          "sh",
+          "-c",
+          inside,
+          "sh",
+          process.execPath,
+          "test",
+          "--timeout",
+          "1200000",
+          import.meta.path,
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, RTER_DEPLOY_NETNS: "inner" },
+          stdout: "inherit",
+          stderr: "inherit",
+        },
+      );
       expect(await p.exited).toBe(0);
     }, 3_000_000);
   });
@@ -93,8 +112,10 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   );
   const index = join(src, "core/db/migrations/index.ts");
   const text = readFileSync(index, "utf8");
-  const registered = text
-    .replace(/(\nconst MIGRATIONS: Record<string, Migration> = \{\n)/, `\nimport * as drill from "./${DRILL_MIGRATION}.ts";$1  "${DRILL_MIGRATION}": drill,\n`);
+  const registered = text.replace(
+    /(\nconst MIGRATIONS: Record<string, Migration> = \{\n)/,
+    `\nimport * as drill from "./${DRILL_MIGRATION}.ts";$1  "${DRILL_MIGRATION}": drill,\n`,
+  );
   if (registered === text) throw new Error("could not register the drill migration in the copied index.ts");
   writeFileSync(index, registered);
   const out = join(src, "rter-next");
@@ -119,14 +140,38 @@ async function makeBundle(rterBinary: string): Promise<typeof bundle> {
 }
 
 function verifySignature(allowedSigners: string, sig: string, file: string): { code: number; out: string } {
-  const p = Bun.spawnSync(["ssh-keygen", "-Y", "verify", "-f", allowedSigners, "-I", "releases@rter", "-n", "rter-release", "-s", sig], { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawnSync(["ssh-keygen", "-Y", "verify", "-f", allowedSigners, "-I", "releases@rter", "-n", "rter-release", "-s", sig], {
+    stdin: Bun.file(file),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   return { code: p.exitCode, out: p.stdout.toString() + p.stderr.toString() };
 }
 
 /** A CA of the same name as the internal one, with another key: what an impostor would present. */
 function makeOtherCa(): string {
   const base = join(cluster.dir, `other-ca-${crypto.randomUUID()}`);
-  const mk = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=rter internal CA", "-keyout", `${base}.key`, "-out", `${base}.pem`], { stderr: "pipe" });
+  const mk = Bun.spawnSync(
+    [
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=rter internal CA",
+      "-keyout",
+      `${base}.key`,
+      "-out",
+      `${base}.pem`,
+    ],
+    { stderr: "pipe" },
+  );
   if (mk.exitCode !== 0) throw new Error(`openssl: ${mk.stderr.toString()}`);
   return readFileSync(`${base}.pem`, "utf8");
 }
@@ -138,14 +183,20 @@ function mcClient() {
   cpSync(join(cluster.dir, "pki/ca.crt"), join(config, "certs/CAs/ca.crt"));
   return (aliasUrl: string) =>
     (...args: string[]) => {
-      const r = Bun.spawnSync([join(bundle.unpacked, "bin/mc"), "--config-dir", config, "--json", ...args], { env: { ...process.env, MC_HOST_x: aliasUrl }, stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+      const r = Bun.spawnSync([join(bundle.unpacked, "bin/mc"), "--config-dir", config, "--json", ...args], {
+        env: { ...process.env, MC_HOST_x: aliasUrl },
+        stdout: "pipe",
+        stderr: "pipe",
+        timeout: 30_000,
+      });
       const out = r.stdout.toString() + r.stderr.toString();
       return { ok: r.exitCode === 0 && !/"status":\s*"error"/.test(out), out };
     };
 }
 
 function expectClean(run: PlaybookRun): void {
-  if (run.code !== 0 || Object.values(run.recap).some((h) => h.failed || h.unreachable)) throw new Error(`ansible-playbook failed (${run.code}):\n${tail(run, 80)}`);
+  if (run.code !== 0 || Object.values(run.recap).some((h) => h.failed || h.unreachable))
+    throw new Error(`ansible-playbook failed (${run.code}):\n${tail(run, 80)}`);
 }
 
 // 15 min at most: a rolling upgrade or rollback under client load on a busy 2-core machine has
@@ -164,7 +215,10 @@ async function nodeCli(host: string, args: string[]): Promise<string> {
 async function lbReady(timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    const ok = await fetch(`${cluster.lbUrl}/readyz`, { tls: { rejectUnauthorized: false }, signal: AbortSignal.timeout(2_000) } as RequestInit).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${cluster.lbUrl}/readyz`, { tls: { rejectUnauthorized: false }, signal: AbortSignal.timeout(2_000) } as RequestInit).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await Bun.sleep(200);
   }
@@ -173,7 +227,20 @@ async function lbReady(timeoutMs = 30_000): Promise<void> {
 
 /** psql as postgres on db1's cluster (Debian's wrapper finds it through PG_CLUSTER_CONF_ROOT). */
 function psql(query: string, db = "postgres"): string {
-  const argv = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql", "--cluster", `${PG_VERSION}/${PG_CLUSTER}`, "-d", db, "-XAtc", query];
+  const argv = [
+    "setpriv",
+    "--reuid=postgres",
+    "--regid=postgres",
+    "--init-groups",
+    "--",
+    "psql",
+    "--cluster",
+    `${PG_VERSION}/${PG_CLUSTER}`,
+    "-d",
+    db,
+    "-XAtc",
+    query,
+  ];
   const p = Bun.spawnSync(argv, { cwd: "/", env: { ...process.env, ...cluster.pgEnv }, stdout: "pipe", stderr: "pipe" });
   if (p.exitCode !== 0) throw new Error(`psql ${query}: ${p.stderr.toString()}`);
   return p.stdout.toString().trim();
@@ -189,7 +256,11 @@ async function underLoad<T>(during: () => Promise<T>): Promise<{ result: T; ok: 
   const loop = async () => {
     while (!stop) {
       try {
-        const c = await client.json("POST", "/api/v1/streams", { body: { title: "during rollout" }, headers: { "idempotency-key": crypto.randomUUID() }, retry: false });
+        const c = await client.json("POST", "/api/v1/streams", {
+          body: { title: "during rollout" },
+          headers: { "idempotency-key": crypto.randomUUID() },
+          retry: false,
+        });
         if (c.status !== 201) throw new Error(`create ${c.status}`);
         const id = (c.body as { id: string }).id;
         const put = await client.req("PUT", `/api/v1/streams/${id}/chunks/0`, { body: chunk, headers: { "content-type": "video/mp2t" }, retry: false });
@@ -232,10 +303,16 @@ afterAll(async () => {
 // Outside the namespace only the wrapper above runs; nothing here is even listed as skipped.
 (INNER ? describe : () => {})("deploy/ansible from a release bundle on seven local hosts, offline", () => {
   test("only loopback here: outbound connections are refused", async () => {
-    const routes = Bun.spawnSync(["ip", "-o", "route", "show", "table", "all"]).stdout.toString().split("\n").filter((l) => l.trim() && !/\blo\b/.test(l));
+    const routes = Bun.spawnSync(["ip", "-o", "route", "show", "table", "all"])
+      .stdout.toString()
+      .split("\n")
+      .filter((l) => l.trim() && !/\blo\b/.test(l));
     expect(routes).toEqual([]);
     // TEST-NET-1: with no route, connect fails at once (no timeout involved).
-    const err = await fetch("http://192.0.2.1/", { signal: AbortSignal.timeout(5_000) }).then(() => null, (e: Error) => e);
+    const err = await fetch("http://192.0.2.1/", { signal: AbortSignal.timeout(5_000) }).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).not.toBeNull();
   });
 
@@ -244,8 +321,22 @@ afterAll(async () => {
     expect(verifySignature(bundle.allowedSigners, join(bundle.unpacked, "SHA256SUMS.sig"), join(bundle.unpacked, "SHA256SUMS"))).toMatchObject({ code: 0 });
     const check = Bun.spawnSync(["sha256sum", "--check", "--strict", "SHA256SUMS"], { cwd: bundle.unpacked, stdout: "pipe", stderr: "pipe" });
     expect({ code: check.exitCode, err: check.stderr.toString() }).toEqual({ code: 0, err: "" });
-    const listed = readFileSync(join(bundle.unpacked, "SHA256SUMS"), "utf8").trim().split("\n").map((l) => l.split("  ")[1]!);
-    for (const f of ["bin/rter", "bin/minio", "bin/mc", "sbom.cdx.json", "release.json", "ansible/site.yml", "ansible/rollback.yml", "ansible/roles/rter/tasks/main.yml", "ansible/inventories/example/hosts.yml"]) expect(listed).toContain(f);
+    const listed = readFileSync(join(bundle.unpacked, "SHA256SUMS"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split("  ")[1]!);
+    for (const f of [
+      "bin/rter",
+      "bin/minio",
+      "bin/mc",
+      "sbom.cdx.json",
+      "release.json",
+      "ansible/site.yml",
+      "ansible/rollback.yml",
+      "ansible/roles/rter/tasks/main.yml",
+      "ansible/inventories/example/hosts.yml",
+    ])
+      expect(listed).toContain(f);
     expect(listed.some((f) => f.startsWith("ansible/files/"))).toBe(false);
 
     // A changed byte anywhere is caught: in a file (checksums) and in the signed list itself.
@@ -258,7 +349,10 @@ afterAll(async () => {
     const bad = Bun.spawnSync(["sha256sum", "--check", "--quiet", "--ignore-missing", "SHA256SUMS"], { cwd: tampered, stdout: "pipe", stderr: "pipe" });
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stdout.toString()).toContain("ansible/site.yml: FAILED");
-    writeFileSync(join(tampered, "SHA256SUMS"), readFileSync(join(tampered, "SHA256SUMS"), "utf8").replace(/^[0-9a-f]/, (c) => (c === "0" ? "1" : "0")));
+    writeFileSync(
+      join(tampered, "SHA256SUMS"),
+      readFileSync(join(tampered, "SHA256SUMS"), "utf8").replace(/^[0-9a-f]/, (c) => (c === "0" ? "1" : "0")),
+    );
     expect(verifySignature(bundle.allowedSigners, join(tampered, "SHA256SUMS.sig"), join(tampered, "SHA256SUMS")).code).not.toBe(0);
     rmSync(tampered, { recursive: true, force: true });
 
@@ -266,7 +360,10 @@ afterAll(async () => {
     const rel = JSON.parse(readFileSync(join(bundle.unpacked, "release.json"), "utf8"));
     const ensureTools = readFileSync(join(ROOT, "scripts/ensure-tools.sh"), "utf8");
     expect(ensureTools).toContain(rel.minio.split("@")[1]);
-    for (const [bin, module] of [["minio", rel.minio], ["mc", rel.mc]] as const) {
+    for (const [bin, module] of [
+      ["minio", rel.minio],
+      ["mc", rel.mc],
+    ] as const) {
       const info = Bun.spawnSync(["go", "version", "-m", join(bundle.unpacked, "bin", bin)]).stdout.toString();
       expect(info).toMatch(new RegExp(`\\tmod\\t${module.split("@")[0].replaceAll(".", "\\.")}\\t${module.split("@")[1]}`));
       expect(info).toContain("-trimpath=true");
@@ -279,33 +376,49 @@ afterAll(async () => {
     const sbom = JSON.parse(readFileSync(join(bundle.unpacked, "sbom.cdx.json"), "utf8"));
     expect({ bomFormat: sbom.bomFormat, specVersion: sbom.specVersion }).toEqual({ bomFormat: "CycloneDX", specVersion: "1.6" });
     const byRef = new Map<string, any>(sbom.components.map((c: any) => [c["bom-ref"], c]));
-    for (const b of ["rter", "minio", "mc"]) expect(byRef.get(`app:${b}`)?.hashes).toEqual([{ alg: "SHA-256", content: sha256(join(bundle.unpacked, "bin", b)) }]);
+    for (const b of ["rter", "minio", "mc"])
+      expect(byRef.get(`app:${b}`)?.hashes).toEqual([{ alg: "SHA-256", content: sha256(join(bundle.unpacked, "bin", b)) }]);
     const npmNames = sbom.components.filter((c: any) => c.purl?.startsWith("pkg:npm/")).map((c: any) => c.name);
     for (const dep of bundle.dependencies) expect(npmNames).toContain(dep);
     for (const dev of ["typescript", "playwright-core", "kysely-codegen", "bun-types"]) expect(npmNames).not.toContain(dev);
     for (const c of sbom.components.filter((c: any) => c.purl?.startsWith("pkg:npm/"))) expect(c.hashes?.[0]?.alg).toBe("SHA-512");
     const minioDeps = new Set(sbom.dependencies.find((d: any) => d.ref === "app:minio").dependsOn);
-    const linked = Bun.spawnSync(["go", "version", "-m", join(bundle.unpacked, "bin/minio")]).stdout.toString().split("\n").filter((l) => l.trim().startsWith("dep\t"));
+    const linked = Bun.spawnSync(["go", "version", "-m", join(bundle.unpacked, "bin/minio")])
+      .stdout.toString()
+      .split("\n")
+      .filter((l) => l.trim().startsWith("dep\t"));
     expect(linked.length).toBeGreaterThan(50);
     expect(minioDeps.size).toBe(linked.length + 1);
     const refs = new Set(byRef.keys());
     for (const d of sbom.dependencies) for (const x of d.dependsOn) expect(refs.has(x) || x === d.ref).toBe(true);
-    console.log(`bundle: ${(statSync(bundle.archive).size / 1e6).toFixed(0)} MB, ${listed.length} files, SBOM ${sbom.components.length} components (${npmNames.length} npm)`);
+    console.log(
+      `bundle: ${(statSync(bundle.archive).size / 1e6).toFixed(0)} MB, ${listed.length} files, SBOM ${sbom.components.length} components (${npmNames.length} npm)`,
+    );
   });
 
   test("site.yml from the bundle: empty hosts to a first login in one run; a second run changes nothing", async () => {
     // Debian's packaged 15/main has no checksums; the role turns them on.
-    expect(Bun.spawnSync([`/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata`, join(cluster.roots.db1, `var/lib/postgresql/${PG_VERSION}/${PG_CLUSTER}`)], { env: { ...process.env, LC_ALL: "C" } }).stdout.toString()).toMatch(/Data page checksum version:\s+0\n/);
+    expect(
+      Bun.spawnSync([`/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata`, join(cluster.roots.db1, `var/lib/postgresql/${PG_VERSION}/${PG_CLUSTER}`)], {
+        env: { ...process.env, LC_ALL: "C" },
+      }).stdout.toString(),
+    ).toMatch(/Data page checksum version:\s+0\n/);
     const first = await playbook(["site.yml"]);
     expectClean(first);
     expect(Object.keys(first.recap).sort()).toEqual([...HOSTS].sort());
     for (const h of HOSTS) expect(first.recap[h]!.changed).toBeGreaterThan(0);
     expect(first.changedTasks.filter((t) => t.startsWith("db1:") && t.endsWith("Rewrite every page with its checksum"))).toHaveLength(1);
     expect(psql("show data_checksums")).toBe("on");
-    expect(Bun.spawnSync(["pg_lsclusters", "-h"], { env: { ...process.env, ...cluster.pgEnv } }).stdout.toString()).toMatch(new RegExp(`^${PG_VERSION}\\s+${PG_CLUSTER}\\s+${cluster.ports.pg}\\s+online`, "m"));
+    expect(Bun.spawnSync(["pg_lsclusters", "-h"], { env: { ...process.env, ...cluster.pgEnv } }).stdout.toString()).toMatch(
+      new RegExp(`^${PG_VERSION}\\s+${PG_CLUSTER}\\s+${cluster.ports.pg}\\s+online`, "m"),
+    );
     // TLS inside, Postgres leg: every rter connection is encrypted, a plaintext one is refused,
     // and the server's certificate is the internal CA's (verify-full passes, another CA fails).
-    expect(psql("select count(*) filter (where s.ssl) || '/' || count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.usename = 'rter_app' and a.client_addr is not null")).toMatch(/^([1-9]\d*)\/\1$/);
+    expect(
+      psql(
+        "select count(*) filter (where s.ssl) || '/' || count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.usename = 'rter_app' and a.client_addr is not null",
+      ),
+    ).toMatch(/^([1-9]\d*)\/\1$/);
     const pgUrl = `postgres://rter:${cluster.secrets.pgPassword}@127.0.0.1:${cluster.ports.pg}/rter`;
     const tryPg = async (query: string) => {
       const c = new pg.Client({ connectionString: `${pgUrl}?${query}`, connectionTimeoutMillis: 10_000 });
@@ -322,7 +435,27 @@ afterAll(async () => {
     expect(await tryPg("sslmode=disable")).toContain("no encryption");
     expect(await tryPg(`sslmode=verify-full&sslrootcert=${join(cluster.dir, "pki/ca.crt")}`)).toBe("tls");
     const otherCa = join(cluster.dir, "other-ca");
-    const mk = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=rter internal CA", "-keyout", `${otherCa}.key`, "-out", `${otherCa}.pem`], { stderr: "pipe" });
+    const mk = Bun.spawnSync(
+      [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=rter internal CA",
+        "-keyout",
+        `${otherCa}.key`,
+        "-out",
+        `${otherCa}.pem`,
+      ],
+      { stderr: "pipe" },
+    );
     expect(mk.exitCode).toBe(0);
     expect(await tryPg(`sslmode=verify-full&sslrootcert=${otherCa}.pem`)).not.toBe("tls");
     // The run ended at the first login: the administrator signs in through the load balancer, and
@@ -335,11 +468,12 @@ afterAll(async () => {
       tls: { rejectUnauthorized: false },
     } as RequestInit);
     expect(login.status).toBe(202);
-    expect(((await login.json()) as { user: { email: string }; enrolled: boolean })).toMatchObject({ user: { email: admin.email }, enrolled: false });
+    expect((await login.json()) as { user: { email: string }; enrolled: boolean }).toMatchObject({ user: { email: admin.email }, enrolled: false });
     const signed = await signIn(cluster.lbUrl, admin, { tls: { rejectUnauthorized: false } });
     expect(signed.recoveryCodes).toHaveLength(10);
     // Installed from the bundle, byte for byte.
-    for (const h of [...API_HOSTS, ...WORKER_HOSTS]) expect(sha256(join(cluster.roots[h], "usr/local/bin/rter"))).toBe(sha256(join(bundle.unpacked, "bin/rter")));
+    for (const h of [...API_HOSTS, ...WORKER_HOSTS])
+      expect(sha256(join(cluster.roots[h], "usr/local/bin/rter"))).toBe(sha256(join(bundle.unpacked, "bin/rter")));
     expect(sha256(join(cluster.roots.minio1, "usr/local/bin/minio"))).toBe(sha256(join(bundle.unpacked, "bin/minio")));
     expect(sha256(join(cluster.roots.minio1, "usr/local/bin/mc"))).toBe(sha256(join(bundle.unpacked, "bin/mc")));
 
@@ -356,17 +490,29 @@ afterAll(async () => {
       expect(cfg["database-url"]).toStartWith("postgres://rter_app:");
       expect(cfg["database-owner-url"]).toBeUndefined();
     }
-    const runtimePg = new pg.Client({ connectionString: `postgres://rter_app:${cluster.secrets.pgRuntimePassword}@127.0.0.1:${cluster.ports.pg}/rter?sslmode=verify-full&sslrootcert=${join(cluster.dir, "pki/ca.crt")}` });
+    const runtimePg = new pg.Client({
+      connectionString: `postgres://rter_app:${cluster.secrets.pgRuntimePassword}@127.0.0.1:${cluster.ports.pg}/rter?sslmode=verify-full&sslrootcert=${join(cluster.dir, "pki/ca.crt")}`,
+    });
     await runtimePg.connect();
     for (const q of ["truncate audit_log", "alter table audit_log disable trigger all", "update audit_log set hash = hash"]) {
-      expect({ q, err: await runtimePg.query(q).then(() => "ran", (e: Error) => e.message) }).toEqual({ q, err: expect.stringMatching(/permission denied|must be owner|append-only/i) });
+      expect({
+        q,
+        err: await runtimePg.query(q).then(
+          () => "ran",
+          (e: Error) => e.message,
+        ),
+      }).toEqual({ q, err: expect.stringMatching(/permission denied|must be owner|append-only/i) });
     }
     await runtimePg.end();
     const mcAs = mcClient();
     const root = mcAs(`https://${cluster.secrets.minioUser}:${cluster.secrets.minioPassword}@127.0.0.1:${cluster.ports.minio}`);
     const app = mcAs(`https://rter-app:${cluster.secrets.minioRterSecret}@127.0.0.1:${cluster.ports.minio}`);
     expect(root("retention", "info", "--default", "x/rter-video").out).toMatch(/"enabled":\s*"Enabled"/);
-    expect(JSON.parse(root("admin", "user", "info", "x", "rter-app").out)).toMatchObject({ status: "success", policyName: "rter-rter-video", userStatus: "enabled" });
+    expect(JSON.parse(root("admin", "user", "info", "x", "rter-app").out)).toMatchObject({
+      status: "success",
+      policyName: "rter-rter-video",
+      userStatus: "enabled",
+    });
     expect(root("mb", "x/not-rters").ok).toBe(true);
     const probe = join(cluster.dir, "probe.txt");
     writeFileSync(probe, "probe");
@@ -393,21 +539,42 @@ afterAll(async () => {
     expectClean(check);
     expect(check.changedTasks).toEqual([]);
     for (const h of HOSTS) expect({ host: h, changed: check.recap[h]!.changed }).toEqual({ host: h, changed: 0 });
-    console.log(`site.yml: first run ${(first.ms / 1000).toFixed(0)} s, second run ${(second.ms / 1000).toFixed(0)} s, 0 changed; --check --diff ${(check.ms / 1000).toFixed(0)} s, 0 changed`);
+    console.log(
+      `site.yml: first run ${(first.ms / 1000).toFixed(0)} s, second run ${(second.ms / 1000).toFixed(0)} s, 0 changed; --check --diff ${(check.ms / 1000).toFixed(0)} s, 0 changed`,
+    );
   }, 1_200_000);
 
   test("TLS inside: rter, MinIO (direct and through the load balancer) and Postgres refuse plaintext; rter and MinIO present the internal CA's certificates", async () => {
     const ca = readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8");
     const otherCa = makeOtherCa();
-    const https = (url: string, caPem: string) => fetch(url, { tls: { ca: caPem }, signal: AbortSignal.timeout(10_000) } as RequestInit).then((r) => `HTTP ${r.status}`, (e: Error) => `error: ${e.message}`);
-    const plain = (url: string) => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => `HTTP ${r.status}`, (e: Error) => `error: ${e.message}`);
+    const https = (url: string, caPem: string) =>
+      fetch(url, { tls: { ca: caPem }, signal: AbortSignal.timeout(10_000) } as RequestInit).then(
+        (r) => `HTTP ${r.status}`,
+        (e: Error) => `error: ${e.message}`,
+      );
+    const plain = (url: string) =>
+      fetch(url, { signal: AbortSignal.timeout(10_000) }).then(
+        (r) => `HTTP ${r.status}`,
+        (e: Error) => `error: ${e.message}`,
+      );
     const legs: Record<string, { tls: string; plain: string; otherCa: string }> = {};
     for (const h of [...API_HOSTS, ...WORKER_HOSTS]) {
       const port = cluster.ports.rter[h];
-      legs[`rter ${h}`] = { tls: await https(`https://127.0.0.1:${port}/readyz`, ca), plain: await plain(`http://127.0.0.1:${port}/readyz`), otherCa: await https(`https://127.0.0.1:${port}/readyz`, otherCa) };
+      legs[`rter ${h}`] = {
+        tls: await https(`https://127.0.0.1:${port}/readyz`, ca),
+        plain: await plain(`http://127.0.0.1:${port}/readyz`),
+        otherCa: await https(`https://127.0.0.1:${port}/readyz`, otherCa),
+      };
     }
-    for (const [name, port] of [["minio1", cluster.ports.minio], ["lb1 MinIO front", cluster.ports.lbMinio]] as const) {
-      legs[name] = { tls: await https(`https://127.0.0.1:${port}/minio/health/live`, ca), plain: await plain(`http://127.0.0.1:${port}/minio/health/live`), otherCa: await https(`https://127.0.0.1:${port}/minio/health/live`, otherCa) };
+    for (const [name, port] of [
+      ["minio1", cluster.ports.minio],
+      ["lb1 MinIO front", cluster.ports.lbMinio],
+    ] as const) {
+      legs[name] = {
+        tls: await https(`https://127.0.0.1:${port}/minio/health/live`, ca),
+        plain: await plain(`http://127.0.0.1:${port}/minio/health/live`),
+        otherCa: await https(`https://127.0.0.1:${port}/minio/health/live`, otherCa),
+      };
     }
     console.log(`TLS inside: ${JSON.stringify(legs)}`);
     for (const [name, leg] of Object.entries(legs)) {
@@ -421,38 +588,72 @@ afterAll(async () => {
     // The nodes run with the files the role installed, and rter's storage URL names the CA.
     for (const h of API_HOSTS) {
       const cfg = JSON.parse(readFileSync(join(cluster.roots[h], "etc/rter/rter.json"), "utf8"));
-      expect({ cert: cfg["tls-cert"], key: cfg["tls-key"] }).toEqual({ cert: join(cluster.roots[h], "etc/rter/tls.crt"), key: join(cluster.roots[h], "etc/rter/tls.key") });
+      expect({ cert: cfg["tls-cert"], key: cfg["tls-key"] }).toEqual({
+        cert: join(cluster.roots[h], "etc/rter/tls.crt"),
+        key: join(cluster.roots[h], "etc/rter/tls.key"),
+      });
       expect(cfg["storage-url"]).toContain(`?ca=${join(cluster.roots[h], "etc/rter/internal-ca.pem")}`);
       expect(statSync(join(cluster.roots[h], "etc/rter/tls.key")).mode & 0o777).toBe(0o640);
     }
     expect(readFileSync(join(cluster.roots.minio1, "etc/default/minio"), "utf8")).toContain(`--certs-dir ${join(cluster.roots.minio1, "etc/minio/certs")}`);
     const haproxyCfg = readFileSync(join(cluster.roots.lb1, "etc/haproxy/haproxy.cfg"), "utf8");
-    for (const h of API_HOSTS) expect(haproxyCfg).toContain(`server ${h} 127.0.0.1:${cluster.ports.rter[h]} check ssl verify required ca-file ${join(cluster.roots.lb1, "etc/haproxy/internal-ca.pem")} verifyhost ${h}`);
+    for (const h of API_HOSTS)
+      expect(haproxyCfg).toContain(
+        `server ${h} 127.0.0.1:${cluster.ports.rter[h]} check ssl verify required ca-file ${join(cluster.roots.lb1, "etc/haproxy/internal-ca.pem")} verifyhost ${h}`,
+      );
     // Postgres: plaintext refused (checked above, after the first run) — the third internal port.
-    const pgPlain = new pg.Client({ connectionString: `postgres://rter:${cluster.secrets.pgPassword}@127.0.0.1:${cluster.ports.pg}/rter?sslmode=disable`, connectionTimeoutMillis: 10_000 });
+    const pgPlain = new pg.Client({
+      connectionString: `postgres://rter:${cluster.secrets.pgPassword}@127.0.0.1:${cluster.ports.pg}/rter?sslmode=disable`,
+      connectionTimeoutMillis: 10_000,
+    });
     pgPlain.on("error", () => {});
-    expect(await pgPlain.connect().then(() => "connected", (e: Error) => e.message)).toContain("no encryption");
+    expect(
+      await pgPlain.connect().then(
+        () => "connected",
+        (e: Error) => e.message,
+      ),
+    ).toContain("no encryption");
     await pgPlain.end().catch(() => {});
     // The edge certificate, with no city certificate given, comes from the internal CA for the public name.
-    const edge = Bun.spawnSync(["openssl", "verify", "-CAfile", join(cluster.dir, "pki/ca.crt"), "-verify_hostname", "rter.city.example", join(cluster.roots.lb1, "etc/haproxy/certs/rter.pem")], { stdout: "pipe", stderr: "pipe" });
-    expect({ code: edge.exitCode, out: edge.stdout.toString().trim() }).toEqual({ code: 0, out: `${join(cluster.roots.lb1, "etc/haproxy/certs/rter.pem")}: OK` });
+    const edge = Bun.spawnSync(
+      [
+        "openssl",
+        "verify",
+        "-CAfile",
+        join(cluster.dir, "pki/ca.crt"),
+        "-verify_hostname",
+        "rter.city.example",
+        join(cluster.roots.lb1, "etc/haproxy/certs/rter.pem"),
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    expect({ code: edge.exitCode, out: edge.stdout.toString().trim() }).toEqual({
+      code: 0,
+      out: `${join(cluster.roots.lb1, "etc/haproxy/certs/rter.pem")}: OK`,
+    });
   }, 120_000);
 
   test("HAProxy's access log lines reach the syslog socket in its chroot, carrying x-rter-performance, which the client never sees", async () => {
     const probe = crypto.randomUUID();
-    const direct = await fetch(`https://127.0.0.1:${cluster.ports.rter.api1}/api/v1/auth/me?probe=${probe}-direct`, { tls: { ca: readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8") } } as RequestInit);
+    const direct = await fetch(`https://127.0.0.1:${cluster.ports.rter.api1}/api/v1/auth/me?probe=${probe}-direct`, {
+      tls: { ca: readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8") },
+    } as RequestInit);
     expect(direct.headers.get("x-rter-performance")).toMatch(/^total=\d+\.\dms/);
     const viaLb = await fetch(`${cluster.lbUrl}/api/v1/auth/me?probe=${probe}`, { tls: { rejectUnauthorized: false } } as RequestInit);
     expect(viaLb.status).toBe(401);
     expect(viaLb.headers.has("x-rter-performance")).toBe(false);
     let line: string | undefined;
     for (let i = 0; i < 100 && !line; i++) {
-      line = readFileSync(cluster.haproxyLog.file, "utf8").split("\n").find((l) => l.includes(`probe=${probe} `));
+      line = readFileSync(cluster.haproxyLog.file, "utf8")
+        .split("\n")
+        .find((l) => l.includes(`probe=${probe} `));
       if (!line) await Bun.sleep(100);
     }
     console.log(`HAProxy access log line: ${line}`);
     expect(line).toBeDefined();
-    expect(line).toMatch(/haproxy\[\d+\]: 127\.0\.0\.1:\d+ \[[^\]]+\] rter_https~ rter_api\/api[12] [\d/-]+ 401 \d+ - - ---- [\d/]+ [\d/]+ \{total=\d+\.\dms[^}]*\} "GET (https:\/\/[^/]+)?\/api\/v1\/auth\/me\?probe=/);
+    expect(line).toMatch(
+      /haproxy\[\d+\]: 127\.0\.0\.1:\d+ \[[^\]]+\] rter_https~ rter_api\/api[12] [\d/-]+ 401 \d+ - - ---- [\d/]+ [\d/]+ \{total=\d+\.\dms[^}]*\} "GET (https:\/\/[^/]+)?\/api\/v1\/auth\/me\?probe=/,
+    );
   }, 60_000);
 
   test("the rendered units pass systemd-analyze verify, and what runs is exactly what they name", async () => {
@@ -465,7 +666,10 @@ afterAll(async () => {
       const v = Bun.spawnSync(["systemd-analyze", "verify", u], { stdout: "pipe", stderr: "pipe" });
       // verify prints problems of the unit itself and of units it pulls in (Requires= of the
       // Debian postgres instance, not installed here); only lines about our file fail the test.
-      const own = v.stderr.toString().split("\n").filter((l) => l.includes(u.split("/").pop()!) && !/postgresql@/.test(l));
+      const own = v.stderr
+        .toString()
+        .split("\n")
+        .filter((l) => l.includes(u.split("/").pop()!) && !/postgresql@/.test(l));
       expect({ unit: u, problems: own }).toEqual({ unit: u, problems: [] });
     }
     for (const u of units.filter((x) => x.endsWith(".service"))) {
@@ -490,8 +694,18 @@ afterAll(async () => {
     }
     // HAProxy: Debian's unit plus the role's drop-in, checked together; it runs the rendered config.
     const merged = join(cluster.dir, "haproxy.service");
-    await Bun.write(merged, readFileSync("/lib/systemd/system/haproxy.service", "utf8") + "\n" + readFileSync(join(cluster.roots.lb1, "etc/systemd/system/haproxy.service.d/rter.conf"), "utf8"));
-    expect(Bun.spawnSync(["systemd-analyze", "verify", merged], { stderr: "pipe" }).stderr.toString().split("\n").filter((l) => l.includes("haproxy.service:"))).toEqual([]);
+    await Bun.write(
+      merged,
+      readFileSync("/lib/systemd/system/haproxy.service", "utf8") +
+        "\n" +
+        readFileSync(join(cluster.roots.lb1, "etc/systemd/system/haproxy.service.d/rter.conf"), "utf8"),
+    );
+    expect(
+      Bun.spawnSync(["systemd-analyze", "verify", merged], { stderr: "pipe" })
+        .stderr.toString()
+        .split("\n")
+        .filter((l) => l.includes("haproxy.service:")),
+    ).toEqual([]);
     expect(cluster.supervisor.unitOf("lb1", "haproxy.service").execStart).toContain(join(cluster.roots.lb1, "etc/haproxy/haproxy.cfg"));
     const cfg = readFileSync(join(cluster.roots.lb1, "etc/haproxy/haproxy.cfg"), "utf8");
     for (const h of API_HOSTS) expect(cfg).toContain(`server ${h} 127.0.0.1:${cluster.ports.rter[h]} check`);
@@ -537,11 +751,17 @@ afterAll(async () => {
     const list = await (await client.req("GET", `/api/v1/streams/${id}/hls/index.m3u8`)).text();
     expect(list).toContain("#EXT-X-ENDLIST");
     expect(list.match(/segments\/\d+\.ts/g)?.length).toBe(12);
-    const p = Bun.spawn(["ffmpeg", "-v", "error", "-headers", `Authorization: Bearer ${reporterToken}\r\n`, "-i", playlist, "-f", "null", "-"], { stdout: "pipe", stderr: "pipe", timeout: 60_000 });
+    const p = Bun.spawn(["ffmpeg", "-v", "error", "-headers", `Authorization: Bearer ${reporterToken}\r\n`, "-i", playlist, "-f", "null", "-"], {
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 60_000,
+    });
     const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     expect({ code, err }).toEqual({ code: 0, err: "" });
 
-    console.log(`failover: ${client.requests} requests, ${client.retries} retries, longest client outage ${Math.round(client.maxOutageMs)} ms (budget 10000 ms), ${client.failures.length} failed`);
+    console.log(
+      `failover: ${client.requests} requests, ${client.retries} retries, longest client outage ${Math.round(client.maxOutageMs)} ms (budget 10000 ms), ${client.failures.length} failed`,
+    );
     expect(client.failures).toEqual([]);
     expect(client.maxOutageMs).toBeLessThan(10_000);
 
@@ -550,7 +770,14 @@ afterAll(async () => {
     await cluster.supervisor.act("worker1", "start", RTER);
     for (const h of ["api1", "worker1"]) {
       const until2 = Date.now() + 60_000;
-      while (!(await fetch(`https://127.0.0.1:${cluster.ports.rter[h]}/readyz`, { tls: { ca: readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8") } } as RequestInit).then((r) => r.status === 200, () => false))) {
+      while (
+        !(await fetch(`https://127.0.0.1:${cluster.ports.rter[h]}/readyz`, {
+          tls: { ca: readFileSync(join(cluster.dir, "pki/ca.crt"), "utf8") },
+        } as RequestInit).then(
+          (r) => r.status === 200,
+          () => false,
+        ))
+      ) {
         if (Date.now() > until2) throw new Error(`${h} not ready again`);
         await Bun.sleep(200);
       }
@@ -562,7 +789,11 @@ afterAll(async () => {
     const before = Object.fromEntries([...API_HOSTS, ...WORKER_HOSTS].map((h) => [h, cluster.supervisor.pid(h, RTER)]));
     const actionsBefore = cluster.supervisor.actions.length;
     // The drill's next release is a bare binary, not a signed bundle: nothing to verify it against.
-    const { result: run, ok, failed } = await underLoad(() => playbook(["upgrade.yml", "-e", `rter_binary_src=${nextBinary}`, "-e", "rter_bundle_verify=false"]));
+    const {
+      result: run,
+      ok,
+      failed,
+    } = await underLoad(() => playbook(["upgrade.yml", "-e", `rter_binary_src=${nextBinary}`, "-e", "rter_bundle_verify=false"]));
     expectClean(run);
 
     const want = sha256(nextBinary);
@@ -584,7 +815,9 @@ afterAll(async () => {
     // One node at a time, API nodes drained in HAProxy first.
     const order = cluster.supervisor.actions.filter((a) => / (stop|start) rter\.service$/.test(a)).slice(-8);
     expect(order).toEqual([...API_HOSTS, ...WORKER_HOSTS].flatMap((h) => [`${h} stop rter.service`, `${h} start rter.service`]));
-    console.log(`upgrade.yml: ${(run.ms / 1000).toFixed(0)} s, ${ok} requests succeeded, ${failed.length} failed${failed.length ? `: ${[...new Set(failed)].slice(0, 5).join("; ")}` : ""}`);
+    console.log(
+      `upgrade.yml: ${(run.ms / 1000).toFixed(0)} s, ${ok} requests succeeded, ${failed.length} failed${failed.length ? `: ${[...new Set(failed)].slice(0, 5).join("; ")}` : ""}`,
+    );
     expect(ok).toBeGreaterThan(30);
     expect(failed).toEqual([]);
 
@@ -603,13 +836,17 @@ afterAll(async () => {
       // The release rolled back from is kept, so upgrade.yml can roll forward again.
       expect(sha256(join(cluster.roots[h], "usr/local/bin/rter.previous"))).toBe(sha256(nextBinary));
       // It runs on the newer schema, knowingly.
-      const sinceStart = readFileSync(join(cluster.dir, "supervisor/logs", `${h}-${RTER}.log`), "utf8").split("\n--- start ").at(-1)!;
+      const sinceStart = readFileSync(join(cluster.dir, "supervisor/logs", `${h}-${RTER}.log`), "utf8")
+        .split("\n--- start ")
+        .at(-1)!;
       expect(sinceStart).toContain("database schema is ahead of this binary");
     }
     // Expand/contract: the newer migration stays; nothing was undone.
     expect(psql(`select count(*) from kysely_migration where name = '${DRILL_MIGRATION}'`, "rter")).toBe("1");
     expect(psql("select count(*) from information_schema.columns where table_name = 'streams' and column_name = 'drill_note'", "rter")).toBe("1");
-    console.log(`rollback.yml: ${(run.ms / 1000).toFixed(0)} s, ${ok} requests succeeded, ${failed.length} failed${failed.length ? `: ${[...new Set(failed)].slice(0, 5).join("; ")}` : ""}`);
+    console.log(
+      `rollback.yml: ${(run.ms / 1000).toFixed(0)} s, ${ok} requests succeeded, ${failed.length} failed${failed.length ? `: ${[...new Set(failed)].slice(0, 5).join("; ")}` : ""}`,
+    );
     expect(ok).toBeGreaterThan(30);
     expect(failed).toEqual([]);
   }, 1_200_000);

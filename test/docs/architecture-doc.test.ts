@@ -9,12 +9,16 @@ const doc = readFileSync(join(ROOT, "docs", "architecture.md"), "utf8");
 
 /** Top-level directory names .gitignore leaves out ("node_modules/", "dist/"), plus .git. */
 function ignoredDirs(): Set<string> {
-  const lines = readFileSync(join(ROOT, ".gitignore"), "utf8").split("\n").map((l) => l.trim());
+  const lines = readFileSync(join(ROOT, ".gitignore"), "utf8")
+    .split("\n")
+    .map((l) => l.trim());
   return new Set([".git", ...lines.filter((l) => /^[^#*!][^*]*\/$/.test(l)).map((l) => l.replace(/^\//, "").replace(/\/$/, ""))]);
 }
 
 function dirs(path: string): string[] {
-  return readdirSync(join(ROOT, path), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  return readdirSync(join(ROOT, path), { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
 }
 
 function missing(names: string[]): string[] {
@@ -23,7 +27,9 @@ function missing(names: string[]): string[] {
 
 test("docs/architecture.md names every top-level folder", () => {
   const ignored = ignoredDirs();
-  const top = dirs(".").filter((d) => !ignored.has(d)).map((d) => `${d}/`);
+  const top = dirs(".")
+    .filter((d) => !ignored.has(d))
+    .map((d) => `${d}/`);
   expect(top).toContain("core/");
   expect(missing(top)).toEqual([]);
 });
@@ -35,7 +41,9 @@ test("docs/architecture.md names every core/ folder", () => {
 });
 
 test("docs/architecture.md names every web/*.html page", () => {
-  const pages = readdirSync(join(ROOT, "web")).filter((f) => f.endsWith(".html")).map((f) => `web/${f}`);
+  const pages = readdirSync(join(ROOT, "web"))
+    .filter((f) => f.endsWith(".html"))
+    .map((f) => `web/${f}`);
   expect(pages).toContain("web/index.html");
   expect(missing(pages)).toEqual([]);
 });

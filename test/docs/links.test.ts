@@ -6,7 +6,12 @@ import { dirname, join, relative, resolve } from "node:path";
 // and, with a #fragment, a heading of that file. Links outside the repository (../shared/…)
 // and to the web are not checked.
 const ROOT = join(import.meta.dir, "..", "..");
-const DOCS = ["README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCS = [
+  "README.md",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
 function anchor(heading: string): string {

@@ -39,7 +39,12 @@ beforeAll(async () => {
   env = { DATABASE_URL: await testDatabaseUrl(), RTER_LOG_LEVEL: "warn" };
   node = await startRter({ env, args: ["--roles", "api,web"] });
   await node.waitReady(60_000);
-  for (const [email, role] of [[admin, "admin"], [operator, "operator"], [reporter, "reporter"]] as const) await cli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD]);
+  for (const [email, role] of [
+    [admin, "admin"],
+    [operator, "operator"],
+    [reporter, "reporter"],
+  ] as const)
+    await cli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD]);
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   context.on("weberror", (e) => console.error(`[admin] page error: ${e.error().message}`));
@@ -84,18 +89,31 @@ describe("administration page (Chromium)", () => {
     await form.getByRole("button", { name: "Add user" }).click();
     await page.locator("#flash", { hasText: "Password (shown once)" }).waitFor();
     const password = /Password \(shown once\): (\S+)/.exec((await page.locator("#flash").textContent()) ?? "")?.[1] ?? "";
-    const login = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "new.viewer@city.example", password }) });
+    const login = await fetch(`${node.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "new.viewer@city.example", password }),
+    });
     expect(login.status).toBe(200);
 
     // Five wrong passwords lock the reporter; the page shows it and lifts it.
-    for (let i = 0; i < 5; i++) await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": "198.51.100.9" }, body: JSON.stringify({ email: reporter, password: `wrong ${i}` }) });
+    for (let i = 0; i < 5; i++)
+      await fetch(`${node.url}/api/v1/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": "198.51.100.9" },
+        body: JSON.stringify({ email: reporter, password: `wrong ${i}` }),
+      });
     await page.reload();
     await page.locator("body[data-ready='1']").waitFor();
     const row = page.locator(`#user-rows tr[data-email="${reporter}"]`);
     await expect(row.textContent()).resolves.toContain("locked until");
     await page.getByRole("button", { name: `Unlock ${reporter}` }).click();
     await until("unlocked", async () => !((await row.textContent()) ?? "").includes("locked"), 5_000);
-    const ok = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: reporter, password: PASSWORD }) });
+    const ok = await fetch(`${node.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: reporter, password: PASSWORD }),
+    });
     expect(ok.status).toBe(200);
 
     // Role change: the reporter becomes a viewer.
@@ -108,7 +126,11 @@ describe("administration page (Chromium)", () => {
     await disable.click();
     await disable.click();
     await until("disabled", async () => ((await row.textContent()) ?? "").includes("disabled"), 5_000);
-    const refused = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: reporter, password: PASSWORD }) });
+    const refused = await fetch(`${node.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: reporter, password: PASSWORD }),
+    });
     expect(refused.status).toBe(401);
     const enable = page.getByRole("button", { name: `Enable ${reporter}` });
     await enable.click();
@@ -128,14 +150,20 @@ describe("administration page (Chromium)", () => {
     await revoke.click();
     await until("invite revoked", async () => ((await page.locator("#invite-rows").textContent()) ?? "").includes("revoked"), 5_000);
     const token = url.split("/join/")[1]!;
-    const use = await fetch(`${node.url}/api/v1/invites/accept`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) });
+    const use = await fetch(`${node.url}/api/v1/invites/accept`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
     expect(use.status).toBe(410);
   });
 
   test("legal holds in force are listed and released; the audit trail shows it all, verifies, and renders hostile text inertly", async () => {
     const tok = await adminToken();
     const hostile = `<img src=x onerror="window.__pwned=1">'; drop table audit_log; --`;
-    const item = (await (await apiAs(tok, "/api/v1/items", { method: "POST", body: JSON.stringify({ kind: "text", title: hostile }) })).json()) as { id: string };
+    const item = (await (await apiAs(tok, "/api/v1/items", { method: "POST", body: JSON.stringify({ kind: "text", title: hostile }) })).json()) as {
+      id: string;
+    };
     expect((await apiAs(tok, `/api/v1/items/${item.id}/hold`, { method: "POST", body: JSON.stringify({ reason: hostile }) })).status).toBe(201);
     await page.reload();
     await page.locator("body[data-ready='1']").waitFor();

@@ -20,7 +20,11 @@ afterAll(async () => {
 async function adminToken(api: RterProcess): Promise<string> {
   const m = /Email:\s+(\S+)\n\s+Password:\s+(\S+)/.exec(api.output());
   if (!m) throw new Error(`no first-admin credentials printed:\n${api.output().slice(-2000)}`);
-  const res = await fetch(`${api.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: m[1], password: m[2] }) });
+  const res = await fetch(`${api.url}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: m[1], password: m[2] }),
+  });
   expect(res.status).toBe(200);
   return ((await res.json()) as { token: string }).token;
 }

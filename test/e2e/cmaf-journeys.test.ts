@@ -31,11 +31,18 @@ beforeAll(async () => {
   env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn" };
   node = await startRter({ binary, env });
   await node.waitReady(60_000);
-  for (const [email, role] of [[users.reporter, "reporter"], [users.op, "operator"]] as const) {
+  for (const [email, role] of [
+    [users.reporter, "reporter"],
+    [users.op, "operator"],
+  ] as const) {
     const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
     if (r.code !== 0) throw new Error(r.stderr);
   }
-  const login = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: users.op, password: PASSWORD }) });
+  const login = await fetch(`${node.url}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: users.op, password: PASSWORD }),
+  });
   opToken = ((await login.json()) as { token: string }).token;
   browser = await launchChromium({ fakeCamera: true });
 }, 180_000);
@@ -49,7 +56,14 @@ afterAll(async () => {
 
 async function phone(opts: { blockServiceWorker?: boolean } = {}): Promise<BrowserContext> {
   // Routes do not see requests a service worker answers: tests that intercept keep it out.
-  const c = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, geolocation: { latitude: 45.5017, longitude: -73.5673 }, permissions: ["geolocation", "camera", "microphone"], serviceWorkers: opts.blockServiceWorker ? "block" : "allow" });
+  const c = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    isMobile: true,
+    hasTouch: true,
+    geolocation: { latitude: 45.5017, longitude: -73.5673 },
+    permissions: ["geolocation", "camera", "microphone"],
+    serviceWorkers: opts.blockServiceWorker ? "block" : "allow",
+  });
   contexts.push(c);
   c.on("weberror", (e) => console.error(`[cmaf] page error: ${e.error().message}`));
   return c;
@@ -118,7 +132,11 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
       const req = route.request();
       if (req.method() !== "PUT") return route.continue();
       const name = new URL(req.url()).pathname.split("/").slice(-2).join("/");
-      bodies.set(name.endsWith("init") ? "init" : name, { type: req.headers()["content-type"] ?? "", start: req.headers()["x-chunk-start"] ?? null, bytes: new Uint8Array(req.postDataBuffer() ?? []) });
+      bodies.set(name.endsWith("init") ? "init" : name, {
+        type: req.headers()["content-type"] ?? "",
+        start: req.headers()["x-chunk-start"] ?? null,
+        bytes: new Uint8Array(req.postDataBuffer() ?? []),
+      });
       await route.fulfill({ status: 201, contentType: "application/json", body: "{}" });
     });
     await signIn(page, `${node.url}/report`, users.reporter);
@@ -171,7 +189,9 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     expect(durations.every((d) => d >= 0.19 && d <= 0.5)).toBe(true);
     const keyAt = independent.flatMap((k, i) => (k ? [durations.slice(0, i).reduce((a, b) => a + b, 0)] : []));
     expect(keyAt.slice(1).every((t, i) => t - keyAt[i]! <= 2)).toBe(true);
-    console.log(`[cmaf] fragment durations ${Math.min(...durations).toFixed(3)}–${Math.max(...durations).toFixed(3)} s, ${keyAt.length} independent of ${durations.length}; audio starts ${(audioStart * 1000).toFixed(0)} ms after the first frame`);
+    console.log(
+      `[cmaf] fragment durations ${Math.min(...durations).toFixed(3)}–${Math.max(...durations).toFixed(3)} s, ${keyAt.length} independent of ${durations.length}; audio starts ${(audioStart * 1000).toFixed(0)} ms after the first frame`,
+    );
 
     const dir = mkdtempSync(join(tmpdir(), "rter-cmaf-page-"));
     try {
@@ -241,15 +261,21 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     const seqs = (await pgc.query("select seq from chunks where stream_id = $1 order by seq", [streamId])).rows.map((r: { seq: number }) => r.seq);
     await pgc.end();
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i));
-    console.log(`[cmaf] offline reload: ${before.queued} fragments and the init kept, ${seqs.length} fragments on the server afterwards, seqs 0..${seqs.length - 1}`);
+    console.log(
+      `[cmaf] offline reload: ${before.queued} fragments and the init kept, ${seqs.length} fragments on the server afterwards, seqs 0..${seqs.length - 1}`,
+    );
     // "Go live" after the reload: a new encoder cannot continue the old decode times, so the
     // interrupted stream is finished and a new one begins.
     await page.getByRole("button", { name: "Go live" }).click();
     await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
-    const next = await until("a new stream", async () => {
-      const id = (await stats(page)).streamId;
-      return id && id !== streamId ? id : null;
-    }, 15_000);
+    const next = await until(
+      "a new stream",
+      async () => {
+        const id = (await stats(page)).streamId;
+        return id && id !== streamId ? id : null;
+      },
+      15_000,
+    );
     await until("the interrupted stream finished", async () => (await apiGet(`/api/v1/streams/${streamId}`)).state === "finished", 15_000);
     await until("the new stream receiving fragments", async () => (await apiGet(`/api/v1/streams/${next}`)).chunks >= 2, 15_000);
     await page.getByRole("button", { name: "Stop" }).click();
@@ -281,7 +307,9 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     await until("the stream playing on the console", () => tilePlaying(op, streamId), 20_000).catch(async (e) => {
       const v = await apiGet(`/api/v1/streams/${streamId}`);
       const pl = await fetch(`${node.url}${v.playlist_url}`, { headers: { authorization: `Bearer ${opToken}` } });
-      console.error(`[cmaf] stream ${JSON.stringify({ format: v.format, state: v.state, chunks: v.chunks, segments: v.segments, failed: v.failed_chunks })}; reporter ${JSON.stringify(await stats(reporter))}; playlist ${pl.status}:\n${(await pl.text()).slice(0, 800)}`);
+      console.error(
+        `[cmaf] stream ${JSON.stringify({ format: v.format, state: v.state, chunks: v.chunks, segments: v.segments, failed: v.failed_chunks })}; reporter ${JSON.stringify(await stats(reporter))}; playlist ${pl.status}:\n${(await pl.text()).slice(0, 800)}`,
+      );
       throw e;
     });
     console.log(`[cmaf] go live → playing in the operator's grid: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -299,7 +327,9 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     expect(await tilePlaying(op, streamId)).toBe(true);
     expect(blockingReloads.length).toBeGreaterThan(0);
     latencies.sort((a, b) => a - b);
-    console.log(`[cmaf] console latency (PDT clock, busy machine): p50 ${latencies[Math.floor(latencies.length / 2)]?.toFixed(2)} s over ${latencies.length} samples; ${blockingReloads.length} blocking playlist reloads`);
+    console.log(
+      `[cmaf] console latency (PDT clock, busy machine): p50 ${latencies[Math.floor(latencies.length / 2)]?.toFixed(2)} s over ${latencies.length} samples; ${blockingReloads.length} blocking playlist reloads`,
+    );
     await op.screenshot({ path: artifact("cmaf-console-live.png") });
     console.log(`[cmaf] stills sent by the phone while live: ${stills.length} (statuses ${[...new Set(stills)].join(",")})`);
     expect(stills.length).toBeGreaterThanOrEqual(3);
@@ -314,7 +344,10 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
       const row = await db.query("select poster_key from streams where id = $1", [streamId]);
       expect(row.rows[0].poster_key).toContain("/posters/phone-");
       // Posters made from a part carry its seq; the phone's carry none. (Finished jobs leave no row.)
-      const made = await db.query("select count(*) filter (where data->>'seq' is not null)::int as made, count(*)::int as all from events where stream_id = $1 and type = 'poster.updated'", [streamId]);
+      const made = await db.query(
+        "select count(*) filter (where data->>'seq' is not null)::int as made, count(*)::int as all from events where stream_id = $1 and type = 'poster.updated'",
+        [streamId],
+      );
       expect(made.rows[0].made).toBe(0);
       expect(made.rows[0].all).toBeGreaterThanOrEqual(3);
     } finally {
@@ -334,10 +367,14 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     const s = await stats(reporter);
     console.log(`[cmaf] ${offline.queued} fragments kept offline; ${s.recorded} fragments, ${(s.capturedMs / 1000).toFixed(2)} s captured`);
 
-    const finished = await until("the stream finished with its recording", async () => {
-      const v = await apiGet(`/api/v1/streams/${streamId}`);
-      return v.state === "finished" && v.recording ? v : null;
-    }, 120_000);
+    const finished = await until(
+      "the stream finished with its recording",
+      async () => {
+        const v = await apiGet(`/api/v1/streams/${streamId}`);
+        return v.state === "finished" && v.recording ? v : null;
+      },
+      120_000,
+    );
     expect(finished.chunks).toBe(s.recorded);
     expect(s.rejected).toBe(0);
     const final = await (await fetch(`${node.url}${finished.playlist_url}`, { headers: { authorization: `Bearer ${opToken}` } })).text();

@@ -19,7 +19,10 @@ let browser: Browser;
 beforeAll(async () => {
   slapd = await startSlapd();
   const ldapArgs = Object.entries(slapd.settings).flatMap(([k, v]) => [`--${k}`, v]);
-  node = await startRter({ env: { DATABASE_URL: await testDatabaseUrl(), RTER_LOG_LEVEL: "warn" }, args: ["--roles", "api,web", "--mfa-required", "operator", ...ldapArgs] });
+  node = await startRter({
+    env: { DATABASE_URL: await testDatabaseUrl(), RTER_LOG_LEVEL: "warn" },
+    args: ["--roles", "api,web", "--mfa-required", "operator", ...ldapArgs],
+  });
   await node.waitReady(60_000);
   browser = await launchChromium();
 }, 120_000);

@@ -14,7 +14,13 @@ import { runCli, startRter, type RterProcess } from "../support/rter-process.ts"
 
 /** What the payloads run if they ever become markup: a counter the test reads back. */
 const RUN = "window.__xss=(window.__xss||0)+1";
-const PAYLOADS = [`<img src=x onerror=${RUN}>`, `<meta http-equiv=refresh content="0;url=about:blank">`, `<svg onload=${RUN}>`, `"><script>${RUN}</script>`, `'><iframe srcdoc="<script>parent.${RUN}</script>"></iframe>`];
+const PAYLOADS = [
+  `<img src=x onerror=${RUN}>`,
+  `<meta http-equiv=refresh content="0;url=about:blank">`,
+  `<svg onload=${RUN}>`,
+  `"><script>${RUN}</script>`,
+  `'><iframe srcdoc="<script>parent.${RUN}</script>"></iframe>`,
+];
 // Tag names may not contain '/'.
 const TAGS = [`<img src=x onerror=${RUN}>`, `<svg onload=${RUN}>`, `<meta http-equiv=refresh content=0>`];
 // Emails may not contain whitespace.
@@ -35,14 +41,22 @@ let reporterToken = "";
 let apiStreamId = "";
 
 async function call(token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
-  const r = await fetch(`${node.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(`${node.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await r.text();
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
 
 async function login(email: string): Promise<string> {
-  const r = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD }) });
+  const r = await fetch(`${node.url}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password: PASSWORD }),
+  });
   if (r.status !== 200) throw new Error(`login ${email}: ${r.status} ${await r.text()}`);
   return ((await r.json()) as { token: string }).token;
 }
@@ -51,7 +65,13 @@ async function login(email: string): Promise<string> {
 async function watchedPage(kind: "phone" | "desk"): Promise<{ page: Page; dialogs: string[]; navigations: string[] }> {
   const c =
     kind === "phone"
-      ? await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, geolocation: HERE, permissions: ["geolocation", "camera", "microphone"] })
+      ? await browser.newContext({
+          viewport: { width: 390, height: 844 },
+          isMobile: true,
+          hasTouch: true,
+          geolocation: HERE,
+          permissions: ["geolocation", "camera", "microphone"],
+        })
       : await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   contexts.push(c);
   c.on("weberror", (e) => console.error(`[hostile-html] page error: ${e.error().message}`));
@@ -72,7 +92,9 @@ async function watchedPage(kind: "phone" | "desk"): Promise<{ page: Page; dialog
 async function expectInert(w: { page: Page; dialogs: string[]; navigations: string[] }, url: string): Promise<void> {
   const state = await w.page.evaluate(() => ({
     ran: (window as any).__xss ?? 0,
-    injected: [...document.querySelectorAll("[onerror],[onload],meta[http-equiv],iframe,object,embed,body script,img[src='x']")].map((e) => e.outerHTML.slice(0, 120)),
+    injected: [...document.querySelectorAll("[onerror],[onload],meta[http-equiv],iframe,object,embed,body script,img[src='x']")].map((e) =>
+      e.outerHTML.slice(0, 120),
+    ),
     page: location.origin + location.pathname + location.search,
   }));
   expect(state).toEqual({ ran: 0, injected: [], page: url });
@@ -94,7 +116,10 @@ beforeAll(async () => {
   env = { DATABASE_URL: await testDatabaseUrl(), RTER_LOG_LEVEL: "warn", RTER_RATE_LIMIT_LOGIN: "1000/1m" };
   node = await startRter({ env, args: ["--roles", "api,web"] });
   await node.waitReady(60_000);
-  for (const [email, role] of [[admin, "admin"], [operator, "operator"]] as const) {
+  for (const [email, role] of [
+    [admin, "admin"],
+    [operator, "operator"],
+  ] as const) {
     const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env);
     if (r.code !== 0) throw new Error(r.stderr);
   }
@@ -109,10 +134,32 @@ beforeAll(async () => {
     const at = { lat: HERE.latitude + 0.003 * (i + 1), lng: HERE.longitude + 0.004 * ((i % 3) - 1) };
     items.push(await call(reporterToken, "POST", "/api/v1/items", { kind: "text", title: p, body: `body ${p}`, ...at, tags: [TAGS[i % TAGS.length]] }));
   }
-  items.push(await call(reporterToken, "POST", "/api/v1/items", { kind: "link", title: `link ${PAYLOADS[0]}`, url: `https://example.org/?q=${encodeURIComponent(PAYLOADS[3]!)}`, lat: HERE.latitude - 0.003, lng: HERE.longitude }));
+  items.push(
+    await call(reporterToken, "POST", "/api/v1/items", {
+      kind: "link",
+      title: `link ${PAYLOADS[0]}`,
+      url: `https://example.org/?q=${encodeURIComponent(PAYLOADS[3]!)}`,
+      lat: HERE.latitude - 0.003,
+      lng: HERE.longitude,
+    }),
+  );
   // A text without a title: its label on the map and in the list is the start of its body.
-  items.push(await call(reporterToken, "POST", "/api/v1/items", { kind: "text", title: "", body: `untitled ${PAYLOADS[2]}`, lat: HERE.latitude - 0.003, lng: HERE.longitude + 0.006 }));
-  const stream = await call(reporterToken, "POST", "/api/v1/streams", { title: PAYLOADS[0], lat: HERE.latitude, lng: HERE.longitude - 0.006 }, { "idempotency-key": crypto.randomUUID() });
+  items.push(
+    await call(reporterToken, "POST", "/api/v1/items", {
+      kind: "text",
+      title: "",
+      body: `untitled ${PAYLOADS[2]}`,
+      lat: HERE.latitude - 0.003,
+      lng: HERE.longitude + 0.006,
+    }),
+  );
+  const stream = await call(
+    reporterToken,
+    "POST",
+    "/api/v1/streams",
+    { title: PAYLOADS[0], lat: HERE.latitude, lng: HERE.longitude - 0.006 },
+    { "idempotency-key": crypto.randomUUID() },
+  );
   apiStreamId = stream.id;
   await call(adminToken, "POST", `/api/v1/tags/${encodeURIComponent(TAGS[0]!)}/rules`, { kind: "keyword", keyword: PAYLOADS[2] });
   await call(adminToken, "POST", `/api/v1/items/${items[0]!.id}/hold`, { reason: PAYLOADS[3] });
@@ -139,10 +186,18 @@ describe("hostile text renders as text in every view (Chromium)", () => {
     await w.page.goto(url);
     await w.page.getByRole("button", { name: "Go live" }).click();
     await w.page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 15_000 });
-    liveStreamId = await until("the live stream id", async () => (await w.page.evaluate(() => (window as any).rterReporter.stats())).streamId as string | null, 15_000);
+    liveStreamId = await until(
+      "the live stream id",
+      async () => (await w.page.evaluate(() => (window as any).rterReporter.stats())).streamId as string | null,
+      15_000,
+    );
     const message = PAYLOADS.join(" ");
     await call(opToken, "PUT", `/api/v1/streams/${liveStreamId}/guidance`, { heading: 90, message: message.slice(0, 280) });
-    await until("the guidance on the reporter's screen", async () => (await w.page.locator("#guidance-message").textContent()) === message.slice(0, 280), 10_000);
+    await until(
+      "the guidance on the reporter's screen",
+      async () => (await w.page.locator("#guidance-message").textContent()) === message.slice(0, 280),
+      10_000,
+    );
     expect(await w.page.locator("#guidance-message").evaluate((e) => e.childElementCount)).toBe(0);
     await expectInert(w, url);
   }, 60_000);
@@ -164,7 +219,10 @@ describe("hostile text renders as text in every view (Chromium)", () => {
 
     // Each item in focus: its title and body.
     for (const p of PAYLOADS) {
-      await w.page.locator("#item-list li.kind-text .item-title").filter({ hasText: new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) }).click();
+      await w.page
+        .locator("#item-list li.kind-text .item-title")
+        .filter({ hasText: new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) })
+        .click();
       await until(`focus on ${p}`, async () => (await w.page.locator("#focus-body").textContent())?.includes(`body ${p}`), 5_000);
       await expectInert(w, url);
     }
@@ -217,10 +275,14 @@ describe("hostile text renders as text in every view (Chromium)", () => {
     await w.page.goto(url);
     await signIn(w.page, admin);
     await w.page.locator("body[data-ready='1']").waitFor({ timeout: 15_000 });
-    await until("the hostile rows", async () => {
-      const t = await bodyText(w.page);
-      return t.includes(EVIL_EMAIL) && t.includes(PAYLOADS[4]!) && t.includes(PAYLOADS[3]!);
-    }, 10_000);
+    await until(
+      "the hostile rows",
+      async () => {
+        const t = await bodyText(w.page);
+        return t.includes(EVIL_EMAIL) && t.includes(PAYLOADS[4]!) && t.includes(PAYLOADS[3]!);
+      },
+      10_000,
+    );
     const text = await bodyText(w.page);
     expect(text).toContain(PAYLOADS[0]!); // the invite note
     await expectInert(w, url);

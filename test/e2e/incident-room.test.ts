@@ -39,10 +39,19 @@ beforeAll(async () => {
   await nodeA.waitReady(60_000);
   nodeB = await startRter({ binary, env, args: ["--roles", "api,web"] });
   await nodeB.waitReady(60_000);
-  for (const [email, role] of [[users.r1, "reporter"], [users.r2, "reporter"], [users.op1, "operator"], [users.op2, "operator"]] as const) {
+  for (const [email, role] of [
+    [users.r1, "reporter"],
+    [users.r2, "reporter"],
+    [users.op1, "operator"],
+    [users.op2, "operator"],
+  ] as const) {
     const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
     if (r.code !== 0) throw new Error(r.stderr);
-    const login = await fetch(`${nodeA.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD }) });
+    const login = await fetch(`${nodeA.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
     tokens[email] = ((await login.json()) as { token: string }).token;
   }
   browser = await launchChromium();
@@ -119,7 +128,13 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
 
   test("comments and edits appear live in a second operator's console; a held item says why it refuses", async () => {
     await consoles();
-    const item = await call(users.r1, "POST", "/api/v1/items", { kind: "text", title: "Tree down on Elm", body: "blocking both lanes", lat: HERE.lat, lng: HERE.lng });
+    const item = await call(users.r1, "POST", "/api/v1/items", {
+      kind: "text",
+      title: "Tree down on Elm",
+      body: "blocking both lanes",
+      lat: HERE.lat,
+      lng: HERE.lng,
+    });
     expect(item.status).toBe(201);
     const id = item.body.id as string;
     for (const p of [op1, op2]) {
@@ -129,7 +144,11 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     }
     await op1.getByLabel("Add a comment").fill("crew dispatched, ETA 10 min <b>now</b>");
     await op1.getByRole("button", { name: "Post comment" }).click();
-    await until("the comment on the second console", async () => (await op2.locator("#comment-list").textContent())?.includes("crew dispatched, ETA 10 min <b>now</b>"), 10_000);
+    await until(
+      "the comment on the second console",
+      async () => (await op2.locator("#comment-list").textContent())?.includes("crew dispatched, ETA 10 min <b>now</b>"),
+      10_000,
+    );
     // Text, never markup.
     expect(await op2.locator("#comment-list b").count()).toBe(0);
     expect(await op2.locator("#comment-list li").first().textContent()).toContain(users.op1);
@@ -145,7 +164,11 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
 
     // An evidence package of the focused item: progress by events, then the download link.
     await op2.getByRole("button", { name: "Export evidence" }).click();
-    const link = await until("the package's download link", async () => ((await op2.locator("#export-download").count()) ? await op2.locator("#export-download").getAttribute("href") : null), 60_000);
+    const link = await until(
+      "the package's download link",
+      async () => ((await op2.locator("#export-download").count()) ? await op2.locator("#export-download").getAttribute("href") : null),
+      60_000,
+    );
     const pkg = await fetch(new URL(link, nodeB.url), { headers: { authorization: `Bearer ${tokens[users.op2]}` } });
     expect(pkg.status).toBe(200);
     const bytes = new Uint8Array(await pkg.arrayBuffer());
@@ -182,7 +205,8 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
 
   test("search by words, then by the map's current view", async () => {
     await consoles();
-    const mk = async (title: string, at: { lat: number; lng: number }) => (await call(users.r2, "POST", "/api/v1/items", { kind: "text", title, lat: at.lat, lng: at.lng })).body.id as string;
+    const mk = async (title: string, at: { lat: number; lng: number }) =>
+      (await call(users.r2, "POST", "/api/v1/items", { kind: "text", title, lat: at.lat, lng: at.lng })).body.id as string;
     const near = await mk("Gas smell near the market", { lat: HERE.lat + 0.001, lng: HERE.lng + 0.001 });
     const far = await mk("Gas smell at the port", FAR);
     const other = await mk("Water main break", HERE);
@@ -282,19 +306,31 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     const SECONDS = 14;
     const t0 = Date.now() - 5 * 60_000;
     const streams: string[] = [];
-    for (const [email, at] of [[users.r1, HERE], [users.r2, { lat: HERE.lat + 0.002, lng: HERE.lng }]] as const) {
+    for (const [email, at] of [
+      [users.r1, HERE],
+      [users.r2, { lat: HERE.lat + 0.002, lng: HERE.lng }],
+    ] as const) {
       const s = await call(email, "POST", "/api/v1/streams", { title: `angle of ${email}`, lat: at.lat, lng: at.lng });
       streams.push(s.body.id);
       const chunks = await makeChunks("ts-h264-aac", SECONDS, 1, "320x240");
       for (const [seq, bytes] of chunks.entries()) {
-        const r = await call(email, "PUT", `/api/v1/streams/${s.body.id}/chunks/${seq}`, bytes, { "content-type": contentTypeOf("ts-h264-aac"), "x-chunk-start": String(t0 + seq * 1000 + (email === users.r2 ? R2_LATE : 0)) });
+        const r = await call(email, "PUT", `/api/v1/streams/${s.body.id}/chunks/${seq}`, bytes, {
+          "content-type": contentTypeOf("ts-h264-aac"),
+          "x-chunk-start": String(t0 + seq * 1000 + (email === users.r2 ? R2_LATE : 0)),
+        });
         expect(r.status).toBe(201);
       }
-      const samples = Array.from({ length: SECONDS }, (_, k) => ({ t: new Date(t0 + k * 1000 + (email === users.r2 ? R2_LATE : 0)).toISOString(), lat: at.lat + k * 1e-5, lng: at.lng, heading: email === users.r1 ? 90 : 180 }));
+      const samples = Array.from({ length: SECONDS }, (_, k) => ({
+        t: new Date(t0 + k * 1000 + (email === users.r2 ? R2_LATE : 0)).toISOString(),
+        lat: at.lat + k * 1e-5,
+        lng: at.lng,
+        heading: email === users.r1 ? 90 : 180,
+      }));
       expect((await call(email, "POST", `/api/v1/streams/${s.body.id}/telemetry`, { samples })).status).toBeLessThan(300);
       expect((await call(email, "POST", `/api/v1/streams/${s.body.id}/finish`)).status).toBeLessThan(300);
     }
-    for (const id of streams) await until(`segments of ${id}`, async () => (await call(users.op1, "GET", `/api/v1/streams/${id}`)).body.segments >= SECONDS, 60_000);
+    for (const id of streams)
+      await until(`segments of ${id}`, async () => (await call(users.op1, "GET", `/api/v1/streams/${id}`)).body.segments >= SECONDS, 60_000);
     // A busy hour: 120 older streams and 2100 reports (fixture rows) put the two angles on the
     // second page of lanes (100 a page) and the marks past the API's 2000 per answer.
     const db = new pg.Client({ connectionString: env.DATABASE_URL });
@@ -315,7 +351,11 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     } finally {
       await db.end();
     }
-    const expected = await call(users.op1, "GET", `/api/v1/timeline?from=${encodeURIComponent(new Date(Date.now() - 3600_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}&limit=200`);
+    const expected = await call(
+      users.op1,
+      "GET",
+      `/api/v1/timeline?from=${encodeURIComponent(new Date(Date.now() - 3600_000).toISOString())}&to=${encodeURIComponent(new Date().toISOString())}&limit=200`,
+    );
     expect(expected.body.lanes.length).toBeGreaterThanOrEqual(122);
     expect(expected.body.marks_truncated).toBe(true);
 
@@ -323,7 +363,9 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     await op1.locator("#timeline-panel:not([hidden])").waitFor();
     for (const id of streams) await op1.locator(`#timeline-lanes .lane[data-stream="${id}"] .span`).first().waitFor({ timeout: 10_000 });
     // Every lane and every mark of the window, fetched page after page.
-    const shown = await op1.locator("#timeline-status").evaluate((el) => ({ lanes: Number((el as HTMLElement).dataset.lanes), marks: Number((el as HTMLElement).dataset.marks) }));
+    const shown = await op1
+      .locator("#timeline-status")
+      .evaluate((el) => ({ lanes: Number((el as HTMLElement).dataset.lanes), marks: Number((el as HTMLElement).dataset.marks) }));
     expect(shown.lanes).toBe(expected.body.lanes.length);
     expect(shown.marks).toBeGreaterThanOrEqual(2100);
     expect(await op1.locator("#timeline-lanes .lane[data-stream]").count()).toBe(shown.lanes);
@@ -349,16 +391,23 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     const trace: string[] = [];
     for (let k = 0; k < 8; k++) {
       await Bun.sleep(300);
-      const [d, clock, videos] = await op1.evaluate(() => [
-        (window as any).rterConsole.timelineDates() as Record<string, number | null>,
-        Number(document.getElementById("timeline-at")?.dataset.at),
-        [...document.querySelectorAll<HTMLVideoElement>("#timeline-players video")].map((v) => `${v.currentTime.toFixed(2)}${v.seeking ? " seeking" : ""}${v.paused ? " paused" : ""} rs${v.readyState}`),
-      ] as const);
+      const [d, clock, videos] = await op1.evaluate(
+        () =>
+          [
+            (window as any).rterConsole.timelineDates() as Record<string, number | null>,
+            Number(document.getElementById("timeline-at")?.dataset.at),
+            [...document.querySelectorAll<HTMLVideoElement>("#timeline-players video")].map(
+              (v) => `${v.currentTime.toFixed(2)}${v.seeking ? " seeking" : ""}${v.paused ? " paused" : ""} rs${v.readyState}`,
+            ),
+          ] as const,
+      );
       const [a, b] = streams.map((id) => d[id]);
       trace.push(`clock ${clock - t0} a ${typeof a === "number" ? a - t0 : a} b ${typeof b === "number" ? b - t0 : b} [${videos.join(", ")}]`);
       if (typeof a === "number" && typeof b === "number" && Math.max(a, b) < t0 + SECONDS * 1000 - 500) spreads.push(Math.abs(a - b));
     }
-    console.log(`[web] timeline: PDT spread of two streams after scrubbing: first ${Math.abs(dates[0]! - dates[1]!)} ms, then max ${Math.max(...spreads)} ms over ${spreads.length} samples`);
+    console.log(
+      `[web] timeline: PDT spread of two streams after scrubbing: first ${Math.abs(dates[0]! - dates[1]!)} ms, then max ${Math.max(...spreads)} ms over ${spreads.length} samples`,
+    );
     if (!(Math.max(...spreads) < 500)) console.log(`[web] timeline trace (ms after t0):\n${trace.join("\n")}`);
     await op1.screenshot({ path: artifact("incident-room-timeline-playing.png") });
     expect(spreads.length).toBeGreaterThan(4);
@@ -375,11 +424,17 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     for (const id of streams) {
       const tile = op1.locator(`#timeline-players .sync-tile[data-stream="${id}"]`);
       const first = await frameOf(tile);
-      const later = await until(`decoded frames of ${id}`, async () => {
-        const f = await frameOf(tile);
-        return f.frames > 0 && f.lit > 0.2 && f.time > first.time ? f : null;
-      }, 15_000);
-      console.log(`[web] timeline tile ${id}: ${later.frames} frames presented, ${(later.lit * 100).toFixed(0)}% lit pixels, currentTime ${first.time.toFixed(2)} -> ${later.time.toFixed(2)} s`);
+      const later = await until(
+        `decoded frames of ${id}`,
+        async () => {
+          const f = await frameOf(tile);
+          return f.frames > 0 && f.lit > 0.2 && f.time > first.time ? f : null;
+        },
+        15_000,
+      );
+      console.log(
+        `[web] timeline tile ${id}: ${later.frames} frames presented, ${(later.lit * 100).toFixed(0)}% lit pixels, currentTime ${first.time.toFixed(2)} -> ${later.time.toFixed(2)} s`,
+      );
       await tile.screenshot({ path: artifact(`incident-room-timeline-tile-${streams.indexOf(id) + 1}.png`) });
     }
     await op1.screenshot({ path: artifact("incident-room-timeline.png") });
@@ -390,7 +445,10 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     const db2 = new pg.Client({ connectionString: env.DATABASE_URL });
     await db2.connect();
     const report = await db2
-      .query("insert into items (kind, author_id, title, lat, lng, created_at) select 'text', id, 'Smoke seen from the overpass', $2, $3, $4 from users where email = $1 returning id", [users.r2, HERE.lat, HERE.lng, new Date(seenAt)])
+      .query(
+        "insert into items (kind, author_id, title, lat, lng, created_at) select 'text', id, 'Smoke seen from the overpass', $2, $3, $4 from users where email = $1 returning id",
+        [users.r2, HERE.lat, HERE.lng, new Date(seenAt)],
+      )
       .finally(() => db2.end());
     const reportId = report.rows[0].id as string;
     await op1.reload();

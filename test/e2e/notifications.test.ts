@@ -26,10 +26,18 @@ beforeAll(async () => {
   const env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn" };
   rter = await startRter({ binary, env });
   await rter.waitReady(60_000);
-  for (const [email, role] of [[users.reporter, "reporter"], [users.op, "operator"], [users.admin, "admin"]] as const) {
+  for (const [email, role] of [
+    [users.reporter, "reporter"],
+    [users.op, "operator"],
+    [users.admin, "admin"],
+  ] as const) {
     const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
     if (r.code !== 0) throw new Error(r.stderr);
-    const login = await fetch(`${rter.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD }) });
+    const login = await fetch(`${rter.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
     tokens[email] = ((await login.json()) as { token: string }).token;
   }
   browser = await launchChromium();
@@ -56,7 +64,11 @@ afterAll(async () => {
 });
 
 async function call(email: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await fetch(`${rter.url}${path}`, { method, headers: { authorization: `Bearer ${tokens[email]}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(`${rter.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${tokens[email]}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
@@ -87,10 +99,14 @@ describe("alerts in the operator console (Chromium, compiled binary)", () => {
     await until("the report's alert", async () => (await alertTexts()).includes(want), 15_000);
     expect(await op.locator("#alert-list img, #alert-list script, #alert-list b").count()).toBe(0);
     expect(dialogs).toEqual([]);
-    await until("a beep and a system notification", async () => {
-      const after = await counts();
-      return after.beeps === before.beeps + 1 && after.notifications === before.notifications + 1;
-    }, 5_000);
+    await until(
+      "a beep and a system notification",
+      async () => {
+        const after = await counts();
+        return after.beeps === before.beeps + 1 && after.notifications === before.notifications + 1;
+      },
+      5_000,
+    );
     await op.screenshot({ path: artifact("notifications-report.png") });
   });
 

@@ -32,7 +32,19 @@ beforeAll(async () => {
     for (let x = 0; x < 1 << z; x++) {
       for (let y = 0; y < 1 << z; y++) {
         const out = join(dir, `${z}-${x}-${y}.png`);
-        const r = await run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", `color=c=0x${((z * 97 + x * 31 + y * 17) % 200 + 40).toString(16).padStart(2, "0")}6040:s=256x256`, "-frames:v", "1", out]);
+        const r = await run([
+          "ffmpeg",
+          "-v",
+          "error",
+          "-y",
+          "-f",
+          "lavfi",
+          "-i",
+          `color=c=0x${(((z * 97 + x * 31 + y * 17) % 200) + 40).toString(16).padStart(2, "0")}6040:s=256x256`,
+          "-frames:v",
+          "1",
+          out,
+        ]);
         if (r.code !== 0) throw new Error(r.stderr);
         tiles.push({ z, x, y, data: new Uint8Array(await readFile(out)) });
       }
@@ -79,13 +91,46 @@ function vectorTiles(): ArchiveTile[] {
     const [roadX] = project(CENTRE.lng, 0, z, x, y);
     const [placeX, placeY] = project(CENTRE.lng, CENTRE.lat + 0.004, z, x, y);
     const layers: Record<string, VtFeature[]> = {
-      earth: [{ geometry: { type: "polygon", ring: [[-B, -B], [EXTENT + B, -B], [EXTENT + B, EXTENT + B], [-B, EXTENT + B]] }, props: { kind: "earth" } }],
-      water: riverY < EXTENT + B ? [{ geometry: { type: "polygon", ring: [p(-74, RIVER_NORTH), p(-73, RIVER_NORTH), p(-73, 45), p(-74, 45)] }, props: { kind: "water" } }] : [],
-      roads: [
-        ...(inside(roadY) ? [{ geometry: { type: "line" as const, path: [p(-74, CENTRE.lat), p(-73, CENTRE.lat)] }, props: { kind: "highway", kind_detail: "motorway", min_zoom: 5, name: "Autoroute test" } }] : []),
-        ...(inside(roadX) && riverY > -B ? [{ geometry: { type: "line" as const, path: [p(CENTRE.lng, 46), p(CENTRE.lng, RIVER_NORTH)] }, props: { kind: "major_road", kind_detail: "primary", min_zoom: 8, name: "Boulevard test" } }] : []),
+      earth: [
+        {
+          geometry: {
+            type: "polygon",
+            ring: [
+              [-B, -B],
+              [EXTENT + B, -B],
+              [EXTENT + B, EXTENT + B],
+              [-B, EXTENT + B],
+            ],
+          },
+          props: { kind: "earth" },
+        },
       ],
-      places: inside(placeX) && inside(placeY) ? [{ geometry: { type: "point", at: [placeX, placeY] }, props: { kind: "locality", name: "Ville-Marie", min_zoom: 4, population_rank: 12 } }] : [],
+      water:
+        riverY < EXTENT + B
+          ? [{ geometry: { type: "polygon", ring: [p(-74, RIVER_NORTH), p(-73, RIVER_NORTH), p(-73, 45), p(-74, 45)] }, props: { kind: "water" } }]
+          : [],
+      roads: [
+        ...(inside(roadY)
+          ? [
+              {
+                geometry: { type: "line" as const, path: [p(-74, CENTRE.lat), p(-73, CENTRE.lat)] },
+                props: { kind: "highway", kind_detail: "motorway", min_zoom: 5, name: "Autoroute test" },
+              },
+            ]
+          : []),
+        ...(inside(roadX) && riverY > -B
+          ? [
+              {
+                geometry: { type: "line" as const, path: [p(CENTRE.lng, 46), p(CENTRE.lng, RIVER_NORTH)] },
+                props: { kind: "major_road", kind_detail: "primary", min_zoom: 8, name: "Boulevard test" },
+              },
+            ]
+          : []),
+      ],
+      places:
+        inside(placeX) && inside(placeY)
+          ? [{ geometry: { type: "point", at: [placeX, placeY] }, props: { kind: "locality", name: "Ville-Marie", min_zoom: 4, population_rank: 12 } }]
+          : [],
     };
     for (const k of Object.keys(layers)) if (!layers[k]!.length) delete layers[k];
     return { z, x, y, data: encodeTile(layers) };
@@ -101,7 +146,7 @@ describe("offline base map in the console (Chromium, compiled binary)", () => {
     const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
     const ranges: string[] = [];
     context.on("request", (req) => {
-      if (req.url().includes("/api/v1/map/archive.pmtiles")) ranges.push(req.headers()["range"] ?? "none");
+      if (req.url().includes("/api/v1/map/archive.pmtiles")) ranges.push(req.headers().range ?? "none");
     });
     const page = await context.newPage();
     const errors: string[] = [];
@@ -115,7 +160,10 @@ describe("offline base map in the console (Chromium, compiled binary)", () => {
     expect(await page.evaluate(() => (window as any).rterConsole.mapArchive())).toEqual({ tileType: "Png", minZoom: 0, maxZoom: 2 });
     // Tiles drawn from the archive are images of blob: URLs made from the ranged bytes.
     await page.locator("#map img.leaflet-tile[src^='blob:']").first().waitFor({ timeout: 15_000 });
-    const loaded = await page.$$eval("#map img.leaflet-tile[src^='blob:']", (imgs) => imgs.filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth === 256).length);
+    const loaded = await page.$$eval(
+      "#map img.leaflet-tile[src^='blob:']",
+      (imgs) => imgs.filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth === 256).length,
+    );
     expect(loaded).toBeGreaterThan(0);
     expect(ranges.length).toBeGreaterThan(0);
     expect(ranges.every((r) => /^bytes=\d+-\d+$/.test(r))).toBe(true);
@@ -139,7 +187,13 @@ describe("offline base map in the console (Chromium, compiled binary)", () => {
     expect(await page.evaluate(() => (window as any).rterConsole.mapArchive())).toEqual({ tileType: "Mvt", minZoom: 0, maxZoom: 13 });
     // The dark flavour's colours (@protomaps/basemaps), counted in the canvas tiles: fills
     // exactly, lines within a few levels (they are antialiased).
-    const COLOURS = { background: [0x34, 0x37, 0x3d, 0], earth: [0x1f, 0x1f, 0x1f, 0], water: [0x31, 0x35, 0x3f, 0], highway: [0x47, 0x47, 0x47, 4], major: [0x3d, 0x3d, 0x3d, 4] };
+    const COLOURS = {
+      background: [0x34, 0x37, 0x3d, 0],
+      earth: [0x1f, 0x1f, 0x1f, 0],
+      water: [0x31, 0x35, 0x3f, 0],
+      highway: [0x47, 0x47, 0x47, 4],
+      major: [0x3d, 0x3d, 0x3d, 4],
+    };
     const count = () =>
       page.$$eval(
         "#map canvas.leaflet-tile",
@@ -151,7 +205,8 @@ describe("offline base map in the console (Chromium, compiled binary)", () => {
             const px = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
             for (let i = 0; i < px.length; i += 4) {
               n.total!++;
-              for (const [k, [r, g, b, tol]] of Object.entries(colours)) if (Math.abs(px[i]! - r!) <= tol! && Math.abs(px[i + 1]! - g!) <= tol! && Math.abs(px[i + 2]! - b!) <= tol!) n[k]!++;
+              for (const [k, [r, g, b, tol]] of Object.entries(colours))
+                if (Math.abs(px[i]! - r!) <= tol! && Math.abs(px[i + 1]! - g!) <= tol! && Math.abs(px[i + 2]! - b!) <= tol!) n[k]!++;
             }
           }
           return n;

@@ -46,13 +46,23 @@ interface VirtualCredential {
 }
 
 /** A page with a virtual authenticator of its own (they are per page target), optionally holding a credential. */
-async function pageWithAuthenticator(context: BrowserContext, credential?: VirtualCredential): Promise<{ page: Page; cdp: CDPSession; authenticatorId: string }> {
+async function pageWithAuthenticator(
+  context: BrowserContext,
+  credential?: VirtualCredential,
+): Promise<{ page: Page; cdp: CDPSession; authenticatorId: string }> {
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[passkey-ui] page error: ${e.message}`));
   const cdp = await context.newCDPSession(page);
   await cdp.send("WebAuthn.enable", { enableUI: false });
   const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
   });
   if (credential) await cdp.send("WebAuthn.addCredential", { authenticatorId, credential });
   return { page, cdp, authenticatorId };

@@ -34,7 +34,9 @@ async function signedIn(path: string, email: string, password = PASSWORD): Promi
 }
 
 const login = (email: string, password: string) =>
-  fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) }).then((r) => r.status);
+  fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) }).then(
+    (r) => r.status,
+  );
 
 beforeAll(async () => {
   env = { DATABASE_URL: await testDatabaseUrl(), RTER_LOG_LEVEL: "warn" };
@@ -83,10 +85,14 @@ describe("password pages (Chromium)", () => {
     const button = row.getByRole("button", { name: `Set a new password for ${operator}` });
     await button.click();
     await button.click();
-    const text = await until("password shown", async () => {
-      const t = (await page.locator("#flash").textContent()) ?? "";
-      return t.includes("shown once") ? t : null;
-    }, 10_000);
+    const text = await until(
+      "password shown",
+      async () => {
+        const t = (await page.locator("#flash").textContent()) ?? "";
+        return t.includes("shown once") ? t : null;
+      },
+      10_000,
+    );
     const pw = /\(shown once\): (\S+)/.exec(text)![1]!;
     expect(await login(operator, pw)).toBe(200);
   });

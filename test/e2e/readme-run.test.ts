@@ -94,7 +94,10 @@ async function runReadme(clone: string, runAs: string | null, known?: Login): Pr
     let ready = false;
     // Bounded: the first run installs the npm dependencies of the fresh clone.
     for (let i = 0; i < 1500 && !ready && proc.exitCode === null && proc.signalCode === null; i++) {
-      ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
+      ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (!ready) await Bun.sleep(200);
     }
     expect(ready ? "ready" : out.slice(-3000)).toBe("ready");
@@ -136,37 +139,49 @@ test("the README run command is `bash scripts/run.sh`", () => {
 
 const isRoot = process.getuid?.() === 0;
 
-test.skipIf(!isRoot)("as root, from a fresh clone in root's home (mode 0700): ready, and again on a second start", async () => {
-  const clone = join("/root", `rter-readme-${crypto.randomUUID().slice(0, 8)}`);
-  freshClone(clone);
-  const login = await runReadme(clone, null);
-  // The cluster could not live under /root (postgres cannot pass it): it is linked from the data dir.
-  const link = join(clone, ".rter", "postgres");
-  expect(lstatSync(link).isSymbolicLink()).toBe(true);
-  const target = realpathSync(link);
-  expect(target.startsWith("/root/")).toBe(false);
-  cleanups.push(() => rmSync(target, { recursive: true, force: true }));
-  await runReadme(clone, null, login);
-}, 600_000);
+test.skipIf(!isRoot)(
+  "as root, from a fresh clone in root's home (mode 0700): ready, and again on a second start",
+  async () => {
+    const clone = join("/root", `rter-readme-${crypto.randomUUID().slice(0, 8)}`);
+    freshClone(clone);
+    const login = await runReadme(clone, null);
+    // The cluster could not live under /root (postgres cannot pass it): it is linked from the data dir.
+    const link = join(clone, ".rter", "postgres");
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    const target = realpathSync(link);
+    expect(target.startsWith("/root/")).toBe(false);
+    cleanups.push(() => rmSync(target, { recursive: true, force: true }));
+    await runReadme(clone, null, login);
+  },
+  600_000,
+);
 
-test.skipIf(!isRoot)("as root, from a fresh clone outside any home: ready", async () => {
-  const base = mkdtempSync(join(tmpdir(), "rter-readme-"));
-  chmodSync(base, 0o755); // an ordinary parent such as /opt or /srv (mkdtemp makes it 0700)
-  cleanups.push(() => rmSync(base, { recursive: true, force: true }));
-  const clone = join(base, "rter");
-  freshClone(clone);
-  await runReadme(clone, null);
-  // Here nothing blocks the way: the cluster lives in the data dir itself.
-  expect(lstatSync(join(clone, ".rter", "postgres")).isSymbolicLink()).toBe(false);
-}, 600_000);
+test.skipIf(!isRoot)(
+  "as root, from a fresh clone outside any home: ready",
+  async () => {
+    const base = mkdtempSync(join(tmpdir(), "rter-readme-"));
+    chmodSync(base, 0o755); // an ordinary parent such as /opt or /srv (mkdtemp makes it 0700)
+    cleanups.push(() => rmSync(base, { recursive: true, force: true }));
+    const clone = join(base, "rter");
+    freshClone(clone);
+    await runReadme(clone, null);
+    // Here nothing blocks the way: the cluster lives in the data dir itself.
+    expect(lstatSync(join(clone, ".rter", "postgres")).isSymbolicLink()).toBe(false);
+  },
+  600_000,
+);
 
-test.skipIf(!isRoot)("as an unprivileged user, from a fresh clone in their home: ready", async () => {
-  if (Bun.spawnSync(["id", "-u", NEWCOMER]).exitCode !== 0) sh(["useradd", "--create-home", "--shell", "/bin/bash", NEWCOMER]);
-  const clone = join("/home", NEWCOMER, `rter-${crypto.randomUUID().slice(0, 8)}`);
-  freshClone(clone);
-  sh(["chown", "-R", `${NEWCOMER}:${NEWCOMER}`, clone]);
-  await runReadme(clone, NEWCOMER);
-}, 600_000);
+test.skipIf(!isRoot)(
+  "as an unprivileged user, from a fresh clone in their home: ready",
+  async () => {
+    if (Bun.spawnSync(["id", "-u", NEWCOMER]).exitCode !== 0) sh(["useradd", "--create-home", "--shell", "/bin/bash", NEWCOMER]);
+    const clone = join("/home", NEWCOMER, `rter-${crypto.randomUUID().slice(0, 8)}`);
+    freshClone(clone);
+    sh(["chown", "-R", `${NEWCOMER}:${NEWCOMER}`, clone]);
+    await runReadme(clone, NEWCOMER);
+  },
+  600_000,
+);
 
 test("README test command is what .ci/run runs", () => {
   const testCommand = /<!-- test -->\s*```sh\n(.+)\n```/.exec(readme)?.[1];

@@ -27,10 +27,18 @@ beforeAll(async () => {
   env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn" };
   node = await startRter({ binary, env });
   await node.waitReady(60_000);
-  for (const [email, role] of [[users.r1, "reporter"], [users.r2, "reporter"], [users.op, "operator"]] as const) {
+  for (const [email, role] of [
+    [users.r1, "reporter"],
+    [users.r2, "reporter"],
+    [users.op, "operator"],
+  ] as const) {
     const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
     if (r.code !== 0) throw new Error(r.stderr);
-    const login = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD }) });
+    const login = await fetch(`${node.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
     tokens[email] = ((await login.json()) as { token: string }).token;
   }
   browser = await launchChromium();
@@ -99,7 +107,10 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
   const sent = [0, 0];
   const put = async (k: number, seq: number) => {
     const r = reporters[k]!;
-    const res = await call(r.email, "PUT", `/api/v1/streams/${streams[k]}/chunks/${seq}`, chunks[seq % chunks.length]!, { "content-type": contentTypeOf("ts-h264-aac"), "x-chunk-start": String(r.start + seq * 1000) });
+    const res = await call(r.email, "PUT", `/api/v1/streams/${streams[k]}/chunks/${seq}`, chunks[seq % chunks.length]!, {
+      "content-type": contentTypeOf("ts-h264-aac"),
+      "x-chunk-start": String(r.start + seq * 1000),
+    });
     expect(res.status).toBe(201);
   };
   for (const [k, r] of reporters.entries()) {
@@ -131,7 +142,8 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
     // each playlist covers is read from it, not assumed.
     const PLAY = 16_000;
     const at = HOLE.from - 4_000;
-    const runsOf = async (id: string) => runs(await (await fetch(`${node.url}/api/v1/streams/${id}/hls/index.m3u8`, { headers: { authorization: `Bearer ${tokens[users.op]}` } })).text());
+    const runsOf = async (id: string) =>
+      runs(await (await fetch(`${node.url}/api/v1/streams/${id}/hls/index.m3u8`, { headers: { authorization: `Bearer ${tokens[users.op]}` } })).text());
     let seen = "";
     const holes = await until(
       "both live playlists past the instant to play to",
@@ -144,13 +156,21 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
     ).catch((e) => {
       throw new Error(`${(e as Error).message}; live playlists cover (ms after t0): ${seen}; chunks sent ${sent.join("/")}`);
     });
-    console.log(`[web] live timeline: scrubbing to ${at - t0} ms after reporter 1 started (holes in the live playlists: ${holes}; they cover, ms after t0: ${seen}), chunks sent ${sent.join("/")}`);
+    console.log(
+      `[web] live timeline: scrubbing to ${at - t0} ms after reporter 1 started (holes in the live playlists: ${holes}; they cover, ms after t0: ${seen}), chunks sent ${sent.join("/")}`,
+    );
 
     context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
     context.on("weberror", (e) => console.error(`[web] page error: ${e.error().message}`));
     const page: Page = await context.newPage();
     const born = Date.now();
-    if (process.env.RTER_TRACE_HLS) page.on("console", (m) => /live|sliding|startPosition|too far|seek|stall|gap|Loading|Loaded|level|playlist/i.test(m.text()) && console.log(`[page +${Date.now() - born}] ${m.text().slice(0, 300)}`));
+    if (process.env.RTER_TRACE_HLS)
+      page.on(
+        "console",
+        (m) =>
+          /live|sliding|startPosition|too far|seek|stall|gap|Loading|Loaded|level|playlist/i.test(m.text()) &&
+          console.log(`[page +${Date.now() - born}] ${m.text().slice(0, 300)}`),
+      );
     await page.goto(`${node.url}/`);
     await page.getByLabel("Email").fill(users.op);
     await page.getByLabel("Password").fill(PASSWORD);
@@ -168,13 +188,20 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
     // the two players' dates, the clock, each video's state.
     const trace: string[] = [];
     const sample = async (since: number) => {
-      const [d, clock, videos] = await page.evaluate(() => [
-        (window as any).rterConsole.timelineDates() as Record<string, number | null>,
-        Number(document.getElementById("timeline-at")?.dataset.at),
-        [...document.querySelectorAll<HTMLVideoElement>("#timeline-players video")].map((v) => `${v.currentTime.toFixed(2)}/${v.duration.toFixed(1)}${v.seeking ? " seeking" : ""}${v.paused ? " paused" : ""} rs${v.readyState}`),
-      ] as const);
+      const [d, clock, videos] = await page.evaluate(
+        () =>
+          [
+            (window as any).rterConsole.timelineDates() as Record<string, number | null>,
+            Number(document.getElementById("timeline-at")?.dataset.at),
+            [...document.querySelectorAll<HTMLVideoElement>("#timeline-players video")].map(
+              (v) => `${v.currentTime.toFixed(2)}/${v.duration.toFixed(1)}${v.seeking ? " seeking" : ""}${v.paused ? " paused" : ""} rs${v.readyState}`,
+            ),
+          ] as const,
+      );
       const [a, b] = streams.map((id) => d[id]);
-      trace.push(`+${Date.now() - since} clock ${clock - t0} a ${typeof a === "number" ? Math.round(a - t0) : a} b ${typeof b === "number" ? Math.round(b - t0) : b} [${videos.join(", ")}] sent ${sent.join("/")}`);
+      trace.push(
+        `+${Date.now() - since} clock ${clock - t0} a ${typeof a === "number" ? Math.round(a - t0) : a} b ${typeof b === "number" ? Math.round(b - t0) : b} [${videos.join(", ")}] sent ${sent.join("/")}`,
+      );
       return [a, b, clock] as const;
     };
     const scrubbed = Date.now();
@@ -188,8 +215,14 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
         30_000,
       );
     } catch (e) {
-      const spans = await page.$$eval("#timeline-lanes .lane[data-stream] .span", (els) => els.map((e) => `${(e.closest(".lane") as HTMLElement).dataset.stream} ${(e as HTMLElement).dataset.from} ${(e as HTMLElement).dataset.to} ${e.className}`));
-      console.log(`[web] live timeline trace (ms after t0 ${new Date(t0).toISOString()}):\n${trace.join("\n")}\nspans:\n${spans.join("\n")}\nstatus: ${await page.locator("#timeline-status").textContent()} alerts: ${await page.locator("body").evaluate(() => JSON.stringify((window as any).rterConsole.alerts()))}`);
+      const spans = await page.$$eval("#timeline-lanes .lane[data-stream] .span", (els) =>
+        els.map(
+          (e) => `${(e.closest(".lane") as HTMLElement).dataset.stream} ${(e as HTMLElement).dataset.from} ${(e as HTMLElement).dataset.to} ${e.className}`,
+        ),
+      );
+      console.log(
+        `[web] live timeline trace (ms after t0 ${new Date(t0).toISOString()}):\n${trace.join("\n")}\nspans:\n${spans.join("\n")}\nstatus: ${await page.locator("#timeline-status").textContent()} alerts: ${await page.locator("body").evaluate(() => JSON.stringify((window as any).rterConsole.alerts()))}`,
+      );
       await page.screenshot({ path: artifact("timeline-live-failed.png") });
       throw e;
     }
@@ -215,7 +248,9 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
     const after = both.filter((x) => x.clock > resumed);
     const max = Math.max(...gaps);
     const sorted = [...gaps].sort((x, y) => x - y);
-    console.log(`[web] live timeline: PDT gap of two live streams where both have media: max ${Math.round(max)} ms, median ${Math.round(sorted[sorted.length >> 1]!)} ms over ${gaps.length} samples (${after.length} after reporter 1's hole ${HOLE.from - t0}..${resumed - t0} ms; ${samples.length} samples in ${Date.now() - sampleFrom} ms); clock ${samples[0]!.clock - t0} -> ${samples[samples.length - 1]!.clock - t0} ms after t0; chunks sent ${sent.join("/")}`);
+    console.log(
+      `[web] live timeline: PDT gap of two live streams where both have media: max ${Math.round(max)} ms, median ${Math.round(sorted[sorted.length >> 1]!)} ms over ${gaps.length} samples (${after.length} after reporter 1's hole ${HOLE.from - t0}..${resumed - t0} ms; ${samples.length} samples in ${Date.now() - sampleFrom} ms); clock ${samples[0]!.clock - t0} -> ${samples[samples.length - 1]!.clock - t0} ms after t0; chunks sent ${sent.join("/")}`,
+    );
     if (!(max < 500) || after.length <= 3) console.log(`[web] live timeline trace (ms after t0):\n${trace.join("\n")}`);
     await page.screenshot({ path: artifact("timeline-live-playing.png") });
     // Still live while sampled (chunks kept coming), and played on through the hole.

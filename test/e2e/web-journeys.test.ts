@@ -29,11 +29,19 @@ beforeAll(async () => {
   await nodeA.waitReady(60_000);
   nodeB = await startRter({ binary, env, args: ["--roles", "api,web"] });
   await nodeB.waitReady(60_000);
-  for (const [email, role] of [[users.reporter, "reporter"], [users.op1, "operator"], [users.op2, "operator"]] as const) {
+  for (const [email, role] of [
+    [users.reporter, "reporter"],
+    [users.op1, "operator"],
+    [users.op2, "operator"],
+  ] as const) {
     const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
     if (r.code !== 0) throw new Error(r.stderr);
   }
-  const login = await fetch(`${nodeA.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: users.op1, password: PASSWORD }) });
+  const login = await fetch(`${nodeA.url}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: users.op1, password: PASSWORD }),
+  });
   opToken = ((await login.json()) as { token: string }).token;
   browser = await launchChromium({ fakeCamera: true });
 }, 180_000);
@@ -48,7 +56,14 @@ afterAll(async () => {
 async function newContext(kind: "phone" | "desk"): Promise<BrowserContext> {
   const c =
     kind === "phone"
-      ? await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, geolocation: HERE, permissions: ["geolocation", "camera", "microphone"] })
+      ? await browser.newContext({
+          viewport: { width: 390, height: 844 },
+          deviceScaleFactor: 2,
+          isMobile: true,
+          hasTouch: true,
+          geolocation: HERE,
+          permissions: ["geolocation", "camera", "microphone"],
+        })
       : await browser.newContext({ viewport: { width: 1920, height: 1080 } });
   contexts.push(c);
   // Script errors in the pages show in the test output.
@@ -69,7 +84,11 @@ async function apiGet(path: string): Promise<any> {
 }
 
 async function apiPost(path: string, body: unknown): Promise<any> {
-  const r = await fetch(`${nodeA.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${opToken}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const r = await fetch(`${nodeA.url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${opToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   return r.json();
 }
 
@@ -84,7 +103,16 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
   }
 }
 
-const reporterStats = (page: Page) => page.evaluate(() => (window as any).rterReporter.stats()) as Promise<{ streamId: string | null; recording: boolean; sent: number; recorded: number; queued: number; gaps: number[]; mime: string }>;
+const reporterStats = (page: Page) =>
+  page.evaluate(() => (window as any).rterReporter.stats()) as Promise<{
+    streamId: string | null;
+    recording: boolean;
+    sent: number;
+    recorded: number;
+    queued: number;
+    gaps: number[];
+    mime: string;
+  }>;
 
 /** Video of the stream's tile is playing: currentTime advances. */
 async function tilePlaying(page: Page, streamId: string): Promise<boolean> {
@@ -107,7 +135,11 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
   test("a reporter goes live; operators on both nodes see it playing and on the map; guidance reaches the reporter", async () => {
     const [rc, c1, c2] = await Promise.all([newContext("phone"), newContext("desk"), newContext("desk")]);
     [reporter, op1, op2] = await Promise.all([rc.newPage(), c1.newPage(), c2.newPage()]);
-    await Promise.all([signIn(reporter, `${nodeA.url}/report?quality=low&capture=classic`, users.reporter), signIn(op1, `${nodeA.url}/`, users.op1), signIn(op2, `${nodeB.url}/`, users.op2)]);
+    await Promise.all([
+      signIn(reporter, `${nodeA.url}/report?quality=low&capture=classic`, users.reporter),
+      signIn(op1, `${nodeA.url}/`, users.op1),
+      signIn(op2, `${nodeB.url}/`, users.op2),
+    ]);
     await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
     await op1.locator("#grid-empty").waitFor({ timeout: 10_000 });
 
@@ -115,7 +147,9 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     await reporter.getByRole("button", { name: "Go live" }).click();
     await reporter.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
     // The compass: heading 90° (east). Chromium gives absolute orientation as 360 - alpha.
-    await reporter.evaluate(() => window.dispatchEvent(new DeviceOrientationEvent("deviceorientationabsolute", { alpha: 270, beta: 90, gamma: 0, absolute: true })));
+    await reporter.evaluate(() =>
+      window.dispatchEvent(new DeviceOrientationEvent("deviceorientationabsolute", { alpha: 270, beta: 90, gamma: 0, absolute: true })),
+    );
     streamId = await until("the stream id", async () => (await reporterStats(reporter)).streamId, 10_000);
 
     await until("the stream playing on node A's console", () => tilePlaying(op1, streamId), 20_000);
@@ -134,7 +168,9 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
       const l = await op1.evaluate((id) => (window as any).rterConsole.latency(id), streamId);
       if (typeof l === "number") samples.push(l);
     }
-    console.log(`[web] glass-to-glass latency: median ${median(samples).toFixed(2)} s, min ${Math.min(...samples).toFixed(2)} s, max ${Math.max(...samples).toFixed(2)} s (goal < 4 s)`);
+    console.log(
+      `[web] glass-to-glass latency: median ${median(samples).toFixed(2)} s, min ${Math.min(...samples).toFixed(2)} s, max ${Math.max(...samples).toFixed(2)} s (goal < 4 s)`,
+    );
     expect(samples.length).toBeGreaterThan(5);
 
     // Guidance: the operator focuses the stream and points the reporter south with a message.
@@ -148,7 +184,9 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     console.log(`[web] guidance on the reporter's screen ${guidanceMs} ms after the operator sent it`);
     expect(await reporter.getByRole("img", { name: /Turn right 90°/ }).count()).toBe(1);
     // The reporter turns to 178°: on target, on both screens.
-    await reporter.evaluate(() => window.dispatchEvent(new DeviceOrientationEvent("deviceorientationabsolute", { alpha: 182, beta: 90, gamma: 0, absolute: true })));
+    await reporter.evaluate(() =>
+      window.dispatchEvent(new DeviceOrientationEvent("deviceorientationabsolute", { alpha: 182, beta: 90, gamma: 0, absolute: true })),
+    );
     await reporter.getByRole("img", { name: "On target" }).waitFor({ timeout: 3_000 });
     await until("operator sees on target", async () => (await op1.locator("#guidance-status").getAttribute("data-on-target")) === "yes", 5_000);
 
@@ -172,18 +210,34 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     await reporter.getByRole("button", { name: "Stop" }).click();
     await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
     const s = await reporterStats(reporter);
-    const stream = await until("the stream finished with its recording", async () => {
-      const v = await apiGet(`/api/v1/streams/${streamId}`);
-      return v.state === "finished" && v.recording ? v : null;
-    }, 100_000).catch(async (e) => {
+    const stream = await until(
+      "the stream finished with its recording",
+      async () => {
+        const v = await apiGet(`/api/v1/streams/${streamId}`);
+        return v.state === "finished" && v.recording ? v : null;
+      },
+      100_000,
+    ).catch(async (e) => {
       console.error("[web] stream:", JSON.stringify(await apiGet(`/api/v1/streams/${streamId}`)), "reporter:", JSON.stringify(await reporterStats(reporter)));
       const pgc = new (await import("pg")).default.Client({ connectionString: env.DATABASE_URL });
       await pgc.connect();
-      for (const q of [`select seq, state, received_at from chunks where stream_id = '${streamId}' order by seq`, `select seq, late, discontinuity, created_at from segments where stream_id = '${streamId}' order by seq`, `select * from graphile_worker.jobs`]) {
+      for (const q of [
+        `select seq, state, received_at from chunks where stream_id = '${streamId}' order by seq`,
+        `select seq, late, discontinuity, created_at from segments where stream_id = '${streamId}' order by seq`,
+        `select * from graphile_worker.jobs`,
+      ]) {
         console.error(JSON.stringify((await pgc.query(q)).rows));
       }
       await pgc.end();
-      console.error("[web] node A log tail:\n" + nodeA.output().split("\n").filter((l) => /warn|error/i.test(l)).slice(-30).join("\n"));
+      console.error(
+        "[web] node A log tail:\n" +
+          nodeA
+            .output()
+            .split("\n")
+            .filter((l) => /warn|error/i.test(l))
+            .slice(-30)
+            .join("\n"),
+      );
       throw e;
     });
     expect(stream.chunks).toBe(s.recorded);
@@ -195,7 +249,9 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     // The real gap between chunks: where each segment starts against where the previous one ended.
     const pdt = [...playlist.matchAll(/#EXT-X-PROGRAM-DATE-TIME:(\S+)\n#EXTINF:([\d.]+)/g)].map((m) => ({ t: Date.parse(m[1]!), d: Number(m[2]) * 1000 }));
     const gaps = pdt.slice(1).map((p, i) => p.t - (pdt[i]!.t + pdt[i]!.d));
-    console.log(`[web] chunk gap on the capture clock over ${gaps.length} boundaries: median ${median(gaps).toFixed(0)} ms, max ${Math.max(...gaps).toFixed(0)} ms; recorder restart ${median(s.gaps)} ms median (browser); ${s.recorded} chunks, recording ${stream.recording.size} bytes`);
+    console.log(
+      `[web] chunk gap on the capture clock over ${gaps.length} boundaries: median ${median(gaps).toFixed(0)} ms, max ${Math.max(...gaps).toFixed(0)} ms; recorder restart ${median(s.gaps)} ms median (browser); ${s.recorded} chunks, recording ${stream.recording.size} bytes`,
+    );
     expect(median(gaps)).toBeLessThan(150);
   }, 170_000);
 
@@ -226,7 +282,9 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     const seqs = (await pgc.query("select seq from chunks where stream_id = $1 order by seq", [id])).rows.map((r: { seq: number }) => r.seq);
     await pgc.end();
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i));
-    console.log(`[web] offline reload: ${before.queued} chunks waiting at the reload, ${seqs.length} chunks on the server afterwards, seqs 0..${seqs.length - 1} without a hole`);
+    console.log(
+      `[web] offline reload: ${before.queued} chunks waiting at the reload, ${seqs.length} chunks on the server afterwards, seqs 0..${seqs.length - 1} without a hole`,
+    );
     expect((await apiPost(`/api/v1/streams/${id}/finish`, {})).state).toBe("finished");
   }, 120_000);
 
@@ -261,7 +319,10 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
 
   test("replay: a finished stream plays with its map marker following the telemetry clock", async () => {
     await op1.goto(`${nodeA.url}/`);
-    await op1.getByRole("button", { name: /^Replay the stream of reporter@city.example/ }).first().click();
+    await op1
+      .getByRole("button", { name: /^Replay the stream of reporter@city.example/ })
+      .first()
+      .click();
     await until("replay playing", async () => (await op1.evaluate(() => (window as any).rterConsole.focusPlayingDate())) !== null, 15_000);
     const at = await op1.evaluate(() => (window as any).rterConsole.focusPlayingDate());
     const pos = await op1.evaluate(() => (window as any).rterConsole.replayPosition());
@@ -279,7 +340,7 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     expect(((await manifest.json()) as { start_url: string }).start_url).toBe("/report");
     const sw = await fetch(`${nodeB.url}/sw.js`);
     expect(sw.headers.get("content-type")).toContain("javascript");
-    expect(await sw.text()).toContain("addEventListener(\"fetch\"");
+    expect(await sw.text()).toContain('addEventListener("fetch"');
     expect((await fetch(`${nodeB.url}/icon.svg`)).headers.get("content-type")).toContain("image/svg+xml");
     expect((await fetch(`${nodeB.url}/join/some-token`)).headers.get("content-type")).toContain("text/html");
     const page = await (await newContext("phone")).newPage();
@@ -290,7 +351,11 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
   });
 
   test("an operator's invite link signs a new reporter in and opens the capture page", async () => {
-    const probe = await fetch(`${nodeA.url}/api/v1/invites`, { method: "POST", headers: { authorization: `Bearer ${opToken}`, "content-type": "application/json" }, body: "{}" });
+    const probe = await fetch(`${nodeA.url}/api/v1/invites`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${opToken}`, "content-type": "application/json" },
+      body: "{}",
+    });
     if (probe.status === 404) {
       console.warn("[web] POST /api/v1/invites is not there yet (issue 5): invite journey not exercised");
       return;

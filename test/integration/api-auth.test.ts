@@ -36,7 +36,10 @@ async function expectProblem(res: Response, status: number, detail?: RegExp) {
   return p;
 }
 async function userCount() {
-  const r = await app.rt.database.db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+  const r = await app.rt.database.db
+    .selectFrom("users")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -143,7 +146,11 @@ describe("bad input gets a precise 4xx and harms nothing", () => {
     ["script tags", json({ email: "<script>alert(1)</script>@x.org", password: "x" }), 401],
     ["text/plain", { method: "POST", headers: { "content-type": "text/plain" }, body: "email=a" }, 415],
     ["form encoded", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "email=a&password=b" }, 415],
-    ["oversized (Content-Length over the limit)", json({ email: "a@b.c", password: "x".repeat(2 * 1024 * 1024) }, { headers: { "content-length": String(2 * 1024 * 1024 + 34) } }), 413],
+    [
+      "oversized (Content-Length over the limit)",
+      json({ email: "a@b.c", password: "x".repeat(2 * 1024 * 1024) }, { headers: { "content-length": String(2 * 1024 * 1024 + 34) } }),
+      413,
+    ],
     ["invalid Content-Length", { method: "POST", headers: { "content-type": "application/json", "content-length": "-5" }, body: "{}" }, 400],
     ["wrong method", { method: "DELETE" }, 404],
   ];

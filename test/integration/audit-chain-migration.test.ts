@@ -15,15 +15,20 @@ afterAll(async () => {
 });
 
 test("entries written before migration 0009 are chained on upgrade; down and up give the same head", async () => {
-  database = openDatabase({ url: await testDatabaseUrl(), poolMax: 2, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "audit-chain-test" }, createLogger("error"));
+  database = openDatabase(
+    { url: await testDatabaseUrl(), poolMax: 2, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "audit-chain-test" },
+    createLogger("error"),
+  );
   const db = database.db;
   const migrator = new Migrator({ db, provider: migrationProvider });
   expect((await migrator.migrateTo("2026_11_23_0008_item_holds_workspace_retention")).error).toBeUndefined();
-  for (let i = 0; i < 5; i++) await sql`insert into audit_log (action, detail) values (${`before.${i}`}, ${JSON.stringify({ i, text: "ünïcode ✓" })}::jsonb)`.execute(db);
+  for (let i = 0; i < 5; i++)
+    await sql`insert into audit_log (action, detail) values (${`before.${i}`}, ${JSON.stringify({ i, text: "ünïcode ✓" })}::jsonb)`.execute(db);
 
   expect((await migrator.migrateToLatest()).error).toBeUndefined();
   await sql`insert into audit_log (action) values ('after.upgrade')`.execute(db);
-  const verify = async () => (await sql<{ entries: string; first_bad_seq: string | null; head_hash: Buffer }>`select * from rter_audit_verify()`.execute(db)).rows[0]!;
+  const verify = async () =>
+    (await sql<{ entries: string; first_bad_seq: string | null; head_hash: Buffer }>`select * from rter_audit_verify()`.execute(db)).rows[0]!;
   const first = await verify();
   expect(first.entries).toBe("6");
   expect(first.first_bad_seq).toBeNull();

@@ -32,7 +32,10 @@ const opened: Database[] = [];
 async function chainedDb(n: number): Promise<Db> {
   const url = await testDatabaseUrl();
   expect((await runCli(["migrate"], { ...ENV, DATABASE_URL: url })).code).toBe(0);
-  const database = openDatabase({ url, poolMax: 2, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "audit-head-test" }, createLogger("error"));
+  const database = openDatabase(
+    { url, poolMax: 2, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "audit-head-test" },
+    createLogger("error"),
+  );
   opened.push(database);
   for (let i = 0; i < n; i++) await sql`insert into audit_log (action, detail) values (${`test.${i}`}, ${JSON.stringify({ i })}::jsonb)`.execute(database.db);
   return { url, database };
@@ -69,7 +72,9 @@ describe("shipping the head", () => {
     const seq = await maxSeq(d);
     const { hash, at } = (await sql<{ hash: Buffer; at: Date }>`select hash, at from audit_log where seq = ${seq}`.execute(d.database.db)).rows[0]!;
     expect(second).toBe(headLine({ seq, hash: hash.toString("hex"), at }, new Date(/^<110>1 (\S+)/.exec(second)![1]!)));
-    expect(second).toMatch(new RegExp(`^<110>1 \\S+Z \\S+ rter - audit-head - seq=${seq} hash=${hash.toString("hex")} entry_at=\\S+Z head=${seq}:${hash.toString("hex")}$`));
+    expect(second).toMatch(
+      new RegExp(`^<110>1 \\S+Z \\S+ rter - audit-head - seq=${seq} hash=${hash.toString("hex")} entry_at=\\S+Z head=${seq}:${hash.toString("hex")}$`),
+    );
     expect(first).toStartWith("<110>1 2026-11-28T05:00:00.000Z ");
     expect(first).toContain(` seq=${seq - 1} `);
     expect(readFileSync(file, "utf8")).toBe(`${first}\n${second}\n`);
@@ -79,7 +84,10 @@ describe("shipping the head", () => {
   test("an empty audit log ships nothing and writes no file", async () => {
     const url = await testDatabaseUrl();
     expect((await runCli(["migrate"], { ...ENV, DATABASE_URL: url })).code).toBe(0);
-    const database = openDatabase({ url, poolMax: 1, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "audit-head-test" }, createLogger("error"));
+    const database = openDatabase(
+      { url, poolMax: 1, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, applicationName: "audit-head-test" },
+      createLogger("error"),
+    );
     opened.push(database);
     const n = Number((await sql<{ n: string }>`select count(*)::text as n from audit_log`.execute(database.db)).rows[0]!.n);
     expect(n).toBe(0);
@@ -90,7 +98,10 @@ describe("shipping the head", () => {
 
   test("the schedule and file are settings: default every 5 minutes, off, and a bad cron refused", () => {
     expect(buildConfig({}, {}).audit).toEqual({ headSchedule: "*/5 * * * *", headFile: null });
-    expect(buildConfig({ "audit-head-schedule": "off", "audit-head-file": "heads.log" }, {}, {}, "/var/lib/rter").audit).toEqual({ headSchedule: null, headFile: "/var/lib/rter/heads.log" });
+    expect(buildConfig({ "audit-head-schedule": "off", "audit-head-file": "heads.log" }, {}, {}, "/var/lib/rter").audit).toEqual({
+      headSchedule: null,
+      headFile: "/var/lib/rter/heads.log",
+    });
     expect(() => buildConfig({ "audit-head-schedule": "every five" }, {})).toThrow(/^--audit-head-schedule:/);
   });
 });
@@ -119,7 +130,11 @@ describe("rter audit verify --head", () => {
     expect((await verify(d)).code).toBe(0); // why the head has to live elsewhere
     const r = await verify(d, "--head", shipped);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^rter: audit chain broken at seq ${headSeq}: entry seq ${headSeq} \\(the shipped head\\) is missing: the chain ends at seq ${headSeq - 3}`))]);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(
+        new RegExp(`^rter: audit chain broken at seq ${headSeq}: entry seq ${headSeq} \\(the shipped head\\) is missing: the chain ends at seq ${headSeq - 3}`),
+      ),
+    ]);
     const byHash = await verify(d, "--head", shipped.split(":")[1]!);
     expect(byHash.code).toBe(1);
     expect(byHash.stderr).toMatch(new RegExp(`^rter: audit chain broken at seq ${headSeq - 3}: no entry has the shipped head hash`));
@@ -188,7 +203,13 @@ describe("the worker ships it", () => {
   test("a worker registers the schedule and its audit_head job appends the head line to --audit-head-file", async () => {
     const minio = await startMinio();
     const file = join(dir, "worker-heads.log");
-    const app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "worker", "audit-head-file": file, "audit-head-schedule": "*/5 * * * *" });
+    const app = await startTestApp({
+      "database-url": await testDatabaseUrl(),
+      "storage-url": minio.url,
+      roles: "worker",
+      "audit-head-file": file,
+      "audit-head-schedule": "*/5 * * * *",
+    });
     try {
       const db = app.rt.database.db;
       await sql`insert into audit_log (action) values ('test.worker')`.execute(db);
@@ -203,7 +224,9 @@ describe("the worker ships it", () => {
         }
       });
       const { seq, hash } = (await sql<{ seq: string; hash: Buffer }>`select seq::text, hash from audit_log order by seq desc limit 1`.execute(db)).rows[0]!;
-      expect(text).toMatch(new RegExp(`^<110>1 \\S+ \\S+ rter - audit-head - seq=${seq} hash=${hash.toString("hex")} entry_at=\\S+ head=${seq}:${hash.toString("hex")}\n$`));
+      expect(text).toMatch(
+        new RegExp(`^<110>1 \\S+ \\S+ rter - audit-head - seq=${seq} hash=${hash.toString("hex")} entry_at=\\S+ head=${seq}:${hash.toString("hex")}\n$`),
+      );
     } finally {
       await app.stop();
       await minio.stop();

@@ -50,7 +50,11 @@ function putInit(id: string, bytes: Uint8Array<ArrayBuffer>, contentType = "vide
   return app.request(`/api/v1/streams/${id}/init`, { method: "PUT", headers: { ...headers(), "content-type": contentType }, body: bytes });
 }
 function putPart(id: string, seq: number, bytes: Uint8Array<ArrayBuffer>, extra: Record<string, string> = {}) {
-  return app.request(`/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { ...headers(), "content-type": "video/iso.segment", ...extra }, body: bytes });
+  return app.request(`/api/v1/streams/${id}/chunks/${seq}`, {
+    method: "PUT",
+    headers: { ...headers(), "content-type": "video/iso.segment", ...extra },
+    body: bytes,
+  });
 }
 async function rows(id: string) {
   return db().selectFrom("chunks").selectAll().where("stream_id", "=", id).orderBy("seq").execute();
@@ -100,7 +104,10 @@ describe("CMAF ingest: init and parts", () => {
     expect((await putPart(id, 0, media.chunks[1]!)).status).toBe(409);
 
     // The rest out of order, all at once, each twice (a retry racing its original).
-    const rest = media.chunks.map((_, i) => i).slice(1).reverse();
+    const rest = media.chunks
+      .map((_, i) => i)
+      .slice(1)
+      .reverse();
     const answers = await Promise.all([...rest, ...rest].map((seq) => putPart(id, seq, media.chunks[seq]!)));
     const statuses = answers.map((r) => r.status);
     expect(statuses.filter((s) => s === 201).length).toBe(rest.length);
@@ -112,7 +119,8 @@ describe("CMAF ingest: init and parts", () => {
     expect(new Date(stored[0]!.capture_start!).getTime()).toBe(t0);
     for (let i = 1; i < stored.length; i++) {
       const [a, b] = [stored[i - 1]!.media as any, stored[i]!.media as any];
-      for (const t of b.tracks) expect({ seq: i, track: t.id, start: t.start }).toEqual({ seq: i, track: t.id, start: a.tracks.find((x: any) => x.id === t.id).end });
+      for (const t of b.tracks)
+        expect({ seq: i, track: t.id, start: t.start }).toEqual({ seq: i, track: t.id, start: a.tracks.find((x: any) => x.id === t.id).end });
     }
     expect(stored.reduce((n, r) => n + r.duration!, 0)).toBeCloseTo(4, 1);
     expect(stored[0]!.independent).toBe(true);
@@ -128,7 +136,11 @@ describe("CMAF ingest: init and parts", () => {
     for await (const o of app.rt.store.list(`streams/${id}/parts/`)) keys.push(o.key);
     expect(keys.length).toBe(media.chunks.length);
 
-    const audit = await db().selectFrom("audit_log").select(["action", "detail", "actor_id", "request_id", "seq", "hash"]).where("target_id", "=", id).execute();
+    const audit = await db()
+      .selectFrom("audit_log")
+      .select(["action", "detail", "actor_id", "request_id", "seq", "hash"])
+      .where("target_id", "=", id)
+      .execute();
     expect(audit.filter((a) => a.action === "init.stored").length).toBe(1);
     const chunkEntries = audit.filter((a) => a.action === "chunk.stored");
     expect(chunkEntries.length).toBe(media.chunks.length);
@@ -193,7 +205,18 @@ describe("hostile parts: a precise 4xx, nothing listed, the stream goes on", () 
     ["moof claims more than the body", () => patched(c()[1]!, "moof", 0, 1 << 30), 400, "truncated"],
     ["moof claims less than its header", () => patched(c()[1]!, "moof", 0, 4), 400, "bad_size"],
     ["moof of size 0", () => patched(c()[1]!, "moof", 0, 0), 400, "bad_size"],
-    ["64-bit size past the end", () => { const h = new Uint8Array(16); u32(h, 0, 1); h.set(new TextEncoder().encode("moof"), 4); u32(h, 8, 256); return concat(h, c()[1]!.subarray(8)); }, 400, "truncated"],
+    [
+      "64-bit size past the end",
+      () => {
+        const h = new Uint8Array(16);
+        u32(h, 0, 1);
+        h.set(new TextEncoder().encode("moof"), 4);
+        u32(h, 8, 256);
+        return concat(h, c()[1]!.subarray(8));
+      },
+      400,
+      "truncated",
+    ],
     ["moof without mdat", () => c()[1]!.slice(0, topBoxes(c()[1]!)[0]!.end), 400, "missing_box"],
     ["unknown track id", () => patched(c()[1]!, "tfhd", 12, 7), 422, "unknown_track", /track 7; the init has 1, 2/],
     ["decode time not following seq 0", () => c()[2]!, 422, "decode_time", /track 1: seq 1 starts at decode time \d+, seq 0 ends at \d+/],
@@ -201,7 +224,20 @@ describe("hostile parts: a precise 4xx, nothing listed, the stream goes on", () 
     ["trun data offset outside the mdat", () => patched(c()[1]!, "trun", 16, 1 << 20), 400, "data_outside_mdat"],
     ["a sample size that lies", () => patched(c()[1]!, "trun", 24, 1 << 24), 400, "data_outside_mdat"],
     ["more than 2 s of media", () => concat(...c().slice(1, 10)), 422, "duration"],
-    ["boxes nested 50 000 deep", () => { let n = 50_000; const out = new Uint8Array(n * 8 + 16); for (let i = 0; i < n; i++) { u32(out, i * 8, out.length - i * 8); out.set(new TextEncoder().encode(i ? "traf" : "moof"), i * 8 + 4); } return out; }, 400, "missing_box"],
+    [
+      "boxes nested 50 000 deep",
+      () => {
+        const n = 50_000;
+        const out = new Uint8Array(n * 8 + 16);
+        for (let i = 0; i < n; i++) {
+          u32(out, i * 8, out.length - i * 8);
+          out.set(new TextEncoder().encode(i ? "traf" : "moof"), i * 8 + 4);
+        }
+        return out;
+      },
+      400,
+      "missing_box",
+    ],
     ["100 000 tiny boxes", () => concat(...Array.from({ length: 100_000 }, () => box("free")), c()[1]!), 400, "too_complex"],
     ["random bytes", () => crypto.getRandomValues(new Uint8Array(50_000)), 400, ""],
     ["the init again", () => media.init, 400, "unexpected_box"],
@@ -225,7 +261,10 @@ describe("hostile parts: a precise 4xx, nothing listed, the stream goes on", () 
   });
   test("after all that the next valid part is taken and the stream is fine", async () => {
     expect((await putPart(id, 1, media.chunks[1]!)).status).toBe(201);
-    expect((await rows(id)).map((r) => [r.seq, r.state])).toEqual([[0, "listed"], [1, "listed"]]);
+    expect((await rows(id)).map((r) => [r.seq, r.state])).toEqual([
+      [0, "listed"],
+      [1, "listed"],
+    ]);
     expect((await app.request("/healthz")).status).toBe(200);
   });
 
@@ -268,7 +307,11 @@ describe("a stream is classic or CMAF from its first upload", () => {
   test("classic first: init and iso.segment are 409; CMAF first: a webm chunk is 409", async () => {
     const [webm] = await makeChunks("webm-vp8-opus", 1, 1);
     const classic = await newStream();
-    const put = await app.request(`/api/v1/streams/${classic}/chunks/0`, { method: "PUT", headers: { ...headers(), "content-type": "video/webm" }, body: webm! });
+    const put = await app.request(`/api/v1/streams/${classic}/chunks/0`, {
+      method: "PUT",
+      headers: { ...headers(), "content-type": "video/webm" },
+      body: webm!,
+    });
     expect(put.status).toBe(201);
     expect((await view(classic)).format).toBe("classic");
     const i = await problem(await putInit(classic, media.init));
@@ -279,7 +322,9 @@ describe("a stream is classic or CMAF from its first upload", () => {
     expect(s.body.detail).toContain("classic chunks");
 
     const cmaf = await startedStream();
-    const w = await problem(await app.request(`/api/v1/streams/${cmaf}/chunks/1`, { method: "PUT", headers: { ...headers(), "content-type": "video/webm" }, body: webm! }));
+    const w = await problem(
+      await app.request(`/api/v1/streams/${cmaf}/chunks/1`, { method: "PUT", headers: { ...headers(), "content-type": "video/webm" }, body: webm! }),
+    );
     expect(w.status).toBe(409);
     expect(w.body.detail).toContain("CMAF");
     expect((await rows(cmaf)).map((r) => r.seq)).toEqual([0]);
@@ -306,7 +351,11 @@ describe("the gap rule (core/streams/cmaf-gaps.ts) marks late parts", () => {
     expect((await putPart(id, 2, media.chunks[2]!)).status).toBe(201);
     // Fresh gap: seq 1 is still awaited.
     expect((await putPart(id, 1, media.chunks[1]!)).status).toBe(201);
-    expect((await rows(id)).map((r) => [r.seq, r.late])).toEqual([[0, false], [1, false], [2, false]]);
+    expect((await rows(id)).map((r) => [r.seq, r.late])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+    ]);
 
     expect((await putPart(id, 5, media.chunks[5]!)).status).toBe(201);
     // The part after the gap has waited longer than the gap wait (by the database's clock).
@@ -314,7 +363,14 @@ describe("the gap rule (core/streams/cmaf-gaps.ts) marks late parts", () => {
     expect((await putPart(id, 4, media.chunks[4]!)).status).toBe(201);
     expect((await putPart(id, 3, media.chunks[3]!)).status).toBe(201);
     const r = await rows(id);
-    expect(r.map((x) => [x.seq, x.late])).toEqual([[0, false], [1, false], [2, false], [3, true], [4, true], [5, false]]);
+    expect(r.map((x) => [x.seq, x.late])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+      [3, true],
+      [4, true],
+      [5, false],
+    ]);
     // Late parts are kept and hashed like any other.
     expect(r.every((x) => x.state === "listed" && x.sha256 === sha(media.chunks[x.seq]!))).toBe(true);
   });

@@ -59,7 +59,10 @@ async function exerciseApp(app: TestApp, email: string): Promise<string> {
     const probe = await app.request("/api/v1/admin/queue-probes", { method: "POST", headers: auth });
     expect(probe.status).toBe(201);
     const pid = ((await probe.json()) as { id: string }).id;
-    await until("the queue probe to run", async () => ((await (await app.request(`/api/v1/admin/queue-probes/${pid}`, { headers: auth })).json()) as { ran_at: string | null }).ran_at);
+    await until(
+      "the queue probe to run",
+      async () => ((await (await app.request(`/api/v1/admin/queue-probes/${pid}`, { headers: auth })).json()) as { ran_at: string | null }).ran_at,
+    );
   }
   const verify = await app.request("/api/v1/admin/audit/verify", { headers: auth });
   expect(verify.status).toBe(200);

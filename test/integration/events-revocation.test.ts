@@ -110,7 +110,9 @@ describe("open event streams end when their credential stops holding (two nodes)
     const u = await freshUser();
     const watching = await signIn(a, u.email);
     const changing = await signIn(b, u.email);
-    const reason = await expectEnds(watching, async () => expect((await call(b, changing, "POST", "/api/v1/auth/password", { current: "long enough pw", new: "a fresh passphrase now" })).status).toBe(200));
+    const reason = await expectEnds(watching, async () =>
+      expect((await call(b, changing, "POST", "/api/v1/auth/password", { current: "long enough pw", new: "a fresh passphrase now" })).status).toBe(200),
+    );
     expect(reason).toBe("revoked");
     expect((await reconnect(watching)).status).toBe(401);
     expect((await reconnect(changing)).status).toBe(200);
@@ -128,7 +130,12 @@ describe("open event streams end when their credential stops holding (two nodes)
     const u = await freshUser();
     const session = await signIn(a, u.email);
     const reason = await expectEnds(session, async () => {
-      await db().updateTable("api_tokens").set({ expires_at: new Date(Date.now() - 1000) }).where("user_id", "=", u.id).where("kind", "=", "session").execute();
+      await db()
+        .updateTable("api_tokens")
+        .set({ expires_at: new Date(Date.now() - 1000) })
+        .where("user_id", "=", u.id)
+        .where("kind", "=", "session")
+        .execute();
       forgetCredentials();
     });
     expect(reason).toBe("expired");
@@ -139,7 +146,12 @@ describe("open event streams end when their credential stops holding (two nodes)
     const u = await freshUser();
     const session = await signIn(a, u.email);
     const reason = await expectEnds(session, async () => {
-      await db().updateTable("api_tokens").set({ last_used_at: new Date(Date.now() - 3_600_000) }).where("user_id", "=", u.id).where("kind", "=", "session").execute();
+      await db()
+        .updateTable("api_tokens")
+        .set({ last_used_at: new Date(Date.now() - 3_600_000) })
+        .where("user_id", "=", u.id)
+        .where("kind", "=", "session")
+        .execute();
       forgetCredentials();
     });
     expect(reason).toBe("idle");

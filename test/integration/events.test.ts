@@ -11,7 +11,11 @@ let tokens: Record<string, string>;
 beforeAll(async () => {
   pair = await startAppPair({ roles: "api" });
   ({ a, b } = pair);
-  tokens = await usersWithTokens(a, [["op@city.example", "operator"], ["r1@city.example", "reporter"], ["r2@city.example", "reporter"]]);
+  tokens = await usersWithTokens(a, [
+    ["op@city.example", "operator"],
+    ["r1@city.example", "reporter"],
+    ["r2@city.example", "reporter"],
+  ]);
 }, 60_000);
 afterAll(() => pair?.stop());
 

@@ -28,7 +28,13 @@ const VIEWER = "v@city.example";
 beforeAll(async () => {
   minio = await startMinio();
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,worker", "worker-concurrency": "2" });
-  tokens = await usersWithTokens(app, [[ADMIN, "admin"], [OP, "operator"], [R1, "reporter"], [R2, "reporter"], [VIEWER, "viewer"]]);
+  tokens = await usersWithTokens(app, [
+    [ADMIN, "admin"],
+    [OP, "operator"],
+    [R1, "reporter"],
+    [R2, "reporter"],
+    [VIEWER, "viewer"],
+  ]);
   dir = mkdtempSync(join(tmpdir(), "rter-evidence-test-"));
 }, 120_000);
 afterAll(async () => {
@@ -56,7 +62,11 @@ async function liveStream(email: string, title: string, n: number, tags: string[
   const chunks = await makeChunks("ts-h264-aac", n, 1, "160x120");
   const t0 = Date.now() - 60_000;
   for (const [seq, bytes] of chunks.entries()) {
-    const r = await app.request(`/api/v1/streams/${s.body.id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(email), "content-type": contentTypeOf("ts-h264-aac"), "x-chunk-start": String(t0 + seq * 1000) }, body: bytes });
+    const r = await app.request(`/api/v1/streams/${s.body.id}/chunks/${seq}`, {
+      method: "PUT",
+      headers: { ...auth(email), "content-type": contentTypeOf("ts-h264-aac"), "x-chunk-start": String(t0 + seq * 1000) },
+      body: bytes,
+    });
     expect(r.status).toBe(201);
   }
   const samples = Array.from({ length: n }, (_, i) => ({ t: t0 + i * 1000, lat: 45.5 + i * 0.001, lng: -73.57, heading: 90 + i }));
@@ -69,9 +79,16 @@ async function cmafStream(email: string, title: string): Promise<string> {
   const s = await call(email, "POST", "/api/v1/streams", { title });
   expect(s.status).toBe(201);
   const media = await makeCmaf({ seconds: 2, size: "160x120" });
-  expect((await app.request(`/api/v1/streams/${s.body.id}/init`, { method: "PUT", headers: { ...auth(email), "content-type": "video/mp4" }, body: media.init })).status).toBe(201);
+  expect(
+    (await app.request(`/api/v1/streams/${s.body.id}/init`, { method: "PUT", headers: { ...auth(email), "content-type": "video/mp4" }, body: media.init }))
+      .status,
+  ).toBe(201);
   for (const [seq, bytes] of media.chunks.entries()) {
-    const r = await app.request(`/api/v1/streams/${s.body.id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(email), "content-type": "video/iso.segment" }, body: bytes });
+    const r = await app.request(`/api/v1/streams/${s.body.id}/chunks/${seq}`, {
+      method: "PUT",
+      headers: { ...auth(email), "content-type": "video/iso.segment" },
+      body: bytes,
+    });
     expect(r.status).toBe(201);
   }
   return s.body.id;
@@ -129,7 +146,9 @@ describe("evidence package", () => {
       return a.body.recording && b.body.recording;
     });
     const text = await call(OP, "POST", "/api/v1/items", { kind: "text", title: "Water over the road", body: "ankle deep", lat: 45.5, lng: -73.56 });
-    const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (c) => c.charCodeAt(0));
+    const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (c) =>
+      c.charCodeAt(0),
+    );
     const photo = await app.request("/api/v1/items/photos?title=Roof", { method: "POST", headers: { ...auth(R1), "content-type": "image/png" }, body: png });
     expect(photo.status).toBe(201);
     const photoId = ((await photo.json()) as { id: string }).id;
@@ -149,7 +168,10 @@ describe("evidence package", () => {
     expect(ready.progress).toBe(1);
     const db = app.rt.database.db;
     const events = await db.selectFrom("events").select("data").where("type", "=", "export.progress").orderBy("id").execute();
-    const states = events.map((e) => (e.data as any)).filter((d) => d.export_id === id).map((d) => d.state);
+    const states = events
+      .map((e) => e.data as any)
+      .filter((d) => d.export_id === id)
+      .map((d) => d.state);
     expect(states[0]).toBe("queued");
     expect(states).toContain("building");
     expect(states[states.length - 1]).toBe("ready");
@@ -173,7 +195,10 @@ describe("evidence package", () => {
 
     // What is inside: every chunk as uploaded, recordings, telemetry, guidance, items, photo, audit.
     const files = new Map(readTar(pkg).map((f) => [f.path.split("/").slice(1).join("/"), f.data]));
-    for (const [sid, n] of [[streamA, 3], [streamB, 2]] as const) {
+    for (const [sid, n] of [
+      [streamA, 3],
+      [streamB, 2],
+    ] as const) {
       const chunks = await db.selectFrom("chunks").select(["seq", "sha256"]).where("stream_id", "=", sid).orderBy("seq").execute();
       expect(chunks.length).toBe(n);
       for (const c of chunks) {
@@ -189,15 +214,30 @@ describe("evidence package", () => {
     }
     // The CMAF stream: its init and every part, byte for byte.
     const init = await db.selectFrom("stream_inits").select("sha256").where("stream_id", "=", streamC).executeTakeFirstOrThrow();
-    expect(createHash("sha256").update(files.get(`streams/${streamC}/init.mp4`)!).digest("hex")).toBe(init.sha256);
+    expect(
+      createHash("sha256")
+        .update(files.get(`streams/${streamC}/init.mp4`)!)
+        .digest("hex"),
+    ).toBe(init.sha256);
     const parts = await db.selectFrom("chunks").select(["seq", "sha256", "state"]).where("stream_id", "=", streamC).orderBy("seq").execute();
     expect(parts.length).toBeGreaterThan(4);
-    for (const c of parts) expect(createHash("sha256").update(files.get(`streams/${streamC}/chunks/${String(c.seq).padStart(6, "0")}.m4s`)!).digest("hex")).toBe(c.sha256);
+    for (const c of parts)
+      expect(
+        createHash("sha256")
+          .update(files.get(`streams/${streamC}/chunks/${String(c.seq).padStart(6, "0")}.m4s`)!)
+          .digest("hex"),
+      ).toBe(c.sha256);
     expect(JSON.parse(new TextDecoder().decode(files.get(`streams/${streamA}/guidance.json`)))[0].message).toBe("point at the bridge");
     expect(new Uint8Array(files.get(`items/photos/${photoId}.png`)!)).toEqual(png);
-    const audit = new TextDecoder().decode(files.get("audit/audit.ndjson")).trim().split("\n").map((l) => JSON.parse(l));
+    const audit = new TextDecoder()
+      .decode(files.get("audit/audit.ndjson"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(audit.filter((a) => a.entry.action === "chunk.stored" && a.entry.target_id !== streamC).length).toBe(5);
-    expect(audit.filter((a) => a.entry.action === "chunk.stored" && a.entry.target_id === streamC).length).toBe((await db.selectFrom("chunks").select("seq").where("stream_id", "=", streamC).execute()).length);
+    expect(audit.filter((a) => a.entry.action === "chunk.stored" && a.entry.target_id === streamC).length).toBe(
+      (await db.selectFrom("chunks").select("seq").where("stream_id", "=", streamC).execute()).length,
+    );
     expect(audit.some((a) => a.entry.action === "export.requested")).toBe(true);
     const info = JSON.parse(new TextDecoder().decode(files.get("export.json")));
     expect(info.audit_head.seq).toBe(ready.audit_head_seq);
@@ -279,7 +319,17 @@ describe("evidence package", () => {
       ["header-cut.tar", pkg.subarray(0, 700), /truncated/],
       // Cut exactly between two entries, and just before the end-of-archive blocks.
       ["entry-boundary.tar", pkg.subarray(0, readTar(pkg)[3]!.data.byteOffset + Math.ceil(readTar(pkg)[3]!.data.length / 512) * 512), /truncated/],
-      ["no-end.tar", pkg.subarray(0, (() => { const last = readTar(pkg).at(-1)!; return last.data.byteOffset + Math.ceil(last.data.length / 512) * 512; })()), /truncated/],
+      [
+        "no-end.tar",
+        pkg.subarray(
+          0,
+          (() => {
+            const last = readTar(pkg).at(-1)!;
+            return last.data.byteOffset + Math.ceil(last.data.length / 512) * 512;
+          })(),
+        ),
+        /truncated/,
+      ],
     ];
     for (const [name, bytes, why] of cases) {
       const path = join(dir, name);

@@ -44,7 +44,13 @@ beforeAll(async () => {
     const k = key(`chunks/${String(seq).padStart(6, "0")}.webm`);
     const put = await store.put(k, bytes(seq));
     originals.set(k, bytes(seq));
-    await db.query("insert into chunks (stream_id, seq, object_key, sha256, size, content_type) values ($1, $2, $3, $4, $5, 'video/webm')", [streamId, seq, k, put.sha256, put.size]);
+    await db.query("insert into chunks (stream_id, seq, object_key, sha256, size, content_type) values ($1, $2, $3, $4, $5, 'video/webm')", [
+      streamId,
+      seq,
+      k,
+      put.sha256,
+      put.size,
+    ]);
   }
   const seg = key("segments/000000.ts");
   const segPut = await store.put(seg, bytes(10));
@@ -56,7 +62,12 @@ beforeAll(async () => {
   const rec = key("recording.mp4");
   const recPut = await store.put(rec, bytes(20, 1_000_000));
   originals.set(rec, bytes(20, 1_000_000));
-  await db.query("update streams set recording_key = $2, recording_sha256 = $3, recording_size = $4 where id = $1", [streamId, rec, recPut.sha256, recPut.size]);
+  await db.query("update streams set recording_key = $2, recording_sha256 = $3, recording_size = $4 where id = $1", [
+    streamId,
+    rec,
+    recPut.sha256,
+    recPut.size,
+  ]);
 }, 120_000);
 
 afterAll(async () => {
@@ -66,7 +77,17 @@ afterAll(async () => {
   await minio?.stop();
 });
 
-type Failure = { id: string; object_key: string; source: string; stream_id: string; reason: string; expected_sha256: string; actual_sha256: string | null; detections: number; resolved_at: string | null };
+type Failure = {
+  id: string;
+  object_key: string;
+  source: string;
+  stream_id: string;
+  reason: string;
+  expected_sha256: string;
+  actual_sha256: string | null;
+  detections: number;
+  resolved_at: string | null;
+};
 type Status = { integrity: { last_run_at: string | null; objects_checked: number; mismatches_open: number } };
 
 /** On-demand run through the API; resolves with the finished run row. */
@@ -76,7 +97,10 @@ async function runFixity(body?: Record<string, unknown>) {
   expect(res.status).toBe(202);
   expect((await res.json()) as { job_id: string }).toEqual({ job_id: expect.stringMatching(/^\d+$/) });
   return until("fixity run finished", async () => {
-    const { rows } = await db.query("select id, objects_checked, mismatches, missing, bytes_checked::int, outcome from fixity_runs where id > $1 and finished_at is not null", [before]);
+    const { rows } = await db.query(
+      "select id, objects_checked, mismatches, missing, bytes_checked::int, outcome from fixity_runs where id > $1 and finished_at is not null",
+      [before],
+    );
     return rows[0];
   });
 }
@@ -105,12 +129,21 @@ describe("fixity", () => {
     const run = await runFixity();
     expect(run).toMatchObject({ objects_checked: 5, mismatches: 2, missing: 1, outcome: "complete" });
     const failures = await openFailures();
-    expect(failures.map((f) => [f.object_key, f.reason]).sort()).toEqual([
-      [tampered, "mismatch"],
-      [deleted, "missing"],
-    ].sort());
+    expect(failures.map((f) => [f.object_key, f.reason]).sort()).toEqual(
+      [
+        [tampered, "mismatch"],
+        [deleted, "missing"],
+      ].sort(),
+    );
     const m = failures.find((f) => f.reason === "mismatch")!;
-    expect(m).toMatchObject({ source: "chunk", stream_id: streamId, expected_sha256: sha(originals.get(tampered)!), actual_sha256: sha(forged), resolved_at: null, detections: 1 });
+    expect(m).toMatchObject({
+      source: "chunk",
+      stream_id: streamId,
+      expected_sha256: sha(originals.get(tampered)!),
+      actual_sha256: sha(forged),
+      resolved_at: null,
+      detections: 1,
+    });
     expect(failures.find((f) => f.reason === "missing")).toMatchObject({ source: "segment", actual_sha256: null });
     expect((await status()).integrity).toMatchObject({ objects_checked: 5, mismatches_open: 2 });
     expect(await (await fetch(`${node.url}/metrics`)).text()).toMatch(/^rter_fixity_mismatches_open 2$/m);

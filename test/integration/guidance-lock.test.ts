@@ -17,7 +17,12 @@ const V = "v@city.example";
 beforeAll(async () => {
   pair = await startAppPair({ roles: "api" });
   ({ a, b } = pair);
-  tokens = await usersWithTokens(a, [[OP, "operator"], [OP2, "operator"], [R1, "reporter"], [V, "viewer"]]);
+  tokens = await usersWithTokens(a, [
+    [OP, "operator"],
+    [OP2, "operator"],
+    [R1, "reporter"],
+    [V, "viewer"],
+  ]);
 }, 60_000);
 afterAll(() => pair?.stop());
 
@@ -71,7 +76,12 @@ describe("direction lock", () => {
     const ev = await watch.waitFor((f) => f.event === "guidance.locked" && f.data.stream_id === id && f.data.holder?.email === OP2);
     expect(ev.data.takeover).toBe(true);
     expect(ev.data.previous.email).toBe(OP);
-    const log = await a.rt.database.db.selectFrom("audit_log").select(["action", "actor_email", "detail"]).where("target_id", "=", id).where("action", "=", "guidance.lock_taken_over").execute();
+    const log = await a.rt.database.db
+      .selectFrom("audit_log")
+      .select(["action", "actor_email", "detail"])
+      .where("target_id", "=", id)
+      .where("action", "=", "guidance.lock_taken_over")
+      .execute();
     expect(log).toHaveLength(1);
     expect(log[0]!.actor_email).toBe(OP2);
     expect((log[0]!.detail as any).previous_holder.email).toBe(OP);

@@ -12,7 +12,13 @@ let routes: JsonRoute[];
 
 beforeAll(async () => {
   // Generous limits: this test is about bodies, and the gate must answer before any rate limit.
-  cluster = await startCluster({ RTER_RATE_LIMIT: "100000/1m", RTER_RATE_LIMIT_ANONYMOUS: "100000/1m", RTER_RATE_LIMIT_LOGIN: "100000/1m", RTER_FIXITY_SCHEDULE: "off", RTER_UPLOAD_GRACE: "1s" });
+  cluster = await startCluster({
+    RTER_RATE_LIMIT: "100000/1m",
+    RTER_RATE_LIMIT_ANONYMOUS: "100000/1m",
+    RTER_RATE_LIMIT_LOGIN: "100000/1m",
+    RTER_FIXITY_SCHEDULE: "off",
+    RTER_UPLOAD_GRACE: "1s",
+  });
   node = await cluster.ready("--roles", "api");
   admin = await userToken(node.url, cluster.env, "hostile-admin@city.example", "admin");
   routes = await jsonRoutes(node.url);
@@ -27,7 +33,10 @@ async function bystander(url: string, stop: Promise<unknown>): Promise<{ status:
   void stop.finally(() => (done = true));
   while (!done) {
     const t0 = performance.now();
-    const status = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
+    const status = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) }).then(
+      async (r) => (await r.arrayBuffer(), r.status),
+      () => 0,
+    );
     seen.push({ status, ms: performance.now() - t0 });
     await Bun.sleep(5);
   }
@@ -56,7 +65,8 @@ describe("hostile JSON bodies", () => {
               sent++;
               const where = `${h.family} → ${route.method} ${route.path} (${token ? "admin" : "anonymous"})`;
               if (r.status !== h.status) failures.push(`${where}: ${r.status} ${r.problem.detail}`);
-              else if (r.type !== "application/problem+json" || r.problem.status !== h.status || !h.detail.test(r.problem.detail ?? "")) failures.push(`${where}: ${r.type} ${JSON.stringify(r.problem)}`);
+              else if (r.type !== "application/problem+json" || r.problem.status !== h.status || !h.detail.test(r.problem.detail ?? ""))
+                failures.push(`${where}: ${r.type} ${JSON.stringify(r.problem)}`);
             }),
           ),
         );
@@ -67,7 +77,9 @@ describe("hostile JSON bodies", () => {
     expect(failures).toEqual([]);
     expect(sent).toBe(HOSTILE_BODIES.length * routes.length * 2);
     const ms = seen.map((s) => s.ms);
-    console.log(`hostile bodies: ${sent} requests; bystander /healthz answered ${seen.length} times during them, p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms`);
+    console.log(
+      `hostile bodies: ${sent} requests; bystander /healthz answered ${seen.length} times during them, p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms`,
+    );
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.filter((s) => s.status !== 200)).toEqual([]);
     // A sanity bound only (the machine is shared): the frozen server answered after tens of seconds.
@@ -77,9 +89,17 @@ describe("hostile JSON bodies", () => {
   test("the process is alive afterwards and a well-formed request still works", async () => {
     expect(node.proc.exitCode).toBeNull();
     expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
-    const items = await fetch(`${node.url}/api/v1/items`, { method: "POST", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: JSON.stringify({ kind: "text", title: "after the storm", body: "é".repeat(10_000), tags: ["fire"] }) });
+    const items = await fetch(`${node.url}/api/v1/items`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ kind: "text", title: "after the storm", body: "é".repeat(10_000), tags: ["fire"] }),
+    });
     expect({ status: items.status, body: items.status === 201 ? "" : await items.text() }).toEqual({ status: 201, body: "" });
-    const order = await fetch(`${node.url}/api/v1/tags/fire/order`, { method: "PUT", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: JSON.stringify({ items: Array.from({ length: 5000 }, () => crypto.randomUUID()) }) });
+    const order = await fetch(`${node.url}/api/v1/tags/fire/order`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ items: Array.from({ length: 5000 }, () => crypto.randomUUID()) }),
+    });
     expect(order.status).toBeLessThan(500);
     expect(order.status).not.toBe(413);
     expect(node.output()).not.toMatch(/RangeError|Maximum call stack/);
@@ -93,14 +113,23 @@ describe("hostile JSON bodies", () => {
         c.enqueue(new TextEncoder().encode(sent++ === 0 ? '{"email":"' : "a"));
       },
     });
-    const res = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(`${node.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
     expect(res.status).toBe(408);
     expect(((await res.json()) as { detail: string }).detail).toMatch(/slower than \d+ bytes per second/);
     expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
   }, 60_000);
 
   test("a body the schema refuses gets a bounded validation answer, not an echo of the input", async () => {
-    const res = await fetch(`${node.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: [[[["x".repeat(16_000)]]]], password: { a: { b: { c: "y".repeat(16_000) } } } }) });
+    const res = await fetch(`${node.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: [[[["x".repeat(16_000)]]]], password: { a: { b: { c: "y".repeat(16_000) } } } }),
+    });
     expect(res.status).toBe(400);
     const text = await res.text();
     expect(text.length).toBeLessThan(4_000);

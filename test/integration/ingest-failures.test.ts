@@ -26,7 +26,8 @@ async function newStream(): Promise<string> {
   const r = await call("/api/v1/streams", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   return ((await r.json()) as { id: string }).id;
 }
-const put = (id: string, seq: number, bytes: Uint8Array<ArrayBuffer>, type = "video/webm") => call(`/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { "content-type": type }, body: bytes });
+const put = (id: string, seq: number, bytes: Uint8Array<ArrayBuffer>, type = "video/webm") =>
+  call(`/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { "content-type": type }, body: bytes });
 
 /** A reporter's retry loop: back off on 503 as Retry-After says, give up after the budget. */
 async function putWithRetry(id: string, seq: number, bytes: Uint8Array<ArrayBuffer>, budgetMs = 60_000): Promise<number> {
@@ -90,11 +91,13 @@ describe("failures while streaming", () => {
     let victim: RterProcess | null = null;
     const t0 = Date.now();
     while (!victim && Date.now() - t0 < 30_000) {
-      const { rows } = await db.query("select locked_by from graphile_worker.jobs where task_identifier = 'segment_chunk' and locked_at is not null limit 1").catch(() => ({ rows: [] as { locked_by: string }[] }));
+      const { rows } = await db
+        .query("select locked_by from graphile_worker.jobs where task_identifier = 'segment_chunk' and locked_at is not null limit 1")
+        .catch(() => ({ rows: [] as { locked_by: string }[] }));
       if (rows[0]) {
         const hb = await db.query("select node_id from worker_heartbeats where $1 = any(pool_ids)", [rows[0].locked_by]);
         const node = hb.rows[0]?.node_id as string | undefined;
-        for (const w of [w1, w2]) if (node && (await (await fetch(`${w.url}/healthz`)).json() as { node: string }).node === node) victim = w;
+        for (const w of [w1, w2]) if (node && ((await (await fetch(`${w.url}/healthz`)).json()) as { node: string }).node === node) victim = w;
       }
       if (!victim) await Bun.sleep(50);
     }

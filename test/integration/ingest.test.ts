@@ -13,9 +13,20 @@ let viewerToken: string;
 
 beforeAll(async () => {
   minio = await startMinio();
-  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,worker", "max-chunk-bytes": "4MiB", "gap-wait": "2s", "worker-concurrency": "4" });
+  app = await startTestApp({
+    "database-url": await testDatabaseUrl(),
+    "storage-url": minio.url,
+    roles: "api,worker",
+    "max-chunk-bytes": "4MiB",
+    "gap-wait": "2s",
+    "worker-concurrency": "4",
+  });
   const db = app.rt.database.db;
-  for (const [email, role] of [["rep@city.example", "reporter"], ["rep2@city.example", "reporter"], ["view@city.example", "viewer"]] as const) {
+  for (const [email, role] of [
+    ["rep@city.example", "reporter"],
+    ["rep2@city.example", "reporter"],
+    ["view@city.example", "viewer"],
+  ] as const) {
     await addUser(db, { email, role, password: "long enough pw" });
   }
   token = (await createToken(db, { email: "rep@city.example", name: "t", ttlMs: 3_600_000 })).token;
@@ -33,7 +44,14 @@ async function createStream(body: object = {}, headers: Record<string, string> =
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: string }).id;
 }
-function putChunk(id: string, seq: number | string, bytes: Uint8Array<ArrayBuffer> | string, contentType: string, extra: Record<string, string> = {}, t = token) {
+function putChunk(
+  id: string,
+  seq: number | string,
+  bytes: Uint8Array<ArrayBuffer> | string,
+  contentType: string,
+  extra: Record<string, string> = {},
+  t = token,
+) {
   return app.request(`/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(t), "content-type": contentType, ...extra }, body: bytes });
 }
 async function stream(id: string): Promise<any> {
@@ -88,7 +106,10 @@ describe("each container becomes a continuous, decodable HLS stream", () => {
         const pts = async (url: string) => {
           const r = await run(["ffprobe", "-v", "error", ...headers, "-select_streams", sel, "-show_entries", "packet=pts_time", "-of", "json", url]);
           const packets = (JSON.parse(r.stdout) as { packets: { pts_time?: string }[] }).packets;
-          return packets.filter((p) => p.pts_time !== undefined).map((p) => Number(p.pts_time)).sort((x, y) => x - y);
+          return packets
+            .filter((p) => p.pts_time !== undefined)
+            .map((p) => Number(p.pts_time))
+            .sort((x, y) => x - y);
         };
         const all = await pts(playlistUrl);
         expect(all.length).toBeGreaterThan(10);
@@ -222,7 +243,10 @@ describe("hostile and malformed input gets a precise answer and harms nothing", 
         c.close();
       },
     });
-    await problem(await app.request(`/api/v1/streams/${id}/chunks/6`, { method: "PUT", headers: { ...auth(), "content-type": "video/mp4" }, body: stream }), 413);
+    await problem(
+      await app.request(`/api/v1/streams/${id}/chunks/6`, { method: "PUT", headers: { ...auth(), "content-type": "video/mp4" }, body: stream }),
+      413,
+    );
     const objects: string[] = [];
     for await (const o of app.rt.store.list(`streams/${id}/`)) objects.push(o.key);
     expect(objects).toEqual([]);
@@ -269,7 +293,13 @@ describe("hostile and malformed input gets a precise answer and harms nothing", 
   });
   test("telemetry: deduplicated by t; out-of-range values are 400", async () => {
     const t = Date.now();
-    const body = { samples: [{ t, lat: 45.5, lng: -73.6, heading: 90 }, { t, lat: 45.5, lng: -73.6 }, { t: new Date(t + 1000).toISOString(), lat: 45.51, lng: -73.6, accuracy: 5 }] };
+    const body = {
+      samples: [
+        { t, lat: 45.5, lng: -73.6, heading: 90 },
+        { t, lat: 45.5, lng: -73.6 },
+        { t: new Date(t + 1000).toISOString(), lat: 45.51, lng: -73.6, accuracy: 5 },
+      ],
+    };
     const r1 = await app.request(`/api/v1/streams/${id}/telemetry`, json(body, { headers: auth() }));
     expect(await r1.json()).toEqual({ accepted: 2, duplicates: 1 });
     const r2 = await app.request(`/api/v1/streams/${id}/telemetry`, json(body, { headers: auth() }));
@@ -285,7 +315,28 @@ describe("hostile and malformed input gets a precise answer and harms nothing", 
 /** A tiny Matroska file whose header claims ten hours: the worker must refuse it without decoding. */
 async function makeLongClaim(): Promise<Uint8Array<ArrayBuffer>> {
   const out = `/tmp/rter-long-${crypto.randomUUID()}.mkv`;
-  const r = await run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=size=64x64:rate=1:duration=36000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "36000", "-t", "36000", "-y", out], 120_000);
+  const r = await run(
+    [
+      "ffmpeg",
+      "-v",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "color=size=64x64:rate=1:duration=36000",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-g",
+      "36000",
+      "-t",
+      "36000",
+      "-y",
+      out,
+    ],
+    120_000,
+  );
   if (r.code !== 0) throw new Error(r.stderr);
   const bytes = new Uint8Array(await Bun.file(out).arrayBuffer());
   await Bun.file(out).delete();

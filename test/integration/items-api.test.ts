@@ -13,7 +13,13 @@ let tokens: Record<string, string>;
 beforeAll(async () => {
   pair = await startAppPair({ roles: "api", "map-tile-url": "/tiles/{z}/{x}/{y}.png" });
   ({ a, b } = pair);
-  tokens = await usersWithTokens(a, [["admin@city.example", "admin"], ["op@city.example", "operator"], ["r1@city.example", "reporter"], ["r2@city.example", "reporter"], ["v@city.example", "viewer"]]);
+  tokens = await usersWithTokens(a, [
+    ["admin@city.example", "admin"],
+    ["op@city.example", "operator"],
+    ["r1@city.example", "reporter"],
+    ["r2@city.example", "reporter"],
+    ["v@city.example", "viewer"],
+  ]);
 }, 60_000);
 afterAll(() => pair?.stop());
 
@@ -35,7 +41,16 @@ describe("items and workspaces", () => {
     expect(item.kind).toBe("stream");
     expect(item.tags.map((t: any) => t.name)).toEqual(["flood"]);
     const t0 = Date.now();
-    expect((await call(a, "r1@city.example", "POST", `/api/v1/streams/${s.body.id}/telemetry`, { samples: [{ t: t0, lat: 45.5, lng: -73.57, heading: 90 }, { t: t0 - 1000, lat: 1, lng: 1 }] })).status).toBe(200);
+    expect(
+      (
+        await call(a, "r1@city.example", "POST", `/api/v1/streams/${s.body.id}/telemetry`, {
+          samples: [
+            { t: t0, lat: 45.5, lng: -73.57, heading: 90 },
+            { t: t0 - 1000, lat: 1, lng: 1 },
+          ],
+        })
+      ).status,
+    ).toBe(200);
     const again = await call(a, "op@city.example", "GET", `/api/v1/items/${item.id}`);
     expect([again.body.lat, again.body.lng, again.body.heading]).toEqual([45.5, -73.57, 90]);
     // Reporters see only their own items.
@@ -44,7 +59,14 @@ describe("items and workspaces", () => {
   });
 
   test("text reports, links and photos; bad input is 400/415, viewers cannot write", async () => {
-    const text = await call(a, "r2@city.example", "POST", "/api/v1/items", { kind: "text", title: "Smoke on 5th", body: "thick black smoke", lat: 45.51, lng: -73.56, tags: ["fire"] });
+    const text = await call(a, "r2@city.example", "POST", "/api/v1/items", {
+      kind: "text",
+      title: "Smoke on 5th",
+      body: "thick black smoke",
+      lat: 45.51,
+      lng: -73.56,
+      tags: ["fire"],
+    });
     expect(text.status).toBe(201);
     expect(text.body.tags.map((t: any) => t.name)).toEqual(["fire"]);
     const link = await call(a, "op@city.example", "POST", "/api/v1/items", { kind: "link", title: "", url: "https://news.example/fire" });
@@ -54,8 +76,14 @@ describe("items and workspaces", () => {
     expect((await call(a, "op@city.example", "POST", "/api/v1/items", { kind: "text", title: "x", lat: 1 })).status).toBe(400);
     expect((await call(a, "v@city.example", "POST", "/api/v1/items", { kind: "text", title: "x" })).status).toBe(403);
 
-    const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (c) => c.charCodeAt(0));
-    const photo = await a.request("/api/v1/items/photos?title=Roof&lat=45.5&lng=-73.5", { method: "POST", headers: { ...auth("r2@city.example"), "content-type": "image/png" }, body: png });
+    const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (c) =>
+      c.charCodeAt(0),
+    );
+    const photo = await a.request("/api/v1/items/photos?title=Roof&lat=45.5&lng=-73.5", {
+      method: "POST",
+      headers: { ...auth("r2@city.example"), "content-type": "image/png" },
+      body: png,
+    });
     expect(photo.status).toBe(201);
     const p = (await photo.json()) as any;
     expect(p.kind).toBe("photo");
@@ -70,7 +98,8 @@ describe("items and workspaces", () => {
     const sse = openSse(`${b.url}/api/v1/events`, auth("op@city.example"));
     expect(await sse.status).toBe(200);
     const ids: string[] = [];
-    for (const title of ["one", "two", "three"]) ids.push((await call(a, "op@city.example", "POST", "/api/v1/items", { kind: "text", title, tags: ["triage"] })).body.id);
+    for (const title of ["one", "two", "three"])
+      ids.push((await call(a, "op@city.example", "POST", "/api/v1/items", { kind: "text", title, tags: ["triage"] })).body.id);
     const list = async () => (await call(b, "op@city.example", "GET", "/api/v1/items?tag=triage")).body.map((i: any) => i.id);
     expect(await list()).toEqual(ids);
     const r = await call(a, "op@city.example", "PUT", "/api/v1/tags/triage/order", { items: [ids[2], ids[0]] });
@@ -107,7 +136,12 @@ describe("items and workspaces", () => {
     await sse.waitFor((f) => f.event === "tag.added" && f.data.item_id === after.body.id && f.data.auto === true);
 
     // A square around downtown, given as [lat, lng] points.
-    const zone = [[45.49, -73.59], [45.49, -73.55], [45.52, -73.55], [45.52, -73.59]];
+    const zone = [
+      [45.49, -73.59],
+      [45.49, -73.55],
+      [45.52, -73.55],
+      [45.52, -73.59],
+    ];
     const geo = await call(a, "admin@city.example", "POST", "/api/v1/tags/downtown/rules", { kind: "geofence", polygon: zone });
     expect(geo.status).toBe(201);
     expect(geo.body.polygon).toEqual(zone);

@@ -20,7 +20,14 @@ const V = "v@city.example";
 beforeAll(async () => {
   pair = await startAppPair({ roles: "api" });
   ({ a, b } = pair);
-  tokens = await usersWithTokens(a, [[ADMIN, "admin"], [OP, "operator"], [OP2, "operator"], [R1, "reporter"], [R2, "reporter"], [V, "viewer"]]);
+  tokens = await usersWithTokens(a, [
+    [ADMIN, "admin"],
+    [OP, "operator"],
+    [OP2, "operator"],
+    [R1, "reporter"],
+    [R2, "reporter"],
+    [V, "viewer"],
+  ]);
 }, 60_000);
 afterAll(() => pair?.stop());
 
@@ -35,7 +42,8 @@ const item = async (email: string, body: Record<string, unknown>) => {
   expect(r.status).toBe(201);
   return r.body.id as string;
 };
-const audits = (id: string) => a.rt.database.db.selectFrom("audit_log").select(["action", "actor_email", "detail"]).where("target_id", "=", id).orderBy("seq").execute();
+const audits = (id: string) =>
+  a.rt.database.db.selectFrom("audit_log").select(["action", "actor_email", "detail"]).where("target_id", "=", id).orderBy("seq").execute();
 
 describe("comments", () => {
   test("live on the other node, audited, visible to the item's reporter, refused to others", async () => {
@@ -66,7 +74,10 @@ describe("comments", () => {
     const page2 = await call(b, R1, "GET", `/api/v1/items/${id}/comments?after=${list.body[0].id}`);
     expect(page2.body.map((x: any) => x.body)).toEqual(["still blocked"]);
     const log = await audits(id);
-    expect(log.filter((l) => l.action === "item.commented").map((l) => [l.actor_email, (l.detail as any).body])).toEqual([[OP, "crew dispatched, ETA 10 min"], [R1, "still blocked"]]);
+    expect(log.filter((l) => l.action === "item.commented").map((l) => [l.actor_email, (l.detail as any).body])).toEqual([
+      [OP, "crew dispatched, ETA 10 min"],
+      [R1, "still blocked"],
+    ]);
     // A retried comment (same Idempotency-Key) is stored once.
     const retry = () => a.request(`/api/v1/items/${id}/comments`, json({ body: "road reopened" }, { headers: { ...auth(OP), "idempotency-key": "c-1" } }));
     const [c1, c2] = [await retry(), await retry()];
@@ -168,9 +179,9 @@ describe("search", () => {
   let ids: Record<string, string>;
   test("words over titles, bodies and comments, with bounds, time, reporter, kind and tag, ANDed", async () => {
     ids = {
-      bridge: await item(R1, { title: "Flooding at the bridge", body: "water over the deck", lat: 45.50, lng: -73.55, tags: ["flood"] }),
-      park: await item(R2, { title: "Park flooded", body: "benches under water", lat: 45.60, lng: -73.60, tags: ["flood"] }),
-      smoke: await item(R2, { title: "Smoke", body: "from the bakery", lat: 45.50, lng: -73.56 }),
+      bridge: await item(R1, { title: "Flooding at the bridge", body: "water over the deck", lat: 45.5, lng: -73.55, tags: ["flood"] }),
+      park: await item(R2, { title: "Park flooded", body: "benches under water", lat: 45.6, lng: -73.6, tags: ["flood"] }),
+      smoke: await item(R2, { title: "Smoke", body: "from the bakery", lat: 45.5, lng: -73.56 }),
       quiet: await item(OP, { title: "Road closed", body: "detour via Pine" }),
     };
     expect((await call(a, OP, "POST", `/api/v1/items/${ids.quiet}/comments`, { body: "rising water reported by a neighbour" })).status).toBe(201);
@@ -179,7 +190,11 @@ describe("search", () => {
       expect(r.status).toBe(200);
       return new Set(r.body.map((i: any) => i.id));
     };
-    const mine = (s: Set<unknown>) => Object.entries(ids).filter(([, id]) => s.has(id)).map(([k]) => k).sort();
+    const mine = (s: Set<unknown>) =>
+      Object.entries(ids)
+        .filter(([, id]) => s.has(id))
+        .map(([k]) => k)
+        .sort();
     expect(mine(await q(OP, "q=water"))).toEqual(["bridge", "park", "quiet"]); // the comment counts
     expect(mine(await q(OP, "q=flooded"))).toEqual(["park"]); // no stemming: exact words
     expect(mine(await q(OP, `q=${encodeURIComponent('"water over"')}`))).toEqual(["bridge"]);
@@ -243,6 +258,7 @@ describe("search", () => {
       expect(r.headers.get("content-type")).toContain("application/problem+json");
     }
     // Query syntax that is not an error: nothing, or everything it names.
-    for (const qs of ["q=%26%26%7C%7C!!", "q=%27", "q=a%3A*", `reporter=${crypto.randomUUID()}`]) expect((await call(a, OP, "GET", `/api/v1/items?${qs}`)).status).toBe(200);
+    for (const qs of ["q=%26%26%7C%7C!!", "q=%27", "q=a%3A*", `reporter=${crypto.randomUUID()}`])
+      expect((await call(a, OP, "GET", `/api/v1/items?${qs}`)).status).toBe(200);
   });
 });

@@ -59,13 +59,19 @@ describe("LDAP sign-in", () => {
 
   test("a directory account's password is the directory's: neither the user nor an admin can set one in rter (409)", async () => {
     const star = await session("star*man");
-    const own = await app.request("/api/v1/auth/password", json({ current: pw("star*man"), new: "a brand new passphrase 1" }, { headers: { authorization: `Bearer ${star.token}` } }));
+    const own = await app.request(
+      "/api/v1/auth/password",
+      json({ current: pw("star*man"), new: "a brand new passphrase 1" }, { headers: { authorization: `Bearer ${star.token}` } }),
+    );
     expect(own.status).toBe(409);
     expect(((await own.json()) as { detail: string }).detail).toContain("directory");
     const admin = await signIn(LOCAL_ADMIN);
     const token = ((await admin.json()) as { token: string }).token;
     const id = ((await (await me(star.token)).json()) as { id: string }).id;
-    const set = await app.request(`/api/v1/admin/users/${id}/password`, json({ password: "a brand new passphrase 2" }, { headers: { authorization: `Bearer ${token}` } }));
+    const set = await app.request(
+      `/api/v1/admin/users/${id}/password`,
+      json({ password: "a brand new passphrase 2" }, { headers: { authorization: `Bearer ${token}` } }),
+    );
     expect(set.status).toBe(409);
     expect((await me(star.token)).status).toBe(200);
   });
@@ -79,7 +85,11 @@ describe("LDAP sign-in", () => {
       [{ email: "nobody-here", password: "whatever-1" }, "no_entry"],
     ] as const) {
       const r = await signIn(body);
-      expect({ who: body.email, status: r.status, type: r.headers.get("content-type") }).toEqual({ who: body.email, status: 401, type: "application/problem+json" });
+      expect({ who: body.email, status: r.status, type: r.headers.get("content-type") }).toEqual({
+        who: body.email,
+        status: 401,
+        type: "application/problem+json",
+      });
       expect(await r.text()).not.toContain(reason);
       const failed = await auditOf("login.failed");
       expect(failed.at(-1)!.detail).toMatchObject({ email: body.email, via: "ldap", reason });
@@ -89,7 +99,24 @@ describe("LDAP sign-in", () => {
   });
 
   test("LDAP-injection strings in the username match nobody, even with a real user's password; a uid holding '*' still signs in exactly", async () => {
-    const hostile = ["*", "alic*", "a*", "alice*", "*)(uid=*", "alice)(uid=*", "*)(|(uid=*", "alice)(|(objectClass=*)", "(uid=alice)", "alice\\", "\\2a", "alice\u0000", "star*", "*man", "alice)(&", "admin*)((|userPassword=*)"];
+    const hostile = [
+      "*",
+      "alic*",
+      "a*",
+      "alice*",
+      "*)(uid=*",
+      "alice)(uid=*",
+      "*)(|(uid=*",
+      "alice)(|(objectClass=*)",
+      "(uid=alice)",
+      "alice\\",
+      "\\2a",
+      "alice\u0000",
+      "star*",
+      "*man",
+      "alice)(&",
+      "admin*)((|userPassword=*)",
+    ];
     for (const name of hostile) {
       for (const password of [pw("alice"), pw("adam")]) {
         const r = await signIn({ username: name, password });
@@ -175,7 +202,13 @@ describe("LDAP sign-in", () => {
   }, 60_000);
 
   test("a directory operator under --mfa-required operator: password at the directory, then TOTP enrolment and code, then the session", async () => {
-    const other = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...slapd.settings, "mfa-required": "operator", "rate-limit-login": "100000/1m" });
+    const other = await startTestApp({
+      roles: "api",
+      "database-url": await testDatabaseUrl(),
+      ...slapd.settings,
+      "mfa-required": "operator",
+      "rate-limit-login": "100000/1m",
+    });
     try {
       const step = await other.request("/api/v1/auth/login", json({ username: "alice", password: pw("alice") }));
       expect(step.status).toBe(202);
@@ -193,8 +226,19 @@ describe("LDAP sign-in", () => {
   }, 60_000);
 
   test("configuration: --ldap-url needs the service account, base and role map; role map and filter are checked", () => {
-    const base = { "ldap-url": "ldap://dir.city:389", "ldap-bind-dn": "cn=svc", "ldap-bind-password": "x", "ldap-user-base": "ou=people", "ldap-role-map": "cn=ops,ou=g=operator" };
-    expect(buildConfig(base, {}).security.ldap).toMatchObject({ url: "ldap://dir.city:389", userFilter: "(uid={username})", roleMap: [{ groupDn: "cn=ops,ou=g", role: "operator" }], cacheMs: 300_000 });
+    const base = {
+      "ldap-url": "ldap://dir.city:389",
+      "ldap-bind-dn": "cn=svc",
+      "ldap-bind-password": "x",
+      "ldap-user-base": "ou=people",
+      "ldap-role-map": "cn=ops,ou=g=operator",
+    };
+    expect(buildConfig(base, {}).security.ldap).toMatchObject({
+      url: "ldap://dir.city:389",
+      userFilter: "(uid={username})",
+      roleMap: [{ groupDn: "cn=ops,ou=g", role: "operator" }],
+      cacheMs: 300_000,
+    });
     expect(() => buildConfig({ ...base, "ldap-bind-dn": undefined }, {})).toThrow(/--ldap-bind-dn/);
     expect(() => buildConfig({ ...base, "ldap-role-map": "cn=ops=superuser" }, {})).toThrow(/--ldap-role-map/);
     expect(() => buildConfig({ ...base, "ldap-user-filter": "(uid=alice)" }, {})).toThrow(/\{username\}/);

@@ -29,7 +29,13 @@ let token: string;
 
 beforeAll(async () => {
   minio = await startMinio();
-  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,worker", "worker-concurrency": "1", "gap-wait": "2s" });
+  app = await startTestApp({
+    "database-url": await testDatabaseUrl(),
+    "storage-url": minio.url,
+    roles: "api,worker",
+    "worker-concurrency": "1",
+    "gap-wait": "2s",
+  });
   const db = app.rt.database.db;
   await addUser(db, { email: "rep@city.example", role: "reporter", password: "long enough pw" });
   token = (await createToken(db, { email: "rep@city.example", name: "t", ttlMs: 3_600_000 })).token;
@@ -89,7 +95,11 @@ test("bursts on every stream: live playlists jump to the newest chunk first, the
     expect(puts.map((p) => p.status)).toEqual(puts.map(() => 201));
     expect(await probeRunning()).toBe(true); // the burst landed while the worker was busy
     await until("every chunk of the round to be segmented", async () => {
-      const r = await db().selectFrom("chunks").select((eb) => eb.fn.countAll<string>().as("n")).where("state", "=", "stored").executeTakeFirstOrThrow();
+      const r = await db()
+        .selectFrom("chunks")
+        .select((eb) => eb.fn.countAll<string>().as("n"))
+        .where("state", "=", "stored")
+        .executeTakeFirstOrThrow();
       return Number(r.n) === 0;
     });
 
@@ -126,7 +136,18 @@ test("bursts on every stream: live playlists jump to the newest chunk first, the
     const { seqs, text } = await listed(id);
     expect(seqs).toEqual(Array.from({ length: total }, (_, k) => k));
     expect(text).toContain("#EXT-X-ENDLIST");
-    const probe = await run(["ffprobe", "-v", "error", "-headers", `Authorization: Bearer ${token}\r\n`, "-show_entries", "format=duration", "-of", "csv=p=0", `${app.url}/api/v1/streams/${id}/recording.mp4`]);
+    const probe = await run([
+      "ffprobe",
+      "-v",
+      "error",
+      "-headers",
+      `Authorization: Bearer ${token}\r\n`,
+      "-show_entries",
+      "format=duration",
+      "-of",
+      "csv=p=0",
+      `${app.url}/api/v1/streams/${id}/recording.mp4`,
+    ]);
     expect(Math.abs(Number(probe.stdout.trim()) - total) / total).toBeLessThan(0.05);
   }
 });

@@ -50,10 +50,18 @@ async function directSql(text: string, params: unknown[]): Promise<string> {
 test("init and parts: fixity reads them, a hold locks them (rows and S3 objects), a delete after release purges them", async () => {
   const reporter = cast.tokens.reporter;
   const sid = await createStream(app, reporter, "cmaf evidence");
-  const init = await app.request(`/api/v1/streams/${sid}/init`, { method: "PUT", headers: { ...bearer(reporter), "content-type": "video/mp4" }, body: media.init });
+  const init = await app.request(`/api/v1/streams/${sid}/init`, {
+    method: "PUT",
+    headers: { ...bearer(reporter), "content-type": "video/mp4" },
+    body: media.init,
+  });
   expect(init.status).toBe(201);
   for (let seq = 0; seq < 3; seq++) {
-    const r = await app.request(`/api/v1/streams/${sid}/chunks/${seq}`, { method: "PUT", headers: { ...bearer(reporter), "content-type": "video/iso.segment" }, body: media.chunks[seq]! });
+    const r = await app.request(`/api/v1/streams/${sid}/chunks/${seq}`, {
+      method: "PUT",
+      headers: { ...bearer(reporter), "content-type": "video/iso.segment" },
+      body: media.chunks[seq]!,
+    });
     expect(r.status).toBe(201);
   }
   const db = app.rt.database.db;

@@ -174,7 +174,16 @@ describe("a live CMAF stream as LL-HLS", () => {
     expect(ahead.headers.get("content-type")).toContain("application/problem+json");
     expect(((await ahead.json()) as { detail: string }).detail).toContain("too far ahead");
     expect((await get(`/api/v1/streams/${id}/hls/index.m3u8?_HLS_msn=${top}&_HLS_part=500`)).status).toBe(400);
-    for (const q of ["_HLS_msn=-1", "_HLS_msn=abc", "_HLS_msn=1e3", "_HLS_msn=0x10", "_HLS_part=1", "_HLS_msn=", "_HLS_msn=99999999999999999999", "_HLS_msn=1&_HLS_part=%00"]) {
+    for (const q of [
+      "_HLS_msn=-1",
+      "_HLS_msn=abc",
+      "_HLS_msn=1e3",
+      "_HLS_msn=0x10",
+      "_HLS_part=1",
+      "_HLS_msn=",
+      "_HLS_msn=99999999999999999999",
+      "_HLS_msn=1&_HLS_part=%00",
+    ]) {
       const r = await get(`/api/v1/streams/${id}/hls/index.m3u8?${q}`);
       expect({ q, status: r.status }).toEqual({ q, status: 400 });
     }
@@ -219,12 +228,17 @@ describe("a live CMAF stream as LL-HLS", () => {
     expect(Math.abs((await decodes(cat(init, ...segs))) - listed) / listed).toBeLessThan(0.02);
     // PDT: each segment starts where the previous one's EXTINF ends (to the millisecond the phone sent).
     expect(list.segments[0]!.pdt).toBe(T0 + Math.round(facts[0]!.startSec * 1000));
-    for (let i = 1; i < list.segments.length; i++) expect(Math.abs(list.segments[i]!.pdt - list.segments[i - 1]!.pdt - list.segments[i - 1]!.dur * 1000)).toBeLessThanOrEqual(2);
+    for (let i = 1; i < list.segments.length; i++)
+      expect(Math.abs(list.segments[i]!.pdt - list.segments[i - 1]!.pdt - list.segments[i - 1]!.dur * 1000)).toBeLessThanOrEqual(2);
   }, 120_000);
 
   test("poster: a JPEG from a key frame, made by one low-priority job per stream at a time", async () => {
     const db = app.rt.database.db;
-    const jobs = await sql<{ n: string }>`select count(*)::text as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'make_part_poster' and j.key = ${`part-poster:${id}`}`.execute(db);
+    const jobs = await sql<{
+      n: string;
+    }>`select count(*)::text as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'make_part_poster' and j.key = ${`part-poster:${id}`}`.execute(
+      db,
+    );
     // Every key frame asked (about one a second), and they all joined one pending job.
     expect(Number(jobs.rows[0]!.n)).toBeLessThanOrEqual(1);
     let poster: Response | null = null;
@@ -263,7 +277,11 @@ describe("a live CMAF stream as LL-HLS", () => {
     const rec = await bytes(`/api/v1/streams/${id}/recording.mp4`);
     expect(new Bun.CryptoHasher("sha256").update(rec).digest("hex")).toBe(s.recording.sha256);
     // Faststart: one moov, before the media.
-    expect(topBoxes(rec).map((b) => b.type).filter((t) => t !== "free")).toEqual(["ftyp", "moov", "mdat"]);
+    expect(
+      topBoxes(rec)
+        .map((b) => b.type)
+        .filter((t) => t !== "free"),
+    ).toEqual(["ftyp", "moov", "mdat"]);
     expect(Math.abs((await decodes(rec)) - sumParts) / sumParts).toBeLessThan(0.02);
   }, 120_000);
 });
@@ -284,13 +302,18 @@ describe("a part that does not come", () => {
     await blockedRequests(1);
     expect(answered).toBe(false);
     const jumped = await (await pending).text();
-    expect(jumped).toContain('#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:');
+    expect(jumped).toContain("#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:");
     expect(jumped).toContain('URI="parts/5.m4s"');
     expect(jumped).not.toContain('URI="parts/4.m4s"');
     expect(parse(jumped).hint).toBe("parts/7.m4s");
 
     await putPart(id, 4);
-    const row = await app.rt.database.db.selectFrom("chunks").select(["late", "state"]).where("stream_id", "=", id).where("seq", "=", 4).executeTakeFirstOrThrow();
+    const row = await app.rt.database.db
+      .selectFrom("chunks")
+      .select(["late", "state"])
+      .where("stream_id", "=", id)
+      .where("seq", "=", 4)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ late: true, state: "listed" });
     expect(await (await get(`/api/v1/streams/${id}/hls/index.m3u8`)).text()).not.toContain("parts/4.m4s");
 
@@ -368,8 +391,11 @@ describe("classic and CMAF stay apart", () => {
     const res = await app.request("/api/v1/streams", json({ title: "classic" }, { headers: h() }));
     const classic = ((await res.json()) as { id: string }).id;
     const [chunk] = await makeChunks("ts-h264-aac", 1, 1, "160x120");
-    expect((await app.request(`/api/v1/streams/${classic}/chunks/0`, { method: "PUT", headers: { ...h(), "content-type": "video/mp2t" }, body: chunk! })).status).toBe(201);
-    for (const p of ["hls/init.mp4", "hls/parts/0.m4s", "hls/segments/0-0.m4s"]) expect({ p, status: (await get(`/api/v1/streams/${classic}/${p}`)).status }).toEqual({ p, status: 404 });
+    expect(
+      (await app.request(`/api/v1/streams/${classic}/chunks/0`, { method: "PUT", headers: { ...h(), "content-type": "video/mp2t" }, body: chunk! })).status,
+    ).toBe(201);
+    for (const p of ["hls/init.mp4", "hls/parts/0.m4s", "hls/segments/0-0.m4s"])
+      expect({ p, status: (await get(`/api/v1/streams/${classic}/${p}`)).status }).toEqual({ p, status: 404 });
     expect((await get(`/api/v1/streams/${classic}/hls/index.m3u8`)).headers.get("content-type")).toBe("application/vnd.apple.mpegurl");
     expect(await (await get(`/api/v1/streams/${classic}/hls/index.m3u8`)).text()).toContain("#EXT-X-VERSION:3");
 
@@ -377,7 +403,8 @@ describe("classic and CMAF stay apart", () => {
     await putPart(cmaf, 0);
     expect((await get(`/api/v1/streams/${cmaf}/hls/segments/0.ts`)).status).toBe(404);
     // A range that is not all there, reversed, or longer than any segment: 404, never a partial body.
-    for (const r of ["0-1", "1-0", "0-100"]) expect({ r, status: (await get(`/api/v1/streams/${cmaf}/hls/segments/${r}.m4s`)).status }).toEqual({ r, status: 404 });
+    for (const r of ["0-1", "1-0", "0-100"])
+      expect({ r, status: (await get(`/api/v1/streams/${cmaf}/hls/segments/${r}.m4s`)).status }).toEqual({ r, status: 404 });
     expect((await get(`/api/v1/streams/${cmaf}/hls/segments/0-0.m4s`)).status).toBe(200);
     // Part names that are not {seq}.m4s: 404 like a missing part, never a 500 or a wait.
     for (const f of ["abc.m4s", "0.ts", "-1.m4s", "1.5.m4s", "99999999.m4s", "%2e%2e%2finit.mp4", "0.m4s%00"]) {
@@ -386,4 +413,3 @@ describe("classic and CMAF stay apart", () => {
     }
   }, 60_000);
 });
-

@@ -29,7 +29,13 @@ beforeAll(async () => {
   const colors = ["gray", "red", "green", "blue", "yellow"];
   const pngs = await Promise.all(colors.map(png));
   tiles.push({ z: 0, x: 0, y: 0, data: pngs[0]! });
-  for (const [i, [x, y]] of [[0, 0], [1, 0], [0, 1], [1, 1]].entries()) tiles.push({ z: 1, x: x!, y: y!, data: pngs[i + 1]! });
+  for (const [i, [x, y]] of [
+    [0, 0],
+    [1, 0],
+    [0, 1],
+    [1, 1],
+  ].entries())
+    tiles.push({ z: 1, x: x!, y: y!, data: pngs[i + 1]! });
   archive = writePmtiles(tiles, { tileType: TileType.Png });
   writeFileSync(file, archive);
   pair = await startAppPair({ roles: "api", "map-pmtiles": file });
@@ -67,7 +73,13 @@ describe("offline base map (--map-pmtiles)", () => {
     const etag = whole.headers.get("etag");
     expect(etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
     const size = archive.length;
-    for (const [range, start, end] of [["bytes=0-126", 0, 126], ["bytes=127-", 127, size - 1], ["bytes=-10", size - 10, size - 1], [`bytes=0-${size + 5000}`, 0, size - 1], ["bytes=5-5", 5, 5]] as const) {
+    for (const [range, start, end] of [
+      ["bytes=0-126", 0, 126],
+      ["bytes=127-", 127, size - 1],
+      ["bytes=-10", size - 10, size - 1],
+      [`bytes=0-${size + 5000}`, 0, size - 1],
+      ["bytes=5-5", 5, 5],
+    ] as const) {
       const r = await get(range);
       expect(r.status).toBe(206);
       expect(r.headers.get("content-range")).toBe(`bytes ${start}-${end}/${size}`);
@@ -95,7 +107,12 @@ describe("offline base map (--map-pmtiles)", () => {
     const notArchive = join(dir, "red.png");
     const v2 = join(dir, "v2.pmtiles");
     writeFileSync(v2, Uint8Array.from([...new TextEncoder().encode("PMTiles"), 2, ...new Uint8Array(200)]));
-    for (const [path, why] of [[join(dir, "missing.pmtiles"), /cannot open/], [notArchive, /not a PMTiles archive/], [v2, /version 2/], [dir, /./]] as const) {
+    for (const [path, why] of [
+      [join(dir, "missing.pmtiles"), /cannot open/],
+      [notArchive, /not a PMTiles archive/],
+      [v2, /version 2/],
+      [dir, /./],
+    ] as const) {
       expect(() => buildConfig({ "map-pmtiles": path, "data-dir": dir }, {})).toThrow(why);
     }
   });

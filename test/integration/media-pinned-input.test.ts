@@ -25,7 +25,23 @@ beforeAll(async () => {
   FFMPEG = await locateFfmpeg(null);
   dir = mkdtempSync(path.join(tmpdir(), "rter-pinned-"));
   victim = path.join(dir, "another-reporters-chunk.ts");
-  const p = Bun.spawn([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25:duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts", victim]);
+  const p = Bun.spawn([
+    FFMPEG,
+    "-v",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=64x64:rate=25:duration=1",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-f",
+    "mpegts",
+    victim,
+  ]);
   expect(await p.exited).toBe(0);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -32,7 +32,12 @@ async function ff(args: string[]): Promise<void> {
   const r = await sh(FFMPEG, ["-hide_banner", "-nostdin", "-v", "error", "-y", ...args]);
   if (r.code !== 0) throw new Error(`ffmpeg ${args.join(" ")}: ${r.stderr}`);
 }
-const numbers = (csv: string) => csv.split("\n").map((l) => l.split(",")[0]!.trim()).filter((x) => /^-?\d/.test(x)).map(Number);
+const numbers = (csv: string) =>
+  csv
+    .split("\n")
+    .map((l) => l.split(",")[0]!.trim())
+    .filter((x) => /^-?\d/.test(x))
+    .map(Number);
 async function entries(file: string, stream: "v" | "a", what: string): Promise<number[]> {
   const r = await sh(FFPROBE, ["-v", "error", "-select_streams", stream, "-show_entries", what, "-of", "csv=p=0", file]);
   return numbers(r.stdout);
@@ -41,7 +46,12 @@ async function entries(file: string, stream: "v" | "a", what: string): Promise<n
 async function ffprobeSpan(file: string): Promise<PacketSpan> {
   const r = await sh(FFPROBE, ["-v", "error", "-print_format", "json", "-show_entries", "stream=index,time_base:packet=stream_index,pts,duration", file]);
   const j = JSON.parse(r.stdout) as { streams: { index: number; time_base: string }[]; packets: { stream_index: number; pts: number; duration?: number }[] };
-  const tb = new Map(j.streams.map((x) => { const [n, d] = x.time_base.split("/").map(Number); return [x.index, n! / d!]; }));
+  const tb = new Map(
+    j.streams.map((x) => {
+      const [n, d] = x.time_base.split("/").map(Number);
+      return [x.index, n! / d!];
+    }),
+  );
   let startSec = Infinity;
   let endSec = -Infinity;
   for (const p of j.packets) {
@@ -75,11 +85,23 @@ async function rejection(p: Promise<unknown>): Promise<MediaError> {
 }
 
 const X264 = ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p"];
-interface Kind { name: string; ext: string; container: ProbeContainer; enc: string[]; remuxed: boolean }
+interface Kind {
+  name: string;
+  ext: string;
+  container: ProbeContainer;
+  enc: string[];
+  remuxed: boolean;
+}
 const KINDS: Kind[] = [
   // x264's default B-frames make the first DTS negative: the case -avoid_negative_ts is about.
   { name: "MP4 H.264/AAC", ext: "mp4", container: "mp4", enc: [...X264, "-c:a", "aac", "-f", "mp4"], remuxed: true },
-  { name: "WebM VP8/Opus", ext: "webm", container: "matroska", enc: ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "25", "-c:a", "libopus", "-f", "webm"], remuxed: false },
+  {
+    name: "WebM VP8/Opus",
+    ext: "webm",
+    container: "matroska",
+    enc: ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "25", "-c:a", "libopus", "-f", "webm"],
+    remuxed: false,
+  },
   // ffmpeg 5.1 refuses H.264 in `-f webm`; Chromium's MediaRecorder output is Matroska-compatible.
   { name: "WebM (Matroska) H.264/Opus", ext: "webm", container: "matroska", enc: [...X264, "-c:a", "libopus", "-f", "matroska"], remuxed: false },
   { name: "MPEG-TS H.264/AAC", ext: "ts", container: "mpegts", enc: [...X264, "-c:a", "aac", "-f", "mpegts"], remuxed: true },
@@ -92,7 +114,21 @@ const made = new Map<string, Made[]>();
 /** Chunk k of a recording: second k of the test pattern, its own tone, timestamps from 0. */
 async function chunk(file: string, k: number, enc: string[], size = "320x240"): Promise<string> {
   const seek = k > 0 ? ["-ss", String(k)] : [];
-  await ff([...seek, "-t", "1", "-f", "lavfi", "-i", `testsrc2=size=${size}:rate=25`, "-f", "lavfi", "-i", `sine=frequency=${440 + 110 * k}:sample_rate=48000:duration=1`, ...enc, file]);
+  await ff([
+    ...seek,
+    "-t",
+    "1",
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=size=${size}:rate=25`,
+    "-f",
+    "lavfi",
+    "-i",
+    `sine=frequency=${440 + 110 * k}:sample_rate=48000:duration=1`,
+    ...enc,
+    file,
+  ]);
   return file;
 }
 
@@ -198,9 +234,24 @@ describe("poster and recording", () => {
   test("the segment run writes the poster too: the same segment bytes when copying, a JPEG either way", async () => {
     for (const kind of [KINDS[0]!, KINDS[1]!]) {
       const input = await chunk(path.join(dir, `posterin.${kind.ext}`), 0, kind.enc);
-      const plain = await makeSegment({ ffmpeg: FFMPEG, container: kind.container, input, output: path.join(dir, "plain.ts"), offsetSec: 2, timeoutMs: 20_000 });
+      const plain = await makeSegment({
+        ffmpeg: FFMPEG,
+        container: kind.container,
+        input,
+        output: path.join(dir, "plain.ts"),
+        offsetSec: 2,
+        timeoutMs: 20_000,
+      });
       const jpg = path.join(dir, `with-${kind.ext}.jpg`);
-      const both = await makeSegment({ ffmpeg: FFMPEG, container: kind.container, input, output: path.join(dir, "both.ts"), offsetSec: 2, timeoutMs: 20_000, poster: jpg });
+      const both = await makeSegment({
+        ffmpeg: FFMPEG,
+        container: kind.container,
+        input,
+        output: path.join(dir, "both.ts"),
+        offsetSec: 2,
+        timeoutMs: 20_000,
+        poster: jpg,
+      });
       expect([plain.poster, both.poster]).toEqual([false, true]);
       expect(both.durationSec).toBe(plain.durationSec);
       if (kind.remuxed) expect(Buffer.compare(await Bun.file(path.join(dir, "both.ts")).bytes(), await Bun.file(path.join(dir, "plain.ts")).bytes())).toBe(0);
@@ -213,12 +264,22 @@ describe("poster and recording", () => {
       const files = segFiles();
       const durations = segs().map((s) => s.durationSec);
       const out = path.join(dir, `recording-${withDurations}.mp4`);
-      await assembleRecording({ ffmpeg: FFMPEG, segmentFiles: files, segmentDurationsSec: withDurations ? durations : undefined, output: out, timeoutMs: 20_000 });
+      await assembleRecording({
+        ffmpeg: FFMPEG,
+        segmentFiles: files,
+        segmentDurationsSec: withDurations ? durations : undefined,
+        output: out,
+        timeoutMs: 20_000,
+      });
       const total = await formatDuration(path.join(sub(), "index.m3u8"));
       expect(Math.abs((await formatDuration(out)) - total) / total).toBeLessThan(0.02);
       expect(await Bun.file(`${out}.ffconcat`).exists()).toBe(false);
 
-      const buf = new Uint8Array(await Bun.file(out).slice(0, 1 << 20).arrayBuffer());
+      const buf = new Uint8Array(
+        await Bun.file(out)
+          .slice(0, 1 << 20)
+          .arrayBuffer(),
+      );
       const view = new DataView(buf.buffer);
       const boxes: string[] = [];
       for (let at = 0; at + 8 <= buf.length && boxes.length < 8; ) {
@@ -241,7 +302,8 @@ describe("poster and recording", () => {
 });
 
 describe("inputs from the field", () => {
-  const seg = (input: string, output: string, container: ProbeContainer = "mp4") => makeSegment({ ffmpeg: FFMPEG, container, input, output, offsetSec: 0, timeoutMs: 20_000 });
+  const seg = (input: string, output: string, container: ProbeContainer = "mp4") =>
+    makeSegment({ ffmpeg: FFMPEG, container, input, output, offsetSec: 0, timeoutMs: 20_000 });
 
   test("WebM written live, without a duration (as MediaRecorder writes it), is measured from its packets", async () => {
     const out = path.join(dir, "live.webm");
@@ -270,7 +332,20 @@ describe("inputs from the field", () => {
   });
 
   test("HEVC + AAC (an iPhone's MP4) becomes H.264 with the AAC copied", async () => {
-    const hevc = await chunk(path.join(dir, "hevc.mp4"), 0, ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-c:a", "aac", "-f", "mp4"]);
+    const hevc = await chunk(path.join(dir, "hevc.mp4"), 0, [
+      "-c:v",
+      "libx265",
+      "-preset",
+      "ultrafast",
+      "-x265-params",
+      "log-level=error",
+      "-tag:v",
+      "hvc1",
+      "-c:a",
+      "aac",
+      "-f",
+      "mp4",
+    ]);
     const made = await seg(hevc, path.join(dir, "hevc.ts"));
     expect(made.remuxed).toBe(false);
     expect((await codecOf(path.join(dir, "hevc.ts"), "v")).codec_name).toBe("h264");
@@ -370,7 +445,9 @@ describe("ffmpeg that never finishes, or wants too much", () => {
     const fifo = path.join(dir, "stuck.fifo");
     await Bun.$`mkfifo ${fifo}`;
     const t0 = performance.now();
-    const e = await rejection(makeSegment({ ffmpeg: FFMPEG, container: "mpegts", input: fifo, output: path.join(dir, "stuck.ts"), offsetSec: 0, timeoutMs: 700 }));
+    const e = await rejection(
+      makeSegment({ ffmpeg: FFMPEG, container: "mpegts", input: fifo, output: path.join(dir, "stuck.ts"), offsetSec: 0, timeoutMs: 700 }),
+    );
     expect(e.code).toBe("internal");
     expect(performance.now() - t0).toBeLessThan(3_000);
   });
@@ -381,7 +458,9 @@ describe("ffmpeg that never finishes, or wants too much", () => {
   });
 
   test("ffmpeg's stderr is kept apart from the reason, bounded to its tail", async () => {
-    const e = await rejection(runFfmpeg(FFMPEG, ["-nostdin", "-v", "error", ...inputArgs("/nonexistent/input.mp4", "mp4"), "-f", "null", "-"], { timeoutMs: 5_000 }));
+    const e = await rejection(
+      runFfmpeg(FFMPEG, ["-nostdin", "-v", "error", ...inputArgs("/nonexistent/input.mp4", "mp4"), "-f", "null", "-"], { timeoutMs: 5_000 }),
+    );
     expect(e.code).toBe("unprocessable");
     expect(e.reason).toBe("ffmpeg could not read or convert the media (exit 1)");
     expect(e.stderrTail).toMatch(/No such file or directory/);

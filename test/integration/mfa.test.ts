@@ -163,6 +163,13 @@ describe("TOTP second factor", () => {
     expect((await me(op.token)).status).toBe(401);
     expect((await passwordStep(users.op)).enrolled).toBe(false);
     expect(await auditActions("mfa.reset")).toHaveLength(1);
-    expect((await app.request(`/api/v1/admin/users/00000000-0000-4000-8000-000000000000/mfa`, { method: "DELETE", headers: { authorization: `Bearer ${sessions.admin!.token}` } })).status).toBe(404);
+    expect(
+      (
+        await app.request(`/api/v1/admin/users/00000000-0000-4000-8000-000000000000/mfa`, {
+          method: "DELETE",
+          headers: { authorization: `Bearer ${sessions.admin!.token}` },
+        })
+      ).status,
+    ).toBe(404);
   });
 });

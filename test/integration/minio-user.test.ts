@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Client } from "minio";
-import { openStore, parseStorageUrl } from "../../core/storage/open.ts";
 import type { ObjectStore } from "../../core/storage/store.ts";
 import { startTestApp, type TestApp } from "../support/app.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
@@ -26,12 +25,29 @@ const RTER_POLICY = {
   Statement: [
     {
       Effect: "Allow",
-      Action: ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"],
+      Action: [
+        "s3:GetBucketLocation",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+        "s3:ListBucketMultipartUploads",
+        "s3:GetBucketVersioning",
+        "s3:GetBucketObjectLockConfiguration",
+      ],
       Resource: [`arn:aws:s3:::${BUCKET}`],
     },
     {
       Effect: "Allow",
-      Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObjectLegalHold", "s3:PutObjectLegalHold"],
+      Action: [
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "s3:GetObjectLegalHold",
+        "s3:PutObjectLegalHold",
+      ],
       Resource: [`arn:aws:s3:::${BUCKET}/*`],
     },
   ],
@@ -41,7 +57,12 @@ let minio: TestMinio;
 let host: string;
 
 function mc(env: Record<string, string>, ...args: string[]) {
-  const r = Bun.spawnSync([MC!, "--no-color", "--json", ...args], { env: { ...process.env, MC_CONFIG_DIR: mkdtempSync(path.join(tmpdir(), "rter-mc-")), ...env }, stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+  const r = Bun.spawnSync([MC!, "--no-color", "--json", ...args], {
+    env: { ...process.env, MC_CONFIG_DIR: mkdtempSync(path.join(tmpdir(), "rter-mc-")), ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 30_000,
+  });
   const out = r.stdout.toString() + r.stderr.toString();
   // `mc admin info` exits 0 with {"status":"error"} when refused; read the status, not just the code.
   return { ok: r.exitCode === 0 && !/"status":\s*"error"/.test(out), out };
@@ -56,7 +77,14 @@ describe.skipIf(!MC)("rter on a MinIO user limited to its bucket", () => {
   beforeAll(async () => {
     minio = await startMinio();
     host = `${minio.endPoint}:${minio.port}`;
-    const root = new Client({ endPoint: minio.endPoint, port: minio.port, useSSL: false, accessKey: minio.accessKey, secretKey: minio.secretKey, region: "us-east-1" });
+    const root = new Client({
+      endPoint: minio.endPoint,
+      port: minio.port,
+      useSSL: false,
+      accessKey: minio.accessKey,
+      secretKey: minio.secretKey,
+      region: "us-east-1",
+    });
     await root.makeBucket(BUCKET, "us-east-1", { ObjectLocking: true });
     await root.makeBucket("other-bucket", "us-east-1");
     const policyFile = path.join(mkdtempSync(path.join(tmpdir(), "rter-policy-")), "rter.json");
@@ -98,12 +126,16 @@ describe.skipIf(!MC)("rter on a MinIO user limited to its bucket", () => {
     // cannot be removed.
     const own = new Client({ endPoint: minio.endPoint, port: minio.port, useSSL: false, accessKey: USER, secretKey: SECRET, region: "us-east-1" });
     const heldVersions: string[] = [];
-    for await (const o of own.listObjects(BUCKET, "streams/a/small.mp4", true, { IncludeVersion: true })) heldVersions.push((o as { versionId: string }).versionId);
+    for await (const o of own.listObjects(BUCKET, "streams/a/small.mp4", true, { IncludeVersion: true }))
+      heldVersions.push((o as { versionId: string }).versionId);
     expect(heldVersions).toHaveLength(1);
     await own.putObject(BUCKET, "streams/a/small.mp4", Buffer.from("tampered"));
     const kept = await own.getObject(BUCKET, "streams/a/small.mp4", { versionId: heldVersions[0]! });
     expect(await new Response(kept as unknown as ReadableStream).text()).toBe("evidence");
-    const refused = await own.removeObject(BUCKET, "streams/a/small.mp4", { versionId: heldVersions[0]! }).then(() => null, (e: Error) => e.message);
+    const refused = await own.removeObject(BUCKET, "streams/a/small.mp4", { versionId: heldVersions[0]! }).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     expect(refused).toMatch(/WORM|legal hold/i);
     // Released in the database: rter lifts its own hold and removes every version.
     await store.delete("streams/a/small.mp4", { liftLegalHold: true });

@@ -74,29 +74,50 @@ afterAll(() => cluster?.stop());
 
 describe("monitoring files", () => {
   test("the metric-name reader finds metrics and only metrics", () => {
-    expect(metricNames('sum by (status) (rate(rter_http_requests_total{status=~"5.."}[5m])) / clamp_min(sum(rate(rter_x[5m])), 1e-9) > 0.05').sort()).toEqual(["rter_http_requests_total", "rter_x"]);
-    expect(metricNames('time() - max by (instance, name) (node_systemd_timer_last_trigger_seconds{name=~"rter-pg(a|b)\\\\.timer"}) > 2 * 86400')).toEqual(["node_systemd_timer_last_trigger_seconds"]);
-    expect(metricNames("histogram_quantile(0.95, sum by (le) (rate(rter_http_request_duration_seconds_bucket[5m])))")).toEqual(["rter_http_request_duration_seconds_bucket"]);
+    expect(metricNames('sum by (status) (rate(rter_http_requests_total{status=~"5.."}[5m])) / clamp_min(sum(rate(rter_x[5m])), 1e-9) > 0.05').sort()).toEqual([
+      "rter_http_requests_total",
+      "rter_x",
+    ]);
+    expect(metricNames('time() - max by (instance, name) (node_systemd_timer_last_trigger_seconds{name=~"rter-pg(a|b)\\\\.timer"}) > 2 * 86400')).toEqual([
+      "node_systemd_timer_last_trigger_seconds",
+    ]);
+    expect(metricNames("histogram_quantile(0.95, sum by (le) (rate(rter_http_request_duration_seconds_bucket[5m])))")).toEqual([
+      "rter_http_request_duration_seconds_bucket",
+    ]);
   });
 
   test("every metric an alert rule or a dashboard panel names exists: rter's on a real node's /metrics, the rest from a scraped exporter", async () => {
     const reporter = await userToken(node.url, cluster.env, "reporter@city.example", "reporter");
     const admin = await userToken(node.url, cluster.env, "admin@city.example", "admin");
     // A stream with one segment (ingest lag) and a finished fixity run: every family has a value.
-    const created = await fetch(`${node.url}/api/v1/streams`, { method: "POST", headers: { authorization: `Bearer ${reporter}`, "content-type": "application/json" }, body: JSON.stringify({ title: "metrics" }) });
+    const created = await fetch(`${node.url}/api/v1/streams`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${reporter}`, "content-type": "application/json" },
+      body: JSON.stringify({ title: "metrics" }),
+    });
     expect(created.status).toBe(201);
     const id = ((await created.json()) as { id: string }).id;
     const [chunk] = await makeChunks("ts-h264-aac", 1, 1, "160x120");
-    const put = await fetch(`${node.url}/api/v1/streams/${id}/chunks/0`, { method: "PUT", headers: { authorization: `Bearer ${reporter}`, "content-type": "video/mp2t" }, body: chunk });
+    const put = await fetch(`${node.url}/api/v1/streams/${id}/chunks/0`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${reporter}`, "content-type": "video/mp2t" },
+      body: chunk,
+    });
     expect(put.status).toBe(201);
     await until("the chunk is segmented", async () => (await cluster.db.query("select 1 from segments where stream_id = $1", [id])).rowCount);
-    const fixity = await fetch(`${node.url}/api/v1/admin/fixity`, { method: "POST", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: "{}" });
+    const fixity = await fetch(`${node.url}/api/v1/admin/fixity`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: "{}",
+    });
     expect(fixity.status).toBe(202);
     await until("the fixity run finished", async () => (await cluster.db.query("select 1 from fixity_runs where finished_at is not null")).rowCount, 60_000);
 
     const text = await until("every family has a value", async () => {
       const t = await (await fetch(`${node.url}/metrics`)).text();
-      return /^rter_ingest_lag_p95_seconds /m.test(t) && /^rter_fixity_last_run_timestamp_seconds /m.test(t) && /^rter_queue_workers_alive\{/m.test(t) ? t : null;
+      return /^rter_ingest_lag_p95_seconds /m.test(t) && /^rter_fixity_last_run_timestamp_seconds /m.test(t) && /^rter_queue_workers_alive\{/m.test(t)
+        ? t
+        : null;
     });
     const have = exposed(text);
     const named = new Map<string, string>();
@@ -116,7 +137,11 @@ describe("monitoring files", () => {
   }, 180_000);
 
   test.skipIf(!PROMTOOL)("promtool: the scrape config and the rules are valid, and the rules' unit tests pass", () => {
-    for (const args of [["check", "config", "prometheus.yml"], ["check", "rules", "rter-alerts.yml"], ["test", "rules", "rter-alerts.test.yml"]]) {
+    for (const args of [
+      ["check", "config", "prometheus.yml"],
+      ["check", "rules", "rter-alerts.yml"],
+      ["test", "rules", "rter-alerts.test.yml"],
+    ]) {
       const p = Bun.spawnSync([PROMTOOL!, ...args], { cwd: PROM, stdout: "pipe", stderr: "pipe" });
       expect({ args, code: p.exitCode, out: p.exitCode ? p.stdout.toString() + p.stderr.toString() : "" }).toEqual({ args, code: 0, out: "" });
     }

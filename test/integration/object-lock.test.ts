@@ -39,7 +39,11 @@ describe("object_lock=true is a promise the bucket must keep", () => {
   });
 
   test("in process too: the storage module refuses at once instead of waiting out the start-up deadline", async () => {
-    const err = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": urlFor("plain-existing", "&object_lock=true"), roles: "api" }).then(
+    const err = await startTestApp({
+      "database-url": await testDatabaseUrl(),
+      "storage-url": urlFor("plain-existing", "&object_lock=true"),
+      roles: "api",
+    }).then(
       (a) => (a.stop(), null),
       (e: Error) => e,
     );
@@ -74,7 +78,8 @@ describe("an object under S3 legal hold, with rter's own credentials", () => {
 
   async function versions(): Promise<{ versionId: string; isDeleteMarker?: boolean }[]> {
     const out: { versionId: string; isDeleteMarker?: boolean }[] = [];
-    for await (const o of s3.listObjects("locked-existing", key, true, { IncludeVersion: true })) out.push(o as { versionId: string; isDeleteMarker?: boolean });
+    for await (const o of s3.listObjects("locked-existing", key, true, { IncludeVersion: true }))
+      out.push(o as { versionId: string; isDeleteMarker?: boolean });
     return out;
   }
 

@@ -27,7 +27,14 @@ beforeAll(async () => {
   hydra.users.set("alice", { password: "alice-pass-1", email: "alice@city.test", groups: ["eoc-operators", "staff"] });
   hydra.users.set("adam", { password: "adam-pass-1", email: "adam@city.test", groups: ["eoc-admins"] });
   hydra.users.set("nora", { password: "nora-pass-1", email: "nora@city.test", groups: ["cafeteria", "<b>bold</b>"] });
-  app = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...hydra.settings(), "oidc-recheck": "1s", "rate-limit-login": "100000/1m", "rate-limit-anonymous": "100000/1m" });
+  app = await startTestApp({
+    roles: "api",
+    "database-url": await testDatabaseUrl(),
+    ...hydra.settings(),
+    "oidc-recheck": "1s",
+    "rate-limit-login": "100000/1m",
+    "rate-limit-anonymous": "100000/1m",
+  });
   await addUser(app.rt.database.db, { email: LOCAL_ADMIN.email, role: "admin", password: LOCAL_ADMIN.password });
 }, 240_000);
 afterAll(async () => {
@@ -61,7 +68,9 @@ async function visit(jar: Jar, url: string, init: RequestInit = {}): Promise<Res
   const headers = new Headers(init.headers);
   const cookie = jar.header(url);
   if (cookie) headers.set("cookie", cookie);
-  const res = url.startsWith(RTER) ? await app.request(url.slice(RTER.length), { ...init, headers }) : await fetch(url, { ...init, headers, redirect: "manual" });
+  const res = url.startsWith(RTER)
+    ? await app.request(url.slice(RTER.length), { ...init, headers })
+    : await fetch(url, { ...init, headers, redirect: "manual" });
   jar.take(url, res);
   return res;
 }
@@ -90,13 +99,21 @@ async function signIn(subject: string, returnTo = "/console", jar = new Jar(), h
 async function session(subject: string) {
   const r = await signIn(subject);
   const body = await r.res.text();
-  expect({ subject, status: r.res.status, url: r.url.split("?")[0], body: r.res.status === 200 ? "" : body }).toEqual({ subject, status: 200, url: CALLBACK, body: "" });
+  expect({ subject, status: r.res.status, url: r.url.split("?")[0], body: r.res.status === 200 ? "" : body }).toEqual({
+    subject,
+    status: 200,
+    url: CALLBACK,
+    body: "",
+  });
   return r.jar;
 }
 
 const me = (jar: Jar) => visit(jar, `${RTER}/api/v1/auth/me`);
 async function auditOf(action: string) {
-  return (await app.rt.database.db.selectFrom("audit_log").select(["detail", "target_id"]).where("action", "=", action).orderBy("seq").execute()) as Array<{ detail: Record<string, unknown>; target_id: string }>;
+  return (await app.rt.database.db.selectFrom("audit_log").select(["detail", "target_id"]).where("action", "=", action).orderBy("seq").execute()) as Array<{
+    detail: Record<string, unknown>;
+    target_id: string;
+  }>;
 }
 const problem = async (res: Response) => ((await res.json()) as { detail: string }).detail;
 
@@ -122,7 +139,11 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     const who = await me(jar);
     expect(who.status).toBe(200);
     expect(await who.json()).toMatchObject({ email: "alice@city.test", role: "operator" });
-    const row = await app.rt.database.db.selectFrom("users").select(["oidc_issuer", "oidc_subject", "password_hash"]).where("email", "=", "alice@city.test").executeTakeFirstOrThrow();
+    const row = await app.rt.database.db
+      .selectFrom("users")
+      .select(["oidc_issuer", "oidc_subject", "password_hash"])
+      .where("email", "=", "alice@city.test")
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ oidc_issuer: hydra.issuer, oidc_subject: "alice", password_hash: null });
     expect((await me(await session("adam"))).status).toBe(200);
     const logins = (await auditOf("login")).filter((l) => l.detail.via === "oidc");
@@ -177,7 +198,11 @@ describe("OIDC sign-in (Ory Hydra)", () => {
 
   test("hostile claims: markup and oversized values neither break the sign-in nor reach the account, the audit or the answer unbounded", async () => {
     const huge = Array.from({ length: 3000 }, (_, i) => `g-${i}-${"x".repeat(40)}`);
-    hydra.users.set("<script>alert(1)</script>", { password: "x", email: "<img src=x onerror=alert(1)>@evil.test", groups: ["eoc-operators", ...huge, { nested: true }, 42] });
+    hydra.users.set("<script>alert(1)</script>", {
+      password: "x",
+      email: "<img src=x onerror=alert(1)>@evil.test",
+      groups: ["eoc-operators", ...huge, { nested: true }, 42],
+    });
     const r = await signIn("<script>alert(1)</script>", "//evil.test/phish");
     expect(r.res.status).toBe(200);
     // return_to left the site: the browser lands on / instead.
@@ -242,7 +267,15 @@ describe("OIDC sign-in (Ory Hydra)", () => {
     const back = await follow(jar, end_session_url, (u) => u === `${RTER}/`);
     expect(back.url).toBe(`${RTER}/`);
     expect(hydra.logouts).toBe(logouts + 1);
-    const left = await app.rt.database.db.selectFrom("oidc_sessions").select("token_id").where("token_id", "in", before.map((b) => b.token_id)).execute();
+    const left = await app.rt.database.db
+      .selectFrom("oidc_sessions")
+      .select("token_id")
+      .where(
+        "token_id",
+        "in",
+        before.map((b) => b.token_id),
+      )
+      .execute();
     expect(left.length).toBe(before.length - 1);
     expect((await auditOf("logout")).at(-1)!.detail).toMatchObject({ via: "oidc", provider_logout: true, refresh_token_revoked: true });
     // The plain logout also forgets the provider tokens of an OIDC session.
@@ -258,7 +291,12 @@ describe("OIDC sign-in (Ory Hydra)", () => {
   test("the provider down: sign-ins through it and due re-checks answer 503 with Retry-After, while a local break-glass admin signs in", async () => {
     const jar = await session("alice");
     // A node that has not discovered the provider yet, and a provider that is not there at all.
-    const dead = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...hydra.settings(), "oidc-issuer": `http://127.0.0.1:${await freePort()}/` });
+    const dead = await startTestApp({
+      roles: "api",
+      "database-url": await testDatabaseUrl(),
+      ...hydra.settings(),
+      "oidc-issuer": `http://127.0.0.1:${await freePort()}/`,
+    });
     try {
       const r = await dead.request("/api/v1/auth/oidc/start");
       expect(r.status).toBe(503);
@@ -295,7 +333,13 @@ describe("OIDC sign-in (Ory Hydra)", () => {
   }, 60_000);
 
   test("--mfa-required admin: an admin's sign-in needs the provider to report a second factor (amr)", async () => {
-    const strict = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...hydra.settings(), "mfa-required": "admin", "rate-limit-login": "100000/1m" });
+    const strict = await startTestApp({
+      roles: "api",
+      "database-url": await testDatabaseUrl(),
+      ...hydra.settings(),
+      "mfa-required": "admin",
+      "rate-limit-login": "100000/1m",
+    });
     try {
       const through = async (subject: string) => {
         hydra.autoLogin = subject;
@@ -319,7 +363,14 @@ describe("OIDC sign-in (Ory Hydra)", () => {
   }, 60_000);
 
   test("without offline_access the provider gives no refresh token: the session ends at its first re-check (sign in again)", async () => {
-    const short = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), ...hydra.settings(), "oidc-scopes": "openid email profile", "oidc-recheck": "1s", "rate-limit-login": "100000/1m" });
+    const short = await startTestApp({
+      roles: "api",
+      "database-url": await testDatabaseUrl(),
+      ...hydra.settings(),
+      "oidc-scopes": "openid email profile",
+      "oidc-recheck": "1s",
+      "rate-limit-login": "100000/1m",
+    });
     try {
       hydra.autoLogin = "alice";
       const jar = new Jar();
@@ -336,7 +387,9 @@ describe("OIDC sign-in (Ory Hydra)", () => {
         return r.status === 401 ? r : null;
       });
       expect(await problem(ended)).toContain("sign in again");
-      const rows = (await short.rt.database!.db.selectFrom("audit_log").select(["detail"]).where("action", "=", "session.ended").execute()) as Array<{ detail: Record<string, unknown> }>;
+      const rows = (await short.rt.database!.db.selectFrom("audit_log").select(["detail"]).where("action", "=", "session.ended").execute()) as Array<{
+        detail: Record<string, unknown>;
+      }>;
       expect(rows.at(-1)!.detail).toMatchObject({ via: "oidc", reason: "no_refresh_token" });
     } finally {
       await short.stop();

@@ -75,7 +75,14 @@ describe("a dependency goes away and comes back", () => {
         if (n > 0) return n;
         await Bun.sleep(200);
       }
-      throw new Error(`probe ${probeId} never ran:\n${rter.output().split("\n").filter((l) => !l.includes('"request"')).slice(-25).join("\n")}`);
+      throw new Error(
+        `probe ${probeId} never ran:\n${rter
+          .output()
+          .split("\n")
+          .filter((l) => !l.includes('"request"'))
+          .slice(-25)
+          .join("\n")}`,
+      );
     };
     expect(await runs(id)).toBe(1);
     expect(await runs(beforeId)).toBeGreaterThanOrEqual(1);

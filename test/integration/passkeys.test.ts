@@ -18,7 +18,14 @@ let chiefId = "";
 const key = new SoftAuthenticator(ORIGIN);
 
 beforeAll(async () => {
-  app = await startTestApp({ roles: "api", "database-url": await testDatabaseUrl(), "public-url": ORIGIN, "mfa-required": "admin", "rate-limit-login": "100000/1m", "login-max-failures": "50" });
+  app = await startTestApp({
+    roles: "api",
+    "database-url": await testDatabaseUrl(),
+    "public-url": ORIGIN,
+    "mfa-required": "admin",
+    "rate-limit-login": "100000/1m",
+    "login-max-failures": "50",
+  });
   const db = app.rt.database.db;
   chiefId = (await addUser(db, { ...chief, role: "admin" })).user.id;
   await addUser(db, { ...op, role: "operator" });
@@ -39,7 +46,13 @@ async function problem(r: Response): Promise<{ status: number; detail: string; t
   return { status: r.status, type: r.headers.get("content-type") ?? "", detail: ((await r.json()) as { detail: string }).detail };
 }
 async function lastAudit(action: string) {
-  return app.rt.database.db.selectFrom("audit_log").select(["action", "detail", "actor_email"]).where("action", "=", action).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  return app.rt.database.db
+    .selectFrom("audit_log")
+    .select(["action", "detail", "actor_email"])
+    .where("action", "=", action)
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirst();
 }
 async function authOptions(challenge: string) {
   const r = await post("/api/v1/auth/mfa/webauthn/options", { challenge });
@@ -83,7 +96,10 @@ describe("passkeys (API, software authenticator)", () => {
     const r = await post("/api/v1/auth/mfa/webauthn", { challenge: step.challenge, response: key.assert(options) });
     expect(r.status).toBe(200);
     expect(r.headers.get("set-cookie")).toContain("rter_session=");
-    const list = (await (await get("/api/v1/auth/passkeys", ((await r.json()) as { token: string }).token)).json()) as { name: string; last_used_at: string | null }[];
+    const list = (await (await get("/api/v1/auth/passkeys", ((await r.json()) as { token: string }).token)).json()) as {
+      name: string;
+      last_used_at: string | null;
+    }[];
     expect(list.map((k) => k.name)).toEqual(["phone"]);
     expect(list[0]!.last_used_at).not.toBeNull();
     const rec = await passwordStep(chief);
@@ -102,24 +118,39 @@ describe("passkeys (API, software authenticator)", () => {
     // Not base64url at all: the schema refuses it before anything else.
     expect((await c.send({ ...good, response: { ...good.response, clientDataJSON: "%%%" } })).status).toBe(400);
     // base64url, but not JSON.
-    expect(await problem(await c.send({ ...good, response: { ...good.response, clientDataJSON: b64url(Buffer.from("garbage")) } }))).toMatchObject({ status: 400, type: "application/problem+json", detail: "clientDataJSON is not JSON" });
+    expect(await problem(await c.send({ ...good, response: { ...good.response, clientDataJSON: b64url(Buffer.from("garbage")) } }))).toMatchObject({
+      status: 400,
+      type: "application/problem+json",
+      detail: "clientDataJSON is not JSON",
+    });
     // A registration's clientData where an assertion belongs.
-    expect(await problem(await c.send({ ...good, response: { ...good.response, clientDataJSON: clientData("webauthn.create", c.options.challenge, ORIGIN) } }))).toMatchObject({ status: 401, detail: expect.stringContaining("expected webauthn.get") });
+    expect(
+      await problem(await c.send({ ...good, response: { ...good.response, clientDataJSON: clientData("webauthn.create", c.options.challenge, ORIGIN) } })),
+    ).toMatchObject({ status: 401, detail: expect.stringContaining("expected webauthn.get") });
     // Bytes that are no signature at all: malformed (400); the attempt spends the ceremony's challenge...
-    expect(await problem(await c.send({ ...good, response: { ...good.response, signature: b64url(Buffer.alloc(72, 1)) } }))).toMatchObject({ status: 400, detail: expect.stringContaining("cannot be read") });
+    expect(await problem(await c.send({ ...good, response: { ...good.response, signature: b64url(Buffer.alloc(72, 1)) } }))).toMatchObject({
+      status: 400,
+      detail: expect.stringContaining("cannot be read"),
+    });
     // ...so the good answer after it is refused: a challenge works once.
     expect(await problem(await c.send(good))).toMatchObject({ status: 401, detail: "the passkey challenge is unknown, expired or already used; start again" });
     expect((await lastAudit("mfa.failed"))?.detail).toMatchObject({ method: "webauthn", reason: "challenge" });
 
     // Signed by the authenticator for another origin (a phishing page relaying the challenge).
     c = await ceremony();
-    expect(await problem(await c.send(key.assert(c.options, { origin: "https://rter.evil.example" })))).toMatchObject({ status: 401, detail: expect.stringContaining('origin "https://rter.evil.example"') });
+    expect(await problem(await c.send(key.assert(c.options, { origin: "https://rter.evil.example" })))).toMatchObject({
+      status: 401,
+      detail: expect.stringContaining('origin "https://rter.evil.example"'),
+    });
     expect((await lastAudit("mfa.failed"))?.detail).toMatchObject({ method: "webauthn", reason: "origin" });
 
     // A well-formed signature by another key under this credential's id.
     c = await ceremony();
     const impostor = new SoftAuthenticator(ORIGIN);
-    expect(await problem(await c.send({ ...impostor.assert(c.options, { signCount: 1_000 }), id: key.id, rawId: key.id }))).toMatchObject({ status: 401, detail: "the passkey's signature did not verify" });
+    expect(await problem(await c.send({ ...impostor.assert(c.options, { signCount: 1_000 }), id: key.id, rawId: key.id }))).toMatchObject({
+      status: 401,
+      detail: "the passkey's signature did not verify",
+    });
     expect((await lastAudit("mfa.failed"))?.detail).toMatchObject({ reason: "signature" });
 
     // A clone of the authenticator, copied before its last use, answers with a counter that did not move.
@@ -127,7 +158,10 @@ describe("passkeys (API, software authenticator)", () => {
     expect((await c.send(key.assert(c.options))).status).toBe(200);
     const copiedAt = key.signCount;
     c = await ceremony();
-    expect(await problem(await c.send(key.assert(c.options, { signCount: copiedAt })))).toMatchObject({ status: 401, detail: expect.stringContaining("signature counter did not advance") });
+    expect(await problem(await c.send(key.assert(c.options, { signCount: copiedAt })))).toMatchObject({
+      status: 401,
+      detail: expect.stringContaining("signature counter did not advance"),
+    });
     expect((await lastAudit("mfa.failed"))?.detail).toMatchObject({ reason: "counter" });
   }, 30_000);
 
@@ -137,15 +171,24 @@ describe("passkeys (API, software authenticator)", () => {
     const answer = key.assert(options);
     expect((await post("/api/v1/auth/mfa/webauthn", { challenge: step.challenge, response: answer })).status).toBe(200);
     // The same answer again, for the same sign-in: the sign-in is spent.
-    expect(await problem(await post("/api/v1/auth/mfa/webauthn", { challenge: step.challenge, response: answer }))).toMatchObject({ status: 401, detail: expect.stringContaining("sign in again") });
+    expect(await problem(await post("/api/v1/auth/mfa/webauthn", { challenge: step.challenge, response: answer }))).toMatchObject({
+      status: 401,
+      detail: expect.stringContaining("sign in again"),
+    });
     // For a new sign-in: its challenge belonged to the old one.
     const next = await passwordStep(chief);
     await authOptions(next.challenge);
-    expect(await problem(await post("/api/v1/auth/mfa/webauthn", { challenge: next.challenge, response: answer }))).toMatchObject({ status: 401, detail: "the passkey challenge is unknown, expired or already used; start again" });
+    expect(await problem(await post("/api/v1/auth/mfa/webauthn", { challenge: next.challenge, response: answer }))).toMatchObject({
+      status: 401,
+      detail: "the passkey challenge is unknown, expired or already used; start again",
+    });
     // Another authenticator's credential for this account's challenge.
     const stranger = new SoftAuthenticator(ORIGIN);
     const o = await authOptions(next.challenge);
-    expect(await problem(await post("/api/v1/auth/mfa/webauthn", { challenge: next.challenge, response: stranger.assert(o) }))).toMatchObject({ status: 401, detail: "this passkey is not registered for this account" });
+    expect(await problem(await post("/api/v1/auth/mfa/webauthn", { challenge: next.challenge, response: stranger.assert(o) }))).toMatchObject({
+      status: 401,
+      detail: "this passkey is not registered for this account",
+    });
   }, 30_000);
 
   test("the account: add a second passkey, list, remove; the last one of an admin stays (409); hostile registrations are 400", async () => {
@@ -157,15 +200,25 @@ describe("passkeys (API, software authenticator)", () => {
 
     // Hostile: garbage attestation for the right challenge and origin — 400, and the challenge is spent.
     const att = laptop.register(options);
-    const garbage = await post("/api/v1/auth/passkeys", { response: { ...att, response: { ...att.response, attestationObject: b64url(Buffer.from("not cbor at all")) } } }, session);
+    const garbage = await post(
+      "/api/v1/auth/passkeys",
+      { response: { ...att, response: { ...att.response, attestationObject: b64url(Buffer.from("not cbor at all")) } } },
+      session,
+    );
     expect(await problem(garbage)).toMatchObject({ status: 400, detail: expect.stringContaining("the passkey response cannot be read") });
     const replay = await post("/api/v1/auth/passkeys", { response: att }, session);
     expect(await problem(replay)).toMatchObject({ status: 400, detail: "the passkey challenge is unknown, expired or already used; start again" });
     // Wrong origin and another site's RP ID.
     const o2 = (await (await post("/api/v1/auth/passkeys/options", {}, session)).json()) as typeof options;
-    expect(await problem(await post("/api/v1/auth/passkeys", { response: laptop.register(o2, { origin: "http://localhost:9999" }) }, session))).toMatchObject({ status: 400, detail: expect.stringContaining("not http://localhost:8181") });
+    expect(await problem(await post("/api/v1/auth/passkeys", { response: laptop.register(o2, { origin: "http://localhost:9999" }) }, session))).toMatchObject({
+      status: 400,
+      detail: expect.stringContaining("not http://localhost:8181"),
+    });
     const o3 = (await (await post("/api/v1/auth/passkeys/options", {}, session)).json()) as typeof options;
-    expect(await problem(await post("/api/v1/auth/passkeys", { response: laptop.register({ ...o3, rp: { id: "evil.example" } }) }, session))).toMatchObject({ status: 400, detail: expect.stringContaining("RP ID") });
+    expect(await problem(await post("/api/v1/auth/passkeys", { response: laptop.register({ ...o3, rp: { id: "evil.example" } }) }, session))).toMatchObject({
+      status: 400,
+      detail: expect.stringContaining("RP ID"),
+    });
     expect((await lastAudit("mfa.passkey_refused"))?.detail).toMatchObject({ reason: "rp_id" });
     // Extra fields and wrong types: the schema.
     expect((await post("/api/v1/auth/passkeys", { response: { ...att, admin: true } }, session)).status).toBe(400);
@@ -185,7 +238,8 @@ describe("passkeys (API, software authenticator)", () => {
     const users = (await (await get("/api/v1/admin/users", session)).json()) as { email: string; second_factor: unknown }[];
     expect(users.find((u) => u.email === chief.email)?.second_factor).toEqual({ totp: false, passkeys: 2 });
     expect(users.find((u) => u.email === op.email)?.second_factor).toEqual({ totp: false, passkeys: 0 });
-    const del = (id: string, token = session) => app.request(`/api/v1/auth/passkeys/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
+    const del = (id: string, token = session) =>
+      app.request(`/api/v1/auth/passkeys/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
     expect((await del(list[0]!.id)).status).toBe(204);
     expect(await problem(await del(a.passkey.id))).toMatchObject({ status: 409, detail: expect.stringContaining("the admin role needs a second factor") });
     expect((await del(crypto.randomUUID())).status).toBe(404);

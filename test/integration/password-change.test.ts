@@ -70,7 +70,12 @@ describe("POST /api/v1/auth/password (self)", () => {
     expect((await me(api)).status).toBe(200);
     expect((await login(u.email, PW)).status).toBe(401);
     expect((await login(u.email, next)).status).toBe(200);
-    const rows = await db().selectFrom("audit_log").select(["action", "detail", "actor_id"]).where("target_id", "=", u.id).where("action", "like", "user.password%").execute();
+    const rows = await db()
+      .selectFrom("audit_log")
+      .select(["action", "detail", "actor_id"])
+      .where("target_id", "=", u.id)
+      .where("action", "like", "user.password%")
+      .execute();
     expect(rows.map((r) => r.action)).toEqual(["user.password_changed"]);
     expect(rows[0]!.actor_id).toBe(u.id);
     expect(JSON.stringify(rows)).not.toContain(next);
@@ -119,7 +124,12 @@ describe("POST /api/v1/auth/password (self)", () => {
     await problem(locked, 429, /locked/);
     expect(locked.headers.get("retry-after")).toMatch(/^\d+$/);
     expect((await login(u.email, PW)).status).toBe(429);
-    const refused = await db().selectFrom("audit_log").select("id").where("target_id", "=", u.id).where("action", "=", "user.password_change_refused").execute();
+    const refused = await db()
+      .selectFrom("audit_log")
+      .select("id")
+      .where("target_id", "=", u.id)
+      .where("action", "=", "user.password_change_refused")
+      .execute();
     expect(refused.length).toBe(5);
     expect((await call(app, admin, "POST", `/api/v1/admin/users/${u.id}/unlock`)).status).toBe(200);
     expect((await change(s, { current: PW, new: "a brand new passphrase" })).status).toBe(200);
@@ -133,9 +143,16 @@ describe("POST /api/v1/auth/password (self)", () => {
     await problem(await app.request("/api/v1/auth/password", json({ current: PW, new: "a long enough password" })), 401);
     const u = await freshUser();
     const s = await session(u.email);
-    await problem(await app.request("/api/v1/auth/password", json({ current: PW, new: "a long enough password" }, { headers: { cookie: `rter_session=${s}` } })), 403, /X-Requested-With/i);
+    await problem(
+      await app.request("/api/v1/auth/password", json({ current: PW, new: "a long enough password" }, { headers: { cookie: `rter_session=${s}` } })),
+      403,
+      /X-Requested-With/i,
+    );
     expect(await hashOf(u.id)).toBe((await db().selectFrom("users").select("password_hash").where("id", "=", u.id).executeTakeFirstOrThrow()).password_hash);
-    const viaCookie = await app.request("/api/v1/auth/password", json({ current: PW, new: "a long enough password" }, { headers: { cookie: `rter_session=${s}`, "x-requested-with": "rter" } }));
+    const viaCookie = await app.request(
+      "/api/v1/auth/password",
+      json({ current: PW, new: "a long enough password" }, { headers: { cookie: `rter_session=${s}`, "x-requested-with": "rter" } }),
+    );
     expect(viaCookie.status).toBe(200);
   });
 });

@@ -42,7 +42,11 @@ async function newStream(t = reporter): Promise<string> {
 }
 const posterRow = (id: string) => db().selectFrom("streams").select(["poster_key", "poster_at"]).where("id", "=", id).executeTakeFirstOrThrow();
 async function posterJobs(id: string): Promise<number> {
-  const r = await sql<{ n: string }>`select count(*)::text as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'make_part_poster' and j.key = ${`part-poster:${id}`}`.execute(db());
+  const r = await sql<{
+    n: string;
+  }>`select count(*)::text as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'make_part_poster' and j.key = ${`part-poster:${id}`}`.execute(
+    db(),
+  );
   return Number(r.rows[0]!.n);
 }
 
@@ -85,17 +89,35 @@ describe("the phone's poster", () => {
     expect(keys).toEqual([row2.poster_key!]);
 
     // CMAF parts with key frames right after: the poster is fresh, so no batch job.
-    expect((await app.request(`/api/v1/streams/${id}/init`, { method: "PUT", headers: { ...auth(reporter), "content-type": "video/mp4" }, body: media.init })).status).toBe(201);
+    expect(
+      (await app.request(`/api/v1/streams/${id}/init`, { method: "PUT", headers: { ...auth(reporter), "content-type": "video/mp4" }, body: media.init }))
+        .status,
+    ).toBe(201);
     for (let seq = 0; seq < media.chunks.length; seq++) {
-      const p = await app.request(`/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(reporter), "content-type": "video/iso.segment" }, body: media.chunks[seq]! });
+      const p = await app.request(`/api/v1/streams/${id}/chunks/${seq}`, {
+        method: "PUT",
+        headers: { ...auth(reporter), "content-type": "video/iso.segment" },
+        body: media.chunks[seq]!,
+      });
       expect(p.status).toBe(201);
     }
     expect(await posterJobs(id)).toBe(0);
 
     // Control: a stream whose phone sends no still gets the batch job.
     const plain = await newStream();
-    expect((await app.request(`/api/v1/streams/${plain}/init`, { method: "PUT", headers: { ...auth(reporter), "content-type": "video/mp4" }, body: media.init })).status).toBe(201);
-    expect((await app.request(`/api/v1/streams/${plain}/chunks/0`, { method: "PUT", headers: { ...auth(reporter), "content-type": "video/iso.segment" }, body: media.chunks[0]! })).status).toBe(201);
+    expect(
+      (await app.request(`/api/v1/streams/${plain}/init`, { method: "PUT", headers: { ...auth(reporter), "content-type": "video/mp4" }, body: media.init }))
+        .status,
+    ).toBe(201);
+    expect(
+      (
+        await app.request(`/api/v1/streams/${plain}/chunks/0`, {
+          method: "PUT",
+          headers: { ...auth(reporter), "content-type": "video/iso.segment" },
+          body: media.chunks[0]!,
+        })
+      ).status,
+    ).toBe(201);
     expect(await posterJobs(plain)).toBe(1);
   }, 60_000);
 

@@ -14,7 +14,14 @@ let cast: Cast;
 
 beforeAll(async () => {
   minio = await startMinio();
-  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "rate-limit": "20/1m", "rate-limit-user": "20/1m", "rate-limit-playback": "60/1m" });
+  app = await startTestApp({
+    "database-url": await testDatabaseUrl(),
+    "storage-url": minio.url,
+    roles: "api",
+    "rate-limit": "20/1m",
+    "rate-limit-user": "20/1m",
+    "rate-limit-playback": "60/1m",
+  });
   cast = await makeCast(app);
 }, 60_000);
 afterAll(async () => {
@@ -26,7 +33,11 @@ const get = (path: string, token: string) => fetch(`${app.url}${path}`, { header
 
 test("playlist reads use the playback bucket: 50 reloads leave the API budget whole; the 61st read is a 429 naming playback", async () => {
   const token = cast.tokens.operator;
-  const created = await fetch(`${app.url}/api/v1/streams`, { method: "POST", headers: { ...bearer(cast.tokens.reporter), "content-type": "application/json" }, body: '{"title":"tile"}' });
+  const created = await fetch(`${app.url}/api/v1/streams`, {
+    method: "POST",
+    headers: { ...bearer(cast.tokens.reporter), "content-type": "application/json" },
+    body: '{"title":"tile"}',
+  });
   expect(created.status).toBe(201);
   const { id } = (await created.json()) as { id: string };
 
@@ -51,7 +62,11 @@ test("playlist reads use the playback bucket: 50 reloads leave the API budget wh
 }, 60_000);
 
 test("the playback bucket is per user: another operator is not throttled by the first one's grid", async () => {
-  const created = await fetch(`${app.url}/api/v1/streams`, { method: "POST", headers: { ...bearer(cast.tokens.reporter2), "content-type": "application/json" }, body: '{"title":"tile 2"}' });
+  const created = await fetch(`${app.url}/api/v1/streams`, {
+    method: "POST",
+    headers: { ...bearer(cast.tokens.reporter2), "content-type": "application/json" },
+    body: '{"title":"tile 2"}',
+  });
   const { id } = (await created.json()) as { id: string };
   for (let i = 0; i < 5; i++) expect((await get(`/api/v1/streams/${id}/hls/index.m3u8`, cast.tokens.admin)).status).toBe(200);
 }, 30_000);

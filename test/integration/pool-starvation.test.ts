@@ -35,7 +35,11 @@ beforeAll(async () => {
   expect((await api(node.url, null)("/api/v1/invites/accept", { method: "POST", body: { token: usedInvite } })).status).toBe(200);
 
   const create = (t: string, title: string, key?: string) =>
-    fetch(`${node.url}/api/v1/streams`, { method: "POST", headers: { authorization: `Bearer ${t}`, "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) }, body: JSON.stringify({ title }) });
+    fetch(`${node.url}/api/v1/streams`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t}`, "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
+      body: JSON.stringify({ title }),
+    });
   heldStream = ((await (await create(operator, "held")).json()) as { id: string }).id;
   expect((await api(node.url, operator)(`/api/v1/streams/${heldStream}/hold`, { method: "POST", body: { reason: "case 7" } })).status).toBe(201);
   othersStream = ((await (await create(operator, "not the reporter's")).json()) as { id: string }).id;
@@ -62,8 +66,16 @@ const get = (path: string, token: string, method = "GET") => fetch(`${node.url}$
 const families: Family[] = [
   { name: "accept of a used invite", expect: [410], send: () => post("/api/v1/invites/accept", { token: usedInvite }) },
   { name: "accept of an invite that never existed", expect: [401], send: () => post("/api/v1/invites/accept", { token: `inv_${"A".repeat(43)}` }) },
-  { name: "sign-in with a wrong password, unknown emails", expect: [401], send: (i) => post("/api/v1/auth/login", { email: `nobody${i}@pool.example`, password: "not the password" }) },
-  { name: "sign-in of one account until it locks", expect: [401, 429], send: () => post("/api/v1/auth/login", { email: reporterEmail, password: "wrong guess" }) },
+  {
+    name: "sign-in with a wrong password, unknown emails",
+    expect: [401],
+    send: (i) => post("/api/v1/auth/login", { email: `nobody${i}@pool.example`, password: "not the password" }),
+  },
+  {
+    name: "sign-in of one account until it locks",
+    expect: [401, 429],
+    send: () => post("/api/v1/auth/login", { email: reporterEmail, password: "wrong guess" }),
+  },
   { name: "a token over its own rate limit", expect: [200, 429], send: () => get("/api/v1/auth/me", tokens.tiny) },
   { name: "a forged token", expect: [401], send: () => get("/api/v1/auth/me", `rter_${"x".repeat(43)}`) },
   {
@@ -112,9 +124,13 @@ describe(`refused requests do not starve a pool of 4 connections (${CONCURRENCY}
       expect(bystander.length).toBeGreaterThan(0);
       expect(bystander.filter((b) => b.status !== 200)).toEqual([]);
       const ms = bystander.map((b) => b.ms);
-      console.log(`${f.name}: ${statuses.length} × ${[...new Set(statuses.map((s) => s.status))].join("/")}; bystander ${ms.length} GETs, p50 ${percentile(ms, 50).toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms`);
+      console.log(
+        `${f.name}: ${statuses.length} × ${[...new Set(statuses.map((s) => s.status))].join("/")}; bystander ${ms.length} GETs, p50 ${percentile(ms, 50).toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms`,
+      );
       // The worker on the same pool kept its heartbeat: its row is younger than --worker-dead-after (5 s).
-      const { rows } = await cluster.db.query("select extract(epoch from now() - last_seen)::float8 as age from worker_heartbeats where node_id = $1", [nodeId]);
+      const { rows } = await cluster.db.query("select extract(epoch from now() - last_seen)::float8 as age from worker_heartbeats where node_id = $1", [
+        nodeId,
+      ]);
       expect(rows[0]?.age).toBeLessThan(5);
     }, 60_000);
   }
@@ -128,6 +144,9 @@ describe(`refused requests do not starve a pool of 4 connections (${CONCURRENCY}
     // Every refusal that is audited was recorded: one invite.refused per used-invite attempt.
     const { rows } = await cluster.db.query("select count(*)::int as n from audit_log where action = 'invite.refused' and detail->>'state' = 'used'");
     expect(rows[0].n).toBe(CONCURRENCY);
-    await until("bystander still fine", async () => (await fetch(`${node.url}/api/v1/streams`, { headers: { authorization: `Bearer ${tokens.operator}` } })).status === 200);
+    await until(
+      "bystander still fine",
+      async () => (await fetch(`${node.url}/api/v1/streams`, { headers: { authorization: `Bearer ${tokens.operator}` } })).status === 200,
+    );
   });
 });

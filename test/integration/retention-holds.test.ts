@@ -41,7 +41,11 @@ async function textItem(a: TestApp, token: string, title: string, tags: string[]
 }
 
 async function photoItem(a: TestApp, token: string, title: string): Promise<{ id: string; key: string }> {
-  const r = await a.request(`/api/v1/items/photos?title=${encodeURIComponent(title)}`, { method: "POST", headers: { ...bearer(token), "content-type": "image/png" }, body: PNG });
+  const r = await a.request(`/api/v1/items/photos?title=${encodeURIComponent(title)}`, {
+    method: "POST",
+    headers: { ...bearer(token), "content-type": "image/png" },
+    body: PNG,
+  });
   expect(r.status).toBe(201);
   const id = ((await r.json()) as { id: string }).id;
   const row = await a.rt.database.db.selectFrom("items").select("photo_key").where("id", "=", id).executeTakeFirstOrThrow();
@@ -72,7 +76,8 @@ describe("legal hold on items that are not streams", () => {
     expect((await call(app, cast.tokens.reporter, "POST", `/api/v1/items/${photo.id}/hold`, { reason: "mine" })).status).toBe(403);
 
     const answers: Record<string, number> = {};
-    for (const who of ["admin", "operator", "reporter", "viewer"] as const) answers[who] = (await call(app, cast.tokens[who], "DELETE", `/api/v1/items/${photo.id}`)).status;
+    for (const who of ["admin", "operator", "reporter", "viewer"] as const)
+      answers[who] = (await call(app, cast.tokens[who], "DELETE", `/api/v1/items/${photo.id}`)).status;
     expect(answers).toEqual({ admin: 409, operator: 403, reporter: 403, viewer: 403 });
 
     await sql`update items set created_at = now() - interval '400 days' where id = ${photo.id}`.execute(app.rt.database.db);
@@ -87,7 +92,12 @@ describe("legal hold on items that are not streams", () => {
     // Looking at evidence is recorded: once per viewer and photo within a few minutes.
     expect((await call(app, cast.tokens.viewer, "GET", `/api/v1/items/${photo.id}/photo`)).status).toBe(200);
     expect((await call(app, cast.tokens.operator, "GET", `/api/v1/items/${photo.id}/photo`)).status).toBe(200);
-    const views = await app.rt.database.db.selectFrom("audit_log").select(["actor_email", "detail"]).where("action", "=", "photo.viewed").where("target_id", "=", photo.id).execute();
+    const views = await app.rt.database.db
+      .selectFrom("audit_log")
+      .select(["actor_email", "detail"])
+      .where("action", "=", "photo.viewed")
+      .where("target_id", "=", photo.id)
+      .execute();
     expect(views.map((v) => v.actor_email).sort()).toEqual([cast.emails.operator, cast.emails.viewer].sort());
     expect((views[0]!.detail as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -134,13 +144,23 @@ describe("retention per workspace", () => {
   test("each item follows its stream's own setting, else its workspaces' (forever wins, else the longest), else --retention", async () => {
     const db = app.rt.database.db;
     const admin = (method: string, path: string, body?: unknown) => call(app, cast.tokens.admin, method, path, body);
-    for (const t of ["flood-2026", "court-case", "drill"]) expect([200, 201]).toContain((await call(app, cast.tokens.operator, "POST", "/api/v1/tags", { name: t })).status);
+    for (const t of ["flood-2026", "court-case", "drill"])
+      expect([200, 201]).toContain((await call(app, cast.tokens.operator, "POST", "/api/v1/tags", { name: t })).status);
     expect((await admin("PUT", "/api/v1/tags/flood-2026/retention", { keep_days: 10 })).status).toBe(200);
     expect((await admin("PUT", "/api/v1/tags/court-case/retention", { keep_days: null })).status).toBe(200);
     expect((await admin("PUT", "/api/v1/tags/drill/retention", { keep_days: 2 })).status).toBe(200);
     // Operators curate workspaces but do not decide what is destroyed.
     expect((await call(app, cast.tokens.operator, "PUT", "/api/v1/tags/drill/retention", { keep_days: 1 })).status).toBe(403);
-    for (const bad of [{ keep_days: 0 }, { keep_days: -3 }, { keep_days: 1.5 }, { keep_days: "10" }, { keep_days: "ten" }, { keep_days: true }, {}, { keep_days: 10, extra: 1 }]) {
+    for (const bad of [
+      { keep_days: 0 },
+      { keep_days: -3 },
+      { keep_days: 1.5 },
+      { keep_days: "10" },
+      { keep_days: "ten" },
+      { keep_days: true },
+      {},
+      { keep_days: 10, extra: 1 },
+    ]) {
       expect(`${JSON.stringify(bad)} ${(await admin("PUT", "/api/v1/tags/drill/retention", bad)).status}`).toBe(`${JSON.stringify(bad)} 400`);
     }
     expect((await admin("PUT", "/api/v1/tags/no-such-tag/retention", { keep_days: 5 })).status).toBe(404);
@@ -186,7 +206,16 @@ describe("retention per workspace", () => {
       untaggedOld: kept(untaggedOld),
       streamGone: kept(streamGone.item),
       streamOwn: kept(streamOwn.item),
-    }).toEqual({ floodOld: false, floodNew: true, floodCourt: true, floodDrill: true, untaggedYoung: true, untaggedOld: false, streamGone: false, streamOwn: true });
+    }).toEqual({
+      floodOld: false,
+      floodNew: true,
+      floodCourt: true,
+      floodDrill: true,
+      untaggedYoung: true,
+      untaggedOld: false,
+      streamGone: false,
+      streamOwn: true,
+    });
     expect(await objectsUnder(app, `streams/${streamGone.id}/`)).toEqual([]);
     expect((await objectsUnder(app, `streams/${streamOwn.id}/`)).length).toBe(1);
     const rec = await db.selectFrom("audit_log").select(["action", "actor_id"]).where("target_id", "=", floodOld).executeTakeFirst();
@@ -230,7 +259,11 @@ describe("S3 object lock", () => {
     expect(app.rt.store.objectLock()).toBe(false);
     expect(locked.rt.store.objectLock()).toBe(true);
     const sid = await createStream(app, cast.tokens.reporter, "plain bucket");
-    expect(await (await import("../../core/retention/object-hold.service.ts")).syncObjectHold(deps(app), { stream_id: sid })).toEqual({ objectLock: false, held: false, objects: 0 });
+    expect(await (await import("../../core/retention/object-hold.service.ts")).syncObjectHold(deps(app), { stream_id: sid })).toEqual({
+      objectLock: false,
+      held: false,
+      objects: 0,
+    });
   });
 
   test("a hold puts every object of the stream under S3 legal hold: MinIO itself refuses to delete them, even with its root key", async () => {
@@ -238,7 +271,11 @@ describe("S3 object lock", () => {
     for (let i = 0; i < 3; i++) expect((await putChunk(locked, lockedCast.tokens.reporter, sid, i)).status).toBe(201);
     expect((await call(locked, lockedCast.tokens.operator, "POST", `/api/v1/streams/${sid}/hold`, { reason: "case 9" })).status).toBe(201);
     // The hold queued its object_hold job in the same transaction; run it as a worker would.
-    const job = await sql<{ payload: unknown }>`select j.payload from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'object_hold'`.execute(locked.rt.database.db);
+    const job = await sql<{
+      payload: unknown;
+    }>`select j.payload from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'object_hold'`.execute(
+      locked.rt.database.db,
+    );
     expect(job.rows.map((r) => r.payload)).toContainEqual({ stream_id: sid });
     await runObjectHold(deps(locked), { stream_id: sid });
 
@@ -247,7 +284,10 @@ describe("S3 object lock", () => {
     for (const k of keys) expect(await locked.rt.store.legalHold(k)).toBe(true);
     // Straight to MinIO with the root credentials, version by version: refused.
     for (const v of await versions(`streams/${sid}/`)) {
-      const err = await s3.removeObject(bucket, v.name, { versionId: v.versionId }).then(() => null, (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`);
+      const err = await s3.removeObject(bucket, v.name, { versionId: v.versionId }).then(
+        () => null,
+        (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`,
+      );
       expect(err).toMatch(/WORM|legal hold/i);
     }
     // Through rter's store without lifting: 409, and the bytes are still there.

@@ -44,7 +44,9 @@ beforeAll(async () => {
       select item_id, ${op.id}::uuid, 'later ' || (${WORDS}::text[])[1 + floor(random() * 10)::int]
       from (select distinct item_id from item_comments) c, generate_series(1, 2) k where random() < 0.8`.execute(trx);
     tagId = (await sql<{ id: string }>`insert into tags (name, created_by) values ('eq-tag', ${op.id}) returning id`.execute(trx)).rows[0]!.id;
-    await sql`insert into item_tags (item_id, tag_id, added_by, rank) select id, ${tagId}::uuid, ${op.id}, row_number() over () from items tablesample bernoulli (20)`.execute(trx);
+    await sql`insert into item_tags (item_id, tag_id, added_by, rank) select id, ${tagId}::uuid, ${op.id}, row_number() over () from items tablesample bernoulli (20)`.execute(
+      trx,
+    );
   });
   await sql`analyze`.execute(db);
 }, 120_000);
@@ -54,7 +56,9 @@ afterAll(() => database?.close());
 async function reference(f: ItemSearch): Promise<string[]> {
   const c = [sql`true`];
   if (f.q !== undefined)
-    c.push(sql`(i.search @@ websearch_to_tsquery('simple', ${f.q}) or exists (select 1 from item_comments x where x.item_id = i.id and x.search @@ websearch_to_tsquery('simple', ${f.q})))`);
+    c.push(
+      sql`(i.search @@ websearch_to_tsquery('simple', ${f.q}) or exists (select 1 from item_comments x where x.item_id = i.id and x.search @@ websearch_to_tsquery('simple', ${f.q})))`,
+    );
   if (f.bbox) c.push(sql`i.lat >= ${f.bbox.south} and i.lat <= ${f.bbox.north} and i.lng >= ${f.bbox.west} and i.lng <= ${f.bbox.east}`);
   if (f.from) c.push(sql`i.created_at >= ${f.from}`);
   if (f.to) c.push(sql`i.created_at < ${f.to}`);
@@ -63,7 +67,9 @@ async function reference(f: ItemSearch): Promise<string[]> {
   if (f.authorId) c.push(sql`i.author_id = ${f.authorId}::uuid`);
   if (f.kind) c.push(sql`i.kind = ${f.kind}`);
   if (f.tagId) c.push(sql`i.id in (select item_id from item_tags where tag_id = ${f.tagId}::uuid)`);
-  const { rows } = await sql<{ id: string }>`select i.id from items i where ${sql.join(c, sql` and `)} order by i.created_at desc, i.id desc`.execute(database.db);
+  const { rows } = await sql<{ id: string }>`select i.id from items i where ${sql.join(c, sql` and `)} order by i.created_at desc, i.id desc`.execute(
+    database.db,
+  );
   return rows.map((r) => r.id);
 }
 
@@ -77,15 +83,30 @@ function rng(seed: number) {
   };
 }
 
-const QUERIES = ["later fire", "later", "fire", "water", "power line", '"power line"', '"seen fire"', "fire -smoke", "flood or bridge", "block 7", "again", "nothingmatches", "tree closed road", "-fire"];
+const QUERIES = [
+  "later fire",
+  "later",
+  "fire",
+  "water",
+  "power line",
+  '"power line"',
+  '"seen fire"',
+  "fire -smoke",
+  "flood or bridge",
+  "block 7",
+  "again",
+  "nothingmatches",
+  "tree closed road",
+  "-fire",
+];
 
 function randomFilters(r: () => number): ItemSearch {
-  const pick = <T,>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
   const f: ItemSearch = { limit: 1 + Math.floor(r() * 40) };
   if (r() < 0.7) f.q = pick(QUERIES);
   if (r() < 0.3) {
-    const south = 45.40 + r() * 0.15;
-    const west = -73.70 + r() * 0.15;
+    const south = 45.4 + r() * 0.15;
+    const west = -73.7 + r() * 0.15;
     f.bbox = { south, north: south + 0.02 + r() * 0.1, west, east: west + 0.02 + r() * 0.1 };
   }
   if (r() < 0.3) f.from = new Date(NOW - Math.floor(r() * 5 * 24) * 3600_000);
@@ -101,18 +122,28 @@ function randomFilters(r: () => number): ItemSearch {
 describe("search gives what the plain query gives", () => {
   test("comments carry their item's created_at, set on insert and kept when the item's changes", async () => {
     const db = database.db;
-    const missing = await sql<{ n: number }>`select count(*)::int as n from item_comments c join items i on i.id = c.item_id where c.item_created_at is distinct from i.created_at`.execute(db);
+    const missing = await sql<{
+      n: number;
+    }>`select count(*)::int as n from item_comments c join items i on i.id = c.item_id where c.item_created_at is distinct from i.created_at`.execute(db);
     expect(missing.rows[0]!.n).toBe(0);
     const one = (await sql<{ id: string }>`select item_id as id from item_comments limit 1`.execute(db)).rows[0]!.id;
     await sql`update items set created_at = created_at - interval '1 microsecond' where id = ${one}`.execute(db);
-    const after = await sql<{ n: number }>`select count(*)::int as n from item_comments c join items i on i.id = c.item_id where c.item_id = ${one} and c.item_created_at = i.created_at`.execute(db);
+    const after = await sql<{
+      n: number;
+    }>`select count(*)::int as n from item_comments c join items i on i.id = c.item_id where c.item_id = ${one} and c.item_created_at = i.created_at`.execute(
+      db,
+    );
     expect(after.rows[0]!.n).toBeGreaterThan(0);
-    const stale = await sql<{ n: number }>`select count(*)::int as n from item_comments c join items i on i.id = c.item_id where c.item_created_at is distinct from i.created_at`.execute(db);
+    const stale = await sql<{
+      n: number;
+    }>`select count(*)::int as n from item_comments c join items i on i.id = c.item_id where c.item_created_at is distinct from i.created_at`.execute(db);
     expect(stale.rows[0]!.n).toBe(0);
   });
 
   test("the seeded data has ties and matches of every kind", async () => {
-    const ties = await sql<{ n: number }>`select count(*)::int as n from (select created_at from items group by created_at having count(*) > 1) t`.execute(database.db);
+    const ties = await sql<{ n: number }>`select count(*)::int as n from (select created_at from items group by created_at having count(*) > 1) t`.execute(
+      database.db,
+    );
     expect(ties.rows[0]!.n).toBeGreaterThan(250);
     expect((await reference({ q: '"seen fire"', limit: 1 })).length).toBeGreaterThan(0);
     expect((await reference({ q: "again", limit: 1 })).length).toBeGreaterThan(0);

@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
-import { bearer, call, createStream, makeCast, putChunk, type Cast } from "../support/security.ts";
+import { call, createStream, makeCast, putChunk, type Cast } from "../support/security.ts";
 
 let app: TestApp;
 let minio: TestMinio;
@@ -17,7 +17,10 @@ beforeAll(async () => {
   cast = await makeCast(app);
   mine = await createStream(app, cast.tokens.reporter, "A's stream");
   expect((await putChunk(app, cast.tokens.reporter, mine, 0)).status).toBe(201);
-  expect((await call(app, cast.tokens.reporter, "POST", `/api/v1/streams/${mine}/telemetry`, { samples: [{ t: Date.now(), lat: 45.5, lng: -73.6, heading: 90 }] })).status).toBe(200);
+  expect(
+    (await call(app, cast.tokens.reporter, "POST", `/api/v1/streams/${mine}/telemetry`, { samples: [{ t: Date.now(), lat: 45.5, lng: -73.6, heading: 90 }] }))
+      .status,
+  ).toBe(200);
 }, 60_000);
 afterAll(async () => {
   await app?.stop();
@@ -45,7 +48,8 @@ describe("reporters see only their own", () => {
     expect((await call(app, other, "POST", `/api/v1/streams/${mine}/telemetry`, { samples: [{ t: Date.now(), lat: 1, lng: 1 }] })).status).toBe(404);
     expect((await call(app, other, "POST", `/api/v1/streams/${mine}/finish`)).status).toBe(404);
     // ...and the owner, an operator and a viewer can read it.
-    for (const who of ["reporter", "operator", "viewer"] as const) expect((await call(app, cast.tokens[who], "GET", `/api/v1/streams/${mine}/telemetry`)).status).toBe(200);
+    for (const who of ["reporter", "operator", "viewer"] as const)
+      expect((await call(app, cast.tokens[who], "GET", `/api/v1/streams/${mine}/telemetry`)).status).toBe(200);
   });
 
   test("a viewer cannot write: create, upload, telemetry, finish, invite, tag, hold", async () => {
@@ -133,7 +137,11 @@ describe("sessions, cookies and CSRF", () => {
     const noHeader = await app.request("/api/v1/streams", { method: "POST", headers: { cookie, "content-type": "application/json" }, body: "{}" });
     expect(noHeader.status).toBe(403);
     expect(((await noHeader.json()) as { detail: string }).detail).toMatch(/x-requested-with/i);
-    const withHeader = await app.request("/api/v1/streams", { method: "POST", headers: { cookie, "content-type": "application/json", "x-requested-with": "rter" }, body: "{}" });
+    const withHeader = await app.request("/api/v1/streams", {
+      method: "POST",
+      headers: { cookie, "content-type": "application/json", "x-requested-with": "rter" },
+      body: "{}",
+    });
     expect(withHeader.status).toBe(201);
     expect((await call(app, cast.tokens.reporter, "POST", "/api/v1/streams", {})).status).toBe(201);
   });
@@ -144,13 +152,20 @@ describe("sessions, cookies and CSRF", () => {
     // Time passes by moving the last use back in the row, unannounced: the node's credential
     // memory (at most 5 s, core/auth/credential-cache.ts) is dropped as its time limit would.
     const ago = async (min: number) => {
-      await sql`update api_tokens set last_used_at = now() - make_interval(mins => ${min}) where kind = 'session' and user_id = ${cast.ids.operator}`.execute(db);
+      await sql`update api_tokens set last_used_at = now() - make_interval(mins => ${min}) where kind = 'session' and user_id = ${cast.ids.operator}`.execute(
+        db,
+      );
       app.api!.credentials.clear();
     };
     await ago(29);
     expect((await call(app, token, "GET", "/api/v1/auth/me")).status).toBe(200);
     // That use moved the end: 29 more minutes are fine again.
-    const row = await db.selectFrom("api_tokens").select("last_used_at").where("kind", "=", "session").where("user_id", "=", cast.ids.operator).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom("api_tokens")
+      .select("last_used_at")
+      .where("kind", "=", "session")
+      .where("user_id", "=", cast.ids.operator)
+      .executeTakeFirstOrThrow();
     expect(Date.now() - new Date(row.last_used_at!).getTime()).toBeLessThan(10_000);
     await ago(31);
     const idle = await call(app, token, "GET", "/api/v1/auth/me");
@@ -170,7 +185,12 @@ describe("sessions, cookies and CSRF", () => {
 
 describe("API tokens: scoped, revocable, listed without secrets", () => {
   test("a token scoped below its user's role acts with that role; above is refused", async () => {
-    const res = await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { email: cast.emails.operator, name: "wall display", role: "viewer", ttl_seconds: 3600 });
+    const res = await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", {
+      email: cast.emails.operator,
+      name: "wall display",
+      role: "viewer",
+      ttl_seconds: 3600,
+    });
     expect(res.status).toBe(201);
     const t = (await res.json()) as { id: string; token: string; role: string };
     expect(t.role).toBe("viewer");
@@ -180,7 +200,10 @@ describe("API tokens: scoped, revocable, listed without secrets", () => {
     expect((await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { user_id: cast.ids.operator, name: "x", role: "admin" })).status).toBe(403);
     expect((await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { name: "whose?" })).status).toBe(400);
 
-    const list = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/tokens?user_id=${cast.ids.operator}`)).json()) as { id: string; role: string }[];
+    const list = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/tokens?user_id=${cast.ids.operator}`)).json()) as {
+      id: string;
+      role: string;
+    }[];
     expect(list.find((x) => x.id === t.id)?.role).toBe("viewer");
     expect(JSON.stringify(list)).not.toContain(t.token);
     expect((await call(app, cast.tokens.admin, "DELETE", `/api/v1/admin/tokens/${t.id}`)).status).toBe(204);
@@ -189,8 +212,14 @@ describe("API tokens: scoped, revocable, listed without secrets", () => {
 
   test("changing a user's role ends their sessions and tokens; the last admin stays", async () => {
     const db = app.rt.database.db;
-    const { user } = await (await import("../../core/auth/auth.service.ts")).addUser(db, { email: "demoted@city.example", role: "operator", password: cast.password });
-    const tok = (await (await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { email: "demoted@city.example", name: "t" })).json()) as { token: string };
+    const { user } = await (await import("../../core/auth/auth.service.ts")).addUser(db, {
+      email: "demoted@city.example",
+      role: "operator",
+      password: cast.password,
+    });
+    const tok = (await (await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { email: "demoted@city.example", name: "t" })).json()) as {
+      token: string;
+    };
     const { token: session } = await login("demoted@city.example", cast.password);
     const patch = await call(app, cast.tokens.admin, "PATCH", `/api/v1/admin/users/${user.id}`, { role: "viewer" });
     expect(patch.status).toBe(200);

@@ -18,7 +18,14 @@ let cast: Cast;
 beforeAll(async () => {
   minio = await startMinio();
   // A small head start and floor, so a trickling upload is cut within about a second.
-  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "upload-grace": "1s", "upload-min-rate": "4KiB", "rate-limit-login": "1000/1m" });
+  app = await startTestApp({
+    "database-url": await testDatabaseUrl(),
+    "storage-url": minio.url,
+    roles: "api",
+    "upload-grace": "1s",
+    "upload-min-rate": "4KiB",
+    "rate-limit-login": "1000/1m",
+  });
   cast = await makeCast(app, "edge.example");
 }, 60_000);
 afterAll(async () => {
@@ -49,7 +56,11 @@ function parseReply(raw: string): RawReply {
  * come, calls `trickle` every `everyMs` for more bytes. Resolves with what came back once the
  * server closes, or shortly after a complete answer (the server has decided by then).
  */
-function exchange(baseUrl: string, head: string, opts: { body?: Uint8Array; trickle?: () => Uint8Array; everyMs?: number; maxMs?: number } = {}): Promise<RawReply> {
+function exchange(
+  baseUrl: string,
+  head: string,
+  opts: { body?: Uint8Array; trickle?: () => Uint8Array; everyMs?: number; maxMs?: number } = {},
+): Promise<RawReply> {
   const url = new URL(baseUrl);
   return new Promise((resolve) => {
     let raw = "";
@@ -91,7 +102,10 @@ describe("requests without a usable Host header", () => {
 
     // A request body survives the rebuilt request: signing in over HTTP/1.0 works.
     const login = JSON.stringify({ email: cast.emails.viewer, password: cast.password });
-    const signedIn = await exchange(app.url, `POST /api/v1/auth/login HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${login.length}\r\n\r\n${login}`);
+    const signedIn = await exchange(
+      app.url,
+      `POST /api/v1/auth/login HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${login.length}\r\n\r\n${login}`,
+    );
     expect(signedIn.status).toBe(200);
     const token = (JSON.parse(signedIn.body) as { token: string }).token;
     const meAgain = await exchange(app.url, `GET /api/v1/auth/me HTTP/1.0\r\nAuthorization: Bearer ${token}\r\n\r\n`);
@@ -150,13 +164,21 @@ describe("uploads that trickle in too slowly", () => {
     const bytes = fakeWebm(100_000);
     // Ten parts, 150 ms apart: past the 1 s head start, and far above 4 KiB/s on average.
     let part = 0;
-    const r = await exchange(app.url, chunkHead(id, 0, bytes.length), { body: bytes.subarray(0, 10_000), trickle: () => bytes.subarray(++part * 10_000, (part + 1) * 10_000), everyMs: 150 });
+    const r = await exchange(app.url, chunkHead(id, 0, bytes.length), {
+      body: bytes.subarray(0, 10_000),
+      trickle: () => bytes.subarray(++part * 10_000, (part + 1) * 10_000),
+      everyMs: 150,
+    });
     expect(r.status).toBe(201);
     const sha = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
     expect(JSON.parse(r.body)).toEqual({ seq: 0, sha256: sha });
 
     // And over an ordinary client at full speed.
-    const fast = await fetch(`${app.url}/api/v1/streams/${id}/chunks/1`, { method: "PUT", headers: { ...bearer(cast.tokens.reporter), "content-type": "video/webm" }, body: fakeWebm(500_000) });
+    const fast = await fetch(`${app.url}/api/v1/streams/${id}/chunks/1`, {
+      method: "PUT",
+      headers: { ...bearer(cast.tokens.reporter), "content-type": "video/webm" },
+      body: fakeWebm(500_000),
+    });
     expect(fast.status).toBe(201);
   }, 30_000);
 

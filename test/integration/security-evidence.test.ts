@@ -17,11 +17,19 @@ let held: string;
 beforeAll(async () => {
   minio = await startMinio();
   dbUrl = await testDatabaseUrl();
-  app = await startTestApp({ "database-url": dbUrl, "storage-url": minio.url, roles: "api", "cors-origins": "https://dashboard.city.example", "public-url": "https://rter.city.example" });
+  app = await startTestApp({
+    "database-url": dbUrl,
+    "storage-url": minio.url,
+    roles: "api",
+    "cors-origins": "https://dashboard.city.example",
+    "public-url": "https://rter.city.example",
+  });
   cast = await makeCast(app);
   held = await createStream(app, cast.tokens.reporter, "evidence");
   for (let i = 0; i < 3; i++) expect((await putChunk(app, cast.tokens.reporter, held, i)).status).toBe(201);
-  expect((await call(app, cast.tokens.reporter, "POST", `/api/v1/streams/${held}/telemetry`, { samples: [{ t: Date.now(), lat: 45.5, lng: -73.6 }] })).status).toBe(200);
+  expect(
+    (await call(app, cast.tokens.reporter, "POST", `/api/v1/streams/${held}/telemetry`, { samples: [{ t: Date.now(), lat: 45.5, lng: -73.6 }] })).status,
+  ).toBe(200);
 }, 60_000);
 afterAll(async () => {
   await app?.stop();
@@ -51,7 +59,8 @@ describe("legal hold", () => {
     expect(objects.length).toBe(3);
 
     const answers: Record<string, number> = {};
-    for (const who of ["admin", "operator", "reporter", "viewer"] as const) answers[who] = (await call(app, cast.tokens[who], "DELETE", `/api/v1/streams/${held}`)).status;
+    for (const who of ["admin", "operator", "reporter", "viewer"] as const)
+      answers[who] = (await call(app, cast.tokens[who], "DELETE", `/api/v1/streams/${held}`)).status;
     expect(answers).toEqual({ admin: 409, operator: 403, reporter: 403, viewer: 403 });
 
     // The retention job: even with everything expired, the held stream is skipped.
@@ -60,7 +69,13 @@ describe("legal hold", () => {
     expect(sweep.deleted).toBe(0);
 
     // Straight into the database with the application's credentials.
-    for (const stmt of [`delete from streams where id = '${held}'`, `delete from chunks where stream_id = '${held}'`, `delete from telemetry where stream_id = '${held}'`, "truncate chunks cascade", "truncate streams cascade"]) {
+    for (const stmt of [
+      `delete from streams where id = '${held}'`,
+      `delete from chunks where stream_id = '${held}'`,
+      `delete from telemetry where stream_id = '${held}'`,
+      "truncate chunks cascade",
+      "truncate streams cascade",
+    ]) {
       const r = await directSql(stmt);
       expect(`${stmt}: ${r.ok ? "ok" : r.code}`).toBe(`${stmt}: RTH01`);
     }
@@ -87,7 +102,9 @@ describe("legal hold", () => {
     expect((await db.selectFrom("chunks").select("seq").where("stream_id", "=", held).execute()).length).toBe(0);
     // The hold's history outlives the stream.
     expect((await db.selectFrom("legal_holds").select("id").where("stream_id", "=", held).execute()).length).toBe(1);
-    const audit = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/audit?target_id=${held}&limit=100`)).json()) as { entries: { action: string; actor_email: string | null }[] };
+    const audit = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/audit?target_id=${held}&limit=100`)).json()) as {
+      entries: { action: string; actor_email: string | null }[];
+    };
     const actions = audit.entries.map((e) => e.action);
     for (const a of ["chunk.stored", "hold.placed", "stream.delete_refused", "hold.released", "stream.deleted"]) expect(actions).toContain(a);
     expect(audit.entries.find((e) => e.action === "stream.deleted")?.actor_email).toBe(cast.emails.admin);
@@ -113,7 +130,12 @@ describe("legal hold", () => {
     expect(left.sort()).toEqual([keptForever, onHold].sort());
     expect(await objectsUnder(app, `streams/${expired}/`)).toEqual([]);
     expect((await objectsUnder(app, `streams/${onHold}/`)).length).toBe(1);
-    const rec = await db.selectFrom("audit_log").select(["action", "actor_id"]).where("target_id", "=", expired).where("action", "=", "retention.deleted").executeTakeFirst();
+    const rec = await db
+      .selectFrom("audit_log")
+      .select(["action", "actor_id"])
+      .where("target_id", "=", expired)
+      .where("action", "=", "retention.deleted")
+      .executeTakeFirst();
     expect(rec).toEqual({ action: "retention.deleted", actor_id: null });
   });
 });
@@ -121,9 +143,14 @@ describe("legal hold", () => {
 describe("audit trail", () => {
   test("views are recorded once per user and stream per few minutes, with who and from where", async () => {
     const id = await createStream(app, cast.tokens.reporter, "watched");
-    for (let i = 0; i < 5; i++) expect((await app.request(`/api/v1/streams/${id}/hls/index.m3u8`, { headers: { ...bearer(cast.tokens.viewer), "user-agent": "wall-display/1.0" } })).status).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect(
+        (await app.request(`/api/v1/streams/${id}/hls/index.m3u8`, { headers: { ...bearer(cast.tokens.viewer), "user-agent": "wall-display/1.0" } })).status,
+      ).toBe(200);
     expect((await call(app, cast.tokens.operator, "GET", `/api/v1/streams/${id}/hls/index.m3u8`)).status).toBe(200);
-    const page = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/audit?action=stream.viewed&target_id=${id}`)).json()) as { entries: { actor_email: string; ip: string; user_agent: string }[] };
+    const page = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/audit?action=stream.viewed&target_id=${id}`)).json()) as {
+      entries: { actor_email: string; ip: string; user_agent: string }[];
+    };
     expect(page.entries.map((e) => e.actor_email).sort()).toEqual([cast.emails.operator, cast.emails.viewer].sort());
     const v = page.entries.find((e) => e.actor_email === cast.emails.viewer)!;
     expect(v.ip).toBe("127.0.0.1");
@@ -138,11 +165,14 @@ describe("audit trail", () => {
     await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { email: cast.emails.viewer, name: "kiosk" });
     const all = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit?limit=1000")).json()) as { entries: { id: string; action: string }[] };
     const actions = new Set(all.entries.map((e) => e.action));
-    for (const a of ["login", "login.failed", "invite.created", "invite.accepted", "token.created", "chunk.stored", "stream.viewed"]) expect(actions).toContain(a);
+    for (const a of ["login", "login.failed", "invite.created", "invite.accepted", "token.created", "chunk.stored", "stream.viewed"])
+      expect(actions).toContain(a);
     const logins = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit?action=login.")).json()) as { entries: { action: string }[] };
     expect(logins.entries.every((e) => e.action.startsWith("login."))).toBe(true);
     const p1 = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit?limit=2")).json()) as { entries: { id: string }[]; next_before: string };
-    const p2 = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/audit?limit=2&before=${p1.next_before}`)).json()) as { entries: { id: string }[] };
+    const p2 = (await (await call(app, cast.tokens.admin, "GET", `/api/v1/admin/audit?limit=2&before=${p1.next_before}`)).json()) as {
+      entries: { id: string }[];
+    };
     expect(BigInt(p2.entries[0]!.id)).toBeLessThan(BigInt(p1.entries[1]!.id) + 1n);
   }, 30_000);
 
@@ -150,7 +180,10 @@ describe("audit trail", () => {
     const nd = await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit/export?format=ndjson&action=chunk.stored");
     expect(nd.status).toBe(200);
     expect(nd.headers.get("content-disposition")).toMatch(/^attachment; filename="rter-audit-.*\.ndjson"$/);
-    const lines = (await nd.text()).trim().split("\n").map((l) => JSON.parse(l) as { action: string; detail: { sha256: string } });
+    const lines = (await nd.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { action: string; detail: { sha256: string } });
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines.every((l) => l.action === "chunk.stored" && /^[0-9a-f]{64}$/.test(l.detail.sha256))).toBe(true);
     const csv = await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit/export?format=csv")).text();
@@ -162,14 +195,25 @@ describe("audit trail", () => {
   test("UPDATE, DELETE and TRUNCATE fail even through a direct connection with the application's credentials", async () => {
     const before = await directSql<{ n: string }>("select count(*) as n from audit_log");
     expect(before.ok).toBe(true);
-    for (const stmt of ["update audit_log set action = 'nothing happened'", "delete from audit_log", "truncate audit_log", "delete from audit_log where id = (select min(id) from audit_log)"]) {
+    for (const stmt of [
+      "update audit_log set action = 'nothing happened'",
+      "delete from audit_log",
+      "truncate audit_log",
+      "delete from audit_log where id = (select min(id) from audit_log)",
+    ]) {
       const r = await directSql(stmt);
       expect(`${stmt}: ${r.ok ? "ok" : r.code}`).toBe(`${stmt}: RTA01`);
     }
     const after = await directSql<{ n: string }>("select count(*) as n from audit_log");
     expect(after).toEqual(before);
     // Through the application's own query builder, too.
-    const r = await app.rt.database.db.deleteFrom("audit_log").execute().then(() => "deleted", (e: { code: string }) => e.code);
+    const r = await app.rt.database.db
+      .deleteFrom("audit_log")
+      .execute()
+      .then(
+        () => "deleted",
+        (e: { code: string }) => e.code,
+      );
     expect(r).toBe("RTA01");
   });
 
@@ -183,14 +227,19 @@ describe("audit trail", () => {
     const answers = await Promise.all([
       ...Array.from({ length: 15 }, (_, i) => putChunk(app, cast.tokens.reporter, id, i).then((r) => r.status)),
       ...Array.from({ length: 15 }, (_, i) => putChunk(app, cast.tokens.reporter2, other, i).then((r) => r.status)),
-      ...Array.from({ length: 10 }, () => app.request("/api/v1/auth/login", json({ email: `nobody${Math.random()}@city.example`, password: "wrong guess" })).then((r) => r.status)),
+      ...Array.from({ length: 10 }, () =>
+        app.request("/api/v1/auth/login", json({ email: `nobody${Math.random()}@city.example`, password: "wrong guess" })).then((r) => r.status),
+      ),
     ]);
     expect(answers.filter((s) => s === 201).length).toBe(30);
     const v = await verify();
     expect(v).toMatchObject({ ok: true, first_bad_seq: null });
     expect(v.entries).toBeGreaterThan(40);
     expect(v.head_hash).toMatch(/^[0-9a-f]{64}$/);
-    const lines = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit/export?format=ndjson")).text()).trim().split("\n").map((l) => JSON.parse(l) as { seq: string; hash: string });
+    const lines = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit/export?format=ndjson")).text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { seq: string; hash: string });
     const seqs = lines.map((l) => Number(l.seq)).sort((a, b) => a - b);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     expect(lines.some((l) => l.hash === v.head_hash)).toBe(true);
@@ -214,7 +263,9 @@ describe("audit trail", () => {
     v = await verify();
     expect(v).toMatchObject({ ok: false, first_bad_seq: String(Number(seq) + 2) });
     expect(v.head_hash).not.toBe(head);
-    const recorded = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit?action=audit.verified&limit=1")).json()) as { entries: { detail: Verdict }[] };
+    const recorded = (await (await call(app, cast.tokens.admin, "GET", "/api/v1/admin/audit?action=audit.verified&limit=1")).json()) as {
+      entries: { detail: Verdict }[];
+    };
     expect(recorded.entries[0]!.detail.ok).toBe(false);
   });
 });
@@ -231,7 +282,14 @@ describe("response hardening", () => {
     expect(res.headers.get("access-control-allow-credentials")).toBeNull();
     const other = await call(app, cast.tokens.viewer, "GET", "/api/v1/auth/me", undefined, { origin: "https://evil.example" });
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
-    const pre = await app.request("/api/v1/streams", { method: "OPTIONS", headers: { origin: "https://dashboard.city.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" } });
+    const pre = await app.request("/api/v1/streams", {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://dashboard.city.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-methods")).toContain("POST");
     const page = await app.request("/no-such-page");

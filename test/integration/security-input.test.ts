@@ -13,7 +13,14 @@ let stream: string;
 
 beforeAll(async () => {
   minio = await startMinio();
-  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "idle-timeout": "2s", "max-chunk-bytes": "1MiB", "rate-limit-login": "1000/1m" });
+  app = await startTestApp({
+    "database-url": await testDatabaseUrl(),
+    "storage-url": minio.url,
+    roles: "api",
+    "idle-timeout": "2s",
+    "max-chunk-bytes": "1MiB",
+    "rate-limit-login": "1000/1m",
+  });
   cast = await makeCast(app);
   stream = await createStream(app, cast.tokens.admin, "target");
 }, 60_000);
@@ -32,7 +39,10 @@ const HOSTILE: Record<string, string> = {
 };
 
 async function userCount() {
-  const r = await app.rt.database.db.selectFrom("users").select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+  const r = await app.rt.database.db
+    .selectFrom("users")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -58,7 +68,11 @@ describe("injection and traversal strings", () => {
       const [method, template] = key.split(" ") as [string, string];
       for (const [name, s] of Object.entries(strings)) {
         const path = template.replace(/\{[a-z]+\}/g, name === "encoded slash" ? s : encodeURIComponent(s));
-        const res = await app.request(path, { method, headers: { ...bearer(cast.tokens.admin), "content-type": "application/json" }, body: method === "GET" ? undefined : "{}" });
+        const res = await app.request(path, {
+          method,
+          headers: { ...bearer(cast.tokens.admin), "content-type": "application/json" },
+          body: method === "GET" ? undefined : "{}",
+        });
         if (res.headers.get("content-type")?.startsWith("text/event-stream")) await res.body?.cancel();
         if (![400, 404].includes(res.status)) wrong.push(`${key} with ${name}: ${res.status}`);
       }
@@ -75,7 +89,13 @@ describe("injection and traversal strings", () => {
     for (const [name, s] of Object.entries(HOSTILE)) {
       let r = await call(app, a, "POST", "/api/v1/streams", { title: s });
       const sid = r.status === 201 ? ((await r.clone().json()) as { id: string }).id : "";
-      await storedOrRefused(`stream title (${name})`, r, async () => ((await (await call(app, a, "GET", `/api/v1/streams/${sid}`)).json()) as { title: string }).title, s.trim(), problems);
+      await storedOrRefused(
+        `stream title (${name})`,
+        r,
+        async () => ((await (await call(app, a, "GET", `/api/v1/streams/${sid}`)).json()) as { title: string }).title,
+        s.trim(),
+        problems,
+      );
 
       r = await call(app, a, "POST", "/api/v1/streams", { title: "t", tags: [s] });
       await storedOrRefused(`stream tag (${name})`, r, async () => ((await r.clone().json()) as { tags: string[] }).tags[0], s.trim(), problems);
@@ -121,7 +141,6 @@ describe("injection and traversal strings", () => {
     expect(await userCount()).toBeGreaterThanOrEqual(before);
     expect((await call(app, cast.tokens.viewer, "GET", "/api/v1/auth/me")).status).toBe(200);
   }, 60_000);
-
 });
 
 /** A raw HTTP/1.1 exchange: send the head and body parts, then close or stall; returns what came back and when the server hung up. */

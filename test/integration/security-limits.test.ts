@@ -27,7 +27,11 @@ afterAll(async () => {
 });
 
 function loginFrom(ip: string, email: string, password: string): Promise<Response> {
-  return fetch(`${app.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": ip }, body: JSON.stringify({ email, password }) });
+  return fetch(`${app.url}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-forwarded-for": ip },
+    body: JSON.stringify({ email, password }),
+  });
 }
 
 describe("sign-in throttling", () => {
@@ -69,7 +73,10 @@ describe("sign-in throttling", () => {
     expect(missingRetryAfter).toBe(0);
     expect(bystander.length).toBeGreaterThan(5);
     expect(bystander.every((b) => b.status === 200)).toBe(true);
-    const p95 = percentile(bystander.map((b) => b.ms), 95);
+    const p95 = percentile(
+      bystander.map((b) => b.ms),
+      95,
+    );
     expect(p95).toBeLessThan(1_000);
 
     // The right password, from another address: the account is locked, the password is not even checked.
@@ -85,7 +92,9 @@ describe("sign-in throttling", () => {
     expect(audit.some((a) => a.action === "login.locked")).toBe(true);
 
     // The status page shows it: 429s of this node, and the locked account.
-    const status = (await (await fetch(`${app.url}/api/v1/status`)).json()) as { quota: { rate_limited_total: number; locked_accounts: number; active_buckets: number } };
+    const status = (await (await fetch(`${app.url}/api/v1/status`)).json()) as {
+      quota: { rate_limited_total: number; locked_accounts: number; active_buckets: number };
+    };
     expect(status.quota.rate_limited_total).toBeGreaterThanOrEqual(n429);
     expect(status.quota.locked_accounts).toBe(1);
     expect(status.quota.active_buckets).toBeGreaterThanOrEqual(2);
@@ -96,7 +105,10 @@ describe("sign-in throttling", () => {
     expect((await loginFrom("198.51.100.5", victim, cast.password)).status).toBe(200);
     console.log(
       `1000 failed logins in ${(floodMs / 1000).toFixed(2)} s: ${n401} x 401 (passwords checked), ${n429} x 429; ` +
-        `bystander ${bystander.length} requests meanwhile, p50 ${percentile(bystander.map((b) => b.ms), 50).toFixed(1)} ms, p95 ${p95.toFixed(1)} ms; locked for ${retry} s`,
+        `bystander ${bystander.length} requests meanwhile, p50 ${percentile(
+          bystander.map((b) => b.ms),
+          50,
+        ).toFixed(1)} ms, p95 ${p95.toFixed(1)} ms; locked for ${retry} s`,
     );
   }, 120_000);
 
@@ -118,7 +130,9 @@ describe("sign-in throttling", () => {
 
 describe("rate limits per token and per address", () => {
   test("a token's own quota: 429 with Retry-After and the RateLimit headers; other tokens unaffected", async () => {
-    const t = (await (await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { email: cast.emails.viewer, name: "tiny", rate_limit_per_minute: 5 })).json()) as { token: string };
+    const t = (await (
+      await call(app, cast.tokens.admin, "POST", "/api/v1/admin/tokens", { email: cast.emails.viewer, name: "tiny", rate_limit_per_minute: 5 })
+    ).json()) as { token: string };
     await freshWindow(60, 5);
     const answers: Response[] = [];
     for (let i = 0; i < 7; i++) answers.push(await call(app, t.token, "GET", "/api/v1/auth/me"));
@@ -139,7 +153,11 @@ describe("rate limits per token and per address", () => {
     for (let i = 0; i < 40; i += 10) {
       const batch = await Promise.all(
         Array.from({ length: 10 }, (_, j) =>
-          fetch(`${app.url}/api/v1/streams/${id}/chunks/${i + j}`, { method: "PUT", headers: { ...bearer(cast.tokens.reporter), "content-type": "video/webm" }, body: fakeWebm(64 * 1024, i + j) }),
+          fetch(`${app.url}/api/v1/streams/${id}/chunks/${i + j}`, {
+            method: "PUT",
+            headers: { ...bearer(cast.tokens.reporter), "content-type": "video/webm" },
+            body: fakeWebm(64 * 1024, i + j),
+          }),
         ),
       );
       statuses.push(...batch.map((r) => r.status));
@@ -172,14 +190,20 @@ describe("one bucket, many requests at once", () => {
     const decisions = await Promise.all(Array.from({ length: 300 }, () => node.hit(db, key, { limit: 200, windowSeconds: 3600 })));
     expect(decisions.filter((d) => d.allowed).length).toBe(200);
     // Every request got its own count: remaining runs 199..0 for the allowed ones, once each.
-    const remaining = decisions.filter((d) => d.allowed).map((d) => d.remaining).sort((a, b) => a - b);
+    const remaining = decisions
+      .filter((d) => d.allowed)
+      .map((d) => d.remaining)
+      .sort((a, b) => a - b);
     expect(remaining).toEqual(Array.from({ length: 200 }, (_, i) => i));
     const row = await db.selectFrom("rate_counters").select("hits").where("key", "=", key).executeTakeFirstOrThrow();
     // Requests after the first 429 are answered on this node without counting (it remembers the bucket is over).
     expect(row.hits).toBeGreaterThanOrEqual(201);
     expect(row.hits).toBeLessThanOrEqual(300);
     const other = new RateLimiter();
-    const twoNodes = await Promise.all([node.hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 }), other.hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 })]);
+    const twoNodes = await Promise.all([
+      node.hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 }),
+      other.hit(db, `${key}:b`, { limit: 5, windowSeconds: 3600 }),
+    ]);
     expect(twoNodes.map((d) => d.remaining).sort()).toEqual([3, 4]);
   });
 });

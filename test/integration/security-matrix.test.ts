@@ -25,7 +25,14 @@ const seen: Observation[] = [];
 beforeAll(async () => {
   minio = await startMinio();
   // Limits out of the way: this test is about who may call what, not how often.
-  app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api", "rate-limit": "1000000/1m", "rate-limit-anonymous": "1000000/1m", "rate-limit-login": "1000000/1m" });
+  app = await startTestApp({
+    "database-url": await testDatabaseUrl(),
+    "storage-url": minio.url,
+    roles: "api",
+    "rate-limit": "1000000/1m",
+    "rate-limit-anonymous": "1000000/1m",
+    "rate-limit-login": "1000000/1m",
+  });
   cast = await makeCast(app);
   const db = app.rt.database.db;
   streamId = await createStream(app, cast.tokens.reporter, "reporter A's stream");
@@ -80,7 +87,14 @@ async function requestFor(key: string, token: string | null): Promise<Response> 
   const caller = key === "POST /api/v1/auth/logout" ? (Object.keys(cast.tokens) as (keyof Cast["tokens"])[]).find((k) => cast.tokens[k] === token) : undefined;
   if (caller) token = (await createToken(app.rt.database.db, { email: cast.emails[caller], name: "throwaway", ttlMs: 60_000 })).token;
   const prefix = template.split("/").slice(0, 4).join("/");
-  const id = prefix === "/api/v1/items" ? itemId : prefix === "/api/v1/admin" || prefix === "/api/v1/invites" ? (template.includes("/users/") ? cast.ids.operator : crypto.randomUUID()) : streamId;
+  const id =
+    prefix === "/api/v1/items"
+      ? itemId
+      : prefix === "/api/v1/admin" || prefix === "/api/v1/invites"
+        ? template.includes("/users/")
+          ? cast.ids.operator
+          : crypto.randomUUID()
+        : streamId;
   path = path
     .replace("{id}", key.includes("/jobs/") ? "999999999" : id)
     .replace("{seq}", "1")
@@ -130,7 +144,14 @@ describe("the role matrix", () => {
     // Media routes (.m3u8, .jpg, .mp4) and the documents themselves are not in the document.
     const notInDoc = Object.keys(ACCESS).filter((k) => !keys.includes(k));
     expect(notInDoc.sort()).toEqual(
-      ["GET /api/docs", "GET /api/openapi.json", "GET /api/v1/streams/{id}/hls/index.m3u8", "GET /api/v1/streams/{id}/hls/init.mp4", "GET /api/v1/streams/{id}/poster.jpg", "GET /api/v1/streams/{id}/recording.mp4"].sort(),
+      [
+        "GET /api/docs",
+        "GET /api/openapi.json",
+        "GET /api/v1/streams/{id}/hls/index.m3u8",
+        "GET /api/v1/streams/{id}/hls/init.mp4",
+        "GET /api/v1/streams/{id}/poster.jpg",
+        "GET /api/v1/streams/{id}/recording.mp4",
+      ].sort(),
     );
   });
 
@@ -156,15 +177,15 @@ describe("the role matrix", () => {
         const want = expected(key, rule, who);
         const ok =
           status < 500 &&
-          (want === "public" ? status !== 401 && status !== 403
-          : want === "allowed" ? status !== 401 && status !== 403
-          : Number(want) === status);
+          (want === "public" ? status !== 401 && status !== 403 : want === "allowed" ? status !== 401 && status !== 403 : Number(want) === status);
         if (!ok) wrong.push(`${key} as ${who}: ${status}, expected ${want}`);
       }
     }
     expect(wrong).toEqual([]);
     const counts = seen.reduce<Record<string, number>>((a, o) => ((a[o.status] = (a[o.status] ?? 0) + 1), a), {});
-    console.log(`matrix walk: ${keys.length} routes x ${Object.keys(identities).length} identities = ${seen.length} requests; statuses ${JSON.stringify(counts)}`);
+    console.log(
+      `matrix walk: ${keys.length} routes x ${Object.keys(identities).length} identities = ${seen.length} requests; statuses ${JSON.stringify(counts)}`,
+    );
   }, 60_000);
 
   test("docs/security.md shows this very matrix (bun scripts/role-matrix.ts --write)", () => {

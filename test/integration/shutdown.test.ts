@@ -20,7 +20,8 @@ async function enqueueProbe(holdMs: number): Promise<{ id: string; job: string }
   return { id: rows[0].id, job: job.rows[0].id };
 }
 
-const probeRow = async (id: string) => (await db.query("select run_count, worker_id from queue_probes where id = $1", [id])).rows[0] as { run_count: number; worker_id: string | null };
+const probeRow = async (id: string) =>
+  (await db.query("select run_count, worker_id from queue_probes where id = $1", [id])).rows[0] as { run_count: number; worker_id: string | null };
 const lockedBy = async (job: string) =>
   (await db.query("select locked_by from graphile_worker.jobs where id = $1 and locked_at is not null", [job])).rows[0]?.locked_by as string | undefined;
 const nodeOf = async (p: RterProcess) => ((await (await fetch(`${p.url}/healthz`)).json()) as { node: string }).node;
@@ -78,10 +79,14 @@ describe("SIGTERM drains", () => {
     const released = (await db.query("select locked_at, attempts, last_error from graphile_worker.jobs where id = $1", [job])).rows[0];
     expect(released).toMatchObject({ locked_at: null, attempts: 1 });
     expect(released.last_error).toContain("worker shutting down");
-    const row = await until("probe run by the other worker", async () => {
-      const r = await probeRow(id);
-      return r.run_count > 0 ? r : null;
-    }, 40_000);
+    const row = await until(
+      "probe run by the other worker",
+      async () => {
+        const r = await probeRow(id);
+        return r.run_count > 0 ? r : null;
+      },
+      40_000,
+    );
     expect(row.run_count).toBe(1);
     expect(row.worker_id).toBe(await nodeOf(b));
     expect(await b.stop("SIGTERM")).toBe(0);

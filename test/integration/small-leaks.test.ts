@@ -25,7 +25,9 @@ describe("a reporter cannot tell which workspaces exist", () => {
     const operator = api(node.url, await userToken(node.url, cluster.env, "leak-op@city.example", "operator"));
     const reporter = api(node.url, await userToken(node.url, cluster.env, "leak-rep@city.example", "reporter"));
     expect((await operator("/api/v1/tags", { method: "POST", body: { name: "secret-raid" } })).status).toBe(201);
-    const own = (await (await reporter("/api/v1/items", { method: "POST", body: { kind: "text", title: "flooded cellar", tags: ["cellars"] } })).json()) as { id: string };
+    const own = (await (await reporter("/api/v1/items", { method: "POST", body: { kind: "text", title: "flooded cellar", tags: ["cellars"] } })).json()) as {
+      id: string;
+    };
 
     const answers: { status: number; body: string }[] = [];
     for (const tag of ["secret-raid", "no-such-workspace", "another unknown"]) {

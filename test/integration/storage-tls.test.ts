@@ -65,7 +65,10 @@ describe("S3 storage over TLS with the internal CA", () => {
     const store = storeFor(minio.url.replace(/\?ca=[^&]*/, "?tls=false"));
     expect(await failure(store.put("tls/plain.bin", new Uint8Array([1, 2, 3])))).not.toBe("succeeded");
     // MinIO answers a plaintext request on its TLS port with 400 "Client sent an HTTP request to an HTTPS server", never with S3.
-    const res = await fetch(`http://${minio.endPoint}:${minio.port}/minio/health/live`).then((r) => r.status, (e: Error) => e.message);
+    const res = await fetch(`http://${minio.endPoint}:${minio.port}/minio/health/live`).then(
+      (r) => r.status,
+      (e: Error) => e.message,
+    );
     expect(res).not.toBe(200);
     await store.close();
   });

@@ -146,7 +146,16 @@ function storeSuite(name: string, setup: () => Promise<ObjectStore>, afterEachSt
     });
 
     test("keys with odd characters round-trip", async () => {
-      const odd = ["odd/with space.txt", "odd/é/日本/ファイル", "odd/a+b", "odd/%20lit", "odd/k=v&x=y", "odd/~tilde", "odd/emoji 😀", "odd/semi;colon,comma!'()*"];
+      const odd = [
+        "odd/with space.txt",
+        "odd/é/日本/ファイル",
+        "odd/a+b",
+        "odd/%20lit",
+        "odd/k=v&x=y",
+        "odd/~tilde",
+        "odd/emoji 😀",
+        "odd/semi;colon,comma!'()*",
+      ];
       for (const k of odd) {
         const r = await store.put(k, `v:${k}`);
         expect(r.key).toBe(k);

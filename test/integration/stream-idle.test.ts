@@ -46,11 +46,20 @@ describe("streams whose reporter falls silent", () => {
     expect(await state(silent)).toMatchObject({ state: "finished", finished_by: "idle" });
     expect((await state(busy)).state).toBe("live");
 
-    const job = await sql<{ n: string }>`select count(*) as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'assemble_recording' and j.payload->>'streamId' = ${silent}`.execute(db());
+    const job = await sql<{
+      n: string;
+    }>`select count(*) as n from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'assemble_recording' and j.payload->>'streamId' = ${silent}`.execute(
+      db(),
+    );
     expect(Number(job.rows[0]!.n)).toBe(1);
     const ev = await db().selectFrom("events").select("data").where("type", "=", "stream.finished").where("stream_id", "=", silent).executeTakeFirstOrThrow();
     expect(ev.data).toMatchObject({ by: "idle" });
-    const rec = await db().selectFrom("audit_log").select(["action", "actor_id"]).where("target_id", "=", silent).where("action", "=", "stream.finished_idle").executeTakeFirstOrThrow();
+    const rec = await db()
+      .selectFrom("audit_log")
+      .select(["action", "actor_id"])
+      .where("target_id", "=", silent)
+      .where("action", "=", "stream.finished_idle")
+      .executeTakeFirstOrThrow();
     expect(rec.actor_id).toBeNull();
     // Running again finds nothing new.
     expect(await finishIdle({ db: db(), log: app.rt.log }, app.rt.config.ingest.idleFinishMs)).toEqual([]);
@@ -64,7 +73,11 @@ describe("streams whose reporter falls silent", () => {
     // As if the worker had assembled the recording of the part before the silence.
     const key = `streams/${id}/recording/${crypto.randomUUID()}.mp4`;
     await app.rt.store.put(key, "old recording");
-    await db().updateTable("streams").set({ recording_key: key, recording_sha256: "0".repeat(64), recording_size: "13", recording_at: new Date() }).where("id", "=", id).execute();
+    await db()
+      .updateTable("streams")
+      .set({ recording_key: key, recording_sha256: "0".repeat(64), recording_size: "13", recording_at: new Date() })
+      .where("id", "=", id)
+      .execute();
 
     const late = await putChunk(app, cast.tokens.reporter, id, 1);
     expect(late.status).toBe(201);

@@ -20,7 +20,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
 beforeAll(async () => {
   minio = await startMinio();
   app = await startTestApp({ "database-url": await testDatabaseUrl(), "storage-url": minio.url, roles: "api,worker", "gap-wait": "1s" });
-  tokens = await usersWithTokens(app, [[OP, "operator"], [R1, "reporter"], [R2, "reporter"]]);
+  tokens = await usersWithTokens(app, [
+    [OP, "operator"],
+    [R1, "reporter"],
+    [R2, "reporter"],
+  ]);
 }, 120_000);
 afterAll(async () => {
   await app?.stop();
@@ -40,7 +44,11 @@ async function streamAt(email: string, title: string, offsetsSec: number[], tags
   expect(s.status).toBe(201);
   const chunks = await makeChunks("ts-h264-aac", offsetsSec.length, 1, "160x120");
   for (const [seq, bytes] of chunks.entries()) {
-    const r = await app.request(`/api/v1/streams/${s.body.id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(email), "content-type": contentTypeOf("ts-h264-aac"), "x-chunk-start": String(t0 + offsetsSec[seq]! * 1000) }, body: bytes });
+    const r = await app.request(`/api/v1/streams/${s.body.id}/chunks/${seq}`, {
+      method: "PUT",
+      headers: { ...auth(email), "content-type": contentTypeOf("ts-h264-aac"), "x-chunk-start": String(t0 + offsetsSec[seq]! * 1000) },
+      body: bytes,
+    });
     expect(r.status).toBe(201);
   }
   const started = Date.now();
@@ -68,9 +76,16 @@ describe("timeline", () => {
     // A CMAF stream (parts listed as they come, no worker involved) is a lane too.
     const c = await call(R2, "POST", "/api/v1/streams", { title: "phone" });
     const media = await makeCmaf({ seconds: 2, size: "160x120" });
-    expect((await app.request(`/api/v1/streams/${c.body.id}/init`, { method: "PUT", headers: { ...auth(R2), "content-type": "video/mp4" }, body: media.init })).status).toBe(201);
+    expect(
+      (await app.request(`/api/v1/streams/${c.body.id}/init`, { method: "PUT", headers: { ...auth(R2), "content-type": "video/mp4" }, body: media.init }))
+        .status,
+    ).toBe(201);
     for (const [seq, bytes] of media.chunks.entries()) {
-      const r = await app.request(`/api/v1/streams/${c.body.id}/chunks/${seq}`, { method: "PUT", headers: { ...auth(R2), "content-type": "video/iso.segment", "x-chunk-start": String(t0 + 20_000 + seq * 250) }, body: bytes });
+      const r = await app.request(`/api/v1/streams/${c.body.id}/chunks/${seq}`, {
+        method: "PUT",
+        headers: { ...auth(R2), "content-type": "video/iso.segment", "x-chunk-start": String(t0 + 20_000 + seq * 250) },
+        body: bytes,
+      });
       expect(r.status).toBe(201);
     }
     const note = await call(R1, "POST", "/api/v1/items", { kind: "text", title: "water rising", lat: 45.5, lng: -73.56, tags: ["flood"] });
@@ -129,7 +144,17 @@ describe("timeline", () => {
     const db = app.rt.database.db;
     const author = (await db.selectFrom("users").select("id").where("email", "=", R1).executeTakeFirstOrThrow()).id;
     const base = t0 + 100_000;
-    await db.insertInto("items").values(Array.from({ length: 2100 }, (_, i) => ({ kind: "text", author_id: author, title: `report ${i}`, created_at: new Date(base + Math.floor(i / 3) * 100) }))).execute();
+    await db
+      .insertInto("items")
+      .values(
+        Array.from({ length: 2100 }, (_, i) => ({
+          kind: "text",
+          author_id: author,
+          title: `report ${i}`,
+          created_at: new Date(base + Math.floor(i / 3) * 100),
+        })),
+      )
+      .execute();
     const w = `from=${encodeURIComponent(iso(base))}&to=${encodeURIComponent(iso(base + 100_000))}`;
     const first = await call(OP, "GET", `/api/v1/timeline?${w}`);
     expect(first.body.marks.length).toBe(2000);

@@ -22,7 +22,10 @@ beforeAll(async () => {
   const until = Date.now() + 60_000;
   for (;;) {
     if (rter.proc.exitCode !== null) throw new Error(`rter exited ${rter.proc.exitCode}:\n${rter.output().slice(-3000)}`);
-    const ok = await fetch(`${base}/readyz`, { tls: { ca: ca.caPem }, signal: AbortSignal.timeout(2_000) } as RequestInit).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${base}/readyz`, { tls: { ca: ca.caPem }, signal: AbortSignal.timeout(2_000) } as RequestInit).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > until) throw new Error(`rter not ready over TLS:\n${rter.output().slice(-3000)}`);
     await Bun.sleep(200);
@@ -49,18 +52,27 @@ describe("the HTTPS listener", () => {
   });
 
   test("the certificate's name is checked too: a client dialing a name the certificate lacks is refused", async () => {
-    const err = await fetch(`https://localhost:${rter.port}/healthz`, { tls: { ca: ca.caPem } } as RequestInit).then(() => null, (e: Error) => e.message);
+    const err = await fetch(`https://localhost:${rter.port}/healthz`, { tls: { ca: ca.caPem } } as RequestInit).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     expect(err).not.toBeNull();
   });
 
   test("a client trusting another CA refuses the connection", async () => {
     const other = makeTestCa("rter internal CA");
-    const err = await fetch(`${base}/healthz`, { tls: { ca: other.caPem } } as RequestInit).then(() => null, (e: Error) => e.message);
+    const err = await fetch(`${base}/healthz`, { tls: { ca: other.caPem } } as RequestInit).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     expect(err).toMatch(/certificate|verify|signature/i);
   });
 
   test("a plaintext request on the port gets no HTTP answer", async () => {
-    const err = await fetch(`http://127.0.0.1:${rter.port}/healthz`).then((r) => `HTTP ${r.status}`, (e: Error) => e.message);
+    const err = await fetch(`http://127.0.0.1:${rter.port}/healthz`).then(
+      (r) => `HTTP ${r.status}`,
+      (e: Error) => e.message,
+    );
     expect(err).not.toMatch(/^HTTP/);
     // The raw bytes of a plaintext request: whatever comes back (a TLS alert, or nothing) is not HTTP.
     const reply = await new Promise<string>((resolve) => {

@@ -23,9 +23,13 @@ beforeAll(async () => {
 afterAll(() => cluster?.stop());
 
 const jobRow = async (id: string) =>
-  (await db.query("select attempts, max_attempts, locked_at, run_at <= now() as due, last_error from graphile_worker._private_jobs where id = $1", [id])).rows[0];
+  (await db.query("select attempts, max_attempts, locked_at, run_at <= now() as due, last_error from graphile_worker._private_jobs where id = $1", [id]))
+    .rows[0];
 const allFailed = (ids: string[]) => async () => {
-  const { rows } = await db.query("select count(*)::int as n from graphile_worker._private_jobs where id = any($1::bigint[]) and attempts >= max_attempts and locked_at is null", [ids]);
+  const { rows } = await db.query(
+    "select count(*)::int as n from graphile_worker._private_jobs where id = any($1::bigint[]) and attempts >= max_attempts and locked_at is null",
+    [ids],
+  );
   return rows[0].n === ids.length;
 };
 
@@ -36,7 +40,10 @@ async function failThemOnce(ids: string[]): Promise<void> {
   expect(await w.stop("SIGTERM")).toBe(0);
 }
 
-type Page = { jobs: { id: string; task: string; payload: string; attempts: number; max_attempts: number; last_error: string | null; updated_at: string }[]; next_before: string | null };
+type Page = {
+  jobs: { id: string; task: string; payload: string; attempts: number; max_attempts: number; last_error: string | null; updated_at: string }[];
+  next_before: string | null;
+};
 
 describe("trouble queue", () => {
   test("a job that exhausted its attempts is listed with its reason, paged by id", async () => {

@@ -90,7 +90,11 @@ describe("limits per user, across tokens and nodes", () => {
     const refused = answers.find((r) => r.status === 429)!;
     expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);
     expect(((await refused.json()) as { detail: string }).detail).toContain("items created");
-    const { n: stored } = await db().selectFrom("items").select((eb) => eb.fn.countAll<string>().as("n")).where("author_id", "=", u.id).executeTakeFirstOrThrow();
+    const { n: stored } = await db()
+      .selectFrom("items")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("author_id", "=", u.id)
+      .executeTakeFirstOrThrow();
     expect(Number(stored)).toBe(ITEM_QUOTA);
     expect((await b.request("/api/v1/items", { headers: bearer(u.tokens[1]!) })).status).toBe(200);
   });
@@ -107,7 +111,10 @@ describe("limits per user, across tokens and nodes", () => {
     const s1 = openSse(`${a.url}/api/v1/events`, bearer(u.tokens[0]!));
     const s2 = openSse(`${b.url}/api/v1/events`, bearer(u.tokens[1]!));
     expect([await s1.status, await s2.status]).toEqual([200, 200]);
-    for (const [app, t] of [[a, u.tokens[2]!], [b, u.tokens[0]!]] as const) {
+    for (const [app, t] of [
+      [a, u.tokens[2]!],
+      [b, u.tokens[0]!],
+    ] as const) {
       const r = await app.request("/api/v1/events", { headers: bearer(t) });
       expect(r.status).toBe(429);
       expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
@@ -127,7 +134,10 @@ describe("limits per user, across tokens and nodes", () => {
 
     // Leases a crashed node left behind (not renewed for an hour) do not count.
     const v = await userWithTokens("reporter", 1);
-    await db().insertInto("event_leases").values([crypto.randomUUID(), crypto.randomUUID()].map((id) => ({ id, user_id: v.id, node_id: "gone", renewed_at: new Date(Date.now() - 3_600_000) }))).execute();
+    await db()
+      .insertInto("event_leases")
+      .values([crypto.randomUUID(), crypto.randomUUID()].map((id) => ({ id, user_id: v.id, node_id: "gone", renewed_at: new Date(Date.now() - 3_600_000) })))
+      .execute();
     const s = openSse(`${b.url}/api/v1/events`, bearer(v.tokens[0]!));
     expect(await s.status).toBe(200);
     s.close();
@@ -143,10 +153,13 @@ describe("limits per user, across tokens and nodes", () => {
   test("the retention job drops leases nobody renewed for a day, and leaves live ones", async () => {
     const v = await userWithTokens("reporter", 1);
     const [old, recent] = [crypto.randomUUID(), crypto.randomUUID()];
-    await db().insertInto("event_leases").values([
-      { id: old, user_id: v.id, node_id: "gone", renewed_at: new Date(Date.now() - 2 * 86_400_000) },
-      { id: recent, user_id: v.id, node_id: "alive", renewed_at: new Date() },
-    ]).execute();
+    await db()
+      .insertInto("event_leases")
+      .values([
+        { id: old, user_id: v.id, node_id: "gone", renewed_at: new Date(Date.now() - 2 * 86_400_000) },
+        { id: recent, user_id: v.id, node_id: "alive", renewed_at: new Date() },
+      ])
+      .execute();
     await retentionSweep({ db: db(), store: a.rt.store, log: a.rt.log }, null, {});
     const left = await db().selectFrom("event_leases").select("id").where("user_id", "=", v.id).execute();
     expect(left.map((r) => r.id)).toEqual([recent]);

@@ -32,18 +32,35 @@ describe("rter verify storage", () => {
   let keys: string[] = [];
 
   test("every object stored through the API matches the database and the audit chain", async () => {
-    expect((await runCli(["users", "add", "--email", "verify@city.example", "--role", "reporter", "--password", "a long reporter password", "--database-url", dbUrl], ENV)).code).toBe(0);
+    expect(
+      (
+        await runCli(
+          ["users", "add", "--email", "verify@city.example", "--role", "reporter", "--password", "a long reporter password", "--database-url", dbUrl],
+          ENV,
+        )
+      ).code,
+    ).toBe(0);
     const token = (await runCli(["tokens", "create", "--email", "verify@city.example", "--database-url", dbUrl], ENV)).stdout.trim().split("\n").at(-1)!;
     const auth = { authorization: `Bearer ${token}` };
-    const created = await fetch(`${app.url}/api/v1/streams`, { method: "POST", headers: { ...auth, "content-type": "application/json", "idempotency-key": crypto.randomUUID() }, body: JSON.stringify({ title: "verify" }) });
+    const created = await fetch(`${app.url}/api/v1/streams`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+      body: JSON.stringify({ title: "verify" }),
+    });
     expect(created.status).toBe(201);
     const id = ((await created.json()) as { id: string }).id;
     const chunks = await makeChunks("ts-h264-aac", 3, 1, "160x120");
     for (let seq = 0; seq < chunks.length; seq++) {
-      const put = await fetch(`${app.url}/api/v1/streams/${id}/chunks/${seq}`, { method: "PUT", headers: { ...auth, "content-type": "video/mp2t" }, body: chunks[seq]! });
+      const put = await fetch(`${app.url}/api/v1/streams/${id}/chunks/${seq}`, {
+        method: "PUT",
+        headers: { ...auth, "content-type": "video/mp2t" },
+        body: chunks[seq]!,
+      });
       expect(put.status).toBe(201);
     }
-    keys = (await sql<{ object_key: string }>`select object_key from chunks where stream_id = ${id} order by seq`.execute(app.rt.database.db)).rows.map((r) => r.object_key);
+    keys = (await sql<{ object_key: string }>`select object_key from chunks where stream_id = ${id} order by seq`.execute(app.rt.database.db)).rows.map(
+      (r) => r.object_key,
+    );
     expect(keys).toHaveLength(3);
 
     const ok = await verify("storage");
@@ -69,7 +86,12 @@ describe("rter verify storage", () => {
   });
 
   test("usage errors are one line, exit 2", async () => {
-    for (const [args, msg] of [[[], "verify needs a subcommand"], [["stuff"], 'unknown verify subcommand "stuff"'], [["storage", "x"], 'takes no arguments, got "x"'], [["storage", "--bogus"], "Unknown option '--bogus'"]] as const) {
+    for (const [args, msg] of [
+      [[], "verify needs a subcommand"],
+      [["stuff"], 'unknown verify subcommand "stuff"'],
+      [["storage", "x"], 'takes no arguments, got "x"'],
+      [["storage", "--bogus"], "Unknown option '--bogus'"],
+    ] as const) {
       const r = await runCli(["verify", ...args], ENV);
       expect({ code: r.code, lines: r.stderr.trim().split("\n").length }).toEqual({ code: 2, lines: 1 });
       expect(r.stderr).toContain(msg);

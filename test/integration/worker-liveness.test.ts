@@ -24,8 +24,12 @@ const jobOfProbe = async (probeId: string) =>
   (await db.query("select id::text, locked_by, attempts, last_error from graphile_worker._private_jobs where payload->>'probeId' = $1", [probeId])).rows[0] as
     | { id: string; locked_by: string | null; attempts: number; last_error: string | null }
     | undefined;
-const probeRow = async (id: string) => (await db.query("select run_count, worker_id from queue_probes where id = $1", [id])).rows[0] as { run_count: number; worker_id: string | null };
-const heartbeat = async (node: string) => (await db.query("select node_id, pool_ids, jobs from worker_heartbeats where node_id = $1", [node])).rows[0] as { pool_ids: string[]; jobs: string } | undefined;
+const probeRow = async (id: string) =>
+  (await db.query("select run_count, worker_id from queue_probes where id = $1", [id])).rows[0] as { run_count: number; worker_id: string | null };
+const heartbeat = async (node: string) =>
+  (await db.query("select node_id, pool_ids, jobs from worker_heartbeats where node_id = $1", [node])).rows[0] as
+    | { pool_ids: string[]; jobs: string }
+    | undefined;
 
 async function enqueueProbe(holdMs: number): Promise<string> {
   const res = await admin("/api/v1/admin/queue-probes", { method: "POST", body: { hold_ms: holdMs } });
@@ -37,7 +41,10 @@ describe("dead workers do not stall the queue", () => {
   test("a SIGKILLed worker's job is started by the other worker within 15 s; its heartbeat row is swept", async () => {
     const [a, b] = await Promise.all([worker(), worker()]);
     await Promise.all([a.waitReady(), b.waitReady()]);
-    const nodes = new Map([[await nodeOf(a), a], [await nodeOf(b), b]]);
+    const nodes = new Map([
+      [await nodeOf(a), a],
+      [await nodeOf(b), b],
+    ]);
     await until("both heartbeats", async () => (await heartbeat([...nodes.keys()][0]!)) && (await heartbeat([...nodes.keys()][1]!)));
 
     const probeId = await enqueueProbe(20_000);
@@ -74,10 +81,14 @@ describe("dead workers do not stall the queue", () => {
     expect(await heartbeat(holderNode)).toBeUndefined();
     expect(survivor.output()).toContain("released the jobs of a dead worker");
 
-    const row = await until("probe run by the survivor", async () => {
-      const r = await probeRow(probeId);
-      return r.run_count > 0 ? r : null;
-    }, 40_000);
+    const row = await until(
+      "probe run by the survivor",
+      async () => {
+        const r = await probeRow(probeId);
+        return r.run_count > 0 ? r : null;
+      },
+      40_000,
+    );
     expect(row).toEqual({ run_count: 1, worker_id: survivorNode });
 
     // A clean stop is not a death: the row goes with the process.
@@ -97,10 +108,14 @@ describe("dead workers do not stall the queue", () => {
       [probeId],
     );
     const t0 = Date.now();
-    const row = await until("ghost-locked probe run", async () => {
-      const r = await probeRow(probeId);
-      return r.run_count > 0 ? r : null;
-    }, 20_000);
+    const row = await until(
+      "ghost-locked probe run",
+      async () => {
+        const r = await probeRow(probeId);
+        return r.run_count > 0 ? r : null;
+      },
+      20_000,
+    );
     console.log(`ghost lock released and job run after ${Date.now() - t0} ms`);
     expect(row.worker_id).toBe(await nodeOf(w));
     expect(w.output()).toContain("released jobs locked by a queue pool without a live worker");

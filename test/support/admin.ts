@@ -2,7 +2,12 @@ import { generate } from "otplib";
 import { runCli } from "./rter-process.ts";
 
 /** Creates a user through the CLI (as an operator would) and returns a session token from the API (second factor included). */
-export async function userToken(apiUrl: string, env: Record<string, string>, email: string, role: "admin" | "operator" | "reporter" | "viewer"): Promise<string> {
+export async function userToken(
+  apiUrl: string,
+  env: Record<string, string>,
+  email: string,
+  role: "admin" | "operator" | "reporter" | "viewer",
+): Promise<string> {
   const password = `pw-${crypto.randomUUID()}`;
   const add = await runCli(["users", "add", "--email", email, "--role", role, "--password", password], env);
   if (add.code !== 0) throw new Error(`users add failed: ${add.stderr}`);

@@ -44,7 +44,13 @@ export async function startTestApp(settings: RawValues): Promise<TestApp> {
     await started.stop();
     throw new Error(`startTestApp needs the api or the worker role, got ${config.roles.join(",")}`);
   }
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handle, maxRequestBodySize: config.http.bodyLimitBytes, idleTimeout: config.http.idleTimeoutSeconds });
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: handle,
+    maxRequestBodySize: config.http.bodyLimitBytes,
+    idleTimeout: config.http.idleTimeoutSeconds,
+  });
   return {
     rt,
     api: started.api,

@@ -42,14 +42,38 @@ export const HOSTILE_BODIES: HostileBody[] = [
   { family: "deep, no content type", contentType: null, body: () => '{"a":['.repeat(500), status: 400, detail: /nested deeper than 32/ },
   { family: "huge array", contentType: JSON_TYPE, body: () => `{"items":[${"0,".repeat(6000)}0]}`, status: 400, detail: /more than \d+ elements/ },
   { family: "long string", contentType: JSON_TYPE, body: () => `{"email":"${"a".repeat(40_000)}"}`, status: 400, detail: /longer than 16384 characters/ },
-  { family: "many keys", contentType: JSON_TYPE, body: () => `{${Array.from({ length: 2000 }, (_, i) => `"k${i}":0`).join(",")}}`, status: 400, detail: /more than 64 keys/ },
+  {
+    family: "many keys",
+    contentType: JSON_TYPE,
+    body: () => `{${Array.from({ length: 2000 }, (_, i) => `"k${i}":0`).join(",")}}`,
+    status: 400,
+    detail: /more than 64 keys/,
+  },
   // Well formed, every string and object within bounds, but 1 MB: over every route's byte limit.
-  { family: "1 MB body, chunked", contentType: JSON_TYPE, body: streamed(`{${Array.from({ length: 62 }, (_, i) => `"k${i}":"${"x".repeat(16_000)}"`).join(",")}}`), status: 413, detail: /at most \d+ bytes/ },
-  { family: "invalid UTF-8", contentType: JSON_TYPE, body: () => new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]), status: 400, detail: /not valid UTF-8/ },
+  {
+    family: "1 MB body, chunked",
+    contentType: JSON_TYPE,
+    body: streamed(`{${Array.from({ length: 62 }, (_, i) => `"k${i}":"${"x".repeat(16_000)}"`).join(",")}}`),
+    status: 413,
+    detail: /at most \d+ bytes/,
+  },
+  {
+    family: "invalid UTF-8",
+    contentType: JSON_TYPE,
+    body: () => new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]),
+    status: 400,
+    detail: /not valid UTF-8/,
+  },
   { family: "number 1e999999", contentType: JSON_TYPE, body: () => '{"lat":1e999999,"lng":-1e999999}', status: 400, detail: /too large to represent/ },
   { family: "truncated", contentType: JSON_TYPE, body: () => '{"email":"a@b.c","password":"x', status: 400, detail: /ends before its value is complete/ },
   { family: "duplicate keys", contentType: JSON_TYPE, body: () => '{"role":"viewer","role":"admin"}', status: 400, detail: /repeats the key "role"/ },
-  { family: "__proto__", contentType: JSON_TYPE, body: () => '{"__proto__":{"role":"admin","isAdmin":true}}', status: 400, detail: /"__proto__" is not allowed/ },
+  {
+    family: "__proto__",
+    contentType: JSON_TYPE,
+    body: () => '{"__proto__":{"role":"admin","isAdmin":true}}',
+    status: 400,
+    detail: /"__proto__" is not allowed/,
+  },
   { family: "wrong content type", contentType: "text/plain", body: () => "[".repeat(50_000), status: 415, detail: /expected application\/json/ },
 ];
 
@@ -65,7 +89,9 @@ export interface JsonRoute {
  * declare no JSON and are left out.
  */
 export async function jsonRoutes(base: string): Promise<JsonRoute[]> {
-  const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>> };
+  const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as {
+    paths: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
+  };
   const routes: JsonRoute[] = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
@@ -78,7 +104,12 @@ export async function jsonRoutes(base: string): Promise<JsonRoute[]> {
 }
 
 /** Sends one hostile body; the answer's status, content type and parsed problem. */
-export async function sendHostile(base: string, route: JsonRoute, h: HostileBody, token: string | null): Promise<{ status: number; type: string; problem: { status?: number; code?: string; detail?: string } }> {
+export async function sendHostile(
+  base: string,
+  route: JsonRoute,
+  h: HostileBody,
+  token: string | null,
+): Promise<{ status: number; type: string; problem: { status?: number; code?: string; detail?: string } }> {
   const headers: Record<string, string> = {};
   if (h.contentType) headers["content-type"] = h.contentType;
   if (token) headers.authorization = `Bearer ${token}`;

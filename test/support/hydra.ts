@@ -54,7 +54,7 @@ export function hydraBinary(): string | null {
   return candidates.find((p) => existsSync(p)) ?? null;
 }
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export async function startHydra(opts: { redirectUrls: string[]; postLogoutUrls: string[] }): Promise<TestHydra> {
   const bin = hydraBinary();
@@ -67,7 +67,11 @@ export async function startHydra(opts: { redirectUrls: string[]; postLogoutUrls:
   let app: Server<undefined>;
 
   const adminCall = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${admin}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const r = await fetch(`${admin}${path}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     if (!r.ok) throw new Error(`hydra admin ${method} ${path}: ${r.status} ${await r.text()}`);
     return r.status === 204 ? null : ((await r.json()) as Record<string, unknown>);
   };
@@ -75,14 +79,23 @@ export async function startHydra(opts: { redirectUrls: string[]; postLogoutUrls:
   // remember: Hydra keeps a login session (its cookie in that browser), so RP-initiated logout has one to end.
   const acceptLogin = async (challenge: string, subject: string) => {
     const amr = users.get(subject)?.amr;
-    const r = await adminCall("PUT", `/admin/oauth2/auth/requests/login/accept?login_challenge=${encodeURIComponent(challenge)}`, { subject, remember: true, remember_for: 3600, ...(amr ? { amr } : {}) });
+    const r = await adminCall("PUT", `/admin/oauth2/auth/requests/login/accept?login_challenge=${encodeURIComponent(challenge)}`, {
+      subject,
+      remember: true,
+      remember_for: 3600,
+      ...(amr ? { amr } : {}),
+    });
     return redirect(r!.redirect_to);
   };
-  const idToken = (u: IdpUser) => ({ ...(u.email !== undefined ? { email: u.email } : {}), ...(u.groups !== undefined ? { groups: u.groups } : {}), ...u.extra });
+  const idToken = (u: IdpUser) => ({
+    ...(u.email !== undefined ? { email: u.email } : {}),
+    ...(u.groups !== undefined ? { groups: u.groups } : {}),
+    ...u.extra,
+  });
   const loginForm = (challenge: string, error = "") =>
     new Response(
-      `<!doctype html><html><head><title>City sign-in</title></head><body><h1>City identity provider</h1><p role="alert">${escape(error)}</p>` +
-        `<form method="post" action="/login"><input type="hidden" name="challenge" value="${escape(challenge)}">` +
+      `<!doctype html><html><head><title>City sign-in</title></head><body><h1>City identity provider</h1><p role="alert">${escapeHtml(error)}</p>` +
+        `<form method="post" action="/login"><input type="hidden" name="challenge" value="${escapeHtml(challenge)}">` +
         `<label>Username <input name="username" autocomplete="username"></label><label>Password <input name="password" type="password"></label>` +
         `<button type="submit">Sign in</button></form></body></html>`,
       { headers: { "content-type": "text/html; charset=utf-8" } },
@@ -116,7 +129,10 @@ export async function startHydra(opts: { redirectUrls: string[]; postLogoutUrls:
       const consent = await adminCall("GET", `/admin/oauth2/auth/requests/consent?consent_challenge=${challenge}`);
       const u = users.get(String(consent!.subject));
       if (!u) {
-        const r = await adminCall("PUT", `/admin/oauth2/auth/requests/consent/reject?consent_challenge=${challenge}`, { error: "access_denied", error_description: "the user is gone" });
+        const r = await adminCall("PUT", `/admin/oauth2/auth/requests/consent/reject?consent_challenge=${challenge}`, {
+          error: "access_denied",
+          error_description: "the user is gone",
+        });
         return redirect(r!.redirect_to);
       }
       const r = await adminCall("PUT", `/admin/oauth2/auth/requests/consent/accept?consent_challenge=${challenge}`, {
@@ -179,13 +195,19 @@ export async function startHydra(opts: { redirectUrls: string[]; postLogoutUrls:
   };
   const start = async () => {
     // --dev: an http:// issuer on loopback; --sqa-opt-out: no telemetry calls (no internet here).
-    proc = Bun.spawn(underWatchdog([bin, "serve", "all", "--dev", "--sqa-opt-out", "-c", join(dir, "hydra.yml")], join(dir, "hydra.log")), { stdin: "pipe", stdout: "pipe" });
+    proc = Bun.spawn(underWatchdog([bin, "serve", "all", "--dev", "--sqa-opt-out", "-c", join(dir, "hydra.yml")], join(dir, "hydra.log")), {
+      stdin: "pipe",
+      stdout: "pipe",
+    });
     for (let i = 0; i < 300; i++) {
       if (await answers()) {
         // Hydra makes its RSA signing keys on first use, which takes many seconds on a busy machine:
         // make them now, not inside a test's request. Asked again until they are there.
         for (let j = 0; j < 60; j++) {
-          const keys = await fetch(`${issuer}.well-known/jwks.json`, { signal: AbortSignal.timeout(30_000) }).then((r) => r.ok, () => false);
+          const keys = await fetch(`${issuer}.well-known/jwks.json`, { signal: AbortSignal.timeout(30_000) }).then(
+            (r) => r.ok,
+            () => false,
+          );
           if (keys) return;
           await Bun.sleep(500);
         }
@@ -206,17 +228,18 @@ export async function startHydra(opts: { redirectUrls: string[]; postLogoutUrls:
   };
   const clientSecret = `rter-client-secret-${crypto.randomUUID()}`;
   // In-memory storage: a restarted Hydra has forgotten the client, so it is registered on every start.
-  const register = () => adminCall("POST", "/admin/clients", {
-    client_id: "rter",
-    client_name: "rter",
-    client_secret: clientSecret,
-    grant_types: ["authorization_code", "refresh_token"],
-    response_types: ["code"],
-    scope: "openid email profile offline_access",
-    redirect_uris: opts.redirectUrls,
-    post_logout_redirect_uris: opts.postLogoutUrls,
-    token_endpoint_auth_method: "client_secret_basic",
-  });
+  const register = () =>
+    adminCall("POST", "/admin/clients", {
+      client_id: "rter",
+      client_name: "rter",
+      client_secret: clientSecret,
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      scope: "openid email profile offline_access",
+      redirect_uris: opts.redirectUrls,
+      post_logout_redirect_uris: opts.postLogoutUrls,
+      token_endpoint_auth_method: "client_secret_basic",
+    });
   await start();
   const clientId = String((await register())!.client_id);
   const secretFile = join(dir, "client-secret");

@@ -204,4 +204,3 @@ export function moduleState(src: string): { name: string; line: number }[] {
   });
   return out;
 }
-

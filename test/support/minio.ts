@@ -43,9 +43,7 @@ export function findMinioBinary(): string {
   const candidates = [process.env.RTER_MINIO_BIN, Bun.which("minio"), goBin()].filter(Boolean) as string[];
   const found = candidates.find((c) => existsSync(c));
   if (!found) {
-    throw new Error(
-      "MinIO binary not found: set RTER_MINIO_BIN, put `minio` on PATH, or `go install github.com/minio/minio@latest`",
-    );
+    throw new Error("MinIO binary not found: set RTER_MINIO_BIN, put `minio` on PATH, or `go install github.com/minio/minio@latest`");
   }
   return found;
 }
@@ -103,8 +101,20 @@ export async function startMinio(opts: { tls?: { certFile: string; keyFile: stri
     if (running()) return;
     // Under the watchdog, MinIO is killed when this process dies for any reason; it logs to logFile.
     const p = Bun.spawn(
-      underWatchdog([bin, "server", dataDir, "--address", `${endPoint}:${port}`,
-        "--console-address", `${endPoint}:${consolePort}`, "--quiet", ...(opts.tls ? ["--certs-dir", certsDir] : [])], logFile),
+      underWatchdog(
+        [
+          bin,
+          "server",
+          dataDir,
+          "--address",
+          `${endPoint}:${port}`,
+          "--console-address",
+          `${endPoint}:${consolePort}`,
+          "--quiet",
+          ...(opts.tls ? ["--certs-dir", certsDir] : []),
+        ],
+        logFile,
+      ),
       {
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -135,7 +145,10 @@ export async function startMinio(opts: { tls?: { certFile: string; keyFile: stri
 
   async function healthy(probe: "live" | "ready"): Promise<boolean> {
     const url = `${opts.tls ? "https" : "http"}://${endPoint}:${port}/minio/health/${probe}`;
-    return await fetch(url, { signal: AbortSignal.timeout(1000), ...(ca ? { tls: { ca } } : {}) } as RequestInit).then((r) => r.ok, () => false);
+    return await fetch(url, { signal: AbortSignal.timeout(1000), ...(ca ? { tls: { ca } } : {}) } as RequestInit).then(
+      (r) => r.ok,
+      () => false,
+    );
   }
 
   // The watchdog shell exits with MinIO, so this also keeps us from signalling a recycled pid.

@@ -5,10 +5,7 @@
 
 export const EXTENT = 4096;
 
-export type Geometry =
-  | { type: "point"; at: [number, number] }
-  | { type: "line"; path: [number, number][] }
-  | { type: "polygon"; ring: [number, number][] };
+export type Geometry = { type: "point"; at: [number, number] } | { type: "line"; path: [number, number][] } | { type: "polygon"; ring: [number, number][] };
 
 export interface VtFeature {
   geometry: Geometry;
@@ -106,7 +103,11 @@ export function encodeTile(layers: Record<string, VtFeature[]>): Uint8Array {
         if (vi < 0) vi = values.push(v) - 1;
         tags.push(ki, vi);
       }
-      const feature = new Writer().uint(1, i + 1).packed(2, tags).uint(3, GEOM_TYPE[f.geometry.type]).packed(4, encodeGeometry(f.geometry));
+      const feature = new Writer()
+        .uint(1, i + 1)
+        .packed(2, tags)
+        .uint(3, GEOM_TYPE[f.geometry.type])
+        .packed(4, encodeGeometry(f.geometry));
       layer.message(2, feature.bytes);
     });
     for (const k of keys) layer.string(3, k);

@@ -23,7 +23,9 @@ process.on("exit", () => {
   for (const p of live) p.kill("SIGKILL");
 });
 
-export async function startRter(opts: { args?: string[]; env?: Record<string, string | undefined>; binary?: string; port?: number; bunFlags?: string[] } = {}): Promise<RterProcess> {
+export async function startRter(
+  opts: { args?: string[]; env?: Record<string, string | undefined>; binary?: string; port?: number; bunFlags?: string[] } = {},
+): Promise<RterProcess> {
   const port = opts.port ?? (await freePort());
   // bunFlags: from source with Bun's own flags (a bench's --cpu-prof-md).
   const cmd = opts.binary && !opts.bunFlags ? [opts.binary] : ["bun", ...(opts.bunFlags ?? []), join(ROOT, "cmd/rter.ts")];
@@ -56,7 +58,10 @@ export async function startRter(opts: { args?: string[]; env?: Record<string, st
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {
         if (proc.exitCode !== null) throw new Error(`rter exited with ${proc.exitCode} before ready:\n${out.slice(-3000)}`);
-        const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
+        const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+          (r) => r.status === 200,
+          () => false,
+        );
         if (ok) return;
         await Bun.sleep(100);
       }
@@ -78,7 +83,11 @@ export async function startRter(opts: { args?: string[]; env?: Record<string, st
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}, binary?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  binary?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const cmd = binary ? [binary] : ["bun", join(ROOT, "cmd/rter.ts")];
   const e: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) e[k] = v;

@@ -46,7 +46,14 @@ export async function usersWithTokens(app: TestApp, users: readonly (readonly [e
 export const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 /** JSON request with a bearer token. */
-export function call(app: TestApp, token: string | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+export function call(
+  app: TestApp,
+  token: string | null,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return app.request(path, {
     method,
     headers: { ...(token ? bearer(token) : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },

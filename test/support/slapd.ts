@@ -143,7 +143,10 @@ export async function startSlapd(): Promise<TestSlapd> {
   };
   const start = async () => {
     // -d 0: stay in the foreground (under the watchdog), log nothing.
-    proc = Bun.spawn(underWatchdog([SLAPD, "-f", join(dir, "slapd.conf"), "-h", `${url}/ ${ldapsUrl}/`, "-d", "0"], join(dir, "slapd.log")), { stdin: "pipe", stdout: "pipe" });
+    proc = Bun.spawn(underWatchdog([SLAPD, "-f", join(dir, "slapd.conf"), "-h", `${url}/ ${ldapsUrl}/`, "-d", "0"], join(dir, "slapd.log")), {
+      stdin: "pipe",
+      stdout: "pipe",
+    });
     for (let i = 0; i < 100; i++) {
       if (await answers()) return;
       await Bun.sleep(100);

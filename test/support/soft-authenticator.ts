@@ -23,16 +23,34 @@ export class SoftAuthenticator {
   /** The answer to navigator.credentials.create for these options (as PublicKeyCredential.toJSON gives it). */
   register(options: { challenge: string; rp: { id?: string } }, over: { origin?: string; type?: string } = {}) {
     const jwk = this.key.publicKey.export({ format: "jwk" }) as { x: string; y: string };
-    const cose = isoCBOR.encode(new Map<number, number | Uint8Array>([[1, 2], [3, -7], [-1, 1], [-2, fromB64url(jwk.x)], [-3, fromB64url(jwk.y)]]));
+    const cose = isoCBOR.encode(
+      new Map<number, number | Uint8Array>([
+        [1, 2],
+        [3, -7],
+        [-1, 1],
+        [-2, fromB64url(jwk.x)],
+        [-3, fromB64url(jwk.y)],
+      ]),
+    );
     const idLen = new Uint8Array([this.credentialId.length >> 8, this.credentialId.length & 0xff]);
     // Flags: user present, user verified, attested credential data included.
     const authData = concat(rpIdHash(options.rp.id!), new Uint8Array([0x45]), u32(this.signCount), new Uint8Array(16), idLen, this.credentialId, cose);
-    const attestationObject = isoCBOR.encode(new Map<string, unknown>([["fmt", "none"], ["attStmt", new Map()], ["authData", authData]]) as never);
+    const attestationObject = isoCBOR.encode(
+      new Map<string, unknown>([
+        ["fmt", "none"],
+        ["attStmt", new Map()],
+        ["authData", authData],
+      ]) as never,
+    );
     return {
       id: this.id,
       rawId: this.id,
       type: "public-key" as const,
-      response: { clientDataJSON: clientData(over.type ?? "webauthn.create", options.challenge, over.origin ?? this.origin), attestationObject: b64url(attestationObject), transports: ["internal"] },
+      response: {
+        clientDataJSON: clientData(over.type ?? "webauthn.create", options.challenge, over.origin ?? this.origin),
+        attestationObject: b64url(attestationObject),
+        transports: ["internal"],
+      },
       clientExtensionResults: {},
     };
   }

@@ -8,7 +8,13 @@ export interface SseFrame {
 export function openSse(
   url: string,
   headers: Record<string, string>,
-): { frames: SseFrame[]; waitFor(pred: (f: SseFrame) => boolean, ms?: number): Promise<SseFrame>; close(): void; status: Promise<number>; ended: Promise<void> } {
+): {
+  frames: SseFrame[];
+  waitFor(pred: (f: SseFrame) => boolean, ms?: number): Promise<SseFrame>;
+  close(): void;
+  status: Promise<number>;
+  ended: Promise<void>;
+} {
   const ctl = new AbortController();
   const frames: SseFrame[] = [];
   const waiters: { pred: (f: SseFrame) => boolean; resolve: (f: SseFrame) => void }[] = [];
@@ -36,7 +42,7 @@ export function openSse(
           }
           if (!f.event) continue;
           frames.push(f);
-          for (const w of [...waiters]) if (w.pred(f)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(f));
+          for (const w of [...waiters]) if (w.pred(f)) waiters.splice(waiters.indexOf(w), 1), w.resolve(f);
         }
       }
     } catch {

@@ -22,17 +22,75 @@ function openssl(args: string[], cwd: string): void {
 
 export function makeTestCa(subject = "rter test CA"): TestCa {
   const dir = mkdtempSync(join(tmpdir(), "rter-tls-"));
-  openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", `/CN=${subject}`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", "ca.key", "-out", "ca.crt"], dir);
+  openssl(
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${subject}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+    ],
+    dir,
+  );
   const caFile = join(dir, "ca.crt");
   return {
     dir,
     caFile,
     caPem: readFileSync(caFile, "utf8"),
     issue(name, sans, opts = {}) {
-      openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`], dir);
+      openssl(
+        [
+          "req",
+          "-new",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-subj",
+          `/CN=${name}`,
+          "-keyout",
+          `${name}.key`,
+          "-out",
+          `${name}.csr`,
+        ],
+        dir,
+      );
       writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
-      openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", String(opts.days ?? 2), "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
+      openssl(
+        [
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.crt",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-days",
+          String(opts.days ?? 2),
+          "-extfile",
+          `${name}.ext`,
+          "-out",
+          `${name}.crt`,
+        ],
+        dir,
+      );
       return { certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
     },
   };

@@ -33,4 +33,3 @@ export function sampleAt<T extends { t: number }>(track: readonly T[], t: number
   }
   return track[lo]!;
 }
-

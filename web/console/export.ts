@@ -37,7 +37,15 @@ export function renderExport(): void {
     });
   }
   const bar = el("progress", { max: 1, value: progress, "aria-label": "Export progress" });
-  const text = state === "failed" ? `Export failed: ${ev?.error ?? current.view?.error ?? "unknown error"}` : state === "ready" ? "Evidence package ready." : `Building evidence package… ${Math.round(progress * 100)}%`;
-  const link = state === "ready" && current.view?.download_url ? el("a", { href: current.view.download_url, download: "", id: "export-download" }, "Download package") : null;
+  const text =
+    state === "failed"
+      ? `Export failed: ${ev?.error ?? current.view?.error ?? "unknown error"}`
+      : state === "ready"
+        ? "Evidence package ready."
+        : `Building evidence package… ${Math.round(progress * 100)}%`;
+  const link =
+    state === "ready" && current.view?.download_url
+      ? el("a", { href: current.view.download_url, download: "", id: "export-download" }, "Download package")
+      : null;
   out.replaceChildren(el("span", {}, text), " ", bar, ...(link ? [" ", link] : []));
 }

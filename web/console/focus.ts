@@ -64,7 +64,9 @@ export function replayPosition(): (LatLng & { heading: number | null }) | null {
 function renderReplay(): void {
   const at = ui.focusPlayer?.playingDate();
   const p = replayPosition();
-  $("#focus-replay").textContent = at ? `Replay at ${at.toLocaleTimeString()}${p ? ` · ${p.lat.toFixed(5)}, ${p.lng.toFixed(5)}${p.heading !== null ? ` · heading ${Math.round(p.heading)}°` : ""}` : ""}` : "Replay: press play";
+  $("#focus-replay").textContent = at
+    ? `Replay at ${at.toLocaleTimeString()}${p ? ` · ${p.lat.toFixed(5)}, ${p.lng.toFixed(5)}${p.heading !== null ? ` · heading ${Math.round(p.heading)}°` : ""}` : ""}`
+    : "Replay: press play";
   $("#focus-replay").dataset.at = at ? String(at.getTime()) : "";
   renderMap();
 }
@@ -160,10 +162,18 @@ function renderLock(streamId: string): void {
   const mine = !!holder && holder.id === ui.user?.id;
   const status = $("#lock-status");
   status.dataset.holder = holder?.email ?? "";
-  status.textContent = holder === undefined ? "" : !holder ? "Nobody guides this reporter; sending guidance takes the direction lock." : mine ? "You guide this reporter (you hold the direction lock)." : `${holder.email} guides this reporter.`;
+  status.textContent =
+    holder === undefined
+      ? ""
+      : !holder
+        ? "Nobody guides this reporter; sending guidance takes the direction lock."
+        : mine
+          ? "You guide this reporter (you hold the direction lock)."
+          : `${holder.email} guides this reporter.`;
   $("#lock-take").hidden = !holder || mine;
   $("#lock-release").hidden = !mine;
-  for (const b of $<HTMLFormElement>("#guidance-form").querySelectorAll<HTMLButtonElement>("button[type=submit], #clear-guidance")) b.disabled = !!holder && !mine;
+  for (const b of $<HTMLFormElement>("#guidance-form").querySelectorAll<HTMLButtonElement>("button[type=submit], #clear-guidance"))
+    b.disabled = !!holder && !mine;
 }
 
 export async function takeOver(): Promise<void> {
@@ -210,7 +220,10 @@ export async function saveEdit(form: HTMLFormElement): Promise<void> {
   if (!id) return;
   const d = new FormData(form);
   try {
-    const it = await api<ItemView>(`/api/v1/items/${id}`, { method: "PATCH", json: { title: String(d.get("title") ?? ""), body: String(d.get("body") ?? "") } });
+    const it = await api<ItemView>(`/api/v1/items/${id}`, {
+      method: "PATCH",
+      json: { title: String(d.get("title") ?? ""), body: String(d.get("body") ?? "") },
+    });
     ui.data = mergeItems(ui.data, [it]);
     status.textContent = "Saved.";
     status.dataset.refused = "";
@@ -245,7 +258,14 @@ function renderComments(item: ItemView | undefined): void {
   ol.dataset.key = key;
   $<HTMLFormElement>("#comment-form").dataset.item = item.id;
   ol.replaceChildren(
-    ...list.map((c) => el("li", { "data-id": c.id }, el("span", { class: "meta" }, `${c.author.email} · ${new Date(c.created_at).toLocaleTimeString()}`), el("p", { class: "comment-body" }, c.body))),
+    ...list.map((c) =>
+      el(
+        "li",
+        { "data-id": c.id },
+        el("span", { class: "meta" }, `${c.author.email} · ${new Date(c.created_at).toLocaleTimeString()}`),
+        el("p", { class: "comment-body" }, c.body),
+      ),
+    ),
   );
   if (!list.length) ol.append(el("li", { class: "meta" }, "No comments yet."));
 }

@@ -8,7 +8,9 @@ import { itemOfStream } from "./store.ts";
 
 export function renderGrid(): void {
   const grid = $("#grid");
-  const live = [...ui.data.streams.values()].filter((s) => s.state === "live" && inWorkspace(itemOfStream(ui.data, s.id))).sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const live = [...ui.data.streams.values()]
+    .filter((s) => s.state === "live" && inWorkspace(itemOfStream(ui.data, s.id)))
+    .sort((a, b) => a.created_at.localeCompare(b.created_at));
   $("#live-count").textContent = `(${live.length})`;
   $("#grid-empty").hidden = live.length > 0;
   const keep = new Set(live.map((s) => s.id));
@@ -27,7 +29,13 @@ export function renderGrid(): void {
       const caption = el("span", { class: "who" });
       const stats = el("span", { class: "stats" });
       const notice = el("span", { class: "notice" });
-      const button = el("button", { type: "button", class: "tile", "data-stream": s.id, "aria-label": `Focus the stream of ${s.owner.email}` }, video, notice, el("span", { class: "caption" }, caption, stats));
+      const button = el(
+        "button",
+        { type: "button", class: "tile", "data-stream": s.id, "aria-label": `Focus the stream of ${s.owner.email}` },
+        video,
+        notice,
+        el("span", { class: "caption" }, caption, stats),
+      );
       button.addEventListener("click", () => void focusOn(s.id));
       tile = { el: button, video, caption, stats, notice, player: null };
       ui.tiles.set(s.id, tile);

@@ -18,7 +18,11 @@ export function renderTabs(): void {
   nav.replaceChildren(
     ...want.map((name) => {
       const count = name === null ? "" : ` (${ui.tags.find((t) => t.name === name)?.items ?? 0})`;
-      const b = el("button", { type: "button", class: "tab", "aria-pressed": String(ui.data.tag === name), "data-tag": name ?? "" }, name === null ? "All items" : `#${name}${count}`);
+      const b = el(
+        "button",
+        { type: "button", class: "tab", "aria-pressed": String(ui.data.tag === name), "data-tag": name ?? "" },
+        name === null ? "All items" : `#${name}${count}`,
+      );
       b.addEventListener("click", () => void openWorkspace(name));
       return b;
     }),
@@ -55,7 +59,7 @@ export function renderItems(): void {
   older.hidden = ui.search ? !ui.search.cursor : !!d.tag || !ui.olderCursor;
   list.dataset.count = String(items.length);
   const keep = new Set(items.map((i) => i.id));
-  for (const [id, r] of rows) if (!keep.has(id)) (r.li.remove(), rows.delete(id));
+  for (const [id, r] of rows) if (!keep.has(id)) r.li.remove(), rows.delete(id);
   items.forEach((i, idx) => {
     let r = rows.get(i.id);
     if (!r) {
@@ -98,7 +102,12 @@ function buildRow(i: ItemView): Row {
   title.addEventListener("click", () => void focusOn(i.stream?.id ?? i.id));
   const meta = el("span", { class: "meta" });
   const tags = el("span", { class: "tags" });
-  const li = el("li", { class: `item kind-${i.kind}`, "data-id": i.id }, el("span", { class: "kind", "aria-hidden": "true" }, { stream: "▶", text: "✎", photo: "▣", link: "↗" }[i.kind]), el("div", { class: "item-main" }, title, meta, tags)) as HTMLLIElement;
+  const li = el(
+    "li",
+    { class: `item kind-${i.kind}`, "data-id": i.id },
+    el("span", { class: "kind", "aria-hidden": "true" }, { stream: "▶", text: "✎", photo: "▣", link: "↗" }[i.kind]),
+    el("div", { class: "item-main" }, title, meta, tags),
+  ) as HTMLLIElement;
   if (canCurate()) {
     const form = el("form", { class: "add-tag" });
     const input = el("input", { name: "tag", maxlength: 64, placeholder: "tag", "aria-label": `Add tag to ${itemLabel(i)}` }) as HTMLInputElement;
@@ -167,13 +176,20 @@ async function saveOrder(order: string[]): Promise<void> {
 
 export function renderRecent(): void {
   const ul = $("#recent");
-  const done = [...ui.data.streams.values()].filter((s) => s.state !== "live" && inWorkspace(itemOfStream(ui.data, s.id))).sort((a, b) => b.created_at.localeCompare(a.created_at)).slice(0, 20);
+  const done = [...ui.data.streams.values()]
+    .filter((s) => s.state !== "live" && inWorkspace(itemOfStream(ui.data, s.id)))
+    .sort((a, b) => b.created_at.localeCompare(a.created_at))
+    .slice(0, 20);
   const key = JSON.stringify(done.map((s) => [s.id, s.state, !!s.recording]));
   if (ul.dataset.key === key) return;
   ul.dataset.key = key;
   ul.replaceChildren(
     ...done.map((s) => {
-      const b = el("button", { type: "button", "aria-label": `Replay the stream of ${s.owner.email} from ${new Date(s.created_at).toLocaleTimeString()}` }, "Replay");
+      const b = el(
+        "button",
+        { type: "button", "aria-label": `Replay the stream of ${s.owner.email} from ${new Date(s.created_at).toLocaleTimeString()}` },
+        "Replay",
+      );
       b.addEventListener("click", () => void focusOn(s.id));
       return el("li", {}, b, ` ${s.owner.email} · ${new Date(s.created_at).toLocaleString()} · ${s.state}${s.recording ? "" : " (recording pending)"}`);
     }),

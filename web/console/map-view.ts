@@ -36,7 +36,8 @@ export function renderMap(): void {
   }
   if (focusStream) {
     const g = d.guidance.get(focusStream);
-    if (g && g.lat !== null && g.lng !== null) markers.push({ id: `target:${focusStream}`, pos: { lat: g.lat, lng: g.lng }, heading: null, kind: "target", label: `Target: ${g.message || "point"}` });
+    if (g && g.lat !== null && g.lng !== null)
+      markers.push({ id: `target:${focusStream}`, pos: { lat: g.lat, lng: g.lng }, heading: null, kind: "target", label: `Target: ${g.message || "point"}` });
   }
   if (ui.replay) {
     const p = replayPosition();
@@ -66,8 +67,14 @@ export function renderWho(point: LatLng): void {
   const others = results.filter((r) => !r.sees);
   const line = (r: (typeof results)[number]) => {
     const go = el("button", { type: "button", "aria-label": `Guide ${r.viewer.email} toward this point` }, "Guide");
-    go.addEventListener("click", () => void sendGuidance(r.viewer.id, { lat: point.lat, lng: point.lng, message: "Point your camera here" }).then(() => (go.textContent = "Sent"), alertError));
-    const what = r.sees ? `sees it, ${formatDistance(r.distance)} away` : `${formatDistance(r.distance)} away, bearing ${Math.round(r.bearing)}° ${compass(r.bearing)}${r.turn !== null ? `, must turn ${r.turn > 0 ? "right" : "left"} ${Math.abs(Math.round(r.turn))}°` : ""}`;
+    go.addEventListener(
+      "click",
+      () =>
+        void sendGuidance(r.viewer.id, { lat: point.lat, lng: point.lng, message: "Point your camera here" }).then(() => (go.textContent = "Sent"), alertError),
+    );
+    const what = r.sees
+      ? `sees it, ${formatDistance(r.distance)} away`
+      : `${formatDistance(r.distance)} away, bearing ${Math.round(r.bearing)}° ${compass(r.bearing)}${r.turn !== null ? `, must turn ${r.turn > 0 ? "right" : "left"} ${Math.abs(Math.round(r.turn))}°` : ""}`;
     return el("li", { "data-stream": r.viewer.id, "data-sees": String(r.sees) }, el("strong", {}, r.viewer.email), ` ${what} `, go);
   };
   const all = el("button", { type: "button" }, `Send guidance to ${results.length} reporter${results.length === 1 ? "" : "s"}`);
@@ -78,7 +85,11 @@ export function renderWho(point: LatLng): void {
   });
   box.replaceChildren(
     el("h3", {}, `Who can see ${point.lat.toFixed(5)}, ${point.lng.toFixed(5)}?`),
-    el("p", { class: "meta" }, seeing.length ? `${seeing.length} live reporter${seeing.length === 1 ? "" : "s"} can see it now.` : "No live camera points at it now."),
+    el(
+      "p",
+      { class: "meta" },
+      seeing.length ? `${seeing.length} live reporter${seeing.length === 1 ? "" : "s"} can see it now.` : "No live camera points at it now.",
+    ),
     el("ul", { class: "who" }, ...seeing.map(line), ...others.map(line)),
     all,
   );
@@ -91,7 +102,12 @@ export function setMode(mode: typeof ui.mode): void {
   $("#who-mode").setAttribute("aria-pressed", String(ui.mode === "who"));
   $("#pick-target").setAttribute("aria-pressed", String(ui.mode === "pick"));
   $("#draw-geofence").setAttribute("aria-pressed", String(ui.mode === "draw"));
-  $("#map-hint").textContent = { none: "", who: "Click a point on the map.", pick: "Click the target point on the map.", draw: "Click the corners of the area, then Save geofence." }[ui.mode];
+  $("#map-hint").textContent = {
+    none: "",
+    who: "Click a point on the map.",
+    pick: "Click the target point on the map.",
+    draw: "Click the corners of the area, then Save geofence.",
+  }[ui.mode];
   if (ui.mode !== "draw") {
     ui.sketch.clear();
     $<HTMLButtonElement>("#save-geofence").disabled = true;
@@ -120,13 +136,25 @@ export async function loadRules(): Promise<void> {
   const box = $("#rules");
   const tag = ui.data.tag;
   box.hidden = !tag || !isAdmin();
-  const rules = tag ? await api<{ id: string; kind: string; keyword: string | null; polygon: [number, number][] | null }[]>(`/api/v1/tags/${encodeURIComponent(tag)}/rules`).catch(() => []) : [];
-  ui.areas = drawAreas(ui.map.map, rules.filter((r) => r.polygon).map((r) => r.polygon!.map(([lat, lng]) => ({ lat, lng }))), ui.areas);
+  const rules = tag
+    ? await api<{ id: string; kind: string; keyword: string | null; polygon: [number, number][] | null }[]>(
+        `/api/v1/tags/${encodeURIComponent(tag)}/rules`,
+      ).catch(() => [])
+    : [];
+  ui.areas = drawAreas(
+    ui.map.map,
+    rules.filter((r) => r.polygon).map((r) => r.polygon!.map(([lat, lng]) => ({ lat, lng }))),
+    ui.areas,
+  );
   if (box.hidden || !tag) return;
   $("#rules-tag").textContent = `#${tag}`;
   $("#rule-list").replaceChildren(
     ...rules.map((r) => {
-      const del = el("button", { type: "button", class: "quiet", "aria-label": `Delete rule ${r.kind === "keyword" ? `keyword ${r.keyword}` : "geofence"}` }, "Delete");
+      const del = el(
+        "button",
+        { type: "button", class: "quiet", "aria-label": `Delete rule ${r.kind === "keyword" ? `keyword ${r.keyword}` : "geofence"}` },
+        "Delete",
+      );
       del.addEventListener("click", () => void api(`/api/v1/tags/${encodeURIComponent(tag)}/rules/${r.id}`, { method: "DELETE" }).catch(alertError));
       return el("li", {}, r.kind === "keyword" ? `Keyword “${r.keyword}”` : `Geofence of ${r.polygon!.length} points`, " ", del);
     }),

@@ -7,15 +7,49 @@ const S1 = "11111111-1111-4111-8111-111111111111";
 const I1 = "22222222-2222-4222-8222-222222222222";
 const I2 = "33333333-3333-4333-8333-333333333333";
 let seq = 0;
-const ev = <T extends EventType>(type: T, data: Record<string, unknown>, streamId: string | null = null): ServerEvent => ({ id: String(++seq), type, data: { stream_id: streamId, at: "2026-11-28T05:00:00.000Z", ...data } });
+const ev = <T extends EventType>(type: T, data: Record<string, unknown>, streamId: string | null = null): ServerEvent => ({
+  id: String(++seq),
+  type,
+  data: { stream_id: streamId, at: "2026-11-28T05:00:00.000Z", ...data },
+});
 
 const stream = (over: Partial<StreamView> = {}): StreamView => ({
-  id: S1, state: "live", title: "bridge", owner: { id: "u1", email: "r@x" }, lat: null, lng: null, heading: null, tags: [], created_at: "2026-11-28T04:00:00.000Z",
-  finished_at: null, chunks: 0, segments: 0, failed_chunks: [], duration: 0, playlist_url: `/api/v1/streams/${S1}/hls/index.m3u8`, poster_url: null, recording: null, format: "classic", ...over,
+  id: S1,
+  state: "live",
+  title: "bridge",
+  owner: { id: "u1", email: "r@x" },
+  lat: null,
+  lng: null,
+  heading: null,
+  tags: [],
+  created_at: "2026-11-28T04:00:00.000Z",
+  finished_at: null,
+  chunks: 0,
+  segments: 0,
+  failed_chunks: [],
+  duration: 0,
+  playlist_url: `/api/v1/streams/${S1}/hls/index.m3u8`,
+  poster_url: null,
+  recording: null,
+  format: "classic",
+  ...over,
 });
 const item = (over: Partial<ItemView> = {}): ItemView => ({
-  id: I1, kind: "text", title: "Tree down", body: "Elm", url: null, photo_url: null, stream: null, author: { id: "u1", email: "r@x" }, lat: null, lng: null, heading: null,
-  position_at: null, created_at: "2026-11-28T04:30:00.000Z", tags: [], ...over,
+  id: I1,
+  kind: "text",
+  title: "Tree down",
+  body: "Elm",
+  url: null,
+  photo_url: null,
+  stream: null,
+  author: { id: "u1", email: "r@x" },
+  lat: null,
+  lng: null,
+  heading: null,
+  position_at: null,
+  created_at: "2026-11-28T04:30:00.000Z",
+  tags: [],
+  ...over,
 });
 
 /** Deep copy to prove the reducer never changes its input. */
@@ -33,7 +67,23 @@ describe("apply(state, event)", () => {
     let full = mergeStream(emptyState(), stream());
     full = mergeItems(full, [item(), item({ id: I2, kind: "stream", stream: { id: S1, state: "live", poster_url: null, playlist_url: "" } })]);
     full = { ...mergeComments(full, I1, []), tag: "flood", order: [I1, I2], focus: S1 };
-    const data = { item_id: I1, tag: "flood", items: [I2, I1], seq: 3, t: "2026-11-28T05:00:00Z", lat: 45, lng: -73, heading: 10, changes: { title: "x" }, comment_id: "c", body: "b", export_id: "e", state: "building", progress: 0.5, holder: { id: "u", email: "o@x" } };
+    const data = {
+      item_id: I1,
+      tag: "flood",
+      items: [I2, I1],
+      seq: 3,
+      t: "2026-11-28T05:00:00Z",
+      lat: 45,
+      lng: -73,
+      heading: 10,
+      changes: { title: "x" },
+      comment_id: "c",
+      body: "b",
+      export_id: "e",
+      state: "building",
+      progress: 0.5,
+      holder: { id: "u", email: "o@x" },
+    };
     for (const type of EVENT_TYPES) {
       for (const s of [emptyState(), full]) expect(() => run(s, ev(type, data, S1))).not.toThrow();
     }
@@ -55,7 +105,10 @@ describe("apply(state, event)", () => {
     const out = run(s, ev("stream.finished", {}, S1));
     expect(out.state.streams.get(S1)!.state).toBe("finished");
     expect(out.state.locks.has(S1)).toBe(false);
-    expect(out.effects).toEqual([{ kind: "loadStream", id: S1 }, { kind: "refocus", id: S1 }]);
+    expect(out.effects).toEqual([
+      { kind: "loadStream", id: S1 },
+      { kind: "refocus", id: S1 },
+    ]);
     expect(run({ ...s, focus: null }, ev("stream.failed", {}, S1)).effects).toEqual([{ kind: "loadStream", id: S1 }]);
     expect(run(s, ev("stream.failed", {}, S1)).state.streams.get(S1)!.state).toBe("failed");
   });
@@ -63,7 +116,13 @@ describe("apply(state, event)", () => {
   test("stream.deleted removes the stream, its item, its place in the order, track, guidance and focus", () => {
     let s = mergeStream(emptyState(), stream());
     s = mergeItems(s, [item(), item({ id: I2, kind: "stream", stream: { id: S1, state: "finished", poster_url: null, playlist_url: "" } })]);
-    s = { ...s, order: [I2, I1], focus: S1, telemetry: new Map([[S1, [{ t: 1, lat: 1, lng: 1, heading: null }]]]), guidance: new Map([[S1, { lat: null, lng: null, heading: 3, message: "", by: null }]]) };
+    s = {
+      ...s,
+      order: [I2, I1],
+      focus: S1,
+      telemetry: new Map([[S1, [{ t: 1, lat: 1, lng: 1, heading: null }]]]),
+      guidance: new Map([[S1, { lat: null, lng: null, heading: 3, message: "", by: null }]]),
+    };
     const out = run(s, ev("stream.deleted", { by: "admin@x" }, S1)).state;
     expect(out.streams.has(S1)).toBe(false);
     expect([...out.items.keys()]).toEqual([I1]);
@@ -74,7 +133,11 @@ describe("apply(state, event)", () => {
 
   test("telemetry appends, keeps the newest samples only, and moves the stream's item", () => {
     let s = mergeItems(emptyState(), [item({ id: I2, kind: "stream", stream: { id: S1, state: "live", poster_url: null, playlist_url: "" }, heading: 50 })]);
-    for (let k = 0; k < TELEMETRY_KEEP + 5; k++) s = run(s, ev("telemetry", { t: new Date(k * 1000).toISOString(), lat: 45 + k / 1e4, lng: -73, heading: k === TELEMETRY_KEEP + 4 ? null : 90 }, S1)).state;
+    for (let k = 0; k < TELEMETRY_KEEP + 5; k++)
+      s = run(
+        s,
+        ev("telemetry", { t: new Date(k * 1000).toISOString(), lat: 45 + k / 1e4, lng: -73, heading: k === TELEMETRY_KEEP + 4 ? null : 90 }, S1),
+      ).state;
     const track = s.telemetry.get(S1)!;
     expect(track).toHaveLength(TELEMETRY_KEEP);
     expect(track[0]!.t).toBe(5_000);
@@ -100,7 +163,9 @@ describe("apply(state, event)", () => {
   });
 
   test("comments join an open thread in time order, once; closed threads are left to load on opening", () => {
-    const open = mergeComments(emptyState(), I1, [{ id: "c2", item_id: I1, author: { id: "u", email: "a@x" }, body: "second", created_at: "2026-11-28T05:00:02Z" }]);
+    const open = mergeComments(emptyState(), I1, [
+      { id: "c2", item_id: I1, author: { id: "u", email: "a@x" }, body: "second", created_at: "2026-11-28T05:00:02Z" },
+    ]);
     const c1 = ev("item.commented", { item_id: I1, comment_id: "c1", body: "first", by: "b@x", created_at: "2026-11-28T05:00:01Z" });
     const once = run(open, c1).state;
     const twice = run(once, c1).state;
@@ -143,7 +208,9 @@ describe("apply(state, event)", () => {
     test("a new stream, a report and a rule's hit each raise one alert (newest first) and ask for the sound", () => {
       let s: State = { ...emptyState(), me: "op@x" };
       const a = run(s, ev("stream.created", { title: "bridge", owner: "r@x", tags: [] }, S1));
-      expect(a.state.alerts).toEqual([{ id: String(seq), kind: "stream", text: "Live stream by r@x: bridge", at: "2026-11-28T05:00:00.000Z", itemId: null, streamId: S1 }]);
+      expect(a.state.alerts).toEqual([
+        { id: String(seq), kind: "stream", text: "Live stream by r@x: bridge", at: "2026-11-28T05:00:00.000Z", itemId: null, streamId: S1 },
+      ]);
       expect(a.effects).toEqual([{ kind: "notify", alert: a.state.alerts[0]! }, { kind: "loadStream", id: S1 }, { kind: "reloadItems" }]);
       s = run(a.state, report()).state;
       s = mergeItems(s, [item({ id: I2, title: "Basement flooding" })]);
@@ -160,7 +227,12 @@ describe("apply(state, event)", () => {
     });
 
     test("a tag added by hand, a stream's own item and other events raise nothing", () => {
-      for (const e of [ev("tag.added", { item_id: I1, tag: "flood", auto: false, by: "o@x" }), report({ kind: "stream" }), ev("item.updated", { item_id: I1, changes: { title: "x" } }), ev("stream.finished", {}, S1)]) {
+      for (const e of [
+        ev("tag.added", { item_id: I1, tag: "flood", auto: false, by: "o@x" }),
+        report({ kind: "stream" }),
+        ev("item.updated", { item_id: I1, changes: { title: "x" } }),
+        ev("stream.finished", {}, S1),
+      ]) {
         const out = run(emptyState(), e);
         expect(out.state.alerts).toEqual([]);
         expect(out.effects.some((x) => x.kind === "notify")).toBe(false);
@@ -219,7 +291,9 @@ describe("apply(state, event)", () => {
       expect(run(emptyState(), report({ title: "x".repeat(500) })).state.alerts[0]!.text.length).toBeLessThan(200);
       for (const bad of [null, 42, { toString: 1 }, ["a"]]) {
         expect(run(emptyState(), report({ title: bad, by: bad })).state.alerts[0]!.text).toBe("Report from a reporter: untitled");
-        expect(run(emptyState(), ev("stream.created", { title: bad, owner: bad, tags: bad }, S1)).state.alerts[0]!.text).toBe("Live stream by a reporter: untitled");
+        expect(run(emptyState(), ev("stream.created", { title: bad, owner: bad, tags: bad }, S1)).state.alerts[0]!.text).toBe(
+          "Live stream by a reporter: untitled",
+        );
       }
       expect(run(emptyState(), report({ kind: "photo", title: "" })).state.alerts[0]!.text).toBe("Photo from r@x: untitled");
     });

@@ -83,7 +83,21 @@ export const TELEMETRY_KEEP = 600;
 export const ALERTS_KEEP = 50;
 
 export function emptyState(): State {
-  return { streams: new Map(), items: new Map(), tag: null, order: [], telemetry: new Map(), guidance: new Map(), locks: new Map(), comments: new Map(), exports: new Map(), focus: null, alerts: [], muted: false, me: null };
+  return {
+    streams: new Map(),
+    items: new Map(),
+    tag: null,
+    order: [],
+    telemetry: new Map(),
+    guidance: new Map(),
+    locks: new Map(),
+    comments: new Map(),
+    exports: new Map(),
+    focus: null,
+    alerts: [],
+    muted: false,
+    me: null,
+  };
 }
 
 const set = <K, V>(m: ReadonlyMap<K, V>, k: K, v: V): Map<K, V> => new Map(m).set(k, v);
@@ -102,7 +116,8 @@ const inOpenWorkspace = (s: State, tags: unknown): boolean => !s.tag || (Array.i
  * signed-in user's own actions alert nobody but others.
  */
 function raise(s: State, e: ServerEvent, a: Omit<Alert, "id" | "at">, tags: unknown, by: unknown): { state: State; effects: Effect[] } {
-  if (!inOpenWorkspace(s, tags) || (s.me !== null && typeof by === "string" && by.toLowerCase() === s.me.toLowerCase()) || s.alerts.some((x) => x.id === e.id)) return { state: s, effects: [] };
+  if (!inOpenWorkspace(s, tags) || (s.me !== null && typeof by === "string" && by.toLowerCase() === s.me.toLowerCase()) || s.alerts.some((x) => x.id === e.id))
+    return { state: s, effects: [] };
   const alert: Alert = { ...a, id: e.id, at: String(e.data.at) };
   return { state: { ...s, alerts: [alert, ...s.alerts].slice(0, ALERTS_KEEP) }, effects: s.muted ? [] : [{ kind: "notify", alert }] };
 }
@@ -167,7 +182,13 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
   switch (type) {
     case "stream.created": {
       if (!sid) return none(s);
-      const alert = raise(s, e, { kind: "stream", text: `Live stream by ${short(d.owner) || "a reporter"}: ${short(d.title) || "untitled"}`, itemId: null, streamId: sid }, d.tags, d.owner);
+      const alert = raise(
+        s,
+        e,
+        { kind: "stream", text: `Live stream by ${short(d.owner) || "a reporter"}: ${short(d.title) || "untitled"}`, itemId: null, streamId: sid },
+        d.tags,
+        d.owner,
+      );
       return also(alert, [{ kind: "loadStream", id: sid }, { kind: "reloadItems" }]);
     }
     case "segment.created": {
@@ -184,7 +205,8 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
       if (!sid) return none(s);
       const st = s.streams.get(sid);
       // Known at once (the fetch brings the rest): a tile disappears without waiting for it.
-      const next = st && st.state === "live" ? mergeStream(s, { ...st, state: type === "stream.failed" ? "failed" : "finished", finished_at: d.at ?? st.finished_at }) : s;
+      const next =
+        st && st.state === "live" ? mergeStream(s, { ...st, state: type === "stream.failed" ? "failed" : "finished", finished_at: d.at ?? st.finished_at }) : s;
       const effects: Effect[] = [{ kind: "loadStream", id: sid }];
       if (s.focus === sid) effects.push({ kind: "refocus", id: sid });
       return { state: { ...next, locks: del(next.locks, sid) }, effects };
@@ -225,10 +247,25 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
       // Stream items arrive with their stream (its own alert); a report is text, a link or a photo.
       if (d.kind === "stream") return { state: s, effects: load };
       const what = d.kind === "photo" ? "Photo" : d.kind === "link" ? "Link" : "Report";
-      return also(raise(s, e, { kind: "report", text: `${what} from ${short(d.by) || "a reporter"}: ${short(d.title) || "untitled"}`, itemId: d.item_id, streamId: null }, d.tags, d.by), load);
+      return also(
+        raise(
+          s,
+          e,
+          { kind: "report", text: `${what} from ${short(d.by) || "a reporter"}: ${short(d.title) || "untitled"}`, itemId: d.item_id, streamId: null },
+          d.tags,
+          d.by,
+        ),
+        load,
+      );
     }
     case "item.deleted":
-      return none({ ...s, items: del(s.items, d.item_id), order: s.order.filter((id) => id !== d.item_id), comments: del(s.comments, d.item_id), focus: s.focus === d.item_id ? null : s.focus });
+      return none({
+        ...s,
+        items: del(s.items, d.item_id),
+        order: s.order.filter((id) => id !== d.item_id),
+        comments: del(s.comments, d.item_id),
+        focus: s.focus === d.item_id ? null : s.focus,
+      });
     case "item.updated": {
       const item = s.items.get(d.item_id);
       if (!item) return none(s);
@@ -240,7 +277,13 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
     case "item.commented": {
       // Only threads someone opened are kept; the others load when opened.
       if (!s.comments.has(d.item_id) || typeof d.comment_id !== "string") return none(s);
-      const c: CommentView = { id: d.comment_id, item_id: d.item_id, author: { id: "", email: String(d.by ?? "") }, body: String(d.body ?? ""), created_at: String(d.created_at ?? d.at) };
+      const c: CommentView = {
+        id: d.comment_id,
+        item_id: d.item_id,
+        author: { id: "", email: String(d.by ?? "") },
+        body: String(d.body ?? ""),
+        created_at: String(d.created_at ?? d.at),
+      };
       return none(mergeComments(s, d.item_id, [c]));
     }
     case "tag.added":
@@ -252,7 +295,16 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
       // A rule's hit (the database's autotag adds the tag with auto: true).
       const item = s.items.get(d.item_id);
       const label = item ? short(item.title || item.body) || `${item.kind} by ${item.author.email}` : "an item";
-      return also(raise(s, e, { kind: "rule", text: `Rule of ${short(d.tag, 60)} matched: ${label}`, itemId: d.item_id, streamId: item?.stream?.id ?? null }, [d.tag], null), effects);
+      return also(
+        raise(
+          s,
+          e,
+          { kind: "rule", text: `Rule of ${short(d.tag, 60)} matched: ${label}`, itemId: d.item_id, streamId: item?.stream?.id ?? null },
+          [d.tag],
+          null,
+        ),
+        effects,
+      );
     }
     case "tag.created":
       return { state: s, effects: [{ kind: "loadTags" }] };
@@ -262,14 +314,34 @@ export function apply(s: State, e: ServerEvent): { state: State; effects: Effect
     case "rule.deleted":
       return { state: s, effects: sameTag(s, d.tag) ? [{ kind: "loadTags" }, { kind: "loadRules" }] : [{ kind: "loadTags" }] };
     case "guidance.set":
-      return none(sid ? { ...s, guidance: set(s.guidance, sid, { lat: d.lat ?? null, lng: d.lng ?? null, heading: d.heading ?? null, message: d.message ?? "", by: d.by ?? null }) } : s);
+      return none(
+        sid
+          ? {
+              ...s,
+              guidance: set(s.guidance, sid, {
+                lat: d.lat ?? null,
+                lng: d.lng ?? null,
+                heading: d.heading ?? null,
+                message: d.message ?? "",
+                by: d.by ?? null,
+              }),
+            }
+          : s,
+      );
     case "guidance.cleared":
       return none(sid ? { ...s, guidance: del(s.guidance, sid) } : s);
     case "guidance.locked":
-      return none(sid ? { ...s, locks: set(s.locks, sid, d.holder && typeof d.holder.email === "string" ? { id: String(d.holder.id), email: d.holder.email } : null) } : s);
+      return none(
+        sid
+          ? { ...s, locks: set(s.locks, sid, d.holder && typeof d.holder.email === "string" ? { id: String(d.holder.id), email: d.holder.email } : null) }
+          : s,
+      );
     case "export.progress": {
       if (typeof d.export_id !== "string") return none(s);
-      return none({ ...s, exports: set(s.exports, d.export_id, { id: d.export_id, state: String(d.state), progress: Number(d.progress) || 0, error: d.error ?? null }) });
+      return none({
+        ...s,
+        exports: set(s.exports, d.export_id, { id: d.export_id, state: String(d.state), progress: Number(d.progress) || 0, error: d.error ?? null }),
+      });
     }
     default:
       return unhandled(type);

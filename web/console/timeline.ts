@@ -100,7 +100,13 @@ export function renderTimeline(): void {
       "span",
       { class: "lane-bar" },
       ...v.marks.map((m: Mark) => {
-        const b = el("button", { type: "button", class: `mark ${m.type}`, style: `left:${pct(Date.parse(m.at))}%`, title: `${m.type === "item" ? m.kind ?? "item" : "guidance"}: ${m.title}`, "aria-label": `${m.type} ${m.title} at ${new Date(m.at).toLocaleTimeString()}` });
+        const b = el("button", {
+          type: "button",
+          class: `mark ${m.type}`,
+          style: `left:${pct(Date.parse(m.at))}%`,
+          title: `${m.type === "item" ? (m.kind ?? "item") : "guidance"}: ${m.title}`,
+          "aria-label": `${m.type} ${m.title} at ${new Date(m.at).toLocaleTimeString()}`,
+        });
         b.addEventListener("click", () => void scrubTo(Date.parse(m.at)));
         return b;
       }),
@@ -154,8 +160,13 @@ export async function scrubTo(t: number): Promise<void> {
         alertError(e);
       }
       if (!tl.tracks.has(lane.stream_id)) {
-        const rows = await api<{ t: string; lat: number; lng: number; heading: number | null }[]>(`/api/v1/streams/${lane.stream_id}/telemetry`).catch(() => []);
-        tl.tracks.set(lane.stream_id, rows.map((r) => ({ t: Date.parse(r.t), lat: r.lat, lng: r.lng, heading: r.heading })));
+        const rows = await api<{ t: string; lat: number; lng: number; heading: number | null }[]>(`/api/v1/streams/${lane.stream_id}/telemetry`).catch(
+          () => [],
+        );
+        tl.tracks.set(
+          lane.stream_id,
+          rows.map((r) => ({ t: Date.parse(r.t), lat: r.lat, lng: r.lng, heading: r.heading })),
+        );
       }
     }),
   );
@@ -199,10 +210,25 @@ export function timelineMarkers(): MapMarker[] {
   const out: MapMarker[] = [];
   for (const lane of tl.view.lanes) {
     const s = sampleAt(tl.tracks.get(lane.stream_id) ?? [], t);
-    if (s && s.t <= t) out.push({ id: `tl:${lane.stream_id}`, pos: s, heading: s.heading, kind: "replay", live: true, label: `${lane.reporter} at ${new Date(t).toLocaleTimeString()}` });
+    if (s && s.t <= t)
+      out.push({
+        id: `tl:${lane.stream_id}`,
+        pos: s,
+        heading: s.heading,
+        kind: "replay",
+        live: true,
+        label: `${lane.reporter} at ${new Date(t).toLocaleTimeString()}`,
+      });
   }
   for (const m of tl.view.marks) {
-    if (m.type === "item" && m.lat !== null && m.lng !== null && Date.parse(m.at) <= t) out.push({ id: `tl-mark:${m.id}`, pos: { lat: m.lat, lng: m.lng }, heading: null, kind: m.kind === "photo" ? "photo" : m.kind === "link" ? "link" : "text", label: m.title });
+    if (m.type === "item" && m.lat !== null && m.lng !== null && Date.parse(m.at) <= t)
+      out.push({
+        id: `tl-mark:${m.id}`,
+        pos: { lat: m.lat, lng: m.lng },
+        heading: null,
+        kind: m.kind === "photo" ? "photo" : m.kind === "link" ? "link" : "text",
+        label: m.title,
+      });
   }
   return out;
 }
@@ -228,7 +254,11 @@ export function closeTimeline(): void {
 
 /** For tests and support: where each lane's reporter stood at the clock's instant. */
 export function timelinePositions(): Record<string, { lat: number; lng: number; heading: number | null }> {
-  return Object.fromEntries(timelineMarkers().filter((m) => m.id.startsWith("tl:")).map((m) => [m.id.slice(3), { ...m.pos, heading: m.heading }]));
+  return Object.fromEntries(
+    timelineMarkers()
+      .filter((m) => m.id.startsWith("tl:"))
+      .map((m) => [m.id.slice(3), { ...m.pos, heading: m.heading }]),
+  );
 }
 
 /** For tests and support: the wall-clock time on screen of each timeline player. */

@@ -61,7 +61,10 @@ export function signIn(form: HTMLFormElement, errorEl: HTMLElement): Promise<Use
       const data = new FormData(form);
       errorEl.textContent = "";
       try {
-        const r = await api<{ user: User } | MfaChallenge>("/api/v1/auth/login", { method: "POST", json: { email: data.get("email"), password: data.get("password") } });
+        const r = await api<{ user: User } | MfaChallenge>("/api/v1/auth/login", {
+          method: "POST",
+          json: { email: data.get("email"), password: data.get("password") },
+        });
         resolve("mfa_required" in r ? await secondStep(form, errorEl, r) : r.user);
       } catch (e) {
         errorEl.textContent = e instanceof ApiError ? e.message : "Cannot reach the server";
@@ -70,7 +73,11 @@ export function signIn(form: HTMLFormElement, errorEl: HTMLElement): Promise<Use
   });
 }
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string | number | boolean | null | undefined> = {}, ...children: (Node | string | null | undefined | false)[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number | boolean | null | undefined> = {},
+  ...children: (Node | string | null | undefined | false)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;

@@ -7,9 +7,30 @@ export type { ServerEvent };
 
 /** Every kind the server publishes (core/events/events.service.ts); the check below fails the typecheck when one is missing. */
 export const EVENT_TYPES = [
-  "stream.created", "stream.finished", "stream.reopened", "stream.failed", "stream.deleted", "segment.created", "chunk.failed", "telemetry", "poster.updated", "recording.ready",
-  "item.created", "item.deleted", "item.updated", "item.commented", "tag.created", "tag.added", "tag.removed", "rank.changed", "rule.created", "rule.deleted",
-  "guidance.set", "guidance.cleared", "guidance.locked", "export.progress",
+  "stream.created",
+  "stream.finished",
+  "stream.reopened",
+  "stream.failed",
+  "stream.deleted",
+  "segment.created",
+  "chunk.failed",
+  "telemetry",
+  "poster.updated",
+  "recording.ready",
+  "item.created",
+  "item.deleted",
+  "item.updated",
+  "item.commented",
+  "tag.created",
+  "tag.added",
+  "tag.removed",
+  "rank.changed",
+  "rule.created",
+  "rule.deleted",
+  "guidance.set",
+  "guidance.cleared",
+  "guidance.locked",
+  "export.progress",
 ] as const satisfies readonly EventType[];
 type Missing = Exclude<EventType, (typeof EVENT_TYPES)[number]>;
 export const everyServerEventIsListenedTo: [Missing] extends [never] ? true : { missing: Missing } = true;

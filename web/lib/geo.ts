@@ -79,7 +79,10 @@ export function whoCanSee<V extends Viewer>(point: LatLng, viewers: V[], opts: {
     return { viewer: v, distance: d, bearing: b, turn: tr, sees: tr !== null && Math.abs(tr) <= fov / 2 && d <= range };
   });
   const seeing = all.filter((x) => x.sees).sort((a, b) => a.distance - b.distance);
-  const others = all.filter((x) => !x.sees).sort((a, b) => a.distance - b.distance).slice(0, opts.others ?? 5);
+  const others = all
+    .filter((x) => !x.sees)
+    .sort((a, b) => a.distance - b.distance)
+    .slice(0, opts.others ?? 5);
   return [...seeing, ...others];
 }
 

@@ -51,7 +51,15 @@ function textNode(text: string): HTMLElement {
   return span;
 }
 
-const COLOR: Record<MapMarker["kind"], string> = { stream: "#e74c3c", text: "#3498db", photo: "#9b59b6", link: "#1abc9c", target: "#f1c40f", replay: "#f39c12", point: "#ecf0f1" };
+const COLOR: Record<MapMarker["kind"], string> = {
+  stream: "#e74c3c",
+  text: "#3498db",
+  photo: "#9b59b6",
+  link: "#1abc9c",
+  target: "#f1c40f",
+  replay: "#f39c12",
+  point: "#ecf0f1",
+};
 
 export class ConsoleMap {
   readonly map: L.Map;
@@ -60,7 +68,9 @@ export class ConsoleMap {
 
   constructor(el: HTMLElement, tileUrl: string | null, onMarkerClick: (id: string) => void, onMapClick: (p: LatLng) => void) {
     this.map = L.map(el, { zoomControl: true, attributionControl: false, worldCopyJump: true }).setView([45.5048, -73.5772], 14);
-    this.base = (tileUrl ? L.tileLayer(tileUrl, { maxZoom: 19 }) : new (BlankGrid as unknown as new (o: L.GridLayerOptions) => L.GridLayer)({ maxZoom: 22 })).addTo(this.map);
+    this.base = (
+      tileUrl ? L.tileLayer(tileUrl, { maxZoom: 19 }) : new (BlankGrid as unknown as new (o: L.GridLayerOptions) => L.GridLayer)({ maxZoom: 22 })
+    ).addTo(this.map);
     L.control.scale({ imperial: false }).addTo(this.map);
     this.map.on("click", (e: L.LeafletMouseEvent) => onMapClick({ lat: e.latlng.lat, lng: e.latlng.lng }));
     this.click = onMarkerClick;
@@ -86,8 +96,11 @@ export class ConsoleMap {
     const archive = new PMTiles(new FetchSource(abs));
     const h = await archive.getHeader();
     const vector = h.tileType === TileType.Mvt;
-    if (!vector && ![TileType.Png, TileType.Jpeg, TileType.Webp].includes(h.tileType)) throw new Error(`offline base map: tile type ${TileType[h.tileType]} is not shown`);
-    const layer: L.Layer = vector ? (leafletLayer({ url: abs, flavor: "dark", lang: "en", maxDataZoom: h.maxZoom }) as unknown as L.Layer) : leafletRasterLayer(archive, { maxZoom: 22, maxNativeZoom: h.maxZoom, minZoom: 0 });
+    if (!vector && ![TileType.Png, TileType.Jpeg, TileType.Webp].includes(h.tileType))
+      throw new Error(`offline base map: tile type ${TileType[h.tileType]} is not shown`);
+    const layer: L.Layer = vector
+      ? (leafletLayer({ url: abs, flavor: "dark", lang: "en", maxDataZoom: h.maxZoom }) as unknown as L.Layer)
+      : leafletRasterLayer(archive, { maxZoom: 22, maxNativeZoom: h.maxZoom, minZoom: 0 });
     this.base.remove();
     this.base = layer.addTo(this.map);
     this.archive = { tileType: TileType[h.tileType] ?? "Unknown", minZoom: h.minZoom, maxZoom: h.maxZoom };
@@ -117,9 +130,16 @@ export class ConsoleMap {
         })
         .addTo(this.map);
       const entry: { marker: L.CircleMarker; cone?: L.Polygon; track?: L.Polyline; key: string } = { marker, key };
-      if (m.track && m.track.length > 1) entry.track = L.polyline(m.track.map((p) => [p.lat, p.lng] as [number, number]), { color, weight: 2, opacity: 0.6, dashArray: "4 4", interactive: false }).addTo(this.map);
+      if (m.track && m.track.length > 1)
+        entry.track = L.polyline(
+          m.track.map((p) => [p.lat, p.lng] as [number, number]),
+          { color, weight: 2, opacity: 0.6, dashArray: "4 4", interactive: false },
+        ).addTo(this.map);
       if (m.heading !== null && (m.kind === "stream" || m.kind === "replay")) {
-        entry.cone = L.polygon(cone(m.pos, m.heading).map((p) => [p.lat, p.lng] as [number, number]), { color, weight: 1, fillColor: color, fillOpacity: m.live || m.kind === "replay" ? 0.25 : 0.1, interactive: false, className: `cone cone-${m.kind}` }).addTo(this.map);
+        entry.cone = L.polygon(
+          cone(m.pos, m.heading).map((p) => [p.lat, p.lng] as [number, number]),
+          { color, weight: 1, fillColor: color, fillOpacity: m.live || m.kind === "replay" ? 0.25 : 0.1, interactive: false, className: `cone cone-${m.kind}` },
+        ).addTo(this.map);
       }
       marker.bringToFront();
       this.layers.set(m.id, entry);
@@ -153,7 +173,10 @@ export class Sketch {
   add(p: LatLng): void {
     this.points.push(p);
     this.line?.remove();
-    this.line = L.polygon(this.points.map((q) => [q.lat, q.lng] as [number, number]), { color: "#f1c40f", dashArray: "6 4", fillOpacity: 0.1 }).addTo(this.map);
+    this.line = L.polygon(
+      this.points.map((q) => [q.lat, q.lng] as [number, number]),
+      { color: "#f1c40f", dashArray: "6 4", fillOpacity: 0.1 },
+    ).addTo(this.map);
   }
   clear(): void {
     this.points.length = 0;
@@ -165,5 +188,10 @@ export class Sketch {
 /** Shows a rule's geofence while its workspace is open. */
 export function drawAreas(map: L.Map, areas: LatLng[][], previous: L.Layer[]): L.Layer[] {
   previous.forEach((l) => l.remove());
-  return areas.map((a) => L.polygon(a.map((p) => [p.lat, p.lng] as [number, number]), { color: "#f1c40f", weight: 1, fillOpacity: 0.05, interactive: false }).addTo(map));
+  return areas.map((a) =>
+    L.polygon(
+      a.map((p) => [p.lat, p.lng] as [number, number]),
+      { color: "#f1c40f", weight: 1, fillOpacity: 0.05, interactive: false },
+    ).addTo(map),
+  );
 }

@@ -37,9 +37,30 @@ export function attach(video: HTMLVideoElement, src: string, opts: { live: boole
     },
     maxBufferLength: opts.live ? 8 : 30,
     backBufferLength: opts.live ? 20 : 60,
-    manifestLoadPolicy: { default: { maxTimeToFirstByteMs: 8_000, maxLoadTimeMs: 10_000, timeoutRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 }, errorRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 } } },
-    playlistLoadPolicy: { default: { maxTimeToFirstByteMs: 8_000, maxLoadTimeMs: 10_000, timeoutRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 }, errorRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 } } },
-    fragLoadPolicy: { default: { maxTimeToFirstByteMs: 8_000, maxLoadTimeMs: 20_000, timeoutRetry: { maxNumRetry: 6, retryDelayMs: 300, maxRetryDelayMs: 4_000 }, errorRetry: { maxNumRetry: 6, retryDelayMs: 300, maxRetryDelayMs: 4_000 } } },
+    manifestLoadPolicy: {
+      default: {
+        maxTimeToFirstByteMs: 8_000,
+        maxLoadTimeMs: 10_000,
+        timeoutRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
+        errorRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
+      },
+    },
+    playlistLoadPolicy: {
+      default: {
+        maxTimeToFirstByteMs: 8_000,
+        maxLoadTimeMs: 10_000,
+        timeoutRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
+        errorRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
+      },
+    },
+    fragLoadPolicy: {
+      default: {
+        maxTimeToFirstByteMs: 8_000,
+        maxLoadTimeMs: 20_000,
+        timeoutRetry: { maxNumRetry: 6, retryDelayMs: 300, maxRetryDelayMs: 4_000 },
+        errorRetry: { maxNumRetry: 6, retryDelayMs: 300, maxRetryDelayMs: 4_000 },
+      },
+    },
   });
   let destroyed = false;
   let retry: ReturnType<typeof setTimeout> | null = null;

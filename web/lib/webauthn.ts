@@ -3,7 +3,12 @@
 // relying on PublicKeyCredential.parse*OptionsFromJSON / toJSON, which older browsers lack.
 
 const toBytes = (s: string): ArrayBuffer => {
-  const b = atob(s.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(s.length / 4) * 4, "="));
+  const b = atob(
+    s
+      .replace(/-/g, "+")
+      .replace(/_/g, "/")
+      .padEnd(Math.ceil(s.length / 4) * 4, "="),
+  );
   const out = new Uint8Array(b.length);
   for (let i = 0; i < b.length; i++) out[i] = b.charCodeAt(i);
   return out.buffer;
@@ -16,7 +21,8 @@ const toB64url = (buf: ArrayBuffer): string => {
 };
 
 type Descriptor = { id: string; type?: string; transports?: string[] };
-const descriptors = (list: Descriptor[] | undefined) => (list ?? []).map((c) => ({ ...c, type: "public-key" as const, id: toBytes(c.id), transports: c.transports as AuthenticatorTransport[] | undefined }));
+const descriptors = (list: Descriptor[] | undefined) =>
+  (list ?? []).map((c) => ({ ...c, type: "public-key" as const, id: toBytes(c.id), transports: c.transports as AuthenticatorTransport[] | undefined }));
 
 export function passkeysSupported(): boolean {
   return typeof window.PublicKeyCredential === "function" && !!navigator.credentials;

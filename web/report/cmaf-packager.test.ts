@@ -20,12 +20,39 @@ const KEY_EVERY = 28;
 async function encodedPackets(dir: string) {
   const src = join(dir, "src.mp4");
   const r = await run([
-    "ffmpeg", "-v", "error", "-y",
-    "-f", "lavfi", "-i", `testsrc2=size=320x240:rate=${FPS}:duration=${SECONDS}`,
-    "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${SECONDS}`,
-    "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-    "-g", "1000", "-sc_threshold", "0", "-force_key_frames", `expr:eq(mod(n,${KEY_EVERY}),0)`,
-    "-c:a", "libopus", "-ac", "1", "-b:a", "48k", src,
+    "ffmpeg",
+    "-v",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=size=320x240:rate=${FPS}:duration=${SECONDS}`,
+    "-f",
+    "lavfi",
+    "-i",
+    `sine=frequency=440:sample_rate=48000:duration=${SECONDS}`,
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "baseline",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+    "-g",
+    "1000",
+    "-sc_threshold",
+    "0",
+    "-force_key_frames",
+    `expr:eq(mod(n,${KEY_EVERY}),0)`,
+    "-c:a",
+    "libopus",
+    "-ac",
+    "1",
+    "-b:a",
+    "48k",
+    src,
   ]);
   if (r.code !== 0) throw new Error(r.stderr);
   const input = new Input({ source: new BufferSource(readFileSync(src)), formats: ALL_FORMATS });
@@ -33,7 +60,8 @@ async function encodedPackets(dir: string) {
   const at = (await input.getPrimaryAudioTrack())!;
   const read = async (t: typeof vt | typeof at) => {
     const out = [];
-    for await (const p of new EncodedPacketSink(t).packets()) out.push({ timestampUs: Math.round(p.timestamp * 1e6), durationUs: Math.round(p.duration * 1e6), key: p.type === "key", data: p.data });
+    for await (const p of new EncodedPacketSink(t).packets())
+      out.push({ timestampUs: Math.round(p.timestamp * 1e6), durationUs: Math.round(p.duration * 1e6), key: p.type === "key", data: p.data });
     return out;
   };
   return { videoConfig: (await vt.getDecoderConfig())!, audioConfig: (await at.getDecoderConfig())!, video: await read(vt), audio: await read(at) };
@@ -111,7 +139,17 @@ describe("CMAF packager", () => {
       const dec = await run(["ffmpeg", "-v", "error", "-i", file, "-f", "null", "-"]);
       expect(dec.stderr.trim()).toBe("");
       expect(dec.code).toBe(0);
-      const pr = await run(["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames:format=duration", "-of", "json", file]);
+      const pr = await run([
+        "ffprobe",
+        "-v",
+        "error",
+        "-count_frames",
+        "-show_entries",
+        "stream=codec_name,nb_read_frames:format=duration",
+        "-of",
+        "json",
+        file,
+      ]);
       const info = JSON.parse(pr.stdout) as { streams: { codec_name: string; nb_read_frames: string }[]; format: { duration: string } };
       expect(info.streams.map((s) => s.codec_name).sort()).toEqual(["h264", "opus"]);
       expect(Number(info.streams.find((s) => s.codec_name === "h264")!.nb_read_frames)).toBe(SECONDS * FPS);

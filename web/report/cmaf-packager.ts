@@ -36,7 +36,10 @@ export interface CmafFragment {
  * Opus track: mediabunny writes ftyp + moov once it has a first packet of each with its decoder
  * configuration. Both first packets are given timestamp 0, so the moov has no edit list.
  */
-export async function buildInit(video: VideoDecoderConfig, audio: AudioDecoderConfig | null): Promise<{ init: Uint8Array; video: InitTrack; audio: InitTrack | null }> {
+export async function buildInit(
+  video: VideoDecoderConfig,
+  audio: AudioDecoderConfig | null,
+): Promise<{ init: Uint8Array; video: InitTrack; audio: InitTrack | null }> {
   const initTarget = new BufferTarget();
   const output = new Output({ format: new CmafOutputFormat(), target: new BufferTarget(), initTarget });
   const v = new EncodedVideoPacketSource("avc");

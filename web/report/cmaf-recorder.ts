@@ -27,7 +27,9 @@ interface Quality {
 }
 
 export function quality(low: boolean): Quality {
-  return low ? { width: 640, height: 360, fps: 15, videoBps: 450_000, audioBps: 32_000 } : { width: 1280, height: 720, fps: 25, videoBps: 1_200_000, audioBps: 64_000 };
+  return low
+    ? { width: 640, height: 360, fps: 15, videoBps: 450_000, audioBps: 32_000 }
+    : { width: 1280, height: 720, fps: 25, videoBps: 1_200_000, audioBps: 64_000 };
 }
 
 /** Baseline profile (no B-frames, so decode order is presentation order): level 3.1 up to 720p, 4.0 up to 1080p. */
@@ -40,7 +42,15 @@ function videoConfig(width: number, height: number, q: Quality): VideoEncoderCon
   // 4:2:0 needs even dimensions; the encoder scales a frame of another size.
   const w = Math.max(2, width & ~1);
   const h = Math.max(2, height & ~1);
-  return { codec: avcCodec(w, h), width: w, height: h, bitrate: q.videoBps, framerate: q.fps, latencyMode: "realtime", avc: { format: "avc" } } as VideoEncoderConfig;
+  return {
+    codec: avcCodec(w, h),
+    width: w,
+    height: h,
+    bitrate: q.videoBps,
+    framerate: q.fps,
+    latencyMode: "realtime",
+    avc: { format: "avc" },
+  } as VideoEncoderConfig;
 }
 
 /** WebCodecs with H.264 and Opus encoders and a way to read camera frames; else the MediaRecorder path. */
@@ -49,7 +59,10 @@ export async function cmafSupported(low: boolean): Promise<boolean> {
   if (typeof g.VideoEncoder !== "function" || typeof g.AudioEncoder !== "function" || typeof g.MediaStreamTrackProcessor !== "function") return false;
   const q = quality(low);
   try {
-    const [v, a] = await Promise.all([VideoEncoder.isConfigSupported(videoConfig(q.width, q.height, q)), AudioEncoder.isConfigSupported({ codec: "opus", sampleRate: 48_000, numberOfChannels: 1, bitrate: q.audioBps })]);
+    const [v, a] = await Promise.all([
+      VideoEncoder.isConfigSupported(videoConfig(q.width, q.height, q)),
+      AudioEncoder.isConfigSupported({ codec: "opus", sampleRate: 48_000, numberOfChannels: 1, bitrate: q.audioBps }),
+    ]);
     return v.supported === true && a.supported === true;
   } catch {
     return false;
@@ -87,7 +100,11 @@ export function startCmafRecorder(media: MediaStream, low: boolean, sink: CmafSi
     capturedUs += f.durationUs;
     chain = chain.then(() => {
       const seq = sink.nextSeq();
-      return sink.chunk(seq, { blob: new Blob([f.bytes as Uint8Array<ArrayBuffer>], { type: CMAF_CHUNK_TYPE }), type: CMAF_CHUNK_TYPE, start: Math.round(wallAtOrigin + f.startUs / 1000) });
+      return sink.chunk(seq, {
+        blob: new Blob([f.bytes as Uint8Array<ArrayBuffer>], { type: CMAF_CHUNK_TYPE }),
+        type: CMAF_CHUNK_TYPE,
+        start: Math.round(wallAtOrigin + f.startUs / 1000),
+      });
     });
   });
 

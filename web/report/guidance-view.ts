@@ -19,7 +19,8 @@ export interface Guidance {
 export function listenForGuidance(streamId: string, current: () => Guidance | null, onChange: (g: Guidance | null) => void): () => void {
   const unsubscribe = subscribe((e) => {
     if (e.data.stream_id !== streamId) return;
-    if (e.type === "guidance.set") onChange({ lat: e.data.lat ?? null, lng: e.data.lng ?? null, heading: e.data.heading ?? null, message: e.data.message ?? "" });
+    if (e.type === "guidance.set")
+      onChange({ lat: e.data.lat ?? null, lng: e.data.lng ?? null, heading: e.data.heading ?? null, message: e.data.message ?? "" });
     else if (e.type === "guidance.cleared") onChange(null);
   });
   void api<Guidance | null>(`/api/v1/streams/${streamId}/guidance`).then(
@@ -52,7 +53,10 @@ export function renderGuidance(g: Guidance | null, position: GeolocationPosition
     arrow.style.transform = `rotate(${rot}deg)`;
     const ok = onTarget(heading, wanted);
     arrow.classList.toggle("on-target", ok);
-    arrow.setAttribute("aria-label", ok ? "On target" : `Turn ${heading === null ? `to ${compass(wanted)}` : rot > 0 ? `right ${Math.round(rot)}°` : `left ${Math.round(-rot)}°`}`);
+    arrow.setAttribute(
+      "aria-label",
+      ok ? "On target" : `Turn ${heading === null ? `to ${compass(wanted)}` : rot > 0 ? `right ${Math.round(rot)}°` : `left ${Math.round(-rot)}°`}`,
+    );
     if (ok) detail = `On target. ${detail}`;
   }
   $("#guidance-message").textContent = g.message;

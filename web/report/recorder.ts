@@ -27,7 +27,15 @@ export interface Recorder {
 
 /** Prefer H.264 in WebM/Matroska (the server copies it), else VP8/VP9. */
 export function pickMime(): string {
-  const candidates = ["video/webm;codecs=h264,opus", "video/webm;codecs=avc1,opus", "video/x-matroska;codecs=avc1,opus", "video/webm;codecs=vp8,opus", "video/webm;codecs=vp9,opus", "video/webm", "video/mp4"];
+  const candidates = [
+    "video/webm;codecs=h264,opus",
+    "video/webm;codecs=avc1,opus",
+    "video/x-matroska;codecs=avc1,opus",
+    "video/webm;codecs=vp8,opus",
+    "video/webm;codecs=vp9,opus",
+    "video/webm",
+    "video/mp4",
+  ];
   return candidates.find((c) => MediaRecorder.isTypeSupported(c)) ?? "";
 }
 

@@ -19,10 +19,18 @@ export function wireReportForm(position: () => GeolocationPosition | null): void
       if (photo && photo.size) {
         const q = new URLSearchParams({ title: text.slice(0, 200) || "Photo" });
         if (p) q.set("lat", String(p.latitude)), q.set("lng", String(p.longitude));
-        const res = await request(`/api/v1/items/photos?${q}`, { method: "POST", body: photo, headers: { "content-type": photo.type || "image/jpeg" }, timeoutMs: 60_000 });
+        const res = await request(`/api/v1/items/photos?${q}`, {
+          method: "POST",
+          body: photo,
+          headers: { "content-type": photo.type || "image/jpeg" },
+          timeoutMs: 60_000,
+        });
         if (!res.ok) throw new Error(`refused (${res.status})`);
       } else if (text) {
-        await api("/api/v1/items", { method: "POST", json: { kind: "text", title: text.slice(0, 120), body: text, ...(p ? { lat: p.latitude, lng: p.longitude } : {}) } });
+        await api("/api/v1/items", {
+          method: "POST",
+          json: { kind: "text", title: text.slice(0, 120), body: text, ...(p ? { lat: p.latitude, lng: p.longitude } : {}) },
+        });
       } else {
         status.textContent = "Write something or attach a photo first.";
         return;

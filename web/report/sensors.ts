@@ -49,7 +49,7 @@ export class Sensors {
     if (!p) return null;
     const s: TelemetrySample = { t: Date.now(), lat: p.latitude, lng: p.longitude };
     if (p.accuracy !== null && Number.isFinite(p.accuracy)) s.accuracy = Math.min(100_000, p.accuracy);
-    if (this.heading !== null) s.heading = Math.round(this.heading * 10) / 10 % 360;
+    if (this.heading !== null) s.heading = (Math.round(this.heading * 10) / 10) % 360;
     if (p.speed !== null && Number.isFinite(p.speed)) s.speed = Math.min(1000, Math.max(0, p.speed));
     return s;
   }

@@ -18,7 +18,10 @@ export async function acceptInvite(token: string): Promise<User | null> {
     status.hidden = true;
     return r.user;
   } catch (e) {
-    status.textContent = e instanceof ApiError && e.status < 500 ? "This invite link is not valid any more. Ask the control room for a new one, or sign in." : "Cannot reach the server to open the invite; try again in a moment.";
+    status.textContent =
+      e instanceof ApiError && e.status < 500
+        ? "This invite link is not valid any more. Ask the control room for a new one, or sign in."
+        : "Cannot reach the server to open the invite; try again in a moment.";
     return null;
   }
 }

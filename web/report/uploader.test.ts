@@ -19,7 +19,15 @@ class MemoryOutbox {
 }
 
 const blob = (s: string) => new Blob([s]);
-const chunk = (streamId: string, seq: number): OutboxEntry => ({ kind: "chunk", streamId, seq, blob: blob(`c${seq}`), type: "video/iso.segment", start: 1_700_000_000_000 + seq * 250, createdAt: seq });
+const chunk = (streamId: string, seq: number): OutboxEntry => ({
+  kind: "chunk",
+  streamId,
+  seq,
+  blob: blob(`c${seq}`),
+  type: "video/iso.segment",
+  start: 1_700_000_000_000 + seq * 250,
+  createdAt: seq,
+});
 const init = (streamId: string): OutboxEntry => ({ kind: "init", streamId, blob: blob("init"), createdAt: 0 });
 const finish = (streamId: string): OutboxEntry => ({ kind: "finish", streamId, createdAt: 99 });
 
@@ -77,7 +85,7 @@ describe("uploader", () => {
 
   test("offline: every entry is retried with growing backoff until the network returns, and no seq is lost", async () => {
     let online = false;
-    const h = harness((c, n) => {
+    const h = harness((_c, n) => {
       if (n === 12) online = true;
       return online ? ok() : new TypeError("Failed to fetch");
     });
@@ -100,7 +108,9 @@ describe("uploader", () => {
   });
 
   test("a 503 with Retry-After waits as asked before the retry; a 429 is retried too", async () => {
-    const h = harness((_c, n) => (n === 1 ? new Response("{}", { status: 503, headers: { "retry-after": "3" } }) : n === 2 ? new Response("{}", { status: 429 }) : ok()));
+    const h = harness((_c, n) =>
+      n === 1 ? new Response("{}", { status: 503, headers: { "retry-after": "3" } }) : n === 2 ? new Response("{}", { status: 429 }) : ok(),
+    );
     h.outbox.add(chunk("s", 0));
     await h.up.pump();
     expect(h.sleeps[0]).toBe(3000);
@@ -109,7 +119,9 @@ describe("uploader", () => {
   });
 
   test("an identical re-upload answered 200 counts as sent; a 409 is refused once and the rest goes on", async () => {
-    const h = harness((c) => (c.path.endsWith("/chunks/1") ? new Response(JSON.stringify({ detail: "different bytes" }), { status: 409 }) : new Response("{}", { status: 200 })));
+    const h = harness((c) =>
+      c.path.endsWith("/chunks/1") ? new Response(JSON.stringify({ detail: "different bytes" }), { status: 409 }) : new Response("{}", { status: 200 }),
+    );
     for (let i = 0; i < 3; i++) h.outbox.add(chunk("s", i));
     await h.up.pump();
     expect(h.calls.length).toBe(3);

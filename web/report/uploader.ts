@@ -158,8 +158,15 @@ export class Uploader {
     const base = `/api/v1/streams/${e.streamId}`;
     let res: Response;
     try {
-      if (e.kind === "chunk") res = await this.deps.request(`${base}/chunks/${e.seq}`, { method: "PUT", body: e.blob, headers: { "content-type": e.type, "x-chunk-start": String(e.start) }, timeoutMs: 30_000 });
-      else if (e.kind === "init") res = await this.deps.request(`${base}/init`, { method: "PUT", body: e.blob, headers: { "content-type": "video/mp4" }, timeoutMs: 30_000 });
+      if (e.kind === "chunk")
+        res = await this.deps.request(`${base}/chunks/${e.seq}`, {
+          method: "PUT",
+          body: e.blob,
+          headers: { "content-type": e.type, "x-chunk-start": String(e.start) },
+          timeoutMs: 30_000,
+        });
+      else if (e.kind === "init")
+        res = await this.deps.request(`${base}/init`, { method: "PUT", body: e.blob, headers: { "content-type": "video/mp4" }, timeoutMs: 30_000 });
       else if (e.kind === "telemetry") res = await this.deps.request(`${base}/telemetry`, { method: "POST", json: { samples: e.samples } });
       else res = await this.deps.request(`${base}/finish`, { method: "POST" });
     } catch (err) {

@@ -7,10 +7,5 @@ import { addRecordingJob } from "../../core/streams/streams.repository.ts";
 /** Task id: assemble_recording (batch). Payload { streamId }; waits for the last segment by re-queuing itself. */
 export async function run(deps: MediaDeps, payload: unknown, helpers: JobHelpers): Promise<void> {
   const streamId = streamIdOf(payload, "assemble_recording");
-  await assembleStreamRecording(
-    deps,
-    streamId,
-    (at) => addRecordingJob(deps.db, streamId, at).then(() => {}),
-    helpers.abortSignal,
-  );
+  await assembleStreamRecording(deps, streamId, (at) => addRecordingJob(deps.db, streamId, at).then(() => {}), helpers.abortSignal);
 }

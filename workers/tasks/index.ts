@@ -44,7 +44,8 @@ export function makeTaskList(rt: WorkerContext): TaskList {
     purge_objects: (payload) => purgeObjects.run({ db, store: rt.store, log: rt.log }, payload),
     object_hold: (payload) => objectHold.run({ db, store: rt.store, log: rt.log }, payload),
     finish_idle_streams: () => finishIdle.run({ db, log: rt.log }, rt.config.ingest.idleFinishMs),
-    build_export: (payload, helpers) => buildExport.run({ db, store: rt.store, log: rt.log, nodeId: rt.nodeId, version: rt.version }, payload, helpers.abortSignal),
+    build_export: (payload, helpers) =>
+      buildExport.run({ db, store: rt.store, log: rt.log, nodeId: rt.nodeId, version: rt.version }, payload, helpers.abortSignal),
     audit_head: () => auditHead.run({ db, log: rt.log }, rt.config.audit.headFile),
   };
   const jobs = rt.config.worker.jobs;

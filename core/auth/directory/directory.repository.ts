@@ -29,5 +29,7 @@ export async function upsertDirectoryUser(db: Db, u: { dn: string; email: string
 /** The re-check's outcome: the role now, or disabled (disabled_at and directory_checked_at alike). */
 export function recordCheck(db: Db, id: string, set: { role: UserRole } | { disabled: true }) {
   const q = db.updateTable("users").where("id", "=", id).where("directory_dn", "is not", null);
-  return ("disabled" in set ? q.set({ disabled_at: sql`now()`, directory_checked_at: sql`now()` }) : q.set({ role: set.role, directory_checked_at: sql`now()` })).execute();
+  return (
+    "disabled" in set ? q.set({ disabled_at: sql`now()`, directory_checked_at: sql`now()` }) : q.set({ role: set.role, directory_checked_at: sql`now()` })
+  ).execute();
 }

@@ -32,7 +32,8 @@ export async function directorySignIn(db: Kysely<DB>, cfg: LdapConfig, who: { us
   try {
     row = await repo.upsertDirectoryUser(db, { dn: entry.dn, email, role });
   } catch (e) {
-    if ((e as { code?: string }).code === "23505") throw new AppError("conflict", `another rter account already uses ${email}; an admin must rename or remove it`);
+    if ((e as { code?: string }).code === "23505")
+      throw new AppError("conflict", `another rter account already uses ${email}; an admin must rename or remove it`);
     throw e;
   }
   if (row.disabled_at) return { ok: false, reason: "disabled", userId: row.id };
@@ -41,7 +42,13 @@ export async function directorySignIn(db: Kysely<DB>, cfg: LdapConfig, who: { us
 }
 
 async function auditRole(db: Kysely<DB>, id: string, email: string, from: UserRole, to: UserRole, entry: DirectoryEntry) {
-  await audit(db, { action: "user.role_changed", targetType: "user", targetId: id, actor: null, detail: { email, from, to, via: "directory", groups: entry.groups } });
+  await audit(db, {
+    action: "user.role_changed",
+    targetType: "user",
+    targetId: id,
+    actor: null,
+    detail: { email, from, to, via: "directory", groups: entry.groups },
+  });
 }
 
 // One re-check per user at a time in this process: a burst of requests shares one directory read.
@@ -70,7 +77,13 @@ export async function recheckIfStale(
       const role = entry && !entry.disabled ? roleFor(cfg, entry.groups) : null;
       if (!role) {
         await repo.recordCheck(db, row.id, { disabled: true });
-        await audit(db, { action: "user.disabled", targetType: "user", targetId: row.id, actor: null, detail: { email: row.email, via: "directory", reason: !entry ? "no_entry" : entry.disabled ? "disabled" : "no_group" } });
+        await audit(db, {
+          action: "user.disabled",
+          targetType: "user",
+          targetId: row.id,
+          actor: null,
+          detail: { email: row.email, via: "directory", reason: !entry ? "no_entry" : entry.disabled ? "disabled" : "no_group" },
+        });
         return;
       }
       await repo.recordCheck(db, row.id, { role });

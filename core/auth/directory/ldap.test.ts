@@ -19,7 +19,9 @@ describe("escapeFilterValue (RFC 4515)", () => {
 
 describe("role map", () => {
   test("GROUP_DN=role; the role is after the last '='; the highest mapped role wins", () => {
-    const cfg = { roleMap: parseRoleMap("CN=EOC-Operators,OU=Groups,DC=city,DC=gov=operator; CN=EOC-Admins,OU=Groups,DC=city,DC=gov=admin;cn=viewers,dc=x=viewer") };
+    const cfg = {
+      roleMap: parseRoleMap("CN=EOC-Operators,OU=Groups,DC=city,DC=gov=operator; CN=EOC-Admins,OU=Groups,DC=city,DC=gov=admin;cn=viewers,dc=x=viewer"),
+    };
     expect(cfg.roleMap.map((m) => m.role)).toEqual(["operator", "admin", "viewer"]);
     expect(roleFor(cfg, [cfg.roleMap[0]!.groupDn, cfg.roleMap[1]!.groupDn])).toBe("admin");
     expect(roleFor(cfg, [cfg.roleMap[2]!.groupDn])).toBe("viewer");

@@ -29,7 +29,10 @@ export function escapeFilterValue(v: string): string {
 
 /** DNs compared loosely: case and spaces around separators do not matter. */
 export function normalizeDn(dn: string): string {
-  return dn.toLowerCase().replace(/\s*([,=+])\s*/g, "$1").trim();
+  return dn
+    .toLowerCase()
+    .replace(/\s*([,=+])\s*/g, "$1")
+    .trim();
 }
 
 /** The highest role any of the groups grants; null = in no mapped group. */
@@ -52,7 +55,13 @@ async function connect(cfg: LdapConfig, dn: string, password: string): Promise<C
   // ldapts opens TLS at once whenever tlsOptions are given, so StartTLS gets them only at the upgrade
   // (with the host, which the certificate must name: the socket alone does not tell it).
   const ldaps = cfg.url.startsWith("ldaps:");
-  const client = new Client({ url: cfg.url, timeout: cfg.timeoutMs, connectTimeout: cfg.timeoutMs, ...(ldaps ? { tlsOptions: tlsOptions(cfg) } : {}), strictDN: false });
+  const client = new Client({
+    url: cfg.url,
+    timeout: cfg.timeoutMs,
+    connectTimeout: cfg.timeoutMs,
+    ...(ldaps ? { tlsOptions: tlsOptions(cfg) } : {}),
+    strictDN: false,
+  });
   try {
     if (cfg.startTls) await client.startTLS({ ...tlsOptions(cfg), host: new URL(cfg.url).hostname });
     await client.bind(dn, password);
@@ -69,7 +78,8 @@ async function asService<T>(cfg: LdapConfig, fn: (c: Client) => Promise<T>): Pro
   try {
     client = await connect(cfg, cfg.bindDn, cfg.bindPassword);
   } catch (e) {
-    if (e instanceof InvalidCredentialsError) throw new AppError("unavailable", "the directory refused rter's service account (--ldap-bind-dn / --ldap-bind-password)", { retryAfterSeconds: 60 });
+    if (e instanceof InvalidCredentialsError)
+      throw new AppError("unavailable", "the directory refused rter's service account (--ldap-bind-dn / --ldap-bind-password)", { retryAfterSeconds: 60 });
     throw unavailable(e);
   }
   try {
@@ -82,11 +92,13 @@ async function asService<T>(cfg: LdapConfig, fn: (c: Client) => Promise<T>): Pro
   }
 }
 
-const text = (v: Entry[string] | undefined): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x) => (Buffer.isBuffer(x) ? x.toString("utf8") : String(x))));
+const text = (v: Entry[string] | undefined): string[] =>
+  v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x) => (Buffer.isBuffer(x) ? x.toString("utf8") : String(x)));
 
 async function describe(client: Client, cfg: LdapConfig, entry: Entry): Promise<DirectoryEntry> {
   const uac = Number(text(entry.userAccountControl)[0] ?? 0);
-  const disabled = (uac & AD_DISABLED) !== 0 || text(entry.pwdAccountLockedTime).length > 0 || text(entry.nsAccountLock).some((v) => v.toLowerCase() === "true");
+  const disabled =
+    (uac & AD_DISABLED) !== 0 || text(entry.pwdAccountLockedTime).length > 0 || text(entry.nsAccountLock).some((v) => v.toLowerCase() === "true");
   const memberOf = new Set(text(entry.memberOf).map(normalizeDn));
   const groups: string[] = [];
   for (const m of cfg.roleMap) {

@@ -5,7 +5,11 @@ import type { DB } from "../../db/schema.ts";
 type Db = Kysely<DB> | Transaction<DB>;
 
 export function totpState(db: Db, userId: string) {
-  return db.selectFrom("users").select(["id", "email", "role", "disabled_at", "totp_secret", "totp_enabled_at", "totp_last_step"]).where("id", "=", userId).executeTakeFirst();
+  return db
+    .selectFrom("users")
+    .select(["id", "email", "role", "disabled_at", "totp_secret", "totp_enabled_at", "totp_last_step"])
+    .where("id", "=", userId)
+    .executeTakeFirst();
 }
 
 export function insertChallenge(db: Db, c: { user_id: string; token_hash: Buffer; expires_at: Date }) {
@@ -46,24 +50,43 @@ export async function acceptStep(db: Db, userId: string, step: number): Promise<
 export function replaceRecoveryCodes(db: Db, userId: string, hashes: Buffer[]) {
   return db.transaction().execute(async (trx) => {
     await trx.deleteFrom("mfa_recovery_codes").where("user_id", "=", userId).execute();
-    await trx.insertInto("mfa_recovery_codes").values(hashes.map((code_hash) => ({ user_id: userId, code_hash }))).execute();
+    await trx
+      .insertInto("mfa_recovery_codes")
+      .values(hashes.map((code_hash) => ({ user_id: userId, code_hash })))
+      .execute();
   });
 }
 
 export async function useRecoveryCode(db: Db, userId: string, hash: Buffer): Promise<boolean> {
-  const r = await db.updateTable("mfa_recovery_codes").set({ used_at: sql`now()` }).where("user_id", "=", userId).where("code_hash", "=", hash).where("used_at", "is", null).executeTakeFirst();
+  const r = await db
+    .updateTable("mfa_recovery_codes")
+    .set({ used_at: sql`now()` })
+    .where("user_id", "=", userId)
+    .where("code_hash", "=", hash)
+    .where("used_at", "is", null)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
 export function countUnusedRecoveryCodes(db: Db, userId: string) {
-  return db.selectFrom("mfa_recovery_codes").select((eb) => eb.fn.countAll<string>().as("n")).where("user_id", "=", userId).where("used_at", "is", null).executeTakeFirstOrThrow();
+  return db
+    .selectFrom("mfa_recovery_codes")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("user_id", "=", userId)
+    .where("used_at", "is", null)
+    .executeTakeFirstOrThrow();
 }
 
 export function clearMfa(db: Db, userId: string) {
   return db.transaction().execute(async (trx) => {
     await trx.deleteFrom("mfa_recovery_codes").where("user_id", "=", userId).execute();
     await trx.updateTable("mfa_challenges").set({ used_at: sql`now()` }).where("user_id", "=", userId).where("used_at", "is", null).execute();
-    return trx.updateTable("users").set({ totp_secret: null, totp_enabled_at: null, totp_last_step: null }).where("id", "=", userId).returning(["id", "email", "role"]).executeTakeFirst();
+    return trx
+      .updateTable("users")
+      .set({ totp_secret: null, totp_enabled_at: null, totp_last_step: null })
+      .where("id", "=", userId)
+      .returning(["id", "email", "role"])
+      .executeTakeFirst();
   });
 }
 

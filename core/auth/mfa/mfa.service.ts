@@ -52,7 +52,9 @@ export async function startChallenge(db: Kysely<DB>, user: { id: string; email: 
   const enrolled = f.totp || f.passkeys > 0;
   await audit(db, { action: "mfa.challenged", targetType: "user", targetId: user.id, actor: null, detail: { email: user.email, enrolled } });
   // Not enrolled: either factor may be set up now. Enrolled: only what they have, plus recovery.
-  const methods: MfaMethod[] = !enrolled ? ["totp", "webauthn"] : [...(f.totp ? ["totp" as const] : []), ...(f.passkeys ? ["webauthn" as const] : []), "recovery"];
+  const methods: MfaMethod[] = !enrolled
+    ? ["totp", "webauthn"]
+    : [...(f.totp ? ["totp" as const] : []), ...(f.passkeys ? ["webauthn" as const] : []), "recovery"];
   return { challenge, enrolled, methods, expiresAt };
 }
 
@@ -90,7 +92,12 @@ export type MfaAnswer = { code: string } | { recoveryCode: string };
  * Checks the answer; on success the challenge is spent and the caller makes the session. A first
  * good code enables TOTP and hands back fresh recovery codes (shown once).
  */
-export async function answerChallenge(db: Kysely<DB>, challenge: string, answer: MfaAnswer, onWrong: (email: string) => Promise<void>): Promise<{ user: { id: string; email: string; role: UserRole }; method: "totp" | "recovery"; recoveryCodes?: string[] }> {
+export async function answerChallenge(
+  db: Kysely<DB>,
+  challenge: string,
+  answer: MfaAnswer,
+  onWrong: (email: string) => Promise<void>,
+): Promise<{ user: { id: string; email: string; role: UserRole }; method: "totp" | "recovery"; recoveryCodes?: string[] }> {
   const { c, user } = await takeChallenge(db, challenge);
   const who = { id: user.id, email: user.email, role: user.role };
   const fail = async (reason: string) => {
@@ -117,7 +124,13 @@ export async function answerChallenge(db: Kysely<DB>, challenge: string, answer:
   await repo.finishChallenge(db, c.id);
   if (user.totp_enabled_at) return { user: who, method: "totp" };
   const recoveryCodes = await issueRecoveryCodes(db, user.id);
-  await audit(db, { action: "mfa.enrolled", targetType: "user", targetId: user.id, actor: who, detail: { email: user.email, method: "totp", recovery_codes: RECOVERY_CODES } });
+  await audit(db, {
+    action: "mfa.enrolled",
+    targetType: "user",
+    targetId: user.id,
+    actor: who,
+    detail: { email: user.email, method: "totp", recovery_codes: RECOVERY_CODES },
+  });
   return { user: who, method: "totp", recoveryCodes };
 }
 
@@ -134,7 +147,12 @@ export async function resetMfa(db: Kysely<DB>, userId: string): Promise<{ sessio
   if (!user) throw new AppError("not_found", "no such user");
   const removed = await passkeys.deleteAllCredentials(db, userId);
   const ended = await revokeUserSessions(db, userId, null);
-  await audit(db, { action: "mfa.reset", targetType: "user", targetId: userId, detail: { email: user.email, sessions_ended: ended.length, passkeys_removed: removed.length } });
+  await audit(db, {
+    action: "mfa.reset",
+    targetType: "user",
+    targetId: userId,
+    detail: { email: user.email, sessions_ended: ended.length, passkeys_removed: removed.length },
+  });
   return { sessionsEnded: ended.length };
 }
 

@@ -26,7 +26,15 @@ export function passkeyRoutes(rt: ApiContext) {
         await limitSignIn(rt);
         return json(passkeys.signInAuthenticationOptions(db(), rp(), body.challenge));
       },
-      { body: SignInChallengeBody, response: { 200: CeremonyOptions }, detail: { tags, summary: "During a sign-in that needs a second factor: options for navigator.credentials.get with the user's passkeys (the challenge is kept server side for 5 minutes, once)" } },
+      {
+        body: SignInChallengeBody,
+        response: { 200: CeremonyOptions },
+        detail: {
+          tags,
+          summary:
+            "During a sign-in that needs a second factor: options for navigator.credentials.get with the user's passkeys (the challenge is kept server side for 5 minutes, once)",
+        },
+      },
     )
     .post(
       "/mfa/webauthn",
@@ -36,7 +44,14 @@ export function passkeyRoutes(rt: ApiContext) {
         const r = await passkeys.signInAuthentication(db(), rp(), body.challenge, assertion(body.response), wrongAnswerCounter(db(), s));
         return sessionBody(rt, set, await sessionAfterSecondFactor(db(), r, s));
       },
-      { body: SignInAssertBody, response: { 200: LoginResponse }, detail: { tags, summary: "Second step of a sign-in with a passkey: the assertion for the options' challenge; a bad or replayed one counts toward the lockout" } },
+      {
+        body: SignInAssertBody,
+        response: { 200: LoginResponse },
+        detail: {
+          tags,
+          summary: "Second step of a sign-in with a passkey: the assertion for the options' challenge; a bad or replayed one counts toward the lockout",
+        },
+      },
     )
     .post(
       "/mfa/webauthn/register/options",
@@ -44,24 +59,35 @@ export function passkeyRoutes(rt: ApiContext) {
         await limitSignIn(rt);
         return json(passkeys.signInRegistrationOptions(db(), rp(), body.challenge));
       },
-      { body: SignInChallengeBody, response: { 200: CeremonyOptions }, detail: { tags, summary: "During a sign-in of a user with no second factor yet: options for navigator.credentials.create to enrol a passkey" } },
+      {
+        body: SignInChallengeBody,
+        response: { 200: CeremonyOptions },
+        detail: { tags, summary: "During a sign-in of a user with no second factor yet: options for navigator.credentials.create to enrol a passkey" },
+      },
     )
     .post(
       "/mfa/webauthn/register",
       async ({ body, set }) => {
         await limitSignIn(rt);
         const r = await passkeys.signInRegistration(db(), rp(), body.challenge, reg(body.response), body.name);
-        return sessionBody(rt, set, await sessionAfterSecondFactor(db(), { user: r.user, method: "webauthn", recoveryCodes: r.recoveryCodes }, rt.config.security));
+        return sessionBody(
+          rt,
+          set,
+          await sessionAfterSecondFactor(db(), { user: r.user, method: "webauthn", recoveryCodes: r.recoveryCodes }, rt.config.security),
+        );
       },
-      { body: SignInRegisterBody, response: { 200: LoginResponse }, detail: { tags, summary: "Enrol the first passkey during a sign-in: returns the session and 10 recovery codes, shown once" } },
+      {
+        body: SignInRegisterBody,
+        response: { 200: LoginResponse },
+        detail: { tags, summary: "Enrol the first passkey during a sign-in: returns the session and 10 recovery codes, shown once" },
+      },
     )
     .use(requireUser(rt))
     .get("/passkeys", ({ user }) => passkeys.listPasskeys(db(), user.id), { response: { 200: t.Array(Passkey) }, detail: { tags, summary: "Your passkeys" } })
-    .post(
-      "/passkeys/options",
-      ({ user }) => json(passkeys.accountRegistrationOptions(db(), rp(), user)),
-      { response: { 200: CeremonyOptions }, detail: { tags, summary: "Options for navigator.credentials.create to add a passkey to your account (challenge kept 5 minutes, once)" } },
-    )
+    .post("/passkeys/options", ({ user }) => json(passkeys.accountRegistrationOptions(db(), rp(), user)), {
+      response: { 200: CeremonyOptions },
+      detail: { tags, summary: "Options for navigator.credentials.create to add a passkey to your account (challenge kept 5 minutes, once)" },
+    })
     .post(
       "/passkeys",
       async ({ user, body, set }) => {
@@ -69,7 +95,11 @@ export function passkeyRoutes(rt: ApiContext) {
         set.status = 201;
         return { passkey: r.passkey, ...(r.recoveryCodes ? { recovery_codes: r.recoveryCodes } : {}) };
       },
-      { body: AccountRegisterBody, response: { 201: PasskeyAdded }, detail: { tags, summary: "Add a passkey (the attestation for the options' challenge); your first second factor also returns 10 recovery codes once" } },
+      {
+        body: AccountRegisterBody,
+        response: { 201: PasskeyAdded },
+        detail: { tags, summary: "Add a passkey (the attestation for the options' challenge); your first second factor also returns 10 recovery codes once" },
+      },
     )
     .delete(
       "/passkeys/:id",

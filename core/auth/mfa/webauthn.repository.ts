@@ -7,11 +7,20 @@ type Db = Kysely<DB> | Transaction<DB>;
 const VIEW = ["id", "name", "created_at", "last_used_at", "device_type", "backed_up", "transports"] as const;
 
 export function listCredentials(db: Db, userId: string) {
-  return db.selectFrom("webauthn_credentials").select([...VIEW, "credential_id"]).where("user_id", "=", userId).orderBy("created_at").execute();
+  return db
+    .selectFrom("webauthn_credentials")
+    .select([...VIEW, "credential_id"])
+    .where("user_id", "=", userId)
+    .orderBy("created_at")
+    .execute();
 }
 
 export async function countCredentials(db: Db, userId: string): Promise<number> {
-  const r = await db.selectFrom("webauthn_credentials").select((eb) => eb.fn.countAll<string>().as("n")).where("user_id", "=", userId).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom("webauthn_credentials")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("user_id", "=", userId)
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -21,7 +30,17 @@ export function findCredential(db: Db, userId: string, credentialId: string) {
 
 export function insertCredential(
   db: Db,
-  c: { user_id: string; credential_id: string; public_key: Buffer; counter: number; transports: string[]; name: string; aaguid: string; device_type: string; backed_up: boolean },
+  c: {
+    user_id: string;
+    credential_id: string;
+    public_key: Buffer;
+    counter: number;
+    transports: string[];
+    name: string;
+    aaguid: string;
+    device_type: string;
+    backed_up: boolean;
+  },
 ) {
   return db
     .insertInto("webauthn_credentials")
@@ -54,7 +73,10 @@ export function deleteAllCredentials(db: Db, userId: string) {
   return db.deleteFrom("webauthn_credentials").where("user_id", "=", userId).returning("id").execute();
 }
 
-export function insertChallenge(db: Db, c: { user_id: string; purpose: "register" | "authenticate"; challenge: string; mfa_challenge_id: string | null; expires_at: Date }) {
+export function insertChallenge(
+  db: Db,
+  c: { user_id: string; purpose: "register" | "authenticate"; challenge: string; mfa_challenge_id: string | null; expires_at: Date },
+) {
   return db.insertInto("webauthn_challenges").values(c).returning("id").executeTakeFirstOrThrow();
 }
 
@@ -62,7 +84,10 @@ export function insertChallenge(db: Db, c: { user_id: string; purpose: "register
  * Spends a live challenge of this user and purpose (and, for a sign-in, of this pending sign-in):
  * true once, false when it is unknown, expired, already used or someone else's.
  */
-export async function spendChallenge(db: Db, c: { user_id: string; purpose: "register" | "authenticate"; challenge: string; mfa_challenge_id: string | null }): Promise<boolean> {
+export async function spendChallenge(
+  db: Db,
+  c: { user_id: string; purpose: "register" | "authenticate"; challenge: string; mfa_challenge_id: string | null },
+): Promise<boolean> {
   let q = db
     .updateTable("webauthn_challenges")
     .set({ used_at: sql`now()` })

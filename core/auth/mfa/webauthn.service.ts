@@ -53,9 +53,25 @@ export interface PasskeyView {
 
 type Who = { id: string; email: string; role: UserRole };
 
-function view(r: { id: string; name: string; created_at: Date | string; last_used_at: Date | string | null; device_type: string | null; backed_up: boolean; transports: string[] }): PasskeyView {
+function view(r: {
+  id: string;
+  name: string;
+  created_at: Date | string;
+  last_used_at: Date | string | null;
+  device_type: string | null;
+  backed_up: boolean;
+  transports: string[];
+}): PasskeyView {
   const iso = (d: Date | string) => new Date(d).toISOString();
-  return { id: r.id, name: r.name, created_at: iso(r.created_at), last_used_at: r.last_used_at ? iso(r.last_used_at) : null, device_type: r.device_type, backed_up: r.backed_up, transports: r.transports };
+  return {
+    id: r.id,
+    name: r.name,
+    created_at: iso(r.created_at),
+    last_used_at: r.last_used_at ? iso(r.last_used_at) : null,
+    device_type: r.device_type,
+    backed_up: r.backed_up,
+    transports: r.transports,
+  };
 }
 
 export async function listPasskeys(db: Kysely<DB>, userId: string): Promise<PasskeyView[]> {
@@ -69,7 +85,10 @@ export type CeremonyFailure = "malformed" | "challenge" | "origin" | "type" | "r
 
 /** A refused ceremony: `reason` goes to the audit trail, `message` to the caller. */
 class Refused extends Error {
-  constructor(readonly reason: CeremonyFailure, message: string) {
+  constructor(
+    readonly reason: CeremonyFailure,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -114,7 +133,12 @@ async function newCeremony(db: Kysely<DB>, userId: string, purpose: Purpose, mfa
 
 // ---- registration ----
 
-async function registrationOptions(db: Kysely<DB>, rp: RelyingParty, user: Who, mfaChallengeId: string | null): Promise<PublicKeyCredentialCreationOptionsJSON> {
+async function registrationOptions(
+  db: Kysely<DB>,
+  rp: RelyingParty,
+  user: Who,
+  mfaChallengeId: string | null,
+): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const existing = await repo.listCredentials(db, user.id);
   if (existing.length >= MAX_PASSKEYS) throw new AppError("conflict", `at most ${MAX_PASSKEYS} passkeys per account; remove one first`);
   const options = await generateRegistrationOptions({
@@ -129,7 +153,13 @@ async function registrationOptions(db: Kysely<DB>, rp: RelyingParty, user: Who, 
     timeout: CEREMONY_TTL_MS,
   });
   await newCeremony(db, user.id, "register", mfaChallengeId, options.challenge);
-  await audit(db, { action: "mfa.enrolment_started", targetType: "user", targetId: user.id, actor: mfaChallengeId ? null : undefined, detail: { email: user.email, method: "webauthn" } });
+  await audit(db, {
+    action: "mfa.enrolment_started",
+    targetType: "user",
+    targetId: user.id,
+    actor: mfaChallengeId ? null : undefined,
+    detail: { email: user.email, method: "webauthn" },
+  });
   return options;
 }
 
@@ -147,7 +177,13 @@ async function finishRegistration(
   }
   let info;
   try {
-    const r = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: rp.origin, expectedRPID: rp.id, requireUserVerification: false });
+    const r = await verifyRegistrationResponse({
+      response,
+      expectedChallenge: challenge,
+      expectedOrigin: rp.origin,
+      expectedRPID: rp.id,
+      requireUserVerification: false,
+    });
     if (!r.verified) throw new Refused("signature", "the passkey registration did not verify");
     info = r.registrationInfo;
   } catch (e) {
@@ -171,7 +207,20 @@ async function finishRegistration(
   const first = !before.totp && before.passkeys === 0;
   const recoveryCodes = first ? await issueRecoveryCodes(db, user.id) : undefined;
   const actor = mfaChallengeId ? { id: user.id, email: user.email, role: user.role } : undefined;
-  await audit(db, { action: first ? "mfa.enrolled" : "mfa.passkey_added", targetType: "user", targetId: user.id, actor, detail: { email: user.email, method: "webauthn", passkey_id: row.id, name: row.name, aaguid: info.aaguid, ...(first ? { recovery_codes: recoveryCodes!.length } : {}) } });
+  await audit(db, {
+    action: first ? "mfa.enrolled" : "mfa.passkey_added",
+    targetType: "user",
+    targetId: user.id,
+    actor,
+    detail: {
+      email: user.email,
+      method: "webauthn",
+      passkey_id: row.id,
+      name: row.name,
+      aaguid: info.aaguid,
+      ...(first ? { recovery_codes: recoveryCodes!.length } : {}),
+    },
+  });
   return { passkey: view(row), ...(recoveryCodes ? { recoveryCodes } : {}) };
 }
 
@@ -212,7 +261,13 @@ export async function signInRegistration(db: Kysely<DB>, rp: RelyingParty, chall
     return { user: who, recoveryCodes: r.recoveryCodes };
   } catch (e) {
     if (!(e instanceof Refused)) throw e;
-    await audit(db, { action: "mfa.failed", targetType: "user", targetId: user.id, actor: null, detail: { email: user.email, method: "webauthn", step: "register", reason: e.reason, attempt: c.attempts } });
+    await audit(db, {
+      action: "mfa.failed",
+      targetType: "user",
+      targetId: user.id,
+      actor: null,
+      detail: { email: user.email, method: "webauthn", step: "register", reason: e.reason, attempt: c.attempts },
+    });
     throw new AppError("bad_request", e.message);
   }
 }
@@ -237,7 +292,13 @@ export async function signInAuthenticationOptions(db: Kysely<DB>, rp: RelyingPar
  * Checks an assertion against the pending sign-in. Refusals count toward the account's lockout
  * like wrong codes; a malformed answer is 400, any other refusal 401 with what was wrong.
  */
-export async function signInAuthentication(db: Kysely<DB>, rp: RelyingParty, challenge: string, response: AuthenticationResponseJSON, onWrong: (email: string) => Promise<void>): Promise<{ user: Who; method: "webauthn" }> {
+export async function signInAuthentication(
+  db: Kysely<DB>,
+  rp: RelyingParty,
+  challenge: string,
+  response: AuthenticationResponseJSON,
+  onWrong: (email: string) => Promise<void>,
+): Promise<{ user: Who; method: "webauthn" }> {
   const { c, user } = await takeChallenge(db, challenge);
   const who = { id: user.id, email: user.email, role: user.role };
   try {
@@ -268,7 +329,13 @@ export async function signInAuthentication(db: Kysely<DB>, rp: RelyingParty, cha
     return { user: who, method: "webauthn" };
   } catch (e) {
     if (!(e instanceof Refused)) throw e;
-    await audit(db, { action: "mfa.failed", targetType: "user", targetId: user.id, actor: null, detail: { email: user.email, method: "webauthn", reason: e.reason, attempt: c.attempts } });
+    await audit(db, {
+      action: "mfa.failed",
+      targetType: "user",
+      targetId: user.id,
+      actor: null,
+      detail: { email: user.email, method: "webauthn", reason: e.reason, attempt: c.attempts },
+    });
     if (e.reason === "malformed") throw new AppError("bad_request", e.message);
     // Counts toward the account's lockout (and throws 429 once it is locked).
     await onWrong(user.email);
@@ -287,9 +354,17 @@ export async function removePasskey(db: Kysely<DB>, user: Who, id: string, requi
   const mine = (await repo.listCredentials(db, user.id)).some((k) => k.id === id);
   if (!mine) throw new AppError("not_found", "no such passkey");
   if (required.includes(user.role) && !f.totp && f.passkeys <= 1) {
-    throw new AppError("conflict", `the ${user.role} role needs a second factor: add another passkey before removing this one (or an admin resets your second factor)`);
+    throw new AppError(
+      "conflict",
+      `the ${user.role} role needs a second factor: add another passkey before removing this one (or an admin resets your second factor)`,
+    );
   }
   const gone = await repo.deleteCredential(db, user.id, id);
   if (!gone) throw new AppError("not_found", "no such passkey");
-  await audit(db, { action: "mfa.passkey_removed", targetType: "user", targetId: user.id, detail: { email: user.email, passkey_id: gone.id, name: gone.name } });
+  await audit(db, {
+    action: "mfa.passkey_removed",
+    targetType: "user",
+    targetId: user.id,
+    detail: { email: user.email, passkey_id: gone.id, name: gone.name },
+  });
 }

@@ -53,7 +53,22 @@ export function accountEmail(claims: Record<string, unknown>, cfg: Pick<OidcConf
 }
 
 // RFC 8176 method references that are a factor beyond a password, and ADFS's own for "MFA done".
-const SECOND_FACTORS = new Set(["mfa", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris", "retina", "vbm", "sc", "pop", "http://schemas.microsoft.com/claims/multipleauthn"]);
+const SECOND_FACTORS = new Set([
+  "mfa",
+  "otp",
+  "hwk",
+  "swk",
+  "sms",
+  "tel",
+  "fpt",
+  "face",
+  "iris",
+  "retina",
+  "vbm",
+  "sc",
+  "pop",
+  "http://schemas.microsoft.com/claims/multipleauthn",
+]);
 
 /** The provider says a second factor was used (`amr`): "mfa", or a method beyond the password. */
 export function usedSecondFactor(claims: Record<string, unknown>): boolean {

@@ -42,7 +42,14 @@ export function openFlow(key: Uint8Array, value: string | null, now = Date.now()
   } catch {
     return "forged";
   }
-  if (typeof p.state !== "string" || typeof p.nonce !== "string" || typeof p.verifier !== "string" || typeof p.returnTo !== "string" || typeof p.expiresAt !== "number") return "forged";
+  if (
+    typeof p.state !== "string" ||
+    typeof p.nonce !== "string" ||
+    typeof p.verifier !== "string" ||
+    typeof p.returnTo !== "string" ||
+    typeof p.expiresAt !== "number"
+  )
+    return "forged";
   return p.expiresAt < now ? "expired" : p;
 }
 

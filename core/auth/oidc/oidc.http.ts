@@ -66,8 +66,20 @@ export function oidcRoutes(rt: ApiContext) {
     // The flow cookie is spent whatever happens next: a callback is answered once.
     set.headers["set-cookie"] = flowCookie(rt, null);
     if (typeof pending === "string") {
-      if (pending === "forged") await audit(db(), { action: "login.failed", targetType: "user", targetId: "oidc", actor: null, detail: { via: "oidc", reason: "state_mismatch", cookie: "forged" } });
-      throw new AppError("bad_request", pending === "expired" ? "this sign-in took longer than 10 minutes; start it again" : "no OpenID Connect sign-in was started in this browser (or its cookie was blocked or altered); start the sign-in again");
+      if (pending === "forged")
+        await audit(db(), {
+          action: "login.failed",
+          targetType: "user",
+          targetId: "oidc",
+          actor: null,
+          detail: { via: "oidc", reason: "state_mismatch", cookie: "forged" },
+        });
+      throw new AppError(
+        "bad_request",
+        pending === "expired"
+          ? "this sign-in took longer than 10 minutes; start it again"
+          : "no OpenID Connect sign-in was started in this browser (or its cookie was blocked or altered); start the sign-in again",
+      );
     }
     const query = new URL(request.url).searchParams;
     if ([...query.keys()].length > 20 || request.url.length > 8192) throw new AppError("bad_request", "the callback carries too many or too long parameters");
@@ -95,7 +107,11 @@ export function oidcRoutes(rt: ApiContext) {
       },
       {
         query: t.Object({ return_to: t.Optional(t.String({ maxLength: 512 })) }, { additionalProperties: false }),
-        detail: { tags: ["auth"], summary: "Start a sign-in at the OpenID Connect provider: 303 to its authorization endpoint (code flow with PKCE, state and nonce kept in an HttpOnly cookie); 503 when the provider does not answer" },
+        detail: {
+          tags: ["auth"],
+          summary:
+            "Start a sign-in at the OpenID Connect provider: 303 to its authorization endpoint (code flow with PKCE, state and nonce kept in an HttpOnly cookie); 503 when the provider does not answer",
+        },
       },
     )
     .get(
@@ -112,24 +128,40 @@ export function oidcRoutes(rt: ApiContext) {
           return refusalPage(e);
         }
       },
-      { detail: { tags: ["auth"], summary: "Where the provider sends the browser back: checks state, exchanges the code (PKCE), checks the ID token and nonce, maps the role claim; sets the session cookie and continues to the page the sign-in started from. 400 stale or forged state, 401 refused by the provider, 403 in no mapped group, 503 provider down (a short HTML page for browsers, else problem+json)" } },
+      {
+        detail: {
+          tags: ["auth"],
+          summary:
+            "Where the provider sends the browser back: checks state, exchanges the code (PKCE), checks the ID token and nonce, maps the role claim; sets the session cookie and continues to the page the sign-in started from. 400 stale or forged state, 401 refused by the provider, 403 in no mapped group, 503 provider down (a short HTML page for browsers, else problem+json)",
+        },
+      },
     )
     .use(requireUser(rt))
     .post(
       "/logout",
       async ({ set }) => {
         const actor = currentRequest()?.actor;
-        if (actor?.tokenKind !== "session") throw new AppError("bad_request", "only a signed-in session signs out through the provider; an API token is revoked with POST /api/v1/auth/logout");
+        if (actor?.tokenKind !== "session")
+          throw new AppError("bad_request", "only a signed-in session signs out through the provider; an API token is revoked with POST /api/v1/auth/logout");
         await revokeToken(db(), actor.tokenId);
         const { endSessionUrl, revoked } = await endProviderSession(db(), cfg(), actor.tokenId);
-        await audit(db(), { action: "logout", targetType: "session", targetId: actor.tokenId, detail: { via: "oidc", provider_logout: endSessionUrl !== null, refresh_token_revoked: revoked } });
+        await audit(db(), {
+          action: "logout",
+          targetType: "session",
+          targetId: actor.tokenId,
+          detail: { via: "oidc", provider_logout: endSessionUrl !== null, refresh_token_revoked: revoked },
+        });
         // The cookie is cleared by the answer itself; the page then visits end_session_url, if any.
         set.headers["set-cookie"] = sessionCookie(rt, null);
         return { end_session_url: endSessionUrl };
       },
       {
         response: { 200: OidcLogout },
-        detail: { tags: ["auth"], summary: "End the calling session here and at the provider: the session ends, the provider's refresh token is revoked, and end_session_url (RP-initiated logout, when the provider offers it) is returned for the browser to visit" },
+        detail: {
+          tags: ["auth"],
+          summary:
+            "End the calling session here and at the provider: the session ends, the provider's refresh token is revoked, and end_session_url (RP-initiated logout, when the provider offers it) is returned for the browser to visit",
+        },
       },
     );
 }

@@ -5,7 +5,12 @@ import type { DB, UserRole } from "../../db/schema.ts";
 type Db = Kysely<DB> | Transaction<DB>;
 
 export function findByIdentity(db: Db, issuer: string, subject: string) {
-  return db.selectFrom("users").select(["id", "email", "role", "disabled_at"]).where("oidc_issuer", "=", issuer).where("oidc_subject", "=", subject).executeTakeFirst();
+  return db
+    .selectFrom("users")
+    .select(["id", "email", "role", "disabled_at"])
+    .where("oidc_issuer", "=", issuer)
+    .where("oidc_subject", "=", subject)
+    .executeTakeFirst();
 }
 
 /**
@@ -29,7 +34,9 @@ export async function upsertOidcUser(db: Db, u: { issuer: string; subject: strin
 /** The re-check's outcome on the account: the role now, or disabled (with oidc_checked_at alike). */
 export function recordCheck(db: Db, userId: string, set: { role: UserRole } | { disabled: true }) {
   const q = db.updateTable("users").where("id", "=", userId).where("oidc_subject", "is not", null);
-  return ("disabled" in set ? q.set({ disabled_at: sql`now()`, oidc_checked_at: sql`now()` }) : q.set({ role: set.role, oidc_checked_at: sql`now()` })).execute();
+  return (
+    "disabled" in set ? q.set({ disabled_at: sql`now()`, oidc_checked_at: sql`now()` }) : q.set({ role: set.role, oidc_checked_at: sql`now()` })
+  ).execute();
 }
 
 export function insertSession(db: Db, s: { tokenId: string; userId: string; refreshToken: string | null; idToken: string | null }) {

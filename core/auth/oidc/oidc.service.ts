@@ -22,12 +22,26 @@ import { auditRole } from "./recheck.ts";
  */
 
 /** Why an OIDC sign-in was refused (audited as login.failed's reason). */
-export type OidcDenial = "state_mismatch" | "provider_refused" | "token_rejected" | "bad_subject" | "no_group" | "no_second_factor" | "disabled" | "email_taken";
+export type OidcDenial =
+  | "state_mismatch"
+  | "provider_refused"
+  | "token_rejected"
+  | "bad_subject"
+  | "no_group"
+  | "no_second_factor"
+  | "disabled"
+  | "email_taken";
 
 export async function beginSignIn(cfg: OidcConfig, returnTo: string | null | undefined): Promise<{ url: string; pending: PendingSignIn }> {
   const config = await providerConfig(cfg);
   const verifier = client.randomPKCECodeVerifier();
-  const pending: PendingSignIn = { state: client.randomState(), nonce: client.randomNonce(), verifier, returnTo: safeReturnTo(returnTo), expiresAt: Date.now() + FLOW_TTL_MS };
+  const pending: PendingSignIn = {
+    state: client.randomState(),
+    nonce: client.randomNonce(),
+    verifier,
+    returnTo: safeReturnTo(returnTo),
+    expiresAt: Date.now() + FLOW_TTL_MS,
+  };
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: cfg.redirectUrl,
     scope: cfg.scopes.join(" "),
@@ -40,7 +54,13 @@ export async function beginSignIn(cfg: OidcConfig, returnTo: string | null | und
 }
 
 async function refuse(db: Kysely<DB>, error: AppError, why: OidcDenial, detail: Record<string, unknown> = {}, userId?: string): Promise<never> {
-  await audit(db, { action: "login.failed", targetType: "user", targetId: userId ?? (typeof detail.subject === "string" ? detail.subject : "oidc"), actor: null, detail: { via: "oidc", reason: why, ...detail } });
+  await audit(db, {
+    action: "login.failed",
+    targetType: "user",
+    targetId: userId ?? (typeof detail.subject === "string" ? detail.subject : "oidc"),
+    actor: null,
+    detail: { via: "oidc", reason: why, ...detail },
+  });
   throw error;
 }
 
@@ -52,23 +72,45 @@ export interface OidcSignedIn {
 }
 
 /** The callback: checks state, exchanges the code, maps the claims, links the account, starts a session. */
-export async function finishSignIn(db: Kysely<DB>, settings: AuthSettings, cfg: OidcConfig, query: URLSearchParams, pending: PendingSignIn): Promise<OidcSignedIn> {
+export async function finishSignIn(
+  db: Kysely<DB>,
+  settings: AuthSettings,
+  cfg: OidcConfig,
+  query: URLSearchParams,
+  pending: PendingSignIn,
+): Promise<OidcSignedIn> {
   // Compared here too, before anything is sent to the provider, for a clear answer.
   if (query.get("state") !== pending.state) {
-    await refuse(db, new AppError("bad_request", "the sign-in's state does not match the one this browser started (a stale, replayed or forged callback); start the sign-in again"), "state_mismatch");
+    await refuse(
+      db,
+      new AppError(
+        "bad_request",
+        "the sign-in's state does not match the one this browser started (a stale, replayed or forged callback); start the sign-in again",
+      ),
+      "state_mismatch",
+    );
   }
   const config = await providerConfig(cfg);
   const current = new URL(cfg.redirectUrl);
   for (const [k, v] of query) current.searchParams.append(k, v);
   let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
   try {
-    tokens = await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce, idTokenExpected: true });
+    tokens = await client.authorizationCodeGrant(config, current, {
+      pkceCodeVerifier: pending.verifier,
+      expectedState: pending.state,
+      expectedNonce: pending.nonce,
+      idTokenExpected: true,
+    });
   } catch (e) {
     if (isOutage(e)) throw unavailable(cfg, e);
     if (e instanceof client.AuthorizationResponseError) {
-      await refuse(db, new AppError("unauthorized", `the identity provider did not sign you in: ${reason(e)}`), "provider_refused", { error: clip(e.error, 100) });
+      await refuse(db, new AppError("unauthorized", `the identity provider did not sign you in: ${reason(e)}`), "provider_refused", {
+        error: clip(e.error, 100),
+      });
     }
-    await refuse(db, new AppError("unauthorized", `the identity provider's answer was refused: ${reason(e)}; start the sign-in again`), "token_rejected", { error: reason(e) });
+    await refuse(db, new AppError("unauthorized", `the identity provider's answer was refused: ${reason(e)}; start the sign-in again`), "token_rejected", {
+      error: reason(e),
+    });
   }
   const claims = tokens!.claims() as Record<string, unknown>;
   const subject = claims.sub;
@@ -83,7 +125,10 @@ export async function finishSignIn(db: Kysely<DB>, settings: AuthSettings, cfg: 
   if (!role) {
     await refuse(
       db,
-      new AppError("forbidden", `your account at the identity provider is in none of the groups rter admits (claim "${cfg.roleClaim}"${values.length ? "" : " is missing or empty"}); ask an administrator to add you to one of rter's groups`),
+      new AppError(
+        "forbidden",
+        `your account at the identity provider is in none of the groups rter admits (claim "${cfg.roleClaim}"${values.length ? "" : " is missing or empty"}); ask an administrator to add you to one of rter's groups`,
+      ),
       "no_group",
       { subject: sub, claim: cfg.roleClaim, values: forAudit(values), value_count: values.length },
       known?.id,
@@ -92,7 +137,10 @@ export async function finishSignIn(db: Kysely<DB>, settings: AuthSettings, cfg: 
   if (settings.mfaRequired.includes(role!) && !usedSecondFactor(claims)) {
     await refuse(
       db,
-      new AppError("forbidden", `the ${role} role needs a second factor, and the identity provider did not report one for this sign-in (amr); sign in at the provider with your second factor`),
+      new AppError(
+        "forbidden",
+        `the ${role} role needs a second factor, and the identity provider did not report one for this sign-in (amr); sign in at the provider with your second factor`,
+      ),
       "no_second_factor",
       { subject: sub, role },
       known?.id,
@@ -104,11 +152,18 @@ export async function finishSignIn(db: Kysely<DB>, settings: AuthSettings, cfg: 
     row = await repo.upsertOidcUser(db, { issuer: cfg.issuer, subject: sub, email, role: role! });
   } catch (e) {
     if ((e as { code?: string }).code === "23505") {
-      await refuse(db, new AppError("conflict", `another rter account already uses ${email}; an admin must rename or remove it`), "email_taken", { subject: sub, email }, known?.id);
+      await refuse(
+        db,
+        new AppError("conflict", `another rter account already uses ${email}; an admin must rename or remove it`),
+        "email_taken",
+        { subject: sub, email },
+        known?.id,
+      );
     }
     throw e;
   }
-  if (row!.disabled_at) await refuse(db, new AppError("forbidden", "this rter account is disabled; an administrator can enable it"), "disabled", { subject: sub }, row!.id);
+  if (row!.disabled_at)
+    await refuse(db, new AppError("forbidden", "this rter account is disabled; an administrator can enable it"), "disabled", { subject: sub }, row!.id);
   const user: AuthUser = { id: row!.id, email: row!.email, role: row!.role };
   if (known && known.role !== user.role) await auditRole(db, user, known.role, matched);
   await repo.deleteEndedSessions(db, user.id);
@@ -117,10 +172,21 @@ export async function finishSignIn(db: Kysely<DB>, settings: AuthSettings, cfg: 
     const created = await insertSession(trx, key, user, settings, "oidc");
     const claimsOf = verifySession(key, created.token);
     if (!claimsOf || claimsOf === "expired") throw new Error("a session token just made does not verify");
-    await repo.insertSession(trx, { tokenId: claimsOf.sessionId, userId: user.id, refreshToken: tokens!.refresh_token ?? null, idToken: tokens!.id_token ?? null });
+    await repo.insertSession(trx, {
+      tokenId: claimsOf.sessionId,
+      userId: user.id,
+      refreshToken: tokens!.refresh_token ?? null,
+      idToken: tokens!.id_token ?? null,
+    });
     return created;
   });
-  await audit(db, { action: "login", targetType: "user", targetId: user.id, actor: { id: user.id, email: user.email, role: user.role }, detail: { via: "oidc", issuer: cfg.issuer, groups: forAudit(matched), second_factor: usedSecondFactor(claims), refresh: Boolean(tokens!.refresh_token) } });
+  await audit(db, {
+    action: "login",
+    targetType: "user",
+    targetId: user.id,
+    actor: { id: user.id, email: user.email, role: user.role },
+    detail: { via: "oidc", issuer: cfg.issuer, groups: forAudit(matched), second_factor: usedSecondFactor(claims), refresh: Boolean(tokens!.refresh_token) },
+  });
   return { token: s.token, expiresAt: s.expiresAt, user, returnTo: pending.returnTo };
 }
 
@@ -140,7 +206,10 @@ export async function endProviderSession(db: Kysely<DB>, cfg: OidcConfig | null,
   }
   let revoked = false;
   if (gone.refresh_token && config.serverMetadata().revocation_endpoint) {
-    revoked = await client.tokenRevocation(config, gone.refresh_token, { token_type_hint: "refresh_token" }).then(() => true, () => false);
+    revoked = await client.tokenRevocation(config, gone.refresh_token, { token_type_hint: "refresh_token" }).then(
+      () => true,
+      () => false,
+    );
   }
   if (!config.serverMetadata().end_session_endpoint) return { endSessionUrl: null, revoked };
   const params: Record<string, string> = { post_logout_redirect_uri: cfg.postLogoutUrl };

@@ -25,7 +25,9 @@ export function providerConfig(cfg: OidcConfig): Promise<client.Configuration> {
     .catch((e) => {
       // A failed discovery is tried again by the next sign-in, not remembered.
       discovered.delete(cfg);
-      throw isOutage(e) ? unavailable(cfg, e) : new AppError("unavailable", `the identity provider's discovery document at ${cfg.issuer} is not usable: ${reason(e)}`, { retryAfterSeconds: 60 });
+      throw isOutage(e)
+        ? unavailable(cfg, e)
+        : new AppError("unavailable", `the identity provider's discovery document at ${cfg.issuer} is not usable: ${reason(e)}`, { retryAfterSeconds: 60 });
     });
   discovered.set(cfg, { at: Date.now(), config });
   return config;
@@ -44,7 +46,9 @@ export function isOutage(e: unknown): boolean {
 }
 
 export function unavailable(cfg: OidcConfig, e: unknown): AppError {
-  return new AppError("unavailable", `the identity provider (OpenID Connect, ${cfg.issuer}) is not answering: ${reason(e)}; local accounts can still sign in`, { retryAfterSeconds: 30 });
+  return new AppError("unavailable", `the identity provider (OpenID Connect, ${cfg.issuer}) is not answering: ${reason(e)}; local accounts can still sign in`, {
+    retryAfterSeconds: 30,
+  });
 }
 
 /** One line on what went wrong, bounded: provider error strings are not ours to echo at length. */

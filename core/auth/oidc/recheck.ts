@@ -13,7 +13,13 @@ import { isOutage, providerConfig, reason, unavailable } from "./provider.ts";
 // guard (auth.service.ts) can use it without importing the sign-in's own dependencies.
 
 export async function auditRole(db: Kysely<DB>, user: { id: string; email: string; role: UserRole }, from: UserRole, matched: string[]) {
-  await audit(db, { action: "user.role_changed", targetType: "user", targetId: user.id, actor: null, detail: { email: user.email, from, to: user.role, via: "oidc", groups: forAudit(matched) } });
+  await audit(db, {
+    action: "user.role_changed",
+    targetType: "user",
+    targetId: user.id,
+    actor: null,
+    detail: { email: user.email, from, to: user.role, via: "oidc", groups: forAudit(matched) },
+  });
 }
 
 // One re-check per session at a time in this process; other nodes are kept out by claimRecheck.
@@ -44,7 +50,11 @@ export async function recheckOidcSession(
   return p;
 }
 
-async function recheck(db: Kysely<DB>, cfg: OidcConfig, row: { token_id: string; id: string; email: string; role: UserRole; oidc_subject: string | null }): Promise<OidcRecheck> {
+async function recheck(
+  db: Kysely<DB>,
+  cfg: OidcConfig,
+  row: { token_id: string; id: string; email: string; role: UserRole; oidc_subject: string | null },
+): Promise<OidcRecheck> {
   const session = await repo.findSession(db, row.token_id);
   if (!session) return { ended: "no_provider_session" };
   if (Date.now() - new Date(session.checked_at).getTime() < cfg.recheckMs) return null;
@@ -61,7 +71,8 @@ async function recheck(db: Kysely<DB>, cfg: OidcConfig, row: { token_id: string;
     const config = await providerConfig(cfg);
     refreshed = await client.refreshTokenGrant(config, session.refresh_token);
     claims = refreshed.claims() as Record<string, unknown> | undefined;
-    if (!claims && config.serverMetadata().userinfo_endpoint) claims = (await client.fetchUserInfo(config, refreshed.access_token, row.oidc_subject!)) as Record<string, unknown>;
+    if (!claims && config.serverMetadata().userinfo_endpoint)
+      claims = (await client.fetchUserInfo(config, refreshed.access_token, row.oidc_subject!)) as Record<string, unknown>;
   } catch (e) {
     if (e instanceof AppError || isOutage(e)) {
       await repo.releaseRecheck(db, row.token_id, old);
@@ -88,7 +99,13 @@ async function recheck(db: Kysely<DB>, cfg: OidcConfig, row: { token_id: string;
 async function endSession(db: Kysely<DB>, row: { token_id: string; id: string; email: string }, why: string) {
   await revokeToken(db, row.token_id);
   await repo.deleteSession(db, row.token_id);
-  await audit(db, { action: "session.ended", targetType: "session", targetId: row.token_id, actor: null, detail: { email: row.email, via: "oidc", reason: why } });
+  await audit(db, {
+    action: "session.ended",
+    targetType: "session",
+    targetId: row.token_id,
+    actor: null,
+    detail: { email: row.email, via: "oidc", reason: why },
+  });
 }
 
 /**
@@ -100,6 +117,11 @@ async function disable(db: Kysely<DB>, row: { token_id: string; id: string; emai
   await repo.recordCheck(db, row.id, { disabled: true });
   const revoked = await revokeUserTokens(db, row.id);
   await repo.deleteUserSessions(db, row.id);
-  await audit(db, { action: "user.disabled", targetType: "user", targetId: row.id, actor: null, detail: { email: row.email, via: "oidc", reason: why, tokens_revoked: revoked.length, ...detail } });
+  await audit(db, {
+    action: "user.disabled",
+    targetType: "user",
+    targetId: row.id,
+    actor: null,
+    detail: { email: row.email, via: "oidc", reason: why, tokens_revoked: revoked.length, ...detail },
+  });
 }
-

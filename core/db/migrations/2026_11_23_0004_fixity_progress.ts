@@ -28,7 +28,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("detections", "integer", (c) => c.notNull().defaultTo(1))
     .execute();
   await db.schema.alterTable("fixity_failures").addCheckConstraint("fixity_failures_reason_check", sql`reason in ('mismatch','missing')`).execute();
-  await db.schema.createIndex("fixity_failures_open_key").on("fixity_failures").column("object_key").unique().where(sql.ref("resolved_at"), "is", null).execute();
+  await db.schema
+    .createIndex("fixity_failures_open_key")
+    .on("fixity_failures")
+    .column("object_key")
+    .unique()
+    .where(sql.ref("resolved_at"), "is", null)
+    .execute();
 
   // The fixity walk reads all three sources in object_key order.
   await db.schema.createIndex("chunks_object_key_idx").on("chunks").column("object_key").execute();

@@ -148,7 +148,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     end $$`.execute(db);
   for (const t of ["streams", "chunks", "segments", "telemetry"]) {
     await sql`create trigger ${sql.id(`${t}_legal_hold`)} before delete on ${sql.table(t)} for each row execute function rter_refuse_held_delete()`.execute(db);
-    await sql`create trigger ${sql.id(`${t}_legal_hold_truncate`)} before truncate on ${sql.table(t)} for each statement execute function rter_refuse_held_truncate()`.execute(db);
+    await sql`create trigger ${sql.id(`${t}_legal_hold_truncate`)} before truncate on ${sql.table(t)} for each statement execute function rter_refuse_held_truncate()`.execute(
+      db,
+    );
   }
 
   // A hold record is evidence too: it may be released once, never removed or rewritten.
@@ -185,7 +187,10 @@ export async function down(db: Kysely<any>): Promise<void> {
     await sql`drop trigger if exists ${sql.id(`${t}_legal_hold_truncate`)} on ${sql.table(t)}`.execute(db);
   }
   await db.schema.dropIndex("streams_finished_idx").execute();
-  for (const t of ["stream_retention", "legal_holds", "audit_log", "invites", "rate_counters", "login_failures", "auth_secrets"]) await db.schema.dropTable(t).execute();
-  await sql`drop function if exists rter_hold_record_guard(), rter_refuse_held_truncate(), rter_refuse_held_item_delete(), rter_refuse_held_delete(), rter_hold_active(uuid, uuid), rter_audit_append_only()`.execute(db);
+  for (const t of ["stream_retention", "legal_holds", "audit_log", "invites", "rate_counters", "login_failures", "auth_secrets"])
+    await db.schema.dropTable(t).execute();
+  await sql`drop function if exists rter_hold_record_guard(), rter_refuse_held_truncate(), rter_refuse_held_item_delete(), rter_refuse_held_delete(), rter_hold_active(uuid, uuid), rter_audit_append_only()`.execute(
+    db,
+  );
   for (const c of ["created_by", "rate_limit_per_minute", "role"]) await db.schema.alterTable("api_tokens").dropColumn(c).execute();
 }

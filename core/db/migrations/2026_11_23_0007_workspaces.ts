@@ -105,7 +105,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       perform rter_autotag(new.id, new.lat, new.lng, new.title || ' ' || new.body);
       return null;
     end $$`.execute(db);
-  await sql`create trigger items_autotag after insert or update of title, body, lat, lng on items for each row execute function rter_items_autotag()`.execute(db);
+  await sql`create trigger items_autotag after insert or update of title, body, lat, lng on items for each row execute function rter_items_autotag()`.execute(
+    db,
+  );
 
   // Every stream is an item from its first moment, with the tags it was created with.
   await sql`

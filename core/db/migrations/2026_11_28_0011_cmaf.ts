@@ -34,7 +34,10 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable("chunks").addColumn("media", "jsonb").execute();
   await db.schema.alterTable("chunks").addColumn("duration", "float8").execute();
   await db.schema.alterTable("chunks").addColumn("independent", "boolean").execute();
-  await db.schema.alterTable("chunks").addColumn("late", "boolean", (c) => c.notNull().defaultTo(false)).execute();
+  await db.schema
+    .alterTable("chunks")
+    .addColumn("late", "boolean", (c) => c.notNull().defaultTo(false))
+    .execute();
   await sql`alter table chunks drop constraint if exists chunks_state_check`.execute(db);
   await sql`alter table chunks add constraint chunks_state_check check (state in ('stored', 'segmented', 'failed', 'listed'))`.execute(db);
 
@@ -44,7 +47,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table fixity_failures drop constraint if exists fixity_failures_source_check`.execute(db);
   await sql`alter table fixity_failures add constraint fixity_failures_source_check check (source in ('chunk', 'segment', 'recording', 'init'))`.execute(db);
   await sql`create trigger stream_inits_legal_hold before delete on stream_inits for each row execute function rter_refuse_held_delete()`.execute(db);
-  await sql`create trigger stream_inits_legal_hold_truncate before truncate on stream_inits for each statement execute function rter_refuse_held_truncate()`.execute(db);
+  await sql`create trigger stream_inits_legal_hold_truncate before truncate on stream_inits for each statement execute function rter_refuse_held_truncate()`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -10,7 +10,9 @@ import { sql, type Kysely } from "kysely";
 // - signing_keys: the appliance's Ed25519 key that signs every package manifest, made once and
 //   kept in Postgres like the session secret (auth_secrets), so every worker signs with the same key.
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`alter table items add column search tsvector generated always as (to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(body, ''))) stored`.execute(db);
+  await sql`alter table items add column search tsvector generated always as (to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(body, ''))) stored`.execute(
+    db,
+  );
   await sql`create index items_search_idx on items using gin (search)`.execute(db);
   // Keyset paging of searches (newest first) and the map-bounds filter.
   await sql`create index items_created_id_idx on items (created_at desc, id desc)`.execute(db);

@@ -44,5 +44,12 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropTable("mfa_challenges").execute();
   await db.schema.dropTable("mfa_recovery_codes").execute();
-  await db.schema.alterTable("users").dropColumn("directory_dn").dropColumn("directory_checked_at").dropColumn("totp_secret").dropColumn("totp_enabled_at").dropColumn("totp_last_step").execute();
+  await db.schema
+    .alterTable("users")
+    .dropColumn("directory_dn")
+    .dropColumn("directory_checked_at")
+    .dropColumn("totp_secret")
+    .dropColumn("totp_enabled_at")
+    .dropColumn("totp_last_step")
+    .execute();
 }

@@ -12,12 +12,7 @@ import { sql, type Kysely } from "kysely";
 export const expandOnly = true;
 
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema
-    .alterTable("users")
-    .addColumn("oidc_issuer", "text")
-    .addColumn("oidc_subject", "text")
-    .addColumn("oidc_checked_at", "timestamptz")
-    .execute();
+  await db.schema.alterTable("users").addColumn("oidc_issuer", "text").addColumn("oidc_subject", "text").addColumn("oidc_checked_at", "timestamptz").execute();
   await db.schema.createIndex("users_oidc_identity_idx").on("users").columns(["oidc_issuer", "oidc_subject"]).unique().execute();
   await db.schema
     .createTable("oidc_sessions")

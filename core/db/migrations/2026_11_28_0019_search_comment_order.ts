@@ -32,7 +32,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`drop trigger if exists items_created_at_to_comments on items`.execute(db);
   await sql`create trigger items_created_at_to_comments after update of created_at on items
     for each row when (old.created_at is distinct from new.created_at) execute function rter_item_created_at_to_comments()`.execute(db);
-  await sql`update item_comments c set item_created_at = i.created_at from items i where i.id = c.item_id and c.item_created_at is distinct from i.created_at`.execute(db);
+  await sql`update item_comments c set item_created_at = i.created_at from items i where i.id = c.item_id and c.item_created_at is distinct from i.created_at`.execute(
+    db,
+  );
   await sql`create index if not exists item_comments_item_order_idx on item_comments (item_created_at desc, item_id desc)`.execute(db);
 }
 

@@ -30,14 +30,26 @@ const VP8 = ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v"
 const VP9 = ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"];
 const KINDS: { file: string; container: ProbeContainer; enc: string[]; size?: string; video: string; audio?: string }[] = [
   { file: "h264-aac.mp4", container: "mp4", enc: [...H264, "-c:a", "aac", "-f", "mp4"], video: "h264", audio: "aac" },
-  { file: "h264-aac-frag.mp4", container: "mp4", enc: [...H264, "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4"], video: "h264", audio: "aac" },
+  {
+    file: "h264-aac-frag.mp4",
+    container: "mp4",
+    enc: [...H264, "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4"],
+    video: "h264",
+    audio: "aac",
+  },
   { file: "h264-aac.ts", container: "mpegts", enc: [...H264, "-c:a", "aac", "-f", "mpegts"], video: "h264", audio: "aac" },
   { file: "vp8-opus.webm", container: "matroska", enc: [...VP8, "-c:a", "libopus", "-f", "webm"], video: "vp8", audio: "opus" },
   { file: "vp9-opus.webm", container: "matroska", enc: [...VP9, "-c:a", "libopus", "-f", "webm"], video: "vp9", audio: "opus" },
   { file: "h264-opus.mkv", container: "matroska", enc: [...H264, "-c:a", "libopus", "-f", "matroska"], video: "h264", audio: "opus" },
   // Cropping in the SPS: 4:2:0 needs even sizes, so x264 codes 16-px macroblocks and crops.
   { file: "cropped.ts", container: "mpegts", enc: [...H264, "-an", "-f", "mpegts"], size: "318x174", video: "h264" },
-  { file: "hevc.mp4", container: "mp4", enc: ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-an", "-f", "mp4"], size: "200x120", video: "hevc" },
+  {
+    file: "hevc.mp4",
+    container: "mp4",
+    enc: ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-an", "-f", "mp4"],
+    size: "200x120",
+    video: "hevc",
+  },
 ];
 
 describe("probeChunk reads what ffprobe reads", () => {
@@ -79,10 +91,17 @@ describe("a huge frame after small ones is found, in every container", () => {
     await ff(["-f", "lavfi", "-i", "color=size=4000x4000:rate=25:duration=0.04", ...H264, "-f", "h264", f("big.h264")]);
     // Annex B streams concatenate as they are: the second brings its own SPS in band.
     await Bun.write(f("both.h264"), Buffer.concat([await Bun.file(f("small.h264")).bytes(), await Bun.file(f("big.h264")).bytes()]));
-    for (const [out, fmt] of [["both.mp4", "mp4"], ["both.ts", "mpegts"], ["both.mkv", "matroska"]]) {
+    for (const [out, fmt] of [
+      ["both.mp4", "mp4"],
+      ["both.ts", "mpegts"],
+      ["both.mkv", "matroska"],
+    ]) {
       await ff(["-r", "25", "-f", "h264", "-i", f("both.h264"), "-c", "copy", "-f", fmt!, f(out!)]);
     }
-    for (const [codec, enc] of [["vp8", VP8], ["vp9", VP9]] as const) {
+    for (const [codec, enc] of [
+      ["vp8", VP8],
+      ["vp9", VP9],
+    ] as const) {
       await ff(["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25:duration=0.2", ...enc, "-f", "ivf", f(`small-${codec}.ivf`)]);
       await ff(["-f", "lavfi", "-i", "color=size=4000x4000:rate=25:duration=0.04", ...enc, "-f", "ivf", f(`big-${codec}.ivf`)]);
       await Bun.write(f(`${codec}.ffconcat`), `ffconcat version 1.0\nfile '${f(`small-${codec}.ivf`)}'\nfile '${f(`big-${codec}.ivf`)}'\n`);

@@ -50,6 +50,7 @@ export function parseH264Sps(nal: Uint8Array): SpsInfo {
     depth = r.ue() + 8;
     r.ue(); // bit_depth_chroma
     r.bit(); // qpprime_y_zero_transform_bypass
+    // biome-ignore lint/suspicious/noDuplicateElseIf: nested ifs, not an else-if chain: each r.bit() reads the next flag of the bitstream.
     if (r.bit()) for (let i = 0; i < (chroma !== 3 ? 8 : 12); i++) if (r.bit()) skipScalingList(r, i < 6 ? 16 : 64);
   }
   r.ue(); // log2_max_frame_num

@@ -91,10 +91,12 @@ export function probeMp4(b: Uint8Array): ContainerProbe {
       sawMoov = true;
       for (const t of boxes(b, box.body, box.end)) if (t.type === "trak") readTrak(t);
       const mvex = child(b, box, "mvex");
-      if (mvex) for (const x of boxes(b, mvex.body, mvex.end)) if (x.type === "trex") {
-        const tr = tracks.get(u32(x.body + 4));
-        if (tr) tr.trex = { dur: u32(x.body + 12), size: u32(x.body + 16) };
-      }
+      if (mvex)
+        for (const x of boxes(b, mvex.body, mvex.end))
+          if (x.type === "trex") {
+            const tr = tracks.get(u32(x.body + 4));
+            if (tr) tr.trex = { dur: u32(x.body + 12), size: u32(x.body + 16) };
+          }
     } else if (box.type === "moof") {
       if (!sawMoov) refuse("a fragment before the moov");
       for (const traf of boxes(b, box.body, box.end)) if (traf.type === "traf") readTraf(traf, box.start);
@@ -191,11 +193,12 @@ export function probeMp4(b: Uint8Array): ContainerProbe {
     }
     const ctts = get("ctts");
     const offsets: number[] = [];
-    if (ctts) for (let e = 0, k = u32(ctts.body + 4); e < k && offsets.length < n; e++) {
-      const count = u32(ctts.body + 8 + 8 * e);
-      const o = dv.getInt32(ctts.body + 12 + 8 * e);
-      for (let i = 0; i < count && offsets.length < n; i++) offsets.push(o);
-    }
+    if (ctts)
+      for (let e = 0, k = u32(ctts.body + 4); e < k && offsets.length < n; e++) {
+        const count = u32(ctts.body + 8 + 8 * e);
+        const o = dv.getInt32(ctts.body + 12 + 8 * e);
+        for (let i = 0; i < count && offsets.length < n; i++) offsets.push(o);
+      }
     const big = stco.type === "co64";
     const chunks = u32(stco.body + 4);
     const chunkOffset = (c: number) => (big ? Number(dv.getBigUint64(stco.body + 8 + 8 * c)) : u32(stco.body + 8 + 4 * c));
@@ -237,7 +240,13 @@ export function probeMp4(b: Uint8Array): ContainerProbe {
     if (flags & 0x8) (defDur = u32(at)), (at += 4);
     if (flags & 0x10) (defSize = u32(at)), (at += 4);
     const tfdt = child(b, traf, "tfdt");
-    let dts = tfdt ? (b[tfdt.body] === 1 ? Number(dv.getBigUint64(tfdt.body + 4)) : u32(tfdt.body + 4)) : (tr.samples.at(-1) ? tr.samples.at(-1)!.dts + tr.samples.at(-1)!.dur : 0);
+    let dts = tfdt
+      ? b[tfdt.body] === 1
+        ? Number(dv.getBigUint64(tfdt.body + 4))
+        : u32(tfdt.body + 4)
+      : tr.samples.at(-1)
+        ? tr.samples.at(-1)!.dts + tr.samples.at(-1)!.dur
+        : 0;
     for (const trun of boxes(b, traf.body, traf.end)) {
       if (trun.type !== "trun") continue;
       const tf = u32(trun.body) & 0xffffff;

@@ -68,7 +68,7 @@ export function probeTs(bytes: Uint8Array): ContainerProbe {
     const t = pes.pts === null ? null : pes.pts / CLOCK;
     if (pid === videoPid && scan) {
       packets++;
-      scan.frame(data, t ?? (scan.result().pts.at(-1) ?? 0));
+      scan.frame(data, t ?? scan.result().pts.at(-1) ?? 0);
     } else if (pid === audioPid && audio) {
       packets++;
       if (t === null) return;

@@ -67,7 +67,9 @@ export class VideoScan {
       case "vp8":
         return this.addHeader(vp8Frame(data));
       case "vp9":
-        return vp9Frames(data).map((f) => this.addHeader(vp9Frame(f))).some(Boolean);
+        return vp9Frames(data)
+          .map((f) => this.addHeader(vp9Frame(f)))
+          .some(Boolean);
       default:
         return false;
     }
@@ -107,6 +109,10 @@ export class VideoScan {
 /** Median of the positive steps between sorted times, or null with fewer than two. */
 export function medianStep(times: number[]): number | null {
   const s = [...times].sort((a, b) => a - b);
-  const steps = s.slice(1).map((x, i) => x - s[i]!).filter((d) => d > 0).sort((a, b) => a - b);
+  const steps = s
+    .slice(1)
+    .map((x, i) => x - s[i]!)
+    .filter((d) => d > 0)
+    .sort((a, b) => a - b);
   return steps.length ? steps[Math.floor(steps.length / 2)]! : null;
 }

@@ -11,13 +11,32 @@ import { medianStep, VideoScan } from "./video-scan.ts";
 
 const ENTER = new Set([0x18538067, 0x1549a966, 0x1654ae6b, 0xae, 0xe0, 0xe1, 0x1f43b675, 0xa0]);
 const ID = {
-  ebml: 0x1a45dfa3, docType: 0x4282, timecodeScale: 0x2ad7b1, trackEntry: 0xae, trackNumber: 0xd7, trackType: 0x83,
-  codecId: 0x86, codecPrivate: 0x63a2, pixelWidth: 0xb0, pixelHeight: 0xba, samplingFrequency: 0xb5, channels: 0x9f,
-  contentEncodings: 0x6d80, clusterTimecode: 0xe7, simpleBlock: 0xa3, block: 0xa1,
+  ebml: 0x1a45dfa3,
+  docType: 0x4282,
+  timecodeScale: 0x2ad7b1,
+  trackEntry: 0xae,
+  trackNumber: 0xd7,
+  trackType: 0x83,
+  codecId: 0x86,
+  codecPrivate: 0x63a2,
+  pixelWidth: 0xb0,
+  pixelHeight: 0xba,
+  samplingFrequency: 0xb5,
+  channels: 0x9f,
+  contentEncodings: 0x6d80,
+  clusterTimecode: 0xe7,
+  simpleBlock: 0xa3,
+  block: 0xa1,
 };
 const CODECS: Record<string, string> = {
-  V_VP8: "vp8", V_VP9: "vp9", "V_MPEG4/ISO/AVC": "h264", "V_MPEGH/ISO/HEVC": "hevc",
-  A_OPUS: "opus", A_AAC: "aac", A_VORBIS: "vorbis", "A_MPEG/L3": "mp3",
+  V_VP8: "vp8",
+  V_VP9: "vp9",
+  "V_MPEG4/ISO/AVC": "h264",
+  "V_MPEGH/ISO/HEVC": "hevc",
+  A_OPUS: "opus",
+  A_AAC: "aac",
+  A_VORBIS: "vorbis",
+  "A_MPEG/L3": "mp3",
 };
 
 function refuse(reason: string): never {
@@ -42,7 +61,7 @@ function vint(b: Uint8Array, at: number, keepMarker: boolean): { value: number; 
   const len = Math.clz32(first) - 23;
   if (at + len > b.length) refuse(`element header runs past the end at byte ${at}`);
   let value = keepMarker ? first : first & (0xff >> len);
-  let allOnes = value === (0xff >> len);
+  let allOnes = value === 0xff >> len;
   for (let i = 1; i < len; i++) {
     value = value * 256 + b[at + i]!;
     if (b[at + i] !== 0xff) allOnes = false;
@@ -87,22 +106,44 @@ export function probeWebm(b: Uint8Array): ContainerProbe {
           i = s + cs.value;
         }
         break;
-      case ID.timecodeScale: scale = uint(d); break;
-      case ID.trackNumber: if (cur) cur.number = uint(d); break;
-      case ID.trackType: if (cur) cur.type = uint(d); break;
-      case ID.codecId: if (cur) cur.codecId = new TextDecoder().decode(d).replace(/\0+$/, ""); break;
-      case ID.codecPrivate: if (cur) cur.priv = d; break;
-      case ID.pixelWidth: if (cur) cur.width = uint(d); break;
-      case ID.pixelHeight: if (cur) cur.height = uint(d); break;
-      case ID.samplingFrequency: if (cur) cur.rate = float(d); break;
-      case ID.channels: if (cur) cur.channels = uint(d); break;
-      case ID.contentEncodings: if (cur) cur.encoded = true; break;
-      case ID.clusterTimecode: cluster = uint(d); break;
+      case ID.timecodeScale:
+        scale = uint(d);
+        break;
+      case ID.trackNumber:
+        if (cur) cur.number = uint(d);
+        break;
+      case ID.trackType:
+        if (cur) cur.type = uint(d);
+        break;
+      case ID.codecId:
+        if (cur) cur.codecId = new TextDecoder().decode(d).replace(/\0+$/, "");
+        break;
+      case ID.codecPrivate:
+        if (cur) cur.priv = d;
+        break;
+      case ID.pixelWidth:
+        if (cur) cur.width = uint(d);
+        break;
+      case ID.pixelHeight:
+        if (cur) cur.height = uint(d);
+        break;
+      case ID.samplingFrequency:
+        if (cur) cur.rate = float(d);
+        break;
+      case ID.channels:
+        if (cur) cur.channels = uint(d);
+        break;
+      case ID.contentEncodings:
+        if (cur) cur.encoded = true;
+        break;
+      case ID.clusterTimecode:
+        cluster = uint(d);
+        break;
       case ID.simpleBlock:
       case ID.block: {
         const tn = vint(d, 0, false);
         if (d.length < tn.len + 3) refuse("block header is truncated");
-        const rel = ((d[tn.len]! << 8) | d[tn.len + 1]!) << 16 >> 16;
+        const rel = (((d[tn.len]! << 8) | d[tn.len + 1]!) << 16) >> 16;
         const laced = ((d[tn.len + 2]! >> 1) & 3) !== 0;
         blocks.push({ track: tn.value, t: ((cluster + rel) * scale) / 1e9, data: d.subarray(tn.len + 3), laced });
         break;

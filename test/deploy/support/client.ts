@@ -32,7 +32,13 @@ export class LbClient {
     for (;;) {
       const attemptStart = performance.now();
       try {
-        const res = await fetch(this.base + path, { method, headers, body, signal: AbortSignal.timeout(20_000), tls: { rejectUnauthorized: false } } as RequestInit);
+        const res = await fetch(this.base + path, {
+          method,
+          headers,
+          body,
+          signal: AbortSignal.timeout(20_000),
+          tls: { rejectUnauthorized: false },
+        } as RequestInit);
         if (![502, 503, 504].includes(res.status)) {
           if (firstFailure !== null) this.maxOutageMs = Math.max(this.maxOutageMs, attemptStart - firstFailure);
           return res;

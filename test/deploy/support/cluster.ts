@@ -32,7 +32,15 @@ export interface TestCluster {
   ports: { http: number; https: number; pg: number; minio: number; minioConsole: number; lbMinio: number; rter: Record<string, number> };
   /** PG_CLUSTER_CONF_ROOT of db1: Debian's tools see its clusters only with it. */
   pgEnv: Record<string, string>;
-  secrets: { pgPassword: string; pgRuntimePassword: string; minioUser: string; minioPassword: string; minioRterSecret: string; adminEmail: string; adminPassword: string };
+  secrets: {
+    pgPassword: string;
+    pgRuntimePassword: string;
+    minioUser: string;
+    minioPassword: string;
+    minioRterSecret: string;
+    adminEmail: string;
+    adminPassword: string;
+  };
   lbUrl: string;
   /**
    * What HAProxy sends to the syslog socket in its chroot (/dev/log there): on a server the role
@@ -60,12 +68,28 @@ export async function makeCluster(opts: { bundleDir: string; allowedSigners?: st
   supervisor.listen();
   const rter: Record<string, number> = {};
   for (const h of [...API_HOSTS, ...WORKER_HOSTS]) rter[h] = await freePort();
-  const ports = { http: await freePort(), https: await freePort(), pg: await freePort(), minio: await freePort(), minioConsole: await freePort(), lbMinio: await freePort(), rter };
+  const ports = {
+    http: await freePort(),
+    https: await freePort(),
+    pg: await freePort(),
+    minio: await freePort(),
+    minioConsole: await freePort(),
+    lbMinio: await freePort(),
+    rter,
+  };
   await debianPackagedCluster(roots.db1, pgEnv, ports.pg);
   // Started by "systemd", as the package's postinst leaves it.
   await supervisor.act("db1", "start", `postgresql@${PG_VERSION}-${PG_CLUSTER}.service`);
   const hex = () => crypto.randomUUID().replaceAll("-", "");
-  const secrets = { pgPassword: hex(), pgRuntimePassword: hex(), minioUser: `rter${hex().slice(0, 8)}`, minioPassword: hex(), minioRterSecret: hex(), adminEmail: "it-admin@city.example", adminPassword: hex() };
+  const secrets = {
+    pgPassword: hex(),
+    pgRuntimePassword: hex(),
+    minioUser: `rter${hex().slice(0, 8)}`,
+    minioPassword: hex(),
+    minioRterSecret: hex(),
+    adminEmail: "it-admin@city.example",
+    adminPassword: hex(),
+  };
 
   const host = (h: Host, extra: Record<string, unknown> = {}) => {
     const hook = supervisor.hook(h);
@@ -170,7 +194,17 @@ export async function makeCluster(opts: { bundleDir: string; allowedSigners?: st
   const inventoryPath = join(dir, "hosts.yml");
   // JSON is YAML.
   writeFileSync(inventoryPath, JSON.stringify(inventory, null, 2));
-  return { dir, roots, inventory: inventoryPath, supervisor, ports, secrets, lbUrl, pgEnv, haproxyLog: syslogSocket(join(roots.lb1, "var/lib/haproxy/dev/log"), join(dir, "haproxy-syslog.log")) };
+  return {
+    dir,
+    roots,
+    inventory: inventoryPath,
+    supervisor,
+    ports,
+    secrets,
+    lbUrl,
+    pgEnv,
+    haproxyLog: syslogSocket(join(roots.lb1, "var/lib/haproxy/dev/log"), join(dir, "haproxy-syslog.log")),
+  };
 }
 
 /**

@@ -192,7 +192,12 @@ function asUser(u: ServiceUnit, argv: string[]): string[] {
 }
 
 function serviceEnv(u: ServiceUnit): Record<string, string> {
-  return { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8", ...(u.user ? { USER: u.user, LOGNAME: u.user } : {}), ...u.env };
+  return {
+    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    LANG: "C.UTF-8",
+    ...(u.user ? { USER: u.user, LOGNAME: u.user } : {}),
+    ...u.env,
+  };
 }
 
 async function runToEnd(argv: string[], u: ServiceUnit, logFile: string): Promise<number> {

@@ -97,7 +97,10 @@ export function readUnit(file: string, opts: { name?: string; dropinDirs?: strin
   for (const dir of opts.dropinDirs ?? []) {
     const d = join(dir, `${name}.d`);
     if (!existsSync(d)) continue;
-    for (const f of readdirSync(d).filter((f) => f.endsWith(".conf")).sort()) files.push(join(d, f));
+    for (const f of readdirSync(d)
+      .filter((f) => f.endsWith(".conf"))
+      .sort())
+      files.push(join(d, f));
   }
   for (const f of files) {
     let text = readFileSync(f, "utf8");
