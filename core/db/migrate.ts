@@ -71,8 +71,9 @@ export async function migrateToLatest(database: Database, url: string, log: Logg
       await runQueueMigrations({ pgPool: database.pool, logger: quietQueueLogger(log) });
       return [];
     }
-    await lockClient.query(COMPAT_DDL);
     if (ahead.length > 0) {
+      // No DDL here: a node holding only the runtime role starts on a newer schema (a rollback),
+      // and the binary that made the schema ahead made this table too (reading it is granted).
       const marked = await lockClient.query<{ name: string }>("select name from rter_meta.migration_compat where expand_only and name = any($1::text[])", [
         ahead,
       ]);
@@ -86,6 +87,7 @@ export async function migrateToLatest(database: Database, url: string, log: Logg
       await runQueueMigrations({ pgPool: database.pool, logger: quietQueueLogger(log) });
       return [];
     }
+    await lockClient.query(COMPAT_DDL);
     const migrator = new Migrator({ db: database.db, provider: migrationProvider });
     const { error, results } = await migrator.migrateToLatest();
     const done = (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);

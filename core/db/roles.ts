@@ -93,6 +93,9 @@ export async function grantRuntimeRole(client: pg.ClientBase, role: string): Pro
       if (t.schema !== "public") continue;
       await client.query(`grant ${NARROW[t.name] ?? "select, insert, update, delete"} on ${ident(t.schema)}.${ident(t.name)} to ${r}`);
     }
+    // Which newer migrations are expand-only: read by a node of an older release (a rollback).
+    await client.query("grant usage on schema rter_meta to " + r);
+    await client.query("grant select on rter_meta.migration_compat to " + r);
     // The job queue's own schema (graphile-worker): DML and its functions; its DDL stays with the owner.
     if (tables.rows.some((t) => t.schema === "graphile_worker")) {
       await client.query(`revoke all on all tables in schema graphile_worker from ${r}`);

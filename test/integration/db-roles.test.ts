@@ -152,6 +152,29 @@ describe("two database roles", () => {
     apps.push(runtimeOnly);
     expect((await runtimeOnly.request("/readyz")).status).toBe(200);
     await expectEvidenceLocked(runtimeUrl);
+
+    // A rollback: a newer release added an expand-only migration (recorded by the owner); a node of
+    // this release holding only the runtime URL starts on that schema, with no DDL attempted.
+    await asUser(ownerUrl, async (c) => {
+      await c.query("insert into kysely_migration (name, timestamp) values ('2099_12_31_0001_newer', now()::text)");
+      await c.query("insert into rter_meta.migration_compat (name, expand_only) values ('2099_12_31_0001_newer', true)");
+    });
+    const older = await startTestApp({ roles: "api", "database-url": runtimeUrl });
+    apps.push(older);
+    expect((await older.request("/readyz")).status).toBe(200);
+    // Not expand-only: refused, naming it.
+    await asUser(ownerUrl, (c) => c.query("update rter_meta.migration_compat set expand_only = false where name = '2099_12_31_0001_newer'"));
+    const refused = await startTestApp({ roles: "api", "database-url": runtimeUrl }).then(
+      (a) => {
+        apps.push(a);
+        return "started";
+      },
+      (e: Error) => e.message,
+    );
+    expect(refused).toContain("2099_12_31_0001_newer");
+    await asUser(ownerUrl, async (c) => {
+      await c.query("delete from kysely_migration where name = '2099_12_31_0001_newer'");
+    });
   }, 120_000);
 
   test("the embedded default: the cluster's superuser migrates, the app runs as rter_app with the same narrow rights", async () => {
