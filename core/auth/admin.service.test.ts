@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { buildConfig } from "../config/load.ts";
 import type { Database } from "../db/kysely.ts";
-import { migratedDatabase } from "../../test/support/db.ts";
+import { migratedDatabase, codeOf } from "../../test/support/db.ts";
 import { issueToken, listUsers, revokeApiToken, updateUser, createUser } from "./admin.service.ts";
 import { authenticate, type AuthUser } from "./auth.service.ts";
 
@@ -15,11 +15,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "ok",
-    (e: { code?: string }) => e.code ?? String(e),
-  );
 const user = async (email: string, role: AuthUser["role"]) => (await createUser(database.db, { email, role })).user;
 
 describe("managing users", () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { buildConfig } from "../config/load.ts";
 import type { Database } from "../db/kysely.ts";
-import { migratedDatabase, makeUser } from "../../test/support/db.ts";
+import { migratedDatabase, makeUsers, codeOf } from "../../test/support/db.ts";
 import { authenticate, type AuthUser } from "./auth.service.ts";
 import { acceptInvite, createInvite, listInvites, revokeInvite } from "./invites.service.ts";
 
@@ -13,17 +13,14 @@ let reporter: AuthUser;
 const settings = buildConfig({}, {}).security;
 beforeAll(async () => {
   database = await migratedDatabase("invites-test");
-  admin = await makeUser(database, "admin@city.example", "admin");
-  op = await makeUser(database, "op@city.example", "operator");
-  reporter = await makeUser(database, "r@city.example", "reporter");
+  [admin, op, reporter] = await makeUsers(database, [
+    ["admin@city.example", "admin"],
+    ["op@city.example", "operator"],
+    ["r@city.example", "reporter"],
+  ]);
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "ok",
-    (e: { code?: string }) => e.code ?? String(e),
-  );
 const actions = async (id: string) =>
   (await sql<{ action: string }>`select action from audit_log where target_type = 'invite' and target_id = ${id} order by id`.execute(database.db)).rows.map(
     (r) => r.action,

@@ -4,7 +4,7 @@ import type { AuthUser } from "../auth/auth.service.ts";
 import type { Database } from "../db/kysely.ts";
 import { eventsAfter, latestEventId } from "../events/events.service.ts";
 import { createStream } from "../streams/streams.service.ts";
-import { migratedDatabase, makeUser } from "../../test/support/db.ts";
+import { migratedDatabase, makeUsers, codeOf } from "../../test/support/db.ts";
 import { clearGuidance, currentGuidance, setGuidance } from "./guidance.service.ts";
 import { currentLock, releaseLock, takeLock } from "./lock.service.ts";
 
@@ -16,19 +16,16 @@ let other: AuthUser;
 let viewer: AuthUser;
 beforeAll(async () => {
   database = await migratedDatabase("guidance-test");
-  op = await makeUser(database, "op@city.example", "operator");
-  op2 = await makeUser(database, "op2@city.example", "operator");
-  reporter = await makeUser(database, "r@city.example", "reporter");
-  other = await makeUser(database, "r2@city.example", "reporter");
-  viewer = await makeUser(database, "v@city.example", "viewer");
+  [op, op2, reporter, other, viewer] = await makeUsers(database, [
+    ["op@city.example", "operator"],
+    ["op2@city.example", "operator"],
+    ["r@city.example", "reporter"],
+    ["r2@city.example", "reporter"],
+    ["v@city.example", "viewer"],
+  ]);
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "ok",
-    (e: { code?: string }) => e.code ?? String(e),
-  );
 const stream = () => createStream(database.db, reporter, { title: "guided" });
 
 describe("guidance", () => {

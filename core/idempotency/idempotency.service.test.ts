@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import type { Database } from "../db/kysely.ts";
-import { migratedDatabase, makeUser } from "../../test/support/db.ts";
+import { migratedDatabase, makeUser, codeOf } from "../../test/support/db.ts";
 import { checkIdempotencyKey, withIdempotency } from "./idempotency.service.ts";
 
 let database: Database;
@@ -24,11 +24,6 @@ function creator(status = 201) {
     fn: async () => ({ status, body: { n: ++runs } }),
   };
 }
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "ok",
-    (e: { code?: string }) => e.code ?? String(e),
-  );
 
 describe("checkIdempotencyKey", () => {
   test("1 to 200 visible ASCII characters, or no key", () => {

@@ -10,7 +10,7 @@ import { createLogger } from "../log.ts";
 import { createDiskStore } from "../storage/disk.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { createStream, finishStream } from "../streams/streams.service.ts";
-import { migratedDatabase, makeUser } from "../../test/support/db.ts";
+import { migratedDatabase, makeUsers, codeOf } from "../../test/support/db.ts";
 import { activeHold, holdTargetOfItem, listHolds, placeHold, releaseHold } from "./holds.service.ts";
 import { syncObjectHold } from "./object-hold.service.ts";
 import {
@@ -38,16 +38,13 @@ beforeAll(async () => {
   store = createDiskStore(mkdtempSync(join(tmpdir(), "rter-retention-")));
   await store.ensure();
   deps = { db: database.db, store, log: createLogger("error") };
-  admin = await makeUser(database, "admin@city.example", "admin");
-  reporter = await makeUser(database, "r@city.example", "reporter");
+  [admin, reporter] = await makeUsers(database, [
+    ["admin@city.example", "admin"],
+    ["r@city.example", "reporter"],
+  ]);
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "ok",
-    (e: { code?: string }) => e.code ?? String(e),
-  );
 const auditActions = async (id: string) =>
   (await sql<{ action: string }>`select action from audit_log where target_id = ${id} order by id`.execute(database.db)).rows.map((r) => r.action);
 const streamExists = async (id: string) =>

@@ -4,7 +4,7 @@ import type { Database } from "../db/kysely.ts";
 import { eventsAfter, latestEventId } from "../events/events.service.ts";
 import { findTag, tagMembers } from "../items/items.repository.ts";
 import { createItem } from "../items/items.service.ts";
-import { migratedDatabase, makeUser } from "../../test/support/db.ts";
+import { migratedDatabase, makeUsers, codeOf } from "../../test/support/db.ts";
 import { addRule, createTag, deleteRule, listRules, listTags, reorder, tagOr404 } from "./tags.service.ts";
 
 let database: Database;
@@ -13,17 +13,14 @@ let op: AuthUser;
 let reporter: AuthUser;
 beforeAll(async () => {
   database = await migratedDatabase("tags-test");
-  admin = await makeUser(database, "admin@city.example", "admin");
-  op = await makeUser(database, "op@city.example", "operator");
-  reporter = await makeUser(database, "r@city.example", "reporter");
+  [admin, op, reporter] = await makeUsers(database, [
+    ["admin@city.example", "admin"],
+    ["op@city.example", "operator"],
+    ["r@city.example", "reporter"],
+  ]);
 }, 60_000);
 afterAll(() => database?.close());
 
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "ok",
-    (e: { code?: string }) => e.code ?? String(e),
-  );
 const members = async (name: string) => (await tagMembers(database.db, (await findTag(database.db, name))!.id)).map((m) => m.item_id);
 async function eventsSince(id: string) {
   return eventsAfter(database.db, id, 100);

@@ -23,3 +23,20 @@ export async function makeUser(database: Database, email: string, role: AuthUser
   if (!row) throw new Error(`user ${email} exists already`);
   return { id: row.id, email: row.email, role: row.role };
 }
+
+/** Users to act as, made in this order (makeUser): `[admin, op] = await makeUsers(database, [["a@x", "admin"], ["o@x", "operator"]])`. */
+export async function makeUsers<const U extends readonly (readonly [email: string, role: AuthUser["role"]])[]>(
+  database: Database,
+  users: U,
+): Promise<{ -readonly [K in keyof U]: AuthUser }> {
+  const made: AuthUser[] = [];
+  for (const [email, role] of users) made.push(await makeUser(database, email, role));
+  return made as { -readonly [K in keyof U]: AuthUser };
+}
+
+/** How a service call ended: "ok", or the code of the error it threw (the error's text when it has none). */
+export const codeOf = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => "ok",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
