@@ -84,7 +84,7 @@ function fragmentSeconds(frag: Uint8Array, videoTimescale: number, videoTrack: n
   return total / videoTimescale;
 }
 
-/** 720p30 H.264 ~2 Mb/s (key frame every second) + Opus, cut by ffmpeg into fragments of `fragSec`. */
+/** 720p30 H.264 ~2 Mb/s (key frame every second) + Opus, cut by ffmpeg into fragments of `fragSec` that restart at each key frame. */
 async function makeSource(fragSec: number, seconds: number): Promise<Source> {
   const dir = mkdtempSync(join(tmpdir(), "rter-cmaf-bench-"));
   try {
@@ -128,7 +128,11 @@ async function makeSource(fragSec: number, seconds: number): Promise<Source> {
         "-f",
         "mp4",
         "-movflags",
-        "empty_moov+default_base_moof",
+        // frag_keyframe: a fragment also starts at each key frame, as the reporter page cuts them
+        // (web/report/cmaf-packager.ts): an independent part every second. Without it, 0.25-s
+        // fragments met a key frame only every ~6 s, so segments grew to 6 s and a blocked reload
+        // could rightly be held 3 × 6 s — past this bench's own client timeout.
+        "empty_moov+default_base_moof+frag_keyframe",
         "-frag_duration",
         String(Math.round(fragSec * 1e6)),
         out,
@@ -256,11 +260,23 @@ async function follow(
     return seen.size >= putAt.size || performance.now() - stoppedAt > 10_000;
   };
   const unseen = () => [...putAt.keys()].filter((seq) => !seen.has(seq));
+  // The server may hold a blocking reload 3 target durations (ll-hls.service.ts HOLD_TARGETS), and
+  // a target duration is at most 6 s (a segment closes at 6 s): the client waits longer than that,
+  // and counts a hold past 3 × the list's TARGETDURATION (+ 2 s of slack) as the server's fault.
+  let targetSec = 6;
   for (let i = 0; i < 100_000 && !done(); i++) {
     let text = "";
+    const rid = `v-${id.slice(0, 8)}-${i}`;
+    const sentAt = performance.now();
     try {
-      const r = await fetch(`${base}/api/v1/streams/${id}/hls/index.m3u8${query}`, { headers: h, signal: AbortSignal.timeout(15_000) });
+      const r = await fetch(`${base}/api/v1/streams/${id}/hls/index.m3u8${query}`, {
+        headers: { ...h, "x-request-id": rid },
+        signal: AbortSignal.timeout(3 * 6_000 + 5_000),
+      });
       text = await r.text();
+      const heldMs = performance.now() - sentAt;
+      if (query && heldMs > 3 * targetSec * 1000 + 2_000)
+        res.errors.push(`playlist ${query} x-request-id ${rid}: held ${fmt(heldMs, 0)} ms, past 3 target durations (${targetSec} s)`);
       if (r.status !== 200) {
         // After the last part a blocked reload ends in 503 (nothing new within 3 target durations): expected.
         if ((r.status >= 500 && sending()) || r.status === 400) res.errors.push(`playlist ${r.status}`);
@@ -269,11 +285,16 @@ async function follow(
         continue;
       }
     } catch (e) {
-      res.errors.push(`playlist: ${(e as Error).message}`);
+      // Which request, asking for what, how long after the phone's last PUT began: the server logs the same id.
+      const lastPut = Math.max(...putAt.values());
+      res.errors.push(
+        `playlist ${query || "(no block)"} x-request-id ${rid}: ${(e as Error).message} after ${fmt(performance.now() - sentAt, 0)} ms (sent ${fmt(sentAt - lastPut, 0)} ms after the newest PUT began, ${putAt.size} PUTs begun, sending ${sending()})`,
+      );
       query = "";
       continue;
     }
     const now = performance.now();
+    targetSec = Number(/#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1] ?? targetSec);
     // A part may scroll out of the part window between two reloads: its segment lists it then.
     for (const m of text.matchAll(/segments\/(\d+)-(\d+)\.m4s/g)) {
       for (let seq = Number(m[1]); seq <= Number(m[2]); seq++) {
@@ -319,7 +340,7 @@ export async function run(): Promise<Figure[]> {
   const limits = { RTER_RATE_LIMIT: "1000000/1m", RTER_RATE_LIMIT_USER: "1000000/1m", RTER_RATE_LIMIT_PLAYBACK: "1000000/1m", RTER_QUOTA_ITEMS: "off" };
   const api = await startRter({
     binary: fx.binary,
-    env: { ...fx.env, ...limits, RTER_LOG_LEVEL: "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" },
+    env: { ...fx.env, ...limits, RTER_LOG_LEVEL: process.env.BENCH_API_LOG_LEVEL ?? "warn", RTER_DB_POOL_MAX: process.env.RTER_DB_POOL_MAX ?? "20" },
     args: ["--roles", "api"],
     ...(process.env.BENCH_CPU_PROF_DIR ? { bunFlags: ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] } : {}),
   });
@@ -408,6 +429,14 @@ export async function run(): Promise<Figure[]> {
           fmt(ingestCpu / floorCpu, 2),
         ]);
         if (errors.length) console.log(`  N=${n} errors (first 5): ${errors.slice(0, 5).join("; ")}`);
+        // What the API node logged about a viewer request that failed (BENCH_API_LOG_LEVEL=info logs every request).
+        for (const rid of errors.flatMap((e) => /x-request-id (\S+)/.exec(e)?.[1] ?? []).slice(0, 5)) {
+          const lines = api
+            .output()
+            .split("\n")
+            .filter((l) => l.includes(rid));
+          console.log(`  ${rid}: ${lines.length ? lines.join(" | ").slice(0, 600) : "nothing in the API node's log"}`);
+        }
         if (floorErrors.length) console.log(`  N=${n} floor errors (first 5): ${floorErrors.slice(0, 5).join("; ")}`);
         console.log(
           `  ${fragSec}s N=${n}: listed p95 ${fmt(pct(listed, 95), 0)} ms, api ${fmt(cpuPerStreamSec * 100, 2)} % core/stream, RSS api ${fmt(rssMiB(api.proc.pid))} MiB worker ${fmt(rssMiB(worker.proc.pid))} MiB floor ${fmt(rssMiB(floorProc.pid))} MiB`,
