@@ -259,7 +259,7 @@ async function directoryLogin(
       targetType: "user",
       targetId: r.userId ?? key,
       actor: null,
-      detail: { email: key, via: "ldap", reason: r.reason, locked: nowLocked !== null },
+      detail: { email: key, via: "ldap", reason: r.reason, locked: nowLocked !== null, ...r.detail },
     });
     throw denied;
   }

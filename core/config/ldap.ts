@@ -31,7 +31,40 @@ export interface LdapConfig {
   readonly cacheMs: number;
   /** Bound on connecting and on each LDAP operation. */
   readonly timeoutMs: number;
+  /** How membership through groups inside groups is found. */
+  readonly nested: NestedGroups;
 }
+
+/**
+ * `direct`: only the groups the entry itself is a member of. `in-chain`: Active Directory's
+ * LDAP_MATCHING_RULE_IN_CHAIN, one base search per mapped group (the directory walks the chain).
+ * `walk`: rter walks up from the entry under `groupBase`, breadth first, at most `maxDepth`
+ * levels and `maxGroups` groups (any directory: OpenLDAP, 389-DS, FreeIPA, AD).
+ */
+export interface NestedGroups {
+  readonly mode: "direct" | "in-chain" | "walk";
+  /** Where the walk searches groups (subtree); null unless mode is walk. */
+  readonly groupBase: string | null;
+  /** Levels of groups above the entry: 1 = the groups it is directly in. */
+  readonly maxDepth: number;
+  /** Groups the walk may visit before it stops (what it found by then still counts). */
+  readonly maxGroups: number;
+}
+
+export const NESTED_MODES = ["direct", "in-chain", "walk"] as const;
+
+export function parseNestedMode(v: string): NestedGroups["mode"] {
+  if (!(NESTED_MODES as readonly string[]).includes(v)) throw new Error(`must be one of ${NESTED_MODES.join(", ")}, got "${v}"`);
+  return v as NestedGroups["mode"];
+}
+
+function intIn(v: string, min: number, max: number): number {
+  if (!/^[0-9]{1,6}$/.test(v) || Number(v) < min || Number(v) > max) throw new Error(`must be a whole number from ${min} to ${max}, got "${v}"`);
+  return Number(v);
+}
+
+export const parseNestedDepth = (v: string) => intIn(v, 1, 32);
+export const parseNestedMaxGroups = (v: string) => intIn(v, 1, 5000);
 
 /** `GROUP_DN=role;GROUP_DN=role`: a DN holds '=' itself, so the role is what follows the last '='. */
 export function parseRoleMap(v: string): RoleMapping[] {
@@ -98,6 +131,19 @@ export function buildLdapConfig(get: (flag: string) => string | undefined): Ldap
     startTls,
     cacheMs: parseLdapCache(get("ldap-cache") ?? "5m"),
     timeoutMs: parseDuration(get("ldap-timeout") ?? "5s"),
+    nested: buildNested(get),
+  };
+}
+
+function buildNested(get: (flag: string) => string | undefined): NestedGroups {
+  const mode = parseNestedMode(get("ldap-nested-groups") ?? "direct");
+  const groupBase = get("ldap-group-base") ?? null;
+  if (mode === "walk" && !groupBase) throw new Error("--ldap-group-base: needed with --ldap-nested-groups walk (the subtree where groups are searched)");
+  return {
+    mode,
+    groupBase: mode === "walk" ? groupBase : null,
+    maxDepth: parseNestedDepth(get("ldap-nested-depth") ?? "8"),
+    maxGroups: parseNestedMaxGroups(get("ldap-nested-max-groups") ?? "500"),
   };
 }
 

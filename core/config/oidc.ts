@@ -31,6 +31,16 @@ export interface OidcConfig {
   readonly timeoutMs: number;
   /** Short label for the sign-in button. */
   readonly displayName: string;
+  /**
+   * Group overage (Entra ID): the ID token names a claim source (`_claim_names`) instead of
+   * carrying the role claim. follow = fetch it from the source's endpoint; refuse = refuse the sign-in.
+   */
+  readonly groupOverage: "follow" | "refuse";
+}
+
+export function parseGroupOverage(v: string): "follow" | "refuse" {
+  if (v !== "follow" && v !== "refuse") throw new Error(`must be follow or refuse, got "${v}"`);
+  return v;
 }
 
 /** `value=role;value=role`: a value may hold '=' itself (an ADFS DN), so the role follows the last '='. */
@@ -119,5 +129,6 @@ export function buildOidcConfig(get: (flag: string) => string | undefined, publi
     recheckMs: parseOidcRecheck(get("oidc-recheck") ?? "5m"),
     timeoutMs: parseDuration(get("oidc-timeout") ?? "5s"),
     displayName: (get("oidc-name") ?? "your organisation").slice(0, 60),
+    groupOverage: parseGroupOverage(get("oidc-group-overage") ?? "follow"),
   };
 }

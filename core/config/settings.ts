@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from "node:fs";
-import { parseBool, parseLdapCache, parseMfaRoles, parseRoleMap, parseUserFilter } from "./ldap.ts";
-import { parseClaimRoleMap, parseOidcRecheck, parseRoleClaim, parseScopes } from "./oidc.ts";
+import { parseBool, parseLdapCache, parseMfaRoles, parseNestedDepth, parseNestedMaxGroups, parseNestedMode, parseRoleMap, parseUserFilter } from "./ldap.ts";
+import { parseClaimRoleMap, parseGroupOverage, parseOidcRecheck, parseRoleClaim, parseScopes } from "./oidc.ts";
 import {
   parseAddressList,
   parseByteRate,
@@ -445,6 +445,36 @@ export const SETTINGS: Setting[] = [
     check: parseDuration,
   },
   {
+    flag: "ldap-nested-groups",
+    env: "RTER_LDAP_NESTED_GROUPS",
+    roles: ["api"],
+    default: "direct",
+    doc: "groups inside mapped groups: direct (only the user's own groups), in-chain (Active Directory's LDAP_MATCHING_RULE_IN_CHAIN) or walk (rter searches --ldap-group-base level by level; any directory)",
+    check: parseNestedMode,
+  },
+  {
+    flag: "ldap-group-base",
+    env: "RTER_LDAP_GROUP_BASE",
+    roles: ["api"],
+    doc: "where --ldap-nested-groups walk searches groups (subtree), e.g. OU=Groups,DC=city,DC=gov",
+  },
+  {
+    flag: "ldap-nested-depth",
+    env: "RTER_LDAP_NESTED_DEPTH",
+    roles: ["api"],
+    default: "8",
+    doc: "walk: levels of groups followed above the user (1 = direct membership only), 1 to 32",
+    check: parseNestedDepth,
+  },
+  {
+    flag: "ldap-nested-max-groups",
+    env: "RTER_LDAP_NESTED_MAX_GROUPS",
+    roles: ["api"],
+    default: "500",
+    doc: "walk: groups visited per user before the walk stops (the groups found by then count), 1 to 5000",
+    check: parseNestedMaxGroups,
+  },
+  {
     flag: "oidc-issuer",
     env: "RTER_OIDC_ISSUER",
     roles: ["api"],
@@ -517,6 +547,14 @@ export const SETTINGS: Setting[] = [
     default: "5s",
     doc: "bound on each request to the provider (then 503)",
     check: parseDuration,
+  },
+  {
+    flag: "oidc-group-overage",
+    env: "RTER_OIDC_GROUP_OVERAGE",
+    roles: ["api"],
+    default: "follow",
+    doc: "when the ID token names a claim source for the role claim instead of carrying it (Entra ID group overage): follow (fetch the groups from the source's endpoint with the access token, https only) or refuse (the sign-in is refused, saying why)",
+    check: parseGroupOverage,
   },
   { flag: "oidc-name", env: "RTER_OIDC_NAME", roles: ["api"], doc: 'name on the sign-in button ("Sign in with NAME"); default your organisation' },
   {

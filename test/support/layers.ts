@@ -189,6 +189,7 @@ export const PROCESS_WIDE: Record<string, string> = {
   "core/auth/directory/directory.service.ts:inFlight": "coalesces concurrent directory re-reads of one user; holds nothing once they end",
   "core/auth/oidc/recheck.ts:inFlight": "coalesces concurrent provider re-checks of one session; holds nothing once they end",
   "core/auth/oidc/provider.ts:discovered": "the provider's discovery document, keyed by the config object itself",
+  "core/auth/directory/ldap.ts:inChainChecked": "that the directory of this config object announced AD's chain rule, keyed by the config object itself",
   "core/auth/auth.service.ts:keys": "derived signing keys, keyed by the secret's object",
   "core/db/embedded-postgres.ts:live": "the embedded Postgres children this process must stop when it exits",
 };

@@ -11,7 +11,7 @@ export type DirectoryDenial = "no_entry" | "disabled" | "wrong_password" | "no_g
 
 export type DirectorySignIn =
   | { ok: true; user: { id: string; email: string; role: UserRole }; groups: string[] }
-  | { ok: false; reason: DirectoryDenial; userId?: string };
+  | { ok: false; reason: DirectoryDenial; userId?: string; detail?: Record<string, unknown> };
 
 /**
  * Directory sign-in: the service account finds the entry (by username through --ldap-user-filter,
@@ -26,7 +26,7 @@ export async function directorySignIn(db: Kysely<DB>, cfg: LdapConfig, who: { us
   if (entry.disabled) return { ok: false, reason: "disabled", userId: known?.id };
   if (!(await checkPassword(cfg, entry.dn, password))) return { ok: false, reason: "wrong_password", userId: known?.id };
   const role = roleFor(cfg, entry.groups);
-  if (!role) return { ok: false, reason: "no_group", userId: known?.id };
+  if (!role) return { ok: false, reason: "no_group", userId: known?.id, detail: walkDetail(entry) };
   const email = (entry.mail ?? `${"username" in who ? who.username : entry.dn.split(",")[0]!.split("=")[1]}@${new URL(cfg.url).hostname}`).toLowerCase();
   let row;
   try {
@@ -39,6 +39,11 @@ export async function directorySignIn(db: Kysely<DB>, cfg: LdapConfig, who: { us
   if (row.disabled_at) return { ok: false, reason: "disabled", userId: row.id };
   if (known && known.role !== role) await auditRole(db, row.id, row.email, known.role, role, entry);
   return { ok: true, user: { id: row.id, email: row.email, role: row.role }, groups: entry.groups };
+}
+
+/** When the nested-group walk was cut short, the audit says where: a missing role may be the limit's doing. */
+function walkDetail(entry: DirectoryEntry): Record<string, unknown> | undefined {
+  return entry.walkStopped ? { nested_walk_stopped: entry.walkStopped } : undefined;
 }
 
 async function auditRole(db: Kysely<DB>, id: string, email: string, from: UserRole, to: UserRole, entry: DirectoryEntry) {
@@ -82,7 +87,12 @@ export async function recheckIfStale(
           targetType: "user",
           targetId: row.id,
           actor: null,
-          detail: { email: row.email, via: "directory", reason: !entry ? "no_entry" : entry.disabled ? "disabled" : "no_group" },
+          detail: {
+            email: row.email,
+            via: "directory",
+            reason: !entry ? "no_entry" : entry.disabled ? "disabled" : "no_group",
+            ...(entry && walkDetail(entry)),
+          },
         });
         return;
       }

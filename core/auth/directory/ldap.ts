@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from "ldapts";
+import { Client, InvalidCredentialsError, NoSuchObjectError, SizeLimitExceededError, type Entry } from "ldapts";
 import type { LdapConfig, UserRole } from "../../config/ldap.ts";
 import { AppError } from "../../errors.ts";
 
@@ -15,6 +15,8 @@ export interface DirectoryEntry {
   disabled: boolean;
   /** The mapped groups (as written in --ldap-role-map) this entry is a member of. */
   groups: string[];
+  /** The nested-group walk stopped at a limit before it had seen every group above the entry. */
+  walkStopped: "depth" | "count" | null;
 }
 
 const ROLE_RANK: Record<UserRole, number> = { admin: 4, operator: 3, viewer: 2, reporter: 1 };
@@ -101,10 +103,20 @@ async function describe(client: Client, cfg: LdapConfig, entry: Entry): Promise<
     (uac & AD_DISABLED) !== 0 || text(entry.pwdAccountLockedTime).length > 0 || text(entry.nsAccountLock).some((v) => v.toLowerCase() === "true");
   const memberOf = new Set(text(entry.memberOf).map(normalizeDn));
   const groups: string[] = [];
-  for (const m of cfg.roleMap) {
-    if (memberOf.has(normalizeDn(m.groupDn)) || (await isMember(client, m.groupDn, entry.dn))) groups.push(m.groupDn);
+  let walkStopped: DirectoryEntry["walkStopped"] = null;
+  if (cfg.nested.mode === "walk") {
+    const walk = await walkGroups(client, cfg, entry.dn);
+    walkStopped = walk.stopped;
+    for (const m of cfg.roleMap) if (memberOf.has(normalizeDn(m.groupDn)) || walk.groups.has(normalizeDn(m.groupDn))) groups.push(m.groupDn);
+  } else if (cfg.nested.mode === "in-chain") {
+    await requireInChain(client, cfg);
+    for (const m of cfg.roleMap) if (await isMemberInChain(client, m.groupDn, entry.dn)) groups.push(m.groupDn);
+  } else {
+    for (const m of cfg.roleMap) {
+      if (memberOf.has(normalizeDn(m.groupDn)) || (await isMember(client, m.groupDn, entry.dn))) groups.push(m.groupDn);
+    }
   }
-  return { dn: entry.dn, mail: text(entry.mail)[0] ?? null, disabled, groups };
+  return { dn: entry.dn, mail: text(entry.mail)[0] ?? null, disabled, groups, walkStopped };
 }
 
 /** Reads the group itself: OpenLDAP has no memberOf without its overlay, AD has both. */
@@ -117,6 +129,103 @@ async function isMember(client: Client, groupDn: string, userDn: string): Promis
     if (e instanceof NoSuchObjectError) return false;
     throw e;
   }
+}
+
+/** Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: `member` followed through every level of groups by the directory itself. */
+export const IN_CHAIN_RULE = "1.2.840.113556.1.4.1941";
+
+/** The filter a mapped group is read with under in-chain: matches the group when the entry is in it at any depth. */
+export function inChainFilter(userDn: string): string {
+  return `(member:${IN_CHAIN_RULE}:=${escapeFilterValue(userDn)})`;
+}
+
+/** Whether the entry is in the group at any depth, by the directory's own chain rule (base search on the group). */
+export async function isMemberInChain(client: Client, groupDn: string, userDn: string): Promise<boolean> {
+  try {
+    const r = await client.search(groupDn, { scope: "base", filter: inChainFilter(userDn), attributes: ["1.1"], sizeLimit: 1 });
+    return r.searchEntries.length > 0;
+  } catch (e) {
+    if (e instanceof NoSuchObjectError) return false;
+    throw new AppError(
+      "unavailable",
+      `the directory refused the in-chain group query on ${groupDn} (--ldap-nested-groups in-chain): ${e instanceof Error ? e.message : String(e)}`,
+      { retryAfterSeconds: 60 },
+    );
+  }
+}
+
+// Root DSE capabilities that say "Active Directory" (AD DS, AD LDS): only these evaluate the chain rule.
+const AD_CAPABILITIES = ["1.2.840.113556.1.4.800", "1.2.840.113556.1.4.1851"];
+const inChainChecked = new WeakSet<LdapConfig>();
+
+/**
+ * A directory that does not know the chain rule does not fail the filter: RFC 4511 makes an unknown
+ * matching rule Undefined, so OpenLDAP answers "no entries" and everyone would look group-less
+ * (refused as no_group, with nothing said). The root DSE is asked once instead, and a directory
+ * that is not Active Directory is a clear error naming the setting.
+ */
+async function requireInChain(client: Client, cfg: LdapConfig): Promise<void> {
+  if (inChainChecked.has(cfg)) return;
+  const r = await client.search("", { scope: "base", filter: "(objectClass=*)", attributes: ["supportedCapabilities"], sizeLimit: 1 });
+  const caps = text(r.searchEntries[0]?.supportedCapabilities);
+  if (!caps.some((c) => AD_CAPABILITIES.includes(c))) {
+    throw new AppError(
+      "unavailable",
+      `--ldap-nested-groups in-chain needs Active Directory (LDAP_MATCHING_RULE_IN_CHAIN, ${IN_CHAIN_RULE}), and this directory does not announce it in its root DSE (supportedCapabilities); use --ldap-nested-groups walk with --ldap-group-base, or direct`,
+      { retryAfterSeconds: 60 },
+    );
+  }
+  inChainChecked.add(cfg);
+}
+
+// DNs per search of the walk: keeps each filter a few KiB however wide a level is.
+const WALK_CHUNK = 50;
+
+/**
+ * The groups above an entry, found level by level: the groups under --ldap-group-base whose
+ * member (or uniqueMember) is the entry, then those whose member is one of these, and so on. A
+ * group seen once is not searched again, so cycles end; the walk stops after maxDepth levels or
+ * maxGroups groups (what it found counts; `stopped` says it was cut short). Every search is
+ * bounded by --ldap-timeout like any other operation, and stops early once every mapped group
+ * is found.
+ */
+export async function walkGroups(client: Client, cfg: LdapConfig, userDn: string): Promise<{ groups: Set<string>; stopped: "depth" | "count" | null }> {
+  const { groupBase, maxDepth, maxGroups } = cfg.nested;
+  const wanted = new Set(cfg.roleMap.map((m) => normalizeDn(m.groupDn)));
+  const seen = new Set<string>([normalizeDn(userDn)]);
+  const groups = new Set<string>();
+  let frontier = [userDn];
+  for (let depth = 1; frontier.length > 0; depth++) {
+    if (depth > maxDepth) return { groups, stopped: "depth" };
+    const next: string[] = [];
+    for (let i = 0; i < frontier.length; i += WALK_CHUNK) {
+      const terms = frontier.slice(i, i + WALK_CHUNK).map((dn) => {
+        const v = escapeFilterValue(dn);
+        return `(member=${v})(uniqueMember=${v})`;
+      });
+      let found: Entry[];
+      try {
+        const r = await client.search(groupBase!, { scope: "sub", filter: `(|${terms.join("")})`, attributes: ["1.1"], sizeLimit: maxGroups + 1 });
+        found = r.searchEntries;
+      } catch (e) {
+        if (e instanceof SizeLimitExceededError) return { groups, stopped: "count" };
+        if (e instanceof NoSuchObjectError)
+          throw new AppError("unavailable", `--ldap-group-base ${groupBase} does not exist in the directory`, { retryAfterSeconds: 60 });
+        throw e;
+      }
+      for (const g of found) {
+        const n = normalizeDn(g.dn);
+        if (seen.has(n)) continue;
+        seen.add(n);
+        groups.add(n);
+        next.push(g.dn);
+        if (groups.size >= maxGroups) return { groups, stopped: "count" };
+      }
+    }
+    if ([...wanted].every((w) => groups.has(w))) return { groups, stopped: null };
+    frontier = next;
+  }
+  return { groups, stopped: null };
 }
 
 /** The one entry the username names, or null (none, or ambiguous: two entries never sign in as one). */
