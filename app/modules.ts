@@ -189,7 +189,11 @@ export const MODULES: Record<ModuleName, ModuleDef> = {
       // The node's caches: what one node remembers, never shared with another (tests run two in one process).
       const caches = { credentials, rateLimits: new RateLimiter(), views: new ViewDedupe(), cmafInits: new InitCache(), llLists: new LlListCache() };
       opened.api = extend<ApiContext>(rt, { database, store, events: hub, credentialWatch: watch, eventLeases: leases, parts, ...caches });
+      // Per node (Prometheus adds the instance): every open GET /api/v1/events holds one subscription
+      // to this node's hub, from its start until it ends, is cancelled, or the node drains it.
+      const unwatchStreams = rt.metrics.watchGauge("rter_event_streams_open", "Event streams (GET /api/v1/events) open on this node.", () => hub.subscribers);
       return async () => {
+        unwatchStreams();
         await parts.stop();
         watch.stop();
         await leases.stop();

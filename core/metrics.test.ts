@@ -21,3 +21,15 @@ test("the reservoir stays bounded", () => {
   for (let i = 0; i < 10_000; i++) m.record("GET", 200, 0.001);
   expect(m.percentiles().window).toBe(4096);
 });
+
+test("a watched gauge is read at each scrape and gone once unregistered", () => {
+  const m = new RequestMetrics();
+  let n = 2;
+  const unwatch = m.watchGauge("rter_things_open", "Things open.", () => n);
+  expect(m.prometheus()).toContain("rter_things_open 2");
+  n = 0;
+  expect(m.prometheus()).toContain("rter_things_open 0");
+  expect(m.prometheus()).toContain("# TYPE rter_things_open gauge");
+  unwatch();
+  expect(m.prometheus().join("\n")).not.toContain("rter_things_open");
+});

@@ -18,6 +18,20 @@ export class RequestMetrics {
   errors4xx = 0;
   /** 429 answers: callers over a rate limit or a locked account. */
   rateLimited = 0;
+  /** Values owned elsewhere in the process (an open-connection count), read at each scrape. */
+  private watched = new Map<string, { help: string; read: () => number }>();
+
+  /**
+   * Exposes a gauge whose value another module holds, read when /metrics is scraped rather than
+   * copied on every change; the module unregisters it (the returned function) when it stops.
+   */
+  watchGauge(name: string, help: string, read: () => number): () => void {
+    const entry = { help, read };
+    this.watched.set(name, entry);
+    return () => {
+      if (this.watched.get(name) === entry) this.watched.delete(name);
+    };
+  }
 
   record(method: string, status: number, seconds: number): void {
     const key = `${method}|${status}`;
@@ -53,6 +67,7 @@ export class RequestMetrics {
     BUCKETS.forEach((b, i) => out.push(`rter_http_request_duration_seconds_bucket{le="${b}"} ${this.bucketCounts[i]}`));
     out.push(`rter_http_request_duration_seconds_bucket{le="+Inf"} ${this.n}`);
     out.push(`rter_http_request_duration_seconds_sum ${this.sum}`, `rter_http_request_duration_seconds_count ${this.n}`);
+    for (const [name, g] of this.watched) out.push(...gauge(name, g.help, g.read()));
     return out;
   }
 }

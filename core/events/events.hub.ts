@@ -92,6 +92,7 @@ export class EventHub {
     return () => this.authListeners.delete(fn);
   }
 
+  /** Open event streams of this node: each subscribes once, for as long as it is open (rter_event_streams_open). */
   get subscribers(): number {
     return this.listeners.size;
   }

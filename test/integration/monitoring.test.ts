@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { until, userToken } from "../support/admin.ts";
 import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
 import { makeChunks } from "../support/media.ts";
+import { openSse } from "../support/sse.ts";
 import { ROOT, type RterProcess } from "../support/rter-process.ts";
 
 // deploy/prometheus and deploy/grafana name only metrics that exist: every rter_* name in an
@@ -135,6 +136,40 @@ describe("monitoring files", () => {
     for (const n of others) if (EXTERNAL[n] !== "prometheus") expect({ n, job: jobs.some((j) => j.startsWith(EXTERNAL[n]!)) }).toEqual({ n, job: true });
     expect(jobs).toContain("rter");
   }, 180_000);
+
+  test("rter_event_streams_open counts the event streams open on the node, up as they open and down as they close", async () => {
+    const operator = await userToken(node.url, cluster.env, "console@city.example", "operator");
+    let last = -1;
+    const open = async () => {
+      const t = await (await fetch(`${node.url}/metrics`)).text();
+      const m = /^rter_event_streams_open (\d+)$/m.exec(t);
+      if (!m) throw new Error(`no rter_event_streams_open in /metrics:\n${t}`);
+      last = Number(m[1]);
+      return last;
+    };
+    const reaches = (n: number) =>
+      until(
+        () => `rter_event_streams_open = ${n} (last seen: ${last})`,
+        async () => (await open()) === n,
+      );
+    expect(await open()).toBe(0);
+    const streams = Array.from({ length: 3 }, () => openSse(`${node.url}/api/v1/events`, { authorization: `Bearer ${operator}` }));
+    expect(await Promise.all(streams.map((s) => s.status))).toEqual([200, 200, 200]);
+    await reaches(3);
+    // A client that goes away (the console's tab closed): its stream is counted no longer.
+    let t0 = performance.now();
+    streams[0]!.close();
+    await streams[0]!.ended;
+    await reaches(2);
+    const oneMs = performance.now() - t0;
+    t0 = performance.now();
+    for (const s of streams.slice(1)) s.close();
+    await Promise.all(streams.map((s) => s.ended));
+    await reaches(0);
+    console.log(
+      `rter_event_streams_open: down to 2 ${oneMs.toFixed(0)} ms after one client left, to 0 ${(performance.now() - t0).toFixed(0)} ms after the rest`,
+    );
+  }, 60_000);
 
   test.skipIf(!PROMTOOL)("promtool: the scrape config and the rules are valid, and the rules' unit tests pass", () => {
     for (const args of [
