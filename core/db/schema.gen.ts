@@ -223,6 +223,7 @@ export interface ItemTags {
   added_at: Generated<Timestamp>;
   added_by: string | null;
   auto: Generated<boolean>;
+  item_created_at: Timestamp | null;
   item_id: string;
   rank: number;
   tag_id: string;

@@ -36,14 +36,14 @@ function orderConditions(f: ItemSearch, at: RawBuilder<unknown>, id: RawBuilder<
 }
 
 /** The filters on the item itself (aliased `i`) other than words and order. */
-function itemConditions(f: ItemSearch): RawBuilder<boolean>[] {
+function itemConditions(f: ItemSearch, withTag = true): RawBuilder<boolean>[] {
   const c: RawBuilder<boolean>[] = [];
   if (f.bbox) c.push(sql`i.lat between ${f.bbox.south} and ${f.bbox.north} and i.lng between ${f.bbox.west} and ${f.bbox.east}`);
   if (f.reporterId) c.push(sql`i.author_id = ${f.reporterId}::uuid`);
   if (f.reporterEmail) c.push(sql`i.author_id = (select id from users where lower(email) = ${f.reporterEmail.toLowerCase()})`);
   if (f.kind) c.push(sql`i.kind = ${f.kind}`);
   if (f.authorId) c.push(sql`i.author_id = ${f.authorId}::uuid`);
-  if (f.tagId) c.push(sql`exists (select 1 from item_tags m where m.item_id = i.id and m.tag_id = ${f.tagId}::uuid)`);
+  if (f.tagId && withTag) c.push(sql`exists (select 1 from item_tags m where m.item_id = i.id and m.tag_id = ${f.tagId}::uuid)`);
   return c;
 }
 
@@ -78,19 +78,42 @@ function commentBranch(f: ItemSearch, tsq: RawBuilder<unknown>): RawBuilder<unkn
     ) cm limit ${f.limit + 1})`;
 }
 
+/** A quoted phrase of two words or more: websearch_to_tsquery makes it a `<->` (followed-by) query. */
+const PHRASE = /"[^"]*[^\s"][\s-]+[^\s"][^"]*"/;
+
+/**
+ * Items whose title or body match the words, newest first, one page. In a tag: a walk down the
+ * tag's own items in the search order (item_tags.item_created_at, migration 0020) — for a common
+ * word that stops after about `page / share of the tag's items matching`, not after every item's
+ * — or, for rare words, the planner's GIN scan joined to the tag. With a phrase: the GIN index,
+ * fenced (OFFSET 0) so the planner cannot walk: it estimates a phrase like its words ANDed, and
+ * walked ~8.5k items for "power line" at 100k items where the GIN candidates (items holding both
+ * words) are read in ~2.6k heap pages. Otherwise the planner picks a GIN scan (rare words) or a
+ * walk down an index in the search order that stops after one page (common words).
+ */
+function itemBranch(f: ItemSearch & { q: string }, tsq: RawBuilder<unknown>): RawBuilder<unknown> {
+  if (f.tagId) {
+    const onTagged = all([...orderConditions(f, sql`m.item_created_at`, sql`m.item_id`), ...itemConditions(f, false)]);
+    return sql`(select i.id, i.created_at from item_tags m join items i on i.id = m.item_id
+      where m.tag_id = ${f.tagId}::uuid and i.search @@ ${tsq} and ${onTagged} order by m.item_created_at desc, m.item_id desc limit ${f.limit})`;
+  }
+  const onItem = all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)]);
+  if (PHRASE.test(f.q))
+    return sql`(select i.id, i.created_at from (select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} offset 0) i
+      order by i.created_at desc, i.id desc limit ${f.limit})`;
+  return sql`(select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} order by i.created_at desc, i.id desc limit ${f.limit})`;
+}
+
 /**
  * The page's item ids, newest first. With words, from two branches, each limited on its own —
- * items whose title or body match, items with a matching comment — as an OR across the two
- * tables would leave the planner no index for either. Items: the planner takes the GIN index
- * (rare words) or a walk down an index in the search order that stops after one page (common
- * words). Comments: see commentBranch.
+ * items whose title or body match (itemBranch), items with a matching comment (commentBranch) —
+ * as an OR across the two tables would leave the planner no index for either.
  */
 function pageIds(f: ItemSearch & { q: string }): RawBuilder<{ id: string }> {
-  const onItem = all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)]);
   const tsq = sql`websearch_to_tsquery('simple', ${f.q})`;
   return sql`
     select id from (
-      (select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} order by i.created_at desc, i.id desc limit ${f.limit})
+      ${itemBranch(f, tsq)}
       union
       ${commentBranch(f, tsq)}
     ) m order by created_at desc, id desc limit ${f.limit}`;

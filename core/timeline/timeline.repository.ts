@@ -82,10 +82,17 @@ export async function spans(db: Db, streamIds: string[], from: Date, to: Date, t
   return rows;
 }
 
-/** Items other than streams created in the window, and guidance given in it, oldest first. */
+/**
+ * Items other than streams created in the window, and guidance given in it, oldest first. The
+ * items' part is an index-only walk of items_marks_idx (migration 0020) in (created_at, id) order:
+ * the id's text sorts as the uuid does (fixed-width lowercase hex, dashes at the same places), so
+ * the sort on id::text is an incremental sort of ties only. After a cursor, the plain bound on the
+ * time is what the index is entered with; the row comparison (not indexable) settles the ties.
+ */
 export async function marks(db: Db, f: { from: Date; to: Date; tagId?: string; ownerId?: string; after?: { atUs: string; id: string }; limit: number }) {
+  const cursorAt = f.after ? sql`(timestamptz 'epoch' + ${f.after.atUs}::bigint * interval '1 microsecond')` : sql``;
   const after = (at: RawBuilder<unknown>, id: RawBuilder<unknown>) =>
-    f.after ? sql`and (${at}, ${id}) > (timestamptz 'epoch' + ${f.after.atUs}::bigint * interval '1 microsecond', ${f.after.id}::text)` : sql``;
+    f.after ? sql`and ${at} >= ${cursorAt} and (${at}, ${id}) > (${cursorAt}, ${f.after.id}::text)` : sql``;
   const { rows } = await sql<{
     type: "item" | "guidance";
     at: Date;

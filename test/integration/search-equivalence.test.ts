@@ -140,6 +140,42 @@ describe("search gives what the plain query gives", () => {
     expect(stale.rows[0]!.n).toBe(0);
   });
 
+  test("tag memberships carry their item's created_at: set when tagged after creation, kept when the item's changes", async () => {
+    const db = database.db;
+    const stale = async () =>
+      (
+        await sql<{
+          n: number;
+        }>`select count(*)::int as n from item_tags m join items i on i.id = m.item_id where m.item_created_at is distinct from i.created_at`.execute(db)
+      ).rows[0]!.n;
+    expect(await stale()).toBe(0);
+    // An old untagged item that matches a word, tagged now: the tag walk (item_tags in the search order) must find it.
+    const item = (
+      await sql<{
+        id: string;
+      }>`select id from items i where i.search @@ to_tsquery('simple', 'fire') and not exists (select 1 from item_tags m where m.item_id = i.id and m.tag_id = ${tagId}::uuid) order by created_at limit 1`.execute(
+        db,
+      )
+    ).rows[0]!.id;
+    await sql`insert into item_tags (item_id, tag_id, rank) values (${item}, ${tagId}::uuid, 1e9)`.execute(db);
+    await sql`update items set created_at = created_at - interval '3 microseconds' where id = ${item}`.execute(db);
+    expect(await stale()).toBe(0);
+    const all: string[] = [];
+    let before: ItemSearch["before"];
+    for (let page = 0; page < 100; page++) {
+      const rows = await searchItems(db, { q: "fire", tagId, limit: 40, before });
+      all.push(...rows.map((r) => r.id));
+      const last = rows[rows.length - 1];
+      if (rows.length < 40 || !last) break;
+      before = { createdUs: last.created_us, id: last.id };
+    }
+    expect(all).toContain(item);
+    expect(all).toEqual(await reference({ q: "fire", tagId, limit: 40 }));
+    // Untagged again: gone from the tag's results.
+    await sql`delete from item_tags where item_id = ${item} and tag_id = ${tagId}::uuid`.execute(db);
+    expect((await searchItems(db, { q: "fire", tagId, limit: 1000 })).map((r) => r.id)).not.toContain(item);
+  });
+
   test("the seeded data has ties and matches of every kind", async () => {
     const ties = await sql<{ n: number }>`select count(*)::int as n from (select created_at from items group by created_at having count(*) > 1) t`.execute(
       database.db,

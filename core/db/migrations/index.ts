@@ -18,6 +18,7 @@ import * as m0016 from "./2026_11_28_0016_oidc.ts";
 import * as m0017 from "./2026_11_28_0017_webauthn.ts";
 import * as m0018 from "./2026_11_28_0018_search_author_index.ts";
 import * as m0019 from "./2026_11_28_0019_search_comment_order.ts";
+import * as m0020 from "./2026_11_28_0020_search_tag_order_marks.ts";
 
 /**
  * Static list, not a readdir: a `bun build --compile` binary has no migrations folder on disk.
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "2026_11_28_0017_webauthn": m0017,
   "2026_11_28_0018_search_author_index": m0018,
   "2026_11_28_0019_search_comment_order": m0019,
+  "2026_11_28_0020_search_tag_order_marks": m0020,
 };
 
 export const migrationProvider: MigrationProvider = {
