@@ -25,6 +25,7 @@ import { VERSION } from "../core/version.ts";
 import { healthRoutes } from "../core/http/health.http.ts";
 import { RAW_BODY_ROUTES } from "../core/http/json-gate.ts";
 import { problemResponse, toAppError } from "../core/http/problem.ts";
+import { controlCharacterIn } from "../core/http/schema.ts";
 
 function clip(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max)}…` : s;
@@ -66,6 +67,12 @@ export function buildApp(node: NodeContext, opened: Opened = {}) {
     .use(errorHandler(rt))
     // Before parsing (a throw inside a parser is reported as a parse error, 400): JSON APIs answer 415.
     .onRequest(({ request }) => {
+      // Before any route: a control character in an id, name or filter is refused by name, not by Postgres.
+      if (request.url.includes("%")) {
+        const url = new URL(request.url);
+        const where = url.pathname.startsWith("/api/") ? controlCharacterIn(url) : null;
+        if (where) throw new AppError("bad_request", `${where} contains a control character`);
+      }
       const contentType = request.headers.get("content-type");
       if (!contentType || request.method === "GET" || request.method === "HEAD") return;
       const path = new URL(request.url).pathname;

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { UUID_CURSOR_PATTERN } from "../http/schema.ts";
 
 const Lat = t.Number({ minimum: -90, maximum: 90 });
 const Lng = t.Number({ minimum: -180, maximum: 180 });
@@ -40,7 +41,7 @@ export const ListItemsQuery = t.Object({
   to: t.Optional(t.String({ format: "date-time", description: "created before" })),
   reporter: t.Optional(t.String({ minLength: 1, maxLength: 254, description: "author: user id or email" })),
   kind: t.Optional(t.Union([t.Literal("stream"), t.Literal("text"), t.Literal("photo"), t.Literal("link")])),
-  cursor: t.Optional(t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{36}$", description: "X-Next-Cursor of the previous page" })),
+  cursor: t.Optional(t.String({ maxLength: 100, pattern: UUID_CURSOR_PATTERN, description: "X-Next-Cursor of the previous page" })),
 });
 
 /** Title, body and position of an item; null lat/lng clears the position. */

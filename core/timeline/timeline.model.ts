@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { UUID_CURSOR_PATTERN } from "../http/schema.ts";
 import { TagName } from "../items/items.model.ts";
 
 /** Bounds of one timeline request: the widest window, lanes per page, spans per lane, marks. */
@@ -15,7 +16,7 @@ export const TimelineQuery = t.Object({
   to: t.String({ format: "date-time", description: "end of the window; at most 7 days after from" }),
   tag: t.Optional(TagName),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_LANES, description: `lanes per page (default ${DEFAULT_LANES})` })),
-  cursor: t.Optional(t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{36}$", description: "next_cursor of the previous page" })),
+  cursor: t.Optional(t.String({ maxLength: 100, pattern: UUID_CURSOR_PATTERN, description: "next_cursor of the previous page" })),
   marks_cursor: t.Optional(
     t.String({ maxLength: 100, pattern: "^[0-9]{1,17}_[0-9a-fA-F-]{1,36}$", description: "next_marks_cursor of the previous answer: the marks after it" }),
   ),

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
-import { ACCESS } from "../../core/auth/access-matrix.ts";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
 import { startMinio, type TestMinio } from "../support/minio.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
@@ -20,6 +19,10 @@ beforeAll(async () => {
     "idle-timeout": "2s",
     "max-chunk-bytes": "1MiB",
     "rate-limit-login": "1000/1m",
+    // The parameter sweep sends thousands of requests; it is about validation, not about limits.
+    "rate-limit": "1000000/1m",
+    "rate-limit-user": "1000000/1m",
+    "rate-limit-playback": "1000000/1m",
   });
   cast = await makeCast(app);
   stream = await createStream(app, cast.tokens.admin, "target");
@@ -59,29 +62,155 @@ async function storedOrRefused(what: string, res: Response, readBack: () => Prom
   if (back !== sent) problems.push(`${what}: stored ${JSON.stringify(String(back).slice(0, 40))} for ${JSON.stringify(sent.slice(0, 40))}`);
 }
 
-describe("injection and traversal strings", () => {
-  test("in every path parameter: 400 or 404, never a 5xx, never a hit", async () => {
-    const routes = Object.keys(ACCESS).filter((k) => k.includes("{"));
-    const wrong: string[] = [];
-    const strings = { ...HOSTILE, "long unicode": "ü𝕏😀".repeat(300), "encoded slash": "..%2F..%2Fetc%2Fpasswd" };
-    for (const key of routes) {
-      const [method, template] = key.split(" ") as [string, string];
-      for (const [name, s] of Object.entries(strings)) {
-        const path = template.replace(/\{[a-z]+\}/g, name === "encoded slash" ? s : encodeURIComponent(s));
-        const res = await app.request(path, {
-          method,
-          headers: { ...bearer(cast.tokens.admin), "content-type": "application/json" },
-          body: method === "GET" ? undefined : "{}",
-        });
-        if (res.headers.get("content-type")?.startsWith("text/event-stream")) await res.body?.cancel();
-        if (![400, 404].includes(res.status)) wrong.push(`${key} with ${name}: ${res.status}`);
+/** One parameter of one operation, as the OpenAPI document declares it. */
+interface RouteParam {
+  method: string;
+  template: string;
+  name: string;
+  in: "path" | "query";
+  schema: ParamSchema;
+}
+
+interface ParamSchema {
+  type?: string;
+  format?: string;
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  const?: unknown;
+  enum?: unknown[];
+  anyOf?: ParamSchema[];
+}
+
+/**
+ * Whether a raw query or path value fits the parameter's declared schema, judged from the
+ * OpenAPI document alone; null when the schema says too little to tell. A value that does not fit
+ * must be refused by the route schema itself (400 naming the parameter), before any handler or SQL.
+ */
+function conforms(schema: ParamSchema, value: string): boolean | null {
+  if (schema.anyOf) {
+    const each = schema.anyOf.map((s) => conforms(s, value));
+    return each.includes(true) ? true : each.includes(null) ? null : false;
+  }
+  if (schema.const !== undefined) return value === String(schema.const);
+  if (schema.enum) return schema.enum.map(String).includes(value);
+  if (schema.type === "integer" || schema.type === "number") {
+    if (!/^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(value)) return false;
+    const n = Number(value);
+    if (!Number.isFinite(n) || (schema.type === "integer" && !Number.isInteger(n))) return false;
+    return !(n < (schema.minimum ?? -Infinity) || n > (schema.maximum ?? Infinity));
+  }
+  if (schema.type === "boolean") return value === "true" || value === "false";
+  if (schema.type !== "string") return null;
+  if (value.length < (schema.minLength ?? 0) || value.length > (schema.maxLength ?? Infinity)) return false;
+  if (schema.pattern && !new RegExp(schema.pattern).test(value)) return false;
+  if (schema.format === "uuid") return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+  if (schema.format) return null;
+  return true;
+}
+
+async function routeParams(): Promise<RouteParam[]> {
+  const doc = (await (await app.request("/api/openapi.json")).json()) as {
+    paths: Record<string, Record<string, { parameters?: { name: string; in: string; schema?: RouteParam["schema"] }[] }>>;
+  };
+  const out: RouteParam[] = [];
+  for (const [template, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      for (const p of op.parameters ?? []) {
+        if (p.in === "path" || p.in === "query") out.push({ method: method.toUpperCase(), template, name: p.name, in: p.in, schema: p.schema ?? {} });
       }
-      // Unencoded ../ never escapes the route either.
-      const raw = await app.request(template.replace(/\{[a-z]+\}/, "../../../../etc/passwd"), { method, headers: bearer(cast.tokens.admin) });
-      if (![400, 404].includes(raw.status)) wrong.push(`${key} with raw ../: ${raw.status}`);
+    }
+  }
+  return out;
+}
+
+/** Values no id, cursor or name of this API takes: each must be refused at the edge, by name, as problem+json. */
+const HOSTILE_IDS: Record<string, string> = {
+  ...HOSTILE,
+  "long unicode": "ü𝕏😀".repeat(300),
+  "not a uuid": "not-a-uuid",
+  "urn uuid": `urn:uuid:${crypto.randomUUID()}`,
+  "braced uuid": `{${crypto.randomUUID()}}`,
+  "uuid with a NUL": `${crypto.randomUUID()}\u0000`,
+  "cursor of hyphens": `1_${"-".repeat(36)}`,
+  "10 kB": "a".repeat(10_240),
+  negative: "-1",
+  huge: "99999999999999999999",
+  "float overflow": "1e999",
+  hex: "0x10",
+  empty: "",
+};
+
+/** Words of a database error: none may reach a client. */
+const POSTGRES_TEXT =
+  /invalid input syntax|22P0\d|2202\d|syntax error at|out of range for type|violates|relation "|column "|unterminated|a value was not accepted|internal error/i;
+
+describe("injection and traversal strings", () => {
+  test("in every path and query parameter of every route: a precise 4xx problem naming it, never a 5xx or a database error", async () => {
+    const params = await routeParams();
+    const paths = params.filter((p) => p.in === "path");
+    const queries = params.filter((p) => p.in === "query");
+    expect(paths.some((p) => p.template === "/api/v1/admin/queue-probes/{id}")).toBe(true);
+    expect(queries.some((p) => p.template === "/api/v1/admin/audit/" || p.template === "/api/v1/admin/audit")).toBe(true);
+    const wrong: string[] = [];
+    let sent = 0;
+    const fill = (template: string, name: string, value: string) =>
+      template.replace(/\{([^}]+)\}/g, (_, n: string) =>
+        n === name ? value : n === "name" || n === "tag" ? "fire" : n === "seq" ? "0" : n === "file" ? "0.ts" : crypto.randomUUID(),
+      );
+    for (const p of [...paths, ...queries]) {
+      for (const [family, s] of Object.entries(HOSTILE_IDS)) {
+        const url = p.in === "path" ? fill(p.template, p.name, encodeURIComponent(s)) : `${fill(p.template, "", "")}?${p.name}=${encodeURIComponent(s)}`;
+        const res = await app.request(url, {
+          method: p.method,
+          headers: { ...bearer(cast.tokens.admin), "content-type": "application/json" },
+          body: p.method === "GET" || p.method === "HEAD" ? undefined : "{}",
+        });
+        sent++;
+        const where = `${p.method} ${p.template} ${p.in} ${p.name}=${family}`;
+        const type = res.headers.get("content-type") ?? "";
+        if (type.startsWith("text/event-stream") || !/json/.test(type)) {
+          await res.body?.cancel();
+          if (res.status >= 400) wrong.push(`${where}: ${res.status} as ${type}`);
+          continue;
+        }
+        const text = await res.text();
+        if (res.status >= 500) wrong.push(`${where}: ${res.status} ${text.slice(0, 200)}`);
+        else if (POSTGRES_TEXT.test(text)) wrong.push(`${where}: database words in ${text.slice(0, 200)}`);
+        else if (res.status >= 400 && type !== "application/problem+json") wrong.push(`${where}: ${res.status} as ${type}`);
+        // A value the declared schema does not take is refused by the schema, naming the parameter
+        // (a control character by where it is), whatever the handler would have done with it.
+        else if (family !== "empty" && conforms(p.schema, s) === false) {
+          const named = text.includes(`/${p.name}`) || text.includes(`"${p.name}"`) || (/[\u0000-\u001f]/.test(s) && /the path|control character/.test(text));
+          if (res.status !== 400 || !named) wrong.push(`${where}: ${res.status}, not a 400 naming ${p.name}: ${text.slice(0, 200)}`);
+        }
+      }
+      if (p.in === "path") {
+        // Unencoded ../ never escapes the route either.
+        const raw = await app.request(fill(p.template, p.name, "../../../../etc/passwd"), { method: p.method, headers: bearer(cast.tokens.admin) });
+        await raw.body?.cancel();
+        if (![400, 404].includes(raw.status)) wrong.push(`${p.method} ${p.template} ${p.name} with raw ../: ${raw.status}`);
+      }
     }
     expect(wrong).toEqual([]);
-  }, 60_000);
+    expect(sent).toBe((paths.length + queries.length) * Object.keys(HOSTILE_IDS).length);
+    // The process took all of it and still serves.
+    expect((await app.request("/healthz")).status).toBe(200);
+    expect((await call(app, cast.tokens.viewer, "GET", "/api/v1/auth/me")).status).toBe(200);
+  }, 120_000);
+
+  test("a probe id Postgres would refuse is refused by the route schema, naming the id", async () => {
+    for (const id of ["not-a-uuid", `urn:uuid:${crypto.randomUUID()}`, `{${crypto.randomUUID()}}`, crypto.randomUUID().replace(/-/g, "")]) {
+      const res = await call(app, cast.tokens.admin, "GET", `/api/v1/admin/queue-probes/${encodeURIComponent(id)}`);
+      expect({ id, status: res.status, type: res.headers.get("content-type") }).toEqual({ id, status: 400, type: "application/problem+json" });
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/^\/id: .*uuid/i);
+    }
+    const res = await call(app, cast.tokens.admin, "GET", `/api/v1/admin/queue-probes/${crypto.randomUUID()}`);
+    expect(res.status).toBe(404);
+  });
+
   test("in every text field: stored and shown inertly, or refused with 400", async () => {
     const before = await userCount();
     const problems: string[] = [];
