@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import { addUser } from "../../core/auth/auth.service.ts";
+import { run as retentionSweep } from "../../workers/tasks/retention_sweep.ts";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 import { b64url, clientData, SoftAuthenticator } from "../support/soft-authenticator.ts";
@@ -262,4 +264,54 @@ describe("passkeys (API, software authenticator)", () => {
     expect((await get("/api/v1/auth/passkeys", session)).status).toBe(401);
     expect(await passwordStep(chief)).toMatchObject({ enrolled: false, methods: ["totp", "webauthn"] });
   }, 30_000);
+});
+
+describe("expired passkey challenges of users who never come back", () => {
+  test("the periodic retention job sweeps them for every user, in batches; a live ceremony is untouched and still completes", async () => {
+    const db = app.rt.database.db;
+    // Three admins start enrolling a passkey during sign-in and walk away; only one of them comes back.
+    const gone: string[] = [];
+    let back: { email: string; password: string; id: string } | undefined;
+    for (const i of [1, 2, 3]) {
+      const u = { email: `passkey-walkaway-${i}@city.test`, password: `walkaway-Pass-2026-${i}` };
+      const id = (await addUser(db, { ...u, role: "admin" })).user.id;
+      const step = await passwordStep(u);
+      expect((await post("/api/v1/auth/mfa/webauthn/register/options", { challenge: step.challenge })).status).toBe(200);
+      if (i === 3) back = { ...u, id };
+      else gone.push(id);
+    }
+    // Time passes for the first two (past the expiry and the hour of grace); one of them also left a
+    // pile of ceremonies (a script opening and abandoning them), more than one batch of the sweep.
+    await db.updateTable("webauthn_challenges").set({ expires_at: sql<Date>`now() - interval '2 hours'` }).where("user_id", "in", gone).execute();
+    await sql`insert into webauthn_challenges (user_id, purpose, challenge, expires_at)
+      select ${gone[0]}::uuid, 'authenticate', 'abandoned-' || g, now() - interval '3 hours' from generate_series(1, 5200) g`.execute(db);
+    const count = async (ids: string[]) =>
+      Number(
+        (
+          await db
+            .selectFrom("webauthn_challenges")
+            .select((eb) => eb.fn.countAll<string>().as("n"))
+            .where("user_id", "in", ids)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    expect(await count(gone)).toBe(5202);
+    expect(await count([back!.id])).toBe(1);
+
+    await retentionSweep({ db, store: app.rt.store, log: app.rt.log }, null, {});
+
+    expect(await count(gone)).toBe(0);
+    expect(await count([back!.id])).toBe(1);
+    // The one who came back finishes an enrolment: the sweep left live ceremonies working.
+    const laptop = new SoftAuthenticator(ORIGIN);
+    const step = await passwordStep({ email: back!.email, password: back!.password });
+    const o = await post("/api/v1/auth/mfa/webauthn/register/options", { challenge: step.challenge });
+    expect(o.status).toBe(200);
+    const r = await post("/api/v1/auth/mfa/webauthn/register", {
+      challenge: step.challenge,
+      name: "laptop",
+      response: laptop.register((await o.json()) as { challenge: string; rp: { id: string } }),
+    });
+    expect(r.status).toBe(200);
+  }, 60_000);
 });

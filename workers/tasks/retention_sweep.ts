@@ -1,5 +1,6 @@
 import type { JobHelpers } from "graphile-worker";
 import { pruneLoginFailures } from "../../core/auth/auth.repository.ts";
+import { pruneExpiredChallenges } from "../../core/auth/mfa/webauthn.repository.ts";
 import { AppError } from "../../core/errors.ts";
 import { pruneStaleLeases } from "../../core/events/event-leases.repository.ts";
 import { enqueue } from "../../core/queue/enqueue.ts";
@@ -12,7 +13,8 @@ export const RETENTION_BATCH = 50;
  * Task id: retention_sweep (batch). Payload `{}` (or `{ batch }`): deletes up to RETENTION_BATCH
  * streams whose retention ran out (per-stream keep_days, else --retention) and that are not
  * under legal hold, then queues the next batch while more remain. Also drops stale rate-limit
- * counters, expired lockout rows and event-stream leases of crashed nodes. Started by the worker's crontab (--retention-schedule).
+ * counters, expired lockout rows, event-stream leases of crashed nodes and expired passkey
+ * challenges of every user. Started by the worker's crontab (--retention-schedule).
  */
 export async function run(deps: RetentionDeps, defaultMs: number | null, payload: unknown, helpers?: Pick<JobHelpers, "abortSignal">): Promise<void> {
   const p = (payload ?? {}) as { batch?: unknown };
@@ -22,7 +24,8 @@ export async function run(deps: RetentionDeps, defaultMs: number | null, payload
     const counters = await pruneCounters(deps.db);
     const lockouts = await pruneLoginFailures(deps.db);
     const leases = await pruneStaleLeases(deps.db);
-    if (counters || lockouts || leases) deps.log.info("pruned throttling state", { counters, lockouts, leases });
+    const passkeyChallenges = await pruneExpiredChallenges(deps.db);
+    if (counters || lockouts || leases || passkeyChallenges) deps.log.info("pruned throttling state", { counters, lockouts, leases, passkeyChallenges });
   }
   if (helpers?.abortSignal?.aborted) return;
   const r = await sweepRetention(deps, defaultMs, RETENTION_BATCH);

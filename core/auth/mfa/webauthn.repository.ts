@@ -105,3 +105,22 @@ export async function spendChallenge(
 export function deleteExpiredChallenges(db: Db, userId: string) {
   return db.deleteFrom("webauthn_challenges").where("user_id", "=", userId).where("expires_at", "<", sql<Date>`now() - interval '1 hour'`).execute();
 }
+
+/**
+ * Expired challenges of every user, for the periodic sweep: the per-user delete above runs only
+ * when that user starts another ceremony, so a user who never comes back (or a script that opens
+ * ceremonies and walks away) would leave theirs forever. In batches, so one sweep never holds a
+ * long delete on a table sign-ins write to.
+ */
+export async function pruneExpiredChallenges(db: Db, batch = 5_000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const r = await db
+      .deleteFrom("webauthn_challenges")
+      .where("id", "in", (eb) => eb.selectFrom("webauthn_challenges").select("id").where("expires_at", "<", sql<Date>`now() - interval '1 hour'`).limit(batch))
+      .executeTakeFirst();
+    const n = Number(r.numDeletedRows);
+    total += n;
+    if (n < batch) return total;
+  }
+}
