@@ -4,11 +4,13 @@
 
 import { $, ui } from "./context.ts";
 import { focusOn } from "./focus.ts";
-import { dismissAlert, setMuted, type Alert } from "./store.ts";
+import { dismissAlert, dismissAllAlerts, setMuted, type Alert } from "./store.ts";
 
 const MUTE_KEY = "rter.alerts.muted";
 // A rule added over thousands of items hits all of them at once: one sound for the burst.
 const QUIET_MS = 1_500;
+/** Alerts shown whole while the bar is collapsed (style.css hides the rest); the head counts them all. */
+export const ALERTS_SHOWN = 2;
 
 let audio: AudioContext | null = null;
 let lastSound = 0;
@@ -85,6 +87,7 @@ function row(a: Alert): HTMLLIElement {
 }
 
 let shown: readonly Alert[] | null = null;
+let expanded = false;
 export function renderAlerts(): void {
   const list = ui.data.alerts;
   const mute = $("#alert-mute");
@@ -92,9 +95,18 @@ export function renderAlerts(): void {
   mute.textContent = ui.data.muted ? "Sound off" : "Sound on";
   const allow = $("#alert-allow");
   allow.hidden = typeof Notification === "undefined" || Notification.permission !== "default";
+  $("#alert-bar").hidden = list.length === 0;
+  $("#alert-count").textContent = `${list.length} ${list.length === 1 ? "alert" : "alerts"}`;
+  const more = $("#alert-more");
+  more.hidden = list.length <= ALERTS_SHOWN;
+  if (more.hidden) expanded = false;
+  more.setAttribute("aria-expanded", String(expanded));
+  more.textContent = expanded ? "Show newest only" : `Show all ${list.length}`;
+  const el = $("#alert-list");
+  el.toggleAttribute("data-expanded", expanded);
   if (list === shown) return;
   shown = list;
-  $("#alert-list").replaceChildren(...list.map(row));
+  el.replaceChildren(...list.map(row));
 }
 
 export function setupAlerts(): void {
@@ -102,6 +114,14 @@ export function setupAlerts(): void {
   $("#alert-mute").addEventListener("click", () => {
     ui.data = setMuted(ui.data, !ui.data.muted);
     localStorage.setItem(MUTE_KEY, ui.data.muted ? "1" : "0");
+    ui.scheduleRender();
+  });
+  $("#alert-more").addEventListener("click", () => {
+    expanded = !expanded;
+    ui.scheduleRender();
+  });
+  $("#alert-clear").addEventListener("click", () => {
+    ui.data = dismissAllAlerts(ui.data);
     ui.scheduleRender();
   });
   $("#alert-allow").addEventListener("click", async () => {

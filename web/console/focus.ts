@@ -88,6 +88,7 @@ export function renderFocus(): void {
   }
   if (s && s.state === "live" && !ui.focusPlayer && s.segments > 0) ui.focusPlayer = attach(video, s.playlist_url, { live: true, parts: s.format === "cmaf" });
   const lat = s?.state === "live" ? ui.focusPlayer?.latency() : null;
+  renderLiveNotice(s?.state === "live" ? s.segments : null, lat, video);
   $("#focus-title").textContent = s ? `${s.state === "live" ? "Live" : "Replay"}: ${s.owner.email}` : `Item: ${item ? itemLabel(item) : id}`;
   const p = s ? positionOf(s.id) : null;
   $("#focus-meta").textContent = s
@@ -111,6 +112,25 @@ export function renderFocus(): void {
   if (!ui.replay) $("#focus-replay").textContent = "";
   renderEdit(item);
   renderComments(item);
+}
+
+/**
+ * What the focused live video shows while it has no picture: "waiting" until the first part or
+ * segment (the player is attached only then), "buffering" until a frame plays. An empty player
+ * has no controls: there is nothing to play or seek yet. `segments` is null when no live stream
+ * is focused.
+ */
+function renderLiveNotice(segments: number | null, lat: number | null | undefined, video: HTMLVideoElement): void {
+  const media = video.parentElement as HTMLElement;
+  const notice = $("#focus-notice");
+  // A frame on screen counts even without a wall clock to measure latency by (a player without PROGRAM-DATE-TIME).
+  const playing = (lat !== null && lat !== undefined) || (segments !== null && segments > 0 && video.readyState >= 2 && video.currentTime > 0);
+  const state = segments === null ? "" : playing ? "playing" : segments > 0 ? "buffering" : "waiting";
+  if (media.dataset.state !== state) media.dataset.state = state;
+  const text = state === "waiting" ? "Waiting for video: the reporter is live, no picture has arrived yet" : state === "buffering" ? "Buffering…" : "";
+  if (notice.textContent !== text) notice.textContent = text;
+  notice.hidden = text === "";
+  video.controls = state !== "waiting";
 }
 
 function renderGuidanceStatus(streamId: string): void {

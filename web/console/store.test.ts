@@ -1,6 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import { EVENT_TYPES } from "../lib/events.ts";
-import { ALERTS_KEEP, apply, dismissAlert, emptyState, mergeComments, mergeItems, mergeStream, setMuted, TELEMETRY_KEEP, type State } from "./store.ts";
+import {
+  ALERTS_KEEP,
+  apply,
+  dismissAlert,
+  dismissAllAlerts,
+  emptyState,
+  mergeComments,
+  mergeItems,
+  mergeStream,
+  setMuted,
+  TELEMETRY_KEEP,
+  type State,
+} from "./store.ts";
 import type { EventType, ItemView, ServerEvent, StreamView } from "./types.ts";
 
 const S1 = "11111111-1111-4111-8111-111111111111";
@@ -272,6 +284,9 @@ describe("apply(state, event)", () => {
       const two = run(run(emptyState(), report()).state, report({ item_id: I2 })).state;
       const left = dismissAlert(two, two.alerts[0]!.id);
       expect(left.alerts.map((a) => a.itemId)).toEqual([I1]);
+      expect(dismissAllAlerts(two).alerts).toEqual([]);
+      const none = dismissAllAlerts(two);
+      expect(dismissAllAlerts(none)).toBe(none);
     });
 
     test("the list keeps the newest alerts only", () => {

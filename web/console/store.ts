@@ -137,6 +137,10 @@ export function dismissAlert(s: State, id: string): State {
   return { ...s, alerts: s.alerts.filter((a) => a.id !== id) };
 }
 
+export function dismissAllAlerts(s: State): State {
+  return s.alerts.length ? { ...s, alerts: [] } : s;
+}
+
 export function setMuted(s: State, muted: boolean): State {
   return s.muted === muted ? s : { ...s, muted };
 }
