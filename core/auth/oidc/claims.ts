@@ -13,13 +13,13 @@ const MAX_VALUES = 1000;
 const MAX_VALUE_LENGTH = 1024;
 
 /** The role claim's values: a string or a list of strings, found by a dotted path. Anything else is no value. */
-export function claimValues(claims: Record<string, unknown>, path: string): string[] {
+export function claimValues(claims: Record<string, unknown>, path: string, max = MAX_VALUES): string[] {
   let v: unknown = claims;
   for (const part of path.split(".")) {
     if (!v || typeof v !== "object" || Array.isArray(v) || !Object.hasOwn(v, part)) return [];
     v = (v as Record<string, unknown>)[part];
   }
-  const list = Array.isArray(v) ? v.slice(0, MAX_VALUES) : [v];
+  const list = Array.isArray(v) ? v.slice(0, max) : [v];
   return list.filter((x): x is string => typeof x === "string" && x.length > 0 && x.length <= MAX_VALUE_LENGTH);
 }
 

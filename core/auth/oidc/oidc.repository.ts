@@ -93,3 +93,19 @@ export function deleteEndedSessions(db: Db, userId: string) {
   return sql`delete from oidc_sessions o using api_tokens t
               where o.token_id = t.id and o.user_id = ${userId} and (t.revoked_at is not null or t.expires_at <= now())`.execute(db);
 }
+
+/**
+ * Revokes the user's API tokens (not their sessions): the role they were made under is gone. A
+ * session is re-checked against the provider itself; an API token never is (it has no refresh
+ * token of its own), so it ends here rather than carry on under a role the provider lowered.
+ */
+export function revokeApiTokens(db: Db, userId: string) {
+  return db
+    .updateTable("api_tokens")
+    .set({ revoked_at: sql`now()` })
+    .where("user_id", "=", userId)
+    .where("kind", "=", "api")
+    .where("revoked_at", "is", null)
+    .returning("id")
+    .execute();
+}

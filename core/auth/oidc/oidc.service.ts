@@ -7,11 +7,12 @@ import { AppError } from "../../errors.ts";
 import type { AuthSettings, AuthUser } from "../auth.service.ts";
 import { insertSession, sessionKey } from "../auth.service.ts";
 import { verifySession } from "../token.ts";
-import { accountEmail, claimValues, forAudit, roleFromClaims, usedSecondFactor } from "./claims.ts";
+import { accountEmail, forAudit, roleFromClaims, usedSecondFactor } from "./claims.ts";
+import { roleValues } from "./overage.ts";
 import { FLOW_TTL_MS, safeReturnTo, type PendingSignIn } from "./flow.ts";
 import { clip, isOutage, providerConfig, reason, unavailable } from "./provider.ts";
 import * as repo from "./oidc.repository.ts";
-import { auditRole } from "./recheck.ts";
+import { changeRole } from "./recheck.ts";
 
 /**
  * Sign-in through an OpenID Connect provider: authorization code with PKCE (S256), state and
@@ -30,7 +31,8 @@ export type OidcDenial =
   | "no_group"
   | "no_second_factor"
   | "disabled"
-  | "email_taken";
+  | "email_taken"
+  | "group_overage";
 
 export async function beginSignIn(cfg: OidcConfig, returnTo: string | null | undefined): Promise<{ url: string; pending: PendingSignIn }> {
   const config = await providerConfig(cfg);
@@ -119,9 +121,13 @@ export async function finishSignIn(
     await refuse(db, new AppError("unauthorized", "the identity provider sent no usable subject (sub) for this account"), "bad_subject");
   }
   const sub = subject as string;
-  const values = claimValues(claims, cfg.roleClaim);
-  const { role, matched } = roleFromClaims(cfg.roleMap, values);
   const known = await repo.findByIdentity(db, cfg.issuer, sub);
+  const read = await roleValues(cfg, claims, tokens!.access_token);
+  if ("refused" in read) {
+    await refuse(db, new AppError("forbidden", read.refused), "group_overage", { subject: sub, claim: cfg.roleClaim, error: read.error }, known?.id);
+  }
+  const { values, source: groupsFrom } = read as Exclude<typeof read, { refused: string }>;
+  const { role, matched } = roleFromClaims(cfg.roleMap, values);
   if (!role) {
     await refuse(
       db,
@@ -165,7 +171,7 @@ export async function finishSignIn(
   if (row!.disabled_at)
     await refuse(db, new AppError("forbidden", "this rter account is disabled; an administrator can enable it"), "disabled", { subject: sub }, row!.id);
   const user: AuthUser = { id: row!.id, email: row!.email, role: row!.role };
-  if (known && known.role !== user.role) await auditRole(db, user, known.role, matched);
+  if (known && known.role !== user.role) await changeRole(db, user, known.role, matched);
   await repo.deleteEndedSessions(db, user.id);
   const key = await sessionKey(db, settings.sessionSecret);
   const s = await db.transaction().execute(async (trx) => {
@@ -185,7 +191,14 @@ export async function finishSignIn(
     targetType: "user",
     targetId: user.id,
     actor: { id: user.id, email: user.email, role: user.role },
-    detail: { via: "oidc", issuer: cfg.issuer, groups: forAudit(matched), second_factor: usedSecondFactor(claims), refresh: Boolean(tokens!.refresh_token) },
+    detail: {
+      via: "oidc",
+      issuer: cfg.issuer,
+      groups: forAudit(matched),
+      ...(groupsFrom === "endpoint" ? { groups_from: "endpoint", group_count: values.length } : {}),
+      second_factor: usedSecondFactor(claims),
+      refresh: Boolean(tokens!.refresh_token),
+    },
   });
   return { token: s.token, expiresAt: s.expiresAt, user, returnTo: pending.returnTo };
 }

@@ -4,21 +4,30 @@ import { audit } from "../../audit/audit.service.ts";
 import type { OidcConfig } from "../../config/oidc.ts";
 import type { DB, UserRole } from "../../db/schema.ts";
 import { AppError } from "../../errors.ts";
-import { claimValues, forAudit, roleFromClaims } from "./claims.ts";
+import { forAudit, roleFromClaims } from "./claims.ts";
+import { roleValues } from "./overage.ts";
 import { revokeToken, revokeUserTokens } from "../auth.repository.ts";
+import { roleCovers } from "../guards.ts";
 import * as repo from "./oidc.repository.ts";
 import { isOutage, providerConfig, reason, unavailable } from "./provider.ts";
 
 // The re-check of sessions started through the provider; apart from the sign-in so the request
 // guard (auth.service.ts) can use it without importing the sign-in's own dependencies.
 
-export async function auditRole(db: Kysely<DB>, user: { id: string; email: string; role: UserRole }, from: UserRole, matched: string[]) {
+/**
+ * The provider moved the account to another role. Lowered (the new role does not cover the old
+ * one), its API tokens are revoked, as an admin's role change does: they were made for the old
+ * role and are never re-checked against the provider themselves. Sessions stay: each is
+ * re-checked, and all act with the account's role as it is now.
+ */
+export async function changeRole(db: Kysely<DB>, user: { id: string; email: string; role: UserRole }, from: UserRole, matched: string[]) {
+  const revoked = roleCovers(user.role, from) ? [] : await repo.revokeApiTokens(db, user.id);
   await audit(db, {
     action: "user.role_changed",
     targetType: "user",
     targetId: user.id,
     actor: null,
-    detail: { email: user.email, from, to: user.role, via: "oidc", groups: forAudit(matched) },
+    detail: { email: user.email, from, to: user.role, via: "oidc", groups: forAudit(matched), tokens_revoked: revoked.length },
   });
 }
 
@@ -85,14 +94,27 @@ async function recheck(
     await disable(db, row, "refresh_refused", { error: "the refreshed ID token names another subject or none" });
     return { ended: "refresh_refused" };
   }
-  const { role, matched } = roleFromClaims(cfg.roleMap, claimValues(claims, cfg.roleClaim));
+  // Kept before the groups are read: a provider that rotates refresh tokens has spent the old one.
+  await repo.recordRefresh(db, row.token_id, { refreshToken: refreshed!.refresh_token ?? null, idToken: refreshed!.id_token ?? null });
+  let read: Awaited<ReturnType<typeof roleValues>>;
+  try {
+    read = await roleValues(cfg, claims, refreshed!.access_token);
+  } catch (e) {
+    // The groups endpoint did not answer: like the provider itself, a 503 and the re-check given back.
+    await repo.releaseRecheck(db, row.token_id, old);
+    throw e;
+  }
+  if ("refused" in read) {
+    await disable(db, row, "group_overage", { error: read.error });
+    return { ended: "group_overage" };
+  }
+  const { role, matched } = roleFromClaims(cfg.roleMap, read.values);
   if (!role) {
     await disable(db, row, "no_group", {});
     return { ended: "no_group" };
   }
-  await repo.recordRefresh(db, row.token_id, { refreshToken: refreshed!.refresh_token ?? null, idToken: refreshed!.id_token ?? null });
   await repo.recordCheck(db, row.id, { role });
-  if (role !== row.role) await auditRole(db, { id: row.id, email: row.email, role }, row.role, matched);
+  if (role !== row.role) await changeRole(db, { id: row.id, email: row.email, role }, row.role, matched);
   return { role };
 }
 
