@@ -82,7 +82,7 @@ function commentBranch(f: ItemSearch, tsq: RawBuilder<unknown>): RawBuilder<unkn
 const PHRASE = /"[^"]*[^\s"][\s-]+[^\s"][^"]*"/;
 
 /**
- * Items whose title or body match the words, newest first, one page. In a tag: a walk down the
+ * Items whose title or body match the words, newest first, one page. In a tag (without a phrase): a walk down the
  * tag's own items in the search order (item_tags.item_created_at, migration 0020) — for a common
  * word that stops after about `page / share of the tag's items matching`, not after every item's
  * — or, for rare words, the planner's GIN scan joined to the tag. With a phrase: the GIN index,
@@ -92,15 +92,16 @@ const PHRASE = /"[^"]*[^\s"][\s-]+[^\s"][^"]*"/;
  * walk down an index in the search order that stops after one page (common words).
  */
 function itemBranch(f: ItemSearch & { q: string }, tsq: RawBuilder<unknown>): RawBuilder<unknown> {
+  const onItem = all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)]);
+  // Phrase first, tag or not: the tag walk would go on for about `page / share of the tag's items holding the phrase`.
+  if (PHRASE.test(f.q))
+    return sql`(select i.id, i.created_at from (select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} offset 0) i
+      order by i.created_at desc, i.id desc limit ${f.limit})`;
   if (f.tagId) {
     const onTagged = all([...orderConditions(f, sql`m.item_created_at`, sql`m.item_id`), ...itemConditions(f, false)]);
     return sql`(select i.id, i.created_at from item_tags m join items i on i.id = m.item_id
       where m.tag_id = ${f.tagId}::uuid and i.search @@ ${tsq} and ${onTagged} order by m.item_created_at desc, m.item_id desc limit ${f.limit})`;
   }
-  const onItem = all([...orderConditions(f, sql`i.created_at`, sql`i.id`), ...itemConditions(f)]);
-  if (PHRASE.test(f.q))
-    return sql`(select i.id, i.created_at from (select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} offset 0) i
-      order by i.created_at desc, i.id desc limit ${f.limit})`;
   return sql`(select i.id, i.created_at from items i where i.search @@ ${tsq} and ${onItem} order by i.created_at desc, i.id desc limit ${f.limit})`;
 }
 
