@@ -5,20 +5,18 @@ import { join } from "node:path";
 import pg from "pg";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { parseFragments, parseInit } from "../../core/media/fmp4.ts";
-import { artifact, launchChromium } from "../support/browser.ts";
+import { signIn as apiSignIn, untilOk } from "../support/admin.ts";
+import { artifact, launchChromium, signInOnPage } from "../support/browser.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
 import { run } from "../support/media.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { buildBinary, runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import type { RterProcess } from "../support/rter-process.ts";
 
 // The reporter page on the WebCodecs path in Debian's Chromium (fake camera and microphone):
 // what it packages is checked on its own (ffmpeg, the server's fragment reader), then the whole
 // journey through the compiled binary, MinIO and Postgres to the operator's low-latency player
 // and the finished recording. And a browser without WebCodecs still records with MediaRecorder.
 
-let minio: TestMinio;
-let binary: string;
-let env: Record<string, string>;
+let cluster: ProcessCluster;
 let node: RterProcess;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -27,31 +25,20 @@ const users = { reporter: "cmaf-reporter@city.example", op: "cmaf-op@city.exampl
 let opToken = "";
 
 beforeAll(async () => {
-  [minio, binary] = await Promise.all([startMinio(), buildBinary()]);
-  env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn" };
-  node = await startRter({ binary, env });
-  await node.waitReady(60_000);
-  for (const [email, role] of [
+  cluster = await startCluster({ RTER_LOG_LEVEL: "warn" }, { binary: true });
+  node = await cluster.ready();
+  await cluster.addUsers(PASSWORD, [
     [users.reporter, "reporter"],
     [users.op, "operator"],
-  ] as const) {
-    const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
-    if (r.code !== 0) throw new Error(r.stderr);
-  }
-  const login = await fetch(`${node.url}/api/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: users.op, password: PASSWORD }),
-  });
-  opToken = ((await login.json()) as { token: string }).token;
+  ]);
+  opToken = (await apiSignIn(node.url, { email: users.op, password: PASSWORD })).token;
   browser = await launchChromium({ fakeCamera: true });
 }, 180_000);
 
 afterAll(async () => {
   await Promise.all(contexts.map((c) => c.close().catch(() => {})));
   await browser?.close().catch(() => {});
-  await node?.stop("SIGKILL").catch(() => 0);
-  await minio?.stop();
+  await cluster?.stop();
 });
 
 async function phone(opts: { blockServiceWorker?: boolean } = {}): Promise<BrowserContext> {
@@ -69,26 +56,9 @@ async function phone(opts: { blockServiceWorker?: boolean } = {}): Promise<Brows
   return c;
 }
 
-async function signIn(page: Page, url: string, email: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
 async function apiGet(path: string): Promise<any> {
   const r = await fetch(`${node.url}${path}`, { headers: { authorization: `Bearer ${opToken}` } });
   return r.json();
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms: number): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(200);
-  }
 }
 
 interface Stats {
@@ -139,13 +109,13 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
       });
       await route.fulfill({ status: 201, contentType: "application/json", body: "{}" });
     });
-    await signIn(page, `${node.url}/report`, users.reporter);
+    await signInOnPage(page, `${node.url}/report`, users.reporter, PASSWORD);
     await page.getByRole("button", { name: "Go live" }).click();
     await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
     await Bun.sleep(6_000);
     await page.getByRole("button", { name: "Stop" }).click();
     await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
-    await until("the outbox to empty", async () => (await stats(page)).queued === 0, 15_000);
+    await untilOk("the outbox to empty", async () => (await stats(page)).queued === 0, 15_000);
     const s = await stats(page);
     expect(s.format).toBe("cmaf");
     console.log(`[cmaf] ${s.mime}: ${s.recorded} fragments, ${(s.capturedMs / 1000).toFixed(2)} s captured`);
@@ -211,10 +181,10 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
       delete (window as unknown as Record<string, unknown>).VideoEncoder;
     });
     const page = await ctx.newPage();
-    await signIn(page, `${node.url}/report?quality=low`, users.reporter);
+    await signInOnPage(page, `${node.url}/report?quality=low`, users.reporter, PASSWORD);
     await page.getByRole("button", { name: "Go live" }).click();
     await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
-    const s = await until("two chunks sent", async () => ((await stats(page)).sent >= 2 ? stats(page) : null), 20_000);
+    const s = await untilOk("two chunks sent", async () => ((await stats(page)).sent >= 2 ? stats(page) : null), 20_000);
     expect(s.format).toBe("classic");
     expect(s.mime).toMatch(/^video\/(webm|x-matroska|mp4)/);
     const stream = await apiGet(`/api/v1/streams/${s.streamId}`);
@@ -232,7 +202,7 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
   test("the init and fragments kept in the outbox survive a reload while offline, and go out init first once the network returns; Go live then finishes that stream and starts a new one", async () => {
     const ctx = await phone();
     const page = await ctx.newPage();
-    await signIn(page, `${node.url}/report`, users.reporter);
+    await signInOnPage(page, `${node.url}/report`, users.reporter, PASSWORD);
     await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
     // Once online first, so the service worker controls the page and keeps its copy.
     await page.reload();
@@ -241,8 +211,8 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     await ctx.route(/\/api\/v1\/streams\/[^/]+\/init$/, (r) => r.abort("connectionfailed"));
     await page.getByRole("button", { name: "Go live" }).click();
     await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
-    const streamId = await until("the stream id", async () => (await stats(page)).streamId, 10_000);
-    await until("fragments kept", async () => (await stats(page)).queued >= 8, 20_000);
+    const streamId = await untilOk("the stream id", async () => (await stats(page)).streamId, 10_000);
+    await untilOk("fragments kept", async () => (await stats(page)).queued >= 8, 20_000);
     expect((await stats(page)).sent).toBe(0);
     await ctx.setOffline(true);
     const before = await stats(page);
@@ -251,12 +221,12 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     await page.locator("#join-status", { hasText: "Offline:" }).waitFor({ timeout: 15_000 });
     await ctx.unroute(/\/api\/v1\/streams\/[^/]+\/init$/);
     await ctx.setOffline(false);
-    await until("the kept fragments to upload", async () => (await stats(page)).queued === 0 && (await stats(page)).sent > 0, 45_000);
+    await untilOk("the kept fragments to upload", async () => (await stats(page)).queued === 0 && (await stats(page)).sent > 0, 45_000);
     const stream = await apiGet(`/api/v1/streams/${streamId}`);
     expect(stream.format).toBe("cmaf");
     expect(stream.failed_chunks).toEqual([]);
     expect(stream.chunks).toBeGreaterThanOrEqual(before.recorded);
-    const pgc = new (await import("pg")).default.Client({ connectionString: env.DATABASE_URL });
+    const pgc = new (await import("pg")).default.Client({ connectionString: cluster.env.DATABASE_URL });
     await pgc.connect();
     const seqs = (await pgc.query("select seq from chunks where stream_id = $1 order by seq", [streamId])).rows.map((r: { seq: number }) => r.seq);
     await pgc.end();
@@ -268,7 +238,7 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     // interrupted stream is finished and a new one begins.
     await page.getByRole("button", { name: "Go live" }).click();
     await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
-    const next = await until(
+    const next = await untilOk(
       "a new stream",
       async () => {
         const id = (await stats(page)).streamId;
@@ -276,8 +246,8 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
       },
       15_000,
     );
-    await until("the interrupted stream finished", async () => (await apiGet(`/api/v1/streams/${streamId}`)).state === "finished", 15_000);
-    await until("the new stream receiving fragments", async () => (await apiGet(`/api/v1/streams/${next}`)).chunks >= 2, 15_000);
+    await untilOk("the interrupted stream finished", async () => (await apiGet(`/api/v1/streams/${streamId}`)).state === "finished", 15_000);
+    await untilOk("the new stream receiving fragments", async () => (await apiGet(`/api/v1/streams/${next}`)).chunks >= 2, 15_000);
     await page.getByRole("button", { name: "Stop" }).click();
     await page.getByRole("button", { name: "Go live" }).waitFor({ timeout: 15_000 });
   }, 90_000);
@@ -297,14 +267,14 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     reporter.on("response", (r) => {
       if (r.request().method() === "PUT" && /\/poster$/.test(new URL(r.url()).pathname)) stills.push(r.status());
     });
-    await Promise.all([signIn(reporter, `${node.url}/report`, users.reporter), signIn(op, `${node.url}/`, users.op)]);
+    await Promise.all([signInOnPage(reporter, `${node.url}/report`, users.reporter, PASSWORD), signInOnPage(op, `${node.url}/`, users.op, PASSWORD)]);
     await op.locator("#grid-empty").or(op.locator(".tile")).first().waitFor({ timeout: 10_000 });
 
     const t0 = Date.now();
     await reporter.getByRole("button", { name: "Go live" }).click();
     await reporter.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 });
-    const streamId = await until("the stream id", async () => (await stats(reporter)).streamId, 10_000);
-    await until("the stream playing on the console", () => tilePlaying(op, streamId), 20_000).catch(async (e) => {
+    const streamId = await untilOk("the stream id", async () => (await stats(reporter)).streamId, 10_000);
+    await untilOk("the stream playing on the console", () => tilePlaying(op, streamId), 20_000).catch(async (e) => {
       const v = await apiGet(`/api/v1/streams/${streamId}`);
       const pl = await fetch(`${node.url}${v.playlist_url}`, { headers: { authorization: `Bearer ${opToken}` } });
       console.error(
@@ -338,7 +308,7 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     expect(poster.status).toBe(200);
     const jpeg = new Uint8Array(await poster.arrayBuffer());
     expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
-    const db = new pg.Client({ connectionString: env.DATABASE_URL });
+    const db = new pg.Client({ connectionString: cluster.env.DATABASE_URL });
     await db.connect();
     try {
       const row = await db.query("select poster_key from streams where id = $1", [streamId]);
@@ -359,15 +329,15 @@ describe("reporter on the WebCodecs path (Chromium)", () => {
     const offline = await stats(reporter);
     expect(offline.queued).toBeGreaterThanOrEqual(20);
     await rc.setOffline(false);
-    await until("the outbox to drain", async () => (await stats(reporter)).queued === 0, 60_000);
+    await untilOk("the outbox to drain", async () => (await stats(reporter)).queued === 0, 60_000);
     await Bun.sleep(1_000);
     await reporter.getByRole("button", { name: "Stop" }).click();
     await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 15_000 });
-    await until("the outbox to drain after stop", async () => (await stats(reporter)).queued === 0, 30_000);
+    await untilOk("the outbox to drain after stop", async () => (await stats(reporter)).queued === 0, 30_000);
     const s = await stats(reporter);
     console.log(`[cmaf] ${offline.queued} fragments kept offline; ${s.recorded} fragments, ${(s.capturedMs / 1000).toFixed(2)} s captured`);
 
-    const finished = await until(
+    const finished = await untilOk(
       "the stream finished with its recording",
       async () => {
         const v = await apiGet(`/api/v1/streams/${streamId}`);

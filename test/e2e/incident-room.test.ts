@@ -5,11 +5,11 @@ import { join } from "node:path";
 import pg from "pg";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { readTar } from "../../core/evidence/tar-reader.ts";
-import { artifact, launchChromium } from "../support/browser.ts";
+import { apiCall, signIn, untilOk } from "../support/admin.ts";
+import { artifact, launchChromium, signInOnPage } from "../support/browser.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
 import { contentTypeOf, makeChunks } from "../support/media.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { buildBinary, runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import type { RterProcess } from "../support/rter-process.ts";
 
 // The incident room in the operator console, against the compiled binary on two API nodes with
 // Postgres, MinIO and the ffmpeg worker: comments and edits reach a second operator's console
@@ -17,9 +17,7 @@ import { buildBinary, runCli, startRter, type RterProcess } from "../support/rte
 // is taken over between two operators, and the timeline plays two streams on one wall clock.
 // Screenshots of each view go to artifacts/.
 
-let minio: TestMinio;
-let binary: string;
-let env: Record<string, string>;
+let cluster: ProcessCluster;
 let nodeA: RterProcess; // api, worker, web
 let nodeB: RterProcess; // api, web
 let browser: Browser;
@@ -32,59 +30,28 @@ const HERE = { lat: 45.5048, lng: -73.5772 };
 const FAR = { lat: 46.8139, lng: -71.208 };
 
 beforeAll(async () => {
-  [minio, binary] = await Promise.all([startMinio(), buildBinary()]);
   // Paging past 500 items needs more than 500 writes a minute from one operator.
-  env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn", RTER_RATE_LIMIT: "20000/1m" };
-  nodeA = await startRter({ binary, env });
-  await nodeA.waitReady(60_000);
-  nodeB = await startRter({ binary, env, args: ["--roles", "api,web"] });
-  await nodeB.waitReady(60_000);
-  for (const [email, role] of [
+  cluster = await startCluster({ RTER_LOG_LEVEL: "warn", RTER_RATE_LIMIT: "20000/1m" }, { binary: true });
+  nodeA = await cluster.ready();
+  nodeB = await cluster.ready("--roles", "api,web");
+  await cluster.addUsers(PASSWORD, [
     [users.r1, "reporter"],
     [users.r2, "reporter"],
     [users.op1, "operator"],
     [users.op2, "operator"],
-  ] as const) {
-    const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
-    if (r.code !== 0) throw new Error(r.stderr);
-    const login = await fetch(`${nodeA.url}/api/v1/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
-    tokens[email] = ((await login.json()) as { token: string }).token;
-  }
+  ]);
+  for (const email of Object.values(users)) tokens[email] = (await signIn(nodeA.url, { email, password: PASSWORD })).token;
   browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
   await Promise.all(contexts.map((c) => c.close().catch(() => {})));
   await browser?.close().catch(() => {});
-  await Promise.all([nodeA, nodeB].filter(Boolean).map((p) => p.stop("SIGKILL").catch(() => 0)));
-  await minio?.stop();
+  await cluster?.stop();
 });
 
-async function call(email: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const init: RequestInit = { method, headers: { authorization: `Bearer ${tokens[email]}`, ...headers } };
-  if (body instanceof Uint8Array) init.body = body as unknown as BodyInit;
-  else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)["content-type"] = "application/json";
-  }
-  const r = await fetch(`${nodeA.url}${path}`, init);
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms: number): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(200);
-  }
-}
+const call = (email: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  apiCall(nodeA.url, tokens[email], method, path, body, { headers });
 
 async function console_(node: RterProcess, email: string): Promise<Page> {
   const c = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
@@ -92,10 +59,7 @@ async function console_(node: RterProcess, email: string): Promise<Page> {
   c.on("weberror", (e) => console.error(`[web] page error (${email}): ${e.error().message}`));
   c.on("response", (r) => r.status() >= 400 && console.error(`[web] ${r.status()} ${r.request().method()} ${r.url()} (${email})`));
   const page = await c.newPage();
-  await page.goto(`${node.url}/`);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signInOnPage(page, `${node.url}/`, email, PASSWORD);
   await page.locator("#conn[data-state=live]").waitFor({ timeout: 15_000 });
   return page;
 }
@@ -144,7 +108,7 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     }
     await op1.getByLabel("Add a comment").fill("crew dispatched, ETA 10 min <b>now</b>");
     await op1.getByRole("button", { name: "Post comment" }).click();
-    await until(
+    await untilOk(
       "the comment on the second console",
       async () => (await op2.locator("#comment-list").textContent())?.includes("crew dispatched, ETA 10 min <b>now</b>"),
       10_000,
@@ -157,14 +121,14 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     await edit.getByLabel("Title").fill("Tree cleared on Elm");
     await edit.getByLabel("Text").fill("one lane open");
     await edit.getByRole("button", { name: "Save changes" }).click();
-    await until("the edit on the second console's list", async () => (await rowTitle(op2, id).textContent()) === "Tree cleared on Elm", 10_000);
-    await until("the edit in the second console's focus", async () => (await op2.locator("#focus-body").textContent())?.includes("one lane open"), 10_000);
+    await untilOk("the edit on the second console's list", async () => (await rowTitle(op2, id).textContent()) === "Tree cleared on Elm", 10_000);
+    await untilOk("the edit in the second console's focus", async () => (await op2.locator("#focus-body").textContent())?.includes("one lane open"), 10_000);
     expect(await op2.locator("#edit-form").getByLabel("Title").inputValue()).toBe("Tree cleared on Elm");
     await op2.screenshot({ path: artifact("incident-room-comments-edit.png") });
 
     // An evidence package of the focused item: progress by events, then the download link.
     await op2.getByRole("button", { name: "Export evidence" }).click();
-    const link = await until(
+    const link = await untilOk(
       "the package's download link",
       async () => ((await op2.locator("#export-download").count()) ? await op2.locator("#export-download").getAttribute("href") : null),
       60_000,
@@ -178,14 +142,14 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     const dir = mkdtempSync(join(tmpdir(), "rter-incident-export-"));
     try {
       writeFileSync(join(dir, "package.tar"), bytes);
-      const ok = await runCli(["evidence", "verify", join(dir, "package.tar")], env, binary);
+      const ok = await cluster.cli("evidence", "verify", join(dir, "package.tar"));
       expect({ code: ok.code, err: ok.stderr }).toEqual({ code: 0, err: "" });
       const target = readTar(bytes).find((f) => f.path.endsWith("/items/items.json"))!;
       expect(target).toBeDefined();
       const bad = bytes.slice();
       bad[target.data.byteOffset + Math.floor(target.data.length / 2)]! ^= 0x01;
       writeFileSync(join(dir, "flipped.tar"), bad);
-      const failed = await runCli(["evidence", "verify", join(dir, "flipped.tar")], env, binary);
+      const failed = await cluster.cli("evidence", "verify", join(dir, "flipped.tar"));
       expect(failed.code).toBe(1);
       expect(failed.stdout).toContain(`FAILED ${target.path.split("/").slice(1).join("/")}`);
     } finally {
@@ -198,7 +162,7 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     expect((await call(users.op2, "POST", `/api/v1/items/${id}/hold`, { reason: "case 7" })).status).toBe(201);
     await edit.getByLabel("Title").fill("should not stick");
     await edit.getByRole("button", { name: "Save changes" }).click();
-    await until("the refusal", async () => (await op1.locator("#edit-status").textContent())?.includes("legal hold"), 10_000);
+    await untilOk("the refusal", async () => (await op1.locator("#edit-status").textContent())?.includes("legal hold"), 10_000);
     expect(await op1.locator("#edit-status").getAttribute("data-refused")).toBe("409");
     expect((await call(users.op1, "GET", `/api/v1/items/${id}`)).body.title).toBe("Tree cleared on Elm");
   }, 90_000);
@@ -216,7 +180,7 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
 
     await op1.getByRole("searchbox", { name: "Search" }).fill("gas");
     await op1.locator("#search-form").getByRole("button", { name: "Search", exact: true }).click();
-    await until("word results", async () => (await op1.locator("#search-status").textContent())?.includes("found"), 10_000);
+    await untilOk("word results", async () => (await op1.locator("#search-status").textContent())?.includes("found"), 10_000);
     let ids = await listedIds(op1);
     expect(ids).toContain(near);
     expect(ids).toContain(far);
@@ -226,13 +190,13 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
 
     // The map's view (Montreal) leaves Quebec City out.
     await op1.getByRole("button", { name: "Search this map view" }).click();
-    await until("bounded results", async () => (await op1.locator("#search-status").textContent())?.includes("in this map view"), 10_000);
+    await untilOk("bounded results", async () => (await op1.locator("#search-status").textContent())?.includes("in this map view"), 10_000);
     ids = await listedIds(op1);
     expect(ids).toContain(near);
     expect(ids).not.toContain(far);
     expect(ids).not.toContain(other);
     await op1.getByRole("button", { name: "Clear search" }).click();
-    await until("the full list again", async () => (await listedIds(op1)).includes(other), 5_000);
+    await untilOk("the full list again", async () => (await listedIds(op1)).includes(other), 5_000);
   }, 60_000);
 
   test("the items list pages past the newest 500 with load older", async () => {
@@ -246,13 +210,13 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
       await Promise.all(Array.from({ length: 20 }, (_, j) => call(users.op2, "POST", "/api/v1/items", { kind: "text", title: `bulk ${k + j}` })));
     }
     const page = await console_(nodeB, users.op1);
-    await until("the first page", async () => Number(await page.locator("#item-list").getAttribute("data-count")) === 500, 15_000);
+    await untilOk("the first page", async () => Number(await page.locator("#item-list").getAttribute("data-count")) === 500, 15_000);
     expect(await page.locator(`#item-list li[data-id="${oldest}"]`).count()).toBe(0);
     await page.getByRole("button", { name: "Load older items" }).click();
-    await until("the older page", async () => Number(await page.locator("#item-list").getAttribute("data-count")) === before + 520, 15_000);
+    await untilOk("the older page", async () => Number(await page.locator("#item-list").getAttribute("data-count")) === before + 520, 15_000);
     expect(await page.locator(`#item-list li[data-id="${oldest}"]`).count()).toBe(1);
     // Nothing older remains: the button goes away.
-    await until("no more pages", async () => await page.locator("#load-older").isHidden(), 5_000);
+    await untilOk("no more pages", async () => await page.locator("#load-older").isHidden(), 5_000);
     await page.context().close();
   }, 120_000);
 
@@ -268,16 +232,16 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
       await rowTitle(p, item.id).click();
       await p.locator("#guidance-form:not([hidden])").waitFor({ timeout: 10_000 });
     }
-    await until("free lock shown", async () => (await op1.locator("#lock-status").textContent())?.includes("Nobody guides"), 5_000);
+    await untilOk("free lock shown", async () => (await op1.locator("#lock-status").textContent())?.includes("Nobody guides"), 5_000);
     // Live, but no video has come yet: its tile says so over the picture, not a bare black box.
     const notice = op1.locator(`#grid .tile[data-stream="${id}"] .notice`);
-    await until("the tile's notice", async () => (await notice.isVisible()) && (await notice.textContent()) === "No video from the reporter yet", 10_000);
+    await untilOk("the tile's notice", async () => (await notice.isVisible()) && (await notice.textContent()) === "No video from the reporter yet", 10_000);
     expect(await op1.locator(`#grid .tile[data-stream="${id}"]`).getAttribute("data-state")).toBe("waiting");
     await op1.getByLabel("Target heading").fill("90");
     await op1.getByLabel("Message").fill("look east");
     await op1.getByRole("button", { name: "Send guidance" }).click();
-    await until("op1 holds the lock", async () => (await op1.locator("#lock-status").textContent())?.includes("You guide"), 10_000);
-    await until("op2 sees op1 guiding", async () => (await op2.locator("#lock-status").textContent()) === `${users.op1} guides this reporter.`, 10_000);
+    await untilOk("op1 holds the lock", async () => (await op1.locator("#lock-status").textContent())?.includes("You guide"), 10_000);
+    await untilOk("op2 sees op1 guiding", async () => (await op2.locator("#lock-status").textContent()) === `${users.op1} guides this reporter.`, 10_000);
     expect(await op2.getByRole("button", { name: "Send guidance" }).isDisabled()).toBe(true);
     await op2.screenshot({ path: artifact("incident-room-lock-held.png") });
     // Behind the disabled button the API refuses too, naming the holder.
@@ -286,12 +250,12 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     expect(refused.body.holder.email).toBe(users.op1);
 
     await op2.getByRole("button", { name: "Take over direction" }).click();
-    await until("op2 holds the lock", async () => (await op2.locator("#lock-status").textContent())?.includes("You guide"), 10_000);
-    await until("op1 sees op2 guiding", async () => (await op1.locator("#lock-status").textContent()) === `${users.op2} guides this reporter.`, 10_000);
+    await untilOk("op2 holds the lock", async () => (await op2.locator("#lock-status").textContent())?.includes("You guide"), 10_000);
+    await untilOk("op1 sees op2 guiding", async () => (await op1.locator("#lock-status").textContent()) === `${users.op2} guides this reporter.`, 10_000);
     expect(await op1.getByRole("button", { name: "Send guidance" }).isDisabled()).toBe(true);
     await op2.getByLabel("Target heading").fill("270");
     await op2.getByRole("button", { name: "Send guidance" }).click();
-    await until("op2's guidance stored", async () => (await call(users.op1, "GET", `/api/v1/streams/${id}/guidance`)).body?.heading === 270, 10_000);
+    await untilOk("op2's guidance stored", async () => (await call(users.op1, "GET", `/api/v1/streams/${id}/guidance`)).body?.heading === 270, 10_000);
     const audit = await call(users.op1, "GET", `/api/v1/streams/${id}/guidance/lock`);
     expect(audit.body.holder.email).toBe(users.op2);
     await op1.screenshot({ path: artifact("incident-room-lock-taken.png") });
@@ -330,10 +294,10 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
       expect((await call(email, "POST", `/api/v1/streams/${s.body.id}/finish`)).status).toBeLessThan(300);
     }
     for (const id of streams)
-      await until(`segments of ${id}`, async () => (await call(users.op1, "GET", `/api/v1/streams/${id}`)).body.segments >= SECONDS, 60_000);
+      await untilOk(`segments of ${id}`, async () => (await call(users.op1, "GET", `/api/v1/streams/${id}`)).body.segments >= SECONDS, 60_000);
     // A busy hour: 120 older streams and 2100 reports (fixture rows) put the two angles on the
     // second page of lanes (100 a page) and the marks past the API's 2000 per answer.
-    const db = new pg.Client({ connectionString: env.DATABASE_URL });
+    const db = new pg.Client({ connectionString: cluster.env.DATABASE_URL });
     await db.connect();
     try {
       const owner = (await db.query("select id from users where email = $1", [users.r1])).rows[0].id;
@@ -376,7 +340,7 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
       (el as HTMLInputElement).value = String(v);
       el.dispatchEvent(new Event("change"));
     }, at);
-    const dates = await until(
+    const dates = await untilOk(
       "both streams playing on the timeline",
       async () => {
         const d = (await op1.evaluate(() => (window as any).rterConsole.timelineDates())) as Record<string, number | null>;
@@ -418,13 +382,13 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     expect(where[streams[1]!]?.heading).toBe(180);
     expect(where[streams[1]!]!.lat).toBeGreaterThan(HERE.lat + 0.0019);
     // …and drawn: a marker and a heading cone per reporter at the clock's instant.
-    await until("both cones drawn on the map", async () => (await op1.locator("#map path.cone-replay").count()) === 2, 10_000);
+    await untilOk("both cones drawn on the map", async () => (await op1.locator("#map path.cone-replay").count()) === 2, 10_000);
     // Each tile shows decoded pictures, not a black box: frames were presented, the clock of the
     // video moves, and a frame drawn to a canvas has lit pixels (testsrc2 is colourful).
     for (const id of streams) {
       const tile = op1.locator(`#timeline-players .sync-tile[data-stream="${id}"]`);
       const first = await frameOf(tile);
-      const later = await until(
+      const later = await untilOk(
         `decoded frames of ${id}`,
         async () => {
           const f = await frameOf(tile);
@@ -442,7 +406,7 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     // From an item to "what every camera saw then": a report made while both recorded (fixture
     // row, its time in the past) is found and focused after a reload, and the button scrubs the timeline there.
     const seenAt = t0 + 6_000;
-    const db2 = new pg.Client({ connectionString: env.DATABASE_URL });
+    const db2 = new pg.Client({ connectionString: cluster.env.DATABASE_URL });
     await db2.connect();
     const report = await db2
       .query(
@@ -457,7 +421,7 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
     await op1.locator("#search-form").getByRole("button", { name: "Search", exact: true }).click();
     await rowTitle(op1, reportId).click();
     await op1.getByRole("button", { name: "What every camera saw then" }).click();
-    await until(
+    await untilOk(
       "both streams at the report's time",
       async () => {
         const d = (await op1.evaluate(() => (window as any).rterConsole.timelineDates())) as Record<string, number | null>;

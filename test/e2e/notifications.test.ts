@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { artifact, launchChromium } from "../support/browser.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { buildBinary, runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import { apiCall, signIn, untilOk } from "../support/admin.ts";
+import { artifact, launchChromium, signInOnPage } from "../support/browser.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
+import type { RterProcess } from "../support/rter-process.ts";
 
 // Alerts in the operator console, against the compiled binary with Postgres and MinIO: a
 // reporter's text report, a new live stream and a keyword rule's hit each show in the alert list
 // (text, never markup), sound a beep and, with the permission granted, a system notification;
 // muted, the list still fills but nothing sounds.
 
-let minio: TestMinio;
+let cluster: ProcessCluster;
 let rter: RterProcess;
 let browser: Browser;
 let context: BrowserContext;
@@ -21,25 +21,14 @@ const tokens: Record<string, string> = {};
 const dialogs: string[] = [];
 
 beforeAll(async () => {
-  const [m, binary] = await Promise.all([startMinio(), buildBinary()]);
-  minio = m;
-  const env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn" };
-  rter = await startRter({ binary, env });
-  await rter.waitReady(60_000);
-  for (const [email, role] of [
+  cluster = await startCluster({ RTER_LOG_LEVEL: "warn" }, { binary: true });
+  rter = await cluster.ready();
+  await cluster.addUsers(PASSWORD, [
     [users.reporter, "reporter"],
     [users.op, "operator"],
     [users.admin, "admin"],
-  ] as const) {
-    const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
-    if (r.code !== 0) throw new Error(r.stderr);
-    const login = await fetch(`${rter.url}/api/v1/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
-    tokens[email] = ((await login.json()) as { token: string }).token;
-  }
+  ]);
+  for (const email of Object.values(users)) tokens[email] = (await signIn(rter.url, { email, password: PASSWORD })).token;
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   await context.grantPermissions(["notifications"], { origin: rter.url });
@@ -49,39 +38,17 @@ beforeAll(async () => {
     dialogs.push(d.message());
     void d.dismiss();
   });
-  await op.goto(`${rter.url}/`);
-  await op.getByLabel("Email").fill(users.op);
-  await op.getByLabel("Password").fill(PASSWORD);
-  await op.getByRole("button", { name: "Sign in" }).click();
+  await signInOnPage(op, `${rter.url}/`, users.op, PASSWORD);
   await op.locator("#conn[data-state=live]").waitFor({ timeout: 15_000 });
 }, 180_000);
 
 afterAll(async () => {
   await context?.close().catch(() => {});
   await browser?.close().catch(() => {});
-  await rter?.stop("SIGKILL").catch(() => 0);
-  await minio?.stop();
+  await cluster?.stop();
 });
 
-async function call(email: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await fetch(`${rter.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${tokens[email]}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms: number): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(200);
-  }
-}
+const call = (email: string, method: string, path: string, body?: unknown) => apiCall(rter.url, tokens[email], method, path, body);
 
 const alertTexts = () => op.$$eval("#alert-list li .alert-text", (els) => els.map((e) => e.textContent ?? ""));
 const counts = () => op.evaluate(() => (window as any).rterConsole.alertCounts() as { beeps: number; notifications: number });
@@ -96,10 +63,10 @@ describe("alerts in the operator console (Chromium, compiled binary)", () => {
     const r = await call(users.reporter, "POST", "/api/v1/items", { kind: "text", title: HOSTILE, body: "water rising" });
     expect(r.status).toBe(201);
     const want = `Report from ${users.reporter}: ${HOSTILE}`;
-    await until("the report's alert", async () => (await alertTexts()).includes(want), 15_000);
+    await untilOk("the report's alert", async () => (await alertTexts()).includes(want), 15_000);
     expect(await op.locator("#alert-list img, #alert-list script, #alert-list b").count()).toBe(0);
     expect(dialogs).toEqual([]);
-    await until(
+    await untilOk(
       "a beep and a system notification",
       async () => {
         const after = await counts();
@@ -116,11 +83,11 @@ describe("alerts in the operator console (Chromium, compiled binary)", () => {
     const s = await call(users.reporter, "POST", "/api/v1/streams", { title: "bridge <i>east</i>", tags: ["flood"] });
     expect(s.status).toBeLessThan(300);
     const want = `Live stream by ${users.reporter}: bridge <i>east</i>`;
-    await until("the stream's alert", async () => (await alertTexts())[0] === want, 15_000);
+    await untilOk("the stream's alert", async () => (await alertTexts())[0] === want, 15_000);
     expect(await op.locator("#alert-list i").count()).toBe(0);
-    await until("a beep", async () => (await counts()).beeps === before.beeps + 1, 5_000);
+    await untilOk("a beep", async () => (await counts()).beeps === before.beeps + 1, 5_000);
     await op.locator("#alert-list li .alert-text", { hasText: "Live stream by" }).click();
-    await until("the stream in focus", async () => (await op.evaluate(() => (window as any).rterConsole.focus?.() ?? null)) === s.body.id, 10_000);
+    await untilOk("the stream in focus", async () => (await op.evaluate(() => (window as any).rterConsole.focus?.() ?? null)) === s.body.id, 10_000);
   });
 
   test("a keyword rule's hit alerts with its workspace; muted, alerts still list but nothing sounds; dismiss removes one", async () => {
@@ -129,24 +96,24 @@ describe("alerts in the operator console (Chromium, compiled binary)", () => {
     await quiet();
     const before = await counts();
     expect((await call(users.reporter, "POST", "/api/v1/items", { kind: "text", title: "Basement flooding on 3rd", body: "" })).status).toBe(201);
-    await until("the rule's alert", async () => (await alertTexts()).some((t) => t.startsWith("Rule of flood matched")), 15_000);
-    await until("the report's own alert", async () => (await alertTexts()).includes(`Report from ${users.reporter}: Basement flooding on 3rd`), 15_000);
-    await until("a beep", async () => (await counts()).beeps > before.beeps, 5_000);
+    await untilOk("the rule's alert", async () => (await alertTexts()).some((t) => t.startsWith("Rule of flood matched")), 15_000);
+    await untilOk("the report's own alert", async () => (await alertTexts()).includes(`Report from ${users.reporter}: Basement flooding on 3rd`), 15_000);
+    await untilOk("a beep", async () => (await counts()).beeps > before.beeps, 5_000);
 
     await op.getByRole("button", { name: "Sound on" }).click();
     await op.locator("#alert-mute[aria-pressed=true]").waitFor({ timeout: 5_000 });
     await quiet();
     const muted = await counts();
     expect((await call(users.reporter, "POST", "/api/v1/items", { kind: "text", title: "quiet one", body: "" })).status).toBe(201);
-    await until("the muted alert in the list", async () => (await alertTexts())[0] === `Report from ${users.reporter}: quiet one`, 15_000);
+    await untilOk("the muted alert in the list", async () => (await alertTexts())[0] === `Report from ${users.reporter}: quiet one`, 15_000);
     // The item's fetch comes after the sound would have; once it is listed, no sound can follow.
-    await until("the muted report loaded", async () => (await op.locator("#item-list li .item-title", { hasText: "quiet one" }).count()) > 0, 10_000);
+    await untilOk("the muted report loaded", async () => (await op.locator("#item-list li .item-title", { hasText: "quiet one" }).count()) > 0, 10_000);
     expect(await counts()).toEqual(muted);
     await op.screenshot({ path: artifact("notifications-rule-muted.png") });
 
     const n = (await alertTexts()).length;
     await op.locator("#alert-list li").first().getByRole("button", { name: "Dismiss alert" }).click();
-    await until("one alert fewer", async () => (await alertTexts()).length === n - 1, 5_000);
+    await untilOk("one alert fewer", async () => (await alertTexts()).length === n - 1, 5_000);
     expect(await alertTexts()).not.toContain(`Report from ${users.reporter}: quiet one`);
   });
 });

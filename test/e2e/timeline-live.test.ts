@@ -1,19 +1,17 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { artifact, launchChromium } from "../support/browser.ts";
+import { apiCall, signIn, untilOk } from "../support/admin.ts";
+import { artifact, launchChromium, signInOnPage } from "../support/browser.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
 import { contentTypeOf, makeChunks } from "../support/media.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { buildBinary, runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import type { RterProcess } from "../support/rter-process.ts";
 
 // The incident timeline with two streams still on air: chunks keep arriving through the API while
 // the operator has scrubbed back a few seconds before a hole in one live playlist (seconds the
 // phone lost), and the two players must stay on one wall clock (PROGRAM-DATE-TIME) through it as
 // they do for finished recordings. docs/timeline.md ("Streams still live") says why they did not.
 
-let minio: TestMinio;
-let binary: string;
-let env: Record<string, string>;
+let cluster: ProcessCluster;
 let node: RterProcess;
 let browser: Browser;
 let context: BrowserContext | undefined;
@@ -23,45 +21,25 @@ const tokens: Record<string, string> = {};
 const HERE = { lat: 45.5048, lng: -73.5772 };
 
 beforeAll(async () => {
-  [minio, binary] = await Promise.all([startMinio(), buildBinary()]);
-  env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn" };
-  node = await startRter({ binary, env });
-  await node.waitReady(60_000);
-  for (const [email, role] of [
+  cluster = await startCluster({ RTER_LOG_LEVEL: "warn" }, { binary: true });
+  node = await cluster.ready();
+  await cluster.addUsers(PASSWORD, [
     [users.r1, "reporter"],
     [users.r2, "reporter"],
     [users.op, "operator"],
-  ] as const) {
-    const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
-    if (r.code !== 0) throw new Error(r.stderr);
-    const login = await fetch(`${node.url}/api/v1/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
-    tokens[email] = ((await login.json()) as { token: string }).token;
-  }
+  ]);
+  for (const email of Object.values(users)) tokens[email] = (await signIn(node.url, { email, password: PASSWORD })).token;
   browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
   await context?.close().catch(() => {});
   await browser?.close().catch(() => {});
-  await node?.stop("SIGKILL").catch(() => 0);
-  await minio?.stop();
+  await cluster?.stop();
 });
 
-async function call(email: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const init: RequestInit = { method, headers: { authorization: `Bearer ${tokens[email]}`, ...headers }, signal: AbortSignal.timeout(30_000) };
-  if (body instanceof Uint8Array) init.body = body as unknown as BodyInit;
-  else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)["content-type"] = "application/json";
-  }
-  const r = await fetch(`${node.url}${path}`, init);
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
+const call = (email: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  apiCall(node.url, tokens[email], method, path, body, { headers, signal: AbortSignal.timeout(30_000) });
 
 /** The spans of wall-clock time (ms) a media playlist covers, by PROGRAM-DATE-TIME and EXTINF (pieces 100 ms apart or closer join). */
 function runs(playlist: string): { from: number; to: number }[] {
@@ -77,16 +55,6 @@ function runs(playlist: string): { from: number; to: number }[] {
     }
   }
   return out;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms: number): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(200);
-  }
 }
 
 test("two streams still live, scrubbed back on the timeline, play on one wall clock while chunks keep arriving", async () => {
@@ -145,7 +113,7 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
     const runsOf = async (id: string) =>
       runs(await (await fetch(`${node.url}/api/v1/streams/${id}/hls/index.m3u8`, { headers: { authorization: `Bearer ${tokens[users.op]}` } })).text());
     let seen = "";
-    const holes = await until(
+    const holes = await untilOk(
       "both live playlists past the instant to play to",
       async () => {
         const rs = await Promise.all(streams.map(runsOf));
@@ -171,10 +139,7 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
           /live|sliding|startPosition|too far|seek|stall|gap|Loading|Loaded|level|playlist/i.test(m.text()) &&
           console.log(`[page +${Date.now() - born}] ${m.text().slice(0, 300)}`),
       );
-    await page.goto(`${node.url}/`);
-    await page.getByLabel("Email").fill(users.op);
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signInOnPage(page, `${node.url}/`, users.op, PASSWORD);
     await page.locator("#conn[data-state=live]").waitFor({ timeout: 15_000 });
     await page.getByRole("button", { name: "Timeline" }).click();
     await page.locator("#timeline-panel:not([hidden])").waitFor();
@@ -206,7 +171,7 @@ test("two streams still live, scrubbed back on the timeline, play on one wall cl
     };
     const scrubbed = Date.now();
     try {
-      await until(
+      await untilOk(
         "both streams playing at the clock's instant",
         async () => {
           const [a, b, clock] = await sample(scrubbed);

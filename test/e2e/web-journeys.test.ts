@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { artifact, launchChromium } from "../support/browser.ts";
-import { startMinio, type TestMinio } from "../support/minio.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
-import { buildBinary, runCli, startRter, type RterProcess } from "../support/rter-process.ts";
+import { signIn as apiSignIn, untilOk } from "../support/admin.ts";
+import { artifact, launchChromium, signInOnPage } from "../support/browser.ts";
+import { startCluster, type ProcessCluster } from "../support/cluster-fixture.ts";
+import type { RterProcess } from "../support/rter-process.ts";
 
 // The web app against the real appliance: the compiled binary (UI embedded), Postgres, MinIO and
 // the ffmpeg worker; Debian's Chromium with a fake camera as the reporter's phone, and operators
 // on two API nodes. Figures (chunk gap, glass-to-glass latency) are printed.
 
-let minio: TestMinio;
-let binary: string;
-let env: Record<string, string>;
+let cluster: ProcessCluster;
 let nodeA: RterProcess; // api, worker, web
 let nodeB: RterProcess; // api, web
 let browser: Browser;
@@ -23,34 +21,22 @@ let opToken = "";
 const HERE = { latitude: 45.5017, longitude: -73.5673 };
 
 beforeAll(async () => {
-  [minio, binary] = await Promise.all([startMinio(), buildBinary()]);
-  env = { DATABASE_URL: await testDatabaseUrl(), RTER_STORAGE_URL: minio.url, RTER_LOG_LEVEL: "warn" };
-  nodeA = await startRter({ binary, env });
-  await nodeA.waitReady(60_000);
-  nodeB = await startRter({ binary, env, args: ["--roles", "api,web"] });
-  await nodeB.waitReady(60_000);
-  for (const [email, role] of [
+  cluster = await startCluster({ RTER_LOG_LEVEL: "warn" }, { binary: true });
+  nodeA = await cluster.ready();
+  nodeB = await cluster.ready("--roles", "api,web");
+  await cluster.addUsers(PASSWORD, [
     [users.reporter, "reporter"],
     [users.op1, "operator"],
     [users.op2, "operator"],
-  ] as const) {
-    const r = await runCli(["users", "add", "--email", email, "--role", role, "--password", PASSWORD], env, binary);
-    if (r.code !== 0) throw new Error(r.stderr);
-  }
-  const login = await fetch(`${nodeA.url}/api/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: users.op1, password: PASSWORD }),
-  });
-  opToken = ((await login.json()) as { token: string }).token;
+  ]);
+  opToken = (await apiSignIn(nodeA.url, { email: users.op1, password: PASSWORD })).token;
   browser = await launchChromium({ fakeCamera: true });
 }, 180_000);
 
 afterAll(async () => {
   await Promise.all(contexts.map((c) => c.close().catch(() => {})));
   await browser?.close().catch(() => {});
-  await Promise.all([nodeA, nodeB].filter(Boolean).map((p) => p.stop("SIGKILL").catch(() => 0)));
-  await minio?.stop();
+  await cluster?.stop();
 });
 
 async function newContext(kind: "phone" | "desk"): Promise<BrowserContext> {
@@ -71,13 +57,6 @@ async function newContext(kind: "phone" | "desk"): Promise<BrowserContext> {
   return c;
 }
 
-async function signIn(page: Page, url: string, email: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
 async function apiGet(path: string): Promise<any> {
   const r = await fetch(`${nodeA.url}${path}`, { headers: { authorization: `Bearer ${opToken}` } });
   return r.json();
@@ -90,17 +69,6 @@ async function apiPost(path: string, body: unknown): Promise<any> {
     body: JSON.stringify(body),
   });
   return r.json();
-}
-
-/** Polls in the test process (bounded); `what` names the wait in the failure. */
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms: number): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(200);
-  }
 }
 
 const reporterStats = (page: Page) =>
@@ -136,9 +104,9 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     const [rc, c1, c2] = await Promise.all([newContext("phone"), newContext("desk"), newContext("desk")]);
     [reporter, op1, op2] = await Promise.all([rc.newPage(), c1.newPage(), c2.newPage()]);
     await Promise.all([
-      signIn(reporter, `${nodeA.url}/report?quality=low&capture=classic`, users.reporter),
-      signIn(op1, `${nodeA.url}/`, users.op1),
-      signIn(op2, `${nodeB.url}/`, users.op2),
+      signInOnPage(reporter, `${nodeA.url}/report?quality=low&capture=classic`, users.reporter, PASSWORD),
+      signInOnPage(op1, `${nodeA.url}/`, users.op1, PASSWORD),
+      signInOnPage(op2, `${nodeB.url}/`, users.op2, PASSWORD),
     ]);
     await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
     await op1.locator("#grid-empty").waitFor({ timeout: 10_000 });
@@ -150,15 +118,15 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     await reporter.evaluate(() =>
       window.dispatchEvent(new DeviceOrientationEvent("deviceorientationabsolute", { alpha: 270, beta: 90, gamma: 0, absolute: true })),
     );
-    streamId = await until("the stream id", async () => (await reporterStats(reporter)).streamId, 10_000);
+    streamId = await untilOk("the stream id", async () => (await reporterStats(reporter)).streamId, 10_000);
 
-    await until("the stream playing on node A's console", () => tilePlaying(op1, streamId), 20_000);
+    await untilOk("the stream playing on node A's console", () => tilePlaying(op1, streamId), 20_000);
     const toPlaying = (Date.now() - t0) / 1000;
-    await until("the stream playing on node B's console", () => tilePlaying(op2, streamId), 15_000);
+    await untilOk("the stream playing on node B's console", () => tilePlaying(op2, streamId), 15_000);
     console.log(`[web] go live → playing in the operator's grid: ${toPlaying.toFixed(1)} s (MediaRecorder ${(await reporterStats(reporter)).mime})`);
     // Figures are printed, not asserted (tests never assert timings; bench/glass-to-glass.ts measures).
     // Its marker (and heading cone) on the map.
-    await until("a map marker", async () => (await op1.locator("#map path.leaflet-interactive").count()) > 0, 10_000);
+    await untilOk("a map marker", async () => (await op1.locator("#map path.leaflet-interactive").count()) > 0, 10_000);
 
     // Glass to glass: the wall-clock time of the frame on screen (PROGRAM-DATE-TIME, set from the
     // chunk's capture start) against the clock, sampled over a few seconds of playback.
@@ -188,7 +156,7 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
       window.dispatchEvent(new DeviceOrientationEvent("deviceorientationabsolute", { alpha: 182, beta: 90, gamma: 0, absolute: true })),
     );
     await reporter.getByRole("img", { name: "On target" }).waitFor({ timeout: 3_000 });
-    await until("operator sees on target", async () => (await op1.locator("#guidance-status").getAttribute("data-on-target")) === "yes", 5_000);
+    await untilOk("operator sees on target", async () => (await op1.locator("#guidance-status").getAttribute("data-on-target")) === "yes", 5_000);
 
     await reporter.screenshot({ path: artifact("web-reporter-live.png") });
     await op1.screenshot({ path: artifact("web-console-live.png") });
@@ -204,13 +172,13 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     await reporter.screenshot({ path: artifact("web-reporter-offline.png") });
     await ctx.setOffline(false);
     const tBack = Date.now();
-    await until("the outbox to drain", async () => (await reporterStats(reporter)).queued === 0, 45_000);
+    await untilOk("the outbox to drain", async () => (await reporterStats(reporter)).queued === 0, 45_000);
     console.log(`[web] ${offline.queued} chunks kept during 15 s offline, all sent ${((Date.now() - tBack) / 1000).toFixed(1)} s after the network returned`);
     await Bun.sleep(2_000);
     await reporter.getByRole("button", { name: "Stop" }).click();
     await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 10_000 });
     const s = await reporterStats(reporter);
-    const stream = await until(
+    const stream = await untilOk(
       "the stream finished with its recording",
       async () => {
         const v = await apiGet(`/api/v1/streams/${streamId}`);
@@ -219,7 +187,7 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
       100_000,
     ).catch(async (e) => {
       console.error("[web] stream:", JSON.stringify(await apiGet(`/api/v1/streams/${streamId}`)), "reporter:", JSON.stringify(await reporterStats(reporter)));
-      const pgc = new (await import("pg")).default.Client({ connectionString: env.DATABASE_URL });
+      const pgc = new (await import("pg")).default.Client({ connectionString: cluster.env.DATABASE_URL });
       await pgc.connect();
       for (const q of [
         `select seq, state, received_at from chunks where stream_id = '${streamId}' order by seq`,
@@ -259,11 +227,11 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     // Once online first, so the service worker controls the page and keeps its copy.
     await reporter.reload();
     await reporter.getByRole("button", { name: "Go live" }).click();
-    await until("recording again", async () => (await reporterStats(reporter)).recording && (await reporterStats(reporter)).sent >= 2, 20_000);
+    await untilOk("recording again", async () => (await reporterStats(reporter)).recording && (await reporterStats(reporter)).sent >= 2, 20_000);
     const id = (await reporterStats(reporter)).streamId!;
     const ctx = reporter.context();
     await ctx.setOffline(true);
-    await until("chunks kept offline", async () => (await reporterStats(reporter)).queued >= 3, 20_000);
+    await untilOk("chunks kept offline", async () => (await reporterStats(reporter)).queued >= 3, 20_000);
     const before = await reporterStats(reporter);
     await Bun.sleep(300); // the last chunk's IndexedDB write
     await reporter.reload();
@@ -273,11 +241,11 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     await reporter.screenshot({ path: artifact("web-reporter-offline-reload.png") });
     await ctx.setOffline(false);
     await reporter.getByRole("button", { name: "Go live" }).waitFor({ timeout: 20_000 });
-    await until("the kept chunks to upload", async () => (await reporterStats(reporter)).queued === 0, 45_000);
+    await untilOk("the kept chunks to upload", async () => (await reporterStats(reporter)).queued === 0, 45_000);
     const stream = await apiGet(`/api/v1/streams/${id}`);
     // Everything recorded before the reload is on the server, with no hole in the seqs.
     expect(stream.chunks).toBeGreaterThanOrEqual(before.recorded);
-    const pgc = new (await import("pg")).default.Client({ connectionString: env.DATABASE_URL });
+    const pgc = new (await import("pg")).default.Client({ connectionString: cluster.env.DATABASE_URL });
     await pgc.connect();
     const seqs = (await pgc.query("select seq from chunks where stream_id = $1 order by seq", [id])).rows.map((r: { seq: number }) => r.seq);
     await pgc.end();
@@ -299,15 +267,15 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
     // The pages may already be open (then only the hash changes): wait for the workspace itself,
     // not for any three items the "All items" view shows on the way.
     const isWorkspace = async (p: Page) => JSON.stringify([...(await order(p))].sort()) === JSON.stringify([...ids].sort());
-    await until("both consoles list the workspace", async () => (await isWorkspace(op1)) && (await isWorkspace(op2)), 10_000);
+    await untilOk("both consoles list the workspace", async () => (await isWorkspace(op1)) && (await isWorkspace(op2)), 10_000);
     expect(await order(op2)).toEqual(ids);
 
     // Drag the last item to the top.
     await op1.locator(`#item-list > li[data-id="${ids[2]}"]`).dragTo(op1.locator(`#item-list > li[data-id="${ids[0]}"]`), { targetPosition: { x: 20, y: 3 } });
-    await until("op2 sees the dragged order", same([ids[2]!, ids[0]!, ids[1]!]), 5_000);
+    await untilOk("op2 sees the dragged order", same([ids[2]!, ids[0]!, ids[1]!]), 5_000);
     // And with the keyboard-friendly buttons.
     await op1.getByRole("button", { name: "Move Crowd at the square up" }).click();
-    await until("op2 sees the moved order", same([ids[2]!, ids[1]!, ids[0]!]), 5_000);
+    await untilOk("op2 sees the moved order", same([ids[2]!, ids[1]!, ids[0]!]), 5_000);
     expect(await op1.evaluate(() => (window as any).rterConsole.order())).toEqual([ids[2], ids[1], ids[0]]);
 
     await op1.getByLabel("Add tag to Smoke over Berri St", { exact: true }).fill("urgent");
@@ -323,7 +291,7 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
       .getByRole("button", { name: /^Replay the stream of reporter@city.example/ })
       .first()
       .click();
-    await until("replay playing", async () => (await op1.evaluate(() => (window as any).rterConsole.focusPlayingDate())) !== null, 15_000);
+    await untilOk("replay playing", async () => (await op1.evaluate(() => (window as any).rterConsole.focusPlayingDate())) !== null, 15_000);
     const at = await op1.evaluate(() => (window as any).rterConsole.focusPlayingDate());
     const pos = await op1.evaluate(() => (window as any).rterConsole.replayPosition());
     expect(pos).not.toBeNull();
@@ -361,7 +329,7 @@ describe("web app journeys (Chromium, compiled binary, two API nodes)", () => {
       return;
     }
     await op1.getByRole("button", { name: "Invite reporter" }).click();
-    const url = await until("the invite link", async () => (await op1.getByLabel("Invite link").inputValue()) || null, 5_000);
+    const url = await untilOk("the invite link", async () => (await op1.getByLabel("Invite link").inputValue()) || null, 5_000);
     expect(url).toContain("/join/");
     const phone = await (await newContext("phone")).newPage();
     await phone.goto(url);

@@ -83,6 +83,31 @@ export function api(base: string, token: string | null) {
 }
 
 /**
+ * A request as the holder of `token`: a Uint8Array body goes as it is, anything else as JSON. The
+ * answer's status and its JSON body (null when empty).
+ */
+export async function apiCall(
+  base: string,
+  token: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+  init: { headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...init.headers };
+  const req: RequestInit = { method, headers };
+  if (init.signal) req.signal = init.signal;
+  if (body instanceof Uint8Array) req.body = body as unknown as BodyInit;
+  else if (body !== undefined) {
+    req.body = JSON.stringify(body);
+    headers["content-type"] = "application/json";
+  }
+  const r = await fetch(`${base}${path}`, req);
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+/**
  * Polls `fn` every 100 ms until it returns something truthy. `what` names the wait in the timeout
  * error; as a function it is called only then, so it can report the last state `fn` saw.
  */
@@ -94,4 +119,9 @@ export async function until<T>(what: string | (() => string), fn: () => Promise<
     await Bun.sleep(100);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${typeof what === "function" ? what() : what}`);
+}
+
+/** until, where a throw from `fn` counts as "not yet": a page mid-navigation, a node not answering yet. */
+export function untilOk<T>(what: string | (() => string), fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
+  return until(what, () => fn().catch(() => null), ms);
 }

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 import { ROOT } from "./rter-process.ts";
 
 /** Debian's Chromium, headless, driven by playwright-core (never a downloaded browser). */
@@ -30,4 +30,12 @@ export function artifact(name: string): string {
   const dir = join(ROOT, "artifacts");
   mkdirSync(dir, { recursive: true });
   return join(dir, name);
+}
+
+/** Opens `url` and fills in its sign-in form as a person would (it does not wait for what follows). */
+export async function signInOnPage(page: Page, url: string, email: string, password: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
 }
