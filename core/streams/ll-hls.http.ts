@@ -20,7 +20,7 @@ export function llHlsDeps(rt: ApiContext): LlHlsDeps {
 /** GET …/hls/index.m3u8 of a CMAF stream (the route itself is in streams.http.ts, shared with classic streams). */
 export async function cmafPlaylist(
   rt: ApiContext,
-  s: StreamRow,
+  s: { id: string },
   query: Record<string, string | undefined>,
   request: Request,
   set: { headers: Record<string, string | number> },

@@ -63,6 +63,26 @@ export class LlListCache {
   reads = 0;
   private readonly reading = new Map<string, { generation: string; list: Promise<LlList> }>();
   private readonly prefixes = new Map<string, LlPrefix>();
+  /** Owner of each CMAF stream seen here (lower-case id → owner id). */
+  private readonly owners = new Map<string, string>();
+
+  /**
+   * A CMAF stream this node has read before: its id and owner, enough for the access rule
+   * (assertCanView) without reading the row again at every reload. Safe to keep: a stream's owner
+   * never changes and its format never changes once set; the caller's role is judged per request
+   * from its credential; and a deleted stream is found gone by the list read itself (404).
+   */
+  knownCmaf(streamId: string): { id: string; owner_id: string } | undefined {
+    const id = streamId.toLowerCase();
+    const owner = this.owners.get(id);
+    return owner === undefined ? undefined : { id, owner_id: owner };
+  }
+
+  rememberCmaf(stream: { id: string; owner_id: string; media_format: string | null }): void {
+    if (stream.media_format !== "cmaf") return;
+    if (this.owners.size >= MAX_PREFIXES) this.owners.delete(this.owners.keys().next().value!);
+    this.owners.set(stream.id.toLowerCase(), stream.owner_id);
+  }
 
   /** The stream's list, shared with the reads of the same commit generation. */
   shared(db: Kysely<DB>, waiter: PartWaiter, streamId: string): Promise<LlList> {
@@ -80,6 +100,12 @@ export class LlListCache {
     this.reads++;
     const prefix = this.prefixes.get(streamId) ?? null;
     const { parts, nowMs, state } = await repo.listParts(db, streamId, prefix?.nextSeq ?? 0);
+    if (state === null) {
+      // Deleted (its row is gone) since the request found it: what it remembers of it goes too.
+      this.prefixes.delete(streamId);
+      this.owners.delete(streamId.toLowerCase());
+      throw new AppError("not_found", "no such stream");
+    }
     if (state === "live") {
       const list = planList(parts, { finished: false, nowMs, prefix });
       const next = prefixOf(list, prefix);

@@ -25,6 +25,7 @@ import {
 } from "./streams.model.ts";
 import { addTelemetry, createStream, finishStream, streamView, visibleStream } from "./streams.service.ts";
 import { serveObject } from "./serve-object.ts";
+import { assertCanView } from "./access.ts";
 import { cmafPlaylist, cmafSegment, llHlsRoutes } from "./ll-hls.http.ts";
 
 const tags = ["streams"];
@@ -167,10 +168,21 @@ export function streamRoutes(rt: ApiContext) {
     .get(
       "/:id/hls/index.m3u8",
       async ({ user, params, query, request, set }) => {
+        // A player reloads a CMAF list several times a second: once this node has seen the stream,
+        // its owner is all the access rule needs (ll-hls.service.ts LlListCache.knownCmaf).
+        const known = rt.llLists.knownCmaf(params.id);
+        if (known) {
+          assertCanView(user, known);
+          await auditView(db(), rt.views, { action: "stream.viewed", targetType: "stream", targetId: known.id });
+          return cmafPlaylist(rt, known, query, request, set);
+        }
         const s = await visibleStream(db(), user, params.id);
         await auditView(db(), rt.views, { action: "stream.viewed", targetType: "stream", targetId: s.id });
         // CMAF streams get Low-Latency HLS (parts, blocking reload); classic ones this list of TS segments.
-        if (s.media_format === "cmaf") return cmafPlaylist(rt, s, query, request, set);
+        if (s.media_format === "cmaf") {
+          rt.llLists.rememberCmaf(s);
+          return cmafPlaylist(rt, s, query, request, set);
+        }
         const complete = s.state !== "live" && (await repo.allChunksSettled(db(), s.id));
         const segments = await repo.listSegments(db(), s.id, { includeLate: complete });
         set.headers["content-type"] = "application/vnd.apple.mpegurl";

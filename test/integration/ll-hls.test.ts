@@ -386,6 +386,45 @@ describe("a reload nothing answers", () => {
   }, 90_000);
 });
 
+describe("who may read a list the node remembers", () => {
+  test("a node that knows a CMAF stream skips its row at each reload, yet a reporter who is not its owner, a user demoted meanwhile and a deleted stream get 404", async () => {
+    const db = app.rt.database.db;
+    const other = `other-${crypto.randomUUID()}@city.example`;
+    const desk = `desk-${crypto.randomUUID()}@city.example`;
+    await addUser(db, { email: other, role: "reporter", password: "long enough pw" });
+    await addUser(db, { email: desk, role: "operator", password: "long enough pw" });
+    const otherToken = (await createToken(db, { email: other, name: "t", ttlMs: 3_600_000 })).token;
+    const deskToken = (await createToken(db, { email: desk, name: "t", ttlMs: 3_600_000 })).token;
+    const list = (id: string, t: string) => app.request(`/api/v1/streams/${id}/hls/index.m3u8`, { headers: { authorization: `Bearer ${t}` } });
+
+    const id = await cmafStream("remembered");
+    await putPart(id, 0);
+    expect((await list(id, token)).status).toBe(200);
+    expect(app.rt.llLists!.knownCmaf(id.toUpperCase())).toEqual({ id, owner_id: expect.any(String) });
+    // Remembered, still the owner's: another reporter gets the 404 a missing stream gets; an operator sees it.
+    expect((await list(id, otherToken)).status).toBe(404);
+    expect((await list(id, deskToken)).status).toBe(200);
+
+    // The operator demoted to reporter elsewhere: the credential notice ends it (the role is judged per request).
+    await sql`update users set role = 'reporter' where email = ${desk}`.execute(db);
+    let status = 200;
+    for (let i = 0; i < 100 && status === 200; i++) {
+      status = (await list(id, deskToken)).status;
+      if (status === 200) await Bun.sleep(50);
+    }
+    expect(status).toBe(404);
+
+    // Deleted: the list read finds the row gone (no empty list from memory), blocked reloads too.
+    const { deleteStream } = await import("../../core/retention/retention.service.ts");
+    await deleteStream({ db, store: app.rt.store!, log: app.rt.log }, id, "admin");
+    const gone = await list(id, token);
+    expect(gone.status).toBe(404);
+    expect(await gone.text()).toContain("no such stream");
+    expect((await app.request(`/api/v1/streams/${id}/hls/index.m3u8?_HLS_msn=0&_HLS_part=1`, { headers: h() })).status).toBe(404);
+    expect(app.rt.llLists!.knownCmaf(id)).toBeUndefined();
+  }, 60_000);
+});
+
 describe("classic and CMAF stay apart", () => {
   test("a classic stream has no init, parts or .m4s segments; a CMAF stream no .ts segments", async () => {
     const res = await app.request("/api/v1/streams", json({ title: "classic" }, { headers: h() }));
