@@ -49,8 +49,7 @@ export async function publish(
   db: Kysely<DB> | Transaction<DB>,
   e: { type: EventType; streamId?: string | null; ownerId?: string | null; data: Record<string, unknown> },
 ): Promise<void> {
-  await repo.insertEvent(db, { type: e.type, stream_id: e.streamId ?? null, owner_id: e.ownerId ?? null, data: JSON.stringify(e.data) });
-  await repo.notify(db, EVENTS_CHANNEL);
+  await repo.appendEvent(db, { type: e.type, stream_id: e.streamId ?? null, owner_id: e.ownerId ?? null, data: JSON.stringify(e.data) }, EVENTS_CHANNEL);
 }
 
 export async function eventsAfter(db: Kysely<DB>, afterId: string, limit: number): Promise<RterEvent[]> {

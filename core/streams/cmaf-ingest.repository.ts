@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
 import type { AuditInsert } from "../audit/audit.repository.ts";
+import { eventWrite } from "../events/events.repository.ts";
 import { EVENTS_CHANNEL } from "../events/events.service.ts";
 import type { InitTrack } from "../media/fmp4.ts";
 import { addJobCall, type EnqueueOptions } from "../queue/enqueue.ts";
@@ -112,6 +113,15 @@ export interface PartWrite {
 export async function storePart(db: Db, w: PartWrite): Promise<{ late: boolean } | null> {
   const p = w.part;
   const a = w.audit;
+  // The grid's event, written by the events module's own definition (publish() runs the same).
+  const ev = eventWrite(
+    "ev",
+    sql`select ${w.event?.type ?? "segment.created"}, ${p.stream_id}::uuid, ${w.event?.ownerId ?? null}::uuid,
+             jsonb_build_object('seq', ins.seq, 'duration', ${p.duration}::float8, 'late', false, 'discontinuity', false, 'part', true)
+        from ins
+        where ${w.event !== null} and not ins.late`,
+    EVENTS_CHANNEL,
+  );
   const { rows } = await sql<{ late: boolean }>`
     with nxt as (
       select (select received_at from chunks where stream_id = ${p.stream_id} and seq > ${p.seq} and not late order by seq limit 1) as next_at
@@ -128,17 +138,10 @@ export async function storePart(db: Db, w: PartWrite): Promise<{ late: boolean }
       select ${a.action}, ${a.target_type}, ${a.target_id}, ${a.detail}::jsonb, ${a.actor_id}::uuid, ${a.actor_email}, ${a.actor_role}, ${a.token_id}::uuid, ${a.ip}, ${a.user_agent}, ${a.request_id}
       from ins
       returning 1
-    ), ev as (
-      insert into events (type, stream_id, owner_id, data)
-      select ${w.event?.type ?? "segment.created"}, ${p.stream_id}, ${w.event?.ownerId ?? null}::uuid,
-             jsonb_build_object('seq', ins.seq, 'duration', ${p.duration}::float8, 'late', false, 'discontinuity', false, 'part', true)
-      from ins
-      where ${w.event !== null} and not ins.late
-      returning id
-    )
+    ), ${ev.cte}
     select ins.late,
            (select count(*) from aud) as audited,
-           (select count(pg_notify(${EVENTS_CHANNEL}, '')) from ev) as evented,
+           ${ev.notified} as evented,
            ${w.posterJob ? sql`(select count(${addJobCall("make_part_poster", w.posterJob.payload, w.posterJob.opts)}) from ins i where not i.late)` : sql`0`} as jobs,
            pg_notify(${PARTS_CHANNEL}, ${p.stream_id})
     from ins`.execute(db);

@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
 import type { DB } from "../db/schema.ts";
-import { publish } from "../events/events.service.ts";
+import { EVENTS_CHANNEL } from "../events/events.service.ts";
 import type { ObjectStore } from "../storage/store.ts";
-import { findPoster, POSTER_INTERVAL_MS, setPoster } from "./streams.repository.ts";
+import { findPoster, POSTER_INTERVAL_MS, replacePoster } from "./streams.repository.ts";
 
 /** True when the stream's poster is older than the poster interval (or missing). */
 export async function posterDue(db: Kysely<DB>, streamId: string, now = Date.now()): Promise<boolean> {
@@ -24,10 +24,7 @@ export async function storePoster(
   const { db, store } = deps;
   const key = `streams/${streamId}/posters/${seq ?? "phone"}-${crypto.randomUUID()}.jpg`;
   await store.put(key, typeof jpeg === "string" ? Bun.file(jpeg).stream() : jpeg, { contentType: "image/jpeg" });
-  const old = await findPoster(db, streamId);
-  await db.transaction().execute(async (trx) => {
-    const s = await setPoster(trx, streamId, key);
-    if (s) await publish(trx, { type: "poster.updated", streamId, ownerId: s.owner_id, data: { seq } });
-  });
-  if (old?.poster_key) await store.delete(old.poster_key).catch(() => {});
+  // The row, the grid's poster.updated event and its NOTIFY in one statement: a phone sends a still every few seconds.
+  const replaced = await replacePoster(db, streamId, key, { seq }, EVENTS_CHANNEL);
+  if (replaced?.oldKey) await store.delete(replaced.oldKey).catch(() => {});
 }

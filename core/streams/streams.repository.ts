@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../db/schema.ts";
+import { eventWrite } from "../events/events.repository.ts";
 import { enqueue } from "../queue/enqueue.ts";
 
 /** Thin queries over streams, chunks, segments and telemetry: `db` first, no rules. */
@@ -206,9 +207,20 @@ export function findPoster(db: Db, streamId: string) {
   return db.selectFrom("streams").select(["poster_key", "poster_at"]).where("id", "=", streamId).executeTakeFirst();
 }
 
-/** Points the stream at its new poster; undefined when the stream is gone. */
-export function setPoster(db: Db, streamId: string, key: string) {
-  return db.updateTable("streams").set({ poster_key: key, poster_at: new Date() }).where("id", "=", streamId).returning("owner_id").executeTakeFirst();
+/**
+ * Points the stream at its new poster and announces it (`poster.updated`, `data`) in one
+ * statement. Returns the key it replaced (null: none), or undefined when the stream is gone. The
+ * row lock taken first orders concurrent posters of one stream: each replaced key is returned to
+ * exactly one of them, so none is left behind.
+ */
+export async function replacePoster(db: Db, streamId: string, key: string, data: Record<string, unknown>, channel: string) {
+  const ev = eventWrite("ev", sql`select 'poster.updated', ${streamId}::uuid, upd.owner_id, ${JSON.stringify(data)}::jsonb from upd`, channel);
+  const { rows } = await sql<{ old_key: string | null }>`
+    with old as (select id, poster_key from streams where id = ${streamId} for update),
+    upd as (update streams s set poster_key = ${key}, poster_at = ${new Date()} from old where s.id = old.id returning s.owner_id),
+    ${ev.cte}
+    select old.poster_key as old_key, ${ev.notified} as evented from old`.execute(db);
+  return rows[0] && { oldKey: rows[0].old_key };
 }
 
 /** The newest segment of the live playlist (late ones not counted). */

@@ -121,6 +121,22 @@ describe("the phone's poster", () => {
     expect(await posterJobs(plain)).toBe(1);
   }, 60_000);
 
+  test("stills sent at once: one row update and one announcement each, and only the still the row points to is left in storage", async () => {
+    const id = await newStream();
+    const answers = await Promise.all(Array.from({ length: 6 }, () => putPoster(id, still)));
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const row = await posterRow(id);
+    const keys: string[] = [];
+    for await (const o of app.rt.store!.list(`streams/${id}/posters/`)) keys.push(o.key);
+    // Each replaced still is deleted by the upload that replaced it: none is left behind.
+    expect(keys).toEqual([row.poster_key!]);
+    const ev = await db().selectFrom("events").select("owner_id").where("stream_id", "=", id).where("type", "=", "poster.updated").execute();
+    expect(ev.length).toBe(6);
+    expect(new Set(ev.map((e) => e.owner_id)).size).toBe(1);
+    // A stream that is gone: 404, nothing announced.
+    expect((await putPoster(crypto.randomUUID(), still)).status).toBe(404);
+  }, 60_000);
+
   test("hostile and wrong uploads: a precise 4xx, the stored poster unchanged, the server alive", async () => {
     const id = await newStream();
     expect((await putPoster(id, still)).status).toBe(200);
