@@ -1,11 +1,12 @@
 /**
  * The playbooks verify the release bundle they install from, on the controller, before any host
- * is touched (verify-bundle.yml, first in site.yml and upgrade.yml): SHA256SUMS must carry the
- * release key's signature, and every file the plays copy must be the one it lists. A bundle from
- * `scripts/release.ts` (signed with a throwaway key, MinIO and mc from the release cache) passes;
- * one flipped byte in bin/rter stops site.yml before it changes any host, naming bin/rter; an
- * edited SHA256SUMS, another key, or no key at all stop the verification play. Negative cases run
- * only that play (or site.yml, which stops in it), so the file takes a few ansible runs.
+ * is touched (verify-bundle.yml, first in site.yml, upgrade.yml and restore.yml): SHA256SUMS must
+ * carry the release key's signature, and every file the plays copy must be the one it lists. A
+ * bundle from `scripts/release.ts` (signed with a throwaway key, MinIO and mc from the release
+ * cache) passes; one flipped byte in bin/rter stops site.yml, and restore.yml, before they change
+ * any host, naming bin/rter; an edited SHA256SUMS, another key, or no key at all stop the
+ * verification play. Negative cases run only that play (or site.yml / restore.yml, which stop in
+ * it), so the file takes a few ansible runs.
  *
  * RTER_DEPLOY_BINARY: use this prebuilt rter binary instead of building.
  */
@@ -153,16 +154,23 @@ describe("deploy/ansible verifies the release bundle before installing from it",
     console.log(`verify-bundle.yml on a good bundle: ${(r.ms / 1000).toFixed(1)} s`);
   }, 300_000);
 
-  test("one byte flipped in bin/rter: site.yml stops before changing any host, naming bin/rter", async () => {
-    const root = variant("flipped", (b) => rewrite(join(b, "bin/rter"), flipByte));
-    const r = await run(root, "site.yml", { rter_bundle_allowed_signers: allowedSigners });
-    expectStoppedBeforeAnyHost(r);
-    const msg = failure(r);
-    console.log(`flipped byte: ${msg}`);
-    expect(msg).toStartWith("The release bundle does not verify, nothing was changed: bin/rter has sha256 ");
-    expect(msg).toContain(`SHA256SUMS lists ${sha256(join(good, "bin/rter"))}`);
-    expect(msg).not.toContain("bin/minio");
-  }, 300_000);
+  // restore.yml installs the bundle's binaries too (minio and rter roles), so it stops the same
+  // way, even when the restore was confirmed.
+  for (const [playbook, extra] of [
+    ["site.yml", []],
+    ["restore.yml", ["-e", "restore_confirm=yes"]],
+  ] as const) {
+    test(`one byte flipped in bin/rter: ${playbook} stops before changing any host, naming bin/rter`, async () => {
+      const root = variant(`flipped-${playbook}`, (b) => rewrite(join(b, "bin/rter"), flipByte));
+      const r = await run(root, playbook, { rter_bundle_allowed_signers: allowedSigners }, [...extra]);
+      expectStoppedBeforeAnyHost(r);
+      const msg = failure(r);
+      console.log(`flipped byte, ${playbook}: ${msg}`);
+      expect(msg).toStartWith("The release bundle does not verify, nothing was changed: bin/rter has sha256 ");
+      expect(msg).toContain(`SHA256SUMS lists ${sha256(join(good, "bin/rter"))}`);
+      expect(msg).not.toContain("bin/minio");
+    }, 300_000);
+  }
 
   test("SHA256SUMS edited to match a changed bin/rter: the signature check stops it", async () => {
     const root = variant("resummed", (b) => {
