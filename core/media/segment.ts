@@ -15,6 +15,8 @@ export interface MakeSegmentOptions {
   ffmpeg: string;
   /** The chunk, a local file. */
   input: string;
+  /** The chunk's bytes when the caller holds them already (it just wrote `input` from them): probed instead of reading the file again. */
+  inputBytes?: Uint8Array;
   /** The container the uploader declared; the bytes must agree, and ffmpeg is pinned to it. */
   container: ProbeContainer;
   /** Where the .ts segment is written; removed again if the step fails. */
@@ -44,6 +46,8 @@ export interface MadeSegment {
   probeMs: number;
   /** True when the poster JPEG was written. */
   poster: boolean;
+  /** The segment's bytes as written to `output` (read once, for measuring), so the caller can store them without reading the file again. */
+  bytes: Uint8Array;
 }
 
 /**
@@ -64,7 +68,7 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
     ))
   )
     throw new MediaError("internal", "the chunk to segment is not a regular file");
-  const bytes = await Bun.file(opts.input).bytes();
+  const bytes = opts.inputBytes ?? (await Bun.file(opts.input).bytes());
   const info: MediaInfo = probeChunk(bytes, opts.container);
   const probeMs = performance.now() - t0;
   const limits = opts.limits ?? DEFAULT_LIMITS;
@@ -93,7 +97,8 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
             return ffmpeg(args());
           });
     const fps = info.video?.fps;
-    const span = tsPacketSpan(await Bun.file(opts.output).bytes(), fps ? 1 / fps : undefined);
+    const segment = await Bun.file(opts.output).bytes();
+    const span = tsPacketSpan(segment, fps ? 1 / fps : undefined);
     if (!span) throw new MediaError("unprocessable", "ffmpeg produced no audio or video from this chunk");
     const rel = (x: number) => (((x - TS_LEAD_SEC - opts.offsetSec) % PTS_WRAP_SEC) + PTS_WRAP_SEC) % PTS_WRAP_SEC;
     const durationSec = Math.round(rel(span.endSec) * 1e6) / 1e6;
@@ -101,7 +106,7 @@ export async function makeSegment(opts: MakeSegmentOptions): Promise<MadeSegment
       throw new MediaError("internal", `segment timestamps are off its offset (end ${span.endSec.toFixed(6)} s for offset ${opts.offsetSec} s)`);
     }
     const poster = opts.poster !== undefined && Bun.file(opts.poster).size > 0;
-    return { durationSec, remuxed: plan.videoCopy && (plan.audioCopy || !plan.hasAudio), info, ms: run.ms, cpuMs: run.cpuMs, probeMs, poster };
+    return { durationSec, remuxed: plan.videoCopy && (plan.audioCopy || !plan.hasAudio), info, ms: run.ms, cpuMs: run.cpuMs, probeMs, poster, bytes: segment };
   } catch (e) {
     await rm(opts.output, { force: true });
     throw e;

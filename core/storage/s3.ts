@@ -114,7 +114,9 @@ export function createS3Store(opts: S3Options): ObjectStore {
       }
       const rest = parts.rest();
       if (uploadId === undefined) {
-        await attempt("put", () => client.putObject(bucket, key, rest, rest.length, headers), { bytes: rest.length });
+        const sha256 = hasher.digest("hex");
+        await attempt("put", () => putOne(key, rest, sha256, headers), { bytes: rest.length });
+        return { key, size, sha256 } satisfies PutResult;
       } else {
         if (rest.length > 0) await sendPart(rest);
         await complete(key, uploadId, etags, size);
@@ -126,6 +128,34 @@ export function createS3Store(opts: S3Options): ObjectStore {
       throw e;
     }
     return { key, size, sha256: hasher.digest("hex") } satisfies PutResult;
+  }
+
+  /**
+   * One PutObject. Over plain HTTP the request is signed with the body's SHA-256, which MinIO
+   * checks against what arrives: we pass the hash we return anyway, where minio's putObject would
+   * hash the body again (and MD5 it, unused, and copy it twice). Over TLS the client signs
+   * UNSIGNED-PAYLOAD and integrity rests on Content-MD5, so putObject stays.
+   */
+  async function putOne(key: string, body: Buffer, sha256: string, headers: Record<string, string>): Promise<void> {
+    if (opts.useSSL) {
+      await client.putObject(bucket, key, body, body.length, headers);
+      return;
+    }
+    const signed = client as unknown as {
+      makeRequestStreamAsync(o: object, body: Buffer, sha256: string, codes: number[], region: string): Promise<Readable>;
+    };
+    const res = await signed.makeRequestStreamAsync(
+      { method: "PUT", bucketName: bucket, objectName: key, headers: { ...headers, "Content-Length": String(body.length) } },
+      body,
+      sha256,
+      [200],
+      "",
+    );
+    res.resume();
+    await new Promise<void>((resolve, reject) => {
+      res.once("end", resolve);
+      res.once("error", reject);
+    });
   }
 
   async function complete(key: string, id: string, etags: { part: number; etag: string }[], size: number) {

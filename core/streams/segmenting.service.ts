@@ -181,11 +181,14 @@ async function segmentOne(
       // The grid's poster comes out of the same ffmpeg run (every few seconds, live segments only):
       // one process per chunk, where a poster job of its own cost as much again.
       const poster = !place.late && (await posterDue(db, streamId)) ? join(dir, `poster-${seq}.jpg`) : undefined;
-      await download(store, chunk.object_key, input);
+      // Held in memory once: written for ffmpeg and probed from here; the segment comes back as bytes too.
+      const inputBytes = await store.getBytes(chunk.object_key);
+      await Bun.write(input, inputBytes);
       const declared = containerOf(chunk.content_type);
       const made = await makeSegment({
         ffmpeg: deps.ffmpeg,
         input,
+        inputBytes,
         container: declared === "webm" ? "matroska" : declared,
         output,
         offsetSec: place.offset,
@@ -194,7 +197,7 @@ async function segmentOne(
         poster,
       });
       const key = `streams/${streamId}/segments/${seq}/${crypto.randomUUID()}.ts`;
-      const put = await store.put(key, Bun.file(output).stream(), { contentType: "video/mp2t" });
+      const put = await store.put(key, made.bytes, { contentType: "video/mp2t" });
       const inserted = await db.transaction().execute(async (trx) => {
         const row = await repo.insertSegment(trx, {
           stream_id: streamId,
