@@ -6,6 +6,7 @@
 // it (issue 10's goal: ≤ 1.3×). The largest N whose p95 stays under the chunk duration is the
 // capacity figure. While others share the machine, keep it small:
 //   RTER_BENCH_INGEST_ONLY="remux 1s,transcode 1s" RTER_BENCH_INGEST_NS=1 bun bench/ingest.ts
+// BENCH_CPU_PROF_DIR=/tmp/prof runs the worker from source under `bun --cpu-prof-md` (profile written when it stops).
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -154,7 +155,13 @@ export async function run(): Promise<Figure[]> {
   const fx = await getFixture();
   const figures: Figure[] = [];
   const api = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn" }, args: ["--roles", "api"] });
-  const worker = await startRter({ binary: fx.binary, env: { ...fx.env, RTER_LOG_LEVEL: "warn", RTER_WORKER_CONCURRENCY: "2" }, args: ["--roles", "worker"] });
+  // BENCH_CPU_PROF_DIR: the worker runs from source under Bun's profiler (a .md profile per run there).
+  const worker = await startRter({
+    binary: fx.binary,
+    env: { ...fx.env, RTER_LOG_LEVEL: "warn", RTER_WORKER_CONCURRENCY: "2" },
+    args: ["--roles", "worker"],
+    ...(process.env.BENCH_CPU_PROF_DIR ? { bunFlags: ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] } : {}),
+  });
   const db = new pg.Client({ connectionString: fx.dbUrl });
   try {
     await Promise.all([api.waitReady(), worker.waitReady()]);
