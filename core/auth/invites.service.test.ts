@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { buildConfig } from "../config/load.ts";
 import type { Database } from "../db/kysely.ts";
-import { migratedDatabase, makeUsers, codeOf } from "../../test/support/db.ts";
+import { migratedDatabase, makeUsers, codeOf, STAFF } from "../../test/support/db.ts";
 import { authenticate, type AuthUser } from "./auth.service.ts";
 import { acceptInvite, createInvite, listInvites, revokeInvite } from "./invites.service.ts";
 
@@ -13,11 +13,7 @@ let reporter: AuthUser;
 const settings = buildConfig({}, {}).security;
 beforeAll(async () => {
   database = await migratedDatabase("invites-test");
-  [admin, op, reporter] = await makeUsers(database, [
-    ["admin@city.example", "admin"],
-    ["op@city.example", "operator"],
-    ["r@city.example", "reporter"],
-  ]);
+  [admin, op, reporter] = await makeUsers(database, STAFF);
 }, 60_000);
 afterAll(() => database?.close());
 

@@ -4,7 +4,7 @@ import type { Database } from "../db/kysely.ts";
 import { eventsAfter, latestEventId } from "../events/events.service.ts";
 import { findTag, tagMembers } from "../items/items.repository.ts";
 import { createItem } from "../items/items.service.ts";
-import { migratedDatabase, makeUsers, codeOf } from "../../test/support/db.ts";
+import { migratedDatabase, makeUsers, codeOf, STAFF } from "../../test/support/db.ts";
 import { addRule, createTag, deleteRule, listRules, listTags, reorder, tagOr404 } from "./tags.service.ts";
 
 let database: Database;
@@ -13,11 +13,7 @@ let op: AuthUser;
 let reporter: AuthUser;
 beforeAll(async () => {
   database = await migratedDatabase("tags-test");
-  [admin, op, reporter] = await makeUsers(database, [
-    ["admin@city.example", "admin"],
-    ["op@city.example", "operator"],
-    ["r@city.example", "reporter"],
-  ]);
+  [admin, op, reporter] = await makeUsers(database, STAFF);
 }, 60_000);
 afterAll(() => database?.close());
 

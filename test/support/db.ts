@@ -24,6 +24,13 @@ export async function makeUser(database: Database, email: string, role: AuthUser
   return { id: row.id, email: row.email, role: row.role };
 }
 
+/** The cast most service tests act as: an admin, an operator and a reporter (for makeUsers). */
+export const STAFF = [
+  ["admin@city.example", "admin"],
+  ["op@city.example", "operator"],
+  ["r@city.example", "reporter"],
+] as const;
+
 /** Users to act as, made in this order (makeUser): `[admin, op] = await makeUsers(database, [["a@x", "admin"], ["o@x", "operator"]])`. */
 export async function makeUsers<const U extends readonly (readonly [email: string, role: AuthUser["role"]])[]>(
   database: Database,
