@@ -18,7 +18,17 @@ import { renderGrid, updateTileStats } from "./console/grid.ts";
 import { clearSearch, older, openWorkspace, renderItems, renderRecent, renderTabs, runSearch, searchParams } from "./console/items.ts";
 import { loadRules, onMapClick, renderMap, setMode } from "./console/map-view.ts";
 import { mergeItems, mergeStream } from "./console/store.ts";
-import { closeTimeline, loadTimeline, sawThen, scrubTo, setPlaying, timelineDates, timelinePositions, timelineWindowFromSelect } from "./console/timeline.ts";
+import {
+  clockNow,
+  closeTimeline,
+  loadTimeline,
+  sawThen,
+  scrubTo,
+  setPlaying,
+  timelineDates,
+  timelinePositions,
+  timelineWindowFromSelect,
+} from "./console/timeline.ts";
 import type { ItemView, StreamView } from "./console/types.ts";
 
 function renderAll(): void {
@@ -293,6 +303,7 @@ $<HTMLFormElement>("#item-form").addEventListener("submit", async (ev) => {
   focusPlayingDate: () => ui.focusPlayer?.playingDate()?.getTime() ?? null,
   replayPosition: () => replayPosition(),
   timelineDates: () => timelineDates(),
+  timelineClock: () => clockNow(),
   timelinePositions: () => timelinePositions(),
   itemCount: () => ui.data.items.size,
   events: () => ({ ...applied }),

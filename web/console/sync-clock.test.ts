@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { clockAt, MAX_HOLD_MS, syncStep, type Clock, type PlayerState } from "./sync-clock.ts";
+import { AHEAD_S, clockAt, MAX_HOLD_MS, playsOn, syncStep, type Clock, type PlayerState } from "./sync-clock.ts";
 
 const T = Date.parse("2026-11-28T07:00:00.000Z");
 const running: Clock = { base: T, since: 1_000, playing: true, held: false };
@@ -13,9 +13,29 @@ describe("syncStep", () => {
     expect([s.seek, s.play, s.pause, s.clock.held]).toEqual([[], [], [], false]);
   });
 
-  test("a drifting player that is ready is sent to the clock's instant", () => {
+  test("a drifting player that is ready is sent to the clock's instant, and the clock waits there with the others paused", () => {
     const s = syncStep(running, null, [ok(T + 500), ok(T + 100)], 1_500);
     expect(s.seek).toEqual([1]);
+    expect(s.at).toBe(T + 500);
+    expect([s.pause, s.play, s.clock.held, s.clock.base]).toEqual([[0, 1], [], true, T + 500]);
+    expect(s.holdSince).toBe(1_500);
+  });
+
+  test("under load (ticks seconds apart) a sought player lands on the held clock and is not sought again at the release", () => {
+    const s = syncStep(running, null, [ok(T + 500), ok(T - 900)], 1_500);
+    expect(s.seek).toEqual([1]);
+    // The next tick comes 1.6 s late; the seek is still in flight: the clock has not moved.
+    const wait = syncStep(s.clock, s.holdSince, [ok(T + 500, true), { ...seeking(T + 500), paused: true }], 3_100);
+    expect([wait.at, wait.seek, wait.pause, wait.play]).toEqual([T + 500, [], [], []]);
+    // Seeked: both stand on the instant; the clock runs from it, both play, nobody is sought again.
+    const go = syncStep(wait.clock, wait.holdSince, [ok(T + 500, true), ok(T + 510, true)], 4_700);
+    expect([go.at, go.seek, go.play, go.clock.held, go.holdSince]).toEqual([T + 500, [], [0, 1], false, null]);
+    expect(clockAt(go.clock, 5_000)).toBe(T + 800);
+  });
+
+  test("a seek while the operator has paused does not start a hold", () => {
+    const s = syncStep({ ...running, playing: false }, null, [ok(T + 500, true), ok(T + 100, true)], 1_500);
+    expect([s.seek, s.pause, s.clock.held]).toEqual([[0], [], false]);
   });
 
   test("a player still seeking is not sent again: the clock stands still and the others pause until it can show the instant", () => {
@@ -71,5 +91,26 @@ describe("syncStep", () => {
     expect(s.at).toBe(T);
     expect(s.clock.held).toBe(false);
     expect([s.seek, s.play]).toEqual([[0], []]);
+  });
+});
+
+describe("playsOn", () => {
+  const ranges = [
+    { start: 2.07, end: 4.094 },
+    { start: 5.2, end: 9 },
+  ];
+  test("media ahead of the playhead: plays on", () => {
+    expect(playsOn(ranges, 3, 14)).toBe(true);
+    expect(playsOn(ranges, 4.094 - AHEAD_S, 14)).toBe(true);
+  });
+  test("at the end of what it buffered (the next fragment's start), or outside every range: starving", () => {
+    expect(playsOn(ranges, 4.094, 14)).toBe(false);
+    expect(playsOn(ranges, 4.05, 14)).toBe(false);
+    expect(playsOn(ranges, 1, 14)).toBe(false);
+    expect(playsOn([], 0, null)).toBe(false);
+  });
+  test("its last frames, buffered to the end of its media, still play", () => {
+    expect(playsOn(ranges, 8.95, 9.1)).toBe(true);
+    expect(playsOn(ranges, 8.95, null)).toBe(false);
   });
 });

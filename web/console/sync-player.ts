@@ -8,11 +8,14 @@
 import Hls from "hls.js";
 import { positionOfDate } from "./clock.ts";
 import { dateAtPosition, placeOfDate, type FragmentTime } from "./fragment-clock.ts";
+import { playsOn } from "./sync-clock.ts";
 
 export interface SyncedPlayer {
   readonly streamId: string;
   readonly video: HTMLVideoElement;
   playingDate(): number | null;
+  /** Not seeking, with media to play on from where it stands (sync-clock.ts playsOn). */
+  ready(): boolean;
   /** The playlist (as hls.js holds it now) has media at wall-clock time t (ms): not past its end, not in a hole. */
   hasMediaAt(t: number): boolean;
   /** Puts the frame of wall-clock time t (ms) on screen; in a hole, the first frame after it. */
@@ -41,6 +44,13 @@ export async function syncedPlayer(streamId: string, video: HTMLVideoElement, sr
     streamId,
     video,
     playingDate: () => (video.readyState < HTMLMediaElement.HAVE_METADATA ? null : dateAtPosition(frags(), video.currentTime)),
+    ready() {
+      if (video.seeking || video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA) return false;
+      const b = video.buffered;
+      const ranges = Array.from({ length: b.length }, (_, i) => ({ start: b.start(i), end: b.end(i) }));
+      const last = frags().at(-1);
+      return playsOn(ranges, video.currentTime, last ? last.start + last.duration : null);
+    },
     hasMediaAt: (t: number) => (frags().length ? placeOfDate(frags(), t)?.inside === true : positionOfDate(text, t) !== null),
     seek(t: number) {
       const p = frags().length ? placeOfDate(frags(), t)?.position : positionOfDate(text, t);

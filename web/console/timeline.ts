@@ -188,7 +188,7 @@ function tick(): void {
   const now = performance.now();
   const t = clockNow();
   const states = tl.players.map((p) => ({
-    ready: !p.video.seeking && p.video.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA,
+    ready: p.ready(),
     hasMedia: p.hasMediaAt(t),
     date: p.playingDate(),
     paused: p.video.paused,
