@@ -28,9 +28,9 @@ import { buildBinary, ROOT } from "../support/rter-process.ts";
 import { makeTestCa } from "../support/tls.ts";
 import { ansiblePlaybook, tail, type PlaybookRun } from "./support/ansible.ts";
 import { LbClient } from "./support/client.ts";
+import { insideNamespaces } from "./support/netns.ts";
 import { makeCluster, PG_CLUSTER, PG_VERSION, type TestCluster } from "./support/cluster.ts";
 
-const INNER = process.env.RTER_DEPLOY_NETNS === "inner-restore";
 /** Short, so the drill waits seconds for T to be archived; the role's default is 60 s. */
 const ARCHIVE_TIMEOUT_S = 15;
 const MIRROR_UNIT = "rter-object-mirror.service";
@@ -39,41 +39,14 @@ const STANZA = "rter";
 const PGBR_BUCKET = "rter-pgbackrest";
 const COPY_BUCKET = "rter-video-copy";
 
-if (!INNER) {
-  describe("deploy/ansible restore drill", () => {
-    test("the restore drill passes inside a network namespace with only loopback", async () => {
-      // MinIO and mc from the release cache (built here, where the Go module proxy is reachable).
-      await goBinaries();
-      const inside = 'mount -t tmpfs -o mode=2775 rter-restore-pg /run/postgresql && chown postgres:postgres /run/postgresql && ip link set lo up && exec "$@"';
-      const p = Bun.spawn(
-        [
-          "unshare",
-          "--net",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          inside,
-          "sh",
-          process.execPath,
-          "test",
-          "--timeout",
-          "1800000",
-          import.meta.path,
-        ],
-        {
-          cwd: ROOT,
-          env: { ...process.env, RTER_DEPLOY_NETNS: "inner-restore" },
-          stdout: "inherit",
-          stderr: "inherit",
-        },
-      );
-      expect(await p.exited).toBe(0);
-    }, 3_000_000);
-  });
-}
+const INNER = insideNamespaces({
+  file: import.meta.path,
+  inner: "inner-restore",
+  describe: "deploy/ansible restore drill",
+  test: "the restore drill passes inside a network namespace with only loopback",
+  tmpfs: "rter-restore-pg",
+  innerTimeoutMs: 1_800_000,
+});
 
 let cluster: TestCluster;
 let site2: TestMinio;

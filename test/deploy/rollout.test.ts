@@ -29,56 +29,25 @@ import pg from "pg";
 import { signIn } from "../support/admin.ts";
 import { makeChunks } from "../support/media.ts";
 import { buildBinary, ROOT } from "../support/rter-process.ts";
-import { goBinaries, release, type ReleaseResult } from "../../scripts/release.ts";
+import { release, type ReleaseResult } from "../../scripts/release.ts";
 import { ansiblePlaybook, tail, type PlaybookRun } from "./support/ansible.ts";
 import { LbClient } from "./support/client.ts";
+import { insideNamespaces } from "./support/netns.ts";
 import { API_HOSTS, dropTestPostgresCluster, HOSTS, makeCluster, PG_CLUSTER, PG_VERSION, WORKER_HOSTS, type TestCluster } from "./support/cluster.ts";
 
-const INNER = process.env.RTER_DEPLOY_NETNS === "inner";
 const RTER = "rter.service";
 const sha256 = (file: string) => new Bun.CryptoHasher("sha256").update(readFileSync(file)).digest("hex");
 /** The migration the "next release" adds: expand-only, so the previous binary runs on it. */
 const DRILL_MIGRATION = "2099_12_31_0001_rollback_drill";
 
-if (!INNER) {
-  describe("deploy/ansible", () => {
-    test("the rollout tests pass inside a network namespace with only loopback", async () => {
-      // MinIO and mc from the release cache; built here, where the Go module proxy is reachable,
-      // the first time on a machine (minutes).
-      await goBinaries();
-      // A mount namespace too, with its own /run/postgresql: Debian's pg_ctlcluster removes
-      // /var/run/postgresql/15-main.pid whenever it stops any cluster named 15/main, and the
-      // machine's own 15/main keeps its pid file there.
-      const inside = 'mount -t tmpfs -o mode=2775 rter-deploy-pg /run/postgresql && chown postgres:postgres /run/postgresql && ip link set lo up && exec "$@"';
-      const p = Bun.spawn(
-        [
-          "unshare",
-          "--net",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          inside,
-          "sh",
-          process.execPath,
-          "test",
-          "--timeout",
-          "1200000",
-          import.meta.path,
-        ],
-        {
-          cwd: ROOT,
-          env: { ...process.env, RTER_DEPLOY_NETNS: "inner" },
-          stdout: "inherit",
-          stderr: "inherit",
-        },
-      );
-      expect(await p.exited).toBe(0);
-    }, 3_000_000);
-  });
-}
+const INNER = insideNamespaces({
+  file: import.meta.path,
+  inner: "inner",
+  describe: "deploy/ansible",
+  test: "the rollout tests pass inside a network namespace with only loopback",
+  tmpfs: "rter-deploy-pg",
+  innerTimeoutMs: 1_200_000,
+});
 
 let cluster: TestCluster;
 let binary: string;
