@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { AHEAD_S, clockAt, MAX_HOLD_MS, playsOn, syncStep, type Clock, type PlayerState } from "./sync-clock.ts";
+import { AHEAD_S, clockAt, MAX_HOLD_MS, playsOn, startClock, syncStep, type Clock, type PlayerState } from "./sync-clock.ts";
 
 const T = Date.parse("2026-11-28T07:00:00.000Z");
 const running: Clock = { base: T, since: 1_000, playing: true, held: false };
@@ -31,6 +31,20 @@ describe("syncStep", () => {
     const go = syncStep(wait.clock, wait.holdSince, [ok(T + 500, true), ok(T + 510, true)], 4_700);
     expect([go.at, go.seek, go.play, go.clock.held, go.holdSince]).toEqual([T + 500, [], [0, 1], false, null]);
     expect(clockAt(go.clock, 5_000)).toBe(T + 800);
+  });
+
+  test("play: the clock waits on the instant while the players load, then runs from it with both playing", () => {
+    const { clock, holdSince } = startClock(T, 1_000, true);
+    // The first tick comes 1.1 s late (a starved page); the players are still loading.
+    const loading = syncStep(clock, holdSince, [seeking(null), seeking(null)], 2_100);
+    expect([loading.at, loading.clock.held, loading.play]).toEqual([T, true, []]);
+    const go = syncStep(loading.clock, loading.holdSince, [ok(T + 20, true), ok(T - 30, true)], 2_400);
+    expect([go.at, go.seek, go.play, go.clock.held]).toEqual([T, [], [0, 1], false]);
+    expect(clockAt(go.clock, 2_900)).toBe(T + 500);
+  });
+
+  test("pause: the clock stands where it was, not held", () => {
+    expect(startClock(T, 1_000, false)).toEqual({ clock: { base: T, since: 1_000, playing: false, held: false }, holdSince: null });
   });
 
   test("a seek while the operator has paused does not start a hold", () => {

@@ -46,6 +46,15 @@ export function clockAt(c: Clock, now: number): number {
   return c.playing && !c.held ? c.base + (now - c.since) : c.base;
 }
 
+/**
+ * The clock when the operator presses play (or a scrub starts playing) at instant t: held, with
+ * the players paused, until the next step finds them ready — left running, it ran on while they
+ * loaded (seconds on a starved page) and the first sample showed them that far behind it.
+ */
+export function startClock(t: number, now: number, playing: boolean): { clock: Clock; holdSince: number | null } {
+  return { clock: { base: t, since: now, playing, held: playing }, holdSince: playing ? now : null };
+}
+
 export function syncStep(clock: Clock, holdSince: number | null, players: PlayerState[], now: number): Step {
   const t = clockAt(clock, now);
   const late = players.flatMap((p, i) => (!p.ready && p.hasMedia ? [i] : []));

@@ -7,7 +7,7 @@ import type { MapMarker } from "../lib/map.ts";
 import { $, alertError, ui } from "./context.ts";
 import { sampleAt } from "./clock.ts";
 import type { Sample } from "./store.ts";
-import { clockAt, syncStep, type Clock } from "./sync-clock.ts";
+import { clockAt, startClock, syncStep, type Clock } from "./sync-clock.ts";
 import { syncedPlayer, type SyncedPlayer } from "./sync-player.ts";
 import { fetchTimelineAll, type TimelineAll } from "./timeline-pages.ts";
 import type { Lane, Mark, TimelineView } from "./types.ts";
@@ -135,7 +135,8 @@ function lanesAt(t: number): Lane[] {
 }
 
 export async function scrubTo(t: number): Promise<void> {
-  tl.clock = { base: t, since: performance.now(), playing: tl.clock.playing, held: false };
+  // Standing at t while the players load (setPlaying below starts it from there).
+  tl.clock = { base: t, since: performance.now(), playing: false, held: false };
   tl.holdSince = null;
   // The cursor moves now, not when the players have loaded.
   renderCursor();
@@ -175,9 +176,9 @@ export async function scrubTo(t: number): Promise<void> {
 }
 
 export function setPlaying(on: boolean): void {
-  tl.clock = { base: clockNow(), since: performance.now(), playing: on, held: false };
-  tl.holdSince = null;
-  for (const p of tl.players) void (on ? p.video.play().catch(() => {}) : p.video.pause());
+  ({ clock: tl.clock, holdSince: tl.holdSince } = startClock(clockNow(), performance.now(), on));
+  // The next tick plays them, once every player can show the instant (sync-clock.ts).
+  for (const p of tl.players) p.video.pause();
   $("#timeline-play").textContent = on ? "Pause" : "Play";
   if (tl.timer) clearInterval(tl.timer);
   tl.timer = setInterval(tick, 250);
