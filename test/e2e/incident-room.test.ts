@@ -353,10 +353,11 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
       30_000,
     );
     // Played on, and still together: while both have media (the first recording ends at t0 +
-    // SECONDS) every sample where both show the clock's instant is within half a second. A player
-    // seeking, or stalled at the end of what it has buffered (its picture frozen, its date the next
-    // fragment's start, Chromium still saying HAVE_ENOUGH_DATA for a while), is not showing it: the
-    // sync loop holds the clock for it, and such samples are left out (they are in the trace).
+    // SECONDS) every sample where both play is within half a second of the other and of the clock.
+    // A player seeking, or stalled at the end of what it has buffered (its picture frozen, its date
+    // the next fragment's start, Chromium still saying HAVE_ENOUGH_DATA for a while), does not play
+    // the clock: the sync loop holds the clock for it and pauses the other until the next tick puts
+    // both on the instant. Such samples are left out of the count (they are in the trace).
     const spreads: number[] = [];
     const offClock: number[] = [];
     const trace: string[] = [];
@@ -374,18 +375,18 @@ describe("incident room (Chromium, compiled binary, two API nodes)", () => {
               for (let i = 0; i < b.length; i++) if (v.currentTime >= b.start(i) && v.currentTime < b.end(i)) ahead = b.end(i) - v.currentTime;
               return {
                 id: (tile as HTMLElement).dataset.stream!,
-                showing: !v.seeking && v.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA && ahead >= 0.1,
+                playing: !v.paused && !v.seeking && v.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA && ahead >= 0.1,
                 text: `${v.currentTime.toFixed(2)}${v.seeking ? " seeking" : ""}${v.paused ? " paused" : ""} rs${v.readyState} ahead ${ahead.toFixed(2)}`,
               };
             }),
           ] as const,
       );
       const [a, b] = streams.map((id) => d[id]);
-      const showing = streams.every((id) => videos.find((v) => v.id === id)?.showing);
+      const playing = streams.every((id) => videos.find((v) => v.id === id)?.playing);
       trace.push(
-        `clock ${Math.round(clock - t0)} a ${typeof a === "number" ? Math.round(a - t0) : a} b ${typeof b === "number" ? Math.round(b - t0) : b} [${streams.map((id) => videos.find((v) => v.id === id)?.text).join(", ")}]${showing ? "" : " (not counted)"}`,
+        `clock ${Math.round(clock - t0)} a ${typeof a === "number" ? Math.round(a - t0) : a} b ${typeof b === "number" ? Math.round(b - t0) : b} [${streams.map((id) => videos.find((v) => v.id === id)?.text).join(", ")}]${playing ? "" : " (not counted)"}`,
       );
-      if (showing && typeof a === "number" && typeof b === "number" && Math.max(a, b) < t0 + SECONDS * 1000 - 500) {
+      if (playing && typeof a === "number" && typeof b === "number" && Math.max(a, b) < t0 + SECONDS * 1000 - 500) {
         spreads.push(Math.abs(a - b));
         offClock.push(Math.max(Math.abs(a - clock), Math.abs(b - clock)));
       }
