@@ -2,6 +2,8 @@ import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
 import { Client } from "minio";
+// The client's own SigV4 (no public export): signing a request we send with fetch.
+import { signV4 } from "minio/dist/esm/signing.mjs";
 import { AppError, isTransientNetworkError } from "../errors.ts";
 import { addTiming, timed } from "../perf.ts";
 import {
@@ -133,29 +135,54 @@ export function createS3Store(opts: S3Options): ObjectStore {
   /**
    * One PutObject. Over plain HTTP the request is signed with the body's SHA-256, which MinIO
    * checks against what arrives: we pass the hash we return anyway, where minio's putObject would
-   * hash the body again (and MD5 it, unused, and copy it twice). Over TLS the client signs
-   * UNSIGNED-PAYLOAD and integrity rests on Content-MD5, so putObject stays.
+   * hash the body again (and MD5 it, unused, and copy it twice). It goes through Bun's fetch,
+   * whose request body write costs a fraction of node:http's (833 KB: ~0.6 vs ~3 ms CPU). Over TLS
+   * the client signs UNSIGNED-PAYLOAD and integrity rests on Content-MD5, so putObject stays.
    */
   async function putOne(key: string, body: Buffer, sha256: string, headers: Record<string, string>): Promise<void> {
     if (opts.useSSL) {
       await client.putObject(bucket, key, body, body.length, headers);
       return;
     }
-    const signed = client as unknown as {
-      makeRequestStreamAsync(o: object, body: Buffer, sha256: string, codes: number[], region: string): Promise<Readable>;
+    const internal = client as unknown as {
+      getRequestOptions(o: object): { protocol: string; host: string; port: number; path: string; headers: Record<string, string> };
     };
-    const res = await signed.makeRequestStreamAsync(
-      { method: "PUT", bucketName: bucket, objectName: key, headers: { ...headers, "Content-Length": String(body.length) } },
-      body,
-      sha256,
-      [200],
-      "",
-    );
-    res.resume();
-    await new Promise<void>((resolve, reject) => {
-      res.once("end", resolve);
-      res.once("error", reject);
+    const req = internal.getRequestOptions({
+      method: "PUT",
+      bucketName: bucket,
+      objectName: key,
+      region: opts.region,
+      headers: { ...headers, "content-length": String(body.length) },
     });
+    const date = new Date();
+    req.headers["x-amz-date"] = date
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d{3}Z$/, "Z");
+    req.headers["x-amz-content-sha256"] = sha256;
+    req.headers.authorization = signV4({ ...req, method: "PUT" }, opts.accessKey, opts.secretKey, opts.region, date, sha256);
+    const { "content-length": _, host: __, ...sent } = req.headers;
+    let res: Response;
+    try {
+      res = await fetch(`http://${req.headers.host}${req.path}`, {
+        method: "PUT",
+        headers: sent,
+        body: new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength),
+        signal: AbortSignal.timeout(timeoutMs + Math.ceil(body.length / MIN_UPLOAD_BYTES_PER_MS)),
+      });
+    } catch (e) {
+      // Refused, reset or timed out: retried like the minio client's socket errors.
+      throw Object.assign(new Error(`put: ${(e as Error).message}`), { code: "ECONNRESET", cause: e });
+    }
+    if (res.ok) {
+      await res.arrayBuffer();
+      return;
+    }
+    const text = await res.text();
+    const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
+    const message = /<Message>([^<]+)<\/Message>/.exec(text)?.[1] ?? `HTTP ${res.status}`;
+    if (!code && (res.status >= 500 || res.status === 429)) throw new Error(`Retryable HTTP status ${res.status}`);
+    throw Object.assign(new Error(message), { code: code ?? `HTTP${res.status}` });
   }
 
   async function complete(key: string, id: string, etags: { part: number; etag: string }[], size: number) {

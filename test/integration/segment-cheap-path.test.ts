@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Client } from "minio";
+import { AppError } from "../../core/errors.ts";
 import { locateFfmpeg } from "../../core/media/ffmpeg-locate.ts";
 import { makeSegment } from "../../core/media/segment.ts";
 import { openStore, parseStorageUrl } from "../../core/storage/open.ts";
@@ -74,6 +75,17 @@ describe("single-part PUT signed with our SHA-256", () => {
       );
     expect(err?.code).toBe("XAmzContentSHA256Mismatch");
     expect(await store.stat("cheap/mismatch")).toBeNull();
+  });
+});
+
+describe("single-part PUT refused by storage", () => {
+  test("names S3's error code and is unavailable (storage not usable as configured), nothing stored", async () => {
+    const wrong = openStore(parseStorageUrl(minio.url.replace(`/${minio.bucket}?`, "/no-such-bucket?"), dir));
+    const err = await wrong.put("cheap/nobucket", new Uint8Array([1, 2, 3])).catch((e: AppError) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe("unavailable");
+    expect((err as AppError).message).toContain("NoSuchBucket");
+    expect(await store.stat("cheap/nobucket")).toBeNull();
   });
 });
 
