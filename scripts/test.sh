@@ -21,22 +21,59 @@ dirs=()
 for d in app core workers cmd web test; do [ -d "$d" ] && dirs+=("./$d"); done
 [ "${#dirs[@]}" -gt 0 ] || { echo "0 passed, 0 failed"; echo "test.sh: no test directories" >&2; exit 1; }
 
-out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-bun test --timeout 120000 "${dirs[@]}" 2>&1 | tee "$out"
-rc=${PIPESTATUS[0]}
+# test/deploy (ansible playbooks against real services, each drill in its own network and mount
+# namespace, so its ports and Postgres sockets are its own) mostly waits on playbooks and services:
+# it runs in a second `bun test` beside the rest instead of after it. Every other fixture takes a
+# free port, a mkdtemp dir and a random database name, so the two processes cannot collide.
+apart="test/deploy"
+groups=(main)
+main=("${dirs[@]}")
+if [ -d "$apart" ]; then
+  groups+=(deploy)
+  main+=(--path-ignore-patterns "$apart/**")
+fi
 
-# Bun's summary: lines like " 12 pass", " 0 fail", " 2 skip", " 1 todo", " 1 error".
-count() { grep -E "^ *[0-9]+ $1\$" "$out" | tail -n 1 | tr -dc '0-9'; }
-passed="$(count pass)"; passed="${passed:-0}"
-failed="$(count fail)"; failed="${failed:-0}"
-errors="$(count 'errors?')"; errors="${errors:-0}"
-skip="$(count skip)"; todo="$(count todo)"
-skipped=$(( ${skip:-0} + ${todo:-0} ))
+logs="$(mktemp -d)"
+pids=()
+trap 'rm -rf "$logs"' EXIT
+# Stopped ourselves (CI timeout, Ctrl-C): stop the bun processes we started, not only this shell.
+trap 'for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null; done; exit 130' INT TERM
 
-# A failure must show in the closing line too (crash, error between tests, no summary at all).
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=$(( errors > 0 ? errors : 1 )); fi
-if [ "$failed" -gt 0 ] && [ "$rc" -eq 0 ]; then rc=1; fi
+# Each process's output goes to its own log and, as it comes, to stdout with the group's name and
+# the seconds since the start in front of each line: "[deploy +612s] (pass) ...".
+t0="$(date +%s)"
+run() {
+  local name="$1"; shift
+  { bun test --timeout 120000 "$@" 2>&1; echo "$? $(( $(date +%s) - t0 ))" >"$logs/$name.rc"; } |
+    tee "$logs/$name.log" |
+    awk -v name="$name" -v t0="$t0" '{ printf "[%s +%ds] %s\n", name, systime() - t0, $0; fflush() }'
+}
+set -m # each group in its own process group, so the trap above stops all of it
+for g in "${groups[@]}"; do
+  if [ "$g" = main ]; then run main "${main[@]}" & else run "$g" "./$apart" & fi
+  pids+=($!)
+done
+set +m
+wait "${pids[@]}"
+
+# Bun's summary: lines like " 12 pass", " 0 fail", " 2 skip", " 1 todo", " 1 error". The last one in a
+# log is its process's own (a deploy drill prints the summary of the bun test it runs inside first).
+count() { grep -E "^ *[0-9]+ $1\$" "$2" | tail -n 1 | tr -dc '0-9'; }
+passed=0 failed=0 skipped=0 rc=0
+for g in "${groups[@]}"; do
+  log="$logs/$g.log" r="" secs=""
+  p="$(count pass "$log")"; p="${p:-0}"
+  f="$(count fail "$log")"; f="${f:-0}"
+  e="$(count 'errors?' "$log")"; e="${e:-0}"
+  s="$(count skip "$log")"; t="$(count todo "$log")"
+  read -r r secs 2>/dev/null <"$logs/$g.rc"; r="${r:-1}"
+  # A failure must show in the closing line too (crash, error between tests, no summary at all).
+  if [ "$r" -ne 0 ] && [ "$f" -eq 0 ]; then f=$(( e > 0 ? e : 1 )); fi
+  if [ "$f" -gt 0 ] && [ "$r" -eq 0 ]; then r=1; fi
+  echo "test.sh: $g: $p passed, $f failed, exit $r after ${secs:-?} s"
+  passed=$(( passed + p )); failed=$(( failed + f )); skipped=$(( skipped + ${s:-0} + ${t:-0} ))
+  [ "$r" -ne 0 ] && rc="$r"
+done
 
 line="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
