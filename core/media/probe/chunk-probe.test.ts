@@ -152,6 +152,23 @@ describe("bytes that are not what they claim", () => {
     }
   }
 
+  test("Chromium's recording stopped before its first frame (EBML header, then zeros) is refused as holding no media", async () => {
+    // What Chromium 156's MediaRecorder writes when stopped before its muxer had a frame, for
+    // video/x-matroska too: a 36-byte EBML header of DocType "webm" and 74 zero bytes.
+    const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
+    const header = [0x42, 0x86, 0x81, 1, 0x42, 0xf7, 0x81, 1, 0x42, 0xf2, 0x81, 4, 0x42, 0xf3, 0x81, 8, 0x42, 0x82, 0x84, ...ascii("webm")];
+    header.push(0x42, 0x87, 0x81, 4, 0x42, 0x85, 0x81, 2);
+    const empty = new Uint8Array(110);
+    empty.set([0x1a, 0x45, 0xdf, 0xa3, 0x80 | header.length, ...header]);
+    expect(sniffContainer(empty)).toBe("matroska");
+    expect(() => probeChunk(empty, "matroska")).toThrow("WebM: no media: the file is 74 zero bytes from byte 36 on (no Segment)");
+    // A zero byte where an element should start, with more after it, is still a bad header.
+    const damaged = new Uint8Array(await bytes("vp8-opus.webm"));
+    const segmentAt = damaged.findIndex((_, i) => damaged[i] === 0x18 && damaged[i + 1] === 0x53 && damaged[i + 2] === 0x80 && damaged[i + 3] === 0x67);
+    damaged[segmentAt] = 0;
+    expect(() => probeChunk(damaged, "matroska")).toThrow(`WebM: bad element header at byte ${segmentAt}`);
+  });
+
   for (const k of KINDS.slice(0, 6)) {
     test(`${k.file}: truncated anywhere or with bytes flipped, it is read or refused, never a crash`, async () => {
       const whole = await bytes(k.file);

@@ -84,6 +84,9 @@ export function probeWebm(b: Uint8Array): ContainerProbe {
   const blocks: { track: number; t: number; data: Uint8Array; laced: boolean }[] = [];
 
   for (let at = 0; at < b.length; ) {
+    // No element starts with a zero byte. Zeros to the end, right after the EBML header, are what
+    // Chromium's MediaRecorder writes when stopped before its first frame (110 bytes in all).
+    if (b[at] === 0 && b.subarray(at).every((x) => x === 0)) refuse(`no media: the file is ${b.length - at} zero bytes from byte ${at} on (no Segment)`);
     const id = vint(b, at, true);
     const size = vint(b, at + id.len, false);
     const body = at + id.len + size.len;
