@@ -349,6 +349,19 @@ describe("uploads that lie or never end are cut off and leave nothing", () => {
     await nothingStored(id);
   });
 
+  test("a chunked body cut mid-way, then the client hangs up", async () => {
+    const id = await createStream(app, cast.tokens.admin, "cut chunked body");
+    await rawRequest(chunkHead(id, 0, "Transfer-Encoding: chunked\r\n"), [Buffer.from("4e20\r\n"), webmStart(20_000).slice(0, 10_000)], "close");
+    await nothingStored(id);
+  });
+
+  test("a chunked body of whole parts without its last (zero) part, then the client hangs up", async () => {
+    const id = await createStream(app, cast.tokens.admin, "unterminated chunked body");
+    const part = (b: Uint8Array) => Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from("\r\n")]);
+    await rawRequest(chunkHead(id, 0, "Transfer-Encoding: chunked\r\n"), [part(webmStart(10_000)), part(new Uint8Array(10_000).fill(2))], "close");
+    await nothingStored(id);
+  });
+
   test("a chunked body that stops arriving: the idle timeout closes it", async () => {
     const id = await createStream(app, cast.tokens.admin, "stopped chunked body");
     const r = await rawRequest(chunkHead(id, 0, "Transfer-Encoding: chunked\r\n"), [Buffer.from("4e20\r\n"), webmStart(20_000).slice(0, 10_000)], "stall");
