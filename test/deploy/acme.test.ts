@@ -19,11 +19,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { ROOT } from "../support/rter-process.ts";
 import { ansiblePlaybook, tail } from "./support/ansible.ts";
+import { insideNamespaces } from "./support/netns.ts";
 import { Supervisor } from "./support/supervisor.ts";
 
-const INNER = process.env.RTER_DEPLOY_NETNS === "inner";
 const NAME = "rter.city.example";
 const HTTP_PORT = 80;
 const HTTPS_PORT = 443;
@@ -37,39 +36,17 @@ function pebbleBinary(): string | null {
   return existsSync(gobin) ? gobin : Bun.which("pebble");
 }
 
-if (!INNER) {
-  describe("deploy/ansible: the edge certificate from ACME", () => {
-    test("the ACME test passes inside a network namespace with only loopback", async () => {
-      if (!pebbleBinary() || !Bun.which("certbot")) throw new Error("pebble or certbot is missing: run bash scripts/ensure-tools.sh --deploy");
-      const hosts = join(mkdtempSync(join(tmpdir(), "rter-acme-hosts-")), "hosts");
-      writeFileSync(hosts, `127.0.0.1 localhost ${NAME}\n::1 localhost\n`);
-      const inside = `mount --bind "${hosts}" /etc/hosts && ip link set lo up && exec "$@"`;
-      const p = Bun.spawn(
-        [
-          "unshare",
-          "--net",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          inside,
-          "sh",
-          process.execPath,
-          "test",
-          "--timeout",
-          "600000",
-          import.meta.path,
-        ],
-        { cwd: ROOT, env: { ...process.env, RTER_DEPLOY_NETNS: "inner" }, stdout: "inherit", stderr: "inherit" },
-      );
-      const code = await p.exited;
-      rmSync(join(hosts, ".."), { recursive: true, force: true });
-      expect(code).toBe(0);
-    }, 1_800_000);
-  });
-}
+const INNER = insideNamespaces({
+  file: import.meta.path,
+  inner: "inner",
+  describe: "deploy/ansible: the edge certificate from ACME",
+  test: "the ACME test passes inside a network namespace with only loopback",
+  hosts: `127.0.0.1 localhost ${NAME}\n::1 localhost\n`,
+  goBinaries: false,
+  missing: () => (pebbleBinary() && Bun.which("certbot") ? null : "pebble or certbot is missing: run bash scripts/ensure-tools.sh --deploy"),
+  innerTimeoutMs: 600_000,
+  outerTimeoutMs: 1_800_000,
+});
 
 let dir = "";
 let root = "";
