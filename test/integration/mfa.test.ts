@@ -3,6 +3,8 @@ import { generate } from "otplib";
 import { addUser } from "../../core/auth/auth.service.ts";
 import { buildConfig } from "../../core/config/load.ts";
 import { json, startTestApp, type TestApp } from "../support/app.ts";
+import { sql } from "kysely";
+import { run as retentionSweep } from "../../workers/tasks/retention_sweep.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
 
 // TOTP second factor (--mfa-required admin,operator): login answers 202 with a challenge, the
@@ -172,4 +174,43 @@ describe("TOTP second factor", () => {
       ).status,
     ).toBe(404);
   });
+});
+
+describe("sign-in challenges left behind", () => {
+  test("the periodic retention job deletes those expired over an hour (used or not, in batches); a live one still finishes its sign-in", async () => {
+    const db = app.rt.database.db;
+    const u = { email: "walkaway@city.test", password: "walkaway-Pass-2026-x" };
+    const id = (await addUser(db, { ...u, role: "operator" })).user.id;
+    const live = await passwordStep(u);
+    // Sign-ins abandoned long ago (a script stopping after the password), more than one batch of
+    // the sweep, and one finished long ago: none can finish a sign-in any more.
+    await sql`insert into mfa_challenges (user_id, token_hash, expires_at, used_at)
+      select ${id}::uuid, sha256(('abandoned-' || g)::bytea), now() - interval '2 hours', case when g = 1 then now() - interval '3 hours' end
+      from generate_series(1, 5200) g`.execute(db);
+    // Expired, but within the hour of grace: kept for now.
+    await sql`insert into mfa_challenges (user_id, token_hash, expires_at) values (${id}::uuid, sha256('recent'::bytea), now() - interval '10 minutes')`.execute(
+      db,
+    );
+    const count = async () =>
+      Number(
+        (
+          await db
+            .selectFrom("mfa_challenges")
+            .select((eb) => eb.fn.countAll<string>().as("n"))
+            .where("user_id", "=", id)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    expect(await count()).toBe(5202);
+
+    await retentionSweep({ db, store: app.rt.store, log: app.rt.log }, null, {});
+
+    expect(await count()).toBe(2);
+    // The live challenge survived the sweep and still leads to enrolment and a session.
+    const enrol = await post("/api/v1/auth/mfa/totp/enrol", { challenge: live.challenge });
+    expect(enrol.status).toBe(200);
+    const { secret } = (await enrol.json()) as { secret: string };
+    const done = await post("/api/v1/auth/mfa", { challenge: live.challenge, code: await nextCode(secret) });
+    expect(done.status).toBe(200);
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
 import type { JobHelpers } from "graphile-worker";
 import { pruneLoginFailures } from "../../core/auth/auth.repository.ts";
+import { pruneExpired } from "../../core/auth/mfa/mfa.repository.ts";
 import { pruneExpiredChallenges } from "../../core/auth/mfa/webauthn.repository.ts";
 import { AppError } from "../../core/errors.ts";
 import { pruneStaleLeases } from "../../core/events/event-leases.repository.ts";
@@ -13,8 +14,8 @@ export const RETENTION_BATCH = 50;
  * Task id: retention_sweep (batch). Payload `{}` (or `{ batch }`): deletes up to RETENTION_BATCH
  * streams whose retention ran out (per-stream keep_days, else --retention) and that are not
  * under legal hold, then queues the next batch while more remain. Also drops stale rate-limit
- * counters, expired lockout rows, event-stream leases of crashed nodes and expired passkey
- * challenges of every user. Started by the worker's crontab (--retention-schedule).
+ * counters, expired lockout rows, event-stream leases of crashed nodes, and expired passkey and
+ * sign-in (second factor pending) challenges of every user. Started by the worker's crontab (--retention-schedule).
  */
 export async function run(deps: RetentionDeps, defaultMs: number | null, payload: unknown, helpers?: Pick<JobHelpers, "abortSignal">): Promise<void> {
   const p = (payload ?? {}) as { batch?: unknown };
@@ -25,7 +26,9 @@ export async function run(deps: RetentionDeps, defaultMs: number | null, payload
     const lockouts = await pruneLoginFailures(deps.db);
     const leases = await pruneStaleLeases(deps.db);
     const passkeyChallenges = await pruneExpiredChallenges(deps.db);
-    if (counters || lockouts || leases || passkeyChallenges) deps.log.info("pruned throttling state", { counters, lockouts, leases, passkeyChallenges });
+    const signInChallenges = await pruneExpired(deps.db, "mfa_challenges");
+    if (counters || lockouts || leases || passkeyChallenges || signInChallenges)
+      deps.log.info("pruned throttling state", { counters, lockouts, leases, passkeyChallenges, signInChallenges });
   }
   if (helpers?.abortSignal?.aborted) return;
   const r = await sweepRetention(deps, defaultMs, RETENTION_BATCH);

@@ -28,6 +28,23 @@ export function useChallenge(db: Db, tokenHash: Buffer) {
     .executeTakeFirst();
 }
 
+/**
+ * Deletes challenges of a sign-in or passkey ceremony expired for over an hour, used or not:
+ * none can finish anything any more, and every password step of an MFA account leaves one. In
+ * batches, so one sweep never holds a long delete (a sign-in challenge takes its passkey
+ * ceremonies with it: on delete cascade). Returns how many.
+ */
+export async function pruneExpired(db: Db, table: "mfa_challenges" | "webauthn_challenges", batch = 5_000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const r = await sql`delete from ${sql.table(table)} where id in (
+      select id from ${sql.table(table)} where expires_at < now() - interval '1 hour' limit ${batch})`.execute(db);
+    const n = Number(r.numAffectedRows ?? 0);
+    total += n;
+    if (n < batch) return total;
+  }
+}
+
 export function finishChallenge(db: Db, id: string) {
   return db.updateTable("mfa_challenges").set({ used_at: sql`now()` }).where("id", "=", id).execute();
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../../db/schema.ts";
+import { pruneExpired } from "./mfa.repository.ts";
 
 /** Thin queries of passkeys (WebAuthn credentials and ceremony challenges), `db` first, no rules. */
 type Db = Kysely<DB> | Transaction<DB>;
@@ -112,15 +113,4 @@ export function deleteExpiredChallenges(db: Db, userId: string) {
  * ceremonies and walks away) would leave theirs forever. In batches, so one sweep never holds a
  * long delete on a table sign-ins write to.
  */
-export async function pruneExpiredChallenges(db: Db, batch = 5_000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const r = await db
-      .deleteFrom("webauthn_challenges")
-      .where("id", "in", (eb) => eb.selectFrom("webauthn_challenges").select("id").where("expires_at", "<", sql<Date>`now() - interval '1 hour'`).limit(batch))
-      .executeTakeFirst();
-    const n = Number(r.numDeletedRows);
-    total += n;
-    if (n < batch) return total;
-  }
-}
+export const pruneExpiredChallenges = (db: Db, batch = 5_000): Promise<number> => pruneExpired(db, "webauthn_challenges", batch);
