@@ -6,6 +6,7 @@ import { EVENTS_CHANNEL } from "../events/events.service.ts";
 import type { InitTrack } from "../media/fmp4.ts";
 import { addJobCall, type EnqueueOptions } from "../queue/enqueue.ts";
 import { PARTS_CHANNEL, type CmafChunkMedia } from "./cmaf.model.ts";
+import type { ChunkRowWrite } from "./streams.repository.ts";
 
 /** Thin queries of CMAF ingest (init segments, parts, the stream's format): `db` first, no rules. */
 type Db = Kysely<DB> | Transaction<DB>;
@@ -77,19 +78,7 @@ export async function streamWithPartContext(db: Db, streamId: string, seq: numbe
 }
 
 export interface PartWrite {
-  part: {
-    stream_id: string;
-    seq: number;
-    object_key: string;
-    sha256: string;
-    size: number;
-    content_type: string;
-    capture_start: Date | null;
-    uploaded_by: string;
-    media: CmafChunkMedia;
-    duration: number;
-    independent: boolean;
-  };
+  part: ChunkRowWrite & { media: CmafChunkMedia; duration: number; independent: boolean };
   /** The gap rule's wait (cmaf-gaps.ts isLate), decided here by the database clock at the insert. */
   gapWaitMs: number;
   audit: AuditInsert;

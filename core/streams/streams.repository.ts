@@ -60,20 +60,20 @@ export function findChunk(db: Db, streamId: string, seq: number) {
   return db.selectFrom("chunks").selectAll().where("stream_id", "=", streamId).where("seq", "=", seq).executeTakeFirst();
 }
 
+/** The columns every chunk row is written with, classic or CMAF. */
+export interface ChunkRowWrite {
+  stream_id: string;
+  seq: number;
+  object_key: string;
+  sha256: string;
+  size: number;
+  content_type: string;
+  capture_start: Date | null;
+  uploaded_by: string;
+}
+
 /** Returns nothing when a chunk for (stream, seq) is already recorded: first writer wins. */
-export function insertChunk(
-  db: Db,
-  c: {
-    stream_id: string;
-    seq: number;
-    object_key: string;
-    sha256: string;
-    size: number;
-    content_type: string;
-    capture_start: Date | null;
-    uploaded_by: string;
-  },
-) {
+export function insertChunk(db: Db, c: ChunkRowWrite) {
   return db
     .insertInto("chunks")
     .values(c)

@@ -13,6 +13,16 @@ export interface Player {
   destroy(): void;
 }
 
+/** A master or media playlist: retried long and often (a live list is fetched every part). */
+const LIST_LOAD_POLICY = {
+  default: {
+    maxTimeToFirstByteMs: 8_000,
+    maxLoadTimeMs: 10_000,
+    timeoutRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
+    errorRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
+  },
+};
+
 export function attach(video: HTMLVideoElement, src: string, opts: { live: boolean; parts?: boolean; onError?: (msg: string) => void }): Player {
   video.muted = true;
   video.playsInline = true;
@@ -37,22 +47,8 @@ export function attach(video: HTMLVideoElement, src: string, opts: { live: boole
     },
     maxBufferLength: opts.live ? 8 : 30,
     backBufferLength: opts.live ? 20 : 60,
-    manifestLoadPolicy: {
-      default: {
-        maxTimeToFirstByteMs: 8_000,
-        maxLoadTimeMs: 10_000,
-        timeoutRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
-        errorRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
-      },
-    },
-    playlistLoadPolicy: {
-      default: {
-        maxTimeToFirstByteMs: 8_000,
-        maxLoadTimeMs: 10_000,
-        timeoutRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
-        errorRetry: { maxNumRetry: 20, retryDelayMs: 500, maxRetryDelayMs: 4_000 },
-      },
-    },
+    manifestLoadPolicy: LIST_LOAD_POLICY,
+    playlistLoadPolicy: LIST_LOAD_POLICY,
     fragLoadPolicy: {
       default: {
         maxTimeToFirstByteMs: 8_000,
